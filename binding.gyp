@@ -1,0 +1,44 @@
+{
+  # Kernel sources are collected by name so adding a kernel file needs no edit here:
+  # native/cpu/*_avx2.cc are compiled with AVX2+FMA into their own library, chosen at run time.
+  "target_defaults": {
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=c++17"],
+    "cflags": ["-O3", "-fPIC"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fexceptions"],
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "OTHER_CPLUSPLUSFLAGS": ["-O3"]
+    },
+    "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+  },
+  "targets": [
+    {
+      "target_name": "tn_avx2",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='x64'", {
+          "sources": ["<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f => f.endsWith('_avx2.cc')).map(f => 'native/cpu/' + f).join(' ')\")"],
+          "cflags_cc": ["-mavx2", "-mfma"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma"] }
+        }]
+      ]
+    },
+    {
+      "target_name": "transformer_native",
+      "sources": ["<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f => f.endsWith('.cc') && !f.endsWith('_avx2.cc')).map(f => 'native/cpu/' + f).join(' ')\")",
+                  "<!@(node -p \"require('fs').readdirSync('native/addon').filter(f => f.endsWith('.cc')).map(f => 'native/addon/' + f).join(' ')\")"],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "dependencies": ["tn_avx2"],
+          "defines": ["TN_HAVE_AVX2=1"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,61 @@
+// Module entry: the Storage class, thread and ISA controls, and every kernel family's bindings.
+#include <napi.h>
+
+#include "../cpu/isa.h"
+#include "../cpu/threadpool.h"
+#include "args.h"
+#include "bindings.h"
+#include "storage.h"
+
+namespace tn {
+namespace {
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  Args args(info, "setNumThreads", 1);
+  set_num_threads(static_cast<int>(args.integer(0, "n", 1, 1024)));
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), num_threads()); }
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Args args(info, "setIsa", 1);
+  std::string name = args.string(0, "isa");
+  Isa isa;
+  if (name == "generic") isa = Isa::generic;
+  else if (name == "avx2") isa = Isa::avx2;
+  else args.range_error("isa must be 'generic' or 'avx2', got '" + name + "'");
+  if (!set_isa(isa)) args.range_error("this CPU cannot run the '" + name + "' path");
+  return info.Env().Undefined();
+}
+
+Napi::Value GetIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), isa_name(active_isa())); }
+
+Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env());
+  out.Set(0u, Napi::String::New(info.Env(), "generic"));
+  if (cpu_supports_avx2_fma()) out.Set(1u, Napi::String::New(info.Env(), "avx2"));
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Storage", Storage::Define(env));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));
+  exports.Set("setIsa", Napi::Function::New<SetIsa>(env, "setIsa"));
+  exports.Set("getIsa", Napi::Function::New<GetIsa>(env, "getIsa"));
+  exports.Set("supportedIsas", Napi::Function::New<SupportedIsas>(env, "supportedIsas"));
+  RegisterGemm(env, exports);
+  RegisterAttention(env, exports);
+  RegisterNorm(env, exports);
+  RegisterElementwise(env, exports);
+  RegisterBench(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace tn
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return tn::Init(env, exports); }
+
+NODE_API_MODULE(transformer_native, InitModule)

@@ -1,0 +1,143 @@
+#include "storage.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "args.h"
+
+namespace tn {
+namespace {
+
+constexpr size_t kAlignment = 64;  // a cache line: lets SIMD kernels use aligned panels
+constexpr double kMaxBytes = double(int64_t(1) << 42);
+
+struct AddonData {
+  Napi::FunctionReference storage_constructor;
+};
+
+}  // namespace
+
+Napi::Function Storage::Define(Napi::Env env) {
+  Napi::Function ctor = DefineClass(
+      env, "Storage",
+      {
+          InstanceMethod<&Storage::Dispose>("dispose"),
+          InstanceAccessor<&Storage::GetDisposed>("disposed"),
+          InstanceAccessor<&Storage::GetByteLength>("byteLength"),
+          InstanceMethod<&Storage::ReadFloat32>("readFloat32"),
+          InstanceMethod<&Storage::ReadInt32>("readInt32"),
+          InstanceMethod<&Storage::Write>("write"),
+          InstanceMethod<&Storage::CopyFrom>("copyFrom"),
+      });
+  auto* data = new AddonData();
+  data->storage_constructor = Napi::Persistent(ctor);
+  env.SetInstanceData<AddonData>(data);
+  return ctor;
+}
+
+bool Storage::IsStorage(Napi::Env env, Napi::Value value) {
+  if (!value.IsObject()) return false;
+  auto* data = env.GetInstanceData<AddonData>();
+  return value.As<Napi::Object>().InstanceOf(data->storage_constructor.Value());
+}
+
+// new Storage(byteLength, zeroFill = true)
+Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(info) {
+  Args args(info, "Storage", 1);
+  const int64_t bytes = args.integer(0, "byteLength", 0, static_cast<int64_t>(kMaxBytes));
+  const bool zero = info.Length() < 2 || info[1].IsUndefined() || args.flag(1, "zeroFill");
+  bytes_ = static_cast<size_t>(bytes);
+  const size_t rounded = ((bytes_ + kAlignment - 1) / kAlignment) * kAlignment;
+  if (rounded > 0) {
+    data_ = std::aligned_alloc(kAlignment, rounded);
+    if (!data_) args.range_error("cannot allocate " + std::to_string(bytes) + " bytes");
+    if (zero) std::memset(data_, 0, rounded);
+  }
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(bytes_));
+}
+
+// The GC fallback for storages the user never disposed.
+void Storage::Finalize(Napi::Env env) { Release(env); }
+
+Storage::~Storage() { std::free(data_); }
+
+void Storage::Release(Napi::Env env) {
+  if (disposed_) return;
+  std::free(data_);
+  data_ = nullptr;
+  disposed_ = true;
+  Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes_));
+}
+
+Napi::Value Storage::Dispose(const Napi::CallbackInfo& info) {
+  Release(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value Storage::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+
+Napi::Value Storage::GetByteLength(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+}
+
+namespace {
+
+// readFloat32(offset, count) / readInt32(offset, count): a copy of count elements starting at element offset.
+template <typename TypedArray, typename T>
+Napi::Value read_elements(const Napi::CallbackInfo& info, Storage* self, const char* op) {
+  Args args(info, op, 2);
+  if (self->disposed()) args.type_error("storage was disposed");
+  const int64_t capacity = static_cast<int64_t>(self->byte_length() / 4);
+  const int64_t offset = args.integer(0, "offset", 0, capacity);
+  const int64_t count = args.integer(1, "count", 0, capacity - offset);
+  auto out = TypedArray::New(info.Env(), static_cast<size_t>(count));
+  if (count > 0) std::memcpy(out.Data(), static_cast<T*>(self->data()) + offset, static_cast<size_t>(count) * 4);
+  return out;
+}
+
+}  // namespace
+
+Napi::Value Storage::ReadFloat32(const Napi::CallbackInfo& info) {
+  return read_elements<Napi::Float32Array, float>(info, this, "Storage.readFloat32");
+}
+
+Napi::Value Storage::ReadInt32(const Napi::CallbackInfo& info) {
+  return read_elements<Napi::Int32Array, int32_t>(info, this, "Storage.readInt32");
+}
+
+// write(typedArray, elementOffset): copies a Float32Array or Int32Array into the storage.
+Napi::Value Storage::Write(const Napi::CallbackInfo& info) {
+  Args args(info, "Storage.write", 2);
+  if (disposed_) args.type_error("storage was disposed");
+  if (!info[0].IsTypedArray()) args.type_error("source must be a Float32Array or Int32Array");
+  auto src = info[0].As<Napi::TypedArray>();
+  if (src.TypedArrayType() != napi_float32_array && src.TypedArrayType() != napi_int32_array)
+    args.type_error("source must be a Float32Array or Int32Array");
+  const int64_t capacity = static_cast<int64_t>(bytes_ / 4);
+  const int64_t offset = args.integer(1, "offset", 0, capacity);
+  const int64_t count = static_cast<int64_t>(src.ElementLength());
+  if (count > capacity - offset)
+    args.range_error("source has " + std::to_string(count) + " elements but only " +
+                     std::to_string(capacity - offset) + " fit after offset " + std::to_string(offset));
+  const auto* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+  if (count > 0) std::memcpy(static_cast<uint8_t*>(data_) + offset * 4, bytes, static_cast<size_t>(count) * 4);
+  return info.Env().Undefined();
+}
+
+// copyFrom(source, sourceOffset, offset, count): element-wise copy between storages (may be the same one).
+Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
+  Args args(info, "Storage.copyFrom", 4);
+  if (disposed_) args.type_error("storage was disposed");
+  const int64_t count = args.integer(3, "count");
+  const int64_t src_offset = args.integer(1, "sourceOffset");
+  const int64_t dst_offset = args.integer(2, "offset");
+  const float* src = args.f32(0, "source", src_offset, count);
+  if (dst_offset + count > static_cast<int64_t>(bytes_ / 4))
+    args.range_error("copy of " + std::to_string(count) + " elements at offset " + std::to_string(dst_offset) +
+                     " overruns a storage of " + std::to_string(bytes_ / 4) + " elements");
+  if (count > 0) std::memmove(static_cast<float*>(data_) + dst_offset, src, static_cast<size_t>(count) * 4);
+  return info.Env().Undefined();
+}
+
+}  // namespace tn

@@ -1,0 +1,38 @@
+// A block of native memory that backs one or more tensors. Freed by dispose() or, as a fallback, by the GC;
+// its size is reported to V8 so the GC knows what it really holds.
+#pragma once
+#include <napi.h>
+
+#include <cstddef>
+
+namespace tn {
+
+class Storage : public Napi::ObjectWrap<Storage> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static bool IsStorage(Napi::Env env, Napi::Value value);
+
+  explicit Storage(const Napi::CallbackInfo& info);
+  ~Storage() override;
+  void Finalize(Napi::Env env) override;
+
+  void* data() const { return data_; }
+  size_t byte_length() const { return bytes_; }
+  bool disposed() const { return disposed_; }
+
+ private:
+  void Release(Napi::Env env);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value GetByteLength(const Napi::CallbackInfo& info);
+  Napi::Value ReadFloat32(const Napi::CallbackInfo& info);
+  Napi::Value ReadInt32(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value CopyFrom(const Napi::CallbackInfo& info);
+
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  bool disposed_ = false;
+};
+
+}  // namespace tn

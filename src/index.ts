@@ -1,0 +1,2 @@
+// Public entry point of transformer-native.
+export { addon as native } from './native';

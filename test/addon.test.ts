@@ -1,0 +1,47 @@
+import { addon } from '../src/native';
+import { expectError, storageOf } from './helpers';
+
+describe('addon basics', () => {
+  test('storage round-trips float32 and int32 data', () => {
+    const s = storageOf(new Float32Array([1.5, -2, 3]));
+    expect(Array.from(s.readFloat32(0, 3))).toEqual([1.5, -2, 3]);
+    s.write(new Int32Array([7, -9]), 1);
+    expect(Array.from(s.readInt32(1, 2))).toEqual([7, -9]);
+    expect(s.byteLength).toBe(12);
+    s.dispose();
+    expect(s.disposed).toBe(true);
+  });
+
+  test('storage rejects bad sizes and use after dispose', () => {
+    expectError(() => new addon.Storage(-4), 'RangeError', /byteLength must be in/);
+    expect(() => new addon.Storage(NaN)).toThrow(/Storage: byteLength must be an integer/);
+    expectError(() => new addon.Storage(1.5), 'RangeError');
+    expectError(() => new addon.Storage('8' as never), 'TypeError', /must be a number/);
+    const s = new addon.Storage(8);
+    expect(() => s.readFloat32(1, 2)).toThrow(/count must be in \[0, 1\]/);
+    expect(() => s.write(new Float32Array(3), 0)).toThrow(/3 elements but only 2 fit/);
+    s.dispose();
+    expect(() => s.readFloat32(0, 1)).toThrow(/disposed/);
+    expect(() => s.write(new Float32Array(1), 0)).toThrow(/disposed/);
+  });
+
+  test('thread count and ISA can be changed and restored', () => {
+    const threads = addon.getNumThreads();
+    addon.setNumThreads(1);
+    expect(addon.getNumThreads()).toBe(1);
+    addon.setNumThreads(threads);
+    expectError(() => addon.setNumThreads(0), 'RangeError', /setNumThreads: n must be in/);
+    expect(addon.supportedIsas()).toContain('generic');
+    const isa = addon.getIsa();
+    addon.setIsa('generic');
+    expect(addon.getIsa()).toBe('generic');
+    addon.setIsa(isa);
+    expect(() => addon.setIsa('sse9' as never)).toThrow(/isa must be/);
+  });
+
+  test('machine limits are measured', () => {
+    const gflops = addon.measureFmaGflops(1, 0.05);
+    expect(gflops).toBeGreaterThan(0.5);
+    expect(addon.measureBandwidthGBs(1, 1 << 20, 2)).toBeGreaterThan(0.1);
+  });
+});
