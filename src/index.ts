@@ -1,2 +1,9 @@
 // Public entry point of transformer-native.
+export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, randn, rand, uniform, normal, arange, tidy, keep, manualSeed } from './tensor';
+export type { DType, Shape, TensorOptions, RandomOptions } from './tensor';
+export { noGrad, enableGrad, isGradEnabled } from './autograd';
+export { setNumThreads, getNumThreads } from './backend';
+export type { Device } from './backend';
+export { cat, stack, matmul } from './ops';
+export * as F from './functional';
 export { addon as native } from './native';

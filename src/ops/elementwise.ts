@@ -1,0 +1,263 @@
+// Element-wise ops with broadcasting, and their gradients.
+import type { BinaryOp, UnaryOp } from '../native';
+import { DType, Tensor } from '../tensor';
+import {
+  assertFloat, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelsFor, record,
+} from './util';
+
+/** Rank-0 tensors go to the kernels as one-element rank-1 views. */
+function kernelShape(shape: readonly number[]): number[] {
+  return shape.length === 0 ? [1] : [...shape];
+}
+
+/** Sums a broadcast gradient back to the shape of the input it came from. */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const padded = [...new Array<number>(g.shape.length - shape.length).fill(1), ...shape];
+  const out = Tensor.empty(padded, 'float32', g.device);
+  kernelsFor('sumTo', g).sumToShape(g.storage, kernelShape(g.shape), out.storage, kernelShape(padded));
+  return padded.length === shape.length ? out : reshapeShared(out, shape);
+}
+
+function reshapeShared(t: Tensor, shape: readonly number[]): Tensor {
+  const view = t.shareWith(shape);
+  t.dispose();
+  return view;
+}
+
+function binaryRaw(op: BinaryOp, name: string, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes(name, a.shape, b.shape);
+  const out = Tensor.empty(shape, 'float32', a.device);
+  if (out.size === 0) return out;
+  const ks = kernelShape(shape);
+  kernelsFor(name, a, b).binary(
+    op, a.storage, 0, broadcastStrides(kernelShape(a.shape), ks), b.storage, 0, broadcastStrides(kernelShape(b.shape), ks),
+    out.storage, ks,
+  );
+  return out;
+}
+
+function unaryRaw(op: UnaryOp, x: Tensor, param = 0): Tensor {
+  const out = Tensor.empty(x.shape, 'float32', x.device);
+  if (out.size > 0) kernelsFor(op, x).unary(op, x.storage, out.storage, x.size, param);
+  return out;
+}
+
+/** dy * f'(x) through the unary-backward kernel. */
+function unaryGrad(op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor, param = 0): Tensor {
+  const dx = Tensor.empty(x.shape, 'float32', x.device);
+  if (dx.size > 0) kernelsFor(op, x, dy).unaryBackward(op, x.storage, y.storage, dy.storage, dx.storage, x.size, param);
+  return dx;
+}
+
+function scalarTensor(value: number, like: Tensor): Tensor {
+  const t = Tensor.empty([], 'float32', like.device);
+  kernelsFor('scalar', like).fill(t.storage, 0, 1, value);
+  return t;
+}
+
+function checkNumber(op: string, v: number): void {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`${op}: the scalar operand must be a number, got ${v}`);
+}
+
+function unaryOp(op: UnaryOp, name: string, x: Tensor, param = 0): Tensor {
+  assertFloat(name, 'input', x);
+  const y = unaryRaw(op, x, param);
+  return record(y, name, [x], (g) => [unaryGrad(op, x, y, g, param)]);
+}
+
+// ---- binary ----
+
+export function add(a: Tensor, b: Tensor | number): Tensor {
+  assertFloat('add', 'input', a);
+  if (typeof b === 'number') {
+    checkNumber('add', b);
+    return record(unaryRaw('addScalar', a, b), 'add', [a], (g) => [g]);
+  }
+  assertFloat('add', 'other', b);
+  const out = binaryRaw('add', 'add', a, b);
+  return record(out, 'add', [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
+}
+
+export function sub(a: Tensor, b: Tensor | number): Tensor {
+  assertFloat('sub', 'input', a);
+  if (typeof b === 'number') {
+    checkNumber('sub', b);
+    return record(unaryRaw('addScalar', a, -b), 'sub', [a], (g) => [g]);
+  }
+  assertFloat('sub', 'other', b);
+  const out = binaryRaw('sub', 'sub', a, b);
+  return record(out, 'sub', [a, b], (g) => [sumTo(g, a.shape), b.requiresGrad ? neg(sumTo(g, b.shape)) : null]);
+}
+
+export function mul(a: Tensor, b: Tensor | number): Tensor {
+  assertFloat('mul', 'input', a);
+  if (typeof b === 'number') {
+    checkNumber('mul', b);
+    return record(unaryRaw('scale', a, b), 'mul', [a], (g) => [unaryRaw('scale', g, b)]);
+  }
+  assertFloat('mul', 'other', b);
+  const out = binaryRaw('mul', 'mul', a, b);
+  return record(out, 'mul', [a, b], (g) => [
+    a.requiresGrad ? sumTo(binaryRaw('mul', 'mul', g, b), a.shape) : null,
+    b.requiresGrad ? sumTo(binaryRaw('mul', 'mul', g, a), b.shape) : null,
+  ]);
+}
+
+export function div(a: Tensor, b: Tensor | number): Tensor {
+  assertFloat('div', 'input', a);
+  if (typeof b === 'number') {
+    checkNumber('div', b);
+    return record(unaryRaw('scale', a, 1 / b), 'div', [a], (g) => [unaryRaw('scale', g, 1 / b)]);
+  }
+  assertFloat('div', 'other', b);
+  const out = binaryRaw('div', 'div', a, b);
+  return record(out, 'div', [a, b], (g) => {
+    const ga = binaryRaw('div', 'div', g, b);
+    // d(a/b)/db = -(a/b)/b, so gb = -ga * out ... summed to b's shape.
+    const gb = b.requiresGrad ? sumTo(unaryRaw('neg', binaryRaw('mul', 'div', ga, out)), b.shape) : null;
+    return [a.requiresGrad ? sumTo(ga, a.shape) : null, gb];
+  });
+}
+
+export function pow(a: Tensor, exponent: Tensor | number): Tensor {
+  assertFloat('pow', 'input', a);
+  if (typeof exponent === 'number') {
+    checkNumber('pow', exponent);
+    return unaryOp('powScalar', 'pow', a, exponent);
+  }
+  assertFloat('pow', 'exponent', exponent);
+  const b = exponent;
+  const out = binaryRaw('pow', 'pow', a, b);
+  return record(out, 'pow', [a, b], (g) => {
+    // da = g * b * a^(b-1) = g * b * out / a; db = g * out * log(a)
+    const ga = a.requiresGrad
+      ? sumTo(binaryRaw('mul', 'pow', g, binaryRaw('mul', 'pow', b, binaryRaw('pow', 'pow', a, unaryRaw('addScalar', b, -1)))), a.shape)
+      : null;
+    const gb = b.requiresGrad ? sumTo(binaryRaw('mul', 'pow', g, binaryRaw('mul', 'pow', out, unaryRaw('log', a))), b.shape) : null;
+    return [ga, gb];
+  });
+}
+
+/** Element-wise maximum; the gradient goes to the larger input (to b on ties). */
+export function maximum(a: Tensor, b: Tensor | number): Tensor {
+  return extremum('maximum', a, b);
+}
+
+/** Element-wise minimum; the gradient goes to the smaller input (to b on ties). */
+export function minimum(a: Tensor, b: Tensor | number): Tensor {
+  return extremum('minimum', a, b);
+}
+
+function extremum(op: 'maximum' | 'minimum', a: Tensor, other: Tensor | number): Tensor {
+  assertFloat(op, 'input', a);
+  if (typeof other === 'number') checkNumber(op, other);
+  else assertFloat(op, 'other', other);
+  const b = typeof other === 'number' ? scalarTensor(other, a) : other;
+  const out = binaryRaw(op, op, a, b);
+  return record(out, op, [a, typeof other === 'number' ? null : b], (g) => {
+    // relu'(a - b) is 1 exactly where a wins the maximum (b - a for the minimum), 0 on ties.
+    const margin = op === 'maximum' ? binaryRaw('sub', op, a, b) : binaryRaw('sub', op, b, a);
+    const ga = unaryGrad('relu', margin, margin, g);
+    const gb = binaryRaw('sub', op, g, ga);
+    return [sumTo(ga, a.shape), sumTo(gb, b.shape)];
+  });
+}
+
+// ---- unary ----
+
+export const neg = (x: Tensor): Tensor => unaryOp('neg', 'neg', x);
+export const exp = (x: Tensor): Tensor => unaryOp('exp', 'exp', x);
+export const log = (x: Tensor): Tensor => unaryOp('log', 'log', x);
+export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', 'sqrt', x);
+export const tanh = (x: Tensor): Tensor => unaryOp('tanh', 'tanh', x);
+export const relu = (x: Tensor): Tensor => unaryOp('relu', 'relu', x);
+export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', 'sigmoid', x);
+export const abs = (x: Tensor): Tensor => unaryOp('abs', 'abs', x);
+
+/** GELU: the exact erf form by default, PyTorch's tanh approximation with { approximate: 'tanh' }. */
+export function gelu(x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor {
+  const approximate = options.approximate ?? 'none';
+  if (approximate !== 'none' && approximate !== 'tanh')
+    throw new RangeError(`gelu: approximate must be 'none' or 'tanh', got '${String(approximate)}'`);
+  return unaryOp(approximate === 'tanh' ? 'geluTanh' : 'gelu', 'gelu', x);
+}
+
+// ---- dtype and copies ----
+
+/** A copy converted to dtype. float32 -> int32 truncates; anything -> bool maps nonzero to 1. */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  assertTensor('cast', 'input', x);
+  if (dtype === x.dtype) return clone(x);
+  const k = kernelsFor('cast', x);
+  if (dtype === 'float32') {
+    const out = Tensor.empty(x.shape, 'float32', x.device);
+    if (out.size > 0) k.cast(x.storage, out.storage, x.size, true);
+    return out;
+  }
+  if (dtype === 'int32') {
+    const out = Tensor.empty(x.shape, 'int32', x.device);
+    if (out.size === 0) return out;
+    if (x.dtype === 'float32') k.cast(x.storage, out.storage, x.size, false);
+    else out.storage.copyFrom(x.storage, 0, 0, x.size);
+    return out;
+  }
+  if (dtype === 'bool') {
+    const values = x.dataSync();
+    const bits = Int32Array.from(values, (v) => (v !== 0 ? 1 : 0));
+    const out = Tensor.empty(x.shape, 'bool', x.device);
+    if (out.size > 0) out.storage.write(bits, 0);
+    return out;
+  }
+  throw new TypeError(`cast: unknown dtype '${String(dtype)}'`);
+}
+
+/** A copy that records a gradient (the identity). */
+export function clone(x: Tensor): Tensor {
+  assertTensor('clone', 'input', x);
+  const out = Tensor.empty(x.shape, x.dtype, x.device);
+  if (out.size > 0) out.storage.copyFrom(x.storage, 0, 0, x.size);
+  return x.dtype === 'float32' ? record(out, 'clone', [x], (g) => [g]) : out;
+}
+
+/** Where mask (bool or int32, broadcast to x) is nonzero, value; elsewhere x. The gradient flows where the
+ * mask is zero. */
+export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
+  assertFloat('maskedFill', 'input', x);
+  assertTensor('maskedFill', 'mask', mask);
+  if (mask.dtype === 'float32') throw new TypeError('maskedFill: mask must be bool or int32, got float32');
+  if (typeof value !== 'number') throw new TypeError(`maskedFill: value must be a number, got ${typeof value}`);
+  const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
+  if (shape.length !== x.shape.length || shape.some((d, i) => d !== x.shape[i]))
+    throw new RangeError(`maskedFill: mask ${fmtShape(mask.shape)} does not broadcast to the input ${fmtShape(x.shape)}`);
+  const filled = expandedMask(mask, x.shape);
+  const apply = (src: Tensor, fillValue: number): Tensor => {
+    const data = src.dataSync() as Float32Array;
+    for (let i = 0; i < data.length; i++) if (filled[i]) data[i] = fillValue;
+    const out = Tensor.empty(src.shape, 'float32', src.device);
+    if (out.size > 0) out.storage.write(data, 0);
+    return out;
+  };
+  return record(apply(x, value), 'maskedFill', [x], (g) => [apply(g, 0)]);
+}
+
+/** The mask broadcast to shape, as one flag per element. */
+function expandedMask(mask: Tensor, shape: readonly number[]): Uint8Array {
+  const ks = kernelShape(shape);
+  const strides = broadcastStrides(kernelShape(mask.shape), ks);
+  const src = mask.dataSync();
+  const n = ks.reduce((p, d) => p * d, 1);
+  const out = new Uint8Array(n);
+  const index = new Array<number>(ks.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    let off = 0;
+    for (let d = 0; d < ks.length; d++) off += index[d] * strides[d];
+    out[i] = src[off] !== 0 ? 1 : 0;
+    for (let d = ks.length - 1; d >= 0; d--) {
+      if (++index[d] < ks[d]) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+

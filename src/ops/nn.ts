@@ -1,0 +1,288 @@
+// The fused neural-network ops: each is one kernel forward and one kernel backward (one graph node).
+import type { AttentionView } from '../native';
+import { nextSeed, numel, Tensor } from '../tensor';
+import { add, cast } from './elementwise';
+import { permute } from './shape';
+import {
+  assertFloat, assertIndex, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelsFor, record,
+} from './util';
+
+// ---- layer norm ----
+
+/** PyTorch's F.layer_norm over the trailing normalizedShape dims. */
+export function layerNorm(
+  x: Tensor, normalizedShape: number | number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5,
+): Tensor {
+  assertFloat('layerNorm', 'input', x);
+  const norm = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+  if (norm.length === 0 || norm.length > x.ndim || norm.some((d, i) => x.shape[x.ndim - norm.length + i] !== d))
+    throw new RangeError(`layerNorm: input ${fmtShape(x.shape)} does not end in normalizedShape ${fmtShape(norm)}`);
+  for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
+    if (p == null) continue;
+    assertFloat('layerNorm', name, p);
+    if (p.ndim !== norm.length || p.shape.some((d, i) => d !== norm[i]))
+      throw new RangeError(`layerNorm: ${name} must have shape ${fmtShape(norm)}, got ${fmtShape(p.shape)}`);
+  }
+  if (!(eps > 0) || !Number.isFinite(eps)) throw new RangeError(`layerNorm: eps must be a positive number, got ${eps}`);
+  const C = numel(norm);
+  const N = x.size / C;
+  const k = kernelsFor('layerNorm', x, weight, bias);
+  const out = Tensor.empty(x.shape, 'float32', x.device);
+  const mean = Tensor.empty([N], 'float32', x.device);
+  const rstd = Tensor.empty([N], 'float32', x.device);
+  if (N > 0)
+    k.layerNormForward(x.storage, weight ? weight.storage : null, bias ? bias.storage : null, out.storage, mean.storage, rstd.storage, N, C, eps);
+  const recorded = record(out, 'layerNorm', [x, weight ?? null, bias ?? null], (g) => {
+    const dx = Tensor.empty(x.shape, 'float32', x.device);
+    const dw = weight && weight.requiresGrad ? Tensor.empty(weight.shape, 'float32', x.device) : null;
+    const db = bias && bias.requiresGrad ? Tensor.empty(bias.shape, 'float32', x.device) : null;
+    if (N > 0)
+      kernelsFor('layerNorm', g).layerNormBackward(
+        g.storage, x.storage, weight ? weight.storage : null, mean.storage, rstd.storage, dx.storage,
+        dw ? dw.storage : null, db ? db.storage : null, N, C,
+      );
+    else for (const t of [dw, db]) if (t) kernelsFor('layerNorm', g).fill(t.storage, 0, t.size, 0);
+    return [x.requiresGrad ? dx : null, dw, db];
+  });
+  if (recorded.gradFn === null) {
+    mean.dispose();
+    rstd.dispose();
+  }
+  return recorded;
+}
+
+// ---- attention ----
+
+export interface AttentionOptions {
+  /** Broadcastable to [B, H, Tq, Tk]: bool/int32 marks positions NOT allowed; float32 is added to the scores. */
+  attnMask?: Tensor | null;
+  /** [B, Tk]: bool/int32 nonzero = padding (ignored); float32 is added to the scores. */
+  keyPaddingMask?: Tensor | null;
+  /** Query i sees keys j <= i (top-left aligned, as PyTorch's is_causal). */
+  isCausal?: boolean;
+  /** Shifts the causal diagonal: query i sees keys j <= i + causalOffset (Tk - Tq for cached decoding). */
+  causalOffset?: number;
+  dropoutP?: number;
+  /** Defaults to 1/sqrt(D). */
+  scale?: number;
+  /** Also return the attention probabilities [B, H, Tq, Tk] (before dropout). */
+  needWeights?: boolean;
+  /** Seed of the dropout mask (drawn from the global generator when omitted). */
+  seed?: number;
+}
+
+/** Turns a bool/int32 "not allowed" mask into 0 / -Infinity (log(1 - m)). */
+function additiveMask(mask: Tensor): Tensor {
+  if (mask.dtype === 'float32') return mask;
+  const k = kernelsFor('scaledDotProductAttention', mask);
+  const m = cast(mask, 'bool');
+  const f = Tensor.empty(mask.shape, 'float32', mask.device);
+  if (f.size > 0) {
+    k.cast(m.storage, f.storage, m.size, true);
+    k.unary('scale', f.storage, f.storage, f.size, -1);
+    k.unary('addScalar', f.storage, f.storage, f.size, 1);
+    k.unary('log', f.storage, f.storage, f.size, 0);
+  }
+  m.dispose();
+  return f;
+}
+
+/** Fused scaled-dot-product attention over q [B, H, Tq, D] (or [B, Tq, D]), k and v [B, H, Tk, D]. */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { needWeights: true }): [Tensor, Tensor];
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor | [Tensor, Tensor] {
+  const op = 'scaledDotProductAttention';
+  assertFloat(op, 'query', q);
+  assertFloat(op, 'key', k);
+  assertFloat(op, 'value', v);
+  if (q.ndim !== k.ndim || q.ndim !== v.ndim || (q.ndim !== 3 && q.ndim !== 4))
+    throw new RangeError(`${op}: query, key and value must all be [B, H, T, D] or [B, T, D]; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
+  const four = (t: Tensor) => (t.ndim === 4 ? [...t.shape] : [t.shape[0], 1, t.shape[1], t.shape[2]]);
+  const [B, H, Tq, D] = four(q);
+  const [Bk, Hk, Tk, Dk] = four(k);
+  const [Bv, Hv, Tv, Dv] = four(v);
+  if (Bk !== B || Bv !== B || Hk !== H || Hv !== H || Dk !== D || Dv !== D || Tv !== Tk)
+    throw new RangeError(`${op}: shapes do not match: query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)}, value ${fmtShape(v.shape)}`);
+  if (B * H * Tq * D === 0 || Tk === 0) throw new RangeError(`${op}: empty inputs (query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)})`);
+  const dropoutP = options.dropoutP ?? 0;
+  if (!(dropoutP >= 0 && dropoutP < 1)) throw new RangeError(`${op}: dropoutP must be in [0, 1), got ${dropoutP}`);
+  const scale = options.scale ?? 1 / Math.sqrt(D);
+  if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
+  const causalOffset = options.causalOffset ?? 0;
+  if (!Number.isInteger(causalOffset)) throw new RangeError(`${op}: causalOffset must be an integer, got ${causalOffset}`);
+
+  // Masks: int/bool key padding goes to the kernel as is; everything else becomes one additive float mask.
+  let keyPadding: Tensor | null = null;
+  let additive: Tensor | null = null;
+  const temporaries: Tensor[] = [];
+  const kpm = options.keyPaddingMask ?? null;
+  if (kpm) {
+    assertTensor(op, 'keyPaddingMask', kpm);
+    if (kpm.ndim !== 2 || kpm.shape[0] !== B || kpm.shape[1] !== Tk)
+      throw new RangeError(`${op}: keyPaddingMask must be [B, Tk] = [${B}, ${Tk}], got ${fmtShape(kpm.shape)}`);
+    if (kpm.dtype === 'float32') additive = kpm.reshape(B, 1, 1, Tk);
+    else keyPadding = kpm;
+  }
+  if (options.attnMask) {
+    assertTensor(op, 'attnMask', options.attnMask);
+    const m = additiveMask(options.attnMask);
+    if (m !== options.attnMask) temporaries.push(m);
+    broadcastShapes(`${op} (attnMask)`, m.shape, [B, H, Tq, Tk]);
+    if (m.ndim > 4) throw new RangeError(`${op}: attnMask has rank ${m.ndim}, at most 4 allowed`);
+    if (additive) {
+      additive = add(additive, m);
+      temporaries.push(additive);
+    } else additive = m;
+  }
+  let maskView: [number, number, number, number] = [0, 0, 0, 0];
+  if (additive) {
+    const shape4 = [...new Array<number>(4 - additive.ndim).fill(1), ...additive.shape];
+    if (shape4[3] !== Tk) {
+      additive = additive.expand([...shape4.slice(0, 3), Tk]);
+      temporaries.push(additive);
+    }
+    const strides = broadcastStrides(additive.shape, [B, H, Tq, Tk]);
+    maskView = [0, strides[0], strides[1], strides[2]];
+  }
+
+  const view = (T: number): AttentionView => [0, H * T * D, T * D, D];
+  const qView = view(Tq);
+  const kView = view(Tk);
+  const out = Tensor.empty(q.shape, 'float32', q.device);
+  const lse = Tensor.empty([B, H, Tq], 'float32', q.device);
+  const weights = options.needWeights ? Tensor.empty([B, H, Tq, Tk], 'float32', q.device) : null;
+  const seed = dropoutP > 0 ? options.seed ?? nextSeed() : 0;
+  const isCausal = options.isCausal ?? false;
+  const kern = kernelsFor(op, q, k, v, additive, keyPadding);
+  kern.attentionForward(
+    q.storage, k.storage, v.storage, out.storage, lse.storage, weights ? weights.storage : null, B, H, Tq, Tk, D,
+    qView, kView, kView, qView, scale, isCausal, causalOffset, keyPadding ? keyPadding.storage : null,
+    additive ? additive.storage : null, maskView, dropoutP, seed,
+  );
+  const maskTensor = additive;
+  const recorded = record(out, op, [q, k, v], (g) => {
+    const dq = Tensor.empty(q.shape, 'float32', q.device);
+    const dk = Tensor.empty(k.shape, 'float32', k.device);
+    const dv = Tensor.empty(v.shape, 'float32', v.device);
+    kernelsFor(op, g).attentionBackward(
+      q.storage, k.storage, v.storage, out.storage, g.storage, lse.storage, dq.storage, dk.storage, dv.storage,
+      B, H, Tq, Tk, D, qView, kView, kView, qView, scale, isCausal, causalOffset,
+      keyPadding ? keyPadding.storage : null, maskTensor ? maskTensor.storage : null, maskView, dropoutP, seed,
+    );
+    return [q.requiresGrad ? dq : null, k.requiresGrad ? dk : null, v.requiresGrad ? dv : null];
+  });
+  if (recorded.gradFn === null) {
+    lse.dispose();
+    for (const t of temporaries) t.dispose();
+  }
+  return weights ? [recorded, weights] : recorded;
+}
+
+// ---- cross-entropy ----
+
+export interface CrossEntropyOptions {
+  ignoreIndex?: number;
+  labelSmoothing?: number;
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/** PyTorch's F.cross_entropy from logits [N, C] (or [N, C, d1, ...], or [C]) and int32 class targets. */
+export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  const op = 'crossEntropy';
+  assertFloat(op, 'input', logits);
+  assertIndex(op, 'target', targets);
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  const smoothing = options.labelSmoothing ?? 0;
+  const reduction = options.reduction ?? 'mean';
+  if (!Number.isInteger(ignoreIndex)) throw new RangeError(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`);
+  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`${op}: labelSmoothing must be in [0, 1], got ${smoothing}`);
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none')
+    throw new RangeError(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
+  if (logits.ndim === 0) throw new RangeError(`${op}: input must have a class dim`);
+  // Class dim is 1 (or 0 for an unbatched [C] input); move it last so rows are contiguous.
+  const classDim = logits.ndim === 1 ? 0 : 1;
+  const C = logits.shape[classDim];
+  const expectedTarget = logits.shape.filter((_, i) => i !== classDim);
+  if (targets.ndim !== expectedTarget.length || targets.shape.some((d, i) => d !== expectedTarget[i]))
+    throw new RangeError(`${op}: target shape ${fmtShape(targets.shape)} does not match input ${fmtShape(logits.shape)} (expected ${fmtShape(expectedTarget)})`);
+  const rows = logits.ndim > 2 ? permute(logits, [0, ...logits.shape.slice(2).map((_, i) => i + 2), 1]) : logits;
+  const N = targets.size;
+  const k = kernelsFor(op, logits, targets);
+  const losses = Tensor.empty(targets.shape, 'float32', logits.device);
+  const lse = Tensor.empty([N], 'float32', logits.device);
+  if (N > 0) k.crossEntropyForward(rows.storage, targets.storage, losses.storage, lse.storage, N, C, ignoreIndex, smoothing);
+  const gradRows = (dlosses: Tensor): Tensor => {
+    const dRows = Tensor.empty(rows.shape, 'float32', rows.device);
+    if (N > 0) kernelsFor(op, dlosses).crossEntropyBackward(rows.storage, targets.storage, lse.storage, dlosses.storage, dRows.storage, N, C, ignoreIndex, smoothing);
+    return dRows; // for [N, C, d...] inputs, the permute's own node routes this back
+  };
+  let out: Tensor;
+  let perRowScale = 1;
+  if (reduction === 'none') out = losses;
+  else {
+    if (reduction === 'mean') {
+      const t = targets.dataSync();
+      let count = 0;
+      for (let i = 0; i < t.length; i++) if (t[i] !== ignoreIndex) count++;
+      perRowScale = 1 / count; // 0 counted rows: NaN, as PyTorch
+    }
+    out = Tensor.empty([], 'float32', logits.device);
+    if (N > 0) k.reduce('sum', losses.storage, out.storage, null, 1, N, 1);
+    else k.fill(out.storage, 0, 1, 0);
+    if (perRowScale !== 1) k.unary('scale', out.storage, out.storage, 1, perRowScale);
+  }
+  const recorded = record(out, op, [rows], (g) => {
+    if (reduction === 'none') return [gradRows(g)];
+    const dlosses = Tensor.empty([N], 'float32', g.device);
+    const kk = kernelsFor(op, g);
+    if (N > 0) {
+      kk.copyStrided(g.storage, 0, [0], dlosses.storage, 0, [1], [N]);
+      if (perRowScale !== 1) kk.unary('scale', dlosses.storage, dlosses.storage, N, perRowScale);
+    }
+    return [gradRows(dlosses)];
+  });
+  if (reduction !== 'none' && recorded !== losses) losses.dispose();
+  if (recorded.gradFn === null) lse.dispose();
+  return recorded;
+}
+
+// ---- embedding ----
+
+/** Rows of weight [V, C] picked by int32 ids of any shape: out [...ids.shape, C]. Rows at paddingIdx get no
+ * gradient. */
+export function embedding(ids: Tensor, weight: Tensor, options: { paddingIdx?: number | null } = {}): Tensor {
+  const op = 'embedding';
+  assertIndex(op, 'input', ids);
+  assertFloat(op, 'weight', weight);
+  if (weight.ndim !== 2) throw new RangeError(`${op}: weight must be 2-D [V, C], got ${fmtShape(weight.shape)}`);
+  const [V, C] = weight.shape;
+  let paddingIdx = options.paddingIdx ?? -1;
+  if (!Number.isInteger(paddingIdx) || paddingIdx >= V || paddingIdx < -V)
+    throw new RangeError(`${op}: paddingIdx ${options.paddingIdx} is out of range for ${V} embeddings`);
+  if (options.paddingIdx != null && paddingIdx < 0) paddingIdx += V;
+  const N = ids.size;
+  const out = Tensor.empty([...ids.shape, C], 'float32', weight.device);
+  if (N > 0) kernelsFor(op, ids, weight).embeddingForward(weight.storage, ids.storage, out.storage, N, V, C);
+  return record(out, op, [null, weight], (g) => {
+    const dw = Tensor.empty(weight.shape, 'float32', weight.device, true);
+    if (N > 0) kernelsFor(op, g).embeddingBackward(g.storage, ids.storage, dw.storage, N, V, C, paddingIdx);
+    return [null, dw];
+  });
+}
+
+// ---- dropout ----
+
+/** Zeroes elements with probability p and scales the rest by 1/(1-p) when training; identity otherwise. */
+export function dropout(x: Tensor, p = 0.5, training = true, options: { seed?: number } = {}): Tensor {
+  assertFloat('dropout', 'input', x);
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: p must be in [0, 1], got ${p}`);
+  if (!training || p === 0) return x;
+  const seed = options.seed ?? nextSeed();
+  const out = Tensor.empty(x.shape, 'float32', x.device);
+  if (out.size > 0) kernelsFor('dropout', x).dropout(x.storage, out.storage, x.size, p, seed);
+  return record(out, 'dropout', [x], (g) => {
+    const gx = Tensor.empty(x.shape, 'float32', x.device);
+    if (gx.size > 0) kernelsFor('dropout', g).dropout(g.storage, gx.storage, g.size, p, seed);
+    return [gx];
+  });
+}
