@@ -1,0 +1,375 @@
+#include "attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "isa.h"
+#include "philox.h"
+#include "threadpool.h"
+
+namespace tn {
+
+// ---- generic tile kernels (plain loops the compiler vectorises) ------------------------------------------------
+
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
+                         int64_t M, int64_t N, int64_t K, float alpha, float* pack) {
+  // B^T packed so the innermost loop runs over contiguous n without a reduction.
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) pack[k * N + n] = B[n * ldb + k];
+  for (int64_t m = 0; m < M; ++m) {
+    float* c = C + m * ldc;
+    const float* a = A + m * lda;
+    for (int64_t n = 0; n < N; ++n) c[n] = 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float ak = a[k];
+      const float* bt = pack + k * N;
+      for (int64_t n = 0; n < N; ++n) c[n] += ak * bt[n];
+    }
+    for (int64_t n = 0; n < N; ++n) c[n] *= alpha;
+  }
+}
+
+void attn_matmul_acc_generic(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                             int64_t ldb, int64_t M, int64_t N, int64_t K) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* c = C + m * ldc;
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = A[m * a_row + k * a_col];
+      const float* b = B + k * ldb;
+      for (int64_t n = 0; n < N; ++n) c[n] += a * b[n];
+    }
+  }
+}
+
+float attn_row_max_generic(const float* x, int64_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+  return m;
+}
+
+float attn_exp_sum_generic(float* x, int64_t n, float shift) {
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    x[j] = std::exp(x[j] - shift);
+    sum += x[j];
+  }
+  return sum;
+}
+
+namespace {
+
+// Tile sizes: a 64 x 64 score tile, its packed K block and the output accumulator stay in L1/L2.
+constexpr int64_t kBlockQ = 64;
+constexpr int64_t kBlockK = 64;
+// Below this many flops a chunk of work is not worth waking another thread for.
+constexpr int64_t kMinFlopsPerChunk = int64_t(1) << 21;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kPosInf = std::numeric_limits<float>::infinity();
+
+struct TileOps {
+  decltype(&attn_scores_generic) scores;
+  decltype(&attn_matmul_acc_generic) matmul_acc;
+  decltype(&attn_row_max_generic) row_max;
+  decltype(&attn_exp_sum_generic) exp_sum;
+};
+
+TileOps tile_ops() {
+#ifdef TN_HAVE_AVX2
+  if (active_isa() == Isa::avx2) return {attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2};
+#endif
+  return {attn_scores_generic, attn_matmul_acc_generic, attn_row_max_generic, attn_exp_sum_generic};
+}
+
+// Sizes, inputs and options shared by every tile of one call.
+struct Problem {
+  const float* q;
+  const float* k;
+  const float* v;
+  int64_t B, H, Tq, Tk, D;
+  AttnStrides qs, ks, vs;
+  const AttnOptions& opt;
+  TileOps ops;
+};
+
+// One (b, h) pair: where its rows start in every input.
+struct Head {
+  int64_t b, h;
+  const float* q;
+  const float* k;
+  const float* v;
+  const int32_t* key_padding;  // this batch row's Tk flags, or null
+  const float* mask;           // this head's [Tq, Tk] additive mask (row stride mask_strides.t), or null
+  uint64_t dropout_first;      // draw number of element (i = 0, j = 0)
+};
+
+Head head_of(const Problem& p, int64_t b, int64_t h) {
+  const AttnOptions& o = p.opt;
+  return Head{b,
+              h,
+              p.q + b * p.qs.b + h * p.qs.h,
+              p.k + b * p.ks.b + h * p.ks.h,
+              p.v + b * p.vs.b + h * p.vs.h,
+              o.key_padding ? o.key_padding + b * p.Tk : nullptr,
+              o.mask ? o.mask + b * o.mask_strides.b + h * o.mask_strides.h : nullptr,
+              static_cast<uint64_t>((b * p.H + h) * p.Tq) * static_cast<uint64_t>(p.Tk)};
+}
+
+// End (exclusive) of the keys that any query in [i0, i0 + nq) may see: the causal mask hides everything after.
+int64_t visible_key_end(const Problem& p, int64_t i0, int64_t nq) {
+  if (!p.opt.causal) return p.Tk;
+  return std::clamp<int64_t>(i0 + nq + p.opt.causal_offset, 0, p.Tk);
+}
+
+// S[i][j] (row stride kBlockK) = scaled, masked score of query i0 + i against key j0 + j; hidden ones -inf.
+void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, float* S,
+                float* pack) {
+  const AttnOptions& o = p.opt;
+  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, hd.k + j0 * p.ks.t, p.ks.t, nq, nk, p.D, o.scale, pack);
+  if (hd.mask) {
+    for (int64_t i = 0; i < nq; ++i) {
+      const float* m = hd.mask + (i0 + i) * o.mask_strides.t + j0;
+      float* s = S + i * kBlockK;
+      for (int64_t j = 0; j < nk; ++j) s[j] += m[j];
+    }
+  }
+  if (hd.key_padding) {
+    for (int64_t j = 0; j < nk; ++j)
+      if (hd.key_padding[j0 + j] != 0)
+        for (int64_t i = 0; i < nq; ++i) S[i * kBlockK + j] = kNegInf;
+  }
+  if (o.causal && j0 + nk - 1 > i0 + o.causal_offset) {  // the tile crosses the diagonal
+    for (int64_t i = 0; i < nq; ++i) {
+      const int64_t first_hidden = std::max<int64_t>(0, i0 + i + o.causal_offset + 1 - j0);
+      for (int64_t j = first_hidden; j < nk; ++j) S[i * kBlockK + j] = kNegInf;
+    }
+  }
+}
+
+// dst[j] = keep/(1 - p) for draws first .. first + n - 1 of the attention-dropout stream; keep when u >= p.
+void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, float p) {
+  const float kept = 1.0f / (1.0f - p);
+  uint64_t index = first;
+  int64_t j = 0;
+  while (j < n) {
+    const Philox4 r = philox4x32(seed, kStreamAttnDropout, index >> 2);  // one block serves 4 draws
+    for (uint64_t word = index & 3; word < 4 && j < n; ++word, ++j, ++index) {
+      const float u = static_cast<float>(r.v[word] >> 8) * (1.0f / 16777216.0f);
+      dst[j] = u >= p ? kept : 0.0f;
+    }
+  }
+}
+
+// Threads to use for `units` equal pieces of work of `flops_per_unit` each: tiny problems stay on one thread.
+int64_t grain_for(int64_t flops_per_unit) {
+  return std::max<int64_t>(1, kMinFlopsPerChunk / std::max<int64_t>(1, flops_per_unit));
+}
+
+// ---- forward --------------------------------------------------------------------------------------------------
+
+struct ForwardScratch {
+  std::vector<float> S, pack, acc, row_max, row_sum, keep;
+  ForwardScratch(int64_t D)
+      : S(kBlockQ * kBlockK), pack(D * kBlockK), acc(kBlockQ * D), row_max(kBlockQ), row_sum(kBlockQ),
+        keep(kBlockK) {}
+};
+
+void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* out, AttnStrides os, float* lse,
+                         float* weights, ForwardScratch& s) {
+  const int64_t D = p.D, Tk = p.Tk;
+  const AttnOptions& o = p.opt;
+  const int64_t nq = std::min(kBlockQ, p.Tq - i0);
+  const int64_t key_end = visible_key_end(p, i0, nq);
+  float* S = s.S.data();
+  float* acc = s.acc.data();
+  float* m = s.row_max.data();
+  float* l = s.row_sum.data();
+  std::fill(acc, acc + nq * D, 0.0f);
+  std::fill(m, m + nq, kNegInf);
+  std::fill(l, l + nq, 0.0f);
+
+  // Online softmax: keep each row's running max m and sum l of exp(score - m); rescale acc when m grows.
+  for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
+    const int64_t nk = std::min(kBlockK, key_end - j0);
+    score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
+    for (int64_t i = 0; i < nq; ++i) {
+      float* row = S + i * kBlockK;
+      const float m_new = std::max(m[i], p.ops.row_max(row, nk));
+      if (m_new == kNegInf) {  // nothing visible yet in this row
+        std::fill(row, row + nk, 0.0f);
+        continue;
+      }
+      const float correction = std::exp(m[i] - m_new);
+      l[i] = l[i] * correction + p.ops.exp_sum(row, nk, m_new);
+      m[i] = m_new;
+      if (correction != 1.0f) {
+        float* a = acc + i * D;
+        for (int64_t d = 0; d < D; ++d) a[d] *= correction;
+      }
+      if (o.dropout_p > 0.0f) {
+        float* keep = s.keep.data();
+        dropout_multipliers(keep, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk, o.dropout_p);
+        for (int64_t j = 0; j < nk; ++j) row[j] *= keep[j];
+      }
+    }
+    p.ops.matmul_acc(acc, D, S, kBlockK, 1, hd.v + j0 * p.vs.t, p.vs.t, nq, D, nk);
+  }
+
+  float* out_rows = out + hd.b * os.b + hd.h * os.h + i0 * os.t;
+  float* lse_rows = lse + (hd.b * p.H + hd.h) * p.Tq + i0;
+  for (int64_t i = 0; i < nq; ++i) {
+    float* dst = out_rows + i * os.t;
+    if (l[i] == 0.0f) {  // every key masked: zero output, and lse = +inf makes exp(score - lse) = 0
+      std::fill(dst, dst + D, 0.0f);
+      lse_rows[i] = kPosInf;
+      continue;
+    }
+    const float inv = 1.0f / l[i];
+    for (int64_t d = 0; d < D; ++d) dst[d] = acc[i * D + d] * inv;
+    lse_rows[i] = m[i] + std::log(l[i]);
+  }
+
+  if (!weights) return;
+  // Probabilities need the final lse, so they take a second pass over the visible keys.
+  float* w_rows = weights + ((hd.b * p.H + hd.h) * p.Tq + i0) * Tk;
+  for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
+    const int64_t nk = std::min(kBlockK, key_end - j0);
+    score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
+    for (int64_t i = 0; i < nq; ++i) {
+      float* row = S + i * kBlockK;
+      p.ops.exp_sum(row, nk, lse_rows[i]);
+      std::copy(row, row + nk, w_rows + i * Tk + j0);
+    }
+  }
+  for (int64_t i = 0; i < nq; ++i) std::fill(w_rows + i * Tk + key_end, w_rows + (i + 1) * Tk, 0.0f);
+}
+
+// ---- backward -------------------------------------------------------------------------------------------------
+
+struct BackwardScratch {
+  std::vector<float> S, dS, pack, keep, dropped, dq_acc, dk_acc, dv_acc, row_dot;
+  BackwardScratch(int64_t Tq, int64_t D)
+      : S(kBlockQ * kBlockK), dS(kBlockQ * kBlockK), pack(D * kBlockK), keep(kBlockQ * kBlockK),
+        dropped(kBlockQ * kBlockK), dq_acc(Tq * D), dk_acc(kBlockK * D), dv_acc(kBlockK * D), row_dot(Tq) {}
+};
+
+void backward_head(const Problem& p, const Head& hd, float* dq, float* dk, float* dv, const float* dout,
+                   const float* out, AttnStrides os, const float* lse, BackwardScratch& s) {
+  const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
+  const AttnOptions& o = p.opt;
+  const float* dO = dout + hd.b * os.b + hd.h * os.h;
+  const float* O = out + hd.b * os.b + hd.h * os.h;
+  const float* lse_h = lse + (hd.b * p.H + hd.h) * Tq;
+  float* S = s.S.data();
+  float* dS = s.dS.data();
+  float* dq_acc = s.dq_acc.data();
+  float* dk_acc = s.dk_acc.data();
+  float* dv_acc = s.dv_acc.data();
+  float* row_dot = s.row_dot.data();
+
+  // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term, computed once.
+  for (int64_t i = 0; i < Tq; ++i) {
+    float sum = 0.0f;
+    for (int64_t d = 0; d < D; ++d) sum += dO[i * os.t + d] * O[i * os.t + d];
+    row_dot[i] = sum;
+  }
+  std::fill(dq_acc, dq_acc + Tq * D, 0.0f);
+
+  for (int64_t j0 = 0; j0 < Tk; j0 += kBlockK) {
+    const int64_t nk = std::min(kBlockK, Tk - j0);
+    const float* k_blk = hd.k + j0 * p.ks.t;
+    std::fill(dk_acc, dk_acc + nk * D, 0.0f);
+    std::fill(dv_acc, dv_acc + nk * D, 0.0f);
+    for (int64_t i0 = 0; i0 < Tq; i0 += kBlockQ) {
+      const int64_t nq = std::min(kBlockQ, Tq - i0);
+      if (j0 >= visible_key_end(p, i0, nq)) continue;  // the whole tile is above the causal diagonal
+      const float* q_blk = hd.q + i0 * p.qs.t;
+      const float* dO_blk = dO + i0 * os.t;
+      score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
+      for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
+
+      // The forward multiplied V by the dropped probabilities P * keep/(1-p).
+      const float* P_used = S;
+      if (o.dropout_p > 0.0f) {
+        float* keep = s.keep.data();
+        float* dropped = s.dropped.data();
+        for (int64_t i = 0; i < nq; ++i) {
+          float* kr = keep + i * kBlockK;
+          dropout_multipliers(kr, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk, o.dropout_p);
+          for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * kr[j];
+        }
+        P_used = dropped;
+      }
+      // dV += P_used^T dO
+      p.ops.matmul_acc(dv_acc, D, P_used, 1, kBlockK, dO_blk, os.t, nk, D, nq);
+      // dP = dO V^T (through the dropout multipliers), then dS = P * (dP - row_dot)
+      p.ops.scores(dS, kBlockK, dO_blk, os.t, hd.v + j0 * p.vs.t, p.vs.t, nq, nk, D, 1.0f, s.pack.data());
+      for (int64_t i = 0; i < nq; ++i) {
+        float* ds = dS + i * kBlockK;
+        const float* pr = S + i * kBlockK;
+        const float di = row_dot[i0 + i];
+        if (o.dropout_p > 0.0f) {
+          const float* kr = s.keep.data() + i * kBlockK;
+          for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] * kr[j] - di);
+        } else {
+          for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - di);
+        }
+      }
+      // dQ += dS K and dK += dS^T Q; the score scale is applied once when writing out.
+      p.ops.matmul_acc(dq_acc + i0 * D, D, dS, kBlockK, 1, k_blk, p.ks.t, nq, D, nk);
+      p.ops.matmul_acc(dk_acc, D, dS, 1, kBlockK, q_blk, p.qs.t, nk, D, nq);
+    }
+    float* dk_rows = dk + hd.b * p.ks.b + hd.h * p.ks.h + j0 * p.ks.t;
+    float* dv_rows = dv + hd.b * p.vs.b + hd.h * p.vs.h + j0 * p.vs.t;
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t d = 0; d < D; ++d) {
+        dk_rows[j * p.ks.t + d] = dk_acc[j * D + d] * o.scale;
+        dv_rows[j * p.vs.t + d] = dv_acc[j * D + d];
+      }
+  }
+  float* dq_rows = dq + hd.b * p.qs.b + hd.h * p.qs.h;
+  for (int64_t i = 0; i < Tq; ++i)
+    for (int64_t d = 0; d < D; ++d) dq_rows[i * p.qs.t + d] = dq_acc[i * D + d] * o.scale;
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, float* weights, const float* q, const float* k, const float* v,
+                       int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
+                       AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
+                       const AttnOptions& opt) {
+  const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
+  // A unit is a pair of query blocks, block c and block n - 1 - c, so that under a causal mask (where later
+  // blocks see more keys) every unit costs about the same and a plain split of units balances the threads.
+  const int64_t q_blocks = (Tq + kBlockQ - 1) / kBlockQ;
+  const int64_t pairs = (q_blocks + 1) / 2;
+  const int64_t units = B * H * pairs;
+  const int64_t flops_per_unit = 4 * std::min(2 * kBlockQ, Tq) * Tk * D;
+  parallel_for(units, grain_for(flops_per_unit), [&](int64_t begin, int64_t end) {
+    ForwardScratch s(D);
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t bh = u / pairs, c = u % pairs;
+      const Head hd = head_of(p, bh / H, bh % H);
+      forward_query_block(p, hd, c * kBlockQ, out, out_strides, lse, weights, s);
+      if (q_blocks - 1 - c != c)
+        forward_query_block(p, hd, (q_blocks - 1 - c) * kBlockQ, out, out_strides, lse, weights, s);
+    }
+  });
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                        const float* v, const float* out, const float* lse, int64_t B, int64_t H, int64_t Tq,
+                        int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
+                        AttnStrides out_strides, const AttnOptions& opt) {
+  const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
+  // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
+  const int64_t flops_per_head = 10 * Tq * Tk * D;
+  parallel_for(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
+    BackwardScratch s(Tq, D);
+    for (int64_t bh = begin; bh < end; ++bh)
+      backward_head(p, head_of(p, bh / H, bh % H), dq, dk, dv, dout, out, out_strides, lse, s);
+  });
+}
+
+}  // namespace tn

@@ -1,0 +1,191 @@
+// AVX2/FMA twins of the attention tile kernels: register-tiled 6-row x 16-column products and a vector exp.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "attention.h"
+
+namespace tn {
+namespace {
+
+// Lanes [0, n) set, for n in [0, 8].
+__m256i first_lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// exp(x): x = n ln2 + r with |r| <= ln2/2, exp(r) by its degree-6 Taylor polynomial (error ~1e-7), 2^n built
+// in the exponent bits. Below -87.3 the result is exactly 0, so -inf (masked) scores give 0; NaN stays NaN.
+__m256 exp256(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.0f);
+  const __m256 not_underflow = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ);
+  x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // operand order keeps NaN
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 split in two for an exact n*ln2_hi
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 poly = _mm256_set1_ps(1.0f / 720);
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f / 120));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f / 24));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f / 6));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(0.5f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f));
+  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(poly, _mm256_castsi256_ps(exponent)), not_underflow);
+}
+
+// C[MR rows][8*NV cols] = alpha * A_rows . Bt_cols over K, with Bt the packed (k-major, NP wide) B^T; the last
+// vector of each row is stored partially when the tile ends past column N.
+template <int MR, int NV>
+void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t NP, int64_t n,
+                 int64_t N, int64_t K, float alpha) {
+  __m256 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bt + k * NP + n + 8 * v);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+  const __m256 scale = _mm256_set1_ps(alpha);
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      const int64_t col = n + 8 * v;
+      float* c = C + r * ldc + col;
+      const __m256 x = _mm256_mul_ps(acc[r][v], scale);
+      if (col + 8 <= N) _mm256_storeu_ps(c, x);
+      else _mm256_maskstore_ps(c, first_lanes(N - col), x);
+    }
+}
+
+template <int MR>
+void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t NP, int64_t N,
+                 int64_t K, float alpha) {
+  int64_t n = 0;
+  for (; n + 16 <= NP; n += 16) scores_tile<MR, 2>(C, ldc, A, lda, Bt, NP, n, N, K, alpha);
+  if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, NP, n, N, K, alpha);
+}
+
+// C[MR rows][8*NV cols] += A . B over K; with Tail the last vector covers only the lanes in `tail`.
+template <int MR, int NV, bool Tail>
+void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
+              int64_t K, __m256i tail) {
+  auto load = [&](const float* src, int v) {
+    return (Tail && v == NV - 1) ? _mm256_maskload_ps(src, tail) : _mm256_loadu_ps(src);
+  };
+  __m256 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = load(C + r * ldc + 8 * v, v);
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = load(B + k * ldb + 8 * v, v);
+    const float* a = A + k * a_col;
+    for (int r = 0; r < MR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r * a_row);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, b[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* c = C + r * ldc + 8 * v;
+      if (Tail && v == NV - 1) _mm256_maskstore_ps(c, tail, acc[r][v]);
+      else _mm256_storeu_ps(c, acc[r][v]);
+    }
+}
+
+template <int MR>
+void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
+              int64_t N, int64_t K) {
+  int64_t n = 0;
+  for (; n + 16 <= N; n += 16) acc_tile<MR, 2, false>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, __m256i{});
+  if (n + 8 <= N) {
+    acc_tile<MR, 1, false>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, __m256i{});
+    n += 8;
+  }
+  if (n < N) acc_tile<MR, 1, true>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, first_lanes(N - n));
+}
+
+}  // namespace
+
+void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
+                      int64_t N, int64_t K, float alpha, float* pack) {
+  // B^T packed k-major and zero-padded to whole vectors, so each k step loads contiguous columns.
+  const int64_t NP = (N + 7) / 8 * 8;
+  for (int64_t k = 0; k < K; ++k) {
+    float* dst = pack + k * NP;
+    for (int64_t n = 0; n < N; ++n) dst[n] = B[n * ldb + k];
+    for (int64_t n = N; n < NP; ++n) dst[n] = 0.0f;
+  }
+  int64_t m = 0;
+  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, pack, NP, N, K, alpha);
+  float* c = C + m * ldc;
+  const float* a = A + m * lda;
+  switch (M - m) {
+    case 5: scores_rows<5>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
+    case 4: scores_rows<4>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
+    case 3: scores_rows<3>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
+    case 2: scores_rows<2>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
+    case 1: scores_rows<1>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
+    default: break;
+  }
+}
+
+void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                          int64_t ldb, int64_t M, int64_t N, int64_t K) {
+  int64_t m = 0;
+  for (; m + 6 <= M; m += 6) acc_rows<6>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
+  float* c = C + m * ldc;
+  const float* a = A + m * a_row;
+  switch (M - m) {
+    case 5: acc_rows<5>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 4: acc_rows<4>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 3: acc_rows<3>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 2: acc_rows<2>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 1: acc_rows<1>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    default: break;
+  }
+}
+
+float attn_row_max_avx2(const float* x, int64_t n) {
+  const float neg_inf = -INFINITY;
+  __m256 m = _mm256_set1_ps(neg_inf);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, m);
+  float best = neg_inf;
+  for (float l : lanes) best = l > best ? l : best;
+  for (; j < n; ++j) best = x[j] > best ? x[j] : best;
+  return best;
+}
+
+float attn_exp_sum_avx2(float* x, int64_t n, float shift) {
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
+    _mm256_storeu_ps(x + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (j < n) {
+    const __m256i lanes = first_lanes(n - j);
+    const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, lanes), s)),
+                                   _mm256_castsi256_ps(lanes));
+    _mm256_maskstore_ps(x + j, lanes, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  return horizontal_sum(sum);
+}
+
+}  // namespace tn

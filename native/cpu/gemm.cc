@@ -1,0 +1,212 @@
+// Blocked GEMM in the style of Goto/BLIS: C is computed in MC x NC blocks, K in KC slices; each slice of op(A)
+// and op(B) is packed into contiguous micro-panels (which also undoes any transpose, so NN/NT/TN/TT all run the
+// same inner loop), and a register-tiled micro-kernel computes one MR x NR tile of C per call.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
+#include "isa.h"
+#include "threadpool.h"
+
+namespace tn {
+
+void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc, int64_t mr, int64_t nr,
+                     float alpha, float beta, const float* bias) {
+  for (int64_t i = 0; i < mr; ++i) {
+    float* c = C + i * ldc;
+    const float* a = acc + i * acc_stride;
+    for (int64_t j = 0; j < nr; ++j) {
+      float v = alpha * a[j];
+      if (beta != 0.0f) v += beta * c[j];
+      if (bias) v += bias[j];
+      c[j] = v;
+    }
+  }
+}
+
+namespace {
+
+// Portable micro-kernel: plain loops over a fixed 4 x 8 tile that g++ -O3 keeps in SSE registers.
+constexpr int64_t kGenericMR = 4;
+constexpr int64_t kGenericNR = 8;
+
+void micro_kernel_generic(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
+                          int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
+  float acc[kGenericMR][kGenericNR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* a = a_panel + p * kGenericMR;
+    const float* b = b_panel + p * kGenericNR;
+    for (int64_t i = 0; i < kGenericMR; ++i)
+      for (int64_t j = 0; j < kGenericNR; ++j) acc[i][j] += a[i] * b[j];
+  }
+  gemm_store_tile(&acc[0][0], kGenericNR, C, ldc, mr, nr, alpha, beta, bias);
+}
+
+using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
+                             int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+
+// Tile and block sizes of one path. KC x NR (one B micro-panel) stays in L1 while the micro-kernel sweeps the
+// MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
+struct Blocking {
+  int64_t MR, NR, MC, KC, NC;
+  MicroKernel kernel;
+};
+
+constexpr Blocking kGenericBlocking = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic};
+#ifdef TN_HAVE_AVX2
+constexpr Blocking kAvx2Blocking = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2};
+#endif
+
+const Blocking& blocking_for_active_isa() {
+#ifdef TN_HAVE_AVX2
+  if (active_isa() == Isa::avx2) return kAvx2Blocking;
+#endif
+  return kGenericBlocking;
+}
+
+// One matrix operand: element (r, c) of op(X) lives at data[r * row_step + c * col_step].
+struct Operand {
+  const float* data;
+  int64_t row_step, col_step;
+};
+
+// Packs rows [r0, r0 + rows) x columns [c0, c0 + cols) of op(X) into panels of `width` rows, each stored
+// column-major (width floats per column) with zero rows past the edge: the layout the micro-kernel streams.
+// For A the panel rows are rows of C; for B they are columns of C, so B is packed through its transpose.
+void pack_panels(const Operand& x, int64_t r0, int64_t rows, int64_t c0, int64_t cols, int64_t width, float* dst) {
+  for (int64_t pr = 0; pr < rows; pr += width) {
+    const int64_t h = std::min(width, rows - pr);
+    const float* src = x.data + (r0 + pr) * x.row_step + c0 * x.col_step;
+    if (x.col_step == 1) {
+      // Rows contiguous in memory: read each row straight through, write with a stride of `width`.
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = src[r * x.row_step + c];
+    } else {
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < h; ++r) dst[c * width + r] = src[r * x.row_step + c * x.col_step];
+    }
+    for (int64_t r = h; r < width; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = 0.0f;
+    dst += width * cols;
+  }
+}
+
+// Packing space each thread keeps between calls, so a call allocates nothing once it has warmed up.
+class PackBuffer {
+ public:
+  ~PackBuffer() { std::free(data_); }
+  float* get(size_t count) {
+    if (count > capacity_) {
+      std::free(data_);
+      const size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!data_) throw std::bad_alloc();
+      capacity_ = count;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// C[i_begin:i_end, j_begin:j_end] of one product (K > 0), with this thread's packing buffers.
+void gemm_block(const Blocking& bk, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t N,
+                int64_t K, int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, float alpha, float beta) {
+  thread_local PackBuffer a_buffer, b_buffer;
+  const int64_t kc_max = std::min(bk.KC, K);
+  float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(bk.MC, i_end - i_begin), bk.MR) * kc_max));
+  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(bk.NC, j_end - j_begin), bk.NR) * kc_max));
+  for (int64_t jc = j_begin; jc < j_end; jc += bk.NC) {
+    const int64_t nc = std::min(bk.NC, j_end - jc);
+    for (int64_t pc = 0; pc < K; pc += bk.KC) {
+      const int64_t kc = std::min(bk.KC, K - pc);
+      // The first K slice applies beta and bias; later slices add onto the partial result.
+      const bool first = pc == 0;
+      pack_panels(bt, jc, nc, pc, kc, bk.NR, b_pack);
+      for (int64_t ic = i_begin; ic < i_end; ic += bk.MC) {
+        const int64_t mc = std::min(bk.MC, i_end - ic);
+        pack_panels(a, ic, mc, pc, kc, bk.MR, a_pack);
+        for (int64_t jr = 0; jr < nc; jr += bk.NR) {
+          for (int64_t ir = 0; ir < mc; ir += bk.MR) {
+            bk.kernel(kc, a_pack + ir * kc, b_pack + jr * kc, C + (ic + ir) * N + jc + jr, N,
+                      std::min(bk.MR, mc - ir), std::min(bk.NR, nc - jr), alpha, first ? beta : 1.0f,
+                      first && bias ? bias + jc + jr : nullptr);
+          }
+        }
+      }
+    }
+  }
+}
+
+// K = 0: the product is empty, so C = beta * C (+ bias).
+void scale_and_add_bias(float* C, const float* bias, int64_t M, int64_t N, float beta) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * N;
+    for (int64_t j = 0; j < N; ++j) c[j] = (beta != 0.0f ? beta * c[j] : 0.0f) + (bias ? bias[j] : 0.0f);
+  }
+}
+
+// Below this many flops in a whole call, threads cost more than they save.
+constexpr double kMinParallelFlops = 2.0 * 64 * 64 * 64;
+
+}  // namespace
+
+void gemm(const float* A, const float* B, float* C, const float* bias, bool transA, bool transB, int64_t M,
+          int64_t N, int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha,
+          float beta) {
+  if (M == 0 || N == 0 || batch == 0) return;
+  const bool batches_independent = batch == 1 || strideC >= M * N;
+  if (K == 0) {
+    for (int64_t b = 0; b < batch; ++b) scale_and_add_bias(C + b * strideC, bias, M, N, beta);
+    return;
+  }
+  const Blocking& bk = blocking_for_active_isa();
+  const int64_t threads = num_threads();
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const bool parallel = threads > 1 && flops * static_cast<double>(batch) >= kMinParallelFlops;
+
+  // Work is split into units of (batch index, part of C). Many independent products go one per unit; otherwise
+  // each product is cut into `threads` slices of rows (or of columns when C is wide and short).
+  const bool whole_products =
+      !parallel || (batches_independent && (batch >= 4 * threads || batch % threads == 0));
+  const int64_t parts = whole_products ? 1 : threads;
+  const bool split_columns = N > M;
+  const int64_t extent = split_columns ? N : M;
+  const int64_t step = split_columns ? bk.NR : bk.MR;
+  const int64_t part_size = round_up((extent + parts - 1) / parts, step);
+
+  auto run_unit = [&](int64_t b, int64_t part) {
+    const int64_t begin = std::min(extent, part * part_size), end = std::min(extent, begin + part_size);
+    if (begin >= end) return;
+    // op(A)(i, p) and op(B)^T(j, p), the two operands as the packer reads them.
+    const Operand a = transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1};
+    const Operand bt = transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N};
+    float* c = C + b * strideC;
+    if (split_columns)
+      gemm_block(bk, a, bt, c, bias, N, K, 0, M, begin, end, alpha, beta);
+    else
+      gemm_block(bk, a, bt, c, bias, N, K, begin, end, 0, N, alpha, beta);
+  };
+
+  if (batches_independent) {
+    // Grain: with no parallelism the whole range is one chunk, run on this thread.
+    const int64_t units = batch * parts;
+    parallel_for(units, parallel ? 1 : units, [&](int64_t begin, int64_t end) {
+      for (int64_t u = begin; u < end; ++u) run_unit(u / parts, u % parts);
+    });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) {
+      parallel_for(parts, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t part = begin; part < end; ++part) run_unit(b, part);
+      });
+    }
+  }
+}
+
+}  // namespace tn

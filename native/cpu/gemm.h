@@ -1,0 +1,29 @@
+// Single-precision matrix multiply, row-major, batched: the kernel behind every linear layer and every
+// per-head product of attention.
+#pragma once
+#include <cstdint>
+
+namespace tn {
+
+// For b in [0, batch): C_b = alpha * op(A_b) * op(B_b) + beta * C_b (+ bias[j] added to every row j-th column).
+// X_b starts at X + b * strideX (stride 0 repeats the same matrix). op(A_b) is M x K: A_b is stored M x K, or
+// K x M when transA. op(B_b) is K x N: stored K x N, or N x K when transB. C_b is M x N, contiguous rows.
+// beta = 0 never reads C. bias (N floats) may be null. Batches whose C regions overlap (strideC < M * N) run
+// in order, so strideC = 0 with beta = 1 accumulates sum_b op(A_b) * op(B_b) into C. C must not overlap A or B.
+void gemm(const float* A, const float* B, float* C, const float* bias, bool transA, bool transB, int64_t M,
+          int64_t N, int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha,
+          float beta);
+
+// Writes an mr x nr tile of results: C[i, j] = alpha * acc[i, j] + beta * C[i, j] (+ bias[j]), never reading C
+// when beta = 0. acc rows are acc_stride floats apart. Shared by the generic and AVX2 micro-kernels.
+void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc, int64_t mr, int64_t nr,
+                     float alpha, float beta, const float* bias);
+
+// AVX2+FMA micro-kernel (gemm_avx2.cc): a 6 x 16 tile of C from packed panels, a_panel holding 6 floats of op(A)
+// per k and b_panel 16 floats of op(B) per k (both zero-padded past mr / nr). Writes like gemm_store_tile.
+constexpr int64_t kGemmAvx2MR = 6;
+constexpr int64_t kGemmAvx2NR = 16;
+void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
+                            int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+
+}  // namespace tn

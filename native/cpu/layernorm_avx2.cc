@@ -1,0 +1,122 @@
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "layernorm.h"
+
+namespace tn {
+namespace {
+
+// Lanes [0, rem) set, so a row's last partial vector is loaded and stored without touching memory past it.
+__m256i tail_mask(int64_t rem) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+}  // namespace
+
+void layernorm_forward_row_avx2(float* out, float* mean_out, float* rstd_out, const float* x, const float* weight,
+                                const float* bias, int64_t C, float eps) {
+  // Same shifted sums as the generic path; two accumulator pairs hide the add latency.
+  const __m256 shift = _mm256_set1_ps(x[0]);
+  __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
+  __m256 sq0 = _mm256_setzero_ps(), sq1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= C; i += 16) {
+    const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), shift);
+    const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), shift);
+    sum0 = _mm256_add_ps(sum0, d0);
+    sum1 = _mm256_add_ps(sum1, d1);
+    sq0 = _mm256_fmadd_ps(d0, d0, sq0);
+    sq1 = _mm256_fmadd_ps(d1, d1, sq1);
+  }
+  for (; i < C; i += 8) {
+    const __m256i mask = tail_mask(C - i);
+    const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), shift), _mm256_castsi256_ps(mask));
+    sum0 = _mm256_add_ps(sum0, d);
+    sq0 = _mm256_fmadd_ps(d, d, sq0);
+  }
+  const float mean_d = hsum(_mm256_add_ps(sum0, sum1)) / static_cast<float>(C);
+  const float var = std::max(0.0f, hsum(_mm256_add_ps(sq0, sq1)) / static_cast<float>(C) - mean_d * mean_d);
+  const float mean = x[0] + mean_d;
+  const float rstd = 1.0f / std::sqrt(var + eps);
+  *mean_out = mean;
+  *rstd_out = rstd;
+
+  // (x - mean) * rstd rather than x * rstd - mean * rstd: the latter cancels when |mean| >> std.
+  const __m256 mean_v = _mm256_set1_ps(mean), scale = _mm256_set1_ps(rstd);
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (i = 0; i < C; i += 8) {
+    const bool full = i + 8 <= C;
+    const __m256i mask = tail_mask(C - i);
+    const __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+    const __m256 w = !weight ? one : full ? _mm256_loadu_ps(weight + i) : _mm256_maskload_ps(weight + i, mask);
+    const __m256 b = !bias ? zero : full ? _mm256_loadu_ps(bias + i) : _mm256_maskload_ps(bias + i, mask);
+    const __m256 v = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_sub_ps(xv, mean_v), scale), w, b);
+    if (full)
+      _mm256_storeu_ps(out + i, v);
+    else
+      _mm256_maskstore_ps(out + i, mask, v);
+  }
+}
+
+void layernorm_backward_row_avx2(float* dx, float* dweight_acc, float* dbias_acc, const float* dout, const float* x,
+                                 const float* weight, float mean, float rstd, int64_t C) {
+  // Pass 1: sums of g = dout * weight and of g * xhat, plus this row's dweight/dbias. Pass 2: dx.
+  const __m256 mean_v = _mm256_set1_ps(mean), scale = _mm256_set1_ps(rstd);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 sum_g = _mm256_setzero_ps(), sum_g_xhat = _mm256_setzero_ps();
+  for (int64_t i = 0; i < C; i += 8) {
+    const bool full = i + 8 <= C;
+    const __m256i mask = tail_mask(C - i);
+    const __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+    const __m256 dy = full ? _mm256_loadu_ps(dout + i) : _mm256_maskload_ps(dout + i, mask);
+    const __m256 w = !weight ? one : full ? _mm256_loadu_ps(weight + i) : _mm256_maskload_ps(weight + i, mask);
+    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(xv, mean_v), scale);
+    const __m256 g = _mm256_mul_ps(dy, w);  // zero in masked lanes, since dy is
+    sum_g = _mm256_add_ps(sum_g, g);
+    sum_g_xhat = _mm256_fmadd_ps(g, xhat, sum_g_xhat);
+    if (dweight_acc) {
+      const __m256 acc = full ? _mm256_loadu_ps(dweight_acc + i) : _mm256_maskload_ps(dweight_acc + i, mask);
+      const __m256 v = _mm256_fmadd_ps(dy, xhat, acc);
+      if (full)
+        _mm256_storeu_ps(dweight_acc + i, v);
+      else
+        _mm256_maskstore_ps(dweight_acc + i, mask, v);
+    }
+    if (dbias_acc) {
+      const __m256 acc = full ? _mm256_loadu_ps(dbias_acc + i) : _mm256_maskload_ps(dbias_acc + i, mask);
+      const __m256 v = _mm256_add_ps(dy, acc);
+      if (full)
+        _mm256_storeu_ps(dbias_acc + i, v);
+      else
+        _mm256_maskstore_ps(dbias_acc + i, mask, v);
+    }
+  }
+  // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) = rstd * g + (-rstd * mean(g)) + (-rstd * mean(g xhat)) * xhat
+  const float inv_C = 1.0f / static_cast<float>(C);
+  const __m256 c_g = _mm256_set1_ps(-rstd * hsum(sum_g) * inv_C);
+  const __m256 c_xhat = _mm256_set1_ps(-rstd * hsum(sum_g_xhat) * inv_C);
+  for (int64_t i = 0; i < C; i += 8) {
+    const bool full = i + 8 <= C;
+    const __m256i mask = tail_mask(C - i);
+    const __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+    const __m256 dy = full ? _mm256_loadu_ps(dout + i) : _mm256_maskload_ps(dout + i, mask);
+    const __m256 w = !weight ? one : full ? _mm256_loadu_ps(weight + i) : _mm256_maskload_ps(weight + i, mask);
+    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(xv, mean_v), scale);
+    const __m256 v = _mm256_fmadd_ps(c_xhat, xhat, _mm256_fmadd_ps(_mm256_mul_ps(dy, w), scale, c_g));
+    if (full)
+      _mm256_storeu_ps(dx + i, v);
+    else
+      _mm256_maskstore_ps(dx + i, mask, v);
+  }
+}
+
+}  // namespace tn

@@ -1,0 +1,160 @@
+#include <immintrin.h>
+
+#include "softmax.h"
+
+namespace tn {
+namespace {
+
+// Lanes [0, rem) set, so a row's last partial vector is loaded and stored without touching memory past it.
+__m256i tail_mask(int64_t rem) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+__m256 load(const float* p, bool full, __m256i mask) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask); }
+
+void store(float* p, __m256 v, bool full, __m256i mask) {
+  if (full)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm256_maskstore_ps(p, mask, v);
+}
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// exp(x) = 2^k * exp(r) with k = round(x / ln 2) and |r| <= ln(2) / 2, where the Taylor series of exp(r) to
+// degree 7 is within 1e-8 relative; 2^k is built directly in the exponent bits. Inputs are clamped so that
+// 2^k stays a normal float; below the clamp the result is 0 (exp(-inf) = 0), above it +inf; NaN stays NaN.
+__m256 exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.3f);
+  const __m256 xc = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // operand order keeps NaN
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // r = x - k ln2 with ln2 split in two so that k * ln2_hi is exact.
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), xc);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  result = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), result);
+  return _mm256_blendv_ps(result, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+}
+
+}  // namespace
+
+float row_max_avx2(const float* x, int64_t n) {
+  __m256 max0 = _mm256_set1_ps(x[0]), max1 = max0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    max0 = _mm256_max_ps(max0, _mm256_loadu_ps(x + i));
+    max1 = _mm256_max_ps(max1, _mm256_loadu_ps(x + i + 8));
+  }
+  // The tail's empty lanes take max1's values, which cannot change the maximum.
+  for (; i < n; i += 8) {
+    const __m256i mask = tail_mask(n - i);
+    max0 = _mm256_max_ps(max0, _mm256_blendv_ps(max1, _mm256_maskload_ps(x + i, mask), _mm256_castsi256_ps(mask)));
+  }
+  max0 = _mm256_max_ps(max0, max1);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(max0), _mm256_extractf128_ps(max0, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+float row_sum_avx2(const float* x, int64_t n) {
+  __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    sum0 = _mm256_add_ps(sum0, _mm256_loadu_ps(x + i));
+    sum1 = _mm256_add_ps(sum1, _mm256_loadu_ps(x + i + 8));
+  }
+  for (; i < n; i += 8) sum0 = _mm256_add_ps(sum0, _mm256_maskload_ps(x + i, tail_mask(n - i)));
+  return hsum(_mm256_add_ps(sum0, sum1));
+}
+
+float row_dot_avx2(const float* a, const float* b, int64_t n) {
+  __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), sum0);
+    sum1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), sum1);
+  }
+  for (; i < n; i += 8) {
+    const __m256i mask = tail_mask(n - i);
+    sum0 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, mask), _mm256_maskload_ps(b + i, mask), sum0);
+  }
+  return hsum(_mm256_add_ps(sum0, sum1));
+}
+
+float row_sum_exp_avx2(const float* x, int64_t n, float shift) {
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    sum0 = _mm256_add_ps(sum0, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), s)));
+    sum1 = _mm256_add_ps(sum1, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), s)));
+  }
+  for (; i < n; i += 8) {
+    const __m256i mask = tail_mask(n - i);
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), s));
+    sum0 = _mm256_add_ps(sum0, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
+  }
+  return hsum(_mm256_add_ps(sum0, sum1));
+}
+
+void row_exp_affine_avx2(float* out, const float* x, int64_t n, float shift, float scale, float add) {
+  const __m256 s = _mm256_set1_ps(shift), a = _mm256_set1_ps(scale), b = _mm256_set1_ps(add);
+  for (int64_t i = 0; i < n; i += 8) {
+    const bool full = i + 8 <= n;
+    const __m256i mask = tail_mask(n - i);
+    store(out + i, _mm256_fmadd_ps(a, exp8(_mm256_sub_ps(load(x + i, full, mask), s)), b), full, mask);
+  }
+}
+
+void row_sub_scaled_exp_avx2(float* out, const float* a, const float* y, int64_t n, float s) {
+  const __m256 sv = _mm256_set1_ps(s);
+  for (int64_t i = 0; i < n; i += 8) {
+    const bool full = i + 8 <= n;
+    const __m256i mask = tail_mask(n - i);
+    store(out + i, _mm256_fnmadd_ps(sv, exp8(load(y + i, full, mask)), load(a + i, full, mask)), full, mask);
+  }
+}
+
+void cols_sum_exp_avx2(float* sum, const float* x, const float* shift, int64_t n) {
+  for (int64_t j = 0; j < n; j += 8) {
+    const bool full = j + 8 <= n;
+    const __m256i mask = tail_mask(n - j);
+    const __m256 e = exp8(_mm256_sub_ps(load(x + j, full, mask), load(shift + j, full, mask)));
+    store(sum + j, _mm256_add_ps(load(sum + j, full, mask), e), full, mask);
+  }
+}
+
+void cols_exp_avx2(float* out, const float* x, const float* shift, int64_t n) {
+  for (int64_t j = 0; j < n; j += 8) {
+    const bool full = j + 8 <= n;
+    const __m256i mask = tail_mask(n - j);
+    store(out + j, exp8(_mm256_sub_ps(load(x + j, full, mask), load(shift + j, full, mask))), full, mask);
+  }
+}
+
+void cols_sub_scaled_exp_avx2(float* out, const float* a, const float* y, const float* s, int64_t n) {
+  for (int64_t j = 0; j < n; j += 8) {
+    const bool full = j + 8 <= n;
+    const __m256i mask = tail_mask(n - j);
+    const __m256 v = _mm256_fnmadd_ps(load(s + j, full, mask), exp8(load(y + j, full, mask)), load(a + j, full, mask));
+    store(out + j, v, full, mask);
+  }
+}
+
+}  // namespace tn
