@@ -1,0 +1,99 @@
+#include "elementwise.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "elementwise_loops.inc"
+#include "isa.h"
+#include "threadpool.h"
+
+namespace tn {
+namespace {
+
+constexpr int64_t kGrain = 32768;  // elements per thread below which splitting costs more than it saves
+
+BroadcastLayout make_layout(const int64_t* a_strides, const int64_t* b_strides, const int64_t* shape, int ndim) {
+  BroadcastLayout L{};
+  L.ndim = 0;
+  for (int d = 0; d < ndim; ++d) {
+    if (shape[d] == 1) continue;
+    const int k = L.ndim - 1;
+    // Merge into the previous kept dim when both operands step over it as one longer row.
+    if (k >= 0 && L.a_strides[k] == a_strides[d] * shape[d] && L.b_strides[k] == b_strides[d] * shape[d]) {
+      L.shape[k] *= shape[d];
+      L.a_strides[k] = a_strides[d];
+      L.b_strides[k] = b_strides[d];
+      continue;
+    }
+    L.shape[L.ndim] = shape[d];
+    L.a_strides[L.ndim] = a_strides[d];
+    L.b_strides[L.ndim] = b_strides[d];
+    ++L.ndim;
+  }
+  if (L.ndim == 0) {  // a single element
+    L.ndim = 1;
+    L.shape[0] = 1;
+    L.a_strides[0] = L.b_strides[0] = 1;
+  }
+  return L;
+}
+
+}  // namespace
+
+void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
+                    float* out, const int64_t* shape, int ndim) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) n *= shape[d];
+  if (n == 0) return;
+  const BroadcastLayout layout = make_layout(a_strides, b_strides, shape, ndim);
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX2
+    if (active_isa() == Isa::avx2) return binary_range_avx2(op, a, b, out, layout, begin, end);
+#endif
+    binary_range_chunk(op, a, b, out, layout, begin, end);
+  });
+}
+
+void unary_forward(UnaryOp op, const float* x, float* out, int64_t n, float param) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX2
+    if (active_isa() == Isa::avx2) return unary_forward_avx2(op, x + begin, out + begin, end - begin, param);
+#endif
+    unary_forward_chunk(op, x + begin, out + begin, end - begin, param);
+  });
+}
+
+void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n, float param) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX2
+    if (active_isa() == Isa::avx2)
+      return unary_backward_avx2(op, x + begin, y + begin, dy + begin, dx + begin, end - begin, param);
+#endif
+    unary_backward_chunk(op, x + begin, y + begin, dy + begin, dx + begin, end - begin, param);
+  });
+}
+
+void fill(float* dst, int64_t n, float value) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) { std::fill(dst + begin, dst + end, value); });
+}
+
+void cast_int32_to_float(const int32_t* src, float* dst, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<float>(src[i]);
+  });
+}
+
+void cast_float_to_int32(const float* src, int32_t* dst, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float v = src[i];
+      // 2^31 is exactly representable; every float below it (and above -2^31) truncates into int32 range.
+      if (v != v) dst[i] = 0;
+      else if (v >= 2147483648.0f) dst[i] = std::numeric_limits<int32_t>::max();
+      else if (v <= -2147483648.0f) dst[i] = std::numeric_limits<int32_t>::min();
+      else dst[i] = static_cast<int32_t>(v);
+    }
+  });
+}
+
+}  // namespace tn

@@ -1,0 +1,34 @@
+#include "embedding.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "threadpool.h"
+
+namespace tn {
+
+constexpr int64_t kGrain = 32768;  // floats moved per thread below which splitting costs more than it saves
+
+void embedding_forward(const float* weight, const int32_t* ids, float* out, int64_t N, int64_t C) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, C));
+  parallel_for(N, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) std::memcpy(out + n * C, weight + ids[n] * C, C * sizeof(float));
+  });
+}
+
+void embedding_backward(const float* dout, const int32_t* ids, float* dweight, int64_t N, int64_t C,
+                        int64_t padding_idx) {
+  // Splitting the columns (not the tokens) means two threads never add into the same element, and each
+  // element receives its tokens' gradients in token order whatever the thread count.
+  const int64_t grain = std::max<int64_t>(16, kGrain / std::max<int64_t>(1, N));
+  parallel_for(C, grain, [&](int64_t c0, int64_t c1) {
+    for (int64_t n = 0; n < N; ++n) {
+      if (ids[n] == padding_idx) continue;
+      const float* src = dout + n * C;
+      float* dst = dweight + ids[n] * C;
+      for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+    }
+  });
+}
+
+}  // namespace tn

@@ -1,0 +1,383 @@
+// binary (broadcast strides), unary and unaryBackward, fill and cast against float64 references in TS.
+import { addon, BinaryOp, UnaryOp } from '../../src/native';
+import {
+  emptyStorage, expectError, kernelPaths, maxRelError, onPath, randomArray, rng, storageOf,
+} from '../helpers';
+
+const BINARY_OPS: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'];
+const UNARY_OPS: UnaryOp[] = [
+  'neg', 'exp', 'log', 'sqrt', 'tanh', 'relu', 'sigmoid', 'gelu', 'geluTanh', 'abs', 'scale', 'addScalar', 'powScalar',
+];
+
+function binaryRef(op: BinaryOp, a: number, b: number): number {
+  switch (op) {
+    case 'add': return a + b;
+    case 'sub': return a - b;
+    case 'mul': return a * b;
+    case 'div': return a / b;
+    case 'pow': return Math.pow(a, b);
+    case 'maximum': return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b);
+    case 'minimum': return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b);
+  }
+}
+
+/** Contiguous strides of shape, with 0 where broadcastShape has a 1 (the view of a smaller operand). */
+function broadcastStrides(shape: number[], operandShape: number[]): number[] {
+  const strides = new Array<number>(shape.length).fill(0);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = operandShape[d] === 1 && shape[d] !== 1 ? 0 : s;
+    s *= operandShape[d];
+  }
+  return strides;
+}
+
+function numel(shape: number[]): number {
+  return shape.reduce((p, s) => p * s, 1);
+}
+
+/** out[i] for every row-major index of shape, reading x at offset + idx . strides. */
+function gather(shape: number[], fn: (offsets: (strides: number[]) => number) => number): Float64Array {
+  const n = numel(shape);
+  const out = new Float64Array(n);
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    out[i] = fn((strides) => idx.reduce((acc, v, d) => acc + v * strides[d], 0));
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+// erf/erfc in float64: Taylor series near 0, continued fraction for the tail.
+function erfc(x: number): number {
+  if (x < 0) return 2 - erfc(-x);
+  if (x < 3) {
+    let term = x, sum = x;
+    for (let n = 1; n < 200; n++) {
+      term *= (-x * x) / n;
+      sum += term / (2 * n + 1);
+      if (Math.abs(term) < 1e-17) break;
+    }
+    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let f = 0;
+  for (let k = 80; k >= 1; k--) f = (k / 2) / (x + f);
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / (x + f);
+}
+
+const SQRT2PI = Math.sqrt(2 * Math.PI);
+const K = Math.sqrt(2 / Math.PI);
+
+function unaryRef(op: UnaryOp, x: number, p: number): number {
+  switch (op) {
+    case 'neg': return -x;
+    case 'exp': return Math.exp(x);
+    case 'log': return Math.log(x);
+    case 'sqrt': return Math.sqrt(x);
+    case 'tanh': return Math.tanh(x);
+    case 'relu': return Number.isNaN(x) ? NaN : Math.max(x, 0);
+    case 'sigmoid': return 1 / (1 + Math.exp(-x));
+    case 'gelu': return 0.5 * x * erfc(-x / Math.SQRT2);
+    case 'geluTanh': return 0.5 * x * (1 + Math.tanh(K * (x + 0.044715 * x * x * x)));
+    case 'abs': return Math.abs(x);
+    case 'scale': return x * p;
+    case 'addScalar': return x + p;
+    case 'powScalar': return Math.pow(x, p);
+  }
+}
+
+function unaryGradRef(op: UnaryOp, x: number, p: number): number {
+  switch (op) {
+    case 'neg': return -1;
+    case 'exp': return Math.exp(x);
+    case 'log': return 1 / x;
+    case 'sqrt': return 0.5 / Math.sqrt(x);
+    case 'tanh': return 1 - Math.tanh(x) ** 2;
+    case 'relu': return x > 0 ? 1 : 0;
+    case 'sigmoid': { const s = 1 / (1 + Math.exp(-x)); return s * (1 - s); }
+    case 'gelu': return 0.5 * erfc(-x / Math.SQRT2) + (x * Math.exp(-0.5 * x * x)) / SQRT2PI;
+    case 'geluTanh': {
+      const t = Math.tanh(K * (x + 0.044715 * x ** 3));
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * K * (1 + 3 * 0.044715 * x * x);
+    }
+    case 'abs': return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case 'scale': return p;
+    case 'addScalar': return 1;
+    case 'powScalar': return p === 0 ? 0 : p * Math.pow(x, p - 1);
+  }
+}
+
+/** Inputs inside each op's domain, away from kinks (relu/abs at 0) so finite differences are meaningful. */
+function unaryInput(op: UnaryOp, n: number, seed: number): Float32Array {
+  const positive = op === 'log' || op === 'sqrt' || op === 'powScalar';
+  const x = positive ? randomArray(n, seed, 0.2, 4) : randomArray(n, seed, -5, 5);
+  if (op === 'relu' || op === 'abs') for (let i = 0; i < n; i++) if (Math.abs(x[i]) < 0.05) x[i] = 0.5;
+  return x;
+}
+
+const PARAM: Partial<Record<UnaryOp, number>> = { scale: -1.75, addScalar: 0.625, powScalar: 2.5 };
+
+function runBinary(op: BinaryOp, shape: number[], aShape: number[], bShape: number[], seed: number): void {
+  const aData = op === 'pow' ? randomArray(numel(aShape), seed, 0.1, 3) : randomArray(numel(aShape), seed, -2, 2);
+  const bData = op === 'div' ? randomArray(numel(bShape), seed + 1, 0.5, 2) : randomArray(numel(bShape), seed + 1, -2, 2);
+  const aStrides = broadcastStrides(shape, aShape);
+  const bStrides = broadcastStrides(shape, bShape);
+  // Place the operands at nonzero offsets to check offsets are honoured.
+  const a = storageOf(new Float32Array([9, 9, 9, ...aData]));
+  const b = storageOf(new Float32Array([7, ...bData]));
+  const expected = gather(shape, (at) => binaryRef(op, aData[at(aStrides)], bData[at(bStrides)]));
+  for (const path of kernelPaths()) {
+    const out = emptyStorage(numel(shape));
+    onPath(path, () => addon.binary(op, a, 3, aStrides, b, 1, bStrides, out, shape));
+    const got = out.readFloat32(0, numel(shape));
+    expect({ op, shape, aShape, bShape, path, err: maxRelError(got, expected) < 2e-6 }).toEqual(
+      { op, shape, aShape, bShape, path, err: true });
+    out.dispose();
+  }
+  a.dispose();
+  b.dispose();
+}
+
+describe('binary', () => {
+  const cases: Array<[number[], number[], number[]]> = [
+    [[1], [1], [1]],
+    [[7], [7], [7]],
+    [[257], [257], [1]], // scalar b
+    [[33], [1], [33]], // scalar a
+    [[5, 7], [5, 7], [1, 7]], // row broadcast
+    [[5, 7], [5, 7], [5, 1]], // column broadcast
+    [[3, 5, 7], [3, 5, 7], [3, 1, 7]], // middle dim
+    [[5, 6], [5, 1], [1, 6]], // outer product
+    [[2, 3, 1, 4, 5], [2, 3, 1, 4, 5], [1, 3, 1, 1, 5]], // rank 5
+    [[2, 3, 4, 5], [1, 1, 1, 1], [2, 3, 4, 5]],
+    [[129, 257], [129, 257], [1, 257]], // large enough to split over threads
+    [[257, 129], [257, 129], [257, 129]],
+  ];
+  for (const op of BINARY_OPS) {
+    test(`${op} on every broadcast pattern and path`, () => {
+      cases.forEach(([shape, aShape, bShape], k) => runBinary(op, shape, aShape, bShape, 100 + k));
+    });
+  }
+
+  test('strided (transposed) operands and a zero-size shape', () => {
+    const data = randomArray(35, 3);
+    const a = storageOf(data);
+    const b = storageOf(randomArray(35, 4));
+    const bData = b.readFloat32(0, 35);
+    const shape = [7, 5];
+    const expected = gather(shape, (at) => data[at([1, 7])] * bData[at([5, 1])]);
+    for (const path of kernelPaths()) {
+      const out = emptyStorage(35);
+      onPath(path, () => addon.binary('mul', a, 0, [1, 7], b, 0, [5, 1], out, shape));
+      expect(maxRelError(out.readFloat32(0, 35), expected)).toBeLessThan(1e-6);
+      addon.binary('mul', a, 0, [1, 7], b, 0, [5, 1], out, [0, 5]); // nothing to do
+    }
+  });
+
+  test('out may alias a or b', () => {
+    const n = 33001;
+    const x = randomArray(n, 5), y = randomArray(n, 6);
+    for (const path of kernelPaths()) {
+      const a = storageOf(x), b = storageOf(y);
+      onPath(path, () => addon.binary('sub', a, 0, [1], b, 0, [1], a, [n]));
+      onPath(path, () => addon.binary('mul', a, 0, [1], b, 0, [1], b, [n]));
+      const got = b.readFloat32(0, n);
+      const expected = Array.from(x, (v, i) => Math.fround(v - y[i]) * y[i]);
+      expect(maxRelError(got, expected)).toBeLessThan(1e-6);
+    }
+  });
+
+  test('maximum and minimum propagate NaN from either side', () => {
+    const a = storageOf(new Float32Array([NaN, 1, NaN, 2, -1]));
+    const b = storageOf(new Float32Array([1, NaN, NaN, -3, -1]));
+    const out = emptyStorage(5);
+    for (const path of kernelPaths()) {
+      onPath(path, () => addon.binary('maximum', a, 0, [1], b, 0, [1], out, [5]));
+      expect(Array.from(out.readFloat32(0, 5))).toEqual([NaN, NaN, NaN, 2, -1]);
+      onPath(path, () => addon.binary('minimum', a, 0, [1], b, 0, [1], out, [5]));
+      expect(Array.from(out.readFloat32(0, 5))).toEqual([NaN, NaN, NaN, -3, -1]);
+    }
+  });
+
+  test('rejects bad arguments', () => {
+    const a = storageOf(randomArray(12, 1));
+    const out = emptyStorage(12);
+    expectError(() => addon.binary('mod' as BinaryOp, a, 0, [1], a, 0, [1], out, [12]), 'TypeError', /binary: unknown op 'mod'/);
+    expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], out, [13]), 'RangeError', /binary: a holds 12/);
+    expectError(() => addon.binary('add', a, 1, [1], a, 0, [1], out, [12]), 'RangeError', /binary: a holds/);
+    expectError(() => addon.binary('add', a, 0, [5, 1], a, 0, [0, 1], out, [3, 4]), 'RangeError', /binary: a holds/);
+    expectError(() => addon.binary('add', a, 0, [1], a, 0, [1, 1], out, [12]), 'RangeError', /binary: bStrides has 2/);
+    expectError(() => addon.binary('add', a, 0, [-1], a, 0, [1], out, [12]), 'RangeError', /binary: aStrides\[0\]/);
+    expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], out, [-1]), 'RangeError', /binary: shape\[0\]/);
+    expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], out, [NaN]), 'RangeError', /binary: shape\[0\]/);
+    expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], out, [2.5]), 'RangeError', /binary: shape\[0\]/);
+    expectError(() => addon.binary('add', a, 0.5, [1], a, 0, [1], out, [2]), 'RangeError', /binary: aOffset/);
+    expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], emptyStorage(4), [12]), 'RangeError', /binary: out holds 4/);
+    const big = new Array(9).fill(1);
+    expectError(() => addon.binary('add', a, 0, big, a, 0, big, out, big), 'RangeError', /binary: shape has 9 entries/);
+    expectError(() => addon.binary('add', a, 0, [2 ** 40, 2 ** 40], a, 0, [1, 1], out, [2 ** 20, 1]), 'RangeError', /binary/);
+    expectError(() => addon.binary('add', {} as never, 0, [1], a, 0, [1], out, [12]), 'TypeError', /binary: a must be a Storage/);
+    const gone = storageOf(randomArray(12, 2));
+    gone.dispose();
+    expectError(() => addon.binary('add', a, 0, [1], gone, 0, [1], out, [12]), 'TypeError', /binary: b is used after dispose/);
+  });
+});
+
+describe('unary', () => {
+  const sizes = [1, 7, 33, 257, 33001];
+  for (const op of UNARY_OPS) {
+    test(`${op} forward matches float64 on every path`, () => {
+      const p = PARAM[op] ?? 0;
+      for (const n of sizes) {
+        const xData = unaryInput(op, n, n);
+        const x = storageOf(xData);
+        const expected = Array.from(xData, (v) => unaryRef(op, v, p));
+        for (const path of kernelPaths()) {
+          const out = emptyStorage(n);
+          onPath(path, () => addon.unary(op, x, out, n, p));
+          expect({ op, n, path, err: maxRelError(out.readFloat32(0, n), expected, 1e-2) < 2e-6 }).toEqual(
+            { op, n, path, err: true });
+          out.dispose();
+        }
+        x.dispose();
+      }
+    });
+
+    test(`${op} backward matches the analytic derivative and finite differences`, () => {
+      const p = PARAM[op] ?? 0;
+      for (const n of [1, 7, 33, 257, 33001]) {
+        const xData = unaryInput(op, n, 7 * n);
+        const dyData = randomArray(n, 3 * n);
+        const x = storageOf(xData), dy = storageOf(dyData);
+        const y = emptyStorage(n);
+        addon.unary(op, x, y, n, p);
+        const expected = Array.from(xData, (v, i) => dyData[i] * unaryGradRef(op, v, p));
+        for (const path of kernelPaths()) {
+          const dx = emptyStorage(n);
+          onPath(path, () => addon.unaryBackward(op, x, y, dy, dx, n, p));
+          expect({ op, n, path, err: maxRelError(dx.readFloat32(0, n), expected, 1e-2) < 1e-5 }).toEqual(
+            { op, n, path, err: true });
+          dx.dispose();
+        }
+        if (n <= 257) {
+          // Central differences of the native forward, float32: h = 1e-2 balances truncation and rounding.
+          const h = 1e-2;
+          const plus = storageOf(xData.map((v) => v + h)), minus = storageOf(xData.map((v) => v - h));
+          const fPlus = emptyStorage(n), fMinus = emptyStorage(n), dx = emptyStorage(n);
+          addon.unary(op, plus, fPlus, n, p);
+          addon.unary(op, minus, fMinus, n, p);
+          addon.unaryBackward(op, x, y, dy, dx, n, p);
+          const a = fPlus.readFloat32(0, n), b = fMinus.readFloat32(0, n);
+          const plusX = plus.readFloat32(0, n), minusX = minus.readFloat32(0, n);
+          const fd = Array.from(a, (v, i) => (dyData[i] * (v - b[i])) / (plusX[i] - minusX[i]));
+          expect(maxRelError(dx.readFloat32(0, n), fd, 1e-1)).toBeLessThan(1e-2);
+        }
+      }
+    });
+  }
+
+  test('special values: kinks, NaN, overflow and underflow', () => {
+    const xData = new Float32Array([0, -0, NaN, 100, -100, 1e-30, -1e-30, 20, -20]);
+    const n = xData.length;
+    const x = storageOf(xData);
+    for (const path of kernelPaths()) {
+      const out = emptyStorage(n);
+      const run = (op: UnaryOp) => {
+        onPath(path, () => addon.unary(op, x, out, n, 0));
+        return Array.from(out.readFloat32(0, n));
+      };
+      expect(run('relu')).toEqual([0, -0, NaN, 100, 0, 1e-30 * 1 && Math.fround(1e-30), 0, 20, 0]);
+      const e = run('exp');
+      expect(e[3]).toBe(Infinity);
+      expect(e[4]).toBeLessThan(1e-38);
+      expect(e[2]).toBeNaN();
+      expect(run('sigmoid').slice(3, 5)).toEqual([1, 0]);
+      expect(run('tanh').slice(7)).toEqual([1, -1]);
+      const g = run('gelu');
+      expect(g[3]).toBe(100);
+      expect(g[4]).toBe(-0);
+      expect(g[2]).toBeNaN();
+      const gt = run('geluTanh');
+      expect(gt[3]).toBe(100);
+      expect(Math.abs(gt[4])).toBe(0);
+      // relu'(0) = abs'(0) = 0, as in PyTorch.
+      const dy = storageOf(new Float32Array(n).fill(1));
+      const dx = emptyStorage(n);
+      onPath(path, () => addon.unaryBackward('relu', x, x, dy, dx, n, 0));
+      expect(Array.from(dx.readFloat32(0, 2))).toEqual([0, 0]);
+      onPath(path, () => addon.unaryBackward('abs', x, x, dy, dx, n, 0));
+      expect(Array.from(dx.readFloat32(0, 2))).toEqual([0, 0]);
+      onPath(path, () => addon.unaryBackward('powScalar', x, x, dy, dx, n, 0));
+      expect(Array.from(dx.readFloat32(0, n)).every((v) => v === 0)).toBe(true);
+    }
+  });
+
+  test('in place (out = x)', () => {
+    const n = 1000;
+    const data = randomArray(n, 8);
+    const x = storageOf(data);
+    addon.unary('tanh', x, x, n, 0);
+    expect(maxRelError(x.readFloat32(0, n), Array.from(data, Math.tanh))).toBeLessThan(2e-6);
+  });
+
+  test('rejects bad arguments', () => {
+    const x = storageOf(randomArray(8, 1));
+    const out = emptyStorage(8);
+    expectError(() => addon.unary('softplus' as UnaryOp, x, out, 8, 0), 'TypeError', /unary: unknown op 'softplus'/);
+    expectError(() => addon.unary('exp', x, out, 9, 0), 'RangeError', /unary: x holds 8/);
+    expectError(() => addon.unary('exp', x, out, -1, 0), 'RangeError', /unary: n must be/);
+    expectError(() => addon.unary('exp', x, out, NaN, 0), 'RangeError', /unary: n must be an integer/);
+    expectError(() => addon.unary('exp', x, out, 1.5, 0), 'RangeError', /unary: n must be an integer/);
+    expectError(() => addon.unary('scale', x, out, 8, 'x' as never), 'TypeError', /unary: param must be a number/);
+    expectError(() => addon.unaryBackward('exp', x, x, x, emptyStorage(2), 8, 0), 'RangeError', /unaryBackward: dx holds 2/);
+    expectError(() => addon.unaryBackward('nope' as UnaryOp, x, x, x, x, 8, 0), 'TypeError', /unaryBackward: unknown op 'nope'/);
+    const gone = storageOf(randomArray(8, 1));
+    gone.dispose();
+    expectError(() => addon.unary('exp', gone, out, 8, 0), 'TypeError', /unary: x is used after dispose/);
+  });
+});
+
+describe('fill and cast', () => {
+  test('fill writes value into [offset, offset + n) only', () => {
+    for (const path of kernelPaths()) {
+      for (const n of [0, 1, 7, 33001]) {
+        const s = storageOf(new Float32Array(n + 5).fill(3));
+        onPath(path, () => addon.fill(s, 2, n, -Infinity));
+        const got = s.readFloat32(0, n + 5);
+        expect(got[0]).toBe(3);
+        expect(got[1]).toBe(3);
+        for (let i = 2; i < n + 2; i++) if (got[i] !== -Infinity) throw new Error(`fill missed ${i}`);
+        expect(Array.from(got.slice(n + 2))).toEqual([3, 3, 3]);
+      }
+    }
+    const s = emptyStorage(4);
+    expectError(() => addon.fill(s, 1, 4, 0), 'RangeError', /fill: dst holds 4/);
+    expectError(() => addon.fill(s, -1, 1, 0), 'RangeError', /fill: offset/);
+    expectError(() => addon.fill(s, 0, 1, '1' as never), 'TypeError', /fill: value must be a number/);
+  });
+
+  test('cast converts int32 <-> float32, truncating toward zero', () => {
+    const r = rng(5);
+    const n = 33001;
+    const ints = new Int32Array(n).map(() => Math.floor((r() - 0.5) * 2e6));
+    const floats = new Float32Array(n).map(() => (r() - 0.5) * 1e4);
+    floats.set([2.9, -2.9, 0.5, -0.5, NaN, 1e10, -1e10], 0);
+    for (const path of kernelPaths()) {
+      const src = storageOf(ints), dst = emptyStorage(n);
+      onPath(path, () => addon.cast(src, dst, n, true));
+      expect(Array.from(dst.readFloat32(0, n))).toEqual(Array.from(ints, (v) => Math.fround(v)));
+      const fsrc = storageOf(floats), idst = emptyStorage(n);
+      onPath(path, () => addon.cast(fsrc, idst, n, false));
+      const got = idst.readInt32(0, n);
+      expect(Array.from(got.slice(0, 7))).toEqual([2, -2, 0, 0, 0, 2147483647, -2147483648]);
+      const expected = Array.from(floats, (v) => Math.trunc(v) | 0);
+      expect(Array.from(got.slice(7))).toEqual(expected.slice(7));
+    }
+    const s = emptyStorage(4);
+    expectError(() => addon.cast(s, s, 5, true), 'RangeError', /cast: src holds 4/);
+    expectError(() => addon.cast(s, s, 4, 1 as never), 'TypeError', /cast: toFloat must be a boolean/);
+  });
+});
