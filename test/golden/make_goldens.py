@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes PyTorch reference values for the functional ops into goldens.json.
+"""Writes PyTorch reference values (float64 math on float32 inputs) for the functional ops into goldens.json.
 
 Run by hand with Debian's python3-torch (1.13):  /usr/bin/python3 test/golden/make_goldens.py
 The jest tests read the JSON and need no Python. Each case stores inputs, the forward output, an upstream
@@ -22,10 +22,13 @@ def pack(t):
 
 
 def case(name, inputs, fn, extra=None):
-    """inputs: dict of float tensors (requires_grad set here) and int tensors; fn(**inputs) -> output."""
-    leaves = {k: (v.clone().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
+    """inputs: dict of float tensors (requires_grad set here) and int tensors; fn(**inputs) -> output.
+    Inputs are float32 values; the reference is computed in float64 so that it measures our float32 error,
+    not PyTorch's."""
+    inputs = {k: (v.float() if v.is_floating_point() else v) for k, v in inputs.items()}
+    leaves = {k: (v.double().requires_grad_(True) if v.is_floating_point() else v) for k, v in inputs.items()}
     out = fn(**leaves)
-    upstream = torch.randn(out.shape)
+    upstream = torch.randn(out.shape).float().double()
     (out * upstream).sum().backward()
     cases[name] = {
         "inputs": {k: pack(v) for k, v in inputs.items()},
