@@ -181,6 +181,11 @@ export class Tensor {
     this.gradFn = null;
   }
 
+  /** `using t = randn([2, 2])` disposes t at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   /** Internal: a new tensor sharing this one's memory, with another shape of the same size. */
   shareWith(shape: Shape): Tensor {
     const ref = this.storageRef;

@@ -45,3 +45,22 @@ describe('addon basics', () => {
     expect(addon.measureBandwidthGBs(1, 1 << 20, 2)).toBeGreaterThan(0.1);
   });
 });
+
+describe('environment overrides', () => {
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+  const path = require('node:path') as typeof import('node:path');
+  const probe = (env: Record<string, string>) =>
+    execFileSync(process.execPath, ['-e', `const a = require('node-gyp-build')(${JSON.stringify(path.join(__dirname, '..'))}); console.log(a.getIsa(), a.getNumThreads())`], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    }).trim();
+
+  test('TN_ISA=generic forces the portable path', () => {
+    expect(probe({ TN_ISA: 'generic' }).split(' ')[0]).toBe('generic');
+  });
+
+  test('TN_NUM_THREADS sizes the pool', () => {
+    expect(probe({ TN_NUM_THREADS: '1' }).split(' ')[1]).toBe('1');
+    expect(probe({ TN_NUM_THREADS: '3' }).split(' ')[1]).toBe('3');
+  });
+});

@@ -246,3 +246,66 @@ describe('memory', () => {
     expect(kept.isDisposed).toBe(false);
   });
 });
+
+describe('bad input to the fused ops', () => {
+  test('embedding ids out of range', () => {
+    const w = zeros([4, 3]);
+    expectError(() => F.embedding(tensor([0, 4], { dtype: 'int32' }), w), 'RangeError', /embedding.*4/);
+    expectError(() => F.embedding(tensor([-1], { dtype: 'int32' }), w), 'RangeError', /embedding/);
+    expectError(() => F.embedding(tensor([0.5]), w), 'TypeError', /embedding: input must be int32/);
+  });
+
+  test('cross-entropy targets out of range', () => {
+    const logits = zeros([2, 3]);
+    expectError(() => F.crossEntropy(logits, tensor([0, 3], { dtype: 'int32' })), 'RangeError', /crossEntropy.*3/);
+    expectError(() => F.crossEntropy(logits, tensor([0], { dtype: 'int32' })), 'RangeError', /target shape \[1\]/);
+    expectError(() => F.crossEntropy(logits, tensor([0, 1], { dtype: 'int32' }), { labelSmoothing: 2 }), 'RangeError', /labelSmoothing/);
+  });
+
+  test('attention shapes and masks', () => {
+    const q = zeros([1, 2, 3, 4]);
+    expectError(() => F.scaledDotProductAttention(q, zeros([1, 2, 5, 3]), zeros([1, 2, 5, 3])), 'RangeError', /shapes do not match/);
+    expectError(() => F.scaledDotProductAttention(q, q, q, { keyPaddingMask: zeros([1, 4], { dtype: 'bool' }) }), 'RangeError', /keyPaddingMask must be \[B, Tk\]/);
+    expectError(() => F.scaledDotProductAttention(q, q, q, { attnMask: zeros([5, 3]) }), 'RangeError', /cannot be broadcast/);
+    expectError(() => F.scaledDotProductAttention(q, q, q, { dropoutP: 1 }), 'RangeError', /dropoutP/);
+  });
+
+  test('layerNorm shapes', () => {
+    expectError(() => F.layerNorm(zeros([2, 3]), [4]), 'RangeError', /does not end in normalizedShape \[4\]/);
+    expectError(() => F.layerNorm(zeros([2, 3]), [3], zeros([2])), 'RangeError', /weight must have shape \[3\]/);
+  });
+
+  test('a boolean attention mask equals the additive -Infinity mask', () => {
+    const q = randn([1, 1, 3, 4], { seed: 1 });
+    const k = randn([1, 1, 3, 4], { seed: 2 });
+    const banned = tensor([[false, true, true], [false, false, true], [false, false, false]]);
+    const additive = tensor([[0, -Infinity, -Infinity], [0, 0, -Infinity], [0, 0, 0]]);
+    const a = F.scaledDotProductAttention(q, k, k, { attnMask: banned }).dataSync();
+    const b = F.scaledDotProductAttention(q, k, k, { attnMask: additive }).dataSync();
+    const c = F.scaledDotProductAttention(q, k, k, { isCausal: true }).dataSync();
+    expect(maxRelError(a, b)).toBeLessThan(1e-6);
+    expect(maxRelError(a, c)).toBeLessThan(1e-6);
+  });
+});
+
+describe('garbage collection fallback', () => {
+  test('undisposed tensors are reclaimed by the GC, which knows their native size', async () => {
+    // Node runs native finalizers from the event loop, so the fallback works in code that yields now and then.
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 400; i++) {
+      zeros([1024, 1024]); // 4 MiB each, 1.6 GiB in all, never disposed
+      if (i % 20 === 0) await new Promise(setImmediate);
+    }
+    const grownMiB = (process.memoryUsage().rss - before) / 2 ** 20;
+    expect(grownMiB).toBeLessThan(800);
+  });
+
+  test('`using` disposes at the end of the block', () => {
+    let seen: Tensor | null = null;
+    {
+      using t = ones([2]);
+      seen = t;
+    }
+    expect((seen as unknown as Tensor).isDisposed).toBe(true);
+  });
+});
