@@ -9,10 +9,73 @@ export function kernels(device: Device): NativeAddon {
   throw new Error(`device '${device}' is not available in this build: no CUDA backend is loaded`);
 }
 
-/** Allocates uninitialised (zeroFill = false) or zeroed native memory for n 4-byte elements. */
+// A caching allocator: storages of disposed tensors are kept by exact size and handed out again. Training
+// steps allocate the same shapes every step, so after the first step almost nothing reaches malloc, and no
+// new N-API wrapper objects pile up (Node finalizes those only when the event loop turns, which a
+// synchronous training loop never lets it do).
+const pools = new Map<Device, Map<number, NativeStorage[]>>();
+const cacheOrder = new Map<NativeStorage, Device>(); // insertion order = age, for eviction
+let cachedBytes = 0;
+let cacheLimitBytes = Number(process.env.TN_CACHE_BYTES ?? 512 * 2 ** 20);
+
+function poolOf(device: Device): Map<number, NativeStorage[]> {
+  let pool = pools.get(device);
+  if (!pool) {
+    pool = new Map();
+    pools.set(device, pool);
+  }
+  return pool;
+}
+
+/** Native memory for n 4-byte elements: zeroed when zeroFill, otherwise with unspecified contents. */
 export function allocate(device: Device, n: number, zeroFill: boolean): NativeStorage {
   const k = kernels(device);
-  return new k.Storage(n * 4, zeroFill);
+  const bytes = n * 4;
+  const reused = poolOf(device).get(bytes)?.pop();
+  if (reused === undefined) return new k.Storage(bytes, zeroFill);
+  cachedBytes -= bytes;
+  cacheOrder.delete(reused);
+  if (zeroFill && n > 0) k.fill(reused, 0, n, 0);
+  return reused;
+}
+
+/** Takes back the storage of a disposed tensor: cached for reuse, or freed when the cache is full. */
+export function release(device: Device, storage: NativeStorage): void {
+  const bytes = storage.byteLength;
+  if (bytes > cacheLimitBytes) {
+    storage.dispose();
+    return;
+  }
+  const pool = poolOf(device);
+  const list = pool.get(bytes);
+  if (list) list.push(storage);
+  else pool.set(bytes, [storage]);
+  cacheOrder.set(storage, device);
+  cachedBytes += bytes;
+  while (cachedBytes > cacheLimitBytes) evictOldest();
+}
+
+function evictOldest(): void {
+  const oldest = cacheOrder.entries().next();
+  if (oldest.done) return;
+  const [storage, device] = oldest.value;
+  cacheOrder.delete(storage);
+  const list = poolOf(device).get(storage.byteLength) as NativeStorage[];
+  list.splice(list.indexOf(storage), 1);
+  cachedBytes -= storage.byteLength;
+  storage.dispose();
+}
+
+/** Frees every cached storage (memory of disposed tensors kept for reuse). */
+export function emptyCache(): void {
+  while (cacheOrder.size > 0) evictOldest();
+}
+
+/** Caps the bytes the allocator keeps for reuse (default 512 MiB, or TN_CACHE_BYTES). */
+export function setCacheLimit(bytes: number): void {
+  if (!Number.isFinite(bytes) || bytes < 0) throw new RangeError(`setCacheLimit: bytes must be a non-negative number, got ${bytes}`);
+  cacheLimitBytes = bytes;
+  while (cachedBytes > cacheLimitBytes) evictOldest();
 }
 
 /** Sets the number of threads the CPU kernels use (defaults to TN_NUM_THREADS or the core count). */
@@ -22,4 +85,10 @@ export function setNumThreads(n: number): void {
 
 export function getNumThreads(): number {
   return addon.getNumThreads();
+}
+
+/** Native memory now, like tf.memory(): all storages and bytes (live tensors + cache), and the cached part. */
+export function memory(): { storages: number; bytes: number; cachedStorages: number; cachedBytes: number } {
+  const { storages, bytes } = addon.memoryStats();
+  return { storages, bytes, cachedStorages: cacheOrder.size, cachedBytes };
 }

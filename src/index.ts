@@ -2,7 +2,7 @@
 export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, randn, rand, uniform, normal, arange, tidy, keep, manualSeed } from './tensor';
 export type { DType, Shape, TensorOptions, RandomOptions } from './tensor';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
-export { setNumThreads, getNumThreads } from './backend';
+export { setNumThreads, getNumThreads, memory, emptyCache, setCacheLimit } from './backend';
 export type { Device } from './backend';
 export { cat, stack, matmul } from './ops';
 export * as F from './functional';

@@ -32,6 +32,8 @@ export interface NativeAddon {
   setIsa(isa: 'generic' | 'avx2'): void;
   getIsa(): 'generic' | 'avx2';
   supportedIsas(): Array<'generic' | 'avx2'>;
+  /** Native tensor memory alive now (created and neither disposed nor collected). */
+  memoryStats(): { storages: number; bytes: number };
 
   // ---- bench: machine limits -------------------------------------------------------------------------------
   measureFmaGflops(threads: number, seconds: number): number;

@@ -1,6 +1,6 @@
 // Tensor: an n-dimensional array in native memory, with PyTorch-like methods and reverse-mode autograd.
 // Tensors are always contiguous and row-major; reshape/detach share memory, everything else allocates.
-import { allocate, Device, kernels } from './backend';
+import { allocate, Device, kernels, release } from './backend';
 import { GradNode, isGradEnabled } from './autograd';
 import type { NativeStorage } from './native';
 import * as ops from './ops';
@@ -11,13 +11,16 @@ export type Shape = readonly number[];
 /** Native memory shared by a tensor and its views; freed when the last of them is disposed (or by the GC). */
 class SharedStorage {
   private refs = 1;
-  constructor(readonly native: NativeStorage) {}
+  constructor(
+    readonly native: NativeStorage,
+    readonly device: Device,
+  ) {}
   retain(): this {
     this.refs++;
     return this;
   }
   release(): void {
-    if (--this.refs === 0) this.native.dispose();
+    if (--this.refs === 0) release(this.device, this.native);
   }
 }
 
@@ -127,7 +130,7 @@ export class Tensor {
 
   /** Internal: wraps native memory. Users create tensors with tensor(), zeros(), randn()... */
   constructor(storage: NativeStorage | SharedStorage, shape: Shape, dtype: DType, device: Device) {
-    this.storageRef = storage instanceof SharedStorage ? storage : new SharedStorage(storage);
+    this.storageRef = storage instanceof SharedStorage ? storage : new SharedStorage(storage, device);
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.device = device;

@@ -38,12 +38,21 @@ Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// { storages, bytes }: native tensor memory alive now, for leak checks and `memory()`.
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("storages", Napi::Number::New(info.Env(), static_cast<double>(Storage::live_count())));
+  out.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(Storage::live_bytes())));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Storage", Storage::Define(env));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));
   exports.Set("setIsa", Napi::Function::New<SetIsa>(env, "setIsa"));
   exports.Set("getIsa", Napi::Function::New<GetIsa>(env, "getIsa"));
+  exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
   exports.Set("supportedIsas", Napi::Function::New<SupportedIsas>(env, "supportedIsas"));
   RegisterGemm(env, exports);
   RegisterAttention(env, exports);

@@ -1,5 +1,6 @@
 #include "storage.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -11,6 +12,9 @@ namespace {
 
 constexpr size_t kAlignment = 64;  // a cache line: lets SIMD kernels use aligned panels
 constexpr double kMaxBytes = double(int64_t(1) << 42);
+
+std::atomic<int64_t> live_storages{0};
+std::atomic<int64_t> live_storage_bytes{0};
 
 struct AddonData {
   Napi::FunctionReference storage_constructor;
@@ -55,7 +59,12 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
     if (zero) std::memset(data_, 0, rounded);
   }
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(bytes_));
+  live_storages++;
+  live_storage_bytes += static_cast<int64_t>(bytes_);
 }
+
+int64_t Storage::live_count() { return live_storages.load(); }
+int64_t Storage::live_bytes() { return live_storage_bytes.load(); }
 
 // The GC fallback for storages the user never disposed.
 void Storage::Finalize(Napi::Env env) { Release(env); }
@@ -67,6 +76,8 @@ void Storage::Release(Napi::Env env) {
   std::free(data_);
   data_ = nullptr;
   disposed_ = true;
+  live_storages--;
+  live_storage_bytes -= static_cast<int64_t>(bytes_);
   Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes_));
 }
 

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tn {
 
@@ -15,6 +16,10 @@ class Storage : public Napi::ObjectWrap<Storage> {
   explicit Storage(const Napi::CallbackInfo& info);
   ~Storage() override;
   void Finalize(Napi::Env env) override;
+
+  // Storages alive now (not yet disposed or collected) and their bytes: what `memory()` reports.
+  static int64_t live_count();
+  static int64_t live_bytes();
 
   void* data() const { return data_; }
   size_t byte_length() const { return bytes_; }
