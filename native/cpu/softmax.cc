@@ -31,18 +31,26 @@ void row_sub_scaled_exp(float* out, const float* a, const float* y, int64_t n, f
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] - s * std::exp(y[i]);
 }
 
-void cols_sum_exp(float* sum, const float* x, const float* shift, int64_t n) {
+void cols_exp_sum(float* out, float* sum, const float* x, const float* shift, int64_t n) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return cols_sum_exp_avx2(sum, x, shift, n);
+  if (active_isa() == Isa::avx2) return cols_exp_sum_avx2(out, sum, x, shift, n);
 #endif
-  for (int64_t j = 0; j < n; ++j) sum[j] += std::exp(x[j] - shift[j]);
+  for (int64_t j = 0; j < n; ++j) {
+    out[j] = std::exp(x[j] - shift[j]);
+    sum[j] += out[j];
+  }
 }
 
-void cols_exp(float* out, const float* x, const float* shift, int64_t n) {
+float row_exp_sum(float* out, const float* x, int64_t n, float shift) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return cols_exp_avx2(out, x, shift, n);
+  if (active_isa() == Isa::avx2) return row_exp_sum_avx2(out, x, n, shift);
 #endif
-  for (int64_t j = 0; j < n; ++j) out[j] = std::exp(x[j] - shift[j]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = std::exp(x[i] - shift);
+    sum += out[i];
+  }
+  return static_cast<float>(sum);
 }
 
 void cols_sub_scaled_exp(float* out, const float* a, const float* y, const float* s, int64_t n) {
@@ -52,15 +60,15 @@ void cols_sub_scaled_exp(float* out, const float* a, const float* y, const float
   for (int64_t j = 0; j < n; ++j) out[j] = a[j] - s[j] * std::exp(y[j]);
 }
 
-// inner == 1: each row is contiguous.
+// inner == 1: each row is contiguous. One exp per element: softmax keeps exp(x - max) in out and rescales it.
 void softmax_forward_row(float* out, const float* x, int64_t dim, bool log) {
   const float max = row_max(x, dim);
-  const float sum = row_sum_exp(x, dim, max);
   if (log) {
-    const float log_sum = std::log(sum);
+    const float log_sum = std::log(row_sum_exp(x, dim, max));
     for (int64_t i = 0; i < dim; ++i) out[i] = (x[i] - max) - log_sum;
   } else {
-    row_exp_affine(out, x, dim, max, 1.0f / sum, 0.0f);
+    const float inv_sum = 1.0f / row_exp_sum(out, x, dim, max);
+    for (int64_t i = 0; i < dim; ++i) out[i] *= inv_sum;
   }
 }
 
@@ -84,7 +92,8 @@ void softmax_forward_columns(float* out, const float* x, int64_t dim, int64_t in
     const float* row = x + d * inner;
     for (int64_t j = 0; j < width; ++j) max[j] = row[j] > max[j] ? row[j] : max[j];
   }
-  for (int64_t d = 0; d < dim; ++d) cols_sum_exp(sum, x + d * inner, max, width);
+  // exp(x - max) goes to out (the final answer for softmax after rescaling; scratch for log-softmax).
+  for (int64_t d = 0; d < dim; ++d) cols_exp_sum(out + d * inner, sum, x + d * inner, max, width);
   if (log) {
     for (int64_t j = 0; j < width; ++j) sum[j] = std::log(sum[j]);
     for (int64_t d = 0; d < dim; ++d) {
@@ -96,7 +105,6 @@ void softmax_forward_columns(float* out, const float* x, int64_t dim, int64_t in
     for (int64_t j = 0; j < width; ++j) sum[j] = 1.0f / sum[j];
     for (int64_t d = 0; d < dim; ++d) {
       float* out_row = out + d * inner;
-      cols_exp(out_row, x + d * inner, max, width);
       for (int64_t j = 0; j < width; ++j) out_row[j] *= sum[j];
     }
   }

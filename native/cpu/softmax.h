@@ -23,10 +23,10 @@ float row_sum_avx2(const float* x, int64_t n);
 float row_dot_avx2(const float* a, const float* b, int64_t n);
 float row_sum_exp_avx2(const float* x, int64_t n, float shift);  // sum(exp(x - shift))
 void row_exp_affine_avx2(float* out, const float* x, int64_t n, float shift, float scale, float add);
+float row_exp_sum_avx2(float* out, const float* x, int64_t n, float shift);  // out = exp(x - shift), returns sum(out)
 void row_sub_scaled_exp_avx2(float* out, const float* a, const float* y, int64_t n, float s);  // a - s * exp(y)
 // Element-wise over n columns, for inner > 1 where each column has its own shift/scale.
-void cols_sum_exp_avx2(float* sum, const float* x, const float* shift, int64_t n);  // sum += exp(x - shift)
-void cols_exp_avx2(float* out, const float* x, const float* shift, int64_t n);      // out = exp(x - shift)
+void cols_exp_sum_avx2(float* out, float* sum, const float* x, const float* shift, int64_t n);  // out = exp(x - shift), sum += out
 void cols_sub_scaled_exp_avx2(float* out, const float* a, const float* y, const float* s, int64_t n);  // a - s*exp(y)
 
 }  // namespace tn
