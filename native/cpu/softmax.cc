@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "isa.h"
 #include "threadpool.h"
@@ -14,6 +15,9 @@ constexpr int64_t kGrainElements = 1 << 15;
 // With inner > 1, a task is one [dim, width] slab of a single outer index, width <= kColumnBlock columns; the
 // per-column running max and sums live on the stack.
 constexpr int64_t kColumnBlock = 256;
+// Below this many columns (one AVX2 vector), working across columns wastes most of each vector, so each strided
+// column is copied into a contiguous buffer and run through the row kernel instead.
+constexpr int64_t kMinColumns = 8;
 
 float row_dot(const float* a, const float* b, int64_t n) {
 #ifdef TN_HAVE_AVX2
@@ -148,6 +152,16 @@ void for_each_slab(int64_t outer, int64_t dim, int64_t inner, const Fn& fn) {
   });
 }
 
+// Calls fn(offset, buffer_a, buffer_b) for every column of [outer, dim, inner] (offset: its first element,
+// later elements `inner` apart), spread over threads; the two buffers hold dim floats each, for the gathers.
+template <typename Fn>
+void for_each_column(int64_t outer, int64_t dim, int64_t inner, const Fn& fn) {
+  parallel_for(outer * inner, std::max<int64_t>(1, kGrainElements / dim), [&](int64_t begin, int64_t end) {
+    std::vector<float> buffers(2 * dim);
+    for (int64_t c = begin; c < end; ++c) fn((c / inner) * dim * inner + c % inner, buffers.data(), buffers.data() + dim);
+  });
+}
+
 }  // namespace
 
 float row_max(const float* x, int64_t n) {
@@ -185,6 +199,14 @@ void row_exp_affine(float* out, const float* x, int64_t n, float shift, float sc
 }
 
 void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  if (inner > 1 && inner < kMinColumns) {
+    for_each_column(outer, dim, inner, [&](int64_t offset, float* column, float*) {
+      for (int64_t d = 0; d < dim; ++d) column[d] = x[offset + d * inner];
+      softmax_forward_row(column, column, dim, log);
+      for (int64_t d = 0; d < dim; ++d) out[offset + d * inner] = column[d];
+    });
+    return;
+  }
   for_each_slab(outer, dim, inner, [&](int64_t offset, int64_t width) {
     if (inner == 1)
       softmax_forward_row(out + offset, x + offset, dim, log);
@@ -195,6 +217,17 @@ void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int
 
 void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner,
                       bool log) {
+  if (inner > 1 && inner < kMinColumns) {
+    for_each_column(outer, dim, inner, [&](int64_t offset, float* y_column, float* dy_column) {
+      for (int64_t d = 0; d < dim; ++d) {
+        y_column[d] = y[offset + d * inner];
+        dy_column[d] = dy[offset + d * inner];
+      }
+      softmax_backward_row(dy_column, y_column, dy_column, dim, log);
+      for (int64_t d = 0; d < dim; ++d) dx[offset + d * inner] = dy_column[d];
+    });
+    return;
+  }
   for_each_slab(outer, dim, inner, [&](int64_t offset, int64_t width) {
     if (inner == 1)
       softmax_backward_row(dx + offset, y + offset, dy + offset, dim, log);
