@@ -158,7 +158,8 @@ template <typename Fn>
 void for_each_column(int64_t outer, int64_t dim, int64_t inner, const Fn& fn) {
   parallel_for(outer * inner, std::max<int64_t>(1, kGrainElements / dim), [&](int64_t begin, int64_t end) {
     std::vector<float> buffers(2 * dim);
-    for (int64_t c = begin; c < end; ++c) fn((c / inner) * dim * inner + c % inner, buffers.data(), buffers.data() + dim);
+    for (int64_t c = begin; c < end; ++c)
+      fn((c / inner) * dim * inner + c % inner, buffers.data(), buffers.data() + dim);
   });
 }
 
