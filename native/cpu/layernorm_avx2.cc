@@ -1,7 +1,7 @@
+// No inline library templates (std::max, std::sqrt) here: an AVX2-compiled copy of one could be picked by the
+// linker for the generic path too.
 #include <immintrin.h>
-
-#include <algorithm>
-#include <cmath>
+#include <math.h>
 
 #include "layernorm.h"
 
@@ -64,9 +64,9 @@ void layernorm_forward_row_avx2(float* out, float* mean_out, float* rstd_out, co
     sq0 = _mm256_fmadd_ps(d, d, sq0);
   }
   const float mean_d = hsum(_mm256_add_ps(sum0, sum1)) / static_cast<float>(C);
-  const float var = std::max(0.0f, hsum(_mm256_add_ps(sq0, sq1)) / static_cast<float>(C) - mean_d * mean_d);
+  const float var = hsum(_mm256_add_ps(sq0, sq1)) / static_cast<float>(C) - mean_d * mean_d;
   const float mean = x[0] + mean_d;
-  const float rstd = 1.0f / std::sqrt(var + eps);
+  const float rstd = 1.0f / sqrtf((var > 0.0f ? var : 0.0f) + eps);
   *mean_out = mean;
   *rstd_out = rstd;
 
