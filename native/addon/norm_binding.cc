@@ -1,4 +1,5 @@
 // JS bindings of layernorm, softmax/log-softmax and cross-entropy: check every argument, then run the kernel.
+#include <sstream>
 #include <string>
 
 #include "../cpu/crossentropy.h"
@@ -10,6 +11,12 @@
 namespace tn {
 namespace {
 
+std::string to_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
 // layerNormForward(x, weight, bias, out, mean, rstd, N, C, eps)
 Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   Args args(info, "layerNormForward", 9);
@@ -17,7 +24,8 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   const int64_t C = args.integer(7, "C", 1);
   const int64_t NC = checked_numel(args, {N, C}, "x");
   const double eps = args.number(8, "eps");
-  if (!(eps > 0)) args.range_error("eps must be > 0, got " + std::to_string(eps));
+  // Checked as float32, the precision the kernel uses: a tiny double would round to 0 there.
+  if (!(static_cast<float>(eps) > 0)) args.range_error("eps must be > 0 as a float32, got " + to_text(eps));
   const float* x = args.f32(0, "x", 0, NC);
   const float* weight = args.f32_or_null(1, "weight", 0, C);
   const float* bias = args.f32_or_null(2, "bias", 0, C);
@@ -87,7 +95,7 @@ CrossEntropyOptions cross_entropy_options(const Args& args, size_t ignore_arg, s
   const int64_t limit = int64_t(1) << 53;
   const int64_t ignore_index = args.integer(ignore_arg, "ignoreIndex", -limit, limit);
   const double e = args.number(smoothing_arg, "labelSmoothing");
-  if (!(e >= 0 && e <= 1)) args.range_error("labelSmoothing must be in [0, 1], got " + std::to_string(e));
+  if (!(e >= 0 && e <= 1)) args.range_error("labelSmoothing must be in [0, 1], got " + to_text(e));
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = targets[n];
     if (t != ignore_index && (t < 0 || t >= C))

@@ -1,7 +1,7 @@
+// No inline library templates (std::max, std::sqrt) here: an AVX2-compiled copy of one could be picked by the
+// linker for the generic path too.
 #include <immintrin.h>
-
-#include <algorithm>
-#include <cmath>
+#include <math.h>
 
 #include "layernorm.h"
 
@@ -11,6 +11,26 @@ namespace {
 // Lanes [0, rem) set, so a row's last partial vector is loaded and stored without touching memory past it.
 __m256i tail_mask(int64_t rem) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Calls body(i, full, mask) for each 8-float step of [0, n): full steps in the loop, where `full` is a
+// constant after inlining, then the partial last step with its lane mask. Masked-off lanes load as 0.
+template <typename Body>
+inline void for_each_vector(int64_t n, const Body& body) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) body(i, true, _mm256_setzero_si256());
+  if (i < n) body(i, false, tail_mask(n - i));
+}
+
+inline __m256 load(const float* p, bool full, __m256i mask) {
+  return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+inline void store(float* p, __m256 v, bool full, __m256i mask) {
+  if (full)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm256_maskstore_ps(p, mask, v);
 }
 
 float hsum(__m256 v) {
@@ -24,7 +44,7 @@ float hsum(__m256 v) {
 
 void layernorm_forward_row_avx2(float* out, float* mean_out, float* rstd_out, const float* x, const float* weight,
                                 const float* bias, int64_t C, float eps) {
-  // Same shifted sums as the generic path; two accumulator pairs hide the add latency.
+  // Same shifted sums as the generic path, with two accumulator pairs to hide the add latency.
   const __m256 shift = _mm256_set1_ps(x[0]);
   __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
   __m256 sq0 = _mm256_setzero_ps(), sq1 = _mm256_setzero_ps();
@@ -44,79 +64,47 @@ void layernorm_forward_row_avx2(float* out, float* mean_out, float* rstd_out, co
     sq0 = _mm256_fmadd_ps(d, d, sq0);
   }
   const float mean_d = hsum(_mm256_add_ps(sum0, sum1)) / static_cast<float>(C);
-  const float var = std::max(0.0f, hsum(_mm256_add_ps(sq0, sq1)) / static_cast<float>(C) - mean_d * mean_d);
+  const float var = hsum(_mm256_add_ps(sq0, sq1)) / static_cast<float>(C) - mean_d * mean_d;
   const float mean = x[0] + mean_d;
-  const float rstd = 1.0f / std::sqrt(var + eps);
+  const float rstd = 1.0f / sqrtf((var > 0.0f ? var : 0.0f) + eps);
   *mean_out = mean;
   *rstd_out = rstd;
 
   // (x - mean) * rstd rather than x * rstd - mean * rstd: the latter cancels when |mean| >> std.
   const __m256 mean_v = _mm256_set1_ps(mean), scale = _mm256_set1_ps(rstd);
   const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-  for (i = 0; i < C; i += 8) {
-    const bool full = i + 8 <= C;
-    const __m256i mask = tail_mask(C - i);
-    const __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
-    const __m256 w = !weight ? one : full ? _mm256_loadu_ps(weight + i) : _mm256_maskload_ps(weight + i, mask);
-    const __m256 b = !bias ? zero : full ? _mm256_loadu_ps(bias + i) : _mm256_maskload_ps(bias + i, mask);
-    const __m256 v = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_sub_ps(xv, mean_v), scale), w, b);
-    if (full)
-      _mm256_storeu_ps(out + i, v);
-    else
-      _mm256_maskstore_ps(out + i, mask, v);
-  }
+  for_each_vector(C, [&](int64_t i, bool full, __m256i mask) {
+    const __m256 w = weight ? load(weight + i, full, mask) : one;
+    const __m256 b = bias ? load(bias + i, full, mask) : zero;
+    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(load(x + i, full, mask), mean_v), scale);
+    store(out + i, _mm256_fmadd_ps(xhat, w, b), full, mask);
+  });
 }
 
 void layernorm_backward_row_avx2(float* dx, float* dweight_acc, float* dbias_acc, const float* dout, const float* x,
                                  const float* weight, float mean, float rstd, int64_t C) {
   // Pass 1: sums of g = dout * weight and of g * xhat, plus this row's dweight/dbias. Pass 2: dx.
   const __m256 mean_v = _mm256_set1_ps(mean), scale = _mm256_set1_ps(rstd);
-  const __m256 one = _mm256_set1_ps(1.0f);
   __m256 sum_g = _mm256_setzero_ps(), sum_g_xhat = _mm256_setzero_ps();
-  for (int64_t i = 0; i < C; i += 8) {
-    const bool full = i + 8 <= C;
-    const __m256i mask = tail_mask(C - i);
-    const __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
-    const __m256 dy = full ? _mm256_loadu_ps(dout + i) : _mm256_maskload_ps(dout + i, mask);
-    const __m256 w = !weight ? one : full ? _mm256_loadu_ps(weight + i) : _mm256_maskload_ps(weight + i, mask);
-    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(xv, mean_v), scale);
-    const __m256 g = _mm256_mul_ps(dy, w);  // zero in masked lanes, since dy is
+  for_each_vector(C, [&](int64_t i, bool full, __m256i mask) {
+    const __m256 dy = load(dout + i, full, mask);
+    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(load(x + i, full, mask), mean_v), scale);
+    const __m256 g = weight ? _mm256_mul_ps(dy, load(weight + i, full, mask)) : dy;  // 0 in masked-off lanes
     sum_g = _mm256_add_ps(sum_g, g);
     sum_g_xhat = _mm256_fmadd_ps(g, xhat, sum_g_xhat);
-    if (dweight_acc) {
-      const __m256 acc = full ? _mm256_loadu_ps(dweight_acc + i) : _mm256_maskload_ps(dweight_acc + i, mask);
-      const __m256 v = _mm256_fmadd_ps(dy, xhat, acc);
-      if (full)
-        _mm256_storeu_ps(dweight_acc + i, v);
-      else
-        _mm256_maskstore_ps(dweight_acc + i, mask, v);
-    }
-    if (dbias_acc) {
-      const __m256 acc = full ? _mm256_loadu_ps(dbias_acc + i) : _mm256_maskload_ps(dbias_acc + i, mask);
-      const __m256 v = _mm256_add_ps(dy, acc);
-      if (full)
-        _mm256_storeu_ps(dbias_acc + i, v);
-      else
-        _mm256_maskstore_ps(dbias_acc + i, mask, v);
-    }
-  }
+    if (dweight_acc) store(dweight_acc + i, _mm256_fmadd_ps(dy, xhat, load(dweight_acc + i, full, mask)), full, mask);
+    if (dbias_acc) store(dbias_acc + i, _mm256_add_ps(dy, load(dbias_acc + i, full, mask)), full, mask);
+  });
   // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) = rstd * g + (-rstd * mean(g)) + (-rstd * mean(g xhat)) * xhat
   const float inv_C = 1.0f / static_cast<float>(C);
   const __m256 c_g = _mm256_set1_ps(-rstd * hsum(sum_g) * inv_C);
   const __m256 c_xhat = _mm256_set1_ps(-rstd * hsum(sum_g_xhat) * inv_C);
-  for (int64_t i = 0; i < C; i += 8) {
-    const bool full = i + 8 <= C;
-    const __m256i mask = tail_mask(C - i);
-    const __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
-    const __m256 dy = full ? _mm256_loadu_ps(dout + i) : _mm256_maskload_ps(dout + i, mask);
-    const __m256 w = !weight ? one : full ? _mm256_loadu_ps(weight + i) : _mm256_maskload_ps(weight + i, mask);
-    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(xv, mean_v), scale);
-    const __m256 v = _mm256_fmadd_ps(c_xhat, xhat, _mm256_fmadd_ps(_mm256_mul_ps(dy, w), scale, c_g));
-    if (full)
-      _mm256_storeu_ps(dx + i, v);
-    else
-      _mm256_maskstore_ps(dx + i, mask, v);
-  }
+  for_each_vector(C, [&](int64_t i, bool full, __m256i mask) {
+    const __m256 dy = load(dout + i, full, mask);
+    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(load(x + i, full, mask), mean_v), scale);
+    const __m256 g = weight ? _mm256_mul_ps(dy, load(weight + i, full, mask)) : dy;
+    store(dx + i, _mm256_fmadd_ps(c_xhat, xhat, _mm256_fmadd_ps(g, scale, c_g)), full, mask);
+  });
 }
 
 }  // namespace tn

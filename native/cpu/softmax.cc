@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "isa.h"
 #include "threadpool.h"
@@ -14,6 +15,9 @@ constexpr int64_t kGrainElements = 1 << 15;
 // With inner > 1, a task is one [dim, width] slab of a single outer index, width <= kColumnBlock columns; the
 // per-column running max and sums live on the stack.
 constexpr int64_t kColumnBlock = 256;
+// Below this many columns (one AVX2 vector), working across columns wastes most of each vector, so each strided
+// column is copied into a contiguous buffer and run through the row kernel instead.
+constexpr int64_t kMinColumns = 8;
 
 float row_dot(const float* a, const float* b, int64_t n) {
 #ifdef TN_HAVE_AVX2
@@ -31,18 +35,26 @@ void row_sub_scaled_exp(float* out, const float* a, const float* y, int64_t n, f
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] - s * std::exp(y[i]);
 }
 
-void cols_sum_exp(float* sum, const float* x, const float* shift, int64_t n) {
+void cols_exp_sum(float* out, float* sum, const float* x, const float* shift, int64_t n) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return cols_sum_exp_avx2(sum, x, shift, n);
+  if (active_isa() == Isa::avx2) return cols_exp_sum_avx2(out, sum, x, shift, n);
 #endif
-  for (int64_t j = 0; j < n; ++j) sum[j] += std::exp(x[j] - shift[j]);
+  for (int64_t j = 0; j < n; ++j) {
+    out[j] = std::exp(x[j] - shift[j]);
+    sum[j] += out[j];
+  }
 }
 
-void cols_exp(float* out, const float* x, const float* shift, int64_t n) {
+float row_exp_sum(float* out, const float* x, int64_t n, float shift) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return cols_exp_avx2(out, x, shift, n);
+  if (active_isa() == Isa::avx2) return row_exp_sum_avx2(out, x, n, shift);
 #endif
-  for (int64_t j = 0; j < n; ++j) out[j] = std::exp(x[j] - shift[j]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = std::exp(x[i] - shift);
+    sum += out[i];
+  }
+  return static_cast<float>(sum);
 }
 
 void cols_sub_scaled_exp(float* out, const float* a, const float* y, const float* s, int64_t n) {
@@ -52,15 +64,15 @@ void cols_sub_scaled_exp(float* out, const float* a, const float* y, const float
   for (int64_t j = 0; j < n; ++j) out[j] = a[j] - s[j] * std::exp(y[j]);
 }
 
-// inner == 1: each row is contiguous.
+// inner == 1: each row is contiguous. One exp per element: softmax keeps exp(x - max) in out and rescales it.
 void softmax_forward_row(float* out, const float* x, int64_t dim, bool log) {
   const float max = row_max(x, dim);
-  const float sum = row_sum_exp(x, dim, max);
   if (log) {
-    const float log_sum = std::log(sum);
+    const float log_sum = std::log(row_sum_exp(x, dim, max));
     for (int64_t i = 0; i < dim; ++i) out[i] = (x[i] - max) - log_sum;
   } else {
-    row_exp_affine(out, x, dim, max, 1.0f / sum, 0.0f);
+    const float inv_sum = 1.0f / row_exp_sum(out, x, dim, max);
+    for (int64_t i = 0; i < dim; ++i) out[i] *= inv_sum;
   }
 }
 
@@ -84,7 +96,8 @@ void softmax_forward_columns(float* out, const float* x, int64_t dim, int64_t in
     const float* row = x + d * inner;
     for (int64_t j = 0; j < width; ++j) max[j] = row[j] > max[j] ? row[j] : max[j];
   }
-  for (int64_t d = 0; d < dim; ++d) cols_sum_exp(sum, x + d * inner, max, width);
+  // exp(x - max) goes to out (the final answer for softmax after rescaling; scratch for log-softmax).
+  for (int64_t d = 0; d < dim; ++d) cols_exp_sum(out + d * inner, sum, x + d * inner, max, width);
   if (log) {
     for (int64_t j = 0; j < width; ++j) sum[j] = std::log(sum[j]);
     for (int64_t d = 0; d < dim; ++d) {
@@ -96,7 +109,6 @@ void softmax_forward_columns(float* out, const float* x, int64_t dim, int64_t in
     for (int64_t j = 0; j < width; ++j) sum[j] = 1.0f / sum[j];
     for (int64_t d = 0; d < dim; ++d) {
       float* out_row = out + d * inner;
-      cols_exp(out_row, x + d * inner, max, width);
       for (int64_t j = 0; j < width; ++j) out_row[j] *= sum[j];
     }
   }
@@ -140,6 +152,17 @@ void for_each_slab(int64_t outer, int64_t dim, int64_t inner, const Fn& fn) {
   });
 }
 
+// Calls fn(offset, buffer_a, buffer_b) for every column of [outer, dim, inner] (offset: its first element,
+// later elements `inner` apart), spread over threads; the two buffers hold dim floats each, for the gathers.
+template <typename Fn>
+void for_each_column(int64_t outer, int64_t dim, int64_t inner, const Fn& fn) {
+  parallel_for(outer * inner, std::max<int64_t>(1, kGrainElements / dim), [&](int64_t begin, int64_t end) {
+    std::vector<float> buffers(2 * dim);
+    for (int64_t c = begin; c < end; ++c)
+      fn((c / inner) * dim * inner + c % inner, buffers.data(), buffers.data() + dim);
+  });
+}
+
 }  // namespace
 
 float row_max(const float* x, int64_t n) {
@@ -177,6 +200,14 @@ void row_exp_affine(float* out, const float* x, int64_t n, float shift, float sc
 }
 
 void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  if (inner > 1 && inner < kMinColumns) {
+    for_each_column(outer, dim, inner, [&](int64_t offset, float* column, float*) {
+      for (int64_t d = 0; d < dim; ++d) column[d] = x[offset + d * inner];
+      softmax_forward_row(column, column, dim, log);
+      for (int64_t d = 0; d < dim; ++d) out[offset + d * inner] = column[d];
+    });
+    return;
+  }
   for_each_slab(outer, dim, inner, [&](int64_t offset, int64_t width) {
     if (inner == 1)
       softmax_forward_row(out + offset, x + offset, dim, log);
@@ -187,6 +218,17 @@ void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int
 
 void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner,
                       bool log) {
+  if (inner > 1 && inner < kMinColumns) {
+    for_each_column(outer, dim, inner, [&](int64_t offset, float* y_column, float* dy_column) {
+      for (int64_t d = 0; d < dim; ++d) {
+        y_column[d] = y[offset + d * inner];
+        dy_column[d] = dy[offset + d * inner];
+      }
+      softmax_backward_row(dy_column, y_column, dy_column, dim, log);
+      for (int64_t d = 0; d < dim; ++d) dx[offset + d * inner] = dy_column[d];
+    });
+    return;
+  }
   for_each_slab(outer, dim, inner, [&](int64_t offset, int64_t width) {
     if (inner == 1)
       softmax_backward_row(dx + offset, y + offset, dy + offset, dim, log);

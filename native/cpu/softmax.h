@@ -10,23 +10,26 @@ void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int
 void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner,
                       bool log);
 
-// Primitives over n contiguous floats, on the active ISA; cross-entropy is built from them too.
+// Primitives over n >= 1 contiguous floats, on the active ISA; cross-entropy is built from them too.
 float row_max(const float* x, int64_t n);
 float row_sum(const float* x, int64_t n);
 float row_sum_exp(const float* x, int64_t n, float shift);  // sum(exp(x - shift))
-// out = scale * exp(x - shift) + add.
-void row_exp_affine(float* out, const float* x, int64_t n, float shift, float scale, float add);
+void row_exp_affine(float* out, const float* x, int64_t n, float shift, float scale,
+                    float add);  // out = scale * exp(x - shift) + add
 
-// AVX2 versions (softmax_avx2.cc), chosen at run time.
+// AVX2 versions (softmax_avx2.cc), chosen at run time. The cols_ ones work element-wise across n columns, for
+// inner > 1, where every column has its own shift or scale.
 float row_max_avx2(const float* x, int64_t n);
 float row_sum_avx2(const float* x, int64_t n);
 float row_dot_avx2(const float* a, const float* b, int64_t n);
 float row_sum_exp_avx2(const float* x, int64_t n, float shift);  // sum(exp(x - shift))
-void row_exp_affine_avx2(float* out, const float* x, int64_t n, float shift, float scale, float add);
+float row_exp_sum_avx2(float* out, const float* x, int64_t n, float shift);  // out = exp(x - shift); sum(out)
+void row_exp_affine_avx2(float* out, const float* x, int64_t n, float shift, float scale,
+                         float add);  // out = scale * exp(x - shift) + add
 void row_sub_scaled_exp_avx2(float* out, const float* a, const float* y, int64_t n, float s);  // a - s * exp(y)
-// Element-wise over n columns, for inner > 1 where each column has its own shift/scale.
-void cols_sum_exp_avx2(float* sum, const float* x, const float* shift, int64_t n);  // sum += exp(x - shift)
-void cols_exp_avx2(float* out, const float* x, const float* shift, int64_t n);      // out = exp(x - shift)
-void cols_sub_scaled_exp_avx2(float* out, const float* a, const float* y, const float* s, int64_t n);  // a - s*exp(y)
+void cols_exp_sum_avx2(float* out, float* sum, const float* x, const float* shift,
+                       int64_t n);  // out = exp(x - shift), sum += out
+void cols_sub_scaled_exp_avx2(float* out, const float* a, const float* y, const float* s,
+                              int64_t n);  // a - s * exp(y)
 
 }  // namespace tn

@@ -19,7 +19,9 @@ function refForward(x: Float32Array, t: Int32Array, N: number, C: number, ignore
   return { losses, lse };
 }
 
-function refBackward(x: Float32Array, t: Int32Array, dl: Float32Array, N: number, C: number, ignore: number, e: number) {
+function refBackward(
+  x: Float32Array, t: Int32Array, dl: Float32Array, N: number, C: number, ignore: number, e: number,
+): Float64Array {
   const { lse } = refForward(x, t, N, C, ignore, e);
   const dx = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
@@ -171,7 +173,7 @@ describe('crossEntropy', () => {
       expectError(fwd([5, 4.5]), 'RangeError', /crossEntropyForward: C must be an integer/);
       expectError(fwd([6, 0.5]), 'RangeError', /crossEntropyForward: ignoreIndex must be an integer/);
       expectError(fwd([6, NaN]), 'RangeError', /crossEntropyForward: ignoreIndex must be an integer/);
-      expectError(fwd([7, -0.1]), 'RangeError', /crossEntropyForward: labelSmoothing must be in \[0, 1\]/);
+      expectError(fwd([7, -0.1]), 'RangeError', /crossEntropyForward: labelSmoothing must be in \[0, 1\], got -0.1/);
       expectError(fwd([7, 1.5]), 'RangeError', /crossEntropyForward: labelSmoothing must be in \[0, 1\]/);
       expectError(fwd([7, NaN]), 'RangeError', /crossEntropyForward: labelSmoothing must be finite/);
       expectError(fwd([7, '0']), 'TypeError', /crossEntropyForward: labelSmoothing must be a number/);

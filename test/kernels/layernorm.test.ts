@@ -4,7 +4,9 @@ import {
 } from '../helpers';
 
 // Naive float64 references.
-function refForward(x: Float32Array, w: Float32Array | null, b: Float32Array | null, N: number, C: number, eps: number) {
+function refForward(
+  x: Float32Array, w: Float32Array | null, b: Float32Array | null, N: number, C: number, eps: number,
+) {
   const out = new Float64Array(N * C);
   const mean = new Float64Array(N);
   const rstd = new Float64Array(N);
@@ -116,6 +118,22 @@ describe('layerNorm', () => {
         });
       }
     }
+    test(`weight without bias and bias without weight on ${path.isa} x${path.threads}`, () => {
+      const N = 7;
+      const C = 19;
+      const x = randomArray(N * C, 31);
+      const w = randomArray(C, 32, 0.5, 1.5);
+      const b = randomArray(C, 33);
+      const dout = randomArray(N * C, 34);
+      for (const [ww, bb] of [[w, null], [null, b]] as Array<[Float32Array | null, Float32Array | null]>) {
+        const got = onPath(path, () => run(x, ww, bb, dout, N, C, 1e-5, true));
+        expect(maxRelError(got.out, refForward(x, ww, bb, N, C, 1e-5).out, 1e-2)).toBeLessThan(1e-4);
+        const refB = refBackward(dout, x, ww, N, C, 1e-5);
+        expect(maxRelError(got.dx, refB.dx, 1e-1)).toBeLessThan(2e-3);
+        expect(maxRelError(got.dw!, refB.dw, 1e-1)).toBeLessThan(1e-4);
+        expect(maxRelError(got.db!, refB.db, 1e-1)).toBeLessThan(1e-4);
+      }
+    });
     test(`large constant offset and null parameter gradients on ${path.isa} x${path.threads}`, () => {
       const N = 9;
       const C = 40;
@@ -230,7 +248,8 @@ describe('layerNorm', () => {
       expectError(fwd([7, 0]), 'RangeError', /layerNormForward: C must be in/);
       expectError(fwd([6, 2 ** 40], [7, 2 ** 40]), 'RangeError', /layerNormForward: x has too many elements/);
       expectError(fwd([8, 0]), 'RangeError', /layerNormForward: eps must be > 0/);
-      expectError(fwd([8, -1e-5]), 'RangeError', /layerNormForward: eps must be > 0/);
+      expectError(fwd([8, -1e-5]), 'RangeError', /layerNormForward: eps must be > 0 as a float32, got -1e-05/);
+      expectError(fwd([8, 1e-60]), 'RangeError', /layerNormForward: eps must be > 0/);
       expectError(fwd([8, Infinity]), 'RangeError', /layerNormForward: eps must be finite/);
       expectError(fwd([8, NaN]), 'RangeError', /layerNormForward: eps must be finite/);
       expectError(fwd([0, 'x']), 'TypeError', /layerNormForward: x must be a Storage/);
