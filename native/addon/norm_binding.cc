@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../cpu/crossentropy.h"
+#include "../cpu/indices.h"
 #include "../cpu/layernorm.h"
 #include "../cpu/softmax.h"
 #include "args.h"
@@ -96,12 +97,11 @@ CrossEntropyOptions cross_entropy_options(const Args& args, size_t ignore_arg, s
   const int64_t ignore_index = args.integer(ignore_arg, "ignoreIndex", -limit, limit);
   const double e = args.number(smoothing_arg, "labelSmoothing");
   if (!(e >= 0 && e <= 1)) args.range_error("labelSmoothing must be in [0, 1], got " + to_text(e));
-  for (int64_t n = 0; n < N; ++n) {
-    const int64_t t = targets[n];
-    if (t != ignore_index && (t < 0 || t >= C))
-      args.range_error("targets[" + std::to_string(n) + "] = " + std::to_string(t) + " is outside [0, C = " +
-                       std::to_string(C) + ") and is not ignoreIndex (" + std::to_string(ignore_index) + ")");
-  }
+  const int64_t bad = find_invalid_index(targets, N, C, ignore_index);
+  if (bad >= 0)
+    args.range_error("targets[" + std::to_string(bad) + "] = " + std::to_string(read_index(targets, bad)) +
+                     " is outside [0, C = " + std::to_string(C) + ") and is not ignoreIndex (" +
+                     std::to_string(ignore_index) + ")");
   return {ignore_index, static_cast<float>(e)};
 }
 
