@@ -26,7 +26,7 @@ function makeExamples(n: number, maxLength: number, seed: number): Seq2SeqExampl
   });
 }
 
-function allIndices(loader: { plan(epoch: number): number[][] }, epoch: number): number[] {
+function allIndices(loader: { plan(epoch: number): ReadonlyArray<readonly number[]> }, epoch: number): number[] {
   return loader.plan(epoch).flat();
 }
 

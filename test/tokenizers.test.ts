@@ -203,6 +203,36 @@ describe('ByteLevelBPETokenizer', () => {
     expect(a.decode(a.encode('<eos>'))).toBe('<eos>');
   });
 
+  test('encode equals applying every merge in rank order; long pieces stay fast', () => {
+    const tok = ByteLevelBPETokenizer.train(corpus, { vocabSize: 500 });
+    const reference = (piece: string): string[] => {
+      let symbols = Array.from(Buffer.from(piece, 'utf8'), (b) => tok.idToToken(4 + b) as string);
+      for (const [left, right] of tok.merges) {
+        const out: string[] = [];
+        for (let i = 0; i < symbols.length; i++) {
+          if (i + 1 < symbols.length && symbols[i] === left && symbols[i + 1] === right) {
+            out.push(left + right);
+            i++;
+          } else out.push(symbols[i]);
+        }
+        symbols = out;
+      }
+      return symbols;
+    };
+    const r = rng(5);
+    const texts = [...corpus.slice(0, 300), ...Array.from({ length: 200 }, () => corpus[Math.floor(r() * corpus.length)].replace(/ /g, ''))];
+    for (const text of texts) {
+      const expected = pretokenize(text).flatMap(reference);
+      expect(tok.encode(text).map((id) => tok.idToToken(id))).toEqual(expected);
+    }
+    const long = corpus.slice(0, 20_000).join('').replace(/[^a-z]/g, ''); // one piece of ~100k letters
+    expect(long.length).toBeGreaterThan(50_000);
+    const start = Date.now();
+    const ids = tok.encode(long);
+    expect(Date.now() - start).toBeLessThan(3000);
+    expect(tok.decode(ids)).toBe(long);
+  });
+
   test('save/load equality', () => {
     const tok = ByteLevelBPETokenizer.train(corpus, { vocabSize: 400 });
     const file = path.join(tempDir(), 'bpe.json');

@@ -102,7 +102,7 @@ export class DataLoader<E, B> implements Iterable<B> {
   }
 
   /** The example indices of every batch of an epoch, in order (the same for the same seed and epoch). */
-  plan(epoch: number): number[][] {
+  plan(epoch: number): ReadonlyArray<readonly number[]> {
     if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`DataLoader.plan: epoch must be a non-negative integer, got ${epoch}`);
     if (this.cachedPlan?.epoch === epoch) return this.cachedPlan.batches;
     const random = seededRandom(this.seed, epoch);
@@ -139,7 +139,7 @@ export class DataLoader<E, B> implements Iterable<B> {
   }
 
   /** Iterates the rest of the current epoch (from the saved position), then moves to the next epoch. */
-  *[Symbol.iterator](): Iterator<B> {
+  *[Symbol.iterator](): Generator<B, void, undefined> {
     if (this.position >= this.plan(this.currentEpoch).length) this.loadState({ epoch: this.currentEpoch + 1, position: 0 });
     const epoch = this.currentEpoch;
     const batches = this.plan(epoch);
@@ -147,7 +147,7 @@ export class DataLoader<E, B> implements Iterable<B> {
       const indices = batches[this.position];
       const batch = this.collate(
         indices.map((i) => this.examples[i]),
-        indices,
+        [...indices],
       );
       this.position++;
       yield batch;
@@ -156,15 +156,9 @@ export class DataLoader<E, B> implements Iterable<B> {
   }
 
   /** Iterates epoch n from its start (and leaves the state at epoch n + 1 when done). */
-  epoch(n: number): IterableIterator<B> {
+  epoch(n: number): Generator<B, void, undefined> {
     this.loadState({ epoch: n, position: 0 });
-    const iterator = this[Symbol.iterator]();
-    return {
-      next: () => iterator.next(),
-      [Symbol.iterator]() {
-        return this;
-      },
-    };
+    return this[Symbol.iterator]();
   }
 
   /** A copy of the state, to store with a checkpoint. */

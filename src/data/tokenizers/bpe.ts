@@ -204,23 +204,38 @@ export class ByteLevelBPETokenizer extends Tokenizer {
     return this.wrap(ids, options);
   }
 
-  /** Applies the merges to one piece, always the lowest-ranked pair present first. */
+  /** Applies the merges to one piece, always the lowest-ranked pair present first (the leftmost on a tie).
+   * Symbols form a linked list and candidate pairs a heap, so long pieces cost O(n log n), not O(n^2). */
   private encodePiece(piece: string): number[] {
-    let symbols = Array.from(utf8Encoder.encode(piece), (b) => FIRST_BYTE_ID + b);
-    for (;;) {
-      let best: Merge | undefined;
-      let bestKey = 0;
-      for (let i = 0; i + 1 < symbols.length; i++) {
-        const key = symbols[i] * PAIR_SHIFT + symbols[i + 1];
-        const merge = this.mergeOf.get(key);
-        if (merge !== undefined && (best === undefined || merge.rank < best.rank)) {
-          best = merge;
-          bestKey = key;
-        }
-      }
-      if (best === undefined) return symbols;
-      symbols = mergePair(symbols, Math.floor(bestKey / PAIR_SHIFT), bestKey % PAIR_SHIFT, best.id) as number[];
+    const bytes = utf8Encoder.encode(piece);
+    const n = bytes.length;
+    const symbols = Int32Array.from(bytes, (b) => FIRST_BYTE_ID + b);
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const alive = new Uint8Array(n).fill(1);
+    const candidates = new MinHeap();
+    const consider = (i: number) => {
+      if (i < 0 || next[i] < 0) return;
+      const merge = this.mergeOf.get(symbols[i] * PAIR_SHIFT + symbols[next[i]]);
+      if (merge !== undefined) candidates.push(merge.rank, i);
+    };
+    for (let i = 0; i + 1 < n; i++) consider(i);
+    while (candidates.size > 0) {
+      const [rank, i] = candidates.pop();
+      const j = next[i];
+      if (!alive[i] || j < 0) continue;
+      const merge = this.mergeOf.get(symbols[i] * PAIR_SHIFT + symbols[j]);
+      if (merge === undefined || merge.rank !== rank) continue; // stale: a neighbour changed since the push
+      symbols[i] = merge.id;
+      alive[j] = 0;
+      next[i] = next[j];
+      if (next[j] >= 0) prev[next[j]] = i;
+      consider(prev[i]);
+      consider(i);
     }
+    const out: number[] = [];
+    for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(symbols[i]);
+    return out;
   }
 
   decode(ids: ArrayLike<number>, options?: DecodeOptions): string {
@@ -277,6 +292,56 @@ function mergePair(symbols: number[], a: number, b: number, id: number): number[
     } else if (out !== null) out.push(symbols[i]);
   }
   return out;
+}
+
+/** A min-heap of (rank, position) pairs: the lowest rank first, then the leftmost position. */
+class MinHeap {
+  private ranks: number[] = [];
+  private positions: number[] = [];
+
+  get size(): number {
+    return this.ranks.length;
+  }
+
+  push(rank: number, position: number): void {
+    this.ranks.push(rank);
+    this.positions.push(position);
+    let i = this.ranks.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(i, parent)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  pop(): [number, number] {
+    const top: [number, number] = [this.ranks[0], this.positions[0]];
+    const last = this.ranks.length - 1;
+    this.swap(0, last);
+    this.ranks.pop();
+    this.positions.pop();
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let first = i;
+      if (l < this.ranks.length && this.before(l, first)) first = l;
+      if (r < this.ranks.length && this.before(r, first)) first = r;
+      if (first === i) return top;
+      this.swap(i, first);
+      i = first;
+    }
+  }
+
+  private before(i: number, j: number): boolean {
+    return this.ranks[i] < this.ranks[j] || (this.ranks[i] === this.ranks[j] && this.positions[i] < this.positions[j]);
+  }
+
+  private swap(i: number, j: number): void {
+    [this.ranks[i], this.ranks[j]] = [this.ranks[j], this.ranks[i]];
+    [this.positions[i], this.positions[j]] = [this.positions[j], this.positions[i]];
+  }
 }
 
 /** A max-heap of (count, pair key) with lazy deletion: an entry is valid while its count is the pair's current
