@@ -72,6 +72,21 @@ describe('CharTokenizer', () => {
     expect(fs.readdirSync(path.dirname(file))).toEqual(['char.json']); // no temporary file left behind
   });
 
+  test('a failed save leaves the target and no temporary file behind', () => {
+    const dir = tempDir();
+    const target = path.join(dir, 'occupied');
+    fs.mkdirSync(path.join(target, 'inner'), { recursive: true }); // renaming a file over a non-empty directory fails
+    let error: unknown;
+    try {
+      tok.save(target);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeDefined();
+    expect(fs.readdirSync(dir)).toEqual(['occupied']);
+    expect(fs.readdirSync(target)).toEqual(['inner']);
+  });
+
   test('bad input', () => {
     expectError(() => new CharTokenizer(['ab']), 'TypeError', /CharTokenizer: .*single characters.*"ab"/);
     expectError(() => new CharTokenizer(['a', 'a']), 'RangeError', /"a" appears twice/);

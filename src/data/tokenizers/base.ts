@@ -32,10 +32,10 @@ export interface TokenizerJSON {
 }
 
 export abstract class Tokenizer {
-  readonly padId = PAD_ID;
-  readonly bosId = BOS_ID;
-  readonly eosId = EOS_ID;
-  readonly unkId = UNK_ID;
+  readonly padId: number = PAD_ID;
+  readonly bosId: number = BOS_ID;
+  readonly eosId: number = EOS_ID;
+  readonly unkId: number = UNK_ID;
   /** Token strings by id; ids 0..3 are the special tokens. */
   protected readonly vocab: string[];
   protected readonly ids: Map<string, number>;
