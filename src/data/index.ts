@@ -1,0 +1,4 @@
+// Data: tokenizers, data loaders, atomic file writes.
+export * from './tokenizers';
+export * from './dataloader';
+export { writeFileAtomic } from './atomic';
