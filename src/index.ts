@@ -7,3 +7,5 @@ export type { Device } from './backend';
 export { cat, stack, matmul } from './ops';
 export * as F from './functional';
 export { addon as native } from './native';
+export * from './data';
+export * as g2p from './tasks/g2p';
