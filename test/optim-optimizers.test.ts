@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { noGrad } from '../src/autograd';
 import { loadSafetensorsFromBuffer, serializeSafetensors } from '../src/io';
-import { Adam, AdamW, Optimizer, OptimizerStateDict, SGD } from '../src/optim';
+import { Adam, AdamW, flattenStateDict, Optimizer, OptimizerStateDict, SGD, unflattenStateDict } from '../src/optim';
 import { F } from '../src';
 import { keep, randn, Tensor, tensor, tidy, zeros } from '../src/tensor';
 import { expectError, maxRelError } from './helpers';
@@ -89,6 +89,18 @@ describe('updates', () => {
     optimizer.step();
     expect(Array.from(a.dataSync())).toEqual(Array.from(Float32Array.from(golden.init[0].data)));
     expect(Object.keys(optimizer.stateDict().state)).toEqual(['1']);
+  });
+
+  test('empty parameters step without error', () => {
+    for (const make of [(p: Tensor[]) => new SGD(p, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.1 }), (p: Tensor[]) => new AdamW(p, { amsgrad: true }), (p: Tensor[]) => new Adam(p)]) {
+      const p = zeros([0, 3]).requiresGrad_();
+      p.grad = keep(zeros([0, 3]));
+      const optimizer = make([p]);
+      optimizer.step();
+      optimizer.step();
+      expect(p.shape).toEqual([0, 3]);
+      optimizer.dispose();
+    }
   });
 
   test('zeroGrad drops every gradient (set to null)', () => {
@@ -195,28 +207,17 @@ describe('state dicts', () => {
       expect(saved.paramGroups.map((g) => g.params)).toEqual(c.groups === null ? [[0, 1]] : [[0], [1]]);
 
       // Through a checkpoint: state tensors into safetensors, the rest into JSON.
-      const named: Record<string, Tensor> = {};
-      const counters: Record<string, Record<string, number>> = {};
-      for (const [index, entry] of Object.entries(saved.state)) {
-        for (const [key, value] of Object.entries(entry)) {
-          if (value instanceof Tensor) named[`state.${index}.${key}`] = value;
-          else (counters[index] ??= {})[key] = value;
-        }
-      }
-      const bytes = serializeSafetensors(named);
-      const json = JSON.stringify({ paramGroups: saved.paramGroups, counters });
+      const flat = flattenStateDict(saved);
+      expect(Object.keys(flat.tensors).sort()).toEqual(
+        Object.entries(saved.state).flatMap(([i, e]) => Object.keys(e).filter((k) => e[k] instanceof Tensor).map((k) => `state.${i}.${k}`)).sort(),
+      );
+      const bytes = serializeSafetensors(flat.tensors);
+      const json = JSON.stringify(flat.json);
 
       const restoredParams = params.map((p) => keep(p.detach().clone()).requiresGrad_());
       const restored = makeOptimizer(c, restoredParams);
       const { tensors } = loadSafetensorsFromBuffer(bytes);
-      const parsed = JSON.parse(json) as { paramGroups: OptimizerStateDict['paramGroups']; counters: typeof counters };
-      const state: OptimizerStateDict['state'] = {};
-      for (const [key, t] of tensors) {
-        const [, index, field] = key.split('.');
-        (state[Number(index)] ??= {})[field] = t;
-      }
-      for (const [index, entry] of Object.entries(parsed.counters)) Object.assign((state[Number(index)] ??= {}), entry);
-      restored.loadStateDict({ state, paramGroups: parsed.paramGroups });
+      restored.loadStateDict(unflattenStateDict(tensors, JSON.parse(json)));
       for (const t of tensors.values()) t.dispose(); // the optimizer copied them
 
       runSteps(restored, restoredParams, 2, 5, c);
@@ -236,6 +237,11 @@ describe('state dicts', () => {
     expect(b.paramGroups[0].lr).toBe(0.123);
     expect(b.paramGroups[0].amsgrad).toBe(false);
     expect(b.stateDict().state[0].step).toBe(1);
+  });
+
+  test('unflattenStateDict rejects tensor names it did not make', () => {
+    expectError(() => unflattenStateDict({ 'layer.weight': tensor([1]) }, { paramGroups: [], counters: {} }), 'RangeError', /tensor name 'layer.weight' is not of the form state.<index>.<entry>/);
+    expectError(() => unflattenStateDict({}, null as unknown as ReturnType<typeof flattenStateDict>['json']), 'TypeError', /json must be \{ paramGroups, counters \}/);
   });
 
   test('mismatched dicts are rejected before anything changes', () => {

@@ -222,3 +222,40 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.workspace.dispose();
   }
 }
+
+/** An optimizer state dict split for storage: its tensors by name (`state.<index>.<entry>`, ready for
+ * saveSafetensors) and everything else as JSON-serialisable data. */
+export interface FlatStateDict {
+  tensors: Record<string, Tensor>;
+  json: { paramGroups: OptimizerStateDict['paramGroups']; counters: Record<number, Record<string, number>> };
+}
+
+/** Splits a state dict into safetensors-ready tensors and JSON (the tensors are the dict's, not copies). */
+export function flattenStateDict(stateDict: OptimizerStateDict): FlatStateDict {
+  const tensors: Record<string, Tensor> = {};
+  const counters: Record<number, Record<string, number>> = {};
+  for (const [index, entry] of Object.entries(stateDict.state)) {
+    for (const [name, value] of Object.entries(entry)) {
+      if (name.includes('.')) throw new RangeError(`flattenStateDict: state entry name '${name}' must not contain '.'`);
+      if (value instanceof Tensor) tensors[`state.${index}.${name}`] = value;
+      else (counters[Number(index)] ??= {})[name] = value;
+    }
+  }
+  return { tensors, json: { paramGroups: structuredClone(stateDict.paramGroups), counters } };
+}
+
+/** Rebuilds a state dict from flattenStateDict's parts (e.g. after loadSafetensors and JSON.parse), for
+ * loadStateDict. */
+export function unflattenStateDict(tensors: Map<string, Tensor> | Record<string, Tensor>, json: FlatStateDict['json']): OptimizerStateDict {
+  if (json === null || typeof json !== 'object' || !Array.isArray(json.paramGroups))
+    throw new TypeError('unflattenStateDict: json must be { paramGroups, counters }');
+  const state: Record<number, ParamState> = {};
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  for (const [key, t] of entries) {
+    const match = /^state\.(\d+)\.([^.]+)$/.exec(key);
+    if (match === null) throw new RangeError(`unflattenStateDict: tensor name '${key}' is not of the form state.<index>.<entry>`);
+    (state[Number(match[1])] ??= {})[match[2]] = t;
+  }
+  for (const [index, entry] of Object.entries(json.counters ?? {})) Object.assign((state[Number(index)] ??= {}), entry);
+  return { state, paramGroups: json.paramGroups };
+}
