@@ -262,6 +262,7 @@ describe('state dicts', () => {
     expectError(() => target.loadStateDict(badLr), 'RangeError', /Adam: paramGroups\[0\]: lr must be in \[0, Infinity\], got -1/);
     const missing = { ...good, state: { 0: { step: 1, expAvg: good.state[0].expAvg } } };
     expectError(() => target.loadStateDict(missing), 'RangeError', /state\[0\] lacks 'expAvgSq'/);
+    expectError(() => target.loadStateDict({ ...good, state: { 0: { ...good.state[0], step: 1.5 } } }), 'TypeError', /state\[0\].step must be a non-negative integer, got 1.5/);
     expectError(() => target.loadStateDict({ ...good, state: { 7: good.state[0] } }), 'RangeError', /state index 7 is not a parameter index in \[0, 2\)/);
     expectError(() => target.loadStateDict(null as unknown as OptimizerStateDict), 'TypeError', /expected \{ state, paramGroups \}/);
     expect(target.paramGroups[0].lr).toBe(0.7);

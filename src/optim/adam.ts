@@ -21,7 +21,7 @@ export interface AdamOptions {
 const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize'] as const;
 
 const ADAM_STATE: StateSchema = {
-  step: { kind: 'number', required: true },
+  step: { kind: 'count', required: true },
   expAvg: { kind: 'tensor', required: true },
   expAvgSq: { kind: 'tensor', required: true },
   maxExpAvgSq: { kind: 'tensor', required: false },

@@ -26,7 +26,7 @@ export interface OptimizerStateDict {
 }
 
 /** How a state entry is checked when a state dict is loaded. */
-export type StateSchema = Record<string, { kind: 'tensor' | 'number'; required: boolean }>;
+export type StateSchema = Record<string, { kind: 'tensor' | 'count'; required: boolean }>;
 
 function snakeToCamel(key: string): string {
   return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -187,8 +187,9 @@ export abstract class Optimizer<O extends { lr: number }> {
       for (const [name, value] of Object.entries(entry)) {
         const spec = this.stateSchema[name];
         if (spec === undefined) throw new RangeError(`${op}: state[${index}] has unknown entry '${name}' (expected ${Object.keys(this.stateSchema).join(', ')})`);
-        if (spec.kind === 'number') {
-          if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`${op}: state[${index}].${name} must be a finite number, got ${String(value)}`);
+        if (spec.kind === 'count') {
+          if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+            throw new TypeError(`${op}: state[${index}].${name} must be a non-negative integer, got ${String(value)}`);
         } else {
           if (!(value instanceof Tensor) || value.isDisposed) throw new TypeError(`${op}: state[${index}].${name} must be a live Tensor`);
           if (value.dtype !== 'float32' || value.size !== param.size || value.shape.some((d, j) => d !== param.shape[j]))
