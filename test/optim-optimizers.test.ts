@@ -124,7 +124,17 @@ describe('updates', () => {
     });
     expect(loss).toBe(9);
     expect(w.item()).toBeCloseTo(3 - 0.25 * 6, 6);
-    expect(optimizer.step()).toBeUndefined();
+    optimizer.zeroGrad();
+    expect(optimizer.step()).toBeUndefined(); // no gradients: nothing changes
+    expect(w.item()).toBe(1.5);
+    // Inside noGrad (e.g. an evaluation helper) the closure still records its graph.
+    noGrad(() =>
+      optimizer.step(() => {
+        optimizer.zeroGrad();
+        w.mul(w).sum().backward();
+      }),
+    );
+    expect(w.item()).toBeCloseTo(1.5 - 0.25 * 3, 6);
   });
 
   test('Adam fits a linear regression through autograd', () => {
@@ -303,10 +313,13 @@ describe('argument errors', () => {
 
   test('invalid lr set on a group, or a gradient of the wrong shape, fail at step()', () => {
     const w = tensor([1, 2]).requiresGrad_();
-    const optimizer = new SGD([w], { lr: 0.1 });
+    const first = tensor([5]).requiresGrad_();
+    const optimizer = new SGD([first, w], { lr: 0.1 });
+    first.grad = keep(tensor([1]));
     w.grad = keep(tensor([1, 2, 3]));
-    expectError(() => optimizer.step(), 'RangeError', /SGD.step: gradient float32 \[3\] does not match parameter \[2\]/);
-    w.zeroGrad();
+    expectError(() => optimizer.step(), 'RangeError', /SGD.step: param group 0: the gradient of parameter 1 is float32 \[3\], the parameter float32 \[2\]/);
+    expect(first.item()).toBe(5); // checked before anything changed
+    optimizer.zeroGrad();
     optimizer.paramGroups[0].lr = NaN;
     expectError(() => optimizer.step(), 'TypeError', /SGD: param group 0: lr must be a finite number, got NaN/);
   });

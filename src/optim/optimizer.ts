@@ -1,7 +1,7 @@
 // The optimizer base: parameter groups with per-group options (PyTorch's param_groups), lazily created
 // per-parameter state kept outside tidy() scopes, in-place updates under noGrad, and a state dict of plain
 // numbers and tensors that a checkpoint can store as safetensors + JSON.
-import { noGrad } from '../autograd';
+import { enableGrad, noGrad } from '../autograd';
 import { keep, Tensor } from '../tensor';
 import { Workspace } from './inplace';
 
@@ -96,26 +96,32 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   /** Applies one update to every parameter that has a gradient. With a closure (which re-evaluates the model and
-   * returns the loss, like PyTorch's), calls it first and returns its result. */
+   * returns the loss, like PyTorch's), calls it first, with gradients recorded, and returns its result. Every
+   * gradient is checked before any parameter changes. */
   step<T>(closure?: () => T): T | undefined {
-    const result = closure === undefined ? undefined : closure();
-    this.paramGroups.forEach((group, g) => this.checkOptions(group, `param group ${g}`));
+    const result = closure === undefined ? undefined : enableGrad(closure);
+    const updates: Array<[Tensor, Tensor, ParamGroup<O>]> = [];
+    this.paramGroups.forEach((group, g) => {
+      const where = `param group ${g}`;
+      this.checkOptions(group, where);
+      group.params.forEach((param, i) => {
+        const grad = param.grad;
+        if (grad === null) return;
+        if (param.isDisposed) throw new Error(`${this.name}.step: ${where}: parameter ${i} was disposed`);
+        if (grad.isDisposed) throw new Error(`${this.name}.step: ${where}: the gradient of parameter ${i} was disposed`);
+        if (grad.dtype !== 'float32' || grad.size !== param.size || grad.shape.some((d, j) => d !== param.shape[j]))
+          throw new RangeError(`${this.name}.step: ${where}: the gradient of parameter ${i} is ${grad.dtype} [${grad.shape.join(', ')}], the parameter float32 [${param.shape.join(', ')}]`);
+        updates.push([param, grad, group]);
+      });
+    });
     noGrad(() => {
-      for (const group of this.paramGroups) {
-        for (const [i, param] of group.params.entries()) {
-          const grad = param.grad;
-          if (grad === null) continue;
-          if (param.isDisposed) throw new Error(`${this.name}.step: parameter ${i} of its group was disposed`);
-          if (grad.isDisposed) throw new Error(`${this.name}.step: the gradient of parameter ${i} was disposed`);
-          if (grad.dtype !== 'float32' || grad.size !== param.size || grad.shape.some((d, j) => d !== param.shape[j]))
-            throw new RangeError(`${this.name}.step: gradient ${grad.dtype} [${grad.shape.join(', ')}] does not match parameter [${param.shape.join(', ')}]`);
-          let state = this.state.get(param);
-          if (state === undefined) {
-            state = {};
-            this.state.set(param, state);
-          }
-          this.updateParam(param, grad, state, group);
+      for (const [param, grad, group] of updates) {
+        let state = this.state.get(param);
+        if (state === undefined) {
+          state = {};
+          this.state.set(param, state);
         }
+        this.updateParam(param, grad, state, group);
       }
     });
     return result;
