@@ -1,0 +1,123 @@
+// Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_: gradients are rescaled in place.
+import { kernels } from '../backend';
+import type { NativeAddon } from '../native';
+import { Tensor } from '../tensor';
+
+/** sum(g^2) as a 1 x n by n x 1 product: no temporary the size of g. */
+function sumOfSquares(k: NativeAddon, g: Tensor): number {
+  if (g.size === 0) return 0;
+  const out = new k.Storage(4, false);
+  try {
+    k.gemm(g.storage, 0, g.storage, 0, out, 0, null, 0, false, false, 1, 1, g.size, 1, 0, 0, 0, 1, 0);
+    return out.readFloat32(0, 1)[0];
+  } finally {
+    out.dispose();
+  }
+}
+
+/** max |g| = max(max g, -min g), from two reductions without a temporary. */
+function maxAbs(k: NativeAddon, g: Tensor): number {
+  if (g.size === 0) return 0;
+  const out = new k.Storage(8, false);
+  try {
+    k.reduce('max', g.storage, out, null, 1, g.size, 1);
+    const high = out.readFloat32(0, 1)[0];
+    k.reduce('min', g.storage, out, null, 1, g.size, 1);
+    const low = out.readFloat32(0, 1)[0];
+    return Number.isNaN(high) || Number.isNaN(low) ? NaN : Math.max(high, -low);
+  } finally {
+    out.dispose();
+  }
+}
+
+/** sum(|g|^p), through a temporary (orders other than 2 and infinity are rare enough to allocate). */
+function sumOfPowers(k: NativeAddon, g: Tensor, p: number): number {
+  if (g.size === 0) return 0;
+  const mapped = new k.Storage(g.size * 4, false);
+  const out = new k.Storage(4, false);
+  try {
+    k.unary('abs', g.storage, mapped, g.size, 0);
+    if (p !== 1) k.unary('powScalar', mapped, mapped, g.size, p);
+    k.reduce('sum', mapped, out, null, 1, g.size, 1);
+    return out.readFloat32(0, 1)[0];
+  } finally {
+    mapped.dispose();
+    out.dispose();
+  }
+}
+
+export interface ClipGradNormOptions {
+  /** Throw when the total norm is NaN or infinite (instead of scaling the gradients by NaN, as torch does). */
+  errorIfNonfinite?: boolean;
+}
+
+function gradientsOf(op: string, params: Tensor | Iterable<Tensor>): Tensor[] {
+  const list = params instanceof Tensor ? [params] : params !== null && typeof params === 'object' && Symbol.iterator in params ? [...params] : null;
+  if (list === null) throw new TypeError(`${op}: params must be a Tensor or an array of Tensors, got ${params === null ? 'null' : typeof params}`);
+  const grads: Tensor[] = [];
+  list.forEach((p, i) => {
+    if (!(p instanceof Tensor)) throw new TypeError(`${op}: params[${i}] must be a Tensor, got ${p === null ? 'null' : typeof p}`);
+    if (p.grad === null) return;
+    if (p.grad.isDisposed) throw new Error(`${op}: the gradient of params[${i}] was disposed`);
+    grads.push(p.grad);
+  });
+  return grads;
+}
+
+/** Rescales the gradients of params so that their total norm (the norm of all of them concatenated) is at most
+ * maxNorm, and returns that total norm as it was before clipping. normType is p > 0 or Infinity (max |g|).
+ * Parameters without a gradient are skipped. */
+export function clipGradNorm(
+  params: Tensor | Iterable<Tensor>, maxNorm: number, normType: number | 'inf' = 2, options: ClipGradNormOptions = {},
+): number {
+  const op = 'clipGradNorm';
+  if (typeof maxNorm !== 'number' || Number.isNaN(maxNorm) || maxNorm < 0)
+    throw new RangeError(`${op}: maxNorm must be a number >= 0, got ${String(maxNorm)}`);
+  const p: unknown = normType === 'inf' ? Infinity : normType;
+  if (typeof p !== 'number' || Number.isNaN(p) || p <= 0)
+    throw new RangeError(`${op}: normType must be a number > 0 or Infinity, got ${String(normType)}`);
+  const grads = gradientsOf(op, params);
+  if (grads.length === 0) return 0;
+  let total: number;
+  if (p === Infinity) {
+    total = 0;
+    for (const g of grads) {
+      const m = maxAbs(kernels(g.device), g);
+      total = Number.isNaN(m) || Number.isNaN(total) ? NaN : Math.max(total, m);
+    }
+  } else {
+    // Per-gradient sums come from the float32 kernels; they are combined in double.
+    let sum = 0;
+    for (const g of grads) sum += p === 2 ? sumOfSquares(kernels(g.device), g) : sumOfPowers(kernels(g.device), g, p);
+    total = sum ** (1 / p);
+  }
+  if (options.errorIfNonfinite && !Number.isFinite(total))
+    throw new Error(`${op}: the total norm of order ${p} of the gradients is ${total}; the gradients cannot be clipped`);
+  const coefficient = maxNorm / (total + 1e-6);
+  // torch multiplies by min(coefficient, 1); multiplying by 1 changes nothing, so only smaller factors (or NaN,
+  // which torch propagates into the gradients) are applied.
+  if (coefficient < 1 || Number.isNaN(coefficient))
+    for (const g of grads) if (g.size > 0) kernels(g.device).unary('scale', g.storage, g.storage, g.size, coefficient);
+  return total;
+}
+
+/** Clamps every gradient element of params into [-clipValue, clipValue], in place. */
+export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: number): void {
+  const op = 'clipGradValue';
+  if (typeof clipValue !== 'number' || Number.isNaN(clipValue) || clipValue < 0)
+    throw new RangeError(`${op}: clipValue must be a number >= 0, got ${String(clipValue)}`);
+  for (const g of gradientsOf(op, params)) {
+    if (g.size === 0) continue;
+    const k = kernels(g.device);
+    const bound = new k.Storage(4, false);
+    try {
+      // The bound is read with stride 0: broadcast over every element.
+      k.fill(bound, 0, 1, clipValue);
+      k.binary('minimum', g.storage, 0, [1], bound, 0, [0], g.storage, [g.size]);
+      k.fill(bound, 0, 1, -clipValue);
+      k.binary('maximum', g.storage, 0, [1], bound, 0, [0], g.storage, [g.size]);
+    } finally {
+      bound.dispose();
+    }
+  }
+}
