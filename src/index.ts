@@ -9,3 +9,5 @@ export * as F from './functional';
 export { addon as native } from './native';
 export * from './data';
 export * as g2p from './tasks/g2p';
+export * as io from './io';
+export * as optim from './optim';

@@ -1,6 +1,10 @@
 // Module entry: the Storage class, thread and ISA controls, and every kernel family's bindings.
 #include <napi.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "../cpu/isa.h"
 #include "../cpu/threadpool.h"
 #include "args.h"
@@ -47,6 +51,11 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#if defined(__GLIBC__)
+  // glibc raises its mmap threshold after each large free, after which big tensors come from the heap and
+  // freeing/reallocating them every step grows RSS without bound; a fixed threshold keeps them in mmap.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
   exports.Set("Storage", Storage::Define(env));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));

@@ -1,4 +1,3 @@
 // Data: tokenizers, data loaders, atomic file writes.
 export * from './tokenizers';
 export * from './dataloader';
-export { writeFileAtomic } from './atomic';

@@ -1,7 +1,7 @@
 // The interface shared by every tokenizer: a vocabulary whose first four ids are the special tokens, encode/decode,
 // and JSON (de)serialisation with atomic saves.
 import * as fs from 'fs';
-import { writeFileAtomic } from '../atomic';
+import { writeFileAtomic } from '../../io/atomic';
 
 /** The special tokens, at fixed ids in every tokenizer. */
 export const PAD_TOKEN = '<pad>';
