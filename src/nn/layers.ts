@@ -186,9 +186,9 @@ export class Sequential extends Module {
     return moduleAt('Sequential', this.items, i);
   }
 
-  override forward(input: unknown): unknown {
+  override forward(input: Tensor): Tensor {
     let x = input;
-    for (const m of this.items) x = m.forward(x);
+    for (const m of this.items) x = m.forward(x) as Tensor;
     return x;
   }
 

@@ -23,10 +23,9 @@ export class Module {
   private readonly nonPersistent = new Set<string>();
   private readonly moduleSlots = new Map<string, Module | null>();
 
-  /** The module's computation; subclasses override it. */
+  /** The module's computation; subclasses override it with their own signature. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  forward(...args: any[]): any {
-    void args;
+  forward(..._args: any[]): any {
     throw new Error(`${this.constructor.name}: forward() is not implemented`);
   }
 
