@@ -1,9 +1,10 @@
 // nn.MultiheadAttention: PyTorch's parameters and init, layouts (batch-first, sequence-first, unbatched),
 // masks and weights, dropout in training only, gradient checks, and the append cache == full causal attention.
 import * as nn from '../src/nn';
-import { noGrad, randn, Tensor, tensor, tidy } from '../src';
+import { F, noGrad, randn, Tensor, tensor, tidy } from '../src';
 import { gradCheck } from './gradcheck';
 import { parameterGradCheck } from './nn-gradcheck';
+import { linearRows } from '../src/nn/projection';
 import { expectError, maxRelError, randomArray } from './helpers';
 
 /** Non-zero biases, so that the checks see them. */
@@ -158,6 +159,28 @@ describe('nn.MultiheadAttention', () => {
       }),
     );
     mha.dispose();
+  });
+
+  test('linearRows equals F.linear on copied row blocks, gradients included', () => {
+    tidy(() => {
+      const x = tensor(randomArray(2 * 3 * 5, 1), { shape: [2, 3, 5], requiresGrad: true });
+      const w = tensor(randomArray(9 * 5, 2), { shape: [9, 5], requiresGrad: true });
+      const b = tensor(randomArray(12, 3), { requiresGrad: true });
+      const r = tensor(randomArray(2 * 3 * 4, 4), { shape: [2, 3, 4] });
+      const y = linearRows(x, w, 3, b, 7, 4);
+      y.backward(r);
+      const [gx, gw, gb] = [x, w, b].map((t) => values(t.grad!));
+      for (const t of [x, w, b]) t.zeroGrad();
+      const reference = F.linear(x, w.slice(0, 3, 7), b.slice(0, 7, 11));
+      reference.backward(r);
+      expect(maxRelError(values(y), values(reference))).toBeLessThan(1e-6);
+      expect(maxRelError(gx, values(x.grad!))).toBeLessThan(1e-6);
+      expect(maxRelError(gw, values(w.grad!))).toBeLessThan(1e-6);
+      expect(maxRelError(gb, values(b.grad!))).toBeLessThan(1e-6);
+      expect(gw.slice(0, 15).every((v) => v === 0) && gw.slice(35).every((v) => v === 0)).toBe(true);
+      expectError(() => linearRows(x, w, 6, b, 0, 4), 'RangeError', /linearRows: rows 6\.\.9 are outside the weight \[9, 5\]/);
+      expectError(() => linearRows(x, w, 0, b, 9, 4), 'RangeError', /linearRows: entries 9\.\.12 are outside the bias \[12\]/);
+    });
   });
 
   test('bad inputs throw errors naming the module and the shapes', () => {

@@ -1,10 +1,14 @@
 // nn.MultiheadAttention with PyTorch's parameters (in_proj_weight [3E, E] or q/k/v_proj_weight, in_proj_bias,
 // out_proj), on the fused F.scaledDotProductAttention kernel.
+// Q, K and V are three GEMMs over row blocks of in_proj_weight read in place: measured against one GEMM into
+// [B, T, 3E] followed by the split into heads, this is as fast in the forward and avoids the split's copies
+// (and the full-size zero gradients of its slices) in the backward.
 import * as F from '../functional';
 import { Tensor, zeros } from '../tensor';
 import { AttentionCache } from './cache';
 import { checkProbability, Linear, xavierUniform } from './layers';
 import { Module, seedStream } from './module';
+import { linearRows } from './projection';
 
 export interface MultiheadAttentionOptions {
   /** Dropout on the attention probabilities, in training mode only. */
@@ -126,7 +130,7 @@ export class MultiheadAttention extends Module {
         throw new RangeError(`${op}: batch or length mismatch: query ${fmt(query.shape)}, key ${fmt(key.shape)}, value ${fmt(value.shape)}`);
     }
 
-    let { q, k, v } = this.project(q3, k3, v3, query === key && key === value && !reuseStatic, reuseStatic);
+    let { q, k, v } = this.project(q3, k3, v3, reuseStatic);
     const past = cache !== null && cache.mode === 'append' ? cache.length : 0;
     if (cache !== null) {
       if (cache.mode === 'append') ({ key: k, value: v } = cache.append(k as Tensor, v as Tensor));
@@ -170,42 +174,25 @@ export class MultiheadAttention extends Module {
     return { output, weights };
   }
 
-  /** Q, K and V as [B, H, T, D]. Self-attention projects all three with one GEMM against in_proj_weight; a
-   * shared key/value tensor (the memory) gets one GEMM for K and V. */
-  private project(q3: Tensor, k3: Tensor, v3: Tensor, selfAttention: boolean, queryOnly: boolean): { q: Tensor; k: Tensor | null; v: Tensor | null } {
+  /** Q, K and V as [B, H, T, D]. Each projection reads its rows of in_proj_weight/in_proj_bias in place
+   * (no weight copies, no split of a packed [B, T, 3E] result); the permute to heads is the one copy. */
+  private project(q3: Tensor, k3: Tensor, v3: Tensor, queryOnly: boolean): { q: Tensor; k: Tensor | null; v: Tensor | null } {
     const E = this.embedDim;
-    const bias = (from: number, to: number) => (this.inProjBias ? this.inProjBias.slice(0, from, to) : null);
-    if (this.inProjWeight === null) {
-      const q = this.heads(F.linear(q3, this.qProjWeight as Tensor, bias(0, E)), 1)[0];
-      if (queryOnly) return { q, k: null, v: null };
-      const k = this.heads(F.linear(k3, this.kProjWeight as Tensor, bias(E, 2 * E)), 1)[0];
-      const v = this.heads(F.linear(v3, this.vProjWeight as Tensor, bias(2 * E, 3 * E)), 1)[0];
-      return { q, k, v };
-    }
-    const w = this.inProjWeight;
-    if (selfAttention) {
-      const [q, k, v] = this.heads(F.linear(q3, w, this.inProjBias), 3);
-      return { q, k, v };
-    }
-    const q = this.heads(F.linear(q3, w.slice(0, 0, E), bias(0, E)), 1)[0];
+    const part = (input: Tensor, index: number, separateWeight: Tensor | null) =>
+      this.heads(
+        separateWeight === null
+          ? linearRows(input, this.inProjWeight as Tensor, index * E, this.inProjBias, index * E, E)
+          : linearRows(input, separateWeight, 0, this.inProjBias, index * E, E),
+      );
+    const q = part(q3, 0, this.qProjWeight);
     if (queryOnly) return { q, k: null, v: null };
-    if (k3 === v3) {
-      const [k, v] = this.heads(F.linear(k3, w.slice(0, E, 3 * E), bias(E, 3 * E)), 2);
-      return { q, k, v };
-    }
-    const k = this.heads(F.linear(k3, w.slice(0, E, 2 * E), bias(E, 2 * E)), 1)[0];
-    const v = this.heads(F.linear(v3, w.slice(0, 2 * E, 3 * E), bias(2 * E, 3 * E)), 1)[0];
-    return { q, k, v };
+    return { q, k: part(k3, 1, this.kProjWeight), v: part(v3, 2, this.vProjWeight) };
   }
 
-  /** Splits a [B, T, n * E] projection into n tensors [B, H, T, D] (one permute copy, then one slice each). */
-  private heads(x: Tensor, n: number): Tensor[] {
+  /** [B, T, E] -> [B, H, T, D]. */
+  private heads(x: Tensor): Tensor {
     const [B, T] = x.shape;
-    const H = this.numHeads;
-    const D = this.headDim;
-    if (n === 1) return [x.reshape(B, T, H, D).permute(0, 2, 1, 3)];
-    const packed = x.reshape(B, T, n, H, D).permute(2, 0, 3, 1, 4);
-    return Array.from({ length: n }, (_, i) => packed.slice(0, i, i + 1).reshape(B, H, T, D));
+    return x.reshape(B, T, this.numHeads, this.headDim).permute(0, 2, 1, 3);
   }
 
   /** PyTorch's attn_mask layouts ([L, S] or [B * H, L, S]) as something the kernel broadcasts to [B, H, L, S]. */
