@@ -137,6 +137,8 @@ describe('nn.Transformer', () => {
           srcKeyPaddingMask: srcPadding,
           memoryKeyPaddingMask: srcPadding,
         });
+        const causalFlag = model.forward(src, tgt, { tgtIsCausal: true, srcKeyPaddingMask: srcPadding, memoryKeyPaddingMask: srcPadding });
+        expect(maxRelError(values(causalFlag), values(full))).toBeLessThan(1e-5);
         const memory = model.encode(src, { srcKeyPaddingMask: srcPadding });
         const cache = new nn.KVCache();
         const steps: Tensor[] = [];
@@ -152,6 +154,33 @@ describe('nn.Transformer', () => {
         cache.dispose();
         expect(cached.every((t) => t.isDisposed)).toBe(true);
         expect(cache.length).toBe(0);
+      }),
+    );
+    model.dispose();
+  });
+
+  test('reordering the cache (beam search) equals decoding the reordered batch', () => {
+    const model = new nn.Transformer({ ...small, numEncoderLayers: 1, numDecoderLayers: 2, seed: 8 }).eval();
+    perturbVectors(model);
+    noGrad(() =>
+      tidy(() => {
+        const rows = (t: Tensor, picks: number[]) => cat(picks.map((i) => t.slice(0, i, i + 1)), 0);
+        const src = randn([2, 4, 16], { seed: 1 });
+        const tgt = randn([2, 5, 16], { seed: 2 });
+        const beams = [1, 0, 1];
+        const full = model.forward(rows(src, beams), rows(tgt, beams), { tgtIsCausal: true });
+        const memory = model.encode(src);
+        const cache = new nn.KVCache();
+        for (let t = 0; t < 3; t++) model.decode(tgt.slice(1, t, t + 1), memory, { cache });
+        cache.reorder(tensor(beams, { dtype: 'int32' }));
+        expect(cache.layer(1).self.key!.shape).toEqual([3, 4, 3, 4]);
+        expect(cache.layer(0).cross.key!.shape).toEqual([3, 4, 4, 4]);
+        const wideTgt = rows(tgt, beams);
+        const wideMemory = rows(memory, beams);
+        const last = [3, 4].map((t) => model.decode(wideTgt.slice(1, t, t + 1), wideMemory, { cache }));
+        expect(maxRelError(values(cat(last, 1)), values(full.slice(1, 3, 5)))).toBeLessThan(1e-5);
+        expectError(() => cache.reorder(tensor([0.5])), 'TypeError', /KVCache\.reorder: indices must be a non-empty 1-D int32 tensor, got float32 \[1\]/);
+        cache.dispose();
       }),
     );
     model.dispose();
@@ -232,6 +261,17 @@ describe('memory', () => {
       for (let i = 0; i < 40; i++) step();
       expect(liveBytes).toBe(before);
       expect(losses[losses.length - 1]).toBeLessThan(losses[0]); // the steps do train
+
+      // Cached decoding: each step's temporaries go with its tidy(); the cache holds the rest until disposed.
+      model.eval();
+      const cache = new nn.KVCache();
+      const memory = noGrad(() => tidy(() => model.encode(src)));
+      for (let t = 0; t < 4; t++) noGrad(() => tidy(() => void model.decode(tgt.slice(1, t, t + 1), memory, { cache })));
+      // Per layer: self keys+values [2, 4, 4, 4] and cross keys+values [2, 4, 5, 4], 4 bytes each.
+      expect(liveBytes - before).toBe(memory.size * 4 + (2 * 2 * 4 * 4 * 4 + 2 * 2 * 4 * 5 * 4) * 4);
+      cache.dispose();
+      memory.dispose();
+      expect(liveBytes).toBe(before);
       for (const t of [src, tgt, target, tgtMask]) t.dispose();
       model.dispose();
       expect(liveBytes).toBe(0);

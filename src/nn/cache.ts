@@ -4,8 +4,9 @@
 // one self and one cross cache per layer, so the same object serves an encoder-decoder Transformer and a
 // decoder-only stack of TransformerEncoderLayer blocks (which use the self caches only).
 // Cached tensors are detached and kept: decoding is inference, gradients do not flow into past positions.
-import { cat } from '../ops';
-import { keep, Tensor } from '../tensor';
+import { noGrad } from '../autograd';
+import { cat, embedding } from '../ops';
+import { keep, tidy, Tensor } from '../tensor';
 
 export type AttentionCacheMode = 'append' | 'static';
 
@@ -69,6 +70,21 @@ export class AttentionCache {
     this.cachedValue = nextValue;
   }
 
+  /** Keeps batch row indices[i] as new row i (int32 [B'], repeats allowed): beam search reorders and widens the
+   * cache this way. */
+  reorder(indices: Tensor): void {
+    checkIndices('AttentionCache.reorder', indices);
+    const key = this.cachedKey;
+    const value = this.cachedValue;
+    if (key === null || value === null) return;
+    const pick = (t: Tensor) => {
+      const [B, H, T, D] = t.shape;
+      // A row gather: each batch row of the cache is one "embedding" of H*T*D values.
+      return embedding(indices, t.reshape(B, H * T * D)).reshape(indices.shape[0], H, T, D);
+    };
+    noGrad(() => tidy(() => this.store(pick(key), pick(value))));
+  }
+
   /** Forgets the cached positions (frees their memory). */
   clear(): void {
     this.cachedKey?.dispose();
@@ -82,10 +98,21 @@ export class AttentionCache {
   }
 }
 
+function checkIndices(op: string, indices: Tensor): void {
+  if (!(indices instanceof Tensor)) throw new TypeError(`${op}: indices must be a Tensor`);
+  if (indices.dtype !== 'int32' || indices.ndim !== 1 || indices.size === 0)
+    throw new TypeError(`${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} [${indices.shape.join(', ')}]`);
+}
+
 /** The caches of one layer: `self` for its self-attention, `cross` for its attention over the memory. */
 export class LayerKVCache {
   readonly self = new AttentionCache('append');
   readonly cross = new AttentionCache('static');
+
+  reorder(indices: Tensor): void {
+    this.self.reorder(indices);
+    this.cross.reorder(indices);
+  }
 
   dispose(): void {
     this.self.dispose();
@@ -111,6 +138,12 @@ export class KVCache {
   /** Positions decoded so far (the self-attention length of the first layer): the offset of the next step. */
   get length(): number {
     return this.layerCaches.length === 0 ? 0 : this.layerCaches[0].self.length;
+  }
+
+  /** Reorders every layer's batch rows (see AttentionCache.reorder). */
+  reorder(indices: Tensor): void {
+    checkIndices('KVCache.reorder', indices);
+    for (const c of this.layerCaches) c.reorder(indices);
   }
 
   dispose(): void {
