@@ -114,7 +114,7 @@ export class MultiheadAttention extends Module {
     const cache = options.cache ?? null;
     if (cache !== null && !(cache instanceof AttentionCache)) throw new TypeError(`${op}: cache must be an AttentionCache`);
     const unbatched = query.ndim === 2;
-    // Everything below works on batch-first [B, T, features]; identities are kept so self-attention is seen.
+    // Everything below works on batch-first [B, T, features]; an input passed twice is converted once.
     const toBatchFirst = (t: Tensor): Tensor => (unbatched ? t.unsqueeze(0) : this.batchFirst ? t : t.transpose(0, 1));
     const q3 = toBatchFirst(query);
     const k3 = key === query ? q3 : toBatchFirst(key);
@@ -130,18 +130,20 @@ export class MultiheadAttention extends Module {
         throw new RangeError(`${op}: batch or length mismatch: query ${fmt(query.shape)}, key ${fmt(key.shape)}, value ${fmt(value.shape)}`);
     }
 
-    let { q, k, v } = this.project(q3, k3, v3, reuseStatic);
-    const past = cache !== null && cache.mode === 'append' ? cache.length : 0;
-    if (cache !== null) {
-      if (cache.mode === 'append') ({ key: k, value: v } = cache.append(k as Tensor, v as Tensor));
-      else if (reuseStatic) {
-        k = cache.key;
-        v = cache.value;
-        if ((k as Tensor).shape[0] !== B)
-          throw new RangeError(`${op}: the static cache holds keys for batch ${(k as Tensor).shape[0]}, the query has batch ${B}`);
-      } else cache.set(k as Tensor, v as Tensor);
+    const q = this.projectHeads(q3, 0, this.qProjWeight);
+    let keys: Tensor;
+    let values: Tensor;
+    if (reuseStatic) {
+      keys = cache.key as Tensor;
+      values = cache.value as Tensor;
+      if (keys.shape[0] !== B) throw new RangeError(`${op}: the static cache holds keys for batch ${keys.shape[0]}, the query has batch ${B}`);
+    } else {
+      keys = this.projectHeads(k3, 1, this.kProjWeight);
+      values = this.projectHeads(v3, 2, this.vProjWeight);
+      if (cache !== null && cache.mode === 'static') cache.set(keys, values);
     }
-    const keys = k as Tensor;
+    const past = cache !== null && cache.mode === 'append' ? cache.length : 0;
+    if (cache !== null && cache.mode === 'append') ({ key: keys, value: values } = cache.append(keys, values));
     const S = keys.shape[2];
 
     const attnMask = this.attentionMask(options.attnMask ?? null, B, L, S);
@@ -162,8 +164,8 @@ export class MultiheadAttention extends Module {
     };
     let heads: Tensor;
     let weights: Tensor | null = null;
-    if (needWeights) [heads, weights] = F.scaledDotProductAttention(q, keys, v as Tensor, { ...attentionOptions, needWeights: true });
-    else heads = F.scaledDotProductAttention(q, keys, v as Tensor, attentionOptions);
+    if (needWeights) [heads, weights] = F.scaledDotProductAttention(q, keys, values, { ...attentionOptions, needWeights: true });
+    else heads = F.scaledDotProductAttention(q, keys, values, attentionOptions);
 
     let output = this.outProj.forward(heads.permute(0, 2, 1, 3).reshape(B, L, E));
     if (weights !== null && (options.averageAttnWeights ?? true)) weights = weights.mean(1);
@@ -174,25 +176,16 @@ export class MultiheadAttention extends Module {
     return { output, weights };
   }
 
-  /** Q, K and V as [B, H, T, D]. Each projection reads its rows of in_proj_weight/in_proj_bias in place
-   * (no weight copies, no split of a packed [B, T, 3E] result); the permute to heads is the one copy. */
-  private project(q3: Tensor, k3: Tensor, v3: Tensor, queryOnly: boolean): { q: Tensor; k: Tensor | null; v: Tensor | null } {
+  /** Projection `index` (0: Q, 1: K, 2: V) as [B, H, T, D]. It reads its rows of in_proj_weight (or its own
+   * weight) and of in_proj_bias in place; the permute to heads is the one copy. */
+  private projectHeads(x: Tensor, index: number, ownWeight: Tensor | null): Tensor {
     const E = this.embedDim;
-    const part = (input: Tensor, index: number, separateWeight: Tensor | null) =>
-      this.heads(
-        separateWeight === null
-          ? linearRows(input, this.inProjWeight as Tensor, index * E, this.inProjBias, index * E, E)
-          : linearRows(input, separateWeight, 0, this.inProjBias, index * E, E),
-      );
-    const q = part(q3, 0, this.qProjWeight);
-    if (queryOnly) return { q, k: null, v: null };
-    return { q, k: part(k3, 1, this.kProjWeight), v: part(v3, 2, this.vProjWeight) };
-  }
-
-  /** [B, T, E] -> [B, H, T, D]. */
-  private heads(x: Tensor): Tensor {
-    const [B, T] = x.shape;
-    return x.reshape(B, T, this.numHeads, this.headDim).permute(0, 2, 1, 3);
+    const projected =
+      ownWeight === null
+        ? linearRows(x, this.inProjWeight as Tensor, index * E, this.inProjBias, index * E, E)
+        : linearRows(x, ownWeight, 0, this.inProjBias, index * E, E);
+    const [B, T] = projected.shape;
+    return projected.reshape(B, T, this.numHeads, this.headDim).permute(0, 2, 1, 3);
   }
 
   /** PyTorch's attn_mask layouts ([L, S] or [B * H, L, S]) as something the kernel broadcasts to [B, H, L, S]. */
