@@ -1,0 +1,205 @@
+// nn.MultiheadAttention with PyTorch's parameters (in_proj_weight [3E, E] or q/k/v_proj_weight, in_proj_bias,
+// out_proj), on the fused F.scaledDotProductAttention kernel.
+// Q, K and V are three GEMMs over row blocks of in_proj_weight read in place: measured against one GEMM into
+// [B, T, 3E] followed by the split into heads, this is as fast in the forward and avoids the split's copies
+// (and the full-size zero gradients of its slices) in the backward.
+import * as F from '../functional';
+import { Tensor, zeros } from '../tensor';
+import { AttentionCache } from './cache';
+import { checkProbability, Linear, xavierUniform } from './layers';
+import { Module, seedStream } from './module';
+import { linearRows } from './projection';
+
+export interface MultiheadAttentionOptions {
+  /** Dropout on the attention probabilities, in training mode only. */
+  dropout?: number;
+  bias?: boolean;
+  /** Feature size of the keys (defaults to embedDim). */
+  kdim?: number;
+  /** Feature size of the values (defaults to embedDim). */
+  vdim?: number;
+  /** Inputs are [B, T, E] (default); false: [T, B, E] as PyTorch's default. */
+  batchFirst?: boolean;
+  seed?: number;
+}
+
+export interface MultiheadAttentionForwardOptions {
+  /** [B, S]: bool/int32 true = that key is padding (ignored); float32 values are added to the scores. */
+  keyPaddingMask?: Tensor | null;
+  /** [L, S] or [B * numHeads, L, S]: bool/int32 true = not allowed; float32 values are added to the scores. */
+  attnMask?: Tensor | null;
+  /** Query i sees keys j <= i (with a cache: j <= i + cached length). Needs no mask tensor. */
+  isCausal?: boolean;
+  /** Also return the attention probabilities (default true, as PyTorch). They carry no gradient. */
+  needWeights?: boolean;
+  /** Average the weights over heads: [B, L, S] (default), else [B, numHeads, L, S]. */
+  averageAttnWeights?: boolean;
+  /** Incremental decoding: an 'append' cache adds this call's keys/values to the past ones; a 'static' cache
+   * projects key/value on its first call and reuses them afterwards. */
+  cache?: AttentionCache | null;
+}
+
+export interface MultiheadAttentionOutput {
+  output: Tensor;
+  /** The attention probabilities (before dropout) when needWeights, else null. */
+  weights: Tensor | null;
+}
+
+function fmt(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export class MultiheadAttention extends Module {
+  readonly embedDim: number;
+  readonly numHeads: number;
+  readonly headDim: number;
+  readonly kdim: number;
+  readonly vdim: number;
+  readonly dropout: number;
+  readonly batchFirst: boolean;
+  /** [3E, E] when kdim = vdim = E, else null (and the separate projections are set). */
+  readonly inProjWeight: Tensor | null;
+  readonly qProjWeight: Tensor | null;
+  readonly kProjWeight: Tensor | null;
+  readonly vProjWeight: Tensor | null;
+  readonly inProjBias: Tensor | null;
+  readonly outProj: Linear;
+
+  constructor(embedDim: number, numHeads: number, options: MultiheadAttentionOptions = {}) {
+    super();
+    const op = 'MultiheadAttention';
+    for (const [name, v] of [['embedDim', embedDim], ['numHeads', numHeads]] as const)
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+    if (embedDim % numHeads !== 0) throw new RangeError(`${op}: embedDim ${embedDim} is not divisible by numHeads ${numHeads}`);
+    this.embedDim = embedDim;
+    this.numHeads = numHeads;
+    this.headDim = embedDim / numHeads;
+    this.kdim = options.kdim ?? embedDim;
+    this.vdim = options.vdim ?? embedDim;
+    for (const [name, v] of [['kdim', this.kdim], ['vdim', this.vdim]] as const)
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+    this.dropout = options.dropout ?? 0;
+    checkProbability(op, this.dropout);
+    if (this.dropout === 1) throw new RangeError(`${op}: dropout must be below 1, got 1`);
+    this.batchFirst = options.batchFirst ?? true;
+    const bias = options.bias ?? true;
+    const seeds = seedStream(op, options.seed);
+    const E = embedDim;
+    if (this.kdim === E && this.vdim === E) {
+      this.inProjWeight = this.registerParameter('in_proj_weight', xavierUniform([3 * E, E], seeds()));
+      this.qProjWeight = this.kProjWeight = this.vProjWeight = null;
+    } else {
+      this.qProjWeight = this.registerParameter('q_proj_weight', xavierUniform([E, E], seeds()));
+      this.kProjWeight = this.registerParameter('k_proj_weight', xavierUniform([E, this.kdim], seeds()));
+      this.vProjWeight = this.registerParameter('v_proj_weight', xavierUniform([E, this.vdim], seeds()));
+      this.inProjWeight = null;
+    }
+    this.inProjBias = this.registerParameter('in_proj_bias', bias ? zeros([3 * E]) : null);
+    this.outProj = this.registerModule('out_proj', new Linear(E, E, { bias, seed: seeds() }));
+    // PyTorch zeroes out_proj.bias after the Linear's own init.
+    if (this.outProj.bias) this.outProj.bias.storage.write(new Float32Array(E), 0);
+  }
+
+  /** query [B, L, E], key [B, S, kdim], value [B, S, vdim] (or unbatched [L, E]...; [L, B, E] when batchFirst
+   * is false) -> output [B, L, E] and, when needWeights, weights [B, L, S] (or [B, H, L, S]). */
+  override forward(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions = {}): MultiheadAttentionOutput {
+    const op = 'MultiheadAttention';
+    const inputs = [['query', query], ['key', key], ['value', value]] as const;
+    for (const [name, t] of inputs) {
+      if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+      if (t.dtype !== 'float32') throw new TypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
+      if (t.ndim !== query.ndim || (t.ndim !== 2 && t.ndim !== 3))
+        throw new RangeError(`${op}: query, key and value must all be 3-D (batched) or 2-D (unbatched); got ${fmt(query.shape)}, ${fmt(key.shape)}, ${fmt(value.shape)}`);
+    }
+    const cache = options.cache ?? null;
+    if (cache !== null && !(cache instanceof AttentionCache)) throw new TypeError(`${op}: cache must be an AttentionCache`);
+    const unbatched = query.ndim === 2;
+    // Everything below works on batch-first [B, T, features]; an input passed twice is converted once.
+    const toBatchFirst = (t: Tensor): Tensor => (unbatched ? t.unsqueeze(0) : this.batchFirst ? t : t.transpose(0, 1));
+    const q3 = toBatchFirst(query);
+    const k3 = key === query ? q3 : toBatchFirst(key);
+    const v3 = value === key ? k3 : value === query ? q3 : toBatchFirst(value);
+    const [B, L, Eq] = q3.shape;
+    const E = this.embedDim;
+    if (Eq !== E) throw new RangeError(`${op}: query must have ${E} features, got ${fmt(query.shape)}`);
+    const reuseStatic = cache !== null && cache.mode === 'static' && cache.key !== null;
+    if (!reuseStatic) {
+      if (k3.shape[2] !== this.kdim) throw new RangeError(`${op}: key must have kdim = ${this.kdim} features, got ${fmt(key.shape)}`);
+      if (v3.shape[2] !== this.vdim) throw new RangeError(`${op}: value must have vdim = ${this.vdim} features, got ${fmt(value.shape)}`);
+      if (k3.shape[0] !== B || v3.shape[0] !== B || k3.shape[1] !== v3.shape[1])
+        throw new RangeError(`${op}: batch or length mismatch: query ${fmt(query.shape)}, key ${fmt(key.shape)}, value ${fmt(value.shape)}`);
+    }
+
+    const q = this.projectHeads(q3, 0, this.qProjWeight);
+    let keys: Tensor;
+    let values: Tensor;
+    if (reuseStatic) {
+      keys = cache.key as Tensor;
+      values = cache.value as Tensor;
+      if (keys.shape[0] !== B) throw new RangeError(`${op}: the static cache holds keys for batch ${keys.shape[0]}, the query has batch ${B}`);
+    } else {
+      keys = this.projectHeads(k3, 1, this.kProjWeight);
+      values = this.projectHeads(v3, 2, this.vProjWeight);
+      if (cache !== null && cache.mode === 'static') cache.set(keys, values);
+    }
+    const past = cache !== null && cache.mode === 'append' ? cache.length : 0;
+    if (cache !== null && cache.mode === 'append') ({ key: keys, value: values } = cache.append(keys, values));
+    const S = keys.shape[2];
+
+    const attnMask = this.attentionMask(options.attnMask ?? null, B, L, S);
+    let keyPaddingMask = options.keyPaddingMask ?? null;
+    if (keyPaddingMask !== null) {
+      if (!(keyPaddingMask instanceof Tensor)) throw new TypeError(`${op}: keyPaddingMask must be a Tensor`);
+      if (unbatched && keyPaddingMask.ndim === 1) keyPaddingMask = keyPaddingMask.unsqueeze(0);
+      if (keyPaddingMask.ndim !== 2 || keyPaddingMask.shape[0] !== B || keyPaddingMask.shape[1] !== S)
+        throw new RangeError(`${op}: keyPaddingMask must be [B, S] = [${B}, ${S}], got ${fmt(keyPaddingMask.shape)}`);
+    }
+    const needWeights = options.needWeights ?? true;
+    const attentionOptions = {
+      attnMask,
+      keyPaddingMask,
+      isCausal: options.isCausal ?? false,
+      causalOffset: past,
+      dropoutP: this.training ? this.dropout : 0,
+    };
+    let heads: Tensor;
+    let weights: Tensor | null = null;
+    if (needWeights) [heads, weights] = F.scaledDotProductAttention(q, keys, values, { ...attentionOptions, needWeights: true });
+    else heads = F.scaledDotProductAttention(q, keys, values, attentionOptions);
+
+    let output = this.outProj.forward(heads.permute(0, 2, 1, 3).reshape(B, L, E));
+    if (weights !== null && (options.averageAttnWeights ?? true)) weights = weights.mean(1);
+    if (unbatched) {
+      output = output.squeeze(0);
+      if (weights !== null) weights = weights.squeeze(0);
+    } else if (!this.batchFirst) output = output.transpose(0, 1);
+    return { output, weights };
+  }
+
+  /** Projection `index` (0: Q, 1: K, 2: V) as [B, H, T, D]. It reads its rows of in_proj_weight (or its own
+   * weight) and of in_proj_bias in place; the permute to heads is the one copy. */
+  private projectHeads(x: Tensor, index: number, ownWeight: Tensor | null): Tensor {
+    const E = this.embedDim;
+    const projected =
+      ownWeight === null
+        ? linearRows(x, this.inProjWeight as Tensor, index * E, this.inProjBias, index * E, E)
+        : linearRows(x, ownWeight, 0, this.inProjBias, index * E, E);
+    const [B, T] = projected.shape;
+    return projected.reshape(B, T, this.numHeads, this.headDim).permute(0, 2, 1, 3);
+  }
+
+  /** PyTorch's attn_mask layouts ([L, S] or [B * H, L, S]) as something the kernel broadcasts to [B, H, L, S]. */
+  private attentionMask(mask: Tensor | null, B: number, L: number, S: number): Tensor | null {
+    if (mask === null) return null;
+    const op = 'MultiheadAttention';
+    if (!(mask instanceof Tensor)) throw new TypeError(`${op}: attnMask must be a Tensor`);
+    const H = this.numHeads;
+    if (mask.ndim === 2 && mask.shape[0] === L && mask.shape[1] === S) return mask;
+    if (mask.ndim === 3 && mask.shape[0] === B * H && mask.shape[1] === L && mask.shape[2] === S) return mask.reshape(B, H, L, S);
+    throw new RangeError(`${op}: attnMask must be [L, S] = [${L}, ${S}] or [B * numHeads, L, S] = [${B * H}, ${L}, ${S}], got ${fmt(mask.shape)}`);
+  }
+
+  override toString(): string {
+    return `MultiheadAttention(embedDim=${this.embedDim}, numHeads=${this.numHeads}, dropout=${this.dropout}, batchFirst=${this.batchFirst})`;
+  }
+}

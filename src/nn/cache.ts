@@ -1,0 +1,153 @@
+// Key/value caches for incremental (token by token) decoding. Each attention module gets an AttentionCache:
+// 'append' for self-attention (every step adds the keys/values of its new positions), 'static' for
+// cross-attention (the memory's keys/values are projected on the first step and reused). A KVCache holds
+// one self and one cross cache per layer, so the same object serves an encoder-decoder Transformer and a
+// decoder-only stack of TransformerEncoderLayer blocks (which use the self caches only).
+// Cached tensors are detached and kept: decoding is inference, gradients do not flow into past positions.
+import { noGrad } from '../autograd';
+import { cat, embedding } from '../ops';
+import { keep, tidy, Tensor } from '../tensor';
+
+export type AttentionCacheMode = 'append' | 'static';
+
+function fmt(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export class AttentionCache {
+  private cachedKey: Tensor | null = null;
+  private cachedValue: Tensor | null = null;
+
+  constructor(readonly mode: AttentionCacheMode = 'append') {
+    if (mode !== 'append' && mode !== 'static') throw new RangeError(`AttentionCache: mode must be 'append' or 'static', got '${String(mode)}'`);
+  }
+
+  /** Cached keys [B, H, T, D] (null before the first step). */
+  get key(): Tensor | null {
+    return this.cachedKey;
+  }
+
+  get value(): Tensor | null {
+    return this.cachedValue;
+  }
+
+  /** Number of cached positions T. */
+  get length(): number {
+    return this.cachedKey === null ? 0 : this.cachedKey.shape[2];
+  }
+
+  /** Adds the keys and values [B, H, Tnew, D] of new positions; returns all of them (past then new). */
+  append(key: Tensor, value: Tensor): { key: Tensor; value: Tensor } {
+    if (this.mode !== 'append') throw new Error("AttentionCache.append: this cache is 'static' (use set())");
+    this.checkPair('append', key, value);
+    const past = this.cachedKey;
+    if (past !== null && (past.shape[0] !== key.shape[0] || past.shape[1] !== key.shape[1] || past.shape[3] !== key.shape[3]))
+      throw new RangeError(`AttentionCache.append: new keys ${fmt(key.shape)} do not continue the cached ${fmt(past.shape)} (same B, H and D expected)`);
+    const fullKey = past === null ? key : cat([past, key], 2);
+    const fullValue = this.cachedValue === null ? value : cat([this.cachedValue, value], 2);
+    this.store(fullKey, fullValue);
+    return { key: fullKey, value: fullValue };
+  }
+
+  /** Stores keys and values computed once (cross-attention on the memory). */
+  set(key: Tensor, value: Tensor): void {
+    this.checkPair('set', key, value);
+    this.store(key, value);
+  }
+
+  private checkPair(op: string, key: Tensor, value: Tensor): void {
+    if (!(key instanceof Tensor) || !(value instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: key and value must be Tensors`);
+    if (key.ndim !== 4 || value.ndim !== 4 || key.shape.some((d, i) => d !== value.shape[i]))
+      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, H, T, D], got ${fmt(key.shape)} and ${fmt(value.shape)}`);
+  }
+
+  private store(key: Tensor, value: Tensor): void {
+    // The new tensors share memory with their sources, so the old ones can go first even when they coincide.
+    const nextKey = keep(key.detach());
+    const nextValue = keep(value.detach());
+    this.clear();
+    this.cachedKey = nextKey;
+    this.cachedValue = nextValue;
+  }
+
+  /** Keeps batch row indices[i] as new row i (int32 [B'], repeats allowed): beam search reorders and widens the
+   * cache this way. */
+  reorder(indices: Tensor): void {
+    checkIndices('AttentionCache.reorder', indices);
+    const key = this.cachedKey;
+    const value = this.cachedValue;
+    if (key === null || value === null) return;
+    const pick = (t: Tensor) => {
+      const [B, H, T, D] = t.shape;
+      // A row gather: each batch row of the cache is one "embedding" of H*T*D values.
+      return embedding(indices, t.reshape(B, H * T * D)).reshape(indices.shape[0], H, T, D);
+    };
+    noGrad(() => tidy(() => this.store(pick(key), pick(value))));
+  }
+
+  /** Forgets the cached positions (frees their memory). */
+  clear(): void {
+    this.cachedKey?.dispose();
+    this.cachedValue?.dispose();
+    this.cachedKey = null;
+    this.cachedValue = null;
+  }
+
+  dispose(): void {
+    this.clear();
+  }
+}
+
+function checkIndices(op: string, indices: Tensor): void {
+  if (!(indices instanceof Tensor)) throw new TypeError(`${op}: indices must be a Tensor`);
+  if (indices.dtype !== 'int32' || indices.ndim !== 1 || indices.size === 0)
+    throw new TypeError(`${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} [${indices.shape.join(', ')}]`);
+}
+
+/** The caches of one layer: `self` for its self-attention, `cross` for its attention over the memory. */
+export class LayerKVCache {
+  readonly self = new AttentionCache('append');
+  readonly cross = new AttentionCache('static');
+
+  reorder(indices: Tensor): void {
+    this.self.reorder(indices);
+    this.cross.reorder(indices);
+  }
+
+  dispose(): void {
+    this.self.dispose();
+    this.cross.dispose();
+  }
+}
+
+/** The caches of a stack of layers, created on first use. Free them with dispose(). */
+export class KVCache {
+  private readonly layerCaches: LayerKVCache[] = [];
+
+  /** The cache of layer i. */
+  layer(i: number): LayerKVCache {
+    if (!Number.isInteger(i) || i < 0) throw new RangeError(`KVCache.layer: index must be a non-negative integer, got ${i}`);
+    while (this.layerCaches.length <= i) this.layerCaches.push(new LayerKVCache());
+    return this.layerCaches[i];
+  }
+
+  get numLayers(): number {
+    return this.layerCaches.length;
+  }
+
+  /** Positions decoded so far (the self-attention length of the first layer): the offset of the next step. */
+  get length(): number {
+    return this.layerCaches.length === 0 ? 0 : this.layerCaches[0].self.length;
+  }
+
+  /** Reorders every layer's batch rows (see AttentionCache.reorder). */
+  reorder(indices: Tensor): void {
+    checkIndices('KVCache.reorder', indices);
+    for (const c of this.layerCaches) c.reorder(indices);
+  }
+
+  dispose(): void {
+    for (const c of this.layerCaches) c.dispose();
+    this.layerCaches.length = 0;
+  }
+}

@@ -1,0 +1,59 @@
+// A linear map through a block of rows of a larger weight (and bias), read in place through the GEMM's
+// offsets: MultiheadAttention's Q, K and V projections use their thirds of in_proj_weight without copying them.
+import { Tensor } from '../tensor';
+import { kernelsFor, record } from '../ops/util';
+
+function fmt(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** x [..., in] -> x W[weightRow : weightRow + count]^T + bias[biasRow : biasRow + count], shape [..., count].
+ * The gradients of weight and bias are zero outside the rows used. */
+export function linearRows(x: Tensor, weight: Tensor, weightRow: number, bias: Tensor | null, biasRow: number, count: number): Tensor {
+  const op = 'linearRows';
+  for (const [name, t] of [['input', x], ['weight', weight], ['bias', bias]] as const) {
+    if (t === null) continue;
+    if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor`);
+    if (t.dtype !== 'float32') throw new TypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
+  }
+  if (weight.ndim !== 2) throw new RangeError(`${op}: weight must be 2-D, got ${fmt(weight.shape)}`);
+  const [weightRows, inF] = weight.shape;
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(weightRow) || weightRow < 0 || weightRow + count > weightRows)
+    throw new RangeError(`${op}: rows ${weightRow}..${weightRow + count - 1} are outside the weight ${fmt(weight.shape)}`);
+  if (bias !== null && (bias.ndim !== 1 || !Number.isInteger(biasRow) || biasRow < 0 || biasRow + count > bias.shape[0]))
+    throw new RangeError(`${op}: entries ${biasRow}..${biasRow + count - 1} are outside the bias ${fmt(bias.shape)}`);
+  if (x.ndim === 0 || x.shape[x.ndim - 1] !== inF)
+    throw new RangeError(`${op}: input ${fmt(x.shape)} does not end in ${inF} features (weight ${fmt(weight.shape)})`);
+  const rows = x.size / inF;
+  const weightOffset = weightRow * inF;
+  const out = Tensor.empty([...x.shape.slice(0, -1), count], 'float32', x.device);
+  if (rows > 0)
+    kernelsFor(op, x, weight, bias).gemm(
+      x.storage, 0, weight.storage, weightOffset, out.storage, 0, bias ? bias.storage : null, biasRow, false, true,
+      rows, count, inF, 1, 0, 0, 0, 1, 0,
+    );
+  return record(out, op, [x, weight, bias], (g) => {
+    const k = kernelsFor(op, g);
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = Tensor.empty(x.shape, 'float32', x.device);
+      if (rows > 0) k.gemm(g.storage, 0, weight.storage, weightOffset, gx.storage, 0, null, 0, false, false, rows, inF, count, 1, 0, 0, 0, 1, 0);
+    }
+    if (weight.requiresGrad) {
+      gw = Tensor.empty(weight.shape, 'float32', weight.device, true);
+      if (rows > 0) k.gemm(g.storage, 0, x.storage, 0, gw.storage, weightOffset, null, 0, true, false, count, inF, rows, 1, 0, 0, 0, 1, 0);
+    }
+    if (bias !== null && bias.requiresGrad) {
+      gb = Tensor.empty(bias.shape, 'float32', bias.device, true);
+      if (rows > 0) {
+        const sums = Tensor.empty([count], 'float32', bias.device);
+        k.reduce('sum', g.storage, sums.storage, null, 1, rows, count);
+        gb.storage.copyFrom(sums.storage, 0, biasRow, count);
+        sums.dispose();
+      }
+    }
+    return [gx, gw, gb];
+  });
+}
