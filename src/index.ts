@@ -11,3 +11,4 @@ export * from './data';
 export * as g2p from './tasks/g2p';
 export * as io from './io';
 export * as optim from './optim';
+export * as nn from './nn';
