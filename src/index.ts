@@ -1,5 +1,5 @@
 // Public entry point of transformer-native.
-export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, randn, rand, uniform, normal, arange, tidy, keep, manualSeed } from './tensor';
+export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, randn, rand, uniform, normal, arange, tidy, keep, manualSeed, getRngState, setRngState } from './tensor';
 export type { DType, Shape, TensorOptions, RandomOptions } from './tensor';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
 export { setNumThreads, getNumThreads, memory, emptyCache, setCacheLimit } from './backend';

@@ -109,6 +109,13 @@ export function getRngState(): number {
   return globalSeedState;
 }
 
+/** Restores a state returned by getRngState(), so a resumed run draws the same numbers. */
+export function setRngState(state: number): void {
+  if (!Number.isInteger(state) || state < 0 || state >= 2 ** 32)
+    throw new RangeError(`setRngState: state must be an integer in [0, 2^32), got ${state}`);
+  globalSeedState = state;
+}
+
 // ---- the Tensor ---------------------------------------------------------------------------------------------
 
 export interface TensorOptions {
