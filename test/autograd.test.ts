@@ -91,6 +91,11 @@ describe('gradient checks', () => {
         { shape: [1, 2, 3, 4] }, { shape: [1, 2, 5, 4] }, { shape: [1, 2, 5, 4] },
       ]),
     ).toBeLessThan(TOL);
+    expect(
+      gradCheck((q, k, v) => F.scaledDotProductAttention(q, k, v, { isCausal: true, layout: 'bthd' }), [
+        { shape: [1, 3, 2, 4] }, { shape: [1, 5, 2, 4] }, { shape: [1, 5, 2, 4] },
+      ]),
+    ).toBeLessThan(TOL);
     const targets = tensor([1, -100, 3, 0], { dtype: 'int32' });
     expect(
       gradCheck((x) => F.crossEntropy(x, targets, { labelSmoothing: 0.1 }), [{ shape: [4, 5] }]),

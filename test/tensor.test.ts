@@ -275,6 +275,18 @@ describe('bad input to the fused ops', () => {
     expectError(() => F.layerNorm(zeros([2, 3]), [3], zeros([2])), 'RangeError', /weight must have shape \[3\]/);
   });
 
+  test("layout 'bthd' equals 'bhtd' on permuted inputs", () => {
+    const q = randn([2, 5, 3, 4], { seed: 1 });
+    const k = randn([2, 6, 3, 4], { seed: 2 });
+    const v = randn([2, 6, 3, 4], { seed: 3 });
+    const mask = tensor([[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0]], { dtype: 'bool' });
+    const a = F.scaledDotProductAttention(q, k, v, { layout: 'bthd', keyPaddingMask: mask });
+    const b = F.scaledDotProductAttention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), { keyPaddingMask: mask });
+    expect(a.shape).toEqual([2, 5, 3, 4]);
+    expect(maxRelError(a.dataSync(), b.transpose(1, 2).dataSync())).toBeLessThan(1e-6);
+    expectError(() => F.scaledDotProductAttention(q, k, v, { layout: 'tbhd' as never }), 'RangeError', /layout/);
+  });
+
   test('a boolean attention mask equals the additive -Infinity mask', () => {
     const q = randn([1, 1, 3, 4], { seed: 1 });
     const k = randn([1, 1, 3, 4], { seed: 2 });

@@ -144,7 +144,7 @@ export class MultiheadAttention extends Module {
     }
     const past = cache !== null && cache.mode === 'append' ? cache.length : 0;
     if (cache !== null && cache.mode === 'append') ({ key: keys, value: values } = cache.append(keys, values));
-    const S = keys.shape[2];
+    const S = keys.shape[1];
 
     const attnMask = this.attentionMask(options.attnMask ?? null, B, L, S);
     let keyPaddingMask = options.keyPaddingMask ?? null;
@@ -161,13 +161,14 @@ export class MultiheadAttention extends Module {
       isCausal: options.isCausal ?? false,
       causalOffset: past,
       dropoutP: this.training ? this.dropout : 0,
+      layout: 'bthd' as const,
     };
     let heads: Tensor;
     let weights: Tensor | null = null;
     if (needWeights) [heads, weights] = F.scaledDotProductAttention(q, keys, values, { ...attentionOptions, needWeights: true });
     else heads = F.scaledDotProductAttention(q, keys, values, attentionOptions);
 
-    let output = this.outProj.forward(heads.permute(0, 2, 1, 3).reshape(B, L, E));
+    let output = this.outProj.forward(heads.reshape(B, L, E));
     if (weights !== null && (options.averageAttnWeights ?? true)) weights = weights.mean(1);
     if (unbatched) {
       output = output.squeeze(0);
@@ -176,8 +177,9 @@ export class MultiheadAttention extends Module {
     return { output, weights };
   }
 
-  /** Projection `index` (0: Q, 1: K, 2: V) as [B, H, T, D]. It reads its rows of in_proj_weight (or its own
-   * weight) and of in_proj_bias in place; the permute to heads is the one copy. */
+  /** Projection `index` (0: Q, 1: K, 2: V) as [B, T, H, D]: a view of the projection, which attention reads
+   * head by head through strides. It reads its rows of in_proj_weight (or its own weight) and of in_proj_bias in
+   * place. */
   private projectHeads(x: Tensor, index: number, ownWeight: Tensor | null): Tensor {
     const E = this.embedDim;
     const projected =
@@ -185,7 +187,7 @@ export class MultiheadAttention extends Module {
         ? linearRows(x, this.inProjWeight as Tensor, index * E, this.inProjBias, index * E, E)
         : linearRows(x, ownWeight, 0, this.inProjBias, index * E, E);
     const [B, T] = projected.shape;
-    return projected.reshape(B, T, this.numHeads, this.headDim).permute(0, 2, 1, 3);
+    return projected.reshape(B, T, this.numHeads, this.headDim);
   }
 
   /** PyTorch's attn_mask layouts ([L, S] or [B * H, L, S]) as something the kernel broadcasts to [B, H, L, S]. */

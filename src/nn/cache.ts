@@ -22,7 +22,7 @@ export class AttentionCache {
     if (mode !== 'append' && mode !== 'static') throw new RangeError(`AttentionCache: mode must be 'append' or 'static', got '${String(mode)}'`);
   }
 
-  /** Cached keys [B, H, T, D] (null before the first step). */
+  /** Cached keys [B, T, H, D] (null before the first step). */
   get key(): Tensor | null {
     return this.cachedKey;
   }
@@ -33,18 +33,18 @@ export class AttentionCache {
 
   /** Number of cached positions T. */
   get length(): number {
-    return this.cachedKey === null ? 0 : this.cachedKey.shape[2];
+    return this.cachedKey === null ? 0 : this.cachedKey.shape[1];
   }
 
-  /** Adds the keys and values [B, H, Tnew, D] of new positions; returns all of them (past then new). */
+  /** Adds the keys and values [B, Tnew, H, D] of new positions; returns all of them (past then new). */
   append(key: Tensor, value: Tensor): { key: Tensor; value: Tensor } {
     if (this.mode !== 'append') throw new Error("AttentionCache.append: this cache is 'static' (use set())");
     this.checkPair('append', key, value);
     const past = this.cachedKey;
-    if (past !== null && (past.shape[0] !== key.shape[0] || past.shape[1] !== key.shape[1] || past.shape[3] !== key.shape[3]))
+    if (past !== null && (past.shape[0] !== key.shape[0] || past.shape[2] !== key.shape[2] || past.shape[3] !== key.shape[3]))
       throw new RangeError(`AttentionCache.append: new keys ${fmt(key.shape)} do not continue the cached ${fmt(past.shape)} (same B, H and D expected)`);
-    const fullKey = past === null ? key : cat([past, key], 2);
-    const fullValue = this.cachedValue === null ? value : cat([this.cachedValue, value], 2);
+    const fullKey = past === null ? key : cat([past, key], 1);
+    const fullValue = this.cachedValue === null ? value : cat([this.cachedValue, value], 1);
     this.store(fullKey, fullValue);
     return { key: fullKey, value: fullValue };
   }
@@ -58,7 +58,7 @@ export class AttentionCache {
   private checkPair(op: string, key: Tensor, value: Tensor): void {
     if (!(key instanceof Tensor) || !(value instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: key and value must be Tensors`);
     if (key.ndim !== 4 || value.ndim !== 4 || key.shape.some((d, i) => d !== value.shape[i]))
-      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, H, T, D], got ${fmt(key.shape)} and ${fmt(value.shape)}`);
+      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmt(key.shape)} and ${fmt(value.shape)}`);
   }
 
   private store(key: Tensor, value: Tensor): void {
@@ -78,9 +78,9 @@ export class AttentionCache {
     const value = this.cachedValue;
     if (key === null || value === null) return;
     const pick = (t: Tensor) => {
-      const [B, H, T, D] = t.shape;
-      // A row gather: each batch row of the cache is one "embedding" of H*T*D values.
-      return embedding(indices, t.reshape(B, H * T * D)).reshape(indices.shape[0], H, T, D);
+      const [B, T, H, D] = t.shape;
+      // A row gather: each batch row of the cache is one "embedding" of T*H*D values.
+      return embedding(indices, t.reshape(B, T * H * D)).reshape(indices.shape[0], T, H, D);
     };
     noGrad(() => tidy(() => this.store(pick(key), pick(value))));
   }

@@ -69,6 +69,9 @@ export interface AttentionOptions {
   needWeights?: boolean;
   /** Seed of the dropout mask (drawn from the global generator when omitted). */
   seed?: number;
+  /** 'bhtd' (default, PyTorch's): inputs and output are [B, H, T, D]. 'bthd': they are [B, T, H, D], the
+   * layout a projection [B, T, H*D] already has, so multi-head attention needs no permute in or out. */
+  layout?: 'bhtd' | 'bthd';
 }
 
 /** Turns a bool/int32 "not allowed" mask into 0 / -Infinity (log(1 - m)). */
@@ -87,7 +90,8 @@ function additiveMask(mask: Tensor): Tensor {
   return f;
 }
 
-/** Fused scaled-dot-product attention over q [B, H, Tq, D] (or [B, Tq, D]), k and v [B, H, Tk, D]. */
+/** Fused scaled-dot-product attention over q [B, H, Tq, D] (or [B, Tq, D]), k and v [B, H, Tk, D]
+ * (or [B, T, H, D] with layout 'bthd'). */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { needWeights: true }): [Tensor, Tensor];
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor | [Tensor, Tensor] {
@@ -95,9 +99,13 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   assertFloat(op, 'query', q);
   assertFloat(op, 'key', k);
   assertFloat(op, 'value', v);
-  if (q.ndim !== k.ndim || q.ndim !== v.ndim || (q.ndim !== 3 && q.ndim !== 4))
-    throw new RangeError(`${op}: query, key and value must all be [B, H, T, D] or [B, T, D]; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
-  const four = (t: Tensor) => (t.ndim === 4 ? [...t.shape] : [t.shape[0], 1, t.shape[1], t.shape[2]]);
+  const layout = options.layout ?? 'bhtd';
+  if (layout !== 'bhtd' && layout !== 'bthd') throw new RangeError(`${op}: layout must be 'bhtd' or 'bthd', got '${String(layout)}'`);
+  if (q.ndim !== k.ndim || q.ndim !== v.ndim || (q.ndim !== 3 && q.ndim !== 4) || (layout === 'bthd' && q.ndim !== 4))
+    throw new RangeError(`${op}: query, key and value must all be ${layout === 'bthd' ? '[B, T, H, D]' : '[B, H, T, D] or [B, T, D]'}; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
+  // Sizes as [B, H, T, D] whatever the layout.
+  const four = (t: Tensor) =>
+    t.ndim === 3 ? [t.shape[0], 1, t.shape[1], t.shape[2]] : layout === 'bthd' ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]] : [...t.shape];
   const [B, H, Tq, D] = four(q);
   const [Bk, Hk, Tk, Dk] = four(k);
   const [Bv, Hv, Tv, Dv] = four(v);
@@ -145,7 +153,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     maskView = [0, strides[0], strides[1], strides[2]];
   }
 
-  const view = (T: number): AttentionView => [0, H * T * D, T * D, D];
+  const view = (T: number): AttentionView => (layout === 'bthd' ? [0, T * H * D, D, H * D] : [0, H * T * D, T * D, D]);
   const qView = view(Tq);
   const kView = view(Tk);
   const out = Tensor.empty(q.shape, 'float32', q.device);
