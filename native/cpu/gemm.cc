@@ -26,6 +26,25 @@ void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc
   }
 }
 
+void gemm_pack_panels_generic(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                              int64_t width, float* dst) {
+  for (int64_t pr = 0; pr < rows; pr += width) {
+    const int64_t h = std::min(width, rows - pr);
+    const float* panel = src + pr * row_step;
+    if (col_step == 1) {
+      // Rows contiguous in memory: read each row straight through, write with a stride of `width`.
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = panel[r * row_step + c];
+    } else {
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < h; ++r) dst[c * width + r] = panel[r * row_step + c * col_step];
+    }
+    for (int64_t r = h; r < width; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = 0.0f;
+    dst += width * cols;
+  }
+}
+
 namespace {
 
 // Portable micro-kernel: plain loops over a fixed 4 x 8 tile that g++ -O3 keeps in SSE registers.
@@ -46,17 +65,22 @@ void micro_kernel_generic(int64_t kc, const float* a_panel, const float* b_panel
 
 using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
                              int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+using Packer = void (*)(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                        int64_t width, float* dst);
 
 // Tile and block sizes of one path. KC x NR (one B micro-panel) stays in L1 while the micro-kernel sweeps the
 // MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
 struct Blocking {
   int64_t MR, NR, MC, KC, NC;
   MicroKernel kernel;
+  Packer pack;
 };
 
-constexpr Blocking kGenericBlocking = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic};
+constexpr Blocking kGenericBlocking = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic,
+                                       gemm_pack_panels_generic};
 #ifdef TN_HAVE_AVX2
-constexpr Blocking kAvx2Blocking = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2};
+constexpr Blocking kAvx2Blocking = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2,
+                                    gemm_pack_panels_avx2};
 #endif
 
 const Blocking& blocking_for_active_isa() {
@@ -71,27 +95,6 @@ struct Operand {
   const float* data;
   int64_t row_step, col_step;
 };
-
-// Packs rows [r0, r0 + rows) x columns [c0, c0 + cols) of op(X) into panels of `width` rows, each stored
-// column-major (width floats per column) with zero rows past the edge: the layout the micro-kernel streams.
-// For A the panel rows are rows of C; for B they are columns of C, so B is packed through its transpose.
-void pack_panels(const Operand& x, int64_t r0, int64_t rows, int64_t c0, int64_t cols, int64_t width, float* dst) {
-  for (int64_t pr = 0; pr < rows; pr += width) {
-    const int64_t h = std::min(width, rows - pr);
-    const float* src = x.data + (r0 + pr) * x.row_step + c0 * x.col_step;
-    if (x.col_step == 1) {
-      // Rows contiguous in memory: read each row straight through, write with a stride of `width`.
-      for (int64_t r = 0; r < h; ++r)
-        for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = src[r * x.row_step + c];
-    } else {
-      for (int64_t c = 0; c < cols; ++c)
-        for (int64_t r = 0; r < h; ++r) dst[c * width + r] = src[r * x.row_step + c * x.col_step];
-    }
-    for (int64_t r = h; r < width; ++r)
-      for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = 0.0f;
-    dst += width * cols;
-  }
-}
 
 // Packing space each thread keeps between calls, so a call allocates nothing once it has warmed up.
 class PackBuffer {
@@ -128,10 +131,10 @@ void gemm_block(const Blocking& bk, const Operand& a, const Operand& bt, float* 
       const int64_t kc = std::min(bk.KC, K - pc);
       // The first K slice applies beta and bias; later slices add onto the partial result.
       const bool first = pc == 0;
-      pack_panels(bt, jc, nc, pc, kc, bk.NR, b_pack);
+      bk.pack(bt.data + jc * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, nc, kc, bk.NR, b_pack);
       for (int64_t ic = i_begin; ic < i_end; ic += bk.MC) {
         const int64_t mc = std::min(bk.MC, i_end - ic);
-        pack_panels(a, ic, mc, pc, kc, bk.MR, a_pack);
+        bk.pack(a.data + ic * a.row_step + pc * a.col_step, a.row_step, a.col_step, mc, kc, bk.MR, a_pack);
         for (int64_t jr = 0; jr < nc; jr += bk.NR) {
           for (int64_t ir = 0; ir < mc; ir += bk.MR) {
             bk.kernel(kc, a_pack + ir * kc, b_pack + jr * kc, C + (ic + ir) * N + jc + jr, N,

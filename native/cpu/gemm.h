@@ -26,4 +26,13 @@ constexpr int64_t kGemmAvx2NR = 16;
 void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
                             int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
 
+// Packs a rows x cols block of a matrix (element (r, c) at src[r * row_step + c * col_step]) into panels of
+// `width` rows, each stored column by column (width floats per column, zero past the last row): the layout the
+// micro-kernels stream. The AVX2 packer has fast paths for widths 6 (A) and 16 (B) and falls back on the generic
+// one for the rest.
+void gemm_pack_panels_generic(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                              int64_t width, float* dst);
+void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                           int64_t width, float* dst);
+
 }  // namespace tn
