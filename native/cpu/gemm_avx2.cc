@@ -37,73 +37,13 @@ void store6(float* dst, __m256 v) {
   _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm256_extractf128_ps(v, 1));
 }
 
-// One full panel (all `width` rows present), width 6 or 16, columns [0, cols8) with cols8 a multiple of 8 when
-// the rows are contiguous. Returns how many columns it packed; the caller packs the rest.
-int64_t pack_full_panel(const float* panel, int64_t row_step, int64_t col_step, int64_t cols, int64_t width,
-                        float* dst) {
-  if (col_step == 1) {
-    // Rows contiguous: transpose 8 x 8 blocks, groups of up to 8 rows at a time.
-    const int64_t cols8 = cols / 8 * 8;
-    for (int64_t r0 = 0; r0 < width; r0 += 8) {
-      const int64_t h = width - r0 < 8 ? width - r0 : 8;
-      for (int64_t c = 0; c < cols8; c += 8) {
-        __m256 v[8];
-        for (int64_t r = 0; r < 8; ++r)
-          v[r] = r < h ? _mm256_loadu_ps(panel + (r0 + r) * row_step + c) : _mm256_setzero_ps();
-        transpose8x8(v);
-        for (int64_t k = 0; k < 8; ++k) {
-          float* d = dst + (c + k) * width + r0;
-          if (h == 8)
-            _mm256_storeu_ps(d, v[k]);
-          else
-            store6(d, v[k]);
-        }
-      }
-    }
-    return cols8;
-  }
-  if (row_step == 1) {
-    // Columns contiguous: each column of the panel is a straight copy.
-    for (int64_t c = 0; c < cols; ++c) {
-      const float* s = panel + c * col_step;
-      float* d = dst + c * width;
-      if (width == 16) {
-        _mm256_storeu_ps(d, _mm256_loadu_ps(s));
-        _mm256_storeu_ps(d + 8, _mm256_loadu_ps(s + 8));
-      } else {
-        for (int64_t r = 0; r < 6; ++r) d[r] = s[r];
-      }
-    }
-    return cols;
-  }
-  return 0;
-}
-
-}  // namespace
-
-void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
-                           int64_t width, float* dst) {
-  const bool fast_width = width == 6 || width == 16;
-  for (int64_t pr = 0; pr < rows; pr += width) {
-    const float* panel = src + pr * row_step;
-    const int64_t h = rows - pr < width ? rows - pr : width;
-    const int64_t done = fast_width && h == width ? pack_full_panel(panel, row_step, col_step, cols, width, dst) : 0;
-    if (done < cols)
-      gemm_pack_panels_generic(panel + done * col_step, row_step, col_step, h, cols - done, width, dst + done * width);
-    dst += width * cols;
-  }
-}
-
-// 6 x 16 tile = 12 ymm accumulators; with two B vectors and one broadcast A value that is 15 of the 16 ymm
-// registers, and 12 independent FMA chains cover FMA latency (4) x throughput (2 per cycle).
-void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                            int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
-  constexpr int MR = static_cast<int>(kGemmAvx2MR);
+// acc = sum over k of a_panel column k (6 values) times b_panel column k (16 values). A 6 x 16 tile is 12 ymm
+// accumulators; with two B vectors and one broadcast A value that is 15 of the 16 ymm registers, and 12
+// independent FMA chains cover FMA latency (4) x throughput (2 per cycle).
+void accumulate_6x16(int64_t kc, const float* a, const float* b, __m256 acc[6][2]) {
   // Named accumulators rather than an array: g++ keeps an indexed __m256 array in memory, storing it every k.
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  const float* a = a_panel;
-  const float* b = b_panel;
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
@@ -125,34 +65,142 @@ void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_pan
     ai = _mm256_broadcast_ss(a + 5);
     c50 = _mm256_fmadd_ps(ai, b0, c50);
     c51 = _mm256_fmadd_ps(ai, b1, c51);
-    a += MR;
+    a += kGemmAvx2MR;
     b += kGemmAvx2NR;
   }
+  acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
+  acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+}
 
-  alignas(32) float tile[MR][kGemmAvx2NR];
-  const __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (mr == MR && nr == kGemmAvx2NR) {
-    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    const __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    const __m256 bias1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-    for (int i = 0; i < MR; ++i) {
-      float* c = C + i * ldc;
-      __m256 r0 = _mm256_fmadd_ps(va, rows[i][0], bias0);
-      __m256 r1 = _mm256_fmadd_ps(va, rows[i][1], bias1);
+// The same for a tile at most 8 columns wide (the right edge of C): half the FMAs of the full tile.
+void accumulate_6x8(int64_t kc, const float* a, const float* b, __m256 acc[6][2]) {
+  __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(b);
+    c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0), b0, c0);
+    c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c1);
+    c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c2);
+    c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c3);
+    c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c4);
+    c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c5);
+    a += kGemmAvx2MR;
+    b += kGemmAvx2NR;
+  }
+  const __m256 zero = _mm256_setzero_ps();
+  acc[0][0] = c0, acc[1][0] = c1, acc[2][0] = c2, acc[3][0] = c3, acc[4][0] = c4, acc[5][0] = c5;
+  for (int i = 0; i < 6; ++i) acc[i][1] = zero;
+}
+
+// Mask of the first n lanes (n clamped to [0, 8]) for maskload/maskstore.
+__m256i first_lanes(int64_t n) {
+  const int count = n < 0 ? 0 : (n > 8 ? 8 : static_cast<int>(n));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// One panel of h <= width rows, width 6 or 16, rows past h zero. Packs every column when the columns are
+// contiguous and the leading multiple of 8 when the rows are; returns how many columns it packed.
+int64_t pack_panel_fast(const float* panel, int64_t row_step, int64_t col_step, int64_t h, int64_t cols,
+                        int64_t width, float* dst) {
+  if (col_step == 1) {
+    // Rows contiguous: transpose 8 x 8 blocks, eight rows (or the six of an A panel) at a time.
+    const int64_t cols8 = cols / 8 * 8;
+    for (int64_t r0 = 0; r0 < width; r0 += 8) {
+      const int64_t group = width - r0 < 8 ? width - r0 : 8;
+      for (int64_t c = 0; c < cols8; c += 8) {
+        __m256 v[8];
+        for (int64_t r = 0; r < 8; ++r)
+          v[r] = r0 + r < h ? _mm256_loadu_ps(panel + (r0 + r) * row_step + c) : _mm256_setzero_ps();
+        transpose8x8(v);
+        for (int64_t k = 0; k < 8; ++k) {
+          float* d = dst + (c + k) * width + r0;
+          if (group == 8)
+            _mm256_storeu_ps(d, v[k]);
+          else
+            store6(d, v[k]);
+        }
+      }
+    }
+    return cols8;
+  }
+  if (row_step == 1) {
+    // Columns contiguous: each column of the panel is a straight copy (masked at a partial panel).
+    if (width == 16 && h == 16) {
+      for (int64_t c = 0; c < cols; ++c) {
+        _mm256_storeu_ps(dst + c * 16, _mm256_loadu_ps(panel + c * col_step));
+        _mm256_storeu_ps(dst + c * 16 + 8, _mm256_loadu_ps(panel + c * col_step + 8));
+      }
+    } else {
+      const __m256i m0 = first_lanes(h), m1 = first_lanes(h - 8);
+      for (int64_t c = 0; c < cols; ++c) {
+        const float* s = panel + c * col_step;
+        float* d = dst + c * width;
+        const __m256 lo = _mm256_maskload_ps(s, m0);
+        if (width == 16) {
+          _mm256_storeu_ps(d, lo);
+          _mm256_storeu_ps(d + 8, _mm256_maskload_ps(s + 8, m1));
+        } else {
+          store6(d, lo);
+        }
+      }
+    }
+    return cols;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                           int64_t width, float* dst) {
+  const bool fast_width = width == 6 || width == 16;
+  for (int64_t pr = 0; pr < rows; pr += width) {
+    const float* panel = src + pr * row_step;
+    const int64_t h = rows - pr < width ? rows - pr : width;
+    const int64_t done = fast_width ? pack_panel_fast(panel, row_step, col_step, h, cols, width, dst) : 0;
+    if (done < cols)
+      gemm_pack_panels_generic(panel + done * col_step, row_step, col_step, h, cols - done, width, dst + done * width);
+    dst += width * cols;
+  }
+}
+
+void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
+                            int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
+  __m256 acc[6][2];
+  if (nr <= 8)
+    accumulate_6x8(kc, a_panel, b_panel, acc);
+  else
+    accumulate_6x16(kc, a_panel, b_panel, acc);
+
+  // C = alpha * acc + beta * C + bias. Edge tiles use masked loads and stores, which never touch the lanes
+  // past nr (so nothing outside C is read or written).
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const bool full = nr == kGemmAvx2NR;
+  const __m256i m0 = first_lanes(nr), m1 = first_lanes(nr - 8);
+  __m256 bias0 = _mm256_setzero_ps(), bias1 = bias0;
+  if (bias) {
+    bias0 = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
+    bias1 = full ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, m1);
+  }
+  for (int64_t i = 0; i < mr; ++i) {
+    float* c = C + i * ldc;
+    __m256 r0 = _mm256_fmadd_ps(va, acc[i][0], bias0);
+    __m256 r1 = _mm256_fmadd_ps(va, acc[i][1], bias1);
+    if (full) {
       if (beta != 0.0f) {
         r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), r0);
         r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), r1);
       }
       _mm256_storeu_ps(c, r0);
       _mm256_storeu_ps(c + 8, r1);
+    } else {
+      if (beta != 0.0f) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), r1);
+      }
+      _mm256_maskstore_ps(c, m0, r0);
+      _mm256_maskstore_ps(c + 8, m1, r1);
     }
-    return;
   }
-  for (int i = 0; i < MR; ++i) {
-    _mm256_store_ps(&tile[i][0], rows[i][0]);
-    _mm256_store_ps(&tile[i][8], rows[i][1]);
-  }
-  gemm_store_tile(&tile[0][0], kGemmAvx2NR, C, ldc, mr, nr, alpha, beta, bias);
 }
 
 }  // namespace tn
