@@ -47,7 +47,8 @@ void gemm_pack_panels_generic(const float* src, int64_t row_step, int64_t col_st
 
 namespace {
 
-// Portable micro-kernel: plain loops over a fixed 4 x 8 tile that g++ -O3 keeps in SSE registers.
+// Portable micro-kernel: plain loops over a fixed 4 x 8 tile that g++ -O3 keeps in SSE registers (a 6 x 8 tile
+// spills).
 constexpr int64_t kGenericMR = 4;
 constexpr int64_t kGenericNR = 8;
 
@@ -155,8 +156,8 @@ void scale_and_add_bias(float* C, const float* bias, int64_t M, int64_t N, float
   }
 }
 
-// Below this many flops in a whole call, threads cost more than they save.
-constexpr double kMinParallelFlops = 2.0 * 64 * 64 * 64;
+// Below this many flops in a whole call (about 40 us on one core) waking the pool costs more than it saves.
+constexpr double kMinParallelFlops = 2.0 * 128 * 128 * 128;
 
 }  // namespace
 
