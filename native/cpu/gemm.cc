@@ -64,10 +64,44 @@ void micro_kernel_generic(int64_t kc, const float* a_panel, const float* b_panel
   gemm_store_tile(&acc[0][0], kGenericNR, C, ldc, mr, nr, alpha, beta, bias);
 }
 
+// M = 1 (one token at inference): C's row straight from op(B) in place. Packing would copy all of B to use each
+// element once, and a 6-row tile would waste 5/6 of its work.
+void gemm_row_generic(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                      int64_t j_end, float* c, float alpha, float beta, const float* bias) {
+  constexpr int64_t kColumns = 64;  // columns accumulated together, so each row of B is read in long runs
+  float acc[kColumns];
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kColumns) {
+    const int64_t w = std::min(kColumns, j_end - j0);
+    if (!transB) {
+      for (int64_t j = 0; j < w; ++j) acc[j] = 0.0f;
+      for (int64_t p = 0; p < K; ++p) {
+        const float* b = B + p * N + j0;
+        for (int64_t j = 0; j < w; ++j) acc[j] += a[p] * b[j];
+      }
+    } else {
+      for (int64_t j = 0; j < w; ++j) {
+        // Eight partial sums: a float reduction g++ may vectorise without reassociating on its own.
+        const float* b = B + (j0 + j) * K;
+        float partial[8] = {};
+        int64_t p = 0;
+        for (; p + 8 <= K; p += 8)
+          for (int64_t l = 0; l < 8; ++l) partial[l] += a[p + l] * b[p + l];
+        float sum = 0.0f;
+        for (; p < K; ++p) sum += a[p] * b[p];
+        for (float v : partial) sum += v;
+        acc[j] = sum;
+      }
+    }
+    gemm_store_tile(acc, 0, c + j0, 0, 1, w, alpha, beta, bias ? bias + j0 : nullptr);
+  }
+}
+
 using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
                              int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
 using Packer = void (*)(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                         int64_t width, float* dst);
+using RowKernel = void (*)(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                           int64_t j_end, float* c, float alpha, float beta, const float* bias);
 
 // Tile and block sizes of one path. KC x NR (one B micro-panel) stays in L1 while the micro-kernel sweeps the
 // MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
@@ -75,13 +109,14 @@ struct Blocking {
   int64_t MR, NR, MC, KC, NC;
   MicroKernel kernel;
   Packer pack;
+  RowKernel row;
 };
 
 constexpr Blocking kGenericBlocking = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic,
-                                       gemm_pack_panels_generic};
+                                       gemm_pack_panels_generic, gemm_row_generic};
 #ifdef TN_HAVE_AVX2
 constexpr Blocking kAvx2Blocking = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2,
-                                    gemm_pack_panels_avx2};
+                                    gemm_pack_panels_avx2, gemm_row_avx2};
 #endif
 
 const Blocking& blocking_for_active_isa() {
@@ -192,7 +227,9 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
     const Operand a = transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1};
     const Operand bt = transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N};
     float* c = C + b * strideC;
-    if (split_columns)
+    if (M == 1)  // op(A) is one contiguous row of K whether transposed or not
+      bk.row(A + b * strideA, B + b * strideB, transB, N, K, begin, end, c, alpha, beta, bias);
+    else if (split_columns)
       gemm_block(bk, a, bt, c, bias, N, K, 0, M, begin, end, alpha, beta);
     else
       gemm_block(bk, a, bt, c, bias, N, K, begin, end, 0, N, alpha, beta);

@@ -35,4 +35,9 @@ void gemm_pack_panels_generic(const float* src, int64_t row_step, int64_t col_st
 void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                            int64_t width, float* dst);
 
+// M = 1: c[j] = alpha * sum_p a[p] * op(B)(p, j) + beta * c[j] (+ bias[j]) for j in [j_begin, j_end), reading B
+// in place (K x N, or N x K when transB).
+void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                   int64_t j_end, float* c, float alpha, float beta, const float* bias);
+
 }  // namespace tn

@@ -148,7 +148,111 @@ int64_t pack_panel_fast(const float* panel, int64_t row_step, int64_t col_step, 
   return 0;
 }
 
+float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// c[0, n) = alpha * acc + beta * c + bias for n <= 8 lanes, never touching lanes past n (nor c when beta = 0).
+void store_lanes(float* c, __m256 acc, int64_t n, float alpha, float beta, const float* bias) {
+  const __m256i m = first_lanes(n);
+  __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), acc);
+  if (bias) r = _mm256_add_ps(r, _mm256_maskload_ps(bias, m));
+  if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c, m), r);
+  _mm256_maskstore_ps(c, m, r);
+}
+
 }  // namespace
+
+void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                   int64_t j_end, float* c, float alpha, float beta, const float* bias) {
+  const float* no_bias = nullptr;
+  if (!transB) {
+    // acc += a[p] * (row p of B), four rows of B per pass over a chunk of columns: B streams through in long
+    // contiguous runs and the accumulators (one chunk) stay in L1.
+    constexpr int64_t kChunk = 512;
+    alignas(32) float acc[kChunk];
+    for (int64_t j0 = j_begin; j0 < j_end; j0 += kChunk) {
+      const int64_t w = j_end - j0 < kChunk ? j_end - j0 : kChunk;
+      const int64_t w8 = w / 8 * 8;
+      const __m256i tail = first_lanes(w - w8);
+      for (int64_t j = 0; j < w; ++j) acc[j] = 0.0f;
+      int64_t p = 0;
+      for (; p + 4 <= K; p += 4) {
+        const __m256 a0 = _mm256_broadcast_ss(a + p), a1 = _mm256_broadcast_ss(a + p + 1);
+        const __m256 a2 = _mm256_broadcast_ss(a + p + 2), a3 = _mm256_broadcast_ss(a + p + 3);
+        const float* b0 = B + p * N + j0;
+        const float* b1 = b0 + N;
+        const float* b2 = b1 + N;
+        const float* b3 = b2 + N;
+        for (int64_t j = 0; j < w8; j += 8) {
+          __m256 s = _mm256_load_ps(acc + j);
+          s = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b0 + j), s);
+          s = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b1 + j), s);
+          s = _mm256_fmadd_ps(a2, _mm256_loadu_ps(b2 + j), s);
+          s = _mm256_fmadd_ps(a3, _mm256_loadu_ps(b3 + j), s);
+          _mm256_store_ps(acc + j, s);
+        }
+        if (w8 < w) {
+          __m256 s = _mm256_load_ps(acc + w8);
+          s = _mm256_fmadd_ps(a0, _mm256_maskload_ps(b0 + w8, tail), s);
+          s = _mm256_fmadd_ps(a1, _mm256_maskload_ps(b1 + w8, tail), s);
+          s = _mm256_fmadd_ps(a2, _mm256_maskload_ps(b2 + w8, tail), s);
+          s = _mm256_fmadd_ps(a3, _mm256_maskload_ps(b3 + w8, tail), s);
+          _mm256_store_ps(acc + w8, s);
+        }
+      }
+      for (; p < K; ++p) {
+        const __m256 ap = _mm256_broadcast_ss(a + p);
+        const float* b = B + p * N + j0;
+        for (int64_t j = 0; j < w8; j += 8)
+          _mm256_store_ps(acc + j, _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + j), _mm256_load_ps(acc + j)));
+        if (w8 < w)
+          _mm256_store_ps(acc + w8, _mm256_fmadd_ps(ap, _mm256_maskload_ps(b + w8, tail), _mm256_load_ps(acc + w8)));
+      }
+      for (int64_t j = 0; j < w; j += 8)
+        store_lanes(c + j0 + j, _mm256_load_ps(acc + j), w - j, alpha, beta, bias ? bias + j0 + j : no_bias);
+    }
+    return;
+  }
+  // c[j] = dot(a, row j of B): four rows of B per pass share each load of a; the last K % 8 are masked.
+  const __m256i tail = first_lanes(K % 8);
+  const int64_t k8 = K / 8 * 8;
+  int64_t j = j_begin;
+  for (; j + 4 <= j_end; j += 4) {
+    const float* b0 = B + j * K;
+    const float* b1 = b0 + K;
+    const float* b2 = b1 + K;
+    const float* b3 = b2 + K;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t p = 0; p < k8; p += 8) {
+      const __m256 av = _mm256_loadu_ps(a + p);
+      s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + p), s0);
+      s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + p), s1);
+      s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + p), s2);
+      s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + p), s3);
+    }
+    if (k8 < K) {
+      const __m256 av = _mm256_maskload_ps(a + k8, tail);
+      s0 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b0 + k8, tail), s0);
+      s1 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b1 + k8, tail), s1);
+      s2 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b2 + k8, tail), s2);
+      s3 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b3 + k8, tail), s3);
+    }
+    const float dots[4] = {horizontal_sum(s0), horizontal_sum(s1), horizontal_sum(s2), horizontal_sum(s3)};
+    gemm_store_tile(dots, 0, c + j, 0, 1, 4, alpha, beta, bias ? bias + j : no_bias);
+  }
+  for (; j < j_end; ++j) {
+    const float* b = B + j * K;
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k8; p += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), s);
+    if (k8 < K) s = _mm256_fmadd_ps(_mm256_maskload_ps(a + k8, tail), _mm256_maskload_ps(b + k8, tail), s);
+    const float dot = horizontal_sum(s);
+    gemm_store_tile(&dot, 0, c + j, 0, 1, 1, alpha, beta, bias ? bias + j : no_bias);
+  }
+}
 
 void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                            int64_t width, float* dst) {

@@ -144,6 +144,18 @@ describe('gemm', () => {
     ]);
   });
 
+  test('one row of C (M = 1) reads B in place', () => {
+    const cases: Case[] = [];
+    const shapes: Array<[number, number]> = [[1, 1], [7, 3], [31, 8], [32, 9], [33, 16], [65, 17], [600, 40], [1030, 7]];
+    for (const [N, K] of shapes)
+      for (const [transA, transB] of TRANSPOSES)
+        cases.push({ M: 1, N, K, transA, transB, alpha: 0.75, beta: N % 2 ? 0 : -0.5, bias: K % 2 === 1, nanC: N % 2 === 1 });
+    // Big enough to split the columns over threads (an odd batch sharing one B keeps the inputs small).
+    cases.push({ M: 1, N: 1030, K: 300, batch: 7, strideB: 0, transB: true }, { M: 1, N: 1030, K: 300, batch: 7, strideB: 0 });
+    cases.push({ M: 1, N: 45, K: 20, batch: 6, strideB: 0, offsets: [1, 2, 3, 4], bias: true, beta: 1 });
+    checkOnEveryPath(cases);
+  });
+
   test('alpha, beta and bias', () => {
     const cases: Case[] = [];
     for (const [transA, transB] of TRANSPOSES) {
