@@ -103,27 +103,27 @@ using Packer = void (*)(const float* src, int64_t row_step, int64_t col_step, in
 using RowKernel = void (*)(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
                            int64_t j_end, float* c, float alpha, float beta, const float* bias);
 
-// Tile and block sizes of one path. KC x NR (one B micro-panel) stays in L1 while the micro-kernel sweeps the
-// MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
-struct Blocking {
+// The kernels of one ISA path and its block sizes. KC x NR (one B micro-panel) stays in L1 while the micro-kernel
+// sweeps the MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
+struct Path {
   int64_t MR, NR, MC, KC, NC;
   MicroKernel kernel;
   Packer pack;
   RowKernel row;
 };
 
-constexpr Blocking kGenericBlocking = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic,
+constexpr Path kGenericPath = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic,
                                        gemm_pack_panels_generic, gemm_row_generic};
 #ifdef TN_HAVE_AVX2
-constexpr Blocking kAvx2Blocking = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2,
+constexpr Path kAvx2Path = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2,
                                     gemm_pack_panels_avx2, gemm_row_avx2};
 #endif
 
-const Blocking& blocking_for_active_isa() {
+const Path& active_path() {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return kAvx2Blocking;
+  if (active_isa() == Isa::avx2) return kAvx2Path;
 #endif
-  return kGenericBlocking;
+  return kGenericPath;
 }
 
 // One matrix operand: element (r, c) of op(X) lives at data[r * row_step + c * col_step].
@@ -155,26 +155,26 @@ class PackBuffer {
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // C[i_begin:i_end, j_begin:j_end] of one product (K > 0), with this thread's packing buffers.
-void gemm_block(const Blocking& bk, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t N,
+void gemm_block(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t N,
                 int64_t K, int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, float alpha, float beta) {
   thread_local PackBuffer a_buffer, b_buffer;
-  const int64_t kc_max = std::min(bk.KC, K);
-  float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(bk.MC, i_end - i_begin), bk.MR) * kc_max));
-  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(bk.NC, j_end - j_begin), bk.NR) * kc_max));
-  for (int64_t jc = j_begin; jc < j_end; jc += bk.NC) {
-    const int64_t nc = std::min(bk.NC, j_end - jc);
-    for (int64_t pc = 0; pc < K; pc += bk.KC) {
-      const int64_t kc = std::min(bk.KC, K - pc);
+  const int64_t kc_max = std::min(path.KC, K);
+  float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i_end - i_begin), path.MR) * kc_max));
+  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, j_end - j_begin), path.NR) * kc_max));
+  for (int64_t jc = j_begin; jc < j_end; jc += path.NC) {
+    const int64_t nc = std::min(path.NC, j_end - jc);
+    for (int64_t pc = 0; pc < K; pc += path.KC) {
+      const int64_t kc = std::min(path.KC, K - pc);
       // The first K slice applies beta and bias; later slices add onto the partial result.
       const bool first = pc == 0;
-      bk.pack(bt.data + jc * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, nc, kc, bk.NR, b_pack);
-      for (int64_t ic = i_begin; ic < i_end; ic += bk.MC) {
-        const int64_t mc = std::min(bk.MC, i_end - ic);
-        bk.pack(a.data + ic * a.row_step + pc * a.col_step, a.row_step, a.col_step, mc, kc, bk.MR, a_pack);
-        for (int64_t jr = 0; jr < nc; jr += bk.NR) {
-          for (int64_t ir = 0; ir < mc; ir += bk.MR) {
-            bk.kernel(kc, a_pack + ir * kc, b_pack + jr * kc, C + (ic + ir) * N + jc + jr, N,
-                      std::min(bk.MR, mc - ir), std::min(bk.NR, nc - jr), alpha, first ? beta : 1.0f,
+      path.pack(bt.data + jc * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, nc, kc, path.NR, b_pack);
+      for (int64_t ic = i_begin; ic < i_end; ic += path.MC) {
+        const int64_t mc = std::min(path.MC, i_end - ic);
+        path.pack(a.data + ic * a.row_step + pc * a.col_step, a.row_step, a.col_step, mc, kc, path.MR, a_pack);
+        for (int64_t jr = 0; jr < nc; jr += path.NR) {
+          for (int64_t ir = 0; ir < mc; ir += path.MR) {
+            path.kernel(kc, a_pack + ir * kc, b_pack + jr * kc, C + (ic + ir) * N + jc + jr, N,
+                      std::min(path.MR, mc - ir), std::min(path.NR, nc - jr), alpha, first ? beta : 1.0f,
                       first && bias ? bias + jc + jr : nullptr);
           }
         }
@@ -205,19 +205,19 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
     for (int64_t b = 0; b < batch; ++b) scale_and_add_bias(C + b * strideC, bias, M, N, beta);
     return;
   }
-  const Blocking& bk = blocking_for_active_isa();
+  const Path& path = active_path();
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   const bool parallel = threads > 1 && flops * static_cast<double>(batch) >= kMinParallelFlops;
 
   // Work is split into units of (batch index, part of C). Many independent products go one per unit; otherwise
-  // each product is cut into `threads` slices of rows (or of columns when C is wide and short).
+  // each product is cut into `threads` slices of rows, or of columns when C is wide and short (always for M = 1).
   const bool whole_products =
       !parallel || (batches_independent && (batch >= 4 * threads || batch % threads == 0));
   const int64_t parts = whole_products ? 1 : threads;
-  const bool split_columns = N > M;
+  const bool split_columns = M == 1 || N > M;
   const int64_t extent = split_columns ? N : M;
-  const int64_t step = split_columns ? bk.NR : bk.MR;
+  const int64_t step = split_columns ? path.NR : path.MR;
   const int64_t part_size = round_up((extent + parts - 1) / parts, step);
 
   auto run_unit = [&](int64_t b, int64_t part) {
@@ -227,12 +227,12 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
     const Operand a = transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1};
     const Operand bt = transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N};
     float* c = C + b * strideC;
-    if (M == 1)  // op(A) is one contiguous row of K whether transposed or not
-      bk.row(A + b * strideA, B + b * strideB, transB, N, K, begin, end, c, alpha, beta, bias);
+    if (M == 1)  // op(A) is one contiguous row of K floats, transposed or not
+      path.row(A + b * strideA, B + b * strideB, transB, N, K, begin, end, c, alpha, beta, bias);
     else if (split_columns)
-      gemm_block(bk, a, bt, c, bias, N, K, 0, M, begin, end, alpha, beta);
+      gemm_block(path, a, bt, c, bias, N, K, 0, M, begin, end, alpha, beta);
     else
-      gemm_block(bk, a, bt, c, bias, N, K, begin, end, 0, N, alpha, beta);
+      gemm_block(path, a, bt, c, bias, N, K, begin, end, 0, N, alpha, beta);
   };
 
   if (batches_independent) {
