@@ -52,14 +52,26 @@ namespace {
 constexpr int64_t kGenericMR = 4;
 constexpr int64_t kGenericNR = 8;
 
-void micro_kernel_generic(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                          int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
+void micro_kernel_generic(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step, const float* b_panel,
+                          float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
   float acc[kGenericMR][kGenericNR] = {};
-  for (int64_t p = 0; p < kc; ++p) {
-    const float* a = a_panel + p * kGenericMR;
-    const float* b = b_panel + p * kGenericNR;
-    for (int64_t i = 0; i < kGenericMR; ++i)
-      for (int64_t j = 0; j < kGenericNR; ++j) acc[i][j] += a[i] * b[j];
+  if (a_row_step == 1 && a_col_step == kGenericMR) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* ap = a + p * kGenericMR;
+      const float* b = b_panel + p * kGenericNR;
+      for (int64_t i = 0; i < kGenericMR; ++i)
+        for (int64_t j = 0; j < kGenericNR; ++j) acc[i][j] += ap[i] * b[j];
+    }
+  } else {
+    // A in place (correct for any steps, but g++ spills this loop, so the generic path always packs A). Rows past
+    // mr repeat the last real row, so A is never read past its end.
+    const float* rows[kGenericMR];
+    for (int64_t i = 0; i < kGenericMR; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* b = b_panel + p * kGenericNR;
+      for (int64_t i = 0; i < kGenericMR; ++i)
+        for (int64_t j = 0; j < kGenericNR; ++j) acc[i][j] += rows[i][p * a_col_step] * b[j];
+    }
   }
   gemm_store_tile(&acc[0][0], kGenericNR, C, ldc, mr, nr, alpha, beta, bias);
 }
@@ -96,8 +108,9 @@ void gemm_row_generic(const float* a, const float* B, bool transB, int64_t N, in
   }
 }
 
-using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                             int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+using MicroKernel = void (*)(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
+                             const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                             float beta, const float* bias);
 using Packer = void (*)(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                         int64_t width, float* dst);
 using RowKernel = void (*)(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
@@ -107,15 +120,18 @@ using RowKernel = void (*)(const float* a, const float* B, bool transB, int64_t 
 // sweeps the MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
 struct Path {
   int64_t MR, NR, MC, KC, NC;
+  // A C block at most this many columns wide reads A in place: each A tile then meets at most a few B panels,
+  // too few to repay packing it.
+  int64_t in_place_a_max_columns;
   MicroKernel kernel;
   Packer pack;
   RowKernel row;
 };
 
-constexpr Path kGenericPath = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic,
+constexpr Path kGenericPath = {kGenericMR, kGenericNR, 128, 256, 2048, 0, micro_kernel_generic,
                                        gemm_pack_panels_generic, gemm_row_generic};
 #ifdef TN_HAVE_AVX2
-constexpr Path kAvx2Path = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2,
+constexpr Path kAvx2Path = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, 64, gemm_micro_kernel_avx2,
                                     gemm_pack_panels_avx2, gemm_row_avx2};
 #endif
 
@@ -159,6 +175,7 @@ void gemm_block(const Path& path, const Operand& a, const Operand& bt, float* C,
                 int64_t K, int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, float alpha, float beta) {
   thread_local PackBuffer a_buffer, b_buffer;
   const int64_t kc_max = std::min(path.KC, K);
+  const bool pack_a = j_end - j_begin > path.in_place_a_max_columns;
   float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i_end - i_begin), path.MR) * kc_max));
   float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, j_end - j_begin), path.NR) * kc_max));
   for (int64_t jc = j_begin; jc < j_end; jc += path.NC) {
@@ -170,12 +187,14 @@ void gemm_block(const Path& path, const Operand& a, const Operand& bt, float* C,
       path.pack(bt.data + jc * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, nc, kc, path.NR, b_pack);
       for (int64_t ic = i_begin; ic < i_end; ic += path.MC) {
         const int64_t mc = std::min(path.MC, i_end - ic);
-        path.pack(a.data + ic * a.row_step + pc * a.col_step, a.row_step, a.col_step, mc, kc, path.MR, a_pack);
+        const float* a_block = a.data + ic * a.row_step + pc * a.col_step;
+        if (pack_a) path.pack(a_block, a.row_step, a.col_step, mc, kc, path.MR, a_pack);
         for (int64_t jr = 0; jr < nc; jr += path.NR) {
           for (int64_t ir = 0; ir < mc; ir += path.MR) {
-            path.kernel(kc, a_pack + ir * kc, b_pack + jr * kc, C + (ic + ir) * N + jc + jr, N,
-                      std::min(path.MR, mc - ir), std::min(path.NR, nc - jr), alpha, first ? beta : 1.0f,
-                      first && bias ? bias + jc + jr : nullptr);
+            const float* a_tile = pack_a ? a_pack + ir * kc : a_block + ir * a.row_step;
+            path.kernel(kc, a_tile, pack_a ? 1 : a.row_step, pack_a ? path.MR : a.col_step, b_pack + jr * kc,
+                        C + (ic + ir) * N + jc + jr, N, std::min(path.MR, mc - ir), std::min(path.NR, nc - jr), alpha,
+                        first ? beta : 1.0f, first && bias ? bias + jc + jr : nullptr);
           }
         }
       }

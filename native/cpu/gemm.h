@@ -19,12 +19,14 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
 void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc, int64_t mr, int64_t nr,
                      float alpha, float beta, const float* bias);
 
-// AVX2+FMA micro-kernel (gemm_avx2.cc): a 6 x 16 tile of C from packed panels, a_panel holding 6 floats of op(A)
-// per k and b_panel 16 floats of op(B) per k (both zero-padded past mr / nr). Writes like gemm_store_tile.
+// AVX2+FMA micro-kernel (gemm_avx2.cc): an mr x nr (at most 6 x 16) tile of C. Element (i, k) of the A tile is
+// a[i * a_row_step + k * a_col_step]: a packed panel (steps 1 and 6) or op(A) in place; rows past mr are not
+// read. b_panel is packed, 16 floats of op(B) per k, zero past nr. Writes C like gemm_store_tile.
 constexpr int64_t kGemmAvx2MR = 6;
 constexpr int64_t kGemmAvx2NR = 16;
-void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                            int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+void gemm_micro_kernel_avx2(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
+                            const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                            float beta, const float* bias);
 
 // Packs a rows x cols block of a matrix (element (r, c) at src[r * row_step + c * col_step]) into panels of
 // `width` rows, each stored column by column (width floats per column, zero past the last row): the layout the

@@ -37,35 +37,35 @@ void store6(float* dst, __m256 v) {
   _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm256_extractf128_ps(v, 1));
 }
 
-// acc = sum over k of a_panel column k (6 values) times b_panel column k (16 values). A 6 x 16 tile is 12 ymm
-// accumulators; with two B vectors and one broadcast A value that is 15 of the 16 ymm registers, and 12
-// independent FMA chains cover FMA latency (4) x throughput (2 per cycle).
-void accumulate_6x16(int64_t kc, const float* a, const float* b, __m256 acc[6][2]) {
+// acc = sum over k of column k of the A tile (6 values, row i read from rows[i] + k * col_step) times column k of
+// b_panel (16 values). A 6 x 16 tile is 12 ymm accumulators; with two B vectors and one broadcast A value that is
+// 15 of the 16 ymm registers, and 12 independent FMA chains cover FMA latency (4) x throughput (2 per cycle).
+void accumulate_6x16(int64_t kc, const float* const rows[6], int64_t col_step, const float* b, __m256 acc[6][2]) {
+  const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
   // Named accumulators rather than an array: g++ keeps an indexed __m256 array in memory, storing it every k.
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t p = 0; p < kc; ++p) {
+  for (int64_t p = 0, k = 0; p < kc; ++p, k += col_step) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
-    __m256 ai = _mm256_broadcast_ss(a + 0);
+    __m256 ai = _mm256_broadcast_ss(a0 + k);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
-    ai = _mm256_broadcast_ss(a + 1);
+    ai = _mm256_broadcast_ss(a1 + k);
     c10 = _mm256_fmadd_ps(ai, b0, c10);
     c11 = _mm256_fmadd_ps(ai, b1, c11);
-    ai = _mm256_broadcast_ss(a + 2);
+    ai = _mm256_broadcast_ss(a2 + k);
     c20 = _mm256_fmadd_ps(ai, b0, c20);
     c21 = _mm256_fmadd_ps(ai, b1, c21);
-    ai = _mm256_broadcast_ss(a + 3);
+    ai = _mm256_broadcast_ss(a3 + k);
     c30 = _mm256_fmadd_ps(ai, b0, c30);
     c31 = _mm256_fmadd_ps(ai, b1, c31);
-    ai = _mm256_broadcast_ss(a + 4);
+    ai = _mm256_broadcast_ss(a4 + k);
     c40 = _mm256_fmadd_ps(ai, b0, c40);
     c41 = _mm256_fmadd_ps(ai, b1, c41);
-    ai = _mm256_broadcast_ss(a + 5);
+    ai = _mm256_broadcast_ss(a5 + k);
     c50 = _mm256_fmadd_ps(ai, b0, c50);
     c51 = _mm256_fmadd_ps(ai, b1, c51);
-    a += kGemmAvx2MR;
     b += kGemmAvx2NR;
   }
   acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
@@ -73,17 +73,17 @@ void accumulate_6x16(int64_t kc, const float* a, const float* b, __m256 acc[6][2
 }
 
 // The same for a tile at most 8 columns wide (the right edge of C): half the FMAs of the full tile.
-void accumulate_6x8(int64_t kc, const float* a, const float* b, __m256 acc[6][2]) {
+void accumulate_6x8(int64_t kc, const float* const rows[6], int64_t col_step, const float* b, __m256 acc[6][2]) {
+  const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
   __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-  for (int64_t p = 0; p < kc; ++p) {
+  for (int64_t p = 0, k = 0; p < kc; ++p, k += col_step) {
     const __m256 b0 = _mm256_load_ps(b);
-    c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0), b0, c0);
-    c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c1);
-    c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c2);
-    c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c3);
-    c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c4);
-    c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c5);
-    a += kGemmAvx2MR;
+    c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + k), b0, c0);
+    c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + k), b0, c1);
+    c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + k), b0, c2);
+    c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + k), b0, c3);
+    c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a4 + k), b0, c4);
+    c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + k), b0, c5);
     b += kGemmAvx2NR;
   }
   const __m256 zero = _mm256_setzero_ps();
@@ -267,13 +267,17 @@ void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step,
   }
 }
 
-void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                            int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
+void gemm_micro_kernel_avx2(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
+                            const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                            float beta, const float* bias) {
+  // Rows past mr repeat the last real row, so an unpacked A is never read past its end.
+  const float* rows[6];
+  for (int64_t i = 0; i < 6; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;
   __m256 acc[6][2];
   if (nr <= 8)
-    accumulate_6x8(kc, a_panel, b_panel, acc);
+    accumulate_6x8(kc, rows, a_col_step, b_panel, acc);
   else
-    accumulate_6x16(kc, a_panel, b_panel, acc);
+    accumulate_6x16(kc, rows, a_col_step, b_panel, acc);
 
   // C = alpha * acc + beta * C + bias. Edge tiles use masked loads and stores, which never touch the lanes
   // past nr (so nothing outside C is read or written).

@@ -142,6 +142,9 @@ describe('gemm', () => {
       { M: 301, N: 70, K: 520, transA: true, beta: 0.5, bias: true },
       { M: 3, N: 4200, K: 9, transB: true, bias: true },
       { M: 160, N: 160, K: 300, alpha: -0.75, beta: 1 },
+      // Narrow C (A read in place rather than packed), with K past KC, alone and split over threads.
+      { M: 50, N: 40, K: 600, transA: true, beta: 0.5 },
+      { M: 40, N: 100, K: 600, bias: true },
     ]);
   });
 
