@@ -155,7 +155,8 @@ float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// c[0, n) = alpha * acc + beta * c + bias for n <= 8 lanes, never touching lanes past n (nor c when beta = 0).
+// c[0, n) = alpha * acc + beta * c + bias over the first min(n, 8) lanes, never touching the lanes past them
+// (nor c at all when beta = 0).
 void store_lanes(float* c, __m256 acc, int64_t n, float alpha, float beta, const float* bias) {
   const __m256i m = first_lanes(n);
   __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), acc);
