@@ -15,7 +15,7 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
           float beta);
 
 // Writes an mr x nr tile of results: C[i, j] = alpha * acc[i, j] + beta * C[i, j] (+ bias[j]), never reading C
-// when beta = 0. acc rows are acc_stride floats apart. Shared by the generic and AVX2 micro-kernels.
+// when beta = 0. acc rows are acc_stride floats apart. Shared by the generic kernels and the AVX2 row kernel.
 void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc, int64_t mr, int64_t nr,
                      float alpha, float beta, const float* bias);
 
