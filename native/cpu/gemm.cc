@@ -1,6 +1,7 @@
-// Blocked GEMM in the style of Goto/BLIS: C is computed in MC x NC blocks, K in KC slices; each slice of op(A)
-// and op(B) is packed into contiguous micro-panels (which also undoes any transpose, so NN/NT/TN/TT all run the
-// same inner loop), and a register-tiled micro-kernel computes one MR x NR tile of C per call.
+// Blocked GEMM in the style of Goto/BLIS: C is computed in MC x NC blocks, K in KC slices; each slice of op(B)
+// (and of op(A), unless C is narrow) is packed into contiguous micro-panels, which also undoes any transpose so
+// NN/NT/TN/TT all run the same inner loop, and a register-tiled micro-kernel computes one MR x NR tile of C per
+// call. A single row of C (M = 1) skips all that and streams B once.
 #include "gemm.h"
 
 #include <algorithm>
