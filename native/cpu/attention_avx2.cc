@@ -47,18 +47,25 @@ template <int MR, int NV>
 void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t NP, int64_t n,
                  int64_t N, int64_t K, float alpha) {
   __m256 acc[MR][NV];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bt + k * NP + n + 8 * v);
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+      #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
     }
   }
   const __m256 scale = _mm256_set1_ps(alpha);
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       const int64_t col = n + 8 * v;
       float* c = C + r * ldc + col;
@@ -84,18 +91,25 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
     return (Tail && v == NV - 1) ? _mm256_maskload_ps(src, tail) : _mm256_loadu_ps(src);
   };
   __m256 acc[MR][NV];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = load(C + r * ldc + 8 * v, v);
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b[v] = load(B + k * ldb + 8 * v, v);
     const float* a = A + k * a_col;
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 ar = _mm256_broadcast_ss(a + r * a_row);
+      #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, b[v], acc[r][v]);
     }
   }
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       float* c = C + r * ldc + 8 * v;
       if (Tail && v == NV - 1) _mm256_maskstore_ps(c, tail, acc[r][v]);
