@@ -13,18 +13,26 @@ namespace tn {
 
 // ---- generic tile kernels (plain loops the compiler vectorises) ------------------------------------------------
 
-void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
-                         int64_t M, int64_t N, int64_t K, float alpha, float* pack) {
-  // B^T packed so the innermost loop runs over contiguous n without a reduction.
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k) pack[k * N + n] = B[n * ldb + k];
+void attn_pack_transposed(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K) {
+  const int64_t NP = (N + 7) / 8 * 8;
+  for (int64_t k = 0; k < K; ++k) {
+    float* dst = Bt + k * NP;
+    for (int64_t n = 0; n < N; ++n) dst[n] = B[n * ldb + k];
+    for (int64_t n = N; n < NP; ++n) dst[n] = 0.0f;
+  }
+}
+
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t M, int64_t N,
+                         int64_t K, float alpha) {
+  // With B^T packed the innermost loop runs over contiguous n without a reduction.
+  const int64_t NP = (N + 7) / 8 * 8;
   for (int64_t m = 0; m < M; ++m) {
     float* c = C + m * ldc;
     const float* a = A + m * lda;
     for (int64_t n = 0; n < N; ++n) c[n] = 0.0f;
     for (int64_t k = 0; k < K; ++k) {
       const float ak = a[k];
-      const float* bt = pack + k * N;
+      const float* bt = Bt + k * NP;
       for (int64_t n = 0; n < N; ++n) c[n] += ak * bt[n];
     }
     for (int64_t n = 0; n < N; ++n) c[n] *= alpha;
@@ -123,10 +131,11 @@ int64_t visible_key_end(const Problem& p, int64_t i0, int64_t nq) {
 }
 
 // S[i][j] (row stride kBlockK) = scaled, masked score of query i0 + i against key j0 + j; hidden ones -inf.
-void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, float* S,
-                float* pack) {
+// kt_blk: keys j0 .. j0 + nk - 1 packed by attn_pack_transposed.
+void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, const float* kt_blk,
+                float* S) {
   const AttnOptions& o = p.opt;
-  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, hd.k + j0 * p.ks.t, p.ks.t, nq, nk, p.D, o.scale, pack);
+  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, kt_blk, nq, nk, p.D, o.scale);
   if (hd.mask) {
     for (int64_t i = 0; i < nq; ++i) {
       const float* m = hd.mask + (i0 + i) * o.mask_strides.t + j0;
@@ -192,7 +201,8 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   // Online softmax: keep each row's running max m and sum l of exp(score - m); rescale acc when m grows.
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
+    attn_pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), S);
     for (int64_t i = 0; i < nq; ++i) {
       float* row = S + i * kBlockK;
       const float m_new = std::max(m[i], p.ops.row_max(row, nk));
@@ -235,7 +245,8 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   float* w_rows = weights + ((hd.b * p.H + hd.h) * p.Tq + i0) * Tk;
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
+    attn_pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), S);
     for (int64_t i = 0; i < nq; ++i) {
       float* row = S + i * kBlockK;
       p.ops.exp_sum(row, nk, lse_rows[i]);
@@ -248,14 +259,17 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
 // ---- backward -------------------------------------------------------------------------------------------------
 
 struct BackwardScratch {
-  std::vector<float> S, dS, pack, keep, dropped, dq_acc, dk_acc, dv_acc, row_dot;
+  std::vector<float> S, dS, kt, vt, keep, dropped, dk_acc, dv_acc, row_dot;
   BackwardScratch(int64_t Tq, int64_t D)
-      : S(kBlockQ * kBlockK), dS(kBlockQ * kBlockK), pack(D * kBlockK), keep(kBlockQ * kBlockK),
-        dropped(kBlockQ * kBlockK), dq_acc(Tq * D), dk_acc(kBlockK * D), dv_acc(kBlockK * D), row_dot(Tq) {}
+      : S(kBlockQ * kBlockK), dS(kBlockQ * kBlockK), kt(D * kBlockK), vt(D * kBlockK), keep(kBlockQ * kBlockK),
+        dropped(kBlockQ * kBlockK), dk_acc(kBlockK * D), dv_acc(kBlockK * D), row_dot(Tq) {}
 };
 
-void backward_head(const Problem& p, const Head& hd, float* dq, float* dk, float* dv, const float* dout,
-                   const float* out, AttnStrides os, const float* lse, BackwardScratch& s) {
+// Key blocks kb_first, kb_first + kb_step, ... of one head: writes their dK and dV rows, and adds the
+// (unscaled) contributions of those keys to dq_acc [Tq, D].
+void backward_key_blocks(const Problem& p, const Head& hd, int64_t kb_first, int64_t kb_step, float* dk, float* dv,
+                         float* dq_acc, const float* dout, const float* out, AttnStrides os, const float* lse,
+                         BackwardScratch& s) {
   const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
   const AttnOptions& o = p.opt;
   const float* dO = dout + hd.b * os.b + hd.h * os.h;
@@ -263,22 +277,22 @@ void backward_head(const Problem& p, const Head& hd, float* dq, float* dk, float
   const float* lse_h = lse + (hd.b * p.H + hd.h) * Tq;
   float* S = s.S.data();
   float* dS = s.dS.data();
-  float* dq_acc = s.dq_acc.data();
   float* dk_acc = s.dk_acc.data();
   float* dv_acc = s.dv_acc.data();
   float* row_dot = s.row_dot.data();
 
-  // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term, computed once.
+  // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term.
   for (int64_t i = 0; i < Tq; ++i) {
     float sum = 0.0f;
     for (int64_t d = 0; d < D; ++d) sum += dO[i * os.t + d] * O[i * os.t + d];
     row_dot[i] = sum;
   }
-  std::fill(dq_acc, dq_acc + Tq * D, 0.0f);
 
-  for (int64_t j0 = 0; j0 < Tk; j0 += kBlockK) {
+  for (int64_t j0 = kb_first * kBlockK; j0 < Tk; j0 += kb_step * kBlockK) {
     const int64_t nk = std::min(kBlockK, Tk - j0);
     const float* k_blk = hd.k + j0 * p.ks.t;
+    attn_pack_transposed(s.kt.data(), k_blk, p.ks.t, nk, D);  // packed once, used by every query block
+    attn_pack_transposed(s.vt.data(), hd.v + j0 * p.vs.t, p.vs.t, nk, D);
     std::fill(dk_acc, dk_acc + nk * D, 0.0f);
     std::fill(dv_acc, dv_acc + nk * D, 0.0f);
     for (int64_t i0 = 0; i0 < Tq; i0 += kBlockQ) {
@@ -286,7 +300,7 @@ void backward_head(const Problem& p, const Head& hd, float* dq, float* dk, float
       if (j0 >= visible_key_end(p, i0, nq)) continue;  // the whole tile is above the causal diagonal
       const float* q_blk = hd.q + i0 * p.qs.t;
       const float* dO_blk = dO + i0 * os.t;
-      score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
+      score_tile(p, hd, i0, nq, j0, nk, s.kt.data(), S);
       for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
 
       // The forward multiplied V by the dropped probabilities P * keep/(1-p).
@@ -304,7 +318,7 @@ void backward_head(const Problem& p, const Head& hd, float* dq, float* dk, float
       // dV += P_used^T dO
       p.ops.matmul_acc(dv_acc, D, P_used, 1, kBlockK, dO_blk, os.t, nk, D, nq);
       // dP = dO V^T (through the dropout multipliers), then dS = P * (dP - row_dot)
-      p.ops.scores(dS, kBlockK, dO_blk, os.t, hd.v + j0 * p.vs.t, p.vs.t, nq, nk, D, 1.0f, s.pack.data());
+      p.ops.scores(dS, kBlockK, dO_blk, os.t, s.vt.data(), nq, nk, D, 1.0f);
       for (int64_t i = 0; i < nq; ++i) {
         float* ds = dS + i * kBlockK;
         const float* pr = S + i * kBlockK;
@@ -328,9 +342,17 @@ void backward_head(const Problem& p, const Head& hd, float* dq, float* dk, float
         dv_rows[j * p.vs.t + d] = dv_acc[j * D + d];
       }
   }
+}
+
+// dq rows of one head = scale * the sum of `parts` [Tq, D] partial sums `part_stride` apart.
+void write_dq(const Problem& p, const Head& hd, float* dq, const float* parts, int64_t n_parts, int64_t part_stride) {
   float* dq_rows = dq + hd.b * p.qs.b + hd.h * p.qs.h;
-  for (int64_t i = 0; i < Tq; ++i)
-    for (int64_t d = 0; d < D; ++d) dq_rows[i * p.qs.t + d] = dq_acc[i * D + d] * o.scale;
+  for (int64_t i = 0; i < p.Tq; ++i)
+    for (int64_t d = 0; d < p.D; ++d) {
+      float sum = 0.0f;
+      for (int64_t g = 0; g < n_parts; ++g) sum += parts[g * part_stride + i * p.D + d];
+      dq_rows[i * p.qs.t + d] = sum * p.opt.scale;
+    }
 }
 
 }  // namespace
@@ -363,12 +385,39 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
                         AttnStrides out_strides, const AttnOptions& opt) {
   const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
-  // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
+  const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
+  const int64_t threads = num_threads();
   const int64_t flops_per_head = 10 * Tq * Tk * D;
-  parallel_for(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
+  if (threads == 1 || B * H >= 2 * threads || k_blocks == 1) {
+    // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
+    parallel_for(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
+      BackwardScratch s(Tq, D);
+      std::vector<float> dq_acc(Tq * D);
+      for (int64_t bh = begin; bh < end; ++bh) {
+        const Head hd = head_of(p, bh / H, bh % H);
+        std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+        backward_key_blocks(p, hd, 0, 1, dk, dv, dq_acc.data(), dout, out, out_strides, lse, s);
+        write_dq(p, hd, dq, dq_acc.data(), 1, 0);
+      }
+    });
+    return;
+  }
+  // Too few heads to keep every thread busy: each head's key blocks are dealt round-robin to `groups` units
+  // (round-robin evens out the causal mask), which write disjoint dK/dV rows and their own partial dQ.
+  const int64_t groups = std::min(k_blocks, (2 * threads + B * H - 1) / (B * H));
+  const int64_t units = B * H * groups;
+  std::vector<float> dq_parts(units * Tq * D, 0.0f);
+  parallel_for(units, grain_for(flops_per_head / groups), [&](int64_t begin, int64_t end) {
     BackwardScratch s(Tq, D);
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t bh = u / groups, g = u % groups;
+      backward_key_blocks(p, head_of(p, bh / H, bh % H), g, groups, dk, dv, dq_parts.data() + u * Tq * D, dout,
+                          out, out_strides, lse, s);
+    }
+  });
+  parallel_for(B * H, grain_for(groups * Tq * D), [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh)
-      backward_head(p, head_of(p, bh / H, bh % H), dq, dk, dv, dout, out, out_strides, lse, s);
+      write_dq(p, head_of(p, bh / H, bh % H), dq, dq_parts.data() + bh * groups * Tq * D, groups, Tq * D);
   });
 }
 

@@ -131,25 +131,19 @@ void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
 
 }  // namespace
 
-void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-                      int64_t N, int64_t K, float alpha, float* pack) {
-  // B^T packed k-major and zero-padded to whole vectors, so each k step loads contiguous columns.
+void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t M, int64_t N,
+                      int64_t K, float alpha) {
   const int64_t NP = (N + 7) / 8 * 8;
-  for (int64_t k = 0; k < K; ++k) {
-    float* dst = pack + k * NP;
-    for (int64_t n = 0; n < N; ++n) dst[n] = B[n * ldb + k];
-    for (int64_t n = N; n < NP; ++n) dst[n] = 0.0f;
-  }
   int64_t m = 0;
-  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, pack, NP, N, K, alpha);
+  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, Bt, NP, N, K, alpha);
   float* c = C + m * ldc;
   const float* a = A + m * lda;
   switch (M - m) {
-    case 5: scores_rows<5>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 4: scores_rows<4>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 3: scores_rows<3>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 2: scores_rows<2>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 1: scores_rows<1>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
+    case 5: scores_rows<5>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
+    case 4: scores_rows<4>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
+    case 3: scores_rows<3>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
+    case 2: scores_rows<2>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
+    case 1: scores_rows<1>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
     default: break;
   }
 }
