@@ -1,5 +1,6 @@
 // attentionForward / attentionBackward: check every size, view and storage extent, then call the kernels.
 #include <cmath>
+#include <new>
 #include <string>
 
 #include "../cpu/attention.h"
@@ -12,6 +13,8 @@ namespace {
 
 constexpr int64_t kMaxElements = int64_t(1) << 50;
 constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
+// Per-thread scratch grows with D (64 rows of it per tile); no attention head comes near this.
+constexpr int64_t kMaxHeadDim = int64_t(1) << 16;
 
 struct Sizes {
   int64_t B, H, Tq, Tk, D;
@@ -20,9 +23,13 @@ struct Sizes {
 Sizes read_sizes(const Args& args, size_t first) {
   Sizes s{args.integer(first, "B", 1, kMaxSize), args.integer(first + 1, "H", 1, kMaxSize),
           args.integer(first + 2, "Tq", 1, kMaxSize), args.integer(first + 3, "Tk", 1, kMaxSize),
-          args.integer(first + 4, "D", 1, kMaxSize)};
+          args.integer(first + 4, "D", 1, kMaxHeadDim)};
   checked_numel(args, {s.B, s.H, s.Tq, s.Tk}, "B*H*Tq*Tk");
   return s;
+}
+
+std::string out_of_memory(const Sizes& s) {
+  return "not enough memory for the scratch tiles of Tq=" + std::to_string(s.Tq) + ", D=" + std::to_string(s.D);
 }
 
 // An [offset, strideB, strideH, strideT] array of non-negative integers.
@@ -99,8 +106,12 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   float* out = view_data(args, info, 3, "out", ov, s.B, s.H, s.Tq, s.D);
   float* lse = args.f32(4, "lse", 0, checked_numel(args, {s.B, s.H, s.Tq}, "lse"));
   float* weights = args.f32_or_null(5, "weights", 0, checked_numel(args, {s.B, s.H, s.Tq, s.Tk}, "weights"));
-  attention_forward(out, lse, weights, q, k, v, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides, vv.strides,
-                    ov.strides, opt);
+  try {
+    attention_forward(out, lse, weights, q, k, v, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides, vv.strides,
+                      ov.strides, opt);
+  } catch (const std::bad_alloc&) {
+    args.range_error(out_of_memory(s));
+  }
   return info.Env().Undefined();
 }
 
@@ -121,8 +132,12 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   float* dq = view_data(args, info, 6, "dq", qv, s.B, s.H, s.Tq, s.D);
   float* dk = view_data(args, info, 7, "dk", kv, s.B, s.H, s.Tk, s.D);
   float* dv = view_data(args, info, 8, "dv", vv, s.B, s.H, s.Tk, s.D);
-  attention_backward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides,
-                     vv.strides, ov.strides, opt);
+  try {
+    attention_backward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides,
+                       vv.strides, ov.strides, opt);
+  } catch (const std::bad_alloc&) {
+    args.range_error(out_of_memory(s));
+  }
   return info.Env().Undefined();
 }
 

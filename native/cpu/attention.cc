@@ -1,7 +1,10 @@
 #include "attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <functional>
+#include <new>
 #include <limits>
 #include <vector>
 
@@ -173,6 +176,20 @@ void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, f
 // Threads to use for `units` equal pieces of work of `flops_per_unit` each: tiny problems stay on one thread.
 int64_t grain_for(int64_t flops_per_unit) {
   return std::max<int64_t>(1, kMinFlopsPerChunk / std::max<int64_t>(1, flops_per_unit));
+}
+
+// parallel_for whose workers may fail to allocate scratch: the failure is rethrown on the calling thread as
+// std::bad_alloc, since an exception escaping a pool thread would end the process.
+void parallel_for_allocating(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  std::atomic<bool> out_of_memory{false};
+  parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+    try {
+      fn(begin, end);
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
+    }
+  });
+  if (out_of_memory) throw std::bad_alloc();
 }
 
 // ---- forward --------------------------------------------------------------------------------------------------
@@ -368,7 +385,7 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
   const int64_t pairs = (q_blocks + 1) / 2;
   const int64_t units = B * H * pairs;
   const int64_t flops_per_unit = 4 * std::min(2 * kBlockQ, Tq) * Tk * D;
-  parallel_for(units, grain_for(flops_per_unit), [&](int64_t begin, int64_t end) {
+  parallel_for_allocating(units, grain_for(flops_per_unit), [&](int64_t begin, int64_t end) {
     ForwardScratch s(D);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / pairs, c = u % pairs;
@@ -390,7 +407,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int64_t flops_per_head = 10 * Tq * Tk * D;
   if (threads == 1 || B * H >= 2 * threads || k_blocks == 1) {
     // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
-    parallel_for(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
+    parallel_for_allocating(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
       BackwardScratch s(Tq, D);
       std::vector<float> dq_acc(Tq * D);
       for (int64_t bh = begin; bh < end; ++bh) {
@@ -407,7 +424,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int64_t groups = std::min(k_blocks, (2 * threads + B * H - 1) / (B * H));
   const int64_t units = B * H * groups;
   std::vector<float> dq_parts(units * Tq * D, 0.0f);
-  parallel_for(units, grain_for(flops_per_head / groups), [&](int64_t begin, int64_t end) {
+  parallel_for_allocating(units, grain_for(flops_per_head / groups), [&](int64_t begin, int64_t end) {
     BackwardScratch s(Tq, D);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / groups, g = u % groups;

@@ -25,7 +25,7 @@ struct AttnOptions {
 
 // out = softmax(scale*Q K^T + masks) V (with dropout on the probabilities). lse: B*H*Tq contiguous log-sum-exp
 // of each row (+inf for a row whose keys are all masked; its output is 0). weights: null or B*H*Tq*Tk
-// probabilities before dropout.
+// probabilities before dropout. Both passes throw std::bad_alloc when their scratch cannot be allocated.
 void attention_forward(float* out, float* lse, float* weights, const float* q, const float* k, const float* v,
                        int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
