@@ -102,7 +102,10 @@ function makeTensors(c: Case, seed: number): Tensors {
   } else {
     layouts = { q: contiguous(B, H, Tq, D, 3), k: contiguous(B, H, Tk, D), v: contiguous(B, H, Tk, D, 1), out: contiguous(B, H, Tq, D, 2) };
   }
-  // Packed q/k/v share one storage; each tensor gets its own copy of it so dq/dk/dv can reuse the layout.
+  if (c.packed) {
+    const qkv = randomArray(layouts.q.size, seed + 1); // one array (and one storage) behind q, k and v
+    return { q: qkv, k: qkv, v: qkv, dout: randomArray(layouts.out.size, seed + 4), layouts };
+  }
   return {
     q: randomArray(layouts.q.size, seed + 1),
     k: randomArray(layouts.k.size, seed + 2),
@@ -205,7 +208,7 @@ interface Result {
   dq: Float32Array;
   dk: Float32Array;
   dv: Float32Array;
-  /** the raw out storage after the forward, to check regions outside the view are untouched */
+  /** the raw out and dq storages, to check that regions outside the views are untouched */
   outRaw: Float32Array;
   dqRaw: Float32Array;
 }
@@ -224,16 +227,18 @@ const SENTINEL = 12345;
 function run(c: Case, t: Tensors, withWeights = true): Result {
   const { B, H, Tq, Tk, D } = c;
   const L = t.layouts;
+  // Packed q, k, v live in one storage, and so do their gradients (as an autograd would lay them out).
+  const shared = t.q === t.k;
   const q = storageOf(t.q);
-  const k = storageOf(t.k);
-  const v = storageOf(t.v);
+  const k = shared ? q : storageOf(t.k);
+  const v = shared ? q : storageOf(t.v);
   const out = storageOf(new Float32Array(L.out.size).fill(SENTINEL));
   const lse = emptyStorage(B * H * Tq);
   const weights = withWeights ? emptyStorage(B * H * Tq * Tk) : null;
   const dout = storageOf(t.dout);
   const dq = storageOf(new Float32Array(L.q.size).fill(SENTINEL));
-  const dk = emptyStorage(L.k.size);
-  const dv = emptyStorage(L.v.size);
+  const dk = shared ? dq : emptyStorage(L.k.size);
+  const dv = shared ? dq : emptyStorage(L.v.size);
   const keyPadding = c.keyPadding ? storageOf(c.keyPadding) : null;
   const mask = c.mask ? storageOf(c.mask.data) : null;
   const maskView: MaskView = c.mask ? c.mask.view : [0, 0, 0, 0];
@@ -256,7 +261,7 @@ function run(c: Case, t: Tensors, withWeights = true): Result {
     outRaw,
     dqRaw,
   };
-  for (const s of [q, k, v, out, lse, weights, dout, dq, dk, dv, keyPadding, mask]) s?.dispose();
+  for (const s of new Set([q, k, v, out, lse, weights, dout, dq, dk, dv, keyPadding, mask])) s?.dispose();
   return result;
 }
 
@@ -292,12 +297,13 @@ function expectLse(actual: Float32Array, expected: Float64Array): void {
   expect(wrong).toBe(0);
 }
 
-/** Counts the elements of raw outside the view that no longer hold SENTINEL. */
-function expectUntouchedOutside(raw: Float32Array, view: AttentionView, c: Case, T: number): void {
+/** Counts the elements of raw outside the views ([view, T] pairs) that no longer hold SENTINEL. */
+function expectUntouchedOutside(raw: Float32Array, views: Array<[AttentionView, number]>, c: Case): void {
   const inside = new Uint8Array(raw.length);
-  for (let b = 0; b < c.B; b++)
-    for (let h = 0; h < c.H; h++)
-      for (let t = 0; t < T; t++) for (let d = 0; d < c.D; d++) inside[at(view, b, h, t) + d] = 1;
+  for (const [view, T] of views)
+    for (let b = 0; b < c.B; b++)
+      for (let h = 0; h < c.H; h++)
+        for (let t = 0; t < T; t++) for (let d = 0; d < c.D; d++) inside[at(view, b, h, t) + d] = 1;
   let changed = 0;
   for (let i = 0; i < raw.length; i++) if (!inside[i] && raw[i] !== SENTINEL) changed++;
   expect(changed).toBe(0);
@@ -315,8 +321,11 @@ function checkCase(c: Case, seed = 1): void {
     within(label, 'dq', scaledError(got.dq, ref.dq), 1e-4);
     within(label, 'dk', scaledError(got.dk, ref.dk), 1e-4);
     within(label, 'dv', scaledError(got.dv, ref.dv), 1e-4);
-    expectUntouchedOutside(got.outRaw, t.layouts.out.view, c, c.Tq);
-    expectUntouchedOutside(got.dqRaw, t.layouts.q.view, c, c.Tq);
+    const L = t.layouts;
+    expectUntouchedOutside(got.outRaw, [[L.out.view, c.Tq]], c);
+    const gradViews: Array<[AttentionView, number]> = [[L.q.view, c.Tq]];
+    if (c.packed) gradViews.push([L.k.view, c.Tk], [L.v.view, c.Tk]);
+    expectUntouchedOutside(got.dqRaw, gradViews, c);
   }
 }
 
