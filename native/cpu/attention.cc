@@ -16,7 +16,7 @@ namespace tn {
 
 // ---- generic tile kernels (plain loops the compiler vectorises) ------------------------------------------------
 
-void attn_pack_transposed(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K) {
+void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K) {
   const int64_t NP = (N + 7) / 8 * 8;
   for (int64_t k = 0; k < K; ++k) {
     float* dst = Bt + k * NP;
@@ -80,6 +80,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr float kPosInf = std::numeric_limits<float>::infinity();
 
 struct TileOps {
+  decltype(&attn_pack_transposed_generic) pack_transposed;
   decltype(&attn_scores_generic) scores;
   decltype(&attn_matmul_acc_generic) matmul_acc;
   decltype(&attn_row_max_generic) row_max;
@@ -88,9 +89,11 @@ struct TileOps {
 
 TileOps tile_ops() {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return {attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2};
+  if (active_isa() == Isa::avx2)
+    return {attn_pack_transposed_avx2, attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2};
 #endif
-  return {attn_scores_generic, attn_matmul_acc_generic, attn_row_max_generic, attn_exp_sum_generic};
+  return {attn_pack_transposed_generic, attn_scores_generic, attn_matmul_acc_generic, attn_row_max_generic,
+          attn_exp_sum_generic};
 }
 
 // Sizes, inputs and options shared by every tile of one call.
@@ -134,7 +137,7 @@ int64_t visible_key_end(const Problem& p, int64_t i0, int64_t nq) {
 }
 
 // S[i][j] (row stride kBlockK) = scaled, masked score of query i0 + i against key j0 + j; hidden ones -inf.
-// kt_blk: keys j0 .. j0 + nk - 1 packed by attn_pack_transposed.
+// kt_blk: keys j0 .. j0 + nk - 1 packed by pack_transposed.
 void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, const float* kt_blk,
                 float* S) {
   const AttnOptions& o = p.opt;
@@ -173,7 +176,7 @@ void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, f
   }
 }
 
-// Threads to use for `units` equal pieces of work of `flops_per_unit` each: tiny problems stay on one thread.
+// Fewest units of `flops_per_unit` each worth handing to a thread: tiny problems stay on the calling thread.
 int64_t grain_for(int64_t flops_per_unit) {
   return std::max<int64_t>(1, kMinFlopsPerChunk / std::max<int64_t>(1, flops_per_unit));
 }
@@ -218,7 +221,7 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   // Online softmax: keep each row's running max m and sum l of exp(score - m); rescale acc when m grows.
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    attn_pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    p.ops.pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
     score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), S);
     for (int64_t i = 0; i < nq; ++i) {
       float* row = S + i * kBlockK;
@@ -262,7 +265,7 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   float* w_rows = weights + ((hd.b * p.H + hd.h) * p.Tq + i0) * Tk;
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    attn_pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    p.ops.pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
     score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), S);
     for (int64_t i = 0; i < nq; ++i) {
       float* row = S + i * kBlockK;
@@ -308,8 +311,8 @@ void backward_key_blocks(const Problem& p, const Head& hd, int64_t kb_first, int
   for (int64_t j0 = kb_first * kBlockK; j0 < Tk; j0 += kb_step * kBlockK) {
     const int64_t nk = std::min(kBlockK, Tk - j0);
     const float* k_blk = hd.k + j0 * p.ks.t;
-    attn_pack_transposed(s.kt.data(), k_blk, p.ks.t, nk, D);  // packed once, used by every query block
-    attn_pack_transposed(s.vt.data(), hd.v + j0 * p.vs.t, p.vs.t, nk, D);
+    p.ops.pack_transposed(s.kt.data(), k_blk, p.ks.t, nk, D);  // packed once, used by every query block
+    p.ops.pack_transposed(s.vt.data(), hd.v + j0 * p.vs.t, p.vs.t, nk, D);
     std::fill(dk_acc, dk_acc + nk * D, 0.0f);
     std::fill(dv_acc, dv_acc + nk * D, 0.0f);
     for (int64_t i0 = 0; i0 < Tq; i0 += kBlockQ) {

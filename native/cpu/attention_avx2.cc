@@ -41,6 +41,25 @@ __m256 exp256(__m256 x) {
   return _mm256_and_ps(_mm256_mul_ps(poly, _mm256_castsi256_ps(exponent)), not_underflow);
 }
 
+// Transposes the 8 x 8 block held in rows r[0..7].
+void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
 // C[MR rows][8*NV cols] = alpha * A_rows . Bt_cols over K, with Bt the packed (k-major, NP wide) B^T; the last
 // vector of each row is stored partially when the tile ends past column N.
 template <int MR, int NV>
@@ -130,6 +149,24 @@ void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
 }
 
 }  // namespace
+
+void attn_pack_transposed_avx2(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K) {
+  const int64_t NP = (N + 7) / 8 * 8, N8 = N / 8 * 8, K8 = K / 8 * 8;
+  for (int64_t n0 = 0; n0 < N8; n0 += 8)
+    for (int64_t k0 = 0; k0 < K8; k0 += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(B + (n0 + i) * ldb + k0);
+      transpose8(r);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(Bt + (k0 + i) * NP + n0, r[i]);
+    }
+  // Ragged edges: the last K % 8 columns of the whole 8-row blocks, then the last N % 8 rows and the padding.
+  for (int64_t k = K8; k < K; ++k)
+    for (int64_t n = 0; n < N8; ++n) Bt[k * NP + n] = B[n * ldb + k];
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t n = N8; n < N; ++n) Bt[k * NP + n] = B[n * ldb + k];
+    for (int64_t n = N; n < NP; ++n) Bt[k * NP + n] = 0.0f;
+  }
+}
 
 void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t M, int64_t N,
                       int64_t K, float alpha) {
