@@ -100,7 +100,12 @@ function makeTensors(c: Case, seed: number): Tensors {
       out: { size: 1 + B * T * H * D, view: [1, T * H * D, D, H * D] },
     };
   } else {
-    layouts = { q: contiguous(B, H, Tq, D, 3), k: contiguous(B, H, Tk, D), v: contiguous(B, H, Tk, D, 1), out: contiguous(B, H, Tq, D, 2) };
+    layouts = {
+      q: contiguous(B, H, Tq, D, 3),
+      k: contiguous(B, H, Tk, D),
+      v: contiguous(B, H, Tk, D, 1),
+      out: contiguous(B, H, Tq, D, 2),
+    };
   }
   if (c.packed) {
     const qkv = randomArray(layouts.q.size, seed + 1); // one array (and one storage) behind q, k and v
@@ -395,7 +400,8 @@ describe('attention dropout', () => {
     const t = makeTensors(c, 3);
     const first = run(c, t).out;
     expect(run(c, t).out).toEqual(first);
-    for (const path of kernelPaths()) within(path.isa, 'out', scaledError(onPath(path, () => run(c, t).out), first), 1e-5);
+    for (const path of kernelPaths())
+      within(path.isa, 'out', scaledError(onPath(path, () => run(c, t).out), first), 1e-5);
     const other = run({ ...c, seed: 10 }, t).out;
     expect(scaledError(other, first)).toBeGreaterThan(1e-2);
   });
@@ -499,7 +505,8 @@ describe('attention argument checks', () => {
   function backward(o: Overrides = {}): void {
     const a = { q: s.q, k: s.k, v: s.v, out: s.out, dout: s.dout, lse: s.lse, dq: s.dq, dk: s.dk, dv: s.dv, B, H, Tq,
       Tk, D, qView: qv, kView: kv, vView: kv, outView: qv, scale: 0.5, isCausal: false, causalOffset: 0,
-      keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0, ...o } as unknown as Record<string, never>;
+      keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0, ...o,
+    } as unknown as Record<string, never>;
     addon.attentionBackward(a.q, a.k, a.v, a.out, a.dout, a.lse, a.dq, a.dk, a.dv, a.B, a.H, a.Tq, a.Tk, a.D,
       a.qView, a.kView, a.vView, a.outView, a.scale, a.isCausal, a.causalOffset, a.keyPadding, a.attnMask,
       a.maskView, a.dropoutP, a.seed);
@@ -508,18 +515,22 @@ describe('attention argument checks', () => {
   test('valid arguments pass', () => {
     forward();
     backward();
-    forward({ keyPadding: s.pad, attnMask: s.mask, maskView: [0, 0, 0, Tk], isCausal: true, dropoutP: 0.5, seed: 2 ** 53 - 1 });
+    forward({
+      keyPadding: s.pad, attnMask: s.mask, maskView: [0, 0, 0, Tk], isCausal: true, dropoutP: 0.5, seed: 2 ** 53 - 1,
+    });
   });
 
   test('storages too small for their views', () => {
-    expectError(() => forward({ q: s.small }), 'RangeError', /attentionForward: q view \[0, 30, 15, 5\] over \[2, 2, 3, 5\] reaches element 60 but q holds 3/);
+    expectError(() => forward({ q: s.small }), 'RangeError',
+      /attentionForward: q view \[0, 30, 15, 5\] over \[2, 2, 3, 5\] reaches element 60 but q holds 3/);
     expectError(() => forward({ kView: [1, H * Tk * D, Tk * D, D] }), 'RangeError', /attentionForward: k view/);
     expectError(() => forward({ vView: [0, 0, 0, 100] }), 'RangeError', /attentionForward: v view/);
     expectError(() => forward({ out: s.small }), 'RangeError', /attentionForward: out view/);
     expectError(() => forward({ lse: s.small }), 'RangeError', /attentionForward: lse holds 3 elements, needs 12/);
     expectError(() => forward({ weights: s.small }), 'RangeError', /attentionForward: weights holds 3 elements/);
     expectError(() => forward({ keyPadding: s.small }), 'RangeError', /attentionForward: keyPadding holds 3/);
-    expectError(() => forward({ attnMask: s.mask, maskView: [0, 0, 0, Tk + 1] }), 'RangeError', /attentionForward: attnMask view/);
+    expectError(() => forward({ attnMask: s.mask, maskView: [0, 0, 0, Tk + 1] }), 'RangeError',
+      /attentionForward: attnMask view/);
     expectError(() => forward({ attnMask: s.mask, maskView: [0, 1, 0, Tk] }), 'RangeError', /attnMask view/);
     expectError(() => forward({ qView: [0, 2 ** 50, 2 ** 50, 2 ** 50] }), 'RangeError', /q view .* past 2\^50/);
     for (const name of ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'])
@@ -565,6 +576,7 @@ describe('attention argument checks', () => {
     expectError(() => forward(), 'TypeError', /attentionForward: v is used after dispose/);
     s.dk.dispose();
     expectError(() => backward({ v: s.k }), 'TypeError', /attentionBackward: dk is used after dispose/);
-    expectError(() => (addon.attentionForward as unknown as () => void)(), 'TypeError', /attentionForward: expected 23 arguments/);
+    expectError(() => (addon.attentionForward as unknown as () => void)(), 'TypeError',
+      /attentionForward: expected 23 arguments/);
   });
 });
