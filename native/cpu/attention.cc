@@ -25,17 +25,16 @@ void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_
   }
 }
 
-void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t M, int64_t N,
-                         int64_t K, float alpha) {
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+                         int64_t M, int64_t N, int64_t K, float alpha) {
   // With B^T packed the innermost loop runs over contiguous n without a reduction.
-  const int64_t NP = (N + 7) / 8 * 8;
   for (int64_t m = 0; m < M; ++m) {
     float* c = C + m * ldc;
     const float* a = A + m * lda;
     for (int64_t n = 0; n < N; ++n) c[n] = 0.0f;
     for (int64_t k = 0; k < K; ++k) {
       const float ak = a[k];
-      const float* bt = Bt + k * NP;
+      const float* bt = Bt + k * ldbt;
       for (int64_t n = 0; n < N; ++n) c[n] += ak * bt[n];
     }
     for (int64_t n = 0; n < N; ++n) c[n] *= alpha;
@@ -74,6 +73,8 @@ namespace {
 // Tile sizes: a 64 x 64 score tile, its packed K block and the output accumulator stay in L1/L2.
 constexpr int64_t kBlockQ = 64;
 constexpr int64_t kBlockK = 64;
+// Tiles on the causal diagonal are cut into slices of this many query rows.
+constexpr int64_t kDiagonalSlice = 16;
 // Below this many flops a chunk of work is not worth waking another thread for.
 constexpr int64_t kMinFlopsPerChunk = int64_t(1) << 21;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -136,12 +137,15 @@ int64_t visible_key_end(const Problem& p, int64_t i0, int64_t nq) {
   return std::clamp<int64_t>(i0 + nq + p.opt.causal_offset, 0, p.Tk);
 }
 
+// Row stride of a packed block of kBlockK keys.
+int64_t packed_stride(int64_t nk) { return (nk + 7) / 8 * 8; }
+
 // S[i][j] (row stride kBlockK) = scaled, masked score of query i0 + i against key j0 + j; hidden ones -inf.
-// kt_blk: keys j0 .. j0 + nk - 1 packed by pack_transposed.
+// kt_blk: keys from j0 on, packed by pack_transposed with row stride ldkt.
 void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, const float* kt_blk,
-                float* S) {
+                int64_t ldkt, float* S) {
   const AttnOptions& o = p.opt;
-  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, kt_blk, nq, nk, p.D, o.scale);
+  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, kt_blk, ldkt, nq, nk, p.D, o.scale);
   if (hd.mask) {
     for (int64_t i = 0; i < nq; ++i) {
       const float* m = hd.mask + (i0 + i) * o.mask_strides.t + j0;
@@ -159,6 +163,22 @@ void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_
       const int64_t first_hidden = std::max<int64_t>(0, i0 + i + o.causal_offset + 1 - j0);
       for (int64_t j = first_hidden; j < nk; ++j) S[i * kBlockK + j] = kNegInf;
     }
+  }
+}
+
+// Calls fn(r0, nr, nk_r) over the tile of queries i0 .. i0+nq-1 and keys j0 .. j0+nk-1: once for the whole
+// tile, or, when it crosses the causal diagonal, for slices of kDiagonalSlice rows, each cut at the last key
+// those rows may see, so that little of the hidden triangle is computed.
+template <typename Fn>
+void for_each_slice(const Problem& p, int64_t i0, int64_t nq, int64_t j0, int64_t nk, Fn fn) {
+  if (!p.opt.causal || j0 + nk - 1 <= i0 + p.opt.causal_offset) {
+    fn(0, nq, nk);
+    return;
+  }
+  for (int64_t r0 = 0; r0 < nq; r0 += kDiagonalSlice) {
+    const int64_t nr = std::min(kDiagonalSlice, nq - r0);
+    const int64_t nk_r = std::min(nk, visible_key_end(p, i0 + r0, nr) - j0);
+    if (nk_r > 0) fn(r0, nr, nk_r);
   }
 }
 
@@ -222,28 +242,31 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
     p.ops.pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
-    score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), S);
-    for (int64_t i = 0; i < nq; ++i) {
-      float* row = S + i * kBlockK;
-      const float m_new = std::max(m[i], p.ops.row_max(row, nk));
-      if (m_new == kNegInf) {  // nothing visible yet in this row
-        std::fill(row, row + nk, 0.0f);
-        continue;
+    for_each_slice(p, i0, nq, j0, nk, [&](int64_t r0, int64_t nr, int64_t nk_r) {
+      float* S_r = S + r0 * kBlockK;
+      score_tile(p, hd, i0 + r0, nr, j0, nk_r, s.pack.data(), packed_stride(nk), S_r);
+      for (int64_t i = r0; i < r0 + nr; ++i) {
+        float* row = S + i * kBlockK;
+        const float m_new = std::max(m[i], p.ops.row_max(row, nk_r));
+        if (m_new == kNegInf) {  // nothing visible yet in this row
+          std::fill(row, row + nk_r, 0.0f);
+          continue;
+        }
+        const float correction = std::exp(m[i] - m_new);
+        l[i] = l[i] * correction + p.ops.exp_sum(row, nk_r, m_new);
+        m[i] = m_new;
+        if (correction != 1.0f) {
+          float* a = acc + i * D;
+          for (int64_t d = 0; d < D; ++d) a[d] *= correction;
+        }
+        if (o.dropout_p > 0.0f) {
+          float* keep = s.keep.data();
+          dropout_multipliers(keep, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk_r, o.dropout_p);
+          for (int64_t j = 0; j < nk_r; ++j) row[j] *= keep[j];
+        }
       }
-      const float correction = std::exp(m[i] - m_new);
-      l[i] = l[i] * correction + p.ops.exp_sum(row, nk, m_new);
-      m[i] = m_new;
-      if (correction != 1.0f) {
-        float* a = acc + i * D;
-        for (int64_t d = 0; d < D; ++d) a[d] *= correction;
-      }
-      if (o.dropout_p > 0.0f) {
-        float* keep = s.keep.data();
-        dropout_multipliers(keep, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk, o.dropout_p);
-        for (int64_t j = 0; j < nk; ++j) row[j] *= keep[j];
-      }
-    }
-    p.ops.matmul_acc(acc, D, S, kBlockK, 1, hd.v + j0 * p.vs.t, p.vs.t, nq, D, nk);
+      p.ops.matmul_acc(acc + r0 * D, D, S_r, kBlockK, 1, hd.v + j0 * p.vs.t, p.vs.t, nr, D, nk_r);
+    });
   }
 
   float* out_rows = out + hd.b * os.b + hd.h * os.h + i0 * os.t;
@@ -266,7 +289,7 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
     p.ops.pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
-    score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), S);
+    score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), packed_stride(nk), S);
     for (int64_t i = 0; i < nq; ++i) {
       float* row = S + i * kBlockK;
       p.ops.exp_sum(row, nk, lse_rows[i]);
@@ -285,80 +308,89 @@ struct BackwardScratch {
         dropped(kBlockQ * kBlockK), dk_acc(kBlockK * D), dv_acc(kBlockK * D), row_dot(Tq) {}
 };
 
+// One tile of the backward: queries i0 .. i0+nq-1 against keys j0 .. j0+nk-1 (packed in s.kt and s.vt).
+// Adds to dk_acc/dv_acc rows 0 .. nk-1 and to dq_acc rows i0 .. i0+nq-1.
+void backward_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, int64_t ld_packed,
+                   const float* dO, AttnStrides os, const float* lse_h, float* dq_acc, BackwardScratch& s) {
+  const int64_t D = p.D;
+  const AttnOptions& o = p.opt;
+  float* S = s.S.data();
+  float* dS = s.dS.data();
+  const float* q_blk = hd.q + i0 * p.qs.t;
+  const float* dO_blk = dO + i0 * os.t;
+  score_tile(p, hd, i0, nq, j0, nk, s.kt.data(), ld_packed, S);
+  for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
+
+  // The forward multiplied V by the dropped probabilities P * keep/(1-p).
+  const float* P_used = S;
+  if (o.dropout_p > 0.0f) {
+    float* keep = s.keep.data();
+    float* dropped = s.dropped.data();
+    for (int64_t i = 0; i < nq; ++i) {
+      float* kr = keep + i * kBlockK;
+      dropout_multipliers(kr, o.seed, hd.dropout_first + (i0 + i) * p.Tk + j0, nk, o.dropout_p);
+      for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * kr[j];
+    }
+    P_used = dropped;
+  }
+  // dV += P_used^T dO
+  p.ops.matmul_acc(s.dv_acc.data(), D, P_used, 1, kBlockK, dO_blk, os.t, nk, D, nq);
+  // dP = dO V^T (through the dropout multipliers), then dS = P * (dP - row_dot)
+  p.ops.scores(dS, kBlockK, dO_blk, os.t, s.vt.data(), ld_packed, nq, nk, D, 1.0f);
+  for (int64_t i = 0; i < nq; ++i) {
+    float* ds = dS + i * kBlockK;
+    const float* pr = S + i * kBlockK;
+    const float di = s.row_dot[i0 + i];
+    if (o.dropout_p > 0.0f) {
+      const float* kr = s.keep.data() + i * kBlockK;
+      for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] * kr[j] - di);
+    } else {
+      for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - di);
+    }
+  }
+  // dQ += dS K and dK += dS^T Q; the score scale is applied once when writing out.
+  p.ops.matmul_acc(dq_acc + i0 * D, D, dS, kBlockK, 1, hd.k + j0 * p.ks.t, p.ks.t, nq, D, nk);
+  p.ops.matmul_acc(s.dk_acc.data(), D, dS, 1, kBlockK, q_blk, p.qs.t, nk, D, nq);
+}
+
 // Key blocks kb_first, kb_first + kb_step, ... of one head: writes their dK and dV rows, and adds the
 // (unscaled) contributions of those keys to dq_acc [Tq, D].
 void backward_key_blocks(const Problem& p, const Head& hd, int64_t kb_first, int64_t kb_step, float* dk, float* dv,
                          float* dq_acc, const float* dout, const float* out, AttnStrides os, const float* lse,
                          BackwardScratch& s) {
   const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
-  const AttnOptions& o = p.opt;
   const float* dO = dout + hd.b * os.b + hd.h * os.h;
   const float* O = out + hd.b * os.b + hd.h * os.h;
   const float* lse_h = lse + (hd.b * p.H + hd.h) * Tq;
-  float* S = s.S.data();
-  float* dS = s.dS.data();
   float* dk_acc = s.dk_acc.data();
   float* dv_acc = s.dv_acc.data();
-  float* row_dot = s.row_dot.data();
 
   // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term.
   for (int64_t i = 0; i < Tq; ++i) {
     float sum = 0.0f;
     for (int64_t d = 0; d < D; ++d) sum += dO[i * os.t + d] * O[i * os.t + d];
-    row_dot[i] = sum;
+    s.row_dot[i] = sum;
   }
 
   for (int64_t j0 = kb_first * kBlockK; j0 < Tk; j0 += kb_step * kBlockK) {
     const int64_t nk = std::min(kBlockK, Tk - j0);
-    const float* k_blk = hd.k + j0 * p.ks.t;
-    p.ops.pack_transposed(s.kt.data(), k_blk, p.ks.t, nk, D);  // packed once, used by every query block
+    // Packed once per key block, then used by every query block.
+    p.ops.pack_transposed(s.kt.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
     p.ops.pack_transposed(s.vt.data(), hd.v + j0 * p.vs.t, p.vs.t, nk, D);
     std::fill(dk_acc, dk_acc + nk * D, 0.0f);
     std::fill(dv_acc, dv_acc + nk * D, 0.0f);
     for (int64_t i0 = 0; i0 < Tq; i0 += kBlockQ) {
       const int64_t nq = std::min(kBlockQ, Tq - i0);
       if (j0 >= visible_key_end(p, i0, nq)) continue;  // the whole tile is above the causal diagonal
-      const float* q_blk = hd.q + i0 * p.qs.t;
-      const float* dO_blk = dO + i0 * os.t;
-      score_tile(p, hd, i0, nq, j0, nk, s.kt.data(), S);
-      for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
-
-      // The forward multiplied V by the dropped probabilities P * keep/(1-p).
-      const float* P_used = S;
-      if (o.dropout_p > 0.0f) {
-        float* keep = s.keep.data();
-        float* dropped = s.dropped.data();
-        for (int64_t i = 0; i < nq; ++i) {
-          float* kr = keep + i * kBlockK;
-          dropout_multipliers(kr, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk, o.dropout_p);
-          for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * kr[j];
-        }
-        P_used = dropped;
-      }
-      // dV += P_used^T dO
-      p.ops.matmul_acc(dv_acc, D, P_used, 1, kBlockK, dO_blk, os.t, nk, D, nq);
-      // dP = dO V^T (through the dropout multipliers), then dS = P * (dP - row_dot)
-      p.ops.scores(dS, kBlockK, dO_blk, os.t, s.vt.data(), nq, nk, D, 1.0f);
-      for (int64_t i = 0; i < nq; ++i) {
-        float* ds = dS + i * kBlockK;
-        const float* pr = S + i * kBlockK;
-        const float di = row_dot[i0 + i];
-        if (o.dropout_p > 0.0f) {
-          const float* kr = s.keep.data() + i * kBlockK;
-          for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] * kr[j] - di);
-        } else {
-          for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - di);
-        }
-      }
-      // dQ += dS K and dK += dS^T Q; the score scale is applied once when writing out.
-      p.ops.matmul_acc(dq_acc + i0 * D, D, dS, kBlockK, 1, k_blk, p.ks.t, nq, D, nk);
-      p.ops.matmul_acc(dk_acc, D, dS, 1, kBlockK, q_blk, p.qs.t, nk, D, nq);
+      for_each_slice(p, i0, nq, j0, nk, [&](int64_t r0, int64_t nr, int64_t nk_r) {
+        backward_tile(p, hd, i0 + r0, nr, j0, nk_r, packed_stride(nk), dO, os, lse_h, dq_acc, s);
+      });
     }
     float* dk_rows = dk + hd.b * p.ks.b + hd.h * p.ks.h + j0 * p.ks.t;
     float* dv_rows = dv + hd.b * p.vs.b + hd.h * p.vs.h + j0 * p.vs.t;
     for (int64_t j = 0; j < nk; ++j)
       for (int64_t d = 0; d < D; ++d) {
-        dk_rows[j * p.ks.t + d] = dk_acc[j * D + d] * o.scale;
+        dk_rows[j * p.ks.t + d] = dk_acc[j * D + d] * p.opt.scale;
         dv_rows[j * p.vs.t + d] = dv_acc[j * D + d];
       }
   }

@@ -40,20 +40,21 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 // Tile kernels the two passes are built from, one copy per instruction set.
 // pack_transposed: Bt[k*round_up(N, 8) + n] = B[n*ldb + k] for an N x K block B, zero-padded to whole 8-float
 //   vectors, so the score kernels read contiguous columns.
-// scores: C[m][n] = alpha * dot(A row m, B row n) over K, for M x N; rows of A are lda apart, B comes packed.
+// scores: C[m][n] = alpha * dot(A row m, B row n) over K, for M x N; rows of A are lda apart, B comes packed
+//   with row stride ldbt (a multiple of 8, at least N).
 // matmul_acc: C[m][n] += sum_k A[m*a_row + k*a_col] * B[k*ldb + n], for M x N over K.
 // row_max: max of x[0..n) (-inf when n == 0). exp_sum: x[j] = exp(x[j] - shift), returns the sum.
 void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
-void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t M, int64_t N,
-                         int64_t K, float alpha);
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+                         int64_t M, int64_t N, int64_t K, float alpha);
 void attn_matmul_acc_generic(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                              int64_t ldb, int64_t M, int64_t N, int64_t K);
 float attn_row_max_generic(const float* x, int64_t n);
 float attn_exp_sum_generic(float* x, int64_t n, float shift);
 
 void attn_pack_transposed_avx2(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
-void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t M, int64_t N,
-                      int64_t K, float alpha);
+void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                      int64_t N, int64_t K, float alpha);
 void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                           int64_t ldb, int64_t M, int64_t N, int64_t K);
 float attn_row_max_avx2(const float* x, int64_t n);

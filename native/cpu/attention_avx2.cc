@@ -60,10 +60,10 @@ void transpose8(__m256 r[8]) {
   }
 }
 
-// C[MR rows][8*NV cols] = alpha * A_rows . Bt_cols over K, with Bt the packed (k-major, NP wide) B^T; the last
+// C[MR rows][8*NV cols] = alpha * A_rows . Bt_cols over K, with Bt the packed (k-major, ldbt wide) B^T; the last
 // vector of each row is stored partially when the tile ends past column N.
 template <int MR, int NV>
-void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t NP, int64_t n,
+void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t n,
                  int64_t N, int64_t K, float alpha) {
   __m256 acc[MR][NV];
   #pragma GCC unroll 8
@@ -73,7 +73,7 @@ void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
     #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bt + k * NP + n + 8 * v);
+    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bt + k * ldbt + n + 8 * v);
     #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
@@ -95,11 +95,11 @@ void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float
 }
 
 template <int MR>
-void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t NP, int64_t N,
-                 int64_t K, float alpha) {
+void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t NP,
+                 int64_t N, int64_t K, float alpha) {
   int64_t n = 0;
-  for (; n + 16 <= NP; n += 16) scores_tile<MR, 2>(C, ldc, A, lda, Bt, NP, n, N, K, alpha);
-  if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, NP, n, N, K, alpha);
+  for (; n + 16 <= NP; n += 16) scores_tile<MR, 2>(C, ldc, A, lda, Bt, ldbt, n, N, K, alpha);
+  if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, ldbt, n, N, K, alpha);
 }
 
 // C[MR rows][8*NV cols] += A . B over K; with Tail the last vector covers only the lanes in `tail`.
@@ -168,19 +168,20 @@ void attn_pack_transposed_avx2(float* Bt, const float* B, int64_t ldb, int64_t N
   }
 }
 
-void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t M, int64_t N,
-                      int64_t K, float alpha) {
+void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                      int64_t N, int64_t K, float alpha) {
+  // Columns are computed in whole vectors up to NP (the packing zero-pads them) and stored up to N.
   const int64_t NP = (N + 7) / 8 * 8;
   int64_t m = 0;
-  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, Bt, NP, N, K, alpha);
+  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);
   float* c = C + m * ldc;
   const float* a = A + m * lda;
   switch (M - m) {
-    case 5: scores_rows<5>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
-    case 4: scores_rows<4>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
-    case 3: scores_rows<3>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
-    case 2: scores_rows<2>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
-    case 1: scores_rows<1>(c, ldc, a, lda, Bt, NP, N, K, alpha); break;
+    case 5: scores_rows<5>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 4: scores_rows<4>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 3: scores_rows<3>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 2: scores_rows<2>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 1: scores_rows<1>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
     default: break;
   }
 }
