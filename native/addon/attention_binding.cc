@@ -55,18 +55,28 @@ std::string describe(const View& v, int64_t B, int64_t H, int64_t T, int64_t las
          std::to_string(T) + ", " + std::to_string(last) + "]";
 }
 
-// The storage at argument i read through view over a [B, H, T, last] tensor (last contiguous): checks that
-// its farthest element lies inside the storage and returns the element at the view's offset.
+// One past the farthest element of a [B, H, T, last] view (last contiguous), or -1 when that passes 2^50.
+int64_t view_end(const View& v, int64_t B, int64_t H, int64_t T, int64_t last) {
+  const int64_t counts[3] = {B - 1, H - 1, T - 1};
+  const int64_t strides[3] = {v.strides.b, v.strides.h, v.strides.t};
+  int64_t end = v.offset + last;  // each at most 2^50, so no overflow
+  for (int i = 0; i < 3; ++i) {
+    if (strides[i] != 0 && counts[i] > (kMaxElements - end) / strides[i]) return -1;
+    end += counts[i] * strides[i];
+  }
+  return end > kMaxElements ? -1 : end;
+}
+
+// The storage at argument i read through view over a [B, H, T, last] tensor: checks that the view's farthest
+// element lies inside the storage and returns the element at the view's offset.
 float* view_data(const Args& args, const Napi::CallbackInfo& info, size_t i, const char* name, const View& view,
                  int64_t B, int64_t H, int64_t T, int64_t last) {
   const int64_t capacity = storage_elements(args, info, i, name);
-  const __int128 end = static_cast<__int128>(view.offset) + static_cast<__int128>(B - 1) * view.strides.b +
-                       static_cast<__int128>(H - 1) * view.strides.h + static_cast<__int128>(T - 1) * view.strides.t +
-                       last;
-  if (end > capacity)
+  const int64_t end = view_end(view, B, H, T, last);
+  if (end < 0 || end > capacity)
     args.range_error(std::string(name) + " view " + describe(view, B, H, T, last) + " reaches element " +
-                     (end > kMaxElements ? std::string("past 2^50") : std::to_string(static_cast<int64_t>(end))) +
-                     " but " + name + " holds " + std::to_string(capacity) + " elements");
+                     (end < 0 ? std::string("past 2^50") : std::to_string(end)) + " but " + name + " holds " +
+                     std::to_string(capacity) + " elements");
   return args.f32(i, name, 0, capacity) + view.offset;
 }
 

@@ -4,8 +4,8 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
-#include <new>
 #include <limits>
+#include <new>
 #include <vector>
 
 #include "isa.h"
@@ -137,7 +137,7 @@ int64_t visible_key_end(const Problem& p, int64_t i0, int64_t nq) {
   return std::clamp<int64_t>(i0 + nq + p.opt.causal_offset, 0, p.Tk);
 }
 
-// Row stride of a packed block of kBlockK keys.
+// Row stride of a block of nk keys packed by pack_transposed.
 int64_t packed_stride(int64_t nk) { return (nk + 7) / 8 * 8; }
 
 // S[i][j] (row stride kBlockK) = scaled, masked score of query i0 + i against key j0 + j; hidden ones -inf.
