@@ -352,6 +352,8 @@ describe('attention forward and backward vs a float64 reference', () => {
     { B: 1, H: 2, Tq: 130, Tk: 200, D: 16, causalOffset: 200 - 130 },
     { B: 2, H: 1, Tq: 140, Tk: 140, D: 9, causalOffset: 0 },
     { B: 1, H: 2, Tq: 9, Tk: 12, D: 4, causalOffset: -3 }, // the first 3 rows see nothing
+    { B: 1, H: 2, Tq: 70, Tk: 20, D: 8, causalOffset: 20 - 70 }, // more queries than keys: 50 rows see nothing
+    { B: 2, H: 1, Tq: 5, Tk: 6, D: 3, causalOffset: -100 }, // every row masked
   ])('causal Tq=$Tq Tk=$Tk offset=$causalOffset', (c) => checkCase({ ...c, causal: true }));
 
   test('key padding, including a batch row with every key ignored', () => {
