@@ -414,20 +414,17 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
                        const AttnOptions& opt) {
   const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
-  // A unit is a pair of query blocks, block c and block n - 1 - c, so that under a causal mask (where later
-  // blocks see more keys) every unit costs about the same and a plain split of units balances the threads.
+  // Units are query blocks, ordered per head as 0, n-1, 1, n-2, ...: under a causal mask later blocks see more
+  // keys, and this order makes every run of consecutive units cost about the same, so the contiguous ranges
+  // parallel_for hands out balance the threads.
   const int64_t q_blocks = (Tq + kBlockQ - 1) / kBlockQ;
-  const int64_t pairs = (q_blocks + 1) / 2;
-  const int64_t units = B * H * pairs;
-  const int64_t flops_per_unit = 4 * std::min(2 * kBlockQ, Tq) * Tk * D;
-  parallel_for_allocating(units, grain_for(flops_per_unit), [&](int64_t begin, int64_t end) {
+  const int64_t flops_per_block = 4 * std::min(kBlockQ, Tq) * Tk * D;
+  parallel_for_allocating(B * H * q_blocks, grain_for(flops_per_block), [&](int64_t begin, int64_t end) {
     ForwardScratch s(D);
     for (int64_t u = begin; u < end; ++u) {
-      const int64_t bh = u / pairs, c = u % pairs;
-      const Head hd = head_of(p, bh / H, bh % H);
-      forward_query_block(p, hd, c * kBlockQ, out, out_strides, lse, weights, s);
-      if (q_blocks - 1 - c != c)
-        forward_query_block(p, hd, (q_blocks - 1 - c) * kBlockQ, out, out_strides, lse, weights, s);
+      const int64_t bh = u / q_blocks, t = u % q_blocks;
+      const int64_t block = t % 2 == 0 ? t / 2 : q_blocks - 1 - t / 2;
+      forward_query_block(p, head_of(p, bh / H, bh % H), block * kBlockQ, out, out_strides, lse, weights, s);
     }
   });
 }
