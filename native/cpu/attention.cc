@@ -196,6 +196,10 @@ void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, f
   }
 }
 
+// The t-th block of n in the order 0, n-1, 1, n-2, ...: under a causal mask the cost of a block grows (query
+// blocks) or shrinks (key blocks) with its index, so runs of consecutive blocks in this order cost about the same.
+int64_t zigzag(int64_t t, int64_t n) { return t % 2 == 0 ? t / 2 : n - 1 - t / 2; }
+
 // Fewest units of `flops_per_unit` each worth handing to a thread: tiny problems stay on the calling thread.
 int64_t grain_for(int64_t flops_per_unit) {
   return std::max<int64_t>(1, kMinFlopsPerChunk / std::max<int64_t>(1, flops_per_unit));
@@ -353,9 +357,9 @@ void backward_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int
   p.ops.matmul_acc(s.dk_acc.data(), D, dS, 1, kBlockK, q_blk, p.qs.t, nk, D, nq);
 }
 
-// Key blocks kb_first, kb_first + kb_step, ... of one head: writes their dK and dV rows, and adds the
+// Key blocks zigzag(t) for t in [t_begin, t_end) of one head: writes their dK and dV rows, and adds the
 // (unscaled) contributions of those keys to dq_acc [Tq, D].
-void backward_key_blocks(const Problem& p, const Head& hd, int64_t kb_first, int64_t kb_step, float* dk, float* dv,
+void backward_key_blocks(const Problem& p, const Head& hd, int64_t t_begin, int64_t t_end, float* dk, float* dv,
                          float* dq_acc, const float* dout, const float* out, AttnStrides os, const float* lse,
                          BackwardScratch& s) {
   const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
@@ -372,7 +376,9 @@ void backward_key_blocks(const Problem& p, const Head& hd, int64_t kb_first, int
     s.row_dot[i] = sum;
   }
 
-  for (int64_t j0 = kb_first * kBlockK; j0 < Tk; j0 += kb_step * kBlockK) {
+  const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const int64_t j0 = zigzag(t, k_blocks) * kBlockK;
     const int64_t nk = std::min(kBlockK, Tk - j0);
     // Packed once per key block, then used by every query block.
     p.ops.pack_transposed(s.kt.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
@@ -414,17 +420,16 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
                        const AttnOptions& opt) {
   const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
-  // Units are query blocks, ordered per head as 0, n-1, 1, n-2, ...: under a causal mask later blocks see more
-  // keys, and this order makes every run of consecutive units cost about the same, so the contiguous ranges
-  // parallel_for hands out balance the threads.
+  // Units are query blocks, in zigzag order per head so that the contiguous ranges parallel_for hands out
+  // balance the threads under a causal mask.
   const int64_t q_blocks = (Tq + kBlockQ - 1) / kBlockQ;
   const int64_t flops_per_block = 4 * std::min(kBlockQ, Tq) * Tk * D;
   parallel_for_allocating(B * H * q_blocks, grain_for(flops_per_block), [&](int64_t begin, int64_t end) {
     ForwardScratch s(D);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / q_blocks, t = u % q_blocks;
-      const int64_t block = t % 2 == 0 ? t / 2 : q_blocks - 1 - t / 2;
-      forward_query_block(p, head_of(p, bh / H, bh % H), block * kBlockQ, out, out_strides, lse, weights, s);
+      forward_query_block(p, head_of(p, bh / H, bh % H), zigzag(t, q_blocks) * kBlockQ, out, out_strides, lse,
+                          weights, s);
     }
   });
 }
@@ -437,7 +442,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
   const int64_t threads = num_threads();
   const int64_t flops_per_head = 10 * Tq * Tk * D;
-  if (threads == 1 || B * H >= 2 * threads || k_blocks == 1) {
+  if (threads == 1 || B * H >= 4 * threads || k_blocks == 1) {
     // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
     parallel_for_allocating(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
       BackwardScratch s(Tq, D);
@@ -445,23 +450,23 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       for (int64_t bh = begin; bh < end; ++bh) {
         const Head hd = head_of(p, bh / H, bh % H);
         std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
-        backward_key_blocks(p, hd, 0, 1, dk, dv, dq_acc.data(), dout, out, out_strides, lse, s);
+        backward_key_blocks(p, hd, 0, k_blocks, dk, dv, dq_acc.data(), dout, out, out_strides, lse, s);
         write_dq(p, hd, dq, dq_acc.data(), 1, 0);
       }
     });
     return;
   }
-  // Too few heads to keep every thread busy: each head's key blocks are dealt round-robin to `groups` units
-  // (round-robin evens out the causal mask), which write disjoint dK/dV rows and their own partial dQ.
-  const int64_t groups = std::min(k_blocks, (2 * threads + B * H - 1) / (B * H));
+  // Too few heads to balance the threads: each head's key blocks (in zigzag order) are split into `groups`
+  // ranges, which write disjoint dK/dV rows and their own partial dQ, summed at the end.
+  const int64_t groups = std::min(k_blocks, (4 * threads + B * H - 1) / (B * H));
   const int64_t units = B * H * groups;
   std::vector<float> dq_parts(units * Tq * D, 0.0f);
   parallel_for_allocating(units, grain_for(flops_per_head / groups), [&](int64_t begin, int64_t end) {
     BackwardScratch s(Tq, D);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / groups, g = u % groups;
-      backward_key_blocks(p, head_of(p, bh / H, bh % H), g, groups, dk, dv, dq_parts.data() + u * Tq * D, dout,
-                          out, out_strides, lse, s);
+      backward_key_blocks(p, head_of(p, bh / H, bh % H), g * k_blocks / groups, (g + 1) * k_blocks / groups, dk,
+                          dv, dq_parts.data() + u * Tq * D, dout, out, out_strides, lse, s);
     }
   });
   parallel_for(B * H, grain_for(groups * Tq * D), [&](int64_t begin, int64_t end) {

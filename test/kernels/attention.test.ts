@@ -344,6 +344,7 @@ describe('attention forward and backward vs a float64 reference', () => {
     { B: 2, H: 1, Tq: 70, Tk: 70, D: 65 },
     { B: 1, H: 2, Tq: 33, Tk: 7, D: 16, scale: 0.7 },
     { B: 3, H: 2, Tq: 130, Tk: 129, D: 8 },
+    { B: 4, H: 3, Tq: 20, Tk: 140, D: 4 }, // enough heads for one thread per head in the backward
   ])('plain B=$B H=$H Tq=$Tq Tk=$Tk D=$D', (c) => checkCase(c));
 
   test.each([
