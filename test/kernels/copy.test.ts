@@ -49,7 +49,7 @@ function check(srcData: Float32Array, srcOffset: number, srcStrides: number[], d
 
 describe('copyStrided', () => {
   test('contiguous copies, with offsets, of rank 1..5', () => {
-    for (const shape of [[1], [7], [33, 5], [3, 5, 7], [2, 3, 1, 4, 5], [129, 257]]) {
+    for (const shape of [[], [1], [7], [33, 5], [3, 5, 7], [2, 3, 1, 4, 5], [129, 257]]) {
       const n = shape.reduce((p, s) => p * s, 1);
       check(uniformArray(n + 3, n), 3, contiguousStrides(shape), n + 2, 2, contiguousStrides(shape), shape);
     }

@@ -146,6 +146,7 @@ function runBinary(op: BinaryOp, shape: number[], aShape: number[], bShape: numb
 
 describe('binary', () => {
   const cases: Array<[number[], number[], number[]]> = [
+    [[], [], []], // rank 0
     [[1], [1], [1]],
     [[7], [7], [7]],
     [[257], [257], [1]], // scalar b
