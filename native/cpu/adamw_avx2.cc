@@ -1,8 +1,6 @@
 // The AdamW element loop with AVX2 intrinsics: the portable loop stays scalar because std::sqrt may set errno.
 #include <immintrin.h>
 
-#include <cmath>
-
 #include "adamw.h"
 
 namespace tn {
@@ -31,7 +29,8 @@ void adamw_range_avx2(float* param, const float* grad, float* m, float* v, int64
     const float vi = s.beta2 * v[i] + s.one_minus_beta2 * g * g;
     m[i] = mi;
     v[i] = vi;
-    param[i] = param[i] * s.decay - s.step_size * mi / (std::sqrt(vi) / s.bias2_sqrt + s.eps);
+    const float root = _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(vi)));  // not std::sqrt: an inline library function
+    param[i] = param[i] * s.decay - s.step_size * mi / (root / s.bias2_sqrt + s.eps);
   }
 }
 
