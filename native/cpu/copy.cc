@@ -60,7 +60,7 @@ void copy_range(const uint32_t* src, uint32_t* dst, const CopyLayout& L, int64_t
     const uint32_t* s = src + s_off;
     uint32_t* t = dst + d_off;
     if (ss == 1 && ds == 1) {
-      std::memcpy(t, s, len * sizeof(uint32_t));
+      std::memmove(t, s, len * sizeof(uint32_t));
     } else if (ss == 0 && ds == 1) {  // expand along the row
       std::fill(t, t + len, s[0]);
     } else {

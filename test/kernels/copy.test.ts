@@ -49,7 +49,7 @@ function check(srcData: Float32Array, srcOffset: number, srcStrides: number[], d
 
 describe('copyStrided', () => {
   test('contiguous copies, with offsets, of rank 1..5', () => {
-    for (const shape of [[], [1], [7], [33, 5], [3, 5, 7], [2, 3, 1, 4, 5], [129, 257]]) {
+    for (const shape of [[], [1], [7], [33, 5], [3, 5, 7], [2, 3, 1, 4, 5], [129, 257], [2, 1, 3, 2, 1, 3, 2, 3]]) {
       const n = shape.reduce((p, s) => p * s, 1);
       check(uniformArray(n + 3, n), 3, contiguousStrides(shape), n + 2, 2, contiguousStrides(shape), shape);
     }
@@ -59,6 +59,12 @@ describe('copyStrided', () => {
     check(uniformArray(33 * 7, 1), 0, [1, 33], 33 * 7, 0, [7, 1], [33, 7]);
     const [B, T, H, D] = [2, 7, 3, 5];
     check(uniformArray(B * T * H * D, 2), 0, [T * H * D, D, H * D, 1], B * T * H * D, 0, contiguousStrides([B, H, T, D]), [B, H, T, D]);
+    // An 8-dim permute.
+    const source = [2, 3, 2, 3, 2, 1, 2, 3];
+    const perm = [7, 2, 0, 5, 1, 6, 3, 4];
+    const viewShape = perm.map((p) => source[p]);
+    const count = source.reduce((p, s) => p * s, 1);
+    check(uniformArray(count, 7), 0, perm.map((p) => contiguousStrides(source)[p]), count, 0, contiguousStrides(viewShape), viewShape);
     const big = [3, 129, 2, 50];
     const n = big.reduce((p, s) => p * s, 1);
     check(uniformArray(n, 3), 0, [129 * 100, 50, 100, 1], n, 0, contiguousStrides([3, 2, 129, 50]), [3, 2, 129, 50]);
