@@ -1,5 +1,6 @@
 // attentionForward / attentionBackward: check every size, view and storage extent, then call the kernels.
 #include <cmath>
+#include <new>
 #include <string>
 
 #include "../cpu/attention.h"
@@ -12,6 +13,8 @@ namespace {
 
 constexpr int64_t kMaxElements = int64_t(1) << 50;
 constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
+// Per-thread scratch grows with D (64 rows of it per tile); no attention head comes near this.
+constexpr int64_t kMaxHeadDim = int64_t(1) << 16;
 
 struct Sizes {
   int64_t B, H, Tq, Tk, D;
@@ -20,9 +23,13 @@ struct Sizes {
 Sizes read_sizes(const Args& args, size_t first) {
   Sizes s{args.integer(first, "B", 1, kMaxSize), args.integer(first + 1, "H", 1, kMaxSize),
           args.integer(first + 2, "Tq", 1, kMaxSize), args.integer(first + 3, "Tk", 1, kMaxSize),
-          args.integer(first + 4, "D", 1, kMaxSize)};
+          args.integer(first + 4, "D", 1, kMaxHeadDim)};
   checked_numel(args, {s.B, s.H, s.Tq, s.Tk}, "B*H*Tq*Tk");
   return s;
+}
+
+std::string out_of_memory(const Sizes& s) {
+  return "not enough memory for the scratch tiles of Tq=" + std::to_string(s.Tq) + ", D=" + std::to_string(s.D);
 }
 
 // An [offset, strideB, strideH, strideT] array of non-negative integers.
@@ -48,18 +55,28 @@ std::string describe(const View& v, int64_t B, int64_t H, int64_t T, int64_t las
          std::to_string(T) + ", " + std::to_string(last) + "]";
 }
 
-// The storage at argument i read through view over a [B, H, T, last] tensor (last contiguous): checks that
-// its farthest element lies inside the storage and returns the element at the view's offset.
+// One past the farthest element of a [B, H, T, last] view (last contiguous), or -1 when that passes 2^50.
+int64_t view_end(const View& v, int64_t B, int64_t H, int64_t T, int64_t last) {
+  const int64_t counts[3] = {B - 1, H - 1, T - 1};
+  const int64_t strides[3] = {v.strides.b, v.strides.h, v.strides.t};
+  int64_t end = v.offset + last;  // each at most 2^50, so no overflow
+  for (int i = 0; i < 3; ++i) {
+    if (strides[i] != 0 && counts[i] > (kMaxElements - end) / strides[i]) return -1;
+    end += counts[i] * strides[i];
+  }
+  return end > kMaxElements ? -1 : end;
+}
+
+// The storage at argument i read through view over a [B, H, T, last] tensor: checks that the view's farthest
+// element lies inside the storage and returns the element at the view's offset.
 float* view_data(const Args& args, const Napi::CallbackInfo& info, size_t i, const char* name, const View& view,
                  int64_t B, int64_t H, int64_t T, int64_t last) {
   const int64_t capacity = storage_elements(args, info, i, name);
-  const __int128 end = static_cast<__int128>(view.offset) + static_cast<__int128>(B - 1) * view.strides.b +
-                       static_cast<__int128>(H - 1) * view.strides.h + static_cast<__int128>(T - 1) * view.strides.t +
-                       last;
-  if (end > capacity)
+  const int64_t end = view_end(view, B, H, T, last);
+  if (end < 0 || end > capacity)
     args.range_error(std::string(name) + " view " + describe(view, B, H, T, last) + " reaches element " +
-                     (end > kMaxElements ? std::string("past 2^50") : std::to_string(static_cast<int64_t>(end))) +
-                     " but " + name + " holds " + std::to_string(capacity) + " elements");
+                     (end < 0 ? std::string("past 2^50") : std::to_string(end)) + " but " + name + " holds " +
+                     std::to_string(capacity) + " elements");
   return args.f32(i, name, 0, capacity) + view.offset;
 }
 
@@ -99,8 +116,12 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   float* out = view_data(args, info, 3, "out", ov, s.B, s.H, s.Tq, s.D);
   float* lse = args.f32(4, "lse", 0, checked_numel(args, {s.B, s.H, s.Tq}, "lse"));
   float* weights = args.f32_or_null(5, "weights", 0, checked_numel(args, {s.B, s.H, s.Tq, s.Tk}, "weights"));
-  attention_forward(out, lse, weights, q, k, v, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides, vv.strides,
-                    ov.strides, opt);
+  try {
+    attention_forward(out, lse, weights, q, k, v, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides, vv.strides,
+                      ov.strides, opt);
+  } catch (const std::bad_alloc&) {
+    args.range_error(out_of_memory(s));
+  }
   return info.Env().Undefined();
 }
 
@@ -121,8 +142,12 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   float* dq = view_data(args, info, 6, "dq", qv, s.B, s.H, s.Tq, s.D);
   float* dk = view_data(args, info, 7, "dk", kv, s.B, s.H, s.Tk, s.D);
   float* dv = view_data(args, info, 8, "dv", vv, s.B, s.H, s.Tk, s.D);
-  attention_backward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides,
-                     vv.strides, ov.strides, opt);
+  try {
+    attention_backward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides,
+                       vv.strides, ov.strides, opt);
+  } catch (const std::bad_alloc&) {
+    args.range_error(out_of_memory(s));
+  }
   return info.Env().Undefined();
 }
 

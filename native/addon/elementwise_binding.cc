@@ -86,12 +86,12 @@ std::vector<int64_t> strides_arg(const Args& args, size_t i, const char* name, s
 int64_t view_span(const Args& args, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
                   const char* name) {
   int64_t last = 0;
-  for (size_t d = 0; d < shape.size(); ++d) {
+  for (size_t d = 0; d < shape.size(); ++d)
     if (shape[d] == 0) return 0;
-    int64_t step;
-    if (__builtin_mul_overflow(shape[d] - 1, strides[d], &step) || __builtin_add_overflow(last, step, &last) ||
-        last >= kMaxSize)
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (strides[d] != 0 && shape[d] - 1 > (kMaxSize - last) / strides[d])
       args.range_error(std::string(name) + " view reaches too far (strides too large)");
+    last += (shape[d] - 1) * strides[d];
   }
   return last + 1;
 }

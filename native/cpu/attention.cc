@@ -1,8 +1,11 @@
 #include "attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <new>
 #include <vector>
 
 #include "isa.h"
@@ -13,18 +16,25 @@ namespace tn {
 
 // ---- generic tile kernels (plain loops the compiler vectorises) ------------------------------------------------
 
-void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
-                         int64_t M, int64_t N, int64_t K, float alpha, float* pack) {
-  // B^T packed so the innermost loop runs over contiguous n without a reduction.
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k) pack[k * N + n] = B[n * ldb + k];
+void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K) {
+  const int64_t NP = (N + 7) / 8 * 8;
+  for (int64_t k = 0; k < K; ++k) {
+    float* dst = Bt + k * NP;
+    for (int64_t n = 0; n < N; ++n) dst[n] = B[n * ldb + k];
+    for (int64_t n = N; n < NP; ++n) dst[n] = 0.0f;
+  }
+}
+
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+                         int64_t M, int64_t N, int64_t K, float alpha) {
+  // With B^T packed the innermost loop runs over contiguous n without a reduction.
   for (int64_t m = 0; m < M; ++m) {
     float* c = C + m * ldc;
     const float* a = A + m * lda;
     for (int64_t n = 0; n < N; ++n) c[n] = 0.0f;
     for (int64_t k = 0; k < K; ++k) {
       const float ak = a[k];
-      const float* bt = pack + k * N;
+      const float* bt = Bt + k * ldbt;
       for (int64_t n = 0; n < N; ++n) c[n] += ak * bt[n];
     }
     for (int64_t n = 0; n < N; ++n) c[n] *= alpha;
@@ -63,12 +73,15 @@ namespace {
 // Tile sizes: a 64 x 64 score tile, its packed K block and the output accumulator stay in L1/L2.
 constexpr int64_t kBlockQ = 64;
 constexpr int64_t kBlockK = 64;
+// Tiles on the causal diagonal are cut into slices of this many query rows.
+constexpr int64_t kDiagonalSlice = 16;
 // Below this many flops a chunk of work is not worth waking another thread for.
 constexpr int64_t kMinFlopsPerChunk = int64_t(1) << 21;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr float kPosInf = std::numeric_limits<float>::infinity();
 
 struct TileOps {
+  decltype(&attn_pack_transposed_generic) pack_transposed;
   decltype(&attn_scores_generic) scores;
   decltype(&attn_matmul_acc_generic) matmul_acc;
   decltype(&attn_row_max_generic) row_max;
@@ -77,9 +90,11 @@ struct TileOps {
 
 TileOps tile_ops() {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return {attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2};
+  if (active_isa() == Isa::avx2)
+    return {attn_pack_transposed_avx2, attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2};
 #endif
-  return {attn_scores_generic, attn_matmul_acc_generic, attn_row_max_generic, attn_exp_sum_generic};
+  return {attn_pack_transposed_generic, attn_scores_generic, attn_matmul_acc_generic, attn_row_max_generic,
+          attn_exp_sum_generic};
 }
 
 // Sizes, inputs and options shared by every tile of one call.
@@ -122,11 +137,15 @@ int64_t visible_key_end(const Problem& p, int64_t i0, int64_t nq) {
   return std::clamp<int64_t>(i0 + nq + p.opt.causal_offset, 0, p.Tk);
 }
 
+// Row stride of a block of nk keys packed by pack_transposed.
+int64_t packed_stride(int64_t nk) { return (nk + 7) / 8 * 8; }
+
 // S[i][j] (row stride kBlockK) = scaled, masked score of query i0 + i against key j0 + j; hidden ones -inf.
-void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, float* S,
-                float* pack) {
+// kt_blk: keys from j0 on, packed by pack_transposed with row stride ldkt.
+void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, const float* kt_blk,
+                int64_t ldkt, float* S) {
   const AttnOptions& o = p.opt;
-  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, hd.k + j0 * p.ks.t, p.ks.t, nq, nk, p.D, o.scale, pack);
+  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, kt_blk, ldkt, nq, nk, p.D, o.scale);
   if (hd.mask) {
     for (int64_t i = 0; i < nq; ++i) {
       const float* m = hd.mask + (i0 + i) * o.mask_strides.t + j0;
@@ -147,6 +166,22 @@ void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_
   }
 }
 
+// Calls fn(r0, nr, nk_r) over the tile of queries i0 .. i0+nq-1 and keys j0 .. j0+nk-1: once for the whole
+// tile, or, when it crosses the causal diagonal, for slices of kDiagonalSlice rows, each cut at the last key
+// those rows may see, so that little of the hidden triangle is computed.
+template <typename Fn>
+void for_each_slice(const Problem& p, int64_t i0, int64_t nq, int64_t j0, int64_t nk, Fn fn) {
+  if (!p.opt.causal || j0 + nk - 1 <= i0 + p.opt.causal_offset) {
+    fn(0, nq, nk);
+    return;
+  }
+  for (int64_t r0 = 0; r0 < nq; r0 += kDiagonalSlice) {
+    const int64_t nr = std::min(kDiagonalSlice, nq - r0);
+    const int64_t nk_r = std::min(nk, visible_key_end(p, i0 + r0, nr) - j0);
+    if (nk_r > 0) fn(r0, nr, nk_r);
+  }
+}
+
 // dst[j] = keep/(1 - p) for draws first .. first + n - 1 of the attention-dropout stream; keep when u >= p.
 void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, float p) {
   const float kept = 1.0f / (1.0f - p);
@@ -161,9 +196,27 @@ void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, f
   }
 }
 
-// Threads to use for `units` equal pieces of work of `flops_per_unit` each: tiny problems stay on one thread.
+// The t-th block of n in the order 0, n-1, 1, n-2, ...: under a causal mask the cost of a block grows (query
+// blocks) or shrinks (key blocks) with its index, so runs of consecutive blocks in this order cost about the same.
+int64_t zigzag(int64_t t, int64_t n) { return t % 2 == 0 ? t / 2 : n - 1 - t / 2; }
+
+// Fewest units of `flops_per_unit` each worth handing to a thread: tiny problems stay on the calling thread.
 int64_t grain_for(int64_t flops_per_unit) {
   return std::max<int64_t>(1, kMinFlopsPerChunk / std::max<int64_t>(1, flops_per_unit));
+}
+
+// parallel_for whose workers may fail to allocate scratch: the failure is rethrown on the calling thread as
+// std::bad_alloc, since an exception escaping a pool thread would end the process.
+void parallel_for_allocating(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  std::atomic<bool> out_of_memory{false};
+  parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+    try {
+      fn(begin, end);
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
+    }
+  });
+  if (out_of_memory) throw std::bad_alloc();
 }
 
 // ---- forward --------------------------------------------------------------------------------------------------
@@ -192,28 +245,32 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   // Online softmax: keep each row's running max m and sum l of exp(score - m); rescale acc when m grows.
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
-    for (int64_t i = 0; i < nq; ++i) {
-      float* row = S + i * kBlockK;
-      const float m_new = std::max(m[i], p.ops.row_max(row, nk));
-      if (m_new == kNegInf) {  // nothing visible yet in this row
-        std::fill(row, row + nk, 0.0f);
-        continue;
+    p.ops.pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    for_each_slice(p, i0, nq, j0, nk, [&](int64_t r0, int64_t nr, int64_t nk_r) {
+      float* S_r = S + r0 * kBlockK;
+      score_tile(p, hd, i0 + r0, nr, j0, nk_r, s.pack.data(), packed_stride(nk), S_r);
+      for (int64_t i = r0; i < r0 + nr; ++i) {
+        float* row = S + i * kBlockK;
+        const float m_new = std::max(m[i], p.ops.row_max(row, nk_r));
+        if (m_new == kNegInf) {  // nothing visible yet in this row
+          std::fill(row, row + nk_r, 0.0f);
+          continue;
+        }
+        const float correction = std::exp(m[i] - m_new);
+        l[i] = l[i] * correction + p.ops.exp_sum(row, nk_r, m_new);
+        m[i] = m_new;
+        if (correction != 1.0f) {
+          float* a = acc + i * D;
+          for (int64_t d = 0; d < D; ++d) a[d] *= correction;
+        }
+        if (o.dropout_p > 0.0f) {
+          float* keep = s.keep.data();
+          dropout_multipliers(keep, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk_r, o.dropout_p);
+          for (int64_t j = 0; j < nk_r; ++j) row[j] *= keep[j];
+        }
       }
-      const float correction = std::exp(m[i] - m_new);
-      l[i] = l[i] * correction + p.ops.exp_sum(row, nk, m_new);
-      m[i] = m_new;
-      if (correction != 1.0f) {
-        float* a = acc + i * D;
-        for (int64_t d = 0; d < D; ++d) a[d] *= correction;
-      }
-      if (o.dropout_p > 0.0f) {
-        float* keep = s.keep.data();
-        dropout_multipliers(keep, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk, o.dropout_p);
-        for (int64_t j = 0; j < nk; ++j) row[j] *= keep[j];
-      }
-    }
-    p.ops.matmul_acc(acc, D, S, kBlockK, 1, hd.v + j0 * p.vs.t, p.vs.t, nq, D, nk);
+      p.ops.matmul_acc(acc + r0 * D, D, S_r, kBlockK, 1, hd.v + j0 * p.vs.t, p.vs.t, nr, D, nk_r);
+    });
   }
 
   float* out_rows = out + hd.b * os.b + hd.h * os.h + i0 * os.t;
@@ -235,7 +292,8 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   float* w_rows = weights + ((hd.b * p.H + hd.h) * p.Tq + i0) * Tk;
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
+    p.ops.pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    score_tile(p, hd, i0, nq, j0, nk, s.pack.data(), packed_stride(nk), S);
     for (int64_t i = 0; i < nq; ++i) {
       float* row = S + i * kBlockK;
       p.ops.exp_sum(row, nk, lse_rows[i]);
@@ -248,89 +306,111 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
 // ---- backward -------------------------------------------------------------------------------------------------
 
 struct BackwardScratch {
-  std::vector<float> S, dS, pack, keep, dropped, dq_acc, dk_acc, dv_acc, row_dot;
+  std::vector<float> S, dS, kt, vt, keep, dropped, dk_acc, dv_acc, row_dot;
   BackwardScratch(int64_t Tq, int64_t D)
-      : S(kBlockQ * kBlockK), dS(kBlockQ * kBlockK), pack(D * kBlockK), keep(kBlockQ * kBlockK),
-        dropped(kBlockQ * kBlockK), dq_acc(Tq * D), dk_acc(kBlockK * D), dv_acc(kBlockK * D), row_dot(Tq) {}
+      : S(kBlockQ * kBlockK), dS(kBlockQ * kBlockK), kt(D * kBlockK), vt(D * kBlockK), keep(kBlockQ * kBlockK),
+        dropped(kBlockQ * kBlockK), dk_acc(kBlockK * D), dv_acc(kBlockK * D), row_dot(Tq) {}
 };
 
-void backward_head(const Problem& p, const Head& hd, float* dq, float* dk, float* dv, const float* dout,
-                   const float* out, AttnStrides os, const float* lse, BackwardScratch& s) {
-  const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
+// One tile of the backward: queries i0 .. i0+nq-1 against keys j0 .. j0+nk-1 (packed in s.kt and s.vt).
+// Adds to dk_acc/dv_acc rows 0 .. nk-1 and to dq_acc rows i0 .. i0+nq-1.
+void backward_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, int64_t ld_packed,
+                   const float* dO, AttnStrides os, const float* lse_h, float* dq_acc, BackwardScratch& s) {
+  const int64_t D = p.D;
   const AttnOptions& o = p.opt;
+  float* S = s.S.data();
+  float* dS = s.dS.data();
+  const float* q_blk = hd.q + i0 * p.qs.t;
+  const float* dO_blk = dO + i0 * os.t;
+  score_tile(p, hd, i0, nq, j0, nk, s.kt.data(), ld_packed, S);
+  for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
+
+  // The forward multiplied V by the dropped probabilities P * keep/(1-p).
+  const float* P_used = S;
+  if (o.dropout_p > 0.0f) {
+    float* keep = s.keep.data();
+    float* dropped = s.dropped.data();
+    for (int64_t i = 0; i < nq; ++i) {
+      float* kr = keep + i * kBlockK;
+      dropout_multipliers(kr, o.seed, hd.dropout_first + (i0 + i) * p.Tk + j0, nk, o.dropout_p);
+      for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * kr[j];
+    }
+    P_used = dropped;
+  }
+  // dV += P_used^T dO
+  p.ops.matmul_acc(s.dv_acc.data(), D, P_used, 1, kBlockK, dO_blk, os.t, nk, D, nq);
+  // dP = dO V^T (through the dropout multipliers), then dS = P * (dP - row_dot)
+  p.ops.scores(dS, kBlockK, dO_blk, os.t, s.vt.data(), ld_packed, nq, nk, D, 1.0f);
+  for (int64_t i = 0; i < nq; ++i) {
+    float* ds = dS + i * kBlockK;
+    const float* pr = S + i * kBlockK;
+    const float di = s.row_dot[i0 + i];
+    if (o.dropout_p > 0.0f) {
+      const float* kr = s.keep.data() + i * kBlockK;
+      for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] * kr[j] - di);
+    } else {
+      for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - di);
+    }
+  }
+  // dQ += dS K and dK += dS^T Q; the score scale is applied once when writing out.
+  p.ops.matmul_acc(dq_acc + i0 * D, D, dS, kBlockK, 1, hd.k + j0 * p.ks.t, p.ks.t, nq, D, nk);
+  p.ops.matmul_acc(s.dk_acc.data(), D, dS, 1, kBlockK, q_blk, p.qs.t, nk, D, nq);
+}
+
+// Key blocks zigzag(t) for t in [t_begin, t_end) of one head: writes their dK and dV rows, and adds the
+// (unscaled) contributions of those keys to dq_acc [Tq, D].
+void backward_key_blocks(const Problem& p, const Head& hd, int64_t t_begin, int64_t t_end, float* dk, float* dv,
+                         float* dq_acc, const float* dout, const float* out, AttnStrides os, const float* lse,
+                         BackwardScratch& s) {
+  const int64_t D = p.D, Tq = p.Tq, Tk = p.Tk;
   const float* dO = dout + hd.b * os.b + hd.h * os.h;
   const float* O = out + hd.b * os.b + hd.h * os.h;
   const float* lse_h = lse + (hd.b * p.H + hd.h) * Tq;
-  float* S = s.S.data();
-  float* dS = s.dS.data();
-  float* dq_acc = s.dq_acc.data();
   float* dk_acc = s.dk_acc.data();
   float* dv_acc = s.dv_acc.data();
-  float* row_dot = s.row_dot.data();
 
-  // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term, computed once.
+  // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term.
   for (int64_t i = 0; i < Tq; ++i) {
     float sum = 0.0f;
     for (int64_t d = 0; d < D; ++d) sum += dO[i * os.t + d] * O[i * os.t + d];
-    row_dot[i] = sum;
+    s.row_dot[i] = sum;
   }
-  std::fill(dq_acc, dq_acc + Tq * D, 0.0f);
 
-  for (int64_t j0 = 0; j0 < Tk; j0 += kBlockK) {
+  const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const int64_t j0 = zigzag(t, k_blocks) * kBlockK;
     const int64_t nk = std::min(kBlockK, Tk - j0);
-    const float* k_blk = hd.k + j0 * p.ks.t;
+    // Packed once per key block, then used by every query block.
+    p.ops.pack_transposed(s.kt.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    p.ops.pack_transposed(s.vt.data(), hd.v + j0 * p.vs.t, p.vs.t, nk, D);
     std::fill(dk_acc, dk_acc + nk * D, 0.0f);
     std::fill(dv_acc, dv_acc + nk * D, 0.0f);
     for (int64_t i0 = 0; i0 < Tq; i0 += kBlockQ) {
       const int64_t nq = std::min(kBlockQ, Tq - i0);
       if (j0 >= visible_key_end(p, i0, nq)) continue;  // the whole tile is above the causal diagonal
-      const float* q_blk = hd.q + i0 * p.qs.t;
-      const float* dO_blk = dO + i0 * os.t;
-      score_tile(p, hd, i0, nq, j0, nk, S, s.pack.data());
-      for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
-
-      // The forward multiplied V by the dropped probabilities P * keep/(1-p).
-      const float* P_used = S;
-      if (o.dropout_p > 0.0f) {
-        float* keep = s.keep.data();
-        float* dropped = s.dropped.data();
-        for (int64_t i = 0; i < nq; ++i) {
-          float* kr = keep + i * kBlockK;
-          dropout_multipliers(kr, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk, o.dropout_p);
-          for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * kr[j];
-        }
-        P_used = dropped;
-      }
-      // dV += P_used^T dO
-      p.ops.matmul_acc(dv_acc, D, P_used, 1, kBlockK, dO_blk, os.t, nk, D, nq);
-      // dP = dO V^T (through the dropout multipliers), then dS = P * (dP - row_dot)
-      p.ops.scores(dS, kBlockK, dO_blk, os.t, hd.v + j0 * p.vs.t, p.vs.t, nq, nk, D, 1.0f, s.pack.data());
-      for (int64_t i = 0; i < nq; ++i) {
-        float* ds = dS + i * kBlockK;
-        const float* pr = S + i * kBlockK;
-        const float di = row_dot[i0 + i];
-        if (o.dropout_p > 0.0f) {
-          const float* kr = s.keep.data() + i * kBlockK;
-          for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] * kr[j] - di);
-        } else {
-          for (int64_t j = 0; j < nk; ++j) ds[j] = pr[j] * (ds[j] - di);
-        }
-      }
-      // dQ += dS K and dK += dS^T Q; the score scale is applied once when writing out.
-      p.ops.matmul_acc(dq_acc + i0 * D, D, dS, kBlockK, 1, k_blk, p.ks.t, nq, D, nk);
-      p.ops.matmul_acc(dk_acc, D, dS, 1, kBlockK, q_blk, p.qs.t, nk, D, nq);
+      for_each_slice(p, i0, nq, j0, nk, [&](int64_t r0, int64_t nr, int64_t nk_r) {
+        backward_tile(p, hd, i0 + r0, nr, j0, nk_r, packed_stride(nk), dO, os, lse_h, dq_acc, s);
+      });
     }
     float* dk_rows = dk + hd.b * p.ks.b + hd.h * p.ks.h + j0 * p.ks.t;
     float* dv_rows = dv + hd.b * p.vs.b + hd.h * p.vs.h + j0 * p.vs.t;
     for (int64_t j = 0; j < nk; ++j)
       for (int64_t d = 0; d < D; ++d) {
-        dk_rows[j * p.ks.t + d] = dk_acc[j * D + d] * o.scale;
+        dk_rows[j * p.ks.t + d] = dk_acc[j * D + d] * p.opt.scale;
         dv_rows[j * p.vs.t + d] = dv_acc[j * D + d];
       }
   }
+}
+
+// dq rows of one head = scale * the sum of `parts` [Tq, D] partial sums `part_stride` apart.
+void write_dq(const Problem& p, const Head& hd, float* dq, const float* parts, int64_t n_parts, int64_t part_stride) {
   float* dq_rows = dq + hd.b * p.qs.b + hd.h * p.qs.h;
-  for (int64_t i = 0; i < Tq; ++i)
-    for (int64_t d = 0; d < D; ++d) dq_rows[i * p.qs.t + d] = dq_acc[i * D + d] * o.scale;
+  for (int64_t i = 0; i < p.Tq; ++i)
+    for (int64_t d = 0; d < p.D; ++d) {
+      float sum = 0.0f;
+      for (int64_t g = 0; g < n_parts; ++g) sum += parts[g * part_stride + i * p.D + d];
+      dq_rows[i * p.qs.t + d] = sum * p.opt.scale;
+    }
 }
 
 }  // namespace
@@ -340,20 +420,16 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
                        const AttnOptions& opt) {
   const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
-  // A unit is a pair of query blocks, block c and block n - 1 - c, so that under a causal mask (where later
-  // blocks see more keys) every unit costs about the same and a plain split of units balances the threads.
+  // Units are query blocks, in zigzag order per head so that the contiguous ranges parallel_for hands out
+  // balance the threads under a causal mask.
   const int64_t q_blocks = (Tq + kBlockQ - 1) / kBlockQ;
-  const int64_t pairs = (q_blocks + 1) / 2;
-  const int64_t units = B * H * pairs;
-  const int64_t flops_per_unit = 4 * std::min(2 * kBlockQ, Tq) * Tk * D;
-  parallel_for(units, grain_for(flops_per_unit), [&](int64_t begin, int64_t end) {
+  const int64_t flops_per_block = 4 * std::min(kBlockQ, Tq) * Tk * D;
+  parallel_for_allocating(B * H * q_blocks, grain_for(flops_per_block), [&](int64_t begin, int64_t end) {
     ForwardScratch s(D);
     for (int64_t u = begin; u < end; ++u) {
-      const int64_t bh = u / pairs, c = u % pairs;
-      const Head hd = head_of(p, bh / H, bh % H);
-      forward_query_block(p, hd, c * kBlockQ, out, out_strides, lse, weights, s);
-      if (q_blocks - 1 - c != c)
-        forward_query_block(p, hd, (q_blocks - 1 - c) * kBlockQ, out, out_strides, lse, weights, s);
+      const int64_t bh = u / q_blocks, t = u % q_blocks;
+      forward_query_block(p, head_of(p, bh / H, bh % H), zigzag(t, q_blocks) * kBlockQ, out, out_strides, lse,
+                          weights, s);
     }
   });
 }
@@ -363,12 +439,39 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
                         AttnStrides out_strides, const AttnOptions& opt) {
   const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
-  // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
+  const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
+  const int64_t threads = num_threads();
   const int64_t flops_per_head = 10 * Tq * Tk * D;
-  parallel_for(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
+  if (threads == 1 || B * H >= 4 * threads || k_blocks == 1) {
+    // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
+    parallel_for_allocating(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
+      BackwardScratch s(Tq, D);
+      std::vector<float> dq_acc(Tq * D);
+      for (int64_t bh = begin; bh < end; ++bh) {
+        const Head hd = head_of(p, bh / H, bh % H);
+        std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+        backward_key_blocks(p, hd, 0, k_blocks, dk, dv, dq_acc.data(), dout, out, out_strides, lse, s);
+        write_dq(p, hd, dq, dq_acc.data(), 1, 0);
+      }
+    });
+    return;
+  }
+  // Too few heads to balance the threads: each head's key blocks (in zigzag order) are split into `groups`
+  // ranges, which write disjoint dK/dV rows and their own partial dQ, summed at the end.
+  const int64_t groups = std::min(k_blocks, (4 * threads + B * H - 1) / (B * H));
+  const int64_t units = B * H * groups;
+  std::vector<float> dq_parts(units * Tq * D, 0.0f);
+  parallel_for_allocating(units, grain_for(flops_per_head / groups), [&](int64_t begin, int64_t end) {
     BackwardScratch s(Tq, D);
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t bh = u / groups, g = u % groups;
+      backward_key_blocks(p, head_of(p, bh / H, bh % H), g * k_blocks / groups, (g + 1) * k_blocks / groups, dk,
+                          dv, dq_parts.data() + u * Tq * D, dout, out, out_strides, lse, s);
+    }
+  });
+  parallel_for(B * H, grain_for(groups * Tq * D), [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh)
-      backward_head(p, head_of(p, bh / H, bh % H), dq, dk, dv, dout, out, out_strides, lse, s);
+      write_dq(p, head_of(p, bh / H, bh % H), dq, dq_parts.data() + bh * groups * Tq * D, groups, Tq * D);
   });
 }
 

@@ -25,7 +25,7 @@ struct AttnOptions {
 
 // out = softmax(scale*Q K^T + masks) V (with dropout on the probabilities). lse: B*H*Tq contiguous log-sum-exp
 // of each row (+inf for a row whose keys are all masked; its output is 0). weights: null or B*H*Tq*Tk
-// probabilities before dropout.
+// probabilities before dropout. Both passes throw std::bad_alloc when their scratch cannot be allocated.
 void attention_forward(float* out, float* lse, float* weights, const float* q, const float* k, const float* v,
                        int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
@@ -38,19 +38,23 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         AttnStrides out_strides, const AttnOptions& opt);
 
 // Tile kernels the two passes are built from, one copy per instruction set.
-// scores: C[m][n] = alpha * dot(A row m, B row n) over K, for M x N; rows of A and B are lda / ldb apart.
-//   `pack` holds K * round_up(N, 8) floats of scratch.
+// pack_transposed: Bt[k*round_up(N, 8) + n] = B[n*ldb + k] for an N x K block B, zero-padded to whole 8-float
+//   vectors, so the score kernels read contiguous columns.
+// scores: C[m][n] = alpha * dot(A row m, B row n) over K, for M x N; rows of A are lda apart, B comes packed
+//   with row stride ldbt (a multiple of 8, at least N).
 // matmul_acc: C[m][n] += sum_k A[m*a_row + k*a_col] * B[k*ldb + n], for M x N over K.
 // row_max: max of x[0..n) (-inf when n == 0). exp_sum: x[j] = exp(x[j] - shift), returns the sum.
-void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
-                         int64_t M, int64_t N, int64_t K, float alpha, float* pack);
+void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+                         int64_t M, int64_t N, int64_t K, float alpha);
 void attn_matmul_acc_generic(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                              int64_t ldb, int64_t M, int64_t N, int64_t K);
 float attn_row_max_generic(const float* x, int64_t n);
 float attn_exp_sum_generic(float* x, int64_t n, float shift);
 
-void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-                      int64_t N, int64_t K, float alpha, float* pack);
+void attn_pack_transposed_avx2(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
+void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                      int64_t N, int64_t K, float alpha);
 void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                           int64_t ldb, int64_t M, int64_t N, int64_t K);
 float attn_row_max_avx2(const float* x, int64_t n);

@@ -1,4 +1,7 @@
 // AVX2/FMA twins of the attention tile kernels: register-tiled 6-row x 16-column products and a vector exp.
+// The micro-tiles hold their accumulators in arrays indexed by constant-trip loops; `#pragma GCC unroll` makes
+// GCC unroll those loops early enough to keep the arrays in registers (otherwise it spills them to the stack
+// on every k step, which costs 3x).
 #include <immintrin.h>
 
 #include <cmath>
@@ -41,24 +44,50 @@ __m256 exp256(__m256 x) {
   return _mm256_and_ps(_mm256_mul_ps(poly, _mm256_castsi256_ps(exponent)), not_underflow);
 }
 
-// C[MR rows][8*NV cols] = alpha * A_rows . Bt_cols over K, with Bt the packed (k-major, NP wide) B^T; the last
+// Transposes the 8 x 8 block held in rows r[0..7].
+void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// C[MR rows][8*NV cols] = alpha * A_rows . Bt_cols over K, with Bt the packed (k-major, ldbt wide) B^T; the last
 // vector of each row is stored partially when the tile ends past column N.
 template <int MR, int NV>
-void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t NP, int64_t n,
+void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t n,
                  int64_t N, int64_t K, float alpha) {
   __m256 acc[MR][NV];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bt + k * NP + n + 8 * v);
+    #pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bt + k * ldbt + n + 8 * v);
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+      #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
     }
   }
   const __m256 scale = _mm256_set1_ps(alpha);
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       const int64_t col = n + 8 * v;
       float* c = C + r * ldc + col;
@@ -69,11 +98,11 @@ void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float
 }
 
 template <int MR>
-void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t NP, int64_t N,
-                 int64_t K, float alpha) {
+void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t NP,
+                 int64_t N, int64_t K, float alpha) {
   int64_t n = 0;
-  for (; n + 16 <= NP; n += 16) scores_tile<MR, 2>(C, ldc, A, lda, Bt, NP, n, N, K, alpha);
-  if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, NP, n, N, K, alpha);
+  for (; n + 16 <= NP; n += 16) scores_tile<MR, 2>(C, ldc, A, lda, Bt, ldbt, n, N, K, alpha);
+  if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, ldbt, n, N, K, alpha);
 }
 
 // C[MR rows][8*NV cols] += A . B over K; with Tail the last vector covers only the lanes in `tail`.
@@ -84,18 +113,25 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
     return (Tail && v == NV - 1) ? _mm256_maskload_ps(src, tail) : _mm256_loadu_ps(src);
   };
   __m256 acc[MR][NV];
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = load(C + r * ldc + 8 * v, v);
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b[v] = load(B + k * ldb + 8 * v, v);
     const float* a = A + k * a_col;
+    #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 ar = _mm256_broadcast_ss(a + r * a_row);
+      #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, b[v], acc[r][v]);
     }
   }
+  #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       float* c = C + r * ldc + 8 * v;
       if (Tail && v == NV - 1) _mm256_maskstore_ps(c, tail, acc[r][v]);
@@ -117,25 +153,38 @@ void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
 
 }  // namespace
 
-void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t M,
-                      int64_t N, int64_t K, float alpha, float* pack) {
-  // B^T packed k-major and zero-padded to whole vectors, so each k step loads contiguous columns.
-  const int64_t NP = (N + 7) / 8 * 8;
+void attn_pack_transposed_avx2(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K) {
+  const int64_t NP = (N + 7) / 8 * 8, N8 = N / 8 * 8, K8 = K / 8 * 8;
+  for (int64_t n0 = 0; n0 < N8; n0 += 8)
+    for (int64_t k0 = 0; k0 < K8; k0 += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(B + (n0 + i) * ldb + k0);
+      transpose8(r);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(Bt + (k0 + i) * NP + n0, r[i]);
+    }
+  // Ragged edges: the last K % 8 columns of the whole 8-row blocks, then the last N % 8 rows and the padding.
+  for (int64_t k = K8; k < K; ++k)
+    for (int64_t n = 0; n < N8; ++n) Bt[k * NP + n] = B[n * ldb + k];
   for (int64_t k = 0; k < K; ++k) {
-    float* dst = pack + k * NP;
-    for (int64_t n = 0; n < N; ++n) dst[n] = B[n * ldb + k];
-    for (int64_t n = N; n < NP; ++n) dst[n] = 0.0f;
+    for (int64_t n = N8; n < N; ++n) Bt[k * NP + n] = B[n * ldb + k];
+    for (int64_t n = N; n < NP; ++n) Bt[k * NP + n] = 0.0f;
   }
+}
+
+void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                      int64_t N, int64_t K, float alpha) {
+  // Columns are computed in whole vectors up to NP (the packing zero-pads them) and stored up to N.
+  const int64_t NP = (N + 7) / 8 * 8;
   int64_t m = 0;
-  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, pack, NP, N, K, alpha);
+  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);
   float* c = C + m * ldc;
   const float* a = A + m * lda;
   switch (M - m) {
-    case 5: scores_rows<5>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 4: scores_rows<4>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 3: scores_rows<3>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 2: scores_rows<2>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
-    case 1: scores_rows<1>(c, ldc, a, lda, pack, NP, N, K, alpha); break;
+    case 5: scores_rows<5>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 4: scores_rows<4>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 3: scores_rows<3>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 2: scores_rows<2>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 1: scores_rows<1>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
     default: break;
   }
 }

@@ -1,6 +1,7 @@
-// Blocked GEMM in the style of Goto/BLIS: C is computed in MC x NC blocks, K in KC slices; each slice of op(A)
-// and op(B) is packed into contiguous micro-panels (which also undoes any transpose, so NN/NT/TN/TT all run the
-// same inner loop), and a register-tiled micro-kernel computes one MR x NR tile of C per call.
+// Blocked GEMM in the style of Goto/BLIS: C is computed in MC x NC blocks, K in KC slices; each slice of op(B)
+// (and of op(A), unless C is narrow) is packed into contiguous micro-panels, which also undoes any transpose so
+// NN/NT/TN/TT all run the same inner loop, and a register-tiled micro-kernel computes one MR x NR tile of C per
+// call. A single row of C (M = 1) skips all that and streams B once.
 #include "gemm.h"
 
 #include <algorithm>
@@ -26,44 +27,120 @@ void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc
   }
 }
 
+void gemm_pack_panels_generic(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                              int64_t width, float* dst) {
+  for (int64_t pr = 0; pr < rows; pr += width) {
+    const int64_t h = std::min(width, rows - pr);
+    const float* panel = src + pr * row_step;
+    if (col_step == 1) {
+      // Rows contiguous in memory: read each row straight through, write with a stride of `width`.
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = panel[r * row_step + c];
+    } else {
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < h; ++r) dst[c * width + r] = panel[r * row_step + c * col_step];
+    }
+    for (int64_t r = h; r < width; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = 0.0f;
+    dst += width * cols;
+  }
+}
+
 namespace {
 
-// Portable micro-kernel: plain loops over a fixed 4 x 8 tile that g++ -O3 keeps in SSE registers.
+// Portable micro-kernel: plain loops over a fixed 4 x 8 tile that g++ -O3 keeps in SSE registers (a 6 x 8 tile
+// spills).
 constexpr int64_t kGenericMR = 4;
 constexpr int64_t kGenericNR = 8;
 
-void micro_kernel_generic(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                          int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
+void micro_kernel_generic(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step, const float* b_panel,
+                          float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
   float acc[kGenericMR][kGenericNR] = {};
-  for (int64_t p = 0; p < kc; ++p) {
-    const float* a = a_panel + p * kGenericMR;
-    const float* b = b_panel + p * kGenericNR;
-    for (int64_t i = 0; i < kGenericMR; ++i)
-      for (int64_t j = 0; j < kGenericNR; ++j) acc[i][j] += a[i] * b[j];
+  if (a_row_step == 1 && a_col_step == kGenericMR) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* ap = a + p * kGenericMR;
+      const float* b = b_panel + p * kGenericNR;
+      for (int64_t i = 0; i < kGenericMR; ++i)
+        for (int64_t j = 0; j < kGenericNR; ++j) acc[i][j] += ap[i] * b[j];
+    }
+  } else {
+    // A in place (correct for any steps, but g++ spills this loop, so the generic path always packs A). Rows past
+    // mr repeat the last real row, so A is never read past its end.
+    const float* rows[kGenericMR];
+    for (int64_t i = 0; i < kGenericMR; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* b = b_panel + p * kGenericNR;
+      for (int64_t i = 0; i < kGenericMR; ++i)
+        for (int64_t j = 0; j < kGenericNR; ++j) acc[i][j] += rows[i][p * a_col_step] * b[j];
+    }
   }
   gemm_store_tile(&acc[0][0], kGenericNR, C, ldc, mr, nr, alpha, beta, bias);
 }
 
-using MicroKernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                             int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+// M = 1 (one token at inference): C's row straight from op(B) in place. Packing would copy all of B to use each
+// element once, and a 6-row tile would waste 5/6 of its work.
+void gemm_row_generic(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                      int64_t j_end, float* c, float alpha, float beta, const float* bias) {
+  constexpr int64_t kColumns = 64;  // columns accumulated together, so each row of B is read in long runs
+  float acc[kColumns];
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kColumns) {
+    const int64_t w = std::min(kColumns, j_end - j0);
+    if (!transB) {
+      for (int64_t j = 0; j < w; ++j) acc[j] = 0.0f;
+      for (int64_t p = 0; p < K; ++p) {
+        const float* b = B + p * N + j0;
+        for (int64_t j = 0; j < w; ++j) acc[j] += a[p] * b[j];
+      }
+    } else {
+      for (int64_t j = 0; j < w; ++j) {
+        // Eight partial sums: a float reduction g++ may vectorise without reassociating on its own.
+        const float* b = B + (j0 + j) * K;
+        float partial[8] = {};
+        int64_t p = 0;
+        for (; p + 8 <= K; p += 8)
+          for (int64_t l = 0; l < 8; ++l) partial[l] += a[p + l] * b[p + l];
+        float sum = 0.0f;
+        for (; p < K; ++p) sum += a[p] * b[p];
+        for (float v : partial) sum += v;
+        acc[j] = sum;
+      }
+    }
+    gemm_store_tile(acc, 0, c + j0, 0, 1, w, alpha, beta, bias ? bias + j0 : nullptr);
+  }
+}
 
-// Tile and block sizes of one path. KC x NR (one B micro-panel) stays in L1 while the micro-kernel sweeps the
-// MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
-struct Blocking {
+using MicroKernel = void (*)(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
+                             const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                             float beta, const float* bias);
+using Packer = void (*)(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                        int64_t width, float* dst);
+using RowKernel = void (*)(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                           int64_t j_end, float* c, float alpha, float beta, const float* bias);
+
+// The kernels of one ISA path and its block sizes. KC x NR (one B micro-panel) stays in L1 while the micro-kernel
+// sweeps the MC x KC block of A held in L2; the KC x NC block of B is reused across all of A's blocks from L3.
+struct Path {
   int64_t MR, NR, MC, KC, NC;
+  // A C block at most this many columns wide reads A in place: each A tile then meets at most a few B panels,
+  // too few to repay packing it.
+  int64_t in_place_a_max_columns;
   MicroKernel kernel;
+  Packer pack;
+  RowKernel row;
 };
 
-constexpr Blocking kGenericBlocking = {kGenericMR, kGenericNR, 128, 256, 2048, micro_kernel_generic};
+constexpr Path kGenericPath = {kGenericMR, kGenericNR, 128, 256, 2048, 0, micro_kernel_generic,
+                                       gemm_pack_panels_generic, gemm_row_generic};
 #ifdef TN_HAVE_AVX2
-constexpr Blocking kAvx2Blocking = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, gemm_micro_kernel_avx2};
+constexpr Path kAvx2Path = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, 64, gemm_micro_kernel_avx2,
+                                    gemm_pack_panels_avx2, gemm_row_avx2};
 #endif
 
-const Blocking& blocking_for_active_isa() {
+const Path& active_path() {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return kAvx2Blocking;
+  if (active_isa() == Isa::avx2) return kAvx2Path;
 #endif
-  return kGenericBlocking;
+  return kGenericPath;
 }
 
 // One matrix operand: element (r, c) of op(X) lives at data[r * row_step + c * col_step].
@@ -71,27 +148,6 @@ struct Operand {
   const float* data;
   int64_t row_step, col_step;
 };
-
-// Packs rows [r0, r0 + rows) x columns [c0, c0 + cols) of op(X) into panels of `width` rows, each stored
-// column-major (width floats per column) with zero rows past the edge: the layout the micro-kernel streams.
-// For A the panel rows are rows of C; for B they are columns of C, so B is packed through its transpose.
-void pack_panels(const Operand& x, int64_t r0, int64_t rows, int64_t c0, int64_t cols, int64_t width, float* dst) {
-  for (int64_t pr = 0; pr < rows; pr += width) {
-    const int64_t h = std::min(width, rows - pr);
-    const float* src = x.data + (r0 + pr) * x.row_step + c0 * x.col_step;
-    if (x.col_step == 1) {
-      // Rows contiguous in memory: read each row straight through, write with a stride of `width`.
-      for (int64_t r = 0; r < h; ++r)
-        for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = src[r * x.row_step + c];
-    } else {
-      for (int64_t c = 0; c < cols; ++c)
-        for (int64_t r = 0; r < h; ++r) dst[c * width + r] = src[r * x.row_step + c * x.col_step];
-    }
-    for (int64_t r = h; r < width; ++r)
-      for (int64_t c = 0; c < cols; ++c) dst[c * width + r] = 0.0f;
-    dst += width * cols;
-  }
-}
 
 // Packing space each thread keeps between calls, so a call allocates nothing once it has warmed up.
 class PackBuffer {
@@ -116,27 +172,30 @@ class PackBuffer {
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // C[i_begin:i_end, j_begin:j_end] of one product (K > 0), with this thread's packing buffers.
-void gemm_block(const Blocking& bk, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t N,
+void gemm_block(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t N,
                 int64_t K, int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, float alpha, float beta) {
   thread_local PackBuffer a_buffer, b_buffer;
-  const int64_t kc_max = std::min(bk.KC, K);
-  float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(bk.MC, i_end - i_begin), bk.MR) * kc_max));
-  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(bk.NC, j_end - j_begin), bk.NR) * kc_max));
-  for (int64_t jc = j_begin; jc < j_end; jc += bk.NC) {
-    const int64_t nc = std::min(bk.NC, j_end - jc);
-    for (int64_t pc = 0; pc < K; pc += bk.KC) {
-      const int64_t kc = std::min(bk.KC, K - pc);
+  const int64_t kc_max = std::min(path.KC, K);
+  const bool pack_a = j_end - j_begin > path.in_place_a_max_columns;
+  float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i_end - i_begin), path.MR) * kc_max));
+  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, j_end - j_begin), path.NR) * kc_max));
+  for (int64_t jc = j_begin; jc < j_end; jc += path.NC) {
+    const int64_t nc = std::min(path.NC, j_end - jc);
+    for (int64_t pc = 0; pc < K; pc += path.KC) {
+      const int64_t kc = std::min(path.KC, K - pc);
       // The first K slice applies beta and bias; later slices add onto the partial result.
       const bool first = pc == 0;
-      pack_panels(bt, jc, nc, pc, kc, bk.NR, b_pack);
-      for (int64_t ic = i_begin; ic < i_end; ic += bk.MC) {
-        const int64_t mc = std::min(bk.MC, i_end - ic);
-        pack_panels(a, ic, mc, pc, kc, bk.MR, a_pack);
-        for (int64_t jr = 0; jr < nc; jr += bk.NR) {
-          for (int64_t ir = 0; ir < mc; ir += bk.MR) {
-            bk.kernel(kc, a_pack + ir * kc, b_pack + jr * kc, C + (ic + ir) * N + jc + jr, N,
-                      std::min(bk.MR, mc - ir), std::min(bk.NR, nc - jr), alpha, first ? beta : 1.0f,
-                      first && bias ? bias + jc + jr : nullptr);
+      path.pack(bt.data + jc * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, nc, kc, path.NR, b_pack);
+      for (int64_t ic = i_begin; ic < i_end; ic += path.MC) {
+        const int64_t mc = std::min(path.MC, i_end - ic);
+        const float* a_block = a.data + ic * a.row_step + pc * a.col_step;
+        if (pack_a) path.pack(a_block, a.row_step, a.col_step, mc, kc, path.MR, a_pack);
+        for (int64_t jr = 0; jr < nc; jr += path.NR) {
+          for (int64_t ir = 0; ir < mc; ir += path.MR) {
+            const float* a_tile = pack_a ? a_pack + ir * kc : a_block + ir * a.row_step;
+            path.kernel(kc, a_tile, pack_a ? 1 : a.row_step, pack_a ? path.MR : a.col_step, b_pack + jr * kc,
+                        C + (ic + ir) * N + jc + jr, N, std::min(path.MR, mc - ir), std::min(path.NR, nc - jr), alpha,
+                        first ? beta : 1.0f, first && bias ? bias + jc + jr : nullptr);
           }
         }
       }
@@ -152,8 +211,8 @@ void scale_and_add_bias(float* C, const float* bias, int64_t M, int64_t N, float
   }
 }
 
-// Below this many flops in a whole call, threads cost more than they save.
-constexpr double kMinParallelFlops = 2.0 * 64 * 64 * 64;
+// Below this many flops in a whole call (about 40 us on one core) waking the pool costs more than it saves.
+constexpr double kMinParallelFlops = 2.0 * 128 * 128 * 128;
 
 }  // namespace
 
@@ -166,19 +225,19 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
     for (int64_t b = 0; b < batch; ++b) scale_and_add_bias(C + b * strideC, bias, M, N, beta);
     return;
   }
-  const Blocking& bk = blocking_for_active_isa();
+  const Path& path = active_path();
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   const bool parallel = threads > 1 && flops * static_cast<double>(batch) >= kMinParallelFlops;
 
   // Work is split into units of (batch index, part of C). Many independent products go one per unit; otherwise
-  // each product is cut into `threads` slices of rows (or of columns when C is wide and short).
+  // each product is cut into `threads` slices of rows, or of columns when C is wide and short (always for M = 1).
   const bool whole_products =
       !parallel || (batches_independent && (batch >= 4 * threads || batch % threads == 0));
   const int64_t parts = whole_products ? 1 : threads;
-  const bool split_columns = N > M;
+  const bool split_columns = M == 1 || N > M;
   const int64_t extent = split_columns ? N : M;
-  const int64_t step = split_columns ? bk.NR : bk.MR;
+  const int64_t step = split_columns ? path.NR : path.MR;
   const int64_t part_size = round_up((extent + parts - 1) / parts, step);
 
   auto run_unit = [&](int64_t b, int64_t part) {
@@ -188,10 +247,12 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
     const Operand a = transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1};
     const Operand bt = transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N};
     float* c = C + b * strideC;
-    if (split_columns)
-      gemm_block(bk, a, bt, c, bias, N, K, 0, M, begin, end, alpha, beta);
+    if (M == 1)  // op(A) is one contiguous row of K floats, transposed or not
+      path.row(A + b * strideA, B + b * strideB, transB, N, K, begin, end, c, alpha, beta, bias);
+    else if (split_columns)
+      gemm_block(path, a, bt, c, bias, N, K, 0, M, begin, end, alpha, beta);
     else
-      gemm_block(bk, a, bt, c, bias, N, K, begin, end, 0, N, alpha, beta);
+      gemm_block(path, a, bt, c, bias, N, K, begin, end, 0, N, alpha, beta);
   };
 
   if (batches_independent) {

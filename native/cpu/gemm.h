@@ -15,15 +15,31 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
           float beta);
 
 // Writes an mr x nr tile of results: C[i, j] = alpha * acc[i, j] + beta * C[i, j] (+ bias[j]), never reading C
-// when beta = 0. acc rows are acc_stride floats apart. Shared by the generic and AVX2 micro-kernels.
+// when beta = 0. acc rows are acc_stride floats apart. Shared by the generic kernels and the AVX2 row kernel.
 void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc, int64_t mr, int64_t nr,
                      float alpha, float beta, const float* bias);
 
-// AVX2+FMA micro-kernel (gemm_avx2.cc): a 6 x 16 tile of C from packed panels, a_panel holding 6 floats of op(A)
-// per k and b_panel 16 floats of op(B) per k (both zero-padded past mr / nr). Writes like gemm_store_tile.
+// AVX2+FMA micro-kernel (gemm_avx2.cc): an mr x nr (at most 6 x 16) tile of C. Element (i, k) of the A tile is
+// a[i * a_row_step + k * a_col_step]: a packed panel (steps 1 and 6) or op(A) in place; rows past mr are not
+// read. b_panel is packed, 16 floats of op(B) per k, zero past nr. Writes C like gemm_store_tile.
 constexpr int64_t kGemmAvx2MR = 6;
 constexpr int64_t kGemmAvx2NR = 16;
-void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                            int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+void gemm_micro_kernel_avx2(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
+                            const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                            float beta, const float* bias);
+
+// Packs a rows x cols block of a matrix (element (r, c) at src[r * row_step + c * col_step]) into panels of
+// `width` rows, each stored column by column (width floats per column, zero past the last row): the layout the
+// micro-kernels stream. The AVX2 packer has fast paths for widths 6 (A) and 16 (B) and falls back on the generic
+// one for the rest.
+void gemm_pack_panels_generic(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                              int64_t width, float* dst);
+void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                           int64_t width, float* dst);
+
+// M = 1: c[j] = alpha * sum_p a[p] * op(B)(p, j) + beta * c[j] (+ bias[j]) for j in [j_begin, j_end), reading B
+// in place (K x N, or N x K when transB).
+void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                   int64_t j_end, float* c, float alpha, float beta, const float* bias);
 
 }  // namespace tn

@@ -1,69 +1,315 @@
-// AVX2+FMA micro-kernel of the blocked GEMM (driver and packing in gemm.cc).
+// AVX2+FMA micro-kernel and packing of the blocked GEMM (driver in gemm.cc).
 #include <immintrin.h>
 
 #include "gemm.h"
 
 namespace tn {
+namespace {
 
-// 6 x 16 tile = 12 ymm accumulators; with two B vectors and one broadcast A value that is 15 of the 16 ymm
-// registers, and 12 independent FMA chains cover FMA latency (4) x throughput (2 per cycle).
-void gemm_micro_kernel_avx2(int64_t kc, const float* a_panel, const float* b_panel, float* C, int64_t ldc,
-                            int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
-  constexpr int MR = static_cast<int>(kGemmAvx2MR);
+// Transposes eight rows of eight floats: afterwards v[k] holds what was column k.
+void transpose8x8(__m256 v[8]) {
+  // Interleave pairs of rows, then pairs of pairs, within each 128-bit half; then swap the halves across.
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  const __m256 q0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 q2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 q4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 q6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  v[0] = _mm256_permute2f128_ps(q0, q4, 0x20);
+  v[1] = _mm256_permute2f128_ps(q1, q5, 0x20);
+  v[2] = _mm256_permute2f128_ps(q2, q6, 0x20);
+  v[3] = _mm256_permute2f128_ps(q3, q7, 0x20);
+  v[4] = _mm256_permute2f128_ps(q0, q4, 0x31);
+  v[5] = _mm256_permute2f128_ps(q1, q5, 0x31);
+  v[6] = _mm256_permute2f128_ps(q2, q6, 0x31);
+  v[7] = _mm256_permute2f128_ps(q3, q7, 0x31);
+}
+
+// The first six floats of v, without touching the two after them (which belong to the next column).
+void store6(float* dst, __m256 v) {
+  _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
+  _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm256_extractf128_ps(v, 1));
+}
+
+// acc = sum over k of column k of the A tile (6 values, row i read from rows[i] + k * col_step) times column k of
+// b_panel (16 values). A 6 x 16 tile is 12 ymm accumulators; with two B vectors and one broadcast A value that is
+// 15 of the 16 ymm registers, and 12 independent FMA chains cover FMA latency (4) x throughput (2 per cycle).
+void accumulate_6x16(int64_t kc, const float* const rows[6], int64_t col_step, const float* b, __m256 acc[6][2]) {
+  const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
   // Named accumulators rather than an array: g++ keeps an indexed __m256 array in memory, storing it every k.
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  const float* a = a_panel;
-  const float* b = b_panel;
-  for (int64_t p = 0; p < kc; ++p) {
+  for (int64_t p = 0, k = 0; p < kc; ++p, k += col_step) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
-    __m256 ai = _mm256_broadcast_ss(a + 0);
+    __m256 ai = _mm256_broadcast_ss(a0 + k);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
-    ai = _mm256_broadcast_ss(a + 1);
+    ai = _mm256_broadcast_ss(a1 + k);
     c10 = _mm256_fmadd_ps(ai, b0, c10);
     c11 = _mm256_fmadd_ps(ai, b1, c11);
-    ai = _mm256_broadcast_ss(a + 2);
+    ai = _mm256_broadcast_ss(a2 + k);
     c20 = _mm256_fmadd_ps(ai, b0, c20);
     c21 = _mm256_fmadd_ps(ai, b1, c21);
-    ai = _mm256_broadcast_ss(a + 3);
+    ai = _mm256_broadcast_ss(a3 + k);
     c30 = _mm256_fmadd_ps(ai, b0, c30);
     c31 = _mm256_fmadd_ps(ai, b1, c31);
-    ai = _mm256_broadcast_ss(a + 4);
+    ai = _mm256_broadcast_ss(a4 + k);
     c40 = _mm256_fmadd_ps(ai, b0, c40);
     c41 = _mm256_fmadd_ps(ai, b1, c41);
-    ai = _mm256_broadcast_ss(a + 5);
+    ai = _mm256_broadcast_ss(a5 + k);
     c50 = _mm256_fmadd_ps(ai, b0, c50);
     c51 = _mm256_fmadd_ps(ai, b1, c51);
-    a += MR;
     b += kGemmAvx2NR;
   }
+  acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
+  acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+}
 
-  alignas(32) float tile[MR][kGemmAvx2NR];
-  const __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (mr == MR && nr == kGemmAvx2NR) {
-    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    const __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    const __m256 bias1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-    for (int i = 0; i < MR; ++i) {
-      float* c = C + i * ldc;
-      __m256 r0 = _mm256_fmadd_ps(va, rows[i][0], bias0);
-      __m256 r1 = _mm256_fmadd_ps(va, rows[i][1], bias1);
+// The same for a tile at most 8 columns wide (the right edge of C): half the FMAs of the full tile.
+void accumulate_6x8(int64_t kc, const float* const rows[6], int64_t col_step, const float* b, __m256 acc[6][2]) {
+  const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
+  __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+  for (int64_t p = 0, k = 0; p < kc; ++p, k += col_step) {
+    const __m256 b0 = _mm256_load_ps(b);
+    c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + k), b0, c0);
+    c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + k), b0, c1);
+    c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + k), b0, c2);
+    c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + k), b0, c3);
+    c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a4 + k), b0, c4);
+    c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + k), b0, c5);
+    b += kGemmAvx2NR;
+  }
+  const __m256 zero = _mm256_setzero_ps();
+  acc[0][0] = c0, acc[1][0] = c1, acc[2][0] = c2, acc[3][0] = c3, acc[4][0] = c4, acc[5][0] = c5;
+  for (int i = 0; i < 6; ++i) acc[i][1] = zero;
+}
+
+// Mask of the first n lanes (n clamped to [0, 8]) for maskload/maskstore.
+__m256i first_lanes(int64_t n) {
+  const int count = n < 0 ? 0 : (n > 8 ? 8 : static_cast<int>(n));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// One panel of h <= width rows, width 6 or 16, rows past h zero. Packs every column when the columns are
+// contiguous and the leading multiple of 8 when the rows are; returns how many columns it packed.
+int64_t pack_panel_fast(const float* panel, int64_t row_step, int64_t col_step, int64_t h, int64_t cols,
+                        int64_t width, float* dst) {
+  if (col_step == 1) {
+    // Rows contiguous: transpose 8 x 8 blocks, eight rows (or the six of an A panel) at a time.
+    const int64_t cols8 = cols / 8 * 8;
+    for (int64_t r0 = 0; r0 < width; r0 += 8) {
+      const int64_t group = width - r0 < 8 ? width - r0 : 8;
+      for (int64_t c = 0; c < cols8; c += 8) {
+        __m256 v[8];
+        for (int64_t r = 0; r < 8; ++r)
+          v[r] = r0 + r < h ? _mm256_loadu_ps(panel + (r0 + r) * row_step + c) : _mm256_setzero_ps();
+        transpose8x8(v);
+        for (int64_t k = 0; k < 8; ++k) {
+          float* d = dst + (c + k) * width + r0;
+          if (group == 8)
+            _mm256_storeu_ps(d, v[k]);
+          else
+            store6(d, v[k]);
+        }
+      }
+    }
+    return cols8;
+  }
+  if (row_step == 1) {
+    // Columns contiguous: each column of the panel is a straight copy (masked at a partial panel).
+    if (width == 16 && h == 16) {
+      for (int64_t c = 0; c < cols; ++c) {
+        _mm256_storeu_ps(dst + c * 16, _mm256_loadu_ps(panel + c * col_step));
+        _mm256_storeu_ps(dst + c * 16 + 8, _mm256_loadu_ps(panel + c * col_step + 8));
+      }
+    } else {
+      const __m256i m0 = first_lanes(h), m1 = first_lanes(h - 8);
+      for (int64_t c = 0; c < cols; ++c) {
+        const float* s = panel + c * col_step;
+        float* d = dst + c * width;
+        const __m256 lo = _mm256_maskload_ps(s, m0);
+        if (width == 16) {
+          _mm256_storeu_ps(d, lo);
+          _mm256_storeu_ps(d + 8, _mm256_maskload_ps(s + 8, m1));
+        } else {
+          store6(d, lo);
+        }
+      }
+    }
+    return cols;
+  }
+  return 0;
+}
+
+float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// c[0, n) = alpha * acc + beta * c + bias over the first min(n, 8) lanes, never touching the lanes past them
+// (nor c at all when beta = 0).
+void store_lanes(float* c, __m256 acc, int64_t n, float alpha, float beta, const float* bias) {
+  const __m256i m = first_lanes(n);
+  __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), acc);
+  if (bias) r = _mm256_add_ps(r, _mm256_maskload_ps(bias, m));
+  if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c, m), r);
+  _mm256_maskstore_ps(c, m, r);
+}
+
+}  // namespace
+
+void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
+                   int64_t j_end, float* c, float alpha, float beta, const float* bias) {
+  const float* no_bias = nullptr;
+  if (!transB) {
+    // acc += a[p] * (row p of B), four rows of B per pass over a chunk of columns: B streams through in long
+    // contiguous runs and the accumulators (one chunk) stay in L1.
+    constexpr int64_t kChunk = 512;
+    alignas(32) float acc[kChunk];
+    for (int64_t j0 = j_begin; j0 < j_end; j0 += kChunk) {
+      const int64_t w = j_end - j0 < kChunk ? j_end - j0 : kChunk;
+      const int64_t w8 = w / 8 * 8;
+      const __m256i tail = first_lanes(w - w8);
+      for (int64_t j = 0; j < w; ++j) acc[j] = 0.0f;
+      int64_t p = 0;
+      for (; p + 4 <= K; p += 4) {
+        const __m256 a0 = _mm256_broadcast_ss(a + p), a1 = _mm256_broadcast_ss(a + p + 1);
+        const __m256 a2 = _mm256_broadcast_ss(a + p + 2), a3 = _mm256_broadcast_ss(a + p + 3);
+        const float* b0 = B + p * N + j0;
+        const float* b1 = b0 + N;
+        const float* b2 = b1 + N;
+        const float* b3 = b2 + N;
+        for (int64_t j = 0; j < w8; j += 8) {
+          __m256 s = _mm256_load_ps(acc + j);
+          s = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b0 + j), s);
+          s = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b1 + j), s);
+          s = _mm256_fmadd_ps(a2, _mm256_loadu_ps(b2 + j), s);
+          s = _mm256_fmadd_ps(a3, _mm256_loadu_ps(b3 + j), s);
+          _mm256_store_ps(acc + j, s);
+        }
+        if (w8 < w) {
+          __m256 s = _mm256_load_ps(acc + w8);
+          s = _mm256_fmadd_ps(a0, _mm256_maskload_ps(b0 + w8, tail), s);
+          s = _mm256_fmadd_ps(a1, _mm256_maskload_ps(b1 + w8, tail), s);
+          s = _mm256_fmadd_ps(a2, _mm256_maskload_ps(b2 + w8, tail), s);
+          s = _mm256_fmadd_ps(a3, _mm256_maskload_ps(b3 + w8, tail), s);
+          _mm256_store_ps(acc + w8, s);
+        }
+      }
+      for (; p < K; ++p) {
+        const __m256 ap = _mm256_broadcast_ss(a + p);
+        const float* b = B + p * N + j0;
+        for (int64_t j = 0; j < w8; j += 8)
+          _mm256_store_ps(acc + j, _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + j), _mm256_load_ps(acc + j)));
+        if (w8 < w)
+          _mm256_store_ps(acc + w8, _mm256_fmadd_ps(ap, _mm256_maskload_ps(b + w8, tail), _mm256_load_ps(acc + w8)));
+      }
+      for (int64_t j = 0; j < w; j += 8)
+        store_lanes(c + j0 + j, _mm256_load_ps(acc + j), w - j, alpha, beta, bias ? bias + j0 + j : no_bias);
+    }
+    return;
+  }
+  // c[j] = dot(a, row j of B): four rows of B per pass share each load of a; the last K % 8 are masked.
+  const __m256i tail = first_lanes(K % 8);
+  const int64_t k8 = K / 8 * 8;
+  int64_t j = j_begin;
+  for (; j + 4 <= j_end; j += 4) {
+    const float* b0 = B + j * K;
+    const float* b1 = b0 + K;
+    const float* b2 = b1 + K;
+    const float* b3 = b2 + K;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t p = 0; p < k8; p += 8) {
+      const __m256 av = _mm256_loadu_ps(a + p);
+      s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + p), s0);
+      s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + p), s1);
+      s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + p), s2);
+      s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + p), s3);
+    }
+    if (k8 < K) {
+      const __m256 av = _mm256_maskload_ps(a + k8, tail);
+      s0 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b0 + k8, tail), s0);
+      s1 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b1 + k8, tail), s1);
+      s2 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b2 + k8, tail), s2);
+      s3 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b3 + k8, tail), s3);
+    }
+    const float dots[4] = {horizontal_sum(s0), horizontal_sum(s1), horizontal_sum(s2), horizontal_sum(s3)};
+    gemm_store_tile(dots, 0, c + j, 0, 1, 4, alpha, beta, bias ? bias + j : no_bias);
+  }
+  for (; j < j_end; ++j) {
+    const float* b = B + j * K;
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k8; p += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), s);
+    if (k8 < K) s = _mm256_fmadd_ps(_mm256_maskload_ps(a + k8, tail), _mm256_maskload_ps(b + k8, tail), s);
+    const float dot = horizontal_sum(s);
+    gemm_store_tile(&dot, 0, c + j, 0, 1, 1, alpha, beta, bias ? bias + j : no_bias);
+  }
+}
+
+void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                           int64_t width, float* dst) {
+  const bool fast_width = width == 6 || width == 16;
+  for (int64_t pr = 0; pr < rows; pr += width) {
+    const float* panel = src + pr * row_step;
+    const int64_t h = rows - pr < width ? rows - pr : width;
+    const int64_t done = fast_width ? pack_panel_fast(panel, row_step, col_step, h, cols, width, dst) : 0;
+    if (done < cols)
+      gemm_pack_panels_generic(panel + done * col_step, row_step, col_step, h, cols - done, width, dst + done * width);
+    dst += width * cols;
+  }
+}
+
+void gemm_micro_kernel_avx2(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
+                            const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                            float beta, const float* bias) {
+  // Rows past mr repeat the last real row, so an unpacked A is never read past its end.
+  const float* rows[6];
+  for (int64_t i = 0; i < 6; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;
+  __m256 acc[6][2];
+  if (nr <= 8)
+    accumulate_6x8(kc, rows, a_col_step, b_panel, acc);
+  else
+    accumulate_6x16(kc, rows, a_col_step, b_panel, acc);
+
+  // C = alpha * acc + beta * C + bias. Edge tiles use masked loads and stores, which never touch the lanes
+  // past nr (so nothing outside C is read or written).
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const bool full = nr == kGemmAvx2NR;
+  const __m256i m0 = first_lanes(nr), m1 = first_lanes(nr - 8);
+  __m256 bias0 = _mm256_setzero_ps(), bias1 = bias0;
+  if (bias) {
+    bias0 = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m0);
+    bias1 = full ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, m1);
+  }
+  for (int64_t i = 0; i < mr; ++i) {
+    float* c = C + i * ldc;
+    __m256 r0 = _mm256_fmadd_ps(va, acc[i][0], bias0);
+    __m256 r1 = _mm256_fmadd_ps(va, acc[i][1], bias1);
+    if (full) {
       if (beta != 0.0f) {
         r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), r0);
         r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), r1);
       }
       _mm256_storeu_ps(c, r0);
       _mm256_storeu_ps(c + 8, r1);
+    } else {
+      if (beta != 0.0f) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), r1);
+      }
+      _mm256_maskstore_ps(c, m0, r0);
+      _mm256_maskstore_ps(c + 8, m1, r1);
     }
-    return;
   }
-  for (int i = 0; i < MR; ++i) {
-    _mm256_store_ps(&tile[i][0], rows[i][0]);
-    _mm256_store_ps(&tile[i][8], rows[i][1]);
-  }
-  gemm_store_tile(&tile[0][0], kGemmAvx2NR, C, ldc, mr, nr, alpha, beta, bias);
 }
 
 }  // namespace tn

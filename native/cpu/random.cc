@@ -8,35 +8,65 @@
 #include "threadpool.h"
 
 namespace tn {
+namespace {
 
 constexpr int64_t kGrain = 16384;  // elements per thread below which splitting costs more than it saves
+constexpr float kTwoPi = 6.28318530717958648f;
+
+constexpr int64_t kBatch = 512;     // draws generated into a local buffer before they are used
+
+// words[j] = draw number start + j of the stream (philox_u32's numbering) for j < count <= kBatch: one 10-round
+// Philox call yields the four draws of a block, so whole blocks are generated and the partial ends trimmed.
+void draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, uint32_t* words) {
+  uint32_t blocks[kBatch + 8];
+  const int64_t first = start & ~int64_t(3);
+  for (int64_t b = first; b < start + count; b += 4) {
+    const Philox4 r = philox4x32(seed, stream, static_cast<uint64_t>(b) >> 2);
+    std::memcpy(blocks + (b - first), r.v, sizeof r.v);
+  }
+  std::memcpy(words, blocks + (start - first), count * sizeof(uint32_t));
+}
+
+// Runs fn(i0, count, words) over [begin, end) in batches, words holding the draws of elements i0 .. i0+count-1.
+template <class F>
+void for_each_batch(uint64_t seed, uint64_t stream, int64_t begin, int64_t end, F fn) {
+  uint32_t words[kBatch];
+  for (int64_t i0 = begin; i0 < end; i0 += kBatch) {
+    const int64_t count = std::min(kBatch, end - i0);
+    draws(seed, stream, i0, count, words);
+    fn(i0, count, words);
+  }
+}
+
+inline float unit_uniform(uint32_t word) { return static_cast<float>(word >> 8) * (1.0f / 16777216.0f); }
+
+}  // namespace
 
 void random_uniform(float* dst, int64_t n, uint64_t seed, float lo, float hi) {
   const float width = hi - lo;
+  // Rounding can land exactly on hi; the largest float below it keeps the interval half-open.
+  const float top = hi > lo ? std::nextafter(hi, lo) : hi;
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float v = lo + width * philox_uniform(seed, kStreamFill, static_cast<uint64_t>(i));
-      // Rounding can land exactly on hi; step back inside the half-open interval.
-      if (v >= hi && hi > lo) v = std::nextafter(hi, lo);
-      dst[i] = v;
-    }
+    for_each_batch(seed, kStreamFill, begin, end, [&](int64_t i0, int64_t count, const uint32_t* words) {
+      for (int64_t j = 0; j < count; ++j) dst[i0 + j] = std::min(lo + width * unit_uniform(words[j]), top);
+    });
   });
 }
 
 void random_normal(float* dst, int64_t n, uint64_t seed, float mean, float std) {
-  const double two_pi = 6.283185307179586;
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      // Elements 2k and 2k+1 are the cosine and sine halves of one Box-Muller pair, drawn from block k's words
-      // 0 and 1; 1 - u keeps the logarithm's argument in (0, 1].
-      const uint64_t pair = static_cast<uint64_t>(i) >> 1;
-      const Philox4 r = philox4x32(seed, kStreamFill, pair);
-      const double u1 = 1.0 - static_cast<double>(r.v[0] >> 8) * (1.0 / 16777216.0);
-      const double u2 = static_cast<double>(r.v[1] >> 8) * (1.0 / 16777216.0);
-      const double radius = std::sqrt(-2.0 * std::log(u1));
-      const double z = (i & 1) ? radius * std::sin(two_pi * u2) : radius * std::cos(two_pi * u2);
-      dst[i] = static_cast<float>(mean + std * z);
-    }
+    // Draws 2k and 2k+1 make one Box-Muller pair; element 2k takes its cosine and 2k+1 its sine, so batches
+    // start on even elements. 1 - u keeps the logarithm's argument in (0, 1].
+    const int64_t even_begin = begin & ~int64_t(1);
+    for_each_batch(seed, kStreamFill, even_begin, end + (end & 1), [&](int64_t i0, int64_t count, const uint32_t* words) {
+      for (int64_t j = 0; j < count; j += 2) {
+        const float radius = std::sqrt(-2.0f * std::log(1.0f - unit_uniform(words[j])));
+        const float angle = kTwoPi * unit_uniform(words[j + 1]);
+        const int64_t i = i0 + j;
+        if (i >= begin) dst[i] = mean + std * radius * std::cos(angle);
+        if (i + 1 < end) dst[i + 1] = mean + std * radius * std::sin(angle);
+      }
+    });
   });
 }
 
@@ -51,10 +81,12 @@ void dropout_forward(const float* x, float* out, int64_t n, float p, uint64_t se
   }
   const float scale = 1.0f / (1.0f - p);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const bool keep = philox_uniform(seed, kStreamDropout, static_cast<uint64_t>(i)) >= p;
-      out[i] = keep ? x[i] * scale : 0.0f;
-    }
+    for_each_batch(seed, kStreamDropout, begin, end, [&](int64_t i0, int64_t count, const uint32_t* words) {
+      const float* xs = x + i0;
+      float* o = out + i0;
+      // Multiplying by 0 (rather than writing 0) drops NaN and infinity to NaN, as PyTorch's x * mask * scale does.
+      for (int64_t j = 0; j < count; ++j) o[j] = xs[j] * (unit_uniform(words[j]) >= p ? scale : 0.0f);
+    });
   });
 }
 

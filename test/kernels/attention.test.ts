@@ -100,9 +100,17 @@ function makeTensors(c: Case, seed: number): Tensors {
       out: { size: 1 + B * T * H * D, view: [1, T * H * D, D, H * D] },
     };
   } else {
-    layouts = { q: contiguous(B, H, Tq, D, 3), k: contiguous(B, H, Tk, D), v: contiguous(B, H, Tk, D, 1), out: contiguous(B, H, Tq, D, 2) };
+    layouts = {
+      q: contiguous(B, H, Tq, D, 3),
+      k: contiguous(B, H, Tk, D),
+      v: contiguous(B, H, Tk, D, 1),
+      out: contiguous(B, H, Tq, D, 2),
+    };
   }
-  // Packed q/k/v share one storage; each tensor gets its own copy of it so dq/dk/dv can reuse the layout.
+  if (c.packed) {
+    const qkv = randomArray(layouts.q.size, seed + 1); // one array (and one storage) behind q, k and v
+    return { q: qkv, k: qkv, v: qkv, dout: randomArray(layouts.out.size, seed + 4), layouts };
+  }
   return {
     q: randomArray(layouts.q.size, seed + 1),
     k: randomArray(layouts.k.size, seed + 2),
@@ -205,7 +213,7 @@ interface Result {
   dq: Float32Array;
   dk: Float32Array;
   dv: Float32Array;
-  /** the raw out storage after the forward, to check regions outside the view are untouched */
+  /** the raw out and dq storages, to check that regions outside the views are untouched */
   outRaw: Float32Array;
   dqRaw: Float32Array;
 }
@@ -224,16 +232,18 @@ const SENTINEL = 12345;
 function run(c: Case, t: Tensors, withWeights = true): Result {
   const { B, H, Tq, Tk, D } = c;
   const L = t.layouts;
+  // Packed q, k, v live in one storage, and so do their gradients (as an autograd would lay them out).
+  const shared = t.q === t.k;
   const q = storageOf(t.q);
-  const k = storageOf(t.k);
-  const v = storageOf(t.v);
+  const k = shared ? q : storageOf(t.k);
+  const v = shared ? q : storageOf(t.v);
   const out = storageOf(new Float32Array(L.out.size).fill(SENTINEL));
   const lse = emptyStorage(B * H * Tq);
   const weights = withWeights ? emptyStorage(B * H * Tq * Tk) : null;
   const dout = storageOf(t.dout);
   const dq = storageOf(new Float32Array(L.q.size).fill(SENTINEL));
-  const dk = emptyStorage(L.k.size);
-  const dv = emptyStorage(L.v.size);
+  const dk = shared ? dq : emptyStorage(L.k.size);
+  const dv = shared ? dq : emptyStorage(L.v.size);
   const keyPadding = c.keyPadding ? storageOf(c.keyPadding) : null;
   const mask = c.mask ? storageOf(c.mask.data) : null;
   const maskView: MaskView = c.mask ? c.mask.view : [0, 0, 0, 0];
@@ -256,13 +266,16 @@ function run(c: Case, t: Tensors, withWeights = true): Result {
     outRaw,
     dqRaw,
   };
-  for (const s of [q, k, v, out, lse, weights, dout, dq, dk, dv, keyPadding, mask]) s?.dispose();
+  for (const s of new Set([q, k, v, out, lse, weights, dout, dq, dk, dv, keyPadding, mask])) s?.dispose();
   return result;
 }
 
 /** max |a - b| over max |b|: the error relative to the tensor's scale. */
-function scaledError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
+function scaledError(actualIn: ArrayLike<number>, expectedIn: ArrayLike<number>): number {
+  expect(actualIn.length).toBe(expectedIn.length);
+  // One array type keeps the loops below monomorphic (mixed Float32/Float64 access is many times slower).
+  const actual = new Float64Array(actualIn);
+  const expected = new Float64Array(expectedIn);
   let worst = 0;
   let magnitude = 1e-6;
   for (let i = 0; i < expected.length; i++) magnitude = Math.max(magnitude, Math.abs(expected[i]));
@@ -279,18 +292,26 @@ function within(label: string, name: string, error: number, tolerance: number): 
 }
 
 function expectLse(actual: Float32Array, expected: Float64Array): void {
+  let wrong = 0;
   for (let i = 0; i < expected.length; i++) {
-    if (expected[i] === Infinity) expect(actual[i]).toBe(Infinity);
-    else expect(Math.abs(actual[i] - expected[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(expected[i])));
+    const ok = expected[i] === Infinity
+      ? actual[i] === Infinity
+      : Math.abs(actual[i] - expected[i]) < 1e-4 * Math.max(1, Math.abs(expected[i]));
+    if (!ok) wrong++;
   }
+  expect(wrong).toBe(0);
 }
 
-function expectUntouchedOutside(raw: Float32Array, view: AttentionView, c: Case, T: number): void {
+/** Counts the elements of raw outside the views ([view, T] pairs) that no longer hold SENTINEL. */
+function expectUntouchedOutside(raw: Float32Array, views: Array<[AttentionView, number]>, c: Case): void {
   const inside = new Uint8Array(raw.length);
-  for (let b = 0; b < c.B; b++)
-    for (let h = 0; h < c.H; h++)
-      for (let t = 0; t < T; t++) for (let d = 0; d < c.D; d++) inside[at(view, b, h, t) + d] = 1;
-  for (let i = 0; i < raw.length; i++) if (!inside[i]) expect(raw[i]).toBe(SENTINEL);
+  for (const [view, T] of views)
+    for (let b = 0; b < c.B; b++)
+      for (let h = 0; h < c.H; h++)
+        for (let t = 0; t < T; t++) for (let d = 0; d < c.D; d++) inside[at(view, b, h, t) + d] = 1;
+  let changed = 0;
+  for (let i = 0; i < raw.length; i++) if (!inside[i] && raw[i] !== SENTINEL) changed++;
+  expect(changed).toBe(0);
 }
 
 function checkCase(c: Case, seed = 1): void {
@@ -305,8 +326,11 @@ function checkCase(c: Case, seed = 1): void {
     within(label, 'dq', scaledError(got.dq, ref.dq), 1e-4);
     within(label, 'dk', scaledError(got.dk, ref.dk), 1e-4);
     within(label, 'dv', scaledError(got.dv, ref.dv), 1e-4);
-    expectUntouchedOutside(got.outRaw, t.layouts.out.view, c, c.Tq);
-    expectUntouchedOutside(got.dqRaw, t.layouts.q.view, c, c.Tq);
+    const L = t.layouts;
+    expectUntouchedOutside(got.outRaw, [[L.out.view, c.Tq]], c);
+    const gradViews: Array<[AttentionView, number]> = [[L.q.view, c.Tq]];
+    if (c.packed) gradViews.push([L.k.view, c.Tk], [L.v.view, c.Tk]);
+    expectUntouchedOutside(got.dqRaw, gradViews, c);
   }
 }
 
@@ -320,6 +344,7 @@ describe('attention forward and backward vs a float64 reference', () => {
     { B: 2, H: 1, Tq: 70, Tk: 70, D: 65 },
     { B: 1, H: 2, Tq: 33, Tk: 7, D: 16, scale: 0.7 },
     { B: 3, H: 2, Tq: 130, Tk: 129, D: 8 },
+    { B: 4, H: 3, Tq: 20, Tk: 140, D: 4 }, // enough heads for one thread per head in the backward
   ])('plain B=$B H=$H Tq=$Tq Tk=$Tk D=$D', (c) => checkCase(c));
 
   test.each([
@@ -328,6 +353,8 @@ describe('attention forward and backward vs a float64 reference', () => {
     { B: 1, H: 2, Tq: 130, Tk: 200, D: 16, causalOffset: 200 - 130 },
     { B: 2, H: 1, Tq: 140, Tk: 140, D: 9, causalOffset: 0 },
     { B: 1, H: 2, Tq: 9, Tk: 12, D: 4, causalOffset: -3 }, // the first 3 rows see nothing
+    { B: 1, H: 2, Tq: 70, Tk: 20, D: 8, causalOffset: 20 - 70 }, // more queries than keys: 50 rows see nothing
+    { B: 2, H: 1, Tq: 5, Tk: 6, D: 3, causalOffset: -100 }, // every row masked
   ])('causal Tq=$Tq Tk=$Tk offset=$causalOffset', (c) => checkCase({ ...c, causal: true }));
 
   test('key padding, including a batch row with every key ignored', () => {
@@ -376,7 +403,8 @@ describe('attention dropout', () => {
     const t = makeTensors(c, 3);
     const first = run(c, t).out;
     expect(run(c, t).out).toEqual(first);
-    for (const path of kernelPaths()) within(path.isa, 'out', scaledError(onPath(path, () => run(c, t).out), first), 1e-5);
+    for (const path of kernelPaths())
+      within(path.isa, 'out', scaledError(onPath(path, () => run(c, t).out), first), 1e-5);
     const other = run({ ...c, seed: 10 }, t).out;
     expect(scaledError(other, first)).toBeGreaterThan(1e-2);
   });
@@ -480,7 +508,8 @@ describe('attention argument checks', () => {
   function backward(o: Overrides = {}): void {
     const a = { q: s.q, k: s.k, v: s.v, out: s.out, dout: s.dout, lse: s.lse, dq: s.dq, dk: s.dk, dv: s.dv, B, H, Tq,
       Tk, D, qView: qv, kView: kv, vView: kv, outView: qv, scale: 0.5, isCausal: false, causalOffset: 0,
-      keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0, ...o } as unknown as Record<string, never>;
+      keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0, ...o,
+    } as unknown as Record<string, never>;
     addon.attentionBackward(a.q, a.k, a.v, a.out, a.dout, a.lse, a.dq, a.dk, a.dv, a.B, a.H, a.Tq, a.Tk, a.D,
       a.qView, a.kView, a.vView, a.outView, a.scale, a.isCausal, a.causalOffset, a.keyPadding, a.attnMask,
       a.maskView, a.dropoutP, a.seed);
@@ -489,18 +518,22 @@ describe('attention argument checks', () => {
   test('valid arguments pass', () => {
     forward();
     backward();
-    forward({ keyPadding: s.pad, attnMask: s.mask, maskView: [0, 0, 0, Tk], isCausal: true, dropoutP: 0.5, seed: 2 ** 53 - 1 });
+    forward({
+      keyPadding: s.pad, attnMask: s.mask, maskView: [0, 0, 0, Tk], isCausal: true, dropoutP: 0.5, seed: 2 ** 53 - 1,
+    });
   });
 
   test('storages too small for their views', () => {
-    expectError(() => forward({ q: s.small }), 'RangeError', /attentionForward: q view \[0, 30, 15, 5\] over \[2, 2, 3, 5\] reaches element 60 but q holds 3/);
+    expectError(() => forward({ q: s.small }), 'RangeError',
+      /attentionForward: q view \[0, 30, 15, 5\] over \[2, 2, 3, 5\] reaches element 60 but q holds 3/);
     expectError(() => forward({ kView: [1, H * Tk * D, Tk * D, D] }), 'RangeError', /attentionForward: k view/);
     expectError(() => forward({ vView: [0, 0, 0, 100] }), 'RangeError', /attentionForward: v view/);
     expectError(() => forward({ out: s.small }), 'RangeError', /attentionForward: out view/);
     expectError(() => forward({ lse: s.small }), 'RangeError', /attentionForward: lse holds 3 elements, needs 12/);
     expectError(() => forward({ weights: s.small }), 'RangeError', /attentionForward: weights holds 3 elements/);
     expectError(() => forward({ keyPadding: s.small }), 'RangeError', /attentionForward: keyPadding holds 3/);
-    expectError(() => forward({ attnMask: s.mask, maskView: [0, 0, 0, Tk + 1] }), 'RangeError', /attentionForward: attnMask view/);
+    expectError(() => forward({ attnMask: s.mask, maskView: [0, 0, 0, Tk + 1] }), 'RangeError',
+      /attentionForward: attnMask view/);
     expectError(() => forward({ attnMask: s.mask, maskView: [0, 1, 0, Tk] }), 'RangeError', /attnMask view/);
     expectError(() => forward({ qView: [0, 2 ** 50, 2 ** 50, 2 ** 50] }), 'RangeError', /q view .* past 2\^50/);
     for (const name of ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'])
@@ -515,6 +548,7 @@ describe('attention argument checks', () => {
         expectError(() => backward({ [name]: bad }), 'RangeError', new RegExp(`attentionBackward: ${name} must be`));
       }
     expectError(() => forward({ B: '2' }), 'TypeError', /attentionForward: B must be a number/);
+    expectError(() => forward({ D: 65537 }), 'RangeError', /attentionForward: D must be in \[1, 65536\]/);
     expectError(() => forward({ B: 2 ** 20, H: 2 ** 20, Tq: 2 ** 10, Tk: 2 ** 20 }), 'RangeError', /too many elements/);
   });
 
@@ -545,6 +579,7 @@ describe('attention argument checks', () => {
     expectError(() => forward(), 'TypeError', /attentionForward: v is used after dispose/);
     s.dk.dispose();
     expectError(() => backward({ v: s.k }), 'TypeError', /attentionBackward: dk is used after dispose/);
-    expectError(() => (addon.attentionForward as unknown as () => void)(), 'TypeError', /attentionForward: expected 23 arguments/);
+    expectError(() => (addon.attentionForward as unknown as () => void)(), 'TypeError',
+      /attentionForward: expected 23 arguments/);
   });
 });

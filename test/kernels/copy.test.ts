@@ -1,6 +1,7 @@
 // copyStrided: permutes, slices, concatenation, expand, int32 data, bounds checks.
 import { addon } from '../../src/native';
-import { emptyStorage, expectError, kernelPaths, onPath, randomArray, storageOf } from '../helpers';
+import { emptyStorage, expectError, kernelPaths, onPath, storageOf } from '../helpers';
+import { uniformArray } from './elementwise_util';
 
 function contiguousStrides(shape: number[]): number[] {
   const strides = new Array<number>(shape.length);
@@ -48,34 +49,40 @@ function check(srcData: Float32Array, srcOffset: number, srcStrides: number[], d
 
 describe('copyStrided', () => {
   test('contiguous copies, with offsets, of rank 1..5', () => {
-    for (const shape of [[1], [7], [33, 5], [3, 5, 7], [2, 3, 1, 4, 5], [129, 257]]) {
+    for (const shape of [[], [1], [7], [33, 5], [3, 5, 7], [2, 3, 1, 4, 5], [129, 257], [2, 1, 3, 2, 1, 3, 2, 3]]) {
       const n = shape.reduce((p, s) => p * s, 1);
-      check(randomArray(n + 3, n), 3, contiguousStrides(shape), n + 2, 2, contiguousStrides(shape), shape);
+      check(uniformArray(n + 3, n), 3, contiguousStrides(shape), n + 2, 2, contiguousStrides(shape), shape);
     }
   });
 
   test('permutes (transpose, [B,T,H,D] -> [B,H,T,D]) make a view contiguous', () => {
-    check(randomArray(33 * 7, 1), 0, [1, 33], 33 * 7, 0, [7, 1], [33, 7]);
+    check(uniformArray(33 * 7, 1), 0, [1, 33], 33 * 7, 0, [7, 1], [33, 7]);
     const [B, T, H, D] = [2, 7, 3, 5];
-    check(randomArray(B * T * H * D, 2), 0, [T * H * D, D, H * D, 1], B * T * H * D, 0, contiguousStrides([B, H, T, D]), [B, H, T, D]);
+    check(uniformArray(B * T * H * D, 2), 0, [T * H * D, D, H * D, 1], B * T * H * D, 0, contiguousStrides([B, H, T, D]), [B, H, T, D]);
+    // An 8-dim permute.
+    const source = [2, 3, 2, 3, 2, 1, 2, 3];
+    const perm = [7, 2, 0, 5, 1, 6, 3, 4];
+    const viewShape = perm.map((p) => source[p]);
+    const count = source.reduce((p, s) => p * s, 1);
+    check(uniformArray(count, 7), 0, perm.map((p) => contiguousStrides(source)[p]), count, 0, contiguousStrides(viewShape), viewShape);
     const big = [3, 129, 2, 50];
     const n = big.reduce((p, s) => p * s, 1);
-    check(randomArray(n, 3), 0, [129 * 100, 50, 100, 1], n, 0, contiguousStrides([3, 2, 129, 50]), [3, 2, 129, 50]);
+    check(uniformArray(n, 3), 0, [129 * 100, 50, 100, 1], n, 0, contiguousStrides([3, 2, 129, 50]), [3, 2, 129, 50]);
   });
 
   test('slices and concatenation along a middle dim', () => {
     // x [4, 9, 5] -> x[:, 2:7, 1:4]
-    check(randomArray(4 * 9 * 5, 4), 2 * 5 + 1, [45, 5, 1], 4 * 5 * 3, 0, [15, 3, 1], [4, 5, 3]);
+    check(uniformArray(4 * 9 * 5, 4), 2 * 5 + 1, [45, 5, 1], 4 * 5 * 3, 0, [15, 3, 1], [4, 5, 3]);
     // cat([a [3, 2, 4], b [3, 5, 4]], dim 1) into [3, 7, 4]: b lands at offset 2 * 4 with out's strides.
-    check(randomArray(60, 5), 0, [20, 4, 1], 84, 8, [28, 4, 1], [3, 5, 4]);
-    check(randomArray(24, 6), 0, [8, 4, 1], 84, 0, [28, 4, 1], [3, 2, 4]);
+    check(uniformArray(60, 5), 0, [20, 4, 1], 84, 8, [28, 4, 1], [3, 5, 4]);
+    check(uniformArray(24, 6), 0, [8, 4, 1], 84, 0, [28, 4, 1], [3, 2, 4]);
   });
 
   test('expand (stride-0 source dims) and zero-size shapes', () => {
-    check(randomArray(7, 7), 0, [0, 1], 5 * 7, 0, [7, 1], [5, 7]); // row broadcast
-    check(randomArray(5, 8), 0, [1, 0], 5 * 7, 0, [7, 1], [5, 7]); // column broadcast
-    check(randomArray(1, 9), 0, [0, 0, 0], 60, 0, [20, 5, 1], [3, 4, 5]); // scalar
-    check(randomArray(1, 9), 0, [0, 0], 4, 0, [2, 1], [0, 7]); // nothing to copy
+    check(uniformArray(7, 7), 0, [0, 1], 5 * 7, 0, [7, 1], [5, 7]); // row broadcast
+    check(uniformArray(5, 8), 0, [1, 0], 5 * 7, 0, [7, 1], [5, 7]); // column broadcast
+    check(uniformArray(1, 9), 0, [0, 0, 0], 60, 0, [20, 5, 1], [3, 4, 5]); // scalar
+    check(uniformArray(1, 9), 0, [0, 0], 4, 0, [2, 1], [0, 7]); // nothing to copy
     addon.copyStrided(emptyStorage(1), 1, [1], emptyStorage(1), 1, [1], [0]); // empty views at the end touch nothing
   });
 
@@ -88,7 +95,7 @@ describe('copyStrided', () => {
   });
 
   test('rejects views reaching outside their storage and bad arguments', () => {
-    const src = storageOf(randomArray(12, 1));
+    const src = storageOf(uniformArray(12, 1));
     const dst = emptyStorage(12);
     expectError(() => addon.copyStrided(src, 1, [4, 1], dst, 0, [4, 1], [3, 4]), 'RangeError', /copyStrided: src holds 12/);
     expectError(() => addon.copyStrided(src, 0, [4, 1], dst, 0, [1, 4], [3, 4]), 'RangeError', /copyStrided: dst holds 12/);

@@ -43,7 +43,8 @@ function prepare(c: Case, seed: number): Prepared {
   const span = (stride: number, size: number) => (batch > 0 && size > 0 ? (batch - 1) * stride + size : 0);
   const a = randomArray(oa + span(strides[0], M * K) + 3, seed);
   const b = randomArray(ob + span(strides[1], K * N) + 3, seed + 1);
-  const c0 = c.nanC ? new Float32Array(oc + span(strides[2], M * N) + 3).fill(NaN) : randomArray(oc + span(strides[2], M * N) + 3, seed + 2);
+  const cLength = oc + span(strides[2], M * N) + 3;
+  const c0 = c.nanC ? new Float32Array(cLength).fill(NaN) : randomArray(cLength, seed + 2);
   const bias = c.bias ? randomArray(obias + N + 2, seed + 3) : null;
   const alpha = c.alpha ?? 1;
   const beta = c.beta ?? 0;
@@ -141,7 +142,27 @@ describe('gemm', () => {
       { M: 301, N: 70, K: 520, transA: true, beta: 0.5, bias: true },
       { M: 3, N: 4200, K: 9, transB: true, bias: true },
       { M: 160, N: 160, K: 300, alpha: -0.75, beta: 1 },
+      // Narrow C (A read in place rather than packed), with K past KC, alone and split over threads.
+      { M: 50, N: 40, K: 600, transA: true, beta: 0.5 },
+      { M: 40, N: 100, K: 600, bias: true },
     ]);
+  });
+
+  test('one row of C (M = 1) reads B in place', () => {
+    const cases: Case[] = [];
+    const shapes: Array<[number, number]> = [
+      [1, 1], [7, 3], [31, 8], [32, 9], [33, 16], [65, 17], [600, 40], [1030, 7],
+    ];
+    for (const [N, K] of shapes)
+      for (const [transA, transB] of TRANSPOSES)
+        cases.push({
+          M: 1, N, K, transA, transB, alpha: 0.75, beta: N % 2 ? 0 : -0.5, bias: K % 2 === 1, nanC: N % 2 === 1,
+        });
+    // Big enough to split the columns over threads (an odd batch sharing one B keeps the inputs small).
+    cases.push({ M: 1, N: 1030, K: 300, batch: 7, strideB: 0, transB: true });
+    cases.push({ M: 1, N: 1030, K: 300, batch: 7, strideB: 0 });
+    cases.push({ M: 1, N: 45, K: 20, batch: 6, strideB: 0, offsets: [1, 2, 3, 4], bias: true, beta: 1 });
+    checkOnEveryPath(cases);
   });
 
   test('alpha, beta and bias', () => {
@@ -158,7 +179,10 @@ describe('gemm', () => {
   test('batches with strides, broadcast (stride 0) operands and offsets', () => {
     checkOnEveryPath([
       // Gaps between matrices, and element offsets into every storage.
-      { M: 9, N: 13, K: 11, batch: 5, strideA: 9 * 11 + 4, strideB: 11 * 13 + 1, strideC: 9 * 13 + 7, offsets: [3, 5, 2, 1], bias: true, beta: 0.25 },
+      {
+        M: 9, N: 13, K: 11, batch: 5, strideA: 9 * 11 + 4, strideB: 11 * 13 + 1, strideC: 9 * 13 + 7,
+        offsets: [3, 5, 2, 1], bias: true, beta: 0.25,
+      },
       // One B shared by every batch (a linear layer over a batch of inputs), and one A shared.
       { M: 24, N: 24, K: 32, batch: 48, strideB: 0, transB: true },
       { M: 40, N: 33, K: 21, batch: 3, strideA: 0, transA: true, offsets: [1, 0, 4, 0] },
@@ -213,8 +237,10 @@ describe('gemm', () => {
     });
 
     test('storages too small for the sizes, strides, batch or offset', () => {
-      expectError(() => call({ 0: emptyStorage(12) }), 'RangeError', /^gemm: A holds 12 elements, needs 20 \(M=4, K=5, transA=false, batch=1/);
-      expectError(() => call({ 2: emptyStorage(14) }), 'RangeError', /^gemm: B holds 14 elements, needs 15 \(K=5, N=3, transB=false/);
+      const tooSmallA = /^gemm: A holds 12 elements, needs 20 \(M=4, K=5, transA=false, batch=1/;
+      expectError(() => call({ 0: emptyStorage(12) }), 'RangeError', tooSmallA);
+      const tooSmallB = /^gemm: B holds 14 elements, needs 15 \(K=5, N=3, transB=false/;
+      expectError(() => call({ 2: emptyStorage(14) }), 'RangeError', tooSmallB);
       expectError(() => call({ 4: emptyStorage(11) }), 'RangeError', /^gemm: C holds 11 elements, needs 12 \(M=4, N=3/);
       expectError(() => call({ 6: emptyStorage(2) }), 'RangeError', /^gemm: bias holds 2 elements, needs 3/);
       expectError(() => call({ 1: 1 }), 'RangeError', /^gemm: A holds 19 elements past offset 1, needs 20/);
@@ -222,7 +248,9 @@ describe('gemm', () => {
       expectError(() => call({ 7: 1 }), 'RangeError', /^gemm: bias holds 2 elements past offset 1, needs 3/);
       // batch 2 with stride 0 fits; with a stride it needs room for the second matrix.
       call({ 13: 2 });
-      expectError(() => call({ 13: 2, 14: 20 }), 'RangeError', /^gemm: A holds 20 elements, needs 40 \(.*batch=2, strideA=20/);
+      expectError(
+        () => call({ 13: 2, 14: 20 }), 'RangeError', /^gemm: A holds 20 elements, needs 40 \(.*batch=2, strideA=20/,
+      );
       expectError(() => call({ 13: 2, 16: 1 }), 'RangeError', /^gemm: C holds 12 elements, needs 13/);
       // The extent overflows before it could be compared with any storage.
       expectError(() => call({ 13: 2 ** 31 - 1, 15: 2 ** 40 }), 'RangeError', /^gemm: B spans more than 2\^50/);
@@ -248,7 +276,8 @@ describe('gemm', () => {
       expectError(() => call({ 10: '4' }), 'TypeError', /^gemm: M must be a number/);
       c.dispose();
       expectError(() => call(), 'TypeError', /^gemm: C is used after dispose/);
-      expectError(() => (addon.gemm as (...x: unknown[]) => void)(a, 0, b), 'TypeError', /^gemm: expected 19 arguments/);
+      const gemm = addon.gemm as (...x: unknown[]) => void;
+      expectError(() => gemm(a, 0, b), 'TypeError', /^gemm: expected 19 arguments/);
     });
   });
 });
