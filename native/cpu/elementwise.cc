@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
+#include "copy.h"
 #include "elementwise_loops.inc"
 #include "isa.h"
 #include "threadpool.h"
@@ -38,6 +40,32 @@ BroadcastLayout make_layout(const int64_t* a_strides, const int64_t* b_strides, 
   return L;
 }
 
+// True for a transposed-like operand: contiguous along an outer dim but not along the innermost one, so the
+// row-by-row walk would touch a new cache line for every element it reads.
+bool is_transposed(const int64_t* strides, const BroadcastLayout& L) {
+  const int64_t inner = strides[L.ndim - 1];
+  if (inner == 0 || inner == 1) return false;
+  for (int d = 0; d < L.ndim - 1; ++d)
+    if (strides[d] == 1) return true;
+  return false;
+}
+
+// Copies an operand's view into `buffer`, contiguous over the layout's shape (the strided copy goes tile by
+// tile), and points its strides there.
+const float* make_contiguous(const float* x, int64_t* strides, const BroadcastLayout& L, std::vector<float>& buffer) {
+  int64_t contiguous[kMaxDims];
+  int64_t n = 1;
+  for (int d = L.ndim - 1; d >= 0; --d) {
+    contiguous[d] = n;
+    n *= L.shape[d];
+  }
+  buffer.resize(n);
+  copy_strided(reinterpret_cast<const uint32_t*>(x), strides, reinterpret_cast<uint32_t*>(buffer.data()), contiguous,
+               L.shape, L.ndim);
+  std::copy(contiguous, contiguous + L.ndim, strides);
+  return buffer.data();
+}
+
 }  // namespace
 
 void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
@@ -45,7 +73,10 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
   int64_t n = 1;
   for (int d = 0; d < ndim; ++d) n *= shape[d];
   if (n == 0) return;
-  const BroadcastLayout layout = make_layout(a_strides, b_strides, shape, ndim);
+  BroadcastLayout layout = make_layout(a_strides, b_strides, shape, ndim);
+  std::vector<float> a_copy, b_copy;
+  if (is_transposed(layout.a_strides, layout)) a = make_contiguous(a, layout.a_strides, layout, a_copy);
+  if (is_transposed(layout.b_strides, layout)) b = make_contiguous(b, layout.b_strides, layout, b_copy);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
 #ifdef TN_HAVE_AVX2
     if (active_isa() == Isa::avx2) return binary_range_avx2(op, a, b, out, layout, begin, end);
