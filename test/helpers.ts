@@ -36,12 +36,15 @@ export function readAll(s: NativeStorage): Float32Array {
   return s.readFloat32(0, s.byteLength / 4);
 }
 
+// Bound once: a global Math lookup per element is slow inside jest's sandbox.
+const { abs, max } = Math;
+
 /** max |a - b| / max(|b|, floor): a relative error that stays meaningful near zero. */
 export function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 1e-3): number {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
   let worst = 0;
   for (let i = 0; i < actual.length; i++) {
-    const e = Math.abs(actual[i] - expected[i]) / Math.max(Math.abs(expected[i]), floor);
+    const e = abs(actual[i] - expected[i]) / max(abs(expected[i]), floor);
     if (!(e <= worst)) worst = e; // NaN propagates as the worst case
   }
   return worst;

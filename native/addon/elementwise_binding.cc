@@ -9,6 +9,7 @@
 #include "../cpu/copy.h"
 #include "../cpu/elementwise.h"
 #include "../cpu/embedding.h"
+#include "../cpu/indices.h"
 #include "../cpu/random.h"
 #include "../cpu/reduce.h"
 #include "args.h"
@@ -227,16 +228,21 @@ Napi::Value SumToShape(const Napi::CallbackInfo& info) {
 
 // ---- embedding ---------------------------------------------------------------------------------------------
 
+// Every id in [0, V) (or equal to `allowed`), checked where the ids live before a kernel indexes with them.
+void check_ids(const Args& args, const int32_t* ids, int64_t N, int64_t V, int64_t allowed) {
+  const int64_t bad = find_invalid_index(ids, N, V, allowed);
+  if (bad >= 0)
+    args.range_error("ids[" + std::to_string(bad) + "] = " + std::to_string(read_index(ids, bad)) +
+                     " is outside [0, V = " + std::to_string(V) + ")");
+}
+
 Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   Args args(info, "embeddingForward", 6);
   const int64_t N = args.integer(3, "N"), V = args.integer(4, "V", 0, kMaxInt32), C = args.integer(5, "C");
   const float* weight = args.f32(0, "weight", 0, checked_numel(args, {V, C}, "V*C"));
   const int32_t* ids = args.i32(1, "ids", 0, N);
   float* out = args.f32(2, "out", 0, checked_numel(args, {N, C}, "N*C"));
-  for (int64_t n = 0; n < N; ++n)
-    if (ids[n] < 0 || ids[n] >= V)
-      args.range_error("ids[" + std::to_string(n) + "] = " + std::to_string(ids[n]) + " is outside [0, V = " +
-                       std::to_string(V) + ")");
+  check_ids(args, ids, N, V, kNoAllowedIndex);
   embedding_forward(weight, ids, out, N, C);
   return info.Env().Undefined();
 }
@@ -251,10 +257,7 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   const float* dout = args.f32(0, "dout", 0, checked_numel(args, {N, C}, "N*C"));
   const int32_t* ids = args.i32(1, "ids", 0, N);
   float* dweight = args.f32(2, "dweight", 0, checked_numel(args, {V, C}, "V*C"));
-  for (int64_t n = 0; n < N; ++n)
-    if (ids[n] != padding_idx && (ids[n] < 0 || ids[n] >= V))
-      args.range_error("ids[" + std::to_string(n) + "] = " + std::to_string(ids[n]) + " is outside [0, V = " +
-                       std::to_string(V) + ")");
+  check_ids(args, ids, N, V, padding_idx >= 0 ? padding_idx : kNoAllowedIndex);
   embedding_backward(dout, ids, dweight, N, C, padding_idx);
   return info.Env().Undefined();
 }

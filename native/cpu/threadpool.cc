@@ -36,7 +36,9 @@ class Pool {
     stop_workers();
     threads_ = std::max(1, threads);
     stopping_ = false;
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+    // New workers start at the current generation: one that started at 0 would take the last finished job
+    // for a new one and decrement pending_workers_ once too often, which can leave run() waiting forever.
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, g = generation_] { worker_loop(g); });
   }
 
   void run(int64_t chunks, const std::function<void(int64_t)>& chunk_fn) {
@@ -67,9 +69,8 @@ class Pool {
     for (int64_t c = next_chunk_.fetch_add(1); c < job_chunks_; c = next_chunk_.fetch_add(1)) (*job_)(c);
   }
 
-  void worker_loop() {
+  void worker_loop(uint64_t seen) {
     inside_parallel_region = true;
-    uint64_t seen = 0;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
