@@ -157,6 +157,12 @@ export interface NativeAddon {
     src: NativeStorage, srcOffset: number, srcStrides: number[], dst: NativeStorage, dstOffset: number,
     dstStrides: number[], shape: number[],
   ): void;
+  /** out (contiguous, `shape`) = value where the int32 mask (read through strides from maskOffset, 0 = broadcast)
+   * is nonzero, else x (contiguous). value may be +-Infinity. With x = dy and value 0 it is its own backward. */
+  maskedFill(
+    x: NativeStorage, mask: NativeStorage, maskOffset: number, maskStrides: number[], out: NativeStorage,
+    shape: number[], value: number,
+  ): void;
   /** dst[offset .. offset+n) = value (float32). */
   fill(dst: NativeStorage, offset: number, n: number, value: number): void;
   /** Converts n elements between int32 and float32 (toFloat: int32 -> float32, else float32 -> int32 by truncation). */

@@ -114,6 +114,21 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// maskedFill(x, mask, maskOffset, maskStrides, out, shape, value)
+Napi::Value MaskedFill(const Napi::CallbackInfo& info) {
+  Args args(info, "maskedFill", 7);
+  const std::vector<int64_t> shape = shape_arg(args, 5, "shape");
+  const int64_t n = checked_numel(args, shape, "shape");
+  const std::vector<int64_t> mask_strides = strides_arg(args, 3, "maskStrides", shape.size());
+  const int64_t mask_offset = args.integer(2, "maskOffset");
+  const float* x = args.f32(0, "x", 0, n);
+  const int32_t* mask = args.i32(1, "mask", mask_offset, view_span(args, shape, mask_strides, "mask"));
+  float* out = args.f32(4, "out", 0, n);
+  const float value = any_number(info, args, 6, "value");
+  masked_fill(x, mask, mask_strides.data(), out, shape.data(), static_cast<int>(shape.size()), value);
+  return info.Env().Undefined();
+}
+
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   Args args(info, "unary", 5);
   const UnaryOp op = unary_op(args, 0);
@@ -322,6 +337,7 @@ void RegisterElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("unary", Napi::Function::New<Unary>(env, "unary"));
   exports.Set("unaryBackward", Napi::Function::New<UnaryBackward>(env, "unaryBackward"));
   exports.Set("fill", Napi::Function::New<Fill>(env, "fill"));
+  exports.Set("maskedFill", Napi::Function::New<MaskedFill>(env, "maskedFill"));
   exports.Set("cast", Napi::Function::New<Cast>(env, "cast"));
   exports.Set("copyStrided", Napi::Function::New<CopyStrided>(env, "copyStrided"));
   exports.Set("reduce", Napi::Function::New<Reduce>(env, "reduce"));

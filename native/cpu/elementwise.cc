@@ -104,6 +104,29 @@ void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy,
   });
 }
 
+void masked_fill(const float* x, const int32_t* mask, const int64_t* mask_strides, float* out, const int64_t* shape,
+                 int ndim, float value) {
+  // Rows along the last dim; the outer dims are walked by an odometer recomputed at each chunk start.
+  const int64_t inner = ndim == 0 ? 1 : shape[ndim - 1];
+  const int64_t inner_stride = ndim == 0 ? 0 : mask_strides[ndim - 1];
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < ndim; ++d) rows *= shape[d];
+  if (inner == 0) return;
+  parallel_for(rows, std::max<int64_t>(1, 16384 / inner), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t mask_offset = 0;
+      for (int64_t d = ndim - 2, rest = r; d >= 0; --d) {
+        mask_offset += (rest % shape[d]) * mask_strides[d];
+        rest /= shape[d];
+      }
+      const float* xr = x + r * inner;
+      float* outr = out + r * inner;
+      const int32_t* m = mask + mask_offset;
+      for (int64_t j = 0; j < inner; ++j) outr[j] = m[j * inner_stride] != 0 ? value : xr[j];
+    }
+  });
+}
+
 void fill(float* dst, int64_t n, float value) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) { std::fill(dst + begin, dst + end, value); });
 }

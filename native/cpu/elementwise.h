@@ -35,6 +35,11 @@ void unary_forward_avx2(UnaryOp op, const float* x, float* out, int64_t n, float
 void unary_backward_avx2(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
                          float param);
 
+// out (contiguous, `shape`) = value where the int32 mask (read through strides, 0 broadcasts) is nonzero, else x
+// (contiguous, `shape`). The same call with x = dy and value = 0 is its backward. out may alias x.
+void masked_fill(const float* x, const int32_t* mask, const int64_t* mask_strides, float* out, const int64_t* shape,
+                 int ndim, float value);
+
 void fill(float* dst, int64_t n, float value);
 void cast_int32_to_float(const int32_t* src, float* dst, int64_t n);
 // Truncates toward zero; NaN gives 0 and out-of-range values saturate, so every input is defined.

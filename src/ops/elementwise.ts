@@ -230,34 +230,13 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
   if (shape.length !== x.shape.length || shape.some((d, i) => d !== x.shape[i]))
     throw new RangeError(`maskedFill: mask ${fmtShape(mask.shape)} does not broadcast to the input ${fmtShape(x.shape)}`);
-  const filled = expandedMask(mask, x.shape);
+  const ks = kernelShape(shape);
+  const maskStrides = broadcastStrides(kernelShape(mask.shape), ks);
   const apply = (src: Tensor, fillValue: number): Tensor => {
-    const data = src.dataSync() as Float32Array;
-    for (let i = 0; i < data.length; i++) if (filled[i]) data[i] = fillValue;
     const out = Tensor.empty(src.shape, 'float32', src.device);
-    if (out.size > 0) out.storage.write(data, 0);
+    if (out.size > 0) kernelsFor('maskedFill', src, mask).maskedFill(src.storage, mask.storage, 0, maskStrides, out.storage, ks, fillValue);
     return out;
   };
   return record(apply(x, value), 'maskedFill', [x], (g) => [apply(g, 0)]);
-}
-
-/** The mask broadcast to shape, as one flag per element. */
-function expandedMask(mask: Tensor, shape: readonly number[]): Uint8Array {
-  const ks = kernelShape(shape);
-  const strides = broadcastStrides(kernelShape(mask.shape), ks);
-  const src = mask.dataSync();
-  const n = ks.reduce((p, d) => p * d, 1);
-  const out = new Uint8Array(n);
-  const index = new Array<number>(ks.length).fill(0);
-  for (let i = 0; i < n; i++) {
-    let off = 0;
-    for (let d = 0; d < ks.length; d++) off += index[d] * strides[d];
-    out[i] = src[off] !== 0 ? 1 : 0;
-    for (let d = ks.length - 1; d >= 0; d--) {
-      if (++index[d] < ks[d]) break;
-      index[d] = 0;
-    }
-  }
-  return out;
 }
 

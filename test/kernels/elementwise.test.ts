@@ -1,6 +1,6 @@
 // binary (broadcast strides), unary and unaryBackward, fill and cast against float64 references in TS.
 import { addon, BinaryOp, UnaryOp } from '../../src/native';
-import { emptyStorage, expectError, kernelPaths, onPath, rng, storageOf } from '../helpers';
+import { emptyStorage, expectError, kernelPaths, onPath, randomArray, rng, storageOf } from '../helpers';
 import { firstMismatch, relError, uniformArray } from './elementwise_util';
 
 // Bound once: `Math.x` inside jest's vm context is a slow global lookup in these loops.
@@ -384,5 +384,28 @@ describe('fill and cast', () => {
     const s = emptyStorage(4);
     expectError(() => addon.cast(s, s, 5, true), 'RangeError', /cast: src holds 4/);
     expectError(() => addon.cast(s, s, 4, 1 as never), 'TypeError', /cast: toFloat must be a boolean/);
+  });
+});
+
+describe('maskedFill', () => {
+  test('fills where the broadcast mask is nonzero, on every path', () => {
+    const shape = [3, 5, 7];
+    const x = randomArray(105, 11);
+    const mask = new Int32Array([1, 0, 0, 1, 0, 0, 0]).map((v, i) => (i === 2 ? 5 : v)); // a row of 7, broadcast
+    for (const path of kernelPaths())
+      onPath(path, () => {
+        const out = emptyStorage(105);
+        addon.maskedFill(storageOf(x), storageOf(mask), 0, [0, 0, 1], out, shape, -Infinity);
+        const got = out.readFloat32(0, 105);
+        for (let i = 0; i < 105; i++) expect(got[i]).toBe(mask[i % 7] !== 0 ? -Infinity : x[i]);
+      });
+  });
+
+  test('rejects bad arguments', () => {
+    const x = storageOf(new Float32Array(6));
+    const m = storageOf(new Int32Array(3));
+    expectError(() => addon.maskedFill(x, m, 0, [0, 1], emptyStorage(4), [2, 3], 0), 'RangeError', /maskedFill: out holds 4/);
+    expectError(() => addon.maskedFill(x, m, 0, [3, 1], emptyStorage(6), [2, 3], 0), 'RangeError', /maskedFill: mask holds 3/);
+    expectError(() => addon.maskedFill(x, m, 0, [0], emptyStorage(6), [2, 3], 0), 'RangeError', /maskStrides has 1 entries/);
   });
 });
