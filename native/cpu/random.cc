@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "isa.h"
 #include "philox.h"
 #include "threadpool.h"
 
@@ -20,10 +21,14 @@ constexpr int64_t kBatch = 512;     // draws generated into a local buffer befor
 void draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, uint32_t* words) {
   uint32_t blocks[kBatch + 8];
   const int64_t first = start & ~int64_t(3);
-  for (int64_t b = first; b < start + count; b += 4) {
-    const Philox4 r = philox4x32(seed, stream, static_cast<uint64_t>(b) >> 2);
-    std::memcpy(blocks + (b - first), r.v, sizeof r.v);
-  }
+  const int64_t nblocks = (start + count - first + 3) / 4;
+  const uint64_t first_block = static_cast<uint64_t>(first) >> 2;
+#ifdef TN_HAVE_AVX2
+  if (active_isa() == Isa::avx2)
+    philox_blocks_avx2(seed, stream, first_block, nblocks, blocks);
+  else
+#endif
+    philox_blocks_generic(seed, stream, first_block, nblocks, blocks);
   std::memcpy(words, blocks + (start - first), count * sizeof(uint32_t));
 }
 
@@ -41,6 +46,13 @@ void for_each_batch(uint64_t seed, uint64_t stream, int64_t begin, int64_t end, 
 inline float unit_uniform(uint32_t word) { return static_cast<float>(word >> 8) * (1.0f / 16777216.0f); }
 
 }  // namespace
+
+void philox_blocks_generic(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words) {
+  for (int64_t b = 0; b < nblocks; ++b) {
+    const Philox4 r = philox4x32(seed, stream, first_block + static_cast<uint64_t>(b));
+    std::memcpy(words + 4 * b, r.v, sizeof r.v);
+  }
+}
 
 void random_uniform(float* dst, int64_t n, uint64_t seed, float lo, float hi) {
   const float width = hi - lo;

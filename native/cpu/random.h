@@ -12,4 +12,9 @@ void random_normal(float* dst, int64_t n, uint64_t seed, float mean, float std);
 // out[i] = x[i] / (1 - p) with probability 1 - p, else 0. p = 0 copies, p = 1 zeros. out may alias x.
 void dropout_forward(const float* x, float* out, int64_t n, float p, uint64_t seed);
 
+// words[4*i .. 4*i+3] = the Philox block first_block + i of (seed, stream), for i < nblocks: the generator
+// behind every draw above, one copy per instruction set (identical numbers).
+void philox_blocks_generic(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words);
+void philox_blocks_avx2(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words);
+
 }  // namespace tn
