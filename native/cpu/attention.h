@@ -6,7 +6,8 @@
 
 namespace tn {
 
-// Element (b, h, t, d) of a view lives at base[b*b_stride + h*h_stride + t*t_stride + d].
+// Element (b, h, t, d) of a view lives at base[b*b_stride + h*h_stride + t*t_stride + d], where base points at
+// element (0, 0, 0, 0). Written views (out, dq, dk, dv) must not overlap each other or the inputs.
 struct AttnStrides {
   int64_t b, h, t;
 };
