@@ -12,3 +12,7 @@ export * as g2p from './tasks/g2p';
 export * as io from './io';
 export * as optim from './optim';
 export * as nn from './nn';
+export * as models from './models';
+export * as generation from './generation';
+export { Seq2SeqTransformer, GPT, EncoderClassifier, modelFromConfig } from './models';
+export { greedy, sample, beamSearch, generateStream } from './generation';
