@@ -16,6 +16,10 @@ export function kernels(device: Device): NativeAddon {
 const pools = new Map<Device, Map<number, NativeStorage[]>>();
 const cacheOrder = new Map<NativeStorage, Device>(); // insertion order = age, for eviction
 let cachedBytes = 0;
+// Storages handed out by allocate() and not yet given back by release(): tensors never disposed, whether or not
+// the GC has collected them since. Unlike the native counts this never changes behind a test's back.
+let undisposedStorages = 0;
+let undisposedBytes = 0;
 let cacheLimitBytes = Number(process.env.TN_CACHE_BYTES ?? 512 * 2 ** 20);
 
 function poolOf(device: Device): Map<number, NativeStorage[]> {
@@ -31,6 +35,8 @@ function poolOf(device: Device): Map<number, NativeStorage[]> {
 export function allocate(device: Device, n: number, zeroFill: boolean): NativeStorage {
   const k = kernels(device);
   const bytes = n * 4;
+  undisposedStorages++;
+  undisposedBytes += bytes;
   const reused = poolOf(device).get(bytes)?.pop();
   if (reused === undefined) return new k.Storage(bytes, zeroFill);
   cachedBytes -= bytes;
@@ -42,6 +48,8 @@ export function allocate(device: Device, n: number, zeroFill: boolean): NativeSt
 /** Takes back the storage of a disposed tensor: cached for reuse, or freed when the cache is full. */
 export function release(device: Device, storage: NativeStorage): void {
   const bytes = storage.byteLength;
+  undisposedStorages--;
+  undisposedBytes -= bytes;
   if (bytes > cacheLimitBytes) {
     storage.dispose();
     return;
@@ -87,8 +95,20 @@ export function getNumThreads(): number {
   return addon.getNumThreads();
 }
 
-/** Native memory now, like tf.memory(): all storages and bytes (live tensors + cache), and the cached part. */
-export function memory(): { storages: number; bytes: number; cachedStorages: number; cachedBytes: number } {
+export interface MemoryInfo {
+  /** Native storages alive now and their bytes (tensors not yet freed + the allocator's cache). */
+  storages: number;
+  bytes: number;
+  /** The part kept by the caching allocator for reuse. */
+  cachedStorages: number;
+  cachedBytes: number;
+  /** Tensor storages created and not disposed (including any the GC has freed since): the leak check. */
+  undisposedStorages: number;
+  undisposedBytes: number;
+}
+
+/** Native memory now, like tf.memory(). */
+export function memory(): MemoryInfo {
   const { storages, bytes } = addon.memoryStats();
-  return { storages, bytes, cachedStorages: cacheOrder.size, cachedBytes };
+  return { storages, bytes, cachedStorages: cacheOrder.size, cachedBytes, undisposedStorages, undisposedBytes };
 }

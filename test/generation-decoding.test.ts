@@ -33,7 +33,7 @@ function gptModel(vocabSize = 9, seed = 2): GPT {
   return model.eval();
 }
 
-const liveStorages = () => memory().storages - memory().cachedStorages;
+const liveStorages = () => memory().undisposedStorages;
 
 const sources = [[3, 4, 5, 6, 7], [8, 2], [9, 9, 3]];
 const prompts = [[1, 2, 3], [4, 5, 6], [7, 8, 1]];

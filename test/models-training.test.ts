@@ -28,7 +28,7 @@ function idsTensor(rows: number[][], width: number): Tensor {
   return tensor(flat, { shape: [rows.length, width], dtype: 'int32' });
 }
 
-const liveStorages = () => memory().storages - memory().cachedStorages;
+const liveStorages = () => memory().undisposedStorages;
 
 test('a Seq2SeqTransformer learns to reverse sequences (>= 99% token accuracy, greedy decoding)', () => {
   manualSeed(1);
