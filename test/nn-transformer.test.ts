@@ -172,7 +172,8 @@ describe('nn.Transformer', () => {
         const cache = new nn.KVCache();
         for (let t = 0; t < 3; t++) model.decode(tgt.slice(1, t, t + 1), memory, { cache });
         cache.reorder(tensor(beams, { dtype: 'int32' }));
-        expect(cache.layer(1).self.key!.shape).toEqual([3, 3, 4, 4]);
+        expect(cache.layer(1).self.key!.shape).toEqual([3, 16, 4, 4]); // capacity 16, 3 positions valid
+        expect(cache.layer(1).self.length).toBe(3);
         expect(cache.layer(0).cross.key!.shape).toEqual([3, 4, 4, 4]);
         const wideTgt = rows(tgt, beams);
         const wideMemory = rows(memory, beams);
@@ -255,8 +256,8 @@ describe('memory', () => {
       const cache = new nn.KVCache();
       const encoded = noGrad(() => tidy(() => model.encode(src)));
       for (let t = 0; t < 4; t++) noGrad(() => tidy(() => void model.decode(tgt.slice(1, t, t + 1), encoded, { cache })));
-      // Per layer: self keys+values [2, 4, 4, 4] and cross keys+values [2, 4, 5, 4], 4 bytes each.
-      expect(live() - before).toBe(encoded.size * 4 + (2 * 2 * 4 * 4 * 4 + 2 * 2 * 4 * 5 * 4) * 4);
+      // Per layer: self keys+values [2, 16, 4, 4] (capacity 16) and cross keys+values [2, 5, 4, 4], 4 bytes each.
+      expect(live() - before).toBe(encoded.size * 4 + (2 * 2 * 16 * 4 * 4 + 2 * 2 * 5 * 4 * 4) * 4);
       cache.dispose();
       encoded.dispose();
       expect(live()).toBe(before);

@@ -213,6 +213,9 @@ void scale_and_add_bias(float* C, const float* bias, int64_t M, int64_t N, float
 
 // Below this many flops in a whole call (about 40 us on one core) waking the pool costs more than it saves.
 constexpr double kMinParallelFlops = 2.0 * 128 * 128 * 128;
+// A single row (M = 1, as in token-by-token decoding) is bound by reading B, not by flops: from 512 KiB of B
+// on, a second core's share of the memory bandwidth pays for waking it.
+constexpr double kMinParallelRowElements = 128.0 * 1024;
 
 }  // namespace
 
@@ -228,7 +231,10 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
   const Path& path = active_path();
   const int64_t threads = num_threads();
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const bool parallel = threads > 1 && flops * static_cast<double>(batch) >= kMinParallelFlops;
+  const bool parallel =
+      threads > 1 && (flops * static_cast<double>(batch) >= kMinParallelFlops ||
+                      (M == 1 && static_cast<double>(N) * static_cast<double>(K) * static_cast<double>(batch) >=
+                                     kMinParallelRowElements));
 
   // Work is split into units of (batch index, part of C). Many independent products go one per unit; otherwise
   // each product is cut into `threads` slices of rows, or of columns when C is wide and short (always for M = 1).

@@ -143,8 +143,8 @@ export class MultiheadAttention extends Module {
       if (cache !== null && cache.mode === 'static') cache.set(keys, values);
     }
     const past = cache !== null && cache.mode === 'append' ? cache.length : 0;
-    if (cache !== null && cache.mode === 'append') ({ key: keys, value: values } = cache.append(keys, values));
-    const S = keys.shape[1];
+    let S = keys.shape[1];
+    if (cache !== null && cache.mode === 'append') ({ key: keys, value: values, length: S } = cache.append(keys, values));
 
     const attnMask = this.attentionMask(options.attnMask ?? null, B, L, S);
     let keyPaddingMask = options.keyPaddingMask ?? null;
@@ -162,6 +162,7 @@ export class MultiheadAttention extends Module {
       causalOffset: past,
       dropoutP: this.training ? this.dropout : 0,
       layout: 'bthd' as const,
+      kvLength: S,
     };
     let heads: Tensor;
     let weights: Tensor | null = null;

@@ -5,7 +5,8 @@
 // decoder-only stack of TransformerEncoderLayer blocks (which use the self caches only).
 // Cached tensors are detached and kept: decoding is inference, gradients do not flow into past positions.
 import { noGrad } from '../autograd';
-import { cat, embedding } from '../ops';
+import { embedding } from '../ops';
+import { kernels } from '../backend';
 import { keep, tidy, Tensor } from '../tensor';
 
 export type AttentionCacheMode = 'append' | 'static';
@@ -17,12 +18,14 @@ function fmt(shape: readonly number[]): string {
 export class AttentionCache {
   private cachedKey: Tensor | null = null;
   private cachedValue: Tensor | null = null;
+  private cachedLength = 0;
 
   constructor(readonly mode: AttentionCacheMode = 'append') {
     if (mode !== 'append' && mode !== 'static') throw new RangeError(`AttentionCache: mode must be 'append' or 'static', got '${String(mode)}'`);
   }
 
-  /** Cached keys [B, T, H, D] (null before the first step). */
+  /** Cached keys [B, capacity, H, D], of which the first `length` positions are valid (null before the first
+   * step). An 'append' cache grows its capacity by doubling, so a step writes only its new positions. */
   get key(): Tensor | null {
     return this.cachedKey;
   }
@@ -31,28 +34,32 @@ export class AttentionCache {
     return this.cachedValue;
   }
 
-  /** Number of cached positions T. */
+  /** Number of valid cached positions. */
   get length(): number {
-    return this.cachedKey === null ? 0 : this.cachedKey.shape[1];
+    return this.cachedLength;
   }
 
-  /** Adds the keys and values [B, Tnew, H, D] of new positions; returns all of them (past then new). */
-  append(key: Tensor, value: Tensor): { key: Tensor; value: Tensor } {
+  /** Adds the keys and values [B, Tnew, H, D] of new positions; returns the buffers holding all of them (past
+   * then new) in their first `length` positions. */
+  append(key: Tensor, value: Tensor): { key: Tensor; value: Tensor; length: number } {
     if (this.mode !== 'append') throw new Error("AttentionCache.append: this cache is 'static' (use set())");
     this.checkPair('append', key, value);
+    const [B, Tnew, H, D] = key.shape;
     const past = this.cachedKey;
-    if (past !== null && (past.shape[0] !== key.shape[0] || past.shape[2] !== key.shape[2] || past.shape[3] !== key.shape[3]))
+    if (past !== null && (past.shape[0] !== B || past.shape[2] !== H || past.shape[3] !== D))
       throw new RangeError(`AttentionCache.append: new keys ${fmt(key.shape)} do not continue the cached ${fmt(past.shape)} (same B, H and D expected)`);
-    const fullKey = past === null ? key : cat([past, key], 1);
-    const fullValue = this.cachedValue === null ? value : cat([this.cachedValue, value], 1);
-    this.store(fullKey, fullValue);
-    return { key: fullKey, value: fullValue };
+    const length = this.cachedLength + Tnew;
+    if (past === null || length > past.shape[1]) this.grow(Math.max(length, 2 * (past?.shape[1] ?? 0), 16), key);
+    copyPositions(key, this.cachedKey as Tensor, 0, Tnew, this.cachedLength);
+    copyPositions(value, this.cachedValue as Tensor, 0, Tnew, this.cachedLength);
+    this.cachedLength = length;
+    return { key: this.cachedKey as Tensor, value: this.cachedValue as Tensor, length };
   }
 
   /** Stores keys and values computed once (cross-attention on the memory). */
   set(key: Tensor, value: Tensor): void {
     this.checkPair('set', key, value);
-    this.store(key, value);
+    this.store(keep(key.detach()), keep(value.detach()), key.shape[1]);
   }
 
   private checkPair(op: string, key: Tensor, value: Tensor): void {
@@ -61,13 +68,22 @@ export class AttentionCache {
       throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmt(key.shape)} and ${fmt(value.shape)}`);
   }
 
-  private store(key: Tensor, value: Tensor): void {
-    // The new tensors share memory with their sources, so the old ones can go first even when they coincide.
-    const nextKey = keep(key.detach());
-    const nextValue = keep(value.detach());
+  /** Moves the valid positions into buffers of a larger capacity, shaped like `like` otherwise. */
+  private grow(capacity: number, like: Tensor): void {
+    const [B, , H, D] = like.shape;
+    const resize = (old: Tensor | null): Tensor => {
+      const buffer = keep(Tensor.empty([B, capacity, H, D], 'float32', like.device));
+      if (old !== null && this.cachedLength > 0) copyPositions(old, buffer, 0, this.cachedLength, 0);
+      return buffer;
+    };
+    this.store(resize(this.cachedKey), resize(this.cachedValue), this.cachedLength);
+  }
+
+  private store(key: Tensor, value: Tensor, length: number): void {
     this.clear();
-    this.cachedKey = nextKey;
-    this.cachedValue = nextValue;
+    this.cachedKey = key;
+    this.cachedValue = value;
+    this.cachedLength = length;
   }
 
   /** Keeps batch row indices[i] as new row i (int32 [B'], repeats allowed): beam search reorders and widens the
@@ -80,9 +96,9 @@ export class AttentionCache {
     const pick = (t: Tensor) => {
       const [B, T, H, D] = t.shape;
       // A row gather: each batch row of the cache is one "embedding" of T*H*D values.
-      return embedding(indices, t.reshape(B, T * H * D)).reshape(indices.shape[0], T, H, D);
+      return keep(embedding(indices, t.reshape(B, T * H * D)).reshape(indices.shape[0], T, H, D));
     };
-    noGrad(() => tidy(() => this.store(pick(key), pick(value))));
+    noGrad(() => tidy(() => this.store(pick(key), pick(value), this.cachedLength)));
   }
 
   /** Forgets the cached positions (frees their memory). */
@@ -91,11 +107,20 @@ export class AttentionCache {
     this.cachedValue?.dispose();
     this.cachedKey = null;
     this.cachedValue = null;
+    this.cachedLength = 0;
   }
 
   dispose(): void {
     this.clear();
   }
+}
+
+/** Copies positions [from, from + count) of src [B, Ts, H, D] to position `at` of dst [B, Td, H, D]. */
+function copyPositions(src: Tensor, dst: Tensor, from: number, count: number, at: number): void {
+  const [B, Ts, H, D] = src.shape;
+  const Td = dst.shape[1];
+  const E = H * D;
+  kernels(src.device).copyStrided(src.storage, from * E, [Ts * E, 1], dst.storage, at * E, [Td * E, 1], [B, count * E]);
 }
 
 function checkIndices(op: string, indices: Tensor): void {

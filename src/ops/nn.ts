@@ -72,6 +72,9 @@ export interface AttentionOptions {
   /** 'bhtd' (default, PyTorch's): inputs and output are [B, H, T, D]. 'bthd': they are [B, T, H, D], the
    * layout a projection [B, T, H*D] already has, so multi-head attention needs no permute in or out. */
   layout?: 'bhtd' | 'bthd';
+  /** Use only the first kvLength positions of key and value (default: all): attention over a KV cache whose
+   * buffers have spare capacity. */
+  kvLength?: number;
 }
 
 /** Turns a bool/int32 "not allowed" mask into 0 / -Infinity (log(1 - m)). */
@@ -107,9 +110,12 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const four = (t: Tensor) =>
     t.ndim === 3 ? [t.shape[0], 1, t.shape[1], t.shape[2]] : layout === 'bthd' ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]] : [...t.shape];
   const [B, H, Tq, D] = four(q);
-  const [Bk, Hk, Tk, Dk] = four(k);
+  const [Bk, Hk, Tcap, Dk] = four(k);
   const [Bv, Hv, Tv, Dv] = four(v);
-  if (Bk !== B || Bv !== B || Hk !== H || Hv !== H || Dk !== D || Dv !== D || Tv !== Tk)
+  const Tk = options.kvLength ?? Tcap;
+  if (!Number.isInteger(Tk) || Tk < 1 || Tk > Tcap)
+    throw new RangeError(`${op}: kvLength must be an integer in [1, ${Tcap}], got ${options.kvLength}`);
+  if (Bk !== B || Bv !== B || Hk !== H || Hv !== H || Dk !== D || Dv !== D || Tv !== Tcap)
     throw new RangeError(`${op}: shapes do not match: query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)}, value ${fmtShape(v.shape)}`);
   if (B * H * Tq * D === 0 || Tk === 0) throw new RangeError(`${op}: empty inputs (query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)})`);
   const dropoutP = options.dropoutP ?? 0;
@@ -155,7 +161,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
 
   const view = (T: number): AttentionView => (layout === 'bthd' ? [0, T * H * D, D, H * D] : [0, H * T * D, T * D, D]);
   const qView = view(Tq);
-  const kView = view(Tk);
+  const kView = view(Tcap);
   const out = Tensor.empty(q.shape, 'float32', q.device);
   const lse = Tensor.empty([B, H, Tq], 'float32', q.device);
   const weights = options.needWeights ? Tensor.empty([B, H, Tq, Tk], 'float32', q.device) : null;
