@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+'use strict';
+// `npm run bench`: native kernels against this machine's limits (FMA peak, memory bandwidth), optionally side by
+// side with numpy (OpenBLAS) and PyTorch. Prints a Markdown table and writes the results as JSON.
+const os = require('node:os');
+const fs = require('node:fs');
+const path = require('node:path');
+const { USAGE, parseArgs, nameFilter } = require('./lib/options');
+const { allRows } = require('./lib/rows');
+const { SETTINGS, calibrate, calibratePeer, summarize, throughput, timeCalls } = require('./lib/measure');
+const { PeerPool, findPython } = require('./lib/peer');
+const { markdown, writeFileAtomic } = require('./lib/report');
+
+const ROOT = path.join(__dirname, '..');
+
+function loadAddon() {
+  return require('node-gyp-build')(ROOT);
+}
+
+function cpuName(addon) {
+  let model = os.cpus()[0]?.model?.trim() || 'unknown CPU';
+  try {
+    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    if (line) model = line.split(':')[1].trim();
+  } catch {
+    // not Linux: os.cpus() already named it
+  }
+  return `${model} (${os.cpus().length} cores, kernels: ${addon.getIsa()})`;
+}
+
+function measureLimits(addon, threadCounts, settings, log) {
+  const limits = { fmaGflops: {}, bandwidthGBs: {} };
+  for (const t of threadCounts) {
+    // Best of two: a neighbour's burst lowers one measurement, never raises it.
+    const fma = Math.max(addon.measureFmaGflops(t, settings.fmaSeconds), addon.measureFmaGflops(t, settings.fmaSeconds));
+    const bandwidth = addon.measureBandwidthGBs(t, settings.bandwidthBytes, settings.bandwidthRepeats);
+    limits.fmaGflops[String(t)] = fma;
+    limits.bandwidthGBs[String(t)] = bandwidth;
+    log(`limits, ${t} thread${t > 1 ? 's' : ''}: FMA ${fma.toFixed(1)} GFLOP/s, bandwidth ${bandwidth.toFixed(1)} GB/s`);
+  }
+  return limits;
+}
+
+/** Times one row at one thread count (and its peer when given); returns the JSON row and a table note. */
+async function runRow(addon, pkg, row, threads, settings, limits, peers) {
+  addon.setNumThreads(threads);
+  const ours = row.setup(addon, pkg);
+  let peer = null;
+  let note = null;
+  try {
+    const oursIters = calibrate(ours.run, settings);
+    if (peers !== null) {
+      const prepared = await peers.setupAll(row, threads);
+      if (prepared.error) note = 'peer unavailable';
+      else peer = await calibratePeer(prepared.handles, settings);
+    }
+    const oursTimes = [];
+    const peerTimes = [];
+    for (let r = 0; r < settings.repeats; r++) {
+      oursTimes.push(timeCalls(ours.run, oursIters));
+      if (peer !== null) peerTimes.push(await peer.handle.time(peer.iters));
+    }
+    const stats = summarize(oursTimes);
+    const result = { name: row.name, shape: row.shape, threads, ...stats, value: throughput(row.work, row.unit, stats.medianMs), unit: row.unit };
+    if (row.limit !== null) result.ofLimit = result.value / (row.limit === 'fma' ? limits.fmaGflops : limits.bandwidthGBs)[threads];
+    if (peer !== null) {
+      const peerValue = throughput(row.work, row.unit, summarize(peerTimes).medianMs);
+      result.peer = { name: peer.handle.label, value: peerValue, ratio: result.value / peerValue };
+      await peer.handle.free();
+    }
+    return { result, note };
+  } finally {
+    ours.dispose();
+  }
+}
+
+/** Runs the benchmark for argv (the arguments after the script); returns the results object (null for --help). */
+async function main(argv, io = { out: (s) => process.stdout.write(`${s}\n`), log: (s) => process.stderr.write(`${s}\n`) }) {
+  const options = parseArgs(argv, path.join(__dirname, 'results.json'));
+  if (options.help) {
+    io.out(USAGE);
+    return null;
+  }
+  const settings = options.quick ? SETTINGS.quick : SETTINGS.full;
+  const addon = loadAddon();
+  const savedThreads = addon.getNumThreads();
+  const matches = nameFilter(options.filter);
+  const selected = allRows().filter((row) => matches(row.name));
+  const runnable = selected.filter((row) => row.setup !== null);
+  const pending = selected.filter((row) => row.setup === null);
+  if (selected.length === 0) throw new RangeError(`bench: --filter '${options.filter}' matches no row`);
+
+  const limitThreads = [...new Set([1, 2, ...options.threads])].sort((a, b) => a - b);
+  const limits = measureLimits(addon, limitThreads, settings, io.log);
+  const python = options.compare ? findPython() : null;
+  if (options.compare && python === null) io.log('compare: no python3 found: peer unavailable');
+  const peers = options.compare ? new PeerPool(python) : null;
+  // The compiled package, needed only by end-to-end rows; kernel rows use the addon alone.
+  const pkg = runnable.some((row) => row.peer === 'torch' && row.unit === 'tokens/s') ? require(path.join(ROOT, 'dist')) : null;
+
+  const results = { date: new Date().toISOString(), cpu: cpuName(addon), threads: options.threads, limits, rows: [] };
+  const peerNotes = new Map();
+  try {
+    for (const row of runnable) {
+      for (const threads of options.threads) {
+        const { result, note } = await runRow(addon, pkg, row, threads, settings, limits, peers);
+        if (note !== null) peerNotes.set(results.rows.length, note);
+        results.rows.push(result);
+        const vs = result.peer ? `, ${result.peer.ratio.toFixed(2)}x ${result.peer.name}` : note ? `, ${note}` : '';
+        io.log(`${row.name} [${threads}t]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}`);
+      }
+    }
+  } finally {
+    addon.setNumThreads(savedThreads);
+    if (peers !== null) peers.close();
+  }
+  if (pending.length > 0) io.log(`not measured yet (our side pending): ${pending.map((r) => r.name).join(', ')}`);
+  writeFileAtomic(options.json, `${JSON.stringify(results, null, 2)}\n`);
+  io.out(markdown(results, { compare: options.compare, peerNotes }));
+  return results;
+}
+
+module.exports = { main };
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error) => {
+    process.stderr.write(`${error.stack || error}\n`);
+    process.exitCode = 1;
+  });
+}
