@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { USAGE, parseArgs, nameFilter } = require('./lib/options');
 const { allRows } = require('./lib/rows');
-const { SETTINGS, calibrate, calibratePeer, summarize, throughput, timeCalls } = require('./lib/measure');
+const { SETTINGS, PEER_SETTLE_MS, calibrate, calibratePeer, sleep, summarize, throughput, timeCalls } = require('./lib/measure');
 const { PeerPool, findPython } = require('./lib/peer');
 const { markdown, writeFileAtomic } = require('./lib/report');
 
@@ -54,11 +54,16 @@ async function runRow(addon, pkg, row, threads, settings, limits, peers) {
       if (prepared.error) note = 'peer unavailable';
       else peer = await calibratePeer(prepared.handles, settings);
     }
+    const settle = peer !== null && threads > 1 ? () => sleep(PEER_SETTLE_MS) : async () => undefined;
+    await settle();
     const oursTimes = [];
     const peerTimes = [];
     for (let r = 0; r < settings.repeats; r++) {
       oursTimes.push(timeCalls(ours.run, oursIters));
-      if (peer !== null) peerTimes.push(await peer.handle.time(peer.iters));
+      if (peer !== null) {
+        peerTimes.push(await peer.handle.time(peer.iters));
+        await settle();
+      }
     }
     const stats = summarize(oursTimes);
     const result = { name: row.name, shape: row.shape, threads, ...stats, value: throughput(row.work, row.unit, stats.medianMs), unit: row.unit };
@@ -85,7 +90,9 @@ async function main(argv, io = { out: (s) => process.stdout.write(`${s}\n`), log
   const addon = loadAddon();
   const savedThreads = addon.getNumThreads();
   const matches = nameFilter(options.filter);
-  const selected = allRows().filter((row) => matches(row.name));
+  // End-to-end rows take minutes; --quick keeps them only when --filter asks for them.
+  const candidates = allRows().filter((row) => !(options.quick && options.filter === null && row.endToEnd));
+  const selected = candidates.filter((row) => matches(row.name));
   const runnable = selected.filter((row) => row.setup !== null);
   const pending = selected.filter((row) => row.setup === null);
   if (selected.length === 0) throw new RangeError(`bench: --filter '${options.filter}' matches no row`);
@@ -96,7 +103,7 @@ async function main(argv, io = { out: (s) => process.stdout.write(`${s}\n`), log
   if (options.compare && python === null) io.log('compare: no python3 found: peer unavailable');
   const peers = options.compare ? new PeerPool(python) : null;
   // The compiled package, needed only by end-to-end rows; kernel rows use the addon alone.
-  const pkg = runnable.some((row) => row.peer === 'torch' && row.unit === 'tokens/s') ? require(path.join(ROOT, 'dist')) : null;
+  const pkg = runnable.some((row) => row.endToEnd) ? require(path.join(ROOT, 'dist')) : null;
 
   const results = { date: new Date().toISOString(), cpu: cpuName(addon), threads: options.threads, limits, rows: [] };
   const peerNotes = new Map();

@@ -35,19 +35,30 @@ function itersFor(perCallMs, settings) {
 }
 
 /** The peer's counterpart of calibrate: warms each candidate setting, times one repeat of each, and keeps the
- * fastest (freeing the others). */
+ * fastest (freeing the others). A candidate whose warm-up call is already far slower than the best repeat so far
+ * is dropped without further calls, so slow settings of long rows cost one call. */
 async function calibratePeer(handles, settings) {
   let best = null;
   for (const handle of handles) {
     let perCall = await handle.time(1);
+    if (best !== null && perCall > 4 * best.perCall) continue;
     const start = nowMs();
-    while (nowMs() - start < settings.warmupMs) perCall = Math.min(perCall, await handle.time(1));
+    do perCall = Math.min(perCall, await handle.time(1));
+    while (nowMs() - start < settings.warmupMs);
     const iters = itersFor(perCall, settings);
-    const repeatMs = await handle.time(iters);
-    if (best === null || repeatMs < best.repeatMs) best = { handle, iters, repeatMs };
+    const repeatMs = iters === 1 ? perCall : await handle.time(iters);
+    if (best === null || repeatMs < best.perCall) best = { handle, iters, perCall: repeatMs };
   }
   for (const handle of handles) if (handle !== best.handle) await handle.free();
   return best;
+}
+
+/** Idle time after a multi-threaded peer call: OpenBLAS workers spin about 2^28 cycles (~0.1 s) and OpenMP ones
+ * spin too before they sleep, which would steal cores from our next repeat. */
+const PEER_SETTLE_MS = 150;
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function summarize(times) {
@@ -63,4 +74,4 @@ function throughput(work, unit, ms) {
   return unit === 'tokens/s' ? perSecond : perSecond / 1e9;
 }
 
-module.exports = { SETTINGS, calibrate, calibratePeer, summarize, throughput, timeCalls };
+module.exports = { SETTINGS, PEER_SETTLE_MS, calibrate, calibratePeer, sleep, summarize, throughput, timeCalls };

@@ -191,7 +191,7 @@ const GPT_MODEL = { vocab: 256, dModel: 384, heads: 6, layers: 6, ff: 1536, cont
  * one call being one training step or one whole generation. Rows without it are skipped. */
 function endToEndRows() {
   const row = (name, shape, spec, tokensPerCall) => ({
-    name, shape, unit: TOKENS, limit: null, work: tokensPerCall, peer: 'torch', spec, setup: null,
+    name, shape, unit: TOKENS, limit: null, work: tokensPerCall, peer: 'torch', spec, endToEnd: true, setup: null,
   });
   const s = SEED_MODEL;
   const g = GPT_MODEL;
