@@ -28,8 +28,10 @@ const { allRows, attentionFlops, layerNormBytes, softmaxBytes } = require('../be
   softmaxBytes: (N: number, C: number) => number;
 };
 const { main } = require('../bench/run') as {
-  main: (argv: string[], io: { out: (s: string) => void; log: (s: string) => void }) => Promise<Results | null>;
+  main: (argv: string[], io: { out: (s: string) => void; log: (s: string) => void }, tuning?: object) => Promise<Results | null>;
 };
+// Short limit measurements keep each run at a fraction of a second.
+const FAST_LIMITS = { fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 describe('bench options', () => {
@@ -110,7 +112,7 @@ describe('bench run', () => {
   test('a tiny filtered run writes the results schema', async () => {
     const json = path.join(dir, 'results.json');
     const { out, io } = silent();
-    const results = await main(['--quick', '--filter', '^(gemm NN 128\\^3|softmax fwd\\+bwd 1536x256)$', '--threads', '1', '--json', json], io);
+    const results = await main(['--quick', '--filter', '^(gemm NN 128\\^3|softmax fwd\\+bwd 1536x256)$', '--threads', '1', '--json', json], io, FAST_LIMITS);
     expect(results).not.toBeNull();
     const written = JSON.parse(fs.readFileSync(json, 'utf8')) as Results;
     expect(written).toEqual(results);
@@ -142,21 +144,68 @@ describe('bench run', () => {
     expect(fs.readdirSync(dir)).toEqual(['results.json']); // no temporary file left behind
   });
 
-  test('--compare without Python says "peer unavailable" and writes no peer fields', async () => {
+  async function withPython<T>(python: string, fn: () => Promise<T>): Promise<T> {
     const saved = process.env.BENCH_PYTHON;
-    process.env.BENCH_PYTHON = path.join(dir, 'no-such-python');
+    process.env.BENCH_PYTHON = python;
     try {
-      const json = path.join(dir, 'compare.json');
-      const { out, io } = silent();
-      const results = await main(['--quick', '--compare', '--filter', 'gemm TN 128^3', '--threads', '2', '--json', json], io);
-      expect(results!.rows).toHaveLength(1);
-      expect(results!.rows[0].peer).toBeUndefined();
-      expect(results!.rows[0].threads).toBe(2);
-      expect(out.join('\n')).toMatch(/\| gemm TN 128\^3 \|.*\| peer unavailable \|/);
+      return await fn();
     } finally {
       if (saved === undefined) delete process.env.BENCH_PYTHON;
       else process.env.BENCH_PYTHON = saved;
     }
+  }
+
+  test('--compare without Python says "peer unavailable" and writes no peer fields', async () => {
+    const { out, io } = silent();
+    const results = await withPython(path.join(dir, 'no-such-python'), () =>
+      main(['--quick', '--compare', '--filter', 'gemm TN 128^3', '--threads', '2', '--json', path.join(dir, 'compare.json')], io, FAST_LIMITS));
+    expect(results!.rows).toHaveLength(1);
+    expect(results!.rows[0].peer).toBeUndefined();
+    expect(results!.rows[0].threads).toBe(2);
+    expect(out.join('\n')).toMatch(/\| gemm TN 128\^3 \|.*\| peer unavailable \|/);
+  });
+
+  /** A stand-in for python3 that speaks the peer protocol from a shell script: `timeReply` answers each 'time'. */
+  function fakePython(name: string, timeReply: string): string {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, [
+      '#!/bin/sh',
+      'if [ "$1" = "-c" ]; then echo 3; exit 0; fi',
+      'while read -r line; do',
+      '  case "$line" in',
+      '    *\\"hello\\"*) echo \'{"ok": true, "name": "fake 1.0"}\' ;;',
+      `    *\\"time\\"*) ${timeReply} ;;`,
+      '    *) echo \'{"ok": true}\' ;;',
+      '  esac',
+      'done',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    return file;
+  }
+
+  test('--compare records the peer\'s name, throughput and ours/peer ratio', async () => {
+    const python = fakePython('python-ok', 'echo \'{"ok": true, "ms": 2}\'');
+    const { out, io } = silent();
+    const results = await withPython(python, () =>
+      main(['--quick', '--compare', '--filter', 'gemm NN 256^3', '--threads', '1', '--json', path.join(dir, 'peer.json')], io, FAST_LIMITS));
+    const row = results!.rows[0];
+    expect(Object.keys(row)).toEqual(['name', 'shape', 'threads', 'medianMs', 'minMs', 'maxMs', 'value', 'unit', 'ofLimit', 'peer']);
+    expect(Object.keys(row.peer!)).toEqual(['name', 'value', 'ratio']);
+    expect(row.peer!.name).toBe('fake 1.0 (1 thread)');
+    expect(row.peer!.value).toBeCloseTo((2 * 256 ** 3) / 0.002 / 1e9, 9);
+    expect(row.peer!.ratio).toBeCloseTo(row.value / row.peer!.value, 9);
+    expect(out.join('\n')).toMatch(/\| gemm NN 256\^3 \|.*\| fake 1t \| 16\.8 \| [\d.]+x \|/);
+  });
+
+  test('a peer that dies mid-row drops out of that row only', async () => {
+    const python = fakePython('python-dies', 'exit 1');
+    const { out, io } = silent();
+    const results = await withPython(python, () =>
+      main(['--quick', '--compare', '--filter', 'gemm NT 128^3', '--threads', '1', '--json', path.join(dir, 'dies.json')], io, FAST_LIMITS));
+    expect(results!.rows).toHaveLength(1);
+    expect(results!.rows[0].peer).toBeUndefined();
+    expect(results!.rows[0].value).toBeGreaterThan(0);
+    expect(out.join('\n')).toMatch(/\| gemm NT 128\^3 \|.*\| peer failed \|/);
   });
 
   test('a filter that matches nothing is an error', async () => {

@@ -4,7 +4,7 @@
 
 const SETTINGS = {
   full: { repeats: 7, warmupMs: 100, repeatMs: 50, fmaSeconds: 0.5, bandwidthBytes: 64 << 20, bandwidthRepeats: 10 },
-  quick: { repeats: 5, warmupMs: 30, repeatMs: 15, fmaSeconds: 0.2, bandwidthBytes: 64 << 20, bandwidthRepeats: 5 },
+  quick: { repeats: 5, warmupMs: 20, repeatMs: 10, fmaSeconds: 0.15, bandwidthBytes: 64 << 20, bandwidthRepeats: 5 },
 };
 
 function nowMs() {

@@ -117,7 +117,7 @@ class PeerPool {
   }
 
   /** Sets the row up in every candidate setting and returns a handle to the first that works, with
-   * { label, time(iters) -> Promise<ms per call>, free() }, or { error }. */
+   * { label, threads, time(iters) -> Promise<ms per call>, free() }, or { error }. */
   async setupAll(row, threads) {
     const handles = [];
     let lastError = 'no candidate';
@@ -138,6 +138,7 @@ class PeerPool {
       if (candidate.passiveWait) settings.push('OMP_WAIT_POLICY=PASSIVE');
       handles.push({
         label: `${started.name} (${settings.join(', ')})`,
+        threads: candidate.torchThreads,
         time: async (iters) => (await started.process.request({ op: 'time', id, iters })).ms,
         free: () => started.process.request({ op: 'free', id }).catch(() => undefined),
       });
