@@ -20,13 +20,17 @@ function loadAddon() {
 
 function cpuName(addon) {
   let model = os.cpus()[0]?.model?.trim() || 'unknown CPU';
+  let generation = '';
   try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
-    if (line) model = line.split(':')[1].trim();
+    // The family/model numbers tell CPU generations apart where the model name is generic (e.g. in VMs).
+    const fields = new Map(fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n\n')[0].split('\n')
+      .map((line) => line.split(':').map((part) => part.trim())));
+    if (fields.get('model name')) model = fields.get('model name');
+    if (fields.get('cpu family')) generation = `family ${fields.get('cpu family')} model ${fields.get('model')}, `;
   } catch {
     // not Linux: os.cpus() already named it
   }
-  return `${model} (${os.cpus().length} cores, kernels: ${addon.getIsa()})`;
+  return `${model} (${generation}${os.cpus().length} cores, kernels: ${addon.getIsa()})`;
 }
 
 function measureLimits(addon, threadCounts, settings, log) {
