@@ -89,6 +89,44 @@ describe('bench rows', () => {
     for (const kind of new Set(rows.map((r) => r.spec.kind))) expect(peer).toContain(`"${kind}":`);
   });
 
+  test('each kernel row runs exactly the kernels its name says, with its shape', () => {
+    // A stand-in addon records kernel calls instead of running them (storages stay real).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { addon } = require('../src/native') as { addon: { Storage: unknown } };
+    let calls: Array<{ kernel: string; args: unknown[] }> = [];
+    const recorder = new Proxy({}, {
+      get: (_target, kernel: string) => (kernel === 'Storage' ? addon.Storage : (...args: unknown[]) => {
+        if (kernel !== 'randomFill') calls.push({ kernel, args });
+      }),
+    });
+    const expected: Record<string, string[]> = {
+      gemm: ['gemm'],
+      attention: ['attentionForward'],
+      layernorm: ['layerNormForward', 'layerNormBackward'],
+      softmax: ['softmaxForward', 'softmaxBackward'],
+    };
+    for (const row of rows.filter((r) => !r.endToEnd)) {
+      const impl = (row.setup as (a: unknown) => { run: () => void; dispose: () => void })(recorder);
+      calls = [];
+      impl.run();
+      impl.dispose();
+      const spec = row.spec as Record<string, number | boolean | string>;
+      const kernels = spec.kind === 'attention' && spec.backward ? ['attentionForward', 'attentionBackward'] : expected[spec.kind as string];
+      expect({ row: row.name, kernels: calls.map((c) => c.kernel) }).toEqual({ row: row.name, kernels });
+      if (spec.kind === 'gemm') {
+        // gemm(a, aOff, b, bOff, c, cOff, bias, biasOff, transA, transB, M, N, K, batch, ...)
+        const [transA, transB, M, N, K, batch] = calls[0].args.slice(8, 14);
+        expect(row.name.split(' ')[1]).toBe(`${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`);
+        expect(row.work).toBe(2 * (M as number) * (N as number) * (K as number) * (batch as number));
+      }
+      if (spec.kind === 'attention') {
+        const [B, H, Tq, Tk, D] = calls[0].args.slice(6, 11);
+        expect({ B, H, Tq, Tk, D }).toEqual({ B: spec.B, H: spec.H, Tq: spec.Tq, Tk: spec.Tk, D: spec.D });
+        expect(calls[0].args[16]).toBe(spec.causal);
+      }
+    }
+  });
+
   test('work counts', () => {
     const base = { B: 2, H: 3, Tq: 5, Tk: 7, D: 11 };
     expect(attentionFlops({ ...base, causal: false, backward: false })).toBe(4 * 2 * 3 * 5 * 7 * 11);

@@ -85,14 +85,14 @@ function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
       const kView = [0, H * Tk * D, Tk * D, D];
       const scale = 1 / Math.sqrt(D);
       const noMask = [0, 0, 0, 0];
-      const forward = () =>
+      const runForward = () =>
         addon.attentionForward(q, k, v, out, lse, null, B, H, Tq, Tk, D, qView, kView, kView, qView, scale, causal, 0,
           null, null, noMask, 0, 0);
-      const backward = () =>
+      const runBackward = () =>
         addon.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, B, H, Tq, Tk, D, qView, kView, kView, qView,
           scale, causal, 0, null, null, noMask, 0, 0);
       return {
-        run: backward ? () => { forward(); backward(); } : forward,
+        run: backward ? () => { runForward(); runBackward(); } : runForward,
         dispose: () => disposeAll([q, k, v, dout, out, dq, dk, dv, lse]),
       };
     },
