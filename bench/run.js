@@ -12,7 +12,6 @@ const { PeerPool, findPython } = require('./lib/peer');
 const { markdown, writeFileAtomic } = require('./lib/report');
 
 const ROOT = path.join(__dirname, '..');
-const LIMIT_ATTEMPTS = 3;
 
 function loadAddon() {
   return require('node-gyp-build')(ROOT);
@@ -36,10 +35,9 @@ function cpuName(addon) {
 function measureLimits(addon, threadCounts, settings, log) {
   const limits = { fmaGflops: {}, bandwidthGBs: {} };
   for (const t of threadCounts) {
-    // Best of a few: a neighbour's burst lowers a measurement, never raises it.
     let fma = 0;
     let bandwidth = 0;
-    for (let attempt = 0; attempt < LIMIT_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < settings.limitAttempts; attempt++) {
       fma = Math.max(fma, addon.measureFmaGflops(t, settings.fmaSeconds));
       bandwidth = Math.max(bandwidth, addon.measureBandwidthGBs(t, settings.bandwidthBytes, settings.bandwidthRepeats));
     }

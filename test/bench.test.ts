@@ -31,7 +31,7 @@ const { main } = require('../bench/run') as {
   main: (argv: string[], io: { out: (s: string) => void; log: (s: string) => void }, tuning?: object) => Promise<Results | null>;
 };
 // Short limit measurements keep each run at a fraction of a second.
-const FAST_LIMITS = { fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
+const FAST_LIMITS = { limitAttempts: 1, fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 describe('bench options', () => {

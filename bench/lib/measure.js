@@ -2,9 +2,17 @@
 // Timing: calibrated repeats (each long enough for the clock), ours and the peer's interleaved per repeat so
 // that machine noise hits both alike.
 
+// Limits are the best of many short measurements: on a shared machine a short window is more likely to find
+// the cores free than a long one, and a neighbour only ever lowers a measurement.
 const SETTINGS = {
-  full: { repeats: 7, warmupMs: 100, repeatMs: 50, fmaSeconds: 0.5, bandwidthBytes: 64 << 20, bandwidthRepeats: 10 },
-  quick: { repeats: 5, warmupMs: 20, repeatMs: 10, fmaSeconds: 0.15, bandwidthBytes: 64 << 20, bandwidthRepeats: 5 },
+  full: {
+    repeats: 7, warmupMs: 100, repeatMs: 50,
+    limitAttempts: 16, fmaSeconds: 0.03, bandwidthBytes: 64 << 20, bandwidthRepeats: 3,
+  },
+  quick: {
+    repeats: 5, warmupMs: 20, repeatMs: 10,
+    limitAttempts: 8, fmaSeconds: 0.02, bandwidthBytes: 64 << 20, bandwidthRepeats: 2,
+  },
 };
 
 function nowMs() {

@@ -106,18 +106,19 @@ class PeerPool {
     return this.processes.get(key);
   }
 
-  /** The candidate settings of a row at `threads`: numpy runs with exactly that many BLAS threads; torch tries
-   * 1..threads intra-op threads under each OMP wait policy. */
+  /** The candidate settings of a row at `threads` (the process's BLAS/OpenMP threads); callThreads is what the
+   * peer asks its library for per call: numpy runs with exactly `threads`; torch tries 1..threads intra-op
+   * threads under each OMP wait policy. */
   candidates(row, threads) {
-    if (row.peer === 'numpy') return [{ library: 'numpy', threads, torchThreads: threads, passiveWait: false }];
+    if (row.peer === 'numpy') return [{ library: 'numpy', threads, callThreads: threads, passiveWait: false }];
     const list = [];
     for (const passiveWait of [false, true])
-      for (let t = 1; t <= threads; t++) list.push({ library: 'torch', threads, torchThreads: t, passiveWait });
+      for (let t = 1; t <= threads; t++) list.push({ library: 'torch', threads, callThreads: t, passiveWait });
     return list;
   }
 
-  /** Sets the row up in every candidate setting and returns a handle to the first that works, with
-   * { label, threads, time(iters) -> Promise<ms per call>, free() }, or { error }. */
+  /** Sets the row up in every candidate setting; returns { handles } for those that work, each
+   * { label, threads, time(iters) -> Promise<ms per call>, free() }, or { error } when none does. */
   async setupAll(row, threads) {
     const handles = [];
     let lastError = 'no candidate';
@@ -129,16 +130,16 @@ class PeerPool {
       }
       const id = this.nextId++;
       try {
-        await started.process.request({ op: 'setup', id, spec: row.spec, threads: candidate.torchThreads });
+        await started.process.request({ op: 'setup', id, spec: row.spec, threads: candidate.callThreads });
       } catch (error) {
         lastError = error.message;
         continue;
       }
-      const settings = [`${candidate.torchThreads} thread${candidate.torchThreads > 1 ? 's' : ''}`];
+      const settings = [`${candidate.callThreads} thread${candidate.callThreads > 1 ? 's' : ''}`];
       if (candidate.passiveWait) settings.push('OMP_WAIT_POLICY=PASSIVE');
       handles.push({
         label: `${started.name} (${settings.join(', ')})`,
-        threads: candidate.torchThreads,
+        threads: candidate.callThreads,
         time: async (iters) => (await started.process.request({ op: 'time', id, iters })).ms,
         free: () => started.process.request({ op: 'free', id }).catch(() => undefined),
       });
