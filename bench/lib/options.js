@@ -2,7 +2,8 @@
 // Command-line options of `npm run bench`.
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick            short run (whole run under 2 minutes): fewer, shorter repeats
+  --quick            short run (under 2 minutes): fewer, shorter repeats; end-to-end rows only when --filter
+                     selects them
   --filter <name>    only rows whose name contains <name> or matches it as a case-insensitive regex
   --threads <list>   comma-separated thread counts, e.g. 1,2 (default 1,2)
   --json <path>      where to write the results (default bench/results.json)
