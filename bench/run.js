@@ -52,7 +52,7 @@ function measureLimits(addon, threadCounts, settings, log) {
  * that fails mid-row (e.g. runs out of memory) drops out of that row; ours is still measured. */
 async function runRow(addon, pkg, row, threads, settings, limits, peers, log) {
   addon.setNumThreads(threads);
-  const ours = row.setup(addon, pkg);
+  const ours = row.setup(addon, pkg, row.spec);
   let peer = null;
   let note = null;
   const peerFailed = (error) => {

@@ -187,8 +187,9 @@ const SEED_MODEL = {
 const GPT_MODEL = { vocab: 256, dModel: 384, heads: 6, layers: 6, ff: 1536, context: 256, dropout: 0.1, batch: 8, lr: 3e-4 };
 
 /** End-to-end rows, compared in tokens/s. `setup` is null until the model modules land; then it becomes
- * (addon, pkg) => { run, dispose } like the kernel rows' (pkg is the compiled package, require('../dist')),
- * one call being one training step or one whole generation. Rows without it are skipped. */
+ * (addon, pkg, spec) => { run, dispose } like the kernel rows' (pkg is the compiled package, require('../dist');
+ * spec holds the model's sizes, the same the PyTorch peer builds from), one call being one training step or one
+ * whole generation. Rows without it are skipped. */
 function endToEndRows() {
   const row = (name, shape, spec, tokensPerCall) => ({
     name, shape, unit: TOKENS, limit: null, work: tokensPerCall, peer: 'torch', spec, endToEnd: true, setup: null,
