@@ -1,0 +1,212 @@
+'use strict';
+// The benchmark rows. Each row names its work (flops, bytes or tokens per call), the machine limit it is
+// measured against, a `spec` that the Python peer rebuilds on its side, and `setup`, which allocates inputs
+// and returns the call to time. Kernel rows call the addon directly, so they measure the kernel alone
+// (no Tensor or autograd overhead).
+
+const GFLOP = 'GFLOP/s';
+const GBS = 'GB/s';
+const TOKENS = 'tokens/s';
+
+function storages(addon, counts, seed) {
+  return counts.map((n, i) => {
+    const s = new addon.Storage(Math.max(1, n) * 4);
+    addon.randomFill(s, n, 'uniform', seed + i, -1, 1);
+    return s;
+  });
+}
+
+function disposeAll(list) {
+  for (const s of list) if (s !== null && !s.disposed) s.dispose();
+}
+
+// ---- GEMM ------------------------------------------------------------------------------------------------------
+
+function gemmRow(layout, M, N, K, batch, label) {
+  const transA = layout[0] === 'T';
+  const transB = layout[1] === 'T';
+  const shape = batch > 1 ? `${batch}x(${M}x${N}x${K})` : `${M}x${N}x${K}`;
+  return {
+    name: `gemm ${layout} ${label}`,
+    shape,
+    unit: GFLOP,
+    limit: 'fma',
+    work: 2 * M * N * K * batch,
+    peer: 'numpy',
+    spec: { kind: 'gemm', transA, transB, M, N, K, batch },
+    setup(addon) {
+      const [a, b, c] = storages(addon, [batch * M * K, batch * K * N, batch * M * N], 11);
+      return {
+        run: () => addon.gemm(a, 0, b, 0, c, 0, null, 0, transA, transB, M, N, K, batch, M * K, K * N, M * N, 1, 0),
+        dispose: () => disposeAll([a, b, c]),
+      };
+    },
+  };
+}
+
+function gemmRows() {
+  const rows = [];
+  for (const layout of ['NN', 'NT', 'TN']) {
+    for (const n of [128, 256, 512, 1024, 2048]) rows.push(gemmRow(layout, n, n, n, 1, `${n}^3`));
+    // The seed model's products: FFN in/out over batch 64 x length 24 x ... rows, and the per-head products.
+    rows.push(gemmRow(layout, 4096, 256, 1024, 1, '4096x256x1024'));
+    rows.push(gemmRow(layout, 4096, 1024, 256, 1, '4096x1024x256'));
+    rows.push(gemmRow(layout, 24, 24, 32, 64, 'heads 64x24x24x32'));
+    rows.push(gemmRow(layout, 24, 32, 24, 64, 'heads 64x24x32x24'));
+  }
+  return rows;
+}
+
+// ---- attention ---------------------------------------------------------------------------------------------------
+
+/** Forward flops 4*B*H*Tq*Tk*D (QK^T and PV), halved when causal; the backward counts 2.5x the forward. */
+function attentionFlops({ B, H, Tq, Tk, D, causal, backward }) {
+  const forward = (4 * B * H * Tq * Tk * D) / (causal ? 2 : 1);
+  return backward ? forward * 3.5 : forward;
+}
+
+function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
+  const spec = { kind: 'attention', B, H, Tq, Tk, D, causal, backward };
+  return {
+    name: `attention ${backward ? 'fwd+bwd' : 'fwd'} ${label}${causal ? ' causal' : ''}`,
+    shape: `B=${B} H=${H} Tq=${Tq} Tk=${Tk} D=${D}`,
+    unit: GFLOP,
+    limit: 'fma',
+    work: attentionFlops(spec),
+    peer: 'torch',
+    spec,
+    setup(addon) {
+      const nq = B * H * Tq * D;
+      const nk = B * H * Tk * D;
+      const [q, k, v, dout] = storages(addon, [nq, nk, nk, nq], 21);
+      const [out, dq, dk, dv] = [nq, nq, nk, nk].map((n) => new addon.Storage(n * 4));
+      const lse = new addon.Storage(B * H * Tq * 4);
+      const qView = [0, H * Tq * D, Tq * D, D];
+      const kView = [0, H * Tk * D, Tk * D, D];
+      const scale = 1 / Math.sqrt(D);
+      const noMask = [0, 0, 0, 0];
+      const runForward = () =>
+        addon.attentionForward(q, k, v, out, lse, null, B, H, Tq, Tk, D, qView, kView, kView, qView, scale, causal, 0,
+          null, null, noMask, 0, 0);
+      const runBackward = () =>
+        addon.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, B, H, Tq, Tk, D, qView, kView, kView, qView,
+          scale, causal, 0, null, null, noMask, 0, 0);
+      return {
+        run: backward ? () => { runForward(); runBackward(); } : runForward,
+        dispose: () => disposeAll([q, k, v, dout, out, dq, dk, dv, lse]),
+      };
+    },
+  };
+}
+
+function attentionRows() {
+  const rows = [];
+  for (const backward of [false, true]) {
+    for (const causal of [false, true]) rows.push(attentionRow('B8 H6 T256 D64', 8, 6, 256, 256, 64, causal, backward));
+    // Grapheme-to-phoneme shapes: decoder self-attention (causal) and cross-attention over the letters.
+    rows.push(attentionRow('g2p self B64 H4 T24 D64', 64, 4, 24, 24, 64, true, backward));
+    rows.push(attentionRow('g2p cross B64 H4 T24 D64', 64, 4, 24, 24, 64, false, backward));
+  }
+  return rows;
+}
+
+// ---- layer norm and softmax: bytes actually moved ----------------------------------------------------------------
+
+/** Forward reads x, weight, bias and writes out, mean, rstd; backward reads dout, x, weight, mean, rstd and
+ * writes dx, dweight, dbias. */
+function layerNormBytes(N, C) {
+  return 4 * (3 * N * C + 2 * C + 2 * N) + 4 * (3 * N * C + 3 * C + 2 * N);
+}
+
+/** Forward reads x and writes y; backward reads y and dy and writes dx. */
+function softmaxBytes(N, C) {
+  return 4 * 5 * N * C;
+}
+
+function layerNormRow(N, C) {
+  return {
+    name: `layernorm fwd+bwd ${N}x${C}`,
+    shape: `${N}x${C}`,
+    unit: GBS,
+    limit: 'bandwidth',
+    work: layerNormBytes(N, C),
+    peer: 'torch',
+    spec: { kind: 'layernorm', N, C },
+    setup(addon) {
+      const [x, weight, bias, dout] = storages(addon, [N * C, C, C, N * C], 31);
+      const [out, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
+      const [mean, rstd] = [N, N].map((n) => new addon.Storage(n * 4));
+      const [dweight, dbias] = [C, C].map((n) => new addon.Storage(n * 4));
+      return {
+        run: () => {
+          addon.layerNormForward(x, weight, bias, out, mean, rstd, N, C, 1e-5);
+          addon.layerNormBackward(dout, x, weight, mean, rstd, dx, dweight, dbias, N, C);
+        },
+        dispose: () => disposeAll([x, weight, bias, dout, out, dx, mean, rstd, dweight, dbias]),
+      };
+    },
+  };
+}
+
+function softmaxRow(N, C) {
+  return {
+    name: `softmax fwd+bwd ${N}x${C}`,
+    shape: `${N}x${C}`,
+    unit: GBS,
+    limit: 'bandwidth',
+    work: softmaxBytes(N, C),
+    peer: 'torch',
+    spec: { kind: 'softmax', N, C },
+    setup(addon) {
+      const [x, dy] = storages(addon, [N * C, N * C], 41);
+      const [y, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
+      return {
+        run: () => {
+          addon.softmaxForward(x, y, N, C, 1, false);
+          addon.softmaxBackward(y, dy, dx, N, C, 1, false);
+        },
+        dispose: () => disposeAll([x, dy, y, dx]),
+      };
+    },
+  };
+}
+
+function normRows() {
+  const shapes = [[1536, 256], [2048, 384], [8192, 1024]];
+  return [...shapes.map(([N, C]) => layerNormRow(N, C)), ...shapes.map(([N, C]) => softmaxRow(N, C))];
+}
+
+// ---- end to end: our side slots in when the models exist --------------------------------------------------------
+
+/** The seed model: torch.nn.Transformer-shaped encoder-decoder trained with cross-entropy and AdamW. */
+const SEED_MODEL = {
+  srcVocab: 64, tgtVocab: 64, dModel: 256, heads: 8, encoderLayers: 3, decoderLayers: 3, ff: 1024, dropout: 0.1,
+  batch: 64, srcLength: 24, tgtLength: 24, lr: 1e-3,
+};
+/** The GPT: decoder-only, pre-norm, learned positions. */
+const GPT_MODEL = { vocab: 256, dModel: 384, heads: 6, layers: 6, ff: 1536, context: 256, dropout: 0.1, batch: 8, lr: 3e-4 };
+
+/** End-to-end rows, compared in tokens/s. `setup` is null until the model modules land; then it becomes
+ * (addon, pkg, spec) => { run, dispose } like the kernel rows' (pkg is the compiled package, require('../dist');
+ * spec holds the model's sizes, the same the PyTorch peer builds from), one call being one training step or one
+ * whole generation. Rows without it are skipped. */
+function endToEndRows() {
+  const row = (name, shape, spec, tokensPerCall) => ({
+    name, shape, unit: TOKENS, limit: null, work: tokensPerCall, peer: 'torch', spec, endToEnd: true, setup: null,
+  });
+  const s = SEED_MODEL;
+  const g = GPT_MODEL;
+  return [
+    row('e2e seed train step', `B=${s.batch} S=${s.srcLength} T=${s.tgtLength} d=${s.dModel}`,
+      { kind: 'seedStep', ...s }, s.batch * s.tgtLength),
+    row('e2e gpt train step', `B=${g.batch} T=${g.context} d=${g.dModel}`, { kind: 'gptStep', ...g }, g.batch * g.context),
+    row('e2e gpt generate 200 from 16', 'B=1 prompt=16 new=200',
+      { kind: 'gptGenerate', ...g, batch: 1, prompt: 16, newTokens: 200 }, 200),
+  ];
+}
+
+function allRows() {
+  return [...gemmRows(), ...attentionRows(), ...normRows(), ...endToEndRows()];
+}
+
+module.exports = { allRows, attentionFlops, layerNormBytes, softmaxBytes, SEED_MODEL, GPT_MODEL };

@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""The Python side of `npm run bench -- --compare`: rebuilds a row's work in numpy (GEMM) or PyTorch (norms,
+attention, end-to-end models) and times it on request.
+
+Protocol: one JSON object per line on stdin, one reply per line on stdout.
+  {"op": "hello"}                                         -> {"ok": true, "name": "..."}
+  {"op": "setup", "id": n, "spec": {...}, "threads": t}   -> {"ok": true, "name": "..."}
+  {"op": "time", "id": n, "iters": k}                     -> {"ok": true, "ms": milliseconds per call}
+  {"op": "free", "id": n}                                 -> {"ok": true}
+Errors answer {"ok": false, "error": "..."}. argv[1] is the library: "numpy" or "torch".
+"""
+import json
+import math
+import os
+import sys
+import sysconfig
+import time
+
+LIBRARY = sys.argv[1] if len(sys.argv) > 1 else "numpy"
+
+
+def prefer_openblas():
+    """Debian installs OpenBLAS beside the reference BLAS and lets an alternative pick libblas.so.3; point the
+    loader at OpenBLAS's copy for this process alone (the loader reads LD_LIBRARY_PATH only at start, hence
+    the re-exec)."""
+    if os.environ.get("BENCH_PEER_REEXEC") == "1":
+        return
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    for flavour in ("openblas-pthread", "openblas-openmp"):
+        directory = os.path.join("/usr/lib", multiarch, flavour)
+        if os.path.exists(os.path.join(directory, "libblas.so.3")):
+            env = dict(os.environ, BENCH_PEER_REEXEC="1")
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [directory, env.get("LD_LIBRARY_PATH")]))
+            os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def blas_description():
+    """Which BLAS numpy really runs, from the libraries mapped into this process."""
+    try:
+        with open("/proc/self/maps") as maps:
+            libraries = {line.split()[-1] for line in maps if "blas" in line}
+    except OSError:
+        return "BLAS"
+    if not any("openblas" in lib for lib in libraries):
+        return "reference BLAS"
+    try:
+        import ctypes
+
+        lib = ctypes.CDLL(next(lib for lib in libraries if "openblas" in lib and "libblas" in lib))
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        version = lib.openblas_get_config().decode().split()[1]
+        return f"OpenBLAS {version} {lib.openblas_get_corename().decode()}"
+    except (OSError, StopIteration, AttributeError, IndexError):
+        return "OpenBLAS"
+
+
+# ---- numpy ------------------------------------------------------------------------------------------------------
+
+
+def numpy_gemm(spec):
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    batch, m, n, k = spec["batch"], spec["M"], spec["N"], spec["K"]
+
+    def operand(rows, cols, trans):
+        stored = rng.uniform(-1, 1, (batch, cols, rows) if trans else (batch, rows, cols)).astype(np.float32)
+        view = stored.transpose(0, 2, 1) if trans else stored
+        return view[0] if batch == 1 else view
+
+    a = operand(m, k, spec["transA"])
+    b = operand(k, n, spec["transB"])
+    c = np.empty((m, n) if batch == 1 else (batch, m, n), dtype=np.float32)
+    return lambda: np.matmul(a, b, out=c)
+
+
+# ---- torch ------------------------------------------------------------------------------------------------------
+
+
+def torch_layernorm(spec):
+    import torch
+    import torch.nn.functional as F
+
+    n, c = spec["N"], spec["C"]
+    x = torch.rand(n, c).mul_(2).sub_(1).requires_grad_()
+    weight = torch.rand(c).requires_grad_()
+    bias = torch.rand(c).requires_grad_()
+    dout = torch.rand(n, c)
+
+    def run():
+        F.layer_norm(x, (c,), weight, bias, 1e-5).backward(dout)
+        x.grad = weight.grad = bias.grad = None
+
+    return run
+
+
+def torch_softmax(spec):
+    import torch
+
+    x = torch.rand(spec["N"], spec["C"]).requires_grad_()
+    dy = torch.rand(spec["N"], spec["C"])
+
+    def run():
+        torch.softmax(x, -1).backward(dy)
+        x.grad = None
+
+    return run
+
+
+def torch_attention(spec):
+    """softmax(Q K^T * scale) V with autograd: torch 1.13 has no fused attention on the CPU."""
+    import torch
+
+    b, h, tq, tk, d = spec["B"], spec["H"], spec["Tq"], spec["Tk"], spec["D"]
+    backward = spec["backward"]
+    q, k, v = (torch.rand(b, h, t, d).mul_(2).sub_(1).requires_grad_(backward) for t in (tq, tk, tk))
+    dout = torch.rand(b, h, tq, d)
+    scale = 1 / math.sqrt(d)
+    hidden = torch.ones(tq, tk, dtype=torch.bool).triu(1) if spec["causal"] else None
+
+    def forward():
+        scores = torch.matmul(q, k.transpose(-2, -1)).mul_(scale)
+        if hidden is not None:
+            scores = scores.masked_fill(hidden, float("-inf"))
+        return torch.matmul(torch.softmax(scores, -1), v)
+
+    def run_backward():
+        forward().backward(dout)
+        q.grad = k.grad = v.grad = None
+
+    def run_forward():
+        with torch.no_grad():
+            forward()
+
+    return run_backward if backward else run_forward
+
+
+def sinusoidal_positions(length, d_model):
+    import torch
+
+    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    table = torch.zeros(length, d_model)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)
+    return table
+
+
+def seed_model(spec):
+    import torch
+    from torch import nn
+
+    class Seed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d = spec["dModel"]
+            self.scale = math.sqrt(d)
+            self.src_embedding = nn.Embedding(spec["srcVocab"], d)
+            self.tgt_embedding = nn.Embedding(spec["tgtVocab"], d)
+            self.register_buffer("positions", sinusoidal_positions(max(spec["srcLength"], spec["tgtLength"]), d))
+            self.transformer = nn.Transformer(
+                d_model=d, nhead=spec["heads"], num_encoder_layers=spec["encoderLayers"],
+                num_decoder_layers=spec["decoderLayers"], dim_feedforward=spec["ff"], dropout=spec["dropout"],
+                batch_first=True,
+            )
+            self.out = nn.Linear(d, spec["tgtVocab"])
+
+        def forward(self, src, tgt):
+            s = self.src_embedding(src) * self.scale + self.positions[: src.shape[1]]
+            t = self.tgt_embedding(tgt) * self.scale + self.positions[: tgt.shape[1]]
+            mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
+            return self.out(self.transformer(s, t, tgt_mask=mask))
+
+    return Seed()
+
+
+def gpt_model(spec):
+    import torch
+    from torch import nn
+
+    class Gpt(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d = spec["dModel"]
+            self.token_embedding = nn.Embedding(spec["vocab"], d)
+            self.position_embedding = nn.Embedding(spec["context"], d)
+            self.dropout = nn.Dropout(spec["dropout"])
+            layer = nn.TransformerEncoderLayer(
+                d, spec["heads"], spec["ff"], spec["dropout"], activation="gelu", batch_first=True, norm_first=True,
+            )
+            self.blocks = nn.TransformerEncoder(layer, spec["layers"])
+            self.norm = nn.LayerNorm(d)
+            self.head = nn.Linear(d, spec["vocab"], bias=False)
+
+        def forward(self, ids):
+            length = ids.shape[1]
+            x = self.dropout(self.token_embedding(ids) + self.position_embedding(torch.arange(length)))
+            causal = torch.triu(torch.full((length, length), float("-inf")), 1)
+            return self.head(self.norm(self.blocks(x, mask=causal)))
+
+    return Gpt()
+
+
+def training_step(model, spec, inputs, targets):
+    import torch
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec["lr"])
+    model.train()
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(*inputs)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        loss.backward()
+        optimizer.step()
+
+    return run
+
+
+def torch_seed_step(spec):
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    src = torch.randint(0, spec["srcVocab"], (spec["batch"], spec["srcLength"]), generator=generator)
+    tgt = torch.randint(0, spec["tgtVocab"], (spec["batch"], spec["tgtLength"] + 1), generator=generator)
+    return training_step(seed_model(spec), spec, (src, tgt[:, :-1]), tgt[:, 1:])
+
+
+def torch_gpt_step(spec):
+    import torch
+
+    generator = torch.Generator().manual_seed(2)
+    ids = torch.randint(0, spec["vocab"], (spec["batch"], spec["context"] + 1), generator=generator)
+    return training_step(gpt_model(spec), spec, (ids[:, :-1],), ids[:, 1:])
+
+
+def torch_gpt_generate(spec):
+    """Greedy decoding that re-runs the whole sequence per token: torch's nn.Transformer has no KV cache."""
+    import torch
+
+    model = gpt_model(spec).eval()
+    prompt = torch.randint(0, spec["vocab"], (spec["batch"], spec["prompt"]), generator=torch.Generator().manual_seed(3))
+
+    def run():
+        with torch.no_grad():
+            ids = prompt
+            for _ in range(spec["newTokens"]):
+                next_id = model(ids[:, -spec["context"]:])[:, -1].argmax(-1, keepdim=True)
+                ids = torch.cat([ids, next_id], 1)
+
+    return run
+
+
+BUILDERS = {
+    "numpy": {"gemm": numpy_gemm},
+    "torch": {
+        "layernorm": torch_layernorm,
+        "softmax": torch_softmax,
+        "attention": torch_attention,
+        "seedStep": torch_seed_step,
+        "gptStep": torch_gpt_step,
+        "gptGenerate": torch_gpt_generate,
+    },
+}
+
+
+class Peer:
+    def __init__(self):
+        self.calls = {}  # id -> (run, threads)
+        self.name = None
+
+    def hello(self, _message):
+        if LIBRARY == "numpy":
+            import numpy
+
+            self.name = f"numpy {numpy.__version__} + {blas_description()}"
+        elif LIBRARY == "torch":
+            import torch
+
+            self.name = f"torch {torch.__version__.split('+')[0]}"
+        else:
+            raise ValueError(f"unknown library {LIBRARY!r}")
+        return {"name": self.name}
+
+    def set_threads(self, threads):
+        if LIBRARY == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+
+    def setup(self, message):
+        spec, threads = message["spec"], message["threads"]
+        builder = BUILDERS[LIBRARY].get(spec["kind"])
+        if builder is None:
+            raise ValueError(f"{LIBRARY} peer has no row of kind {spec['kind']!r}")
+        self.set_threads(threads)
+        if LIBRARY == "torch":
+            import torch
+
+            torch.manual_seed(0)
+        self.calls[message["id"]] = (builder(spec), threads)
+        return {"name": self.name}
+
+    def time(self, message):
+        run, threads = self.calls[message["id"]]
+        self.set_threads(threads)
+        iters = message["iters"]
+        start = time.perf_counter()
+        for _ in range(iters):
+            run()
+        return {"ms": (time.perf_counter() - start) * 1000 / iters}
+
+    def free(self, message):
+        self.calls.pop(message["id"], None)
+        return {}
+
+
+def main():
+    peer = Peer()
+    handlers = {"hello": peer.hello, "setup": peer.setup, "time": peer.time, "free": peer.free}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line)
+            reply = {"ok": True, **handlers[message["op"]](message)}
+        except Exception as error:  # every failure goes back to the caller as a reply, never a dead pipe
+            reply = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    prefer_openblas()
+    main()

@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+'use strict';
+// `npm run bench`: native kernels against this machine's limits (FMA peak, memory bandwidth), optionally side by
+// side with numpy (OpenBLAS) and PyTorch. Prints a Markdown table and writes the results as JSON.
+const os = require('node:os');
+const fs = require('node:fs');
+const path = require('node:path');
+const { USAGE, parseArgs, nameFilter } = require('./lib/options');
+const { allRows } = require('./lib/rows');
+const { SETTINGS, PEER_SETTLE_MS, calibrate, calibratePeer, sleep, summarize, throughput, timeCalls } = require('./lib/measure');
+const { PeerPool, findPython } = require('./lib/peer');
+const { markdown, writeFileAtomic } = require('./lib/report');
+
+const ROOT = path.join(__dirname, '..');
+
+function loadAddon() {
+  return require('node-gyp-build')(ROOT);
+}
+
+function cpuName(addon) {
+  let model = os.cpus()[0]?.model?.trim() || 'unknown CPU';
+  let generation = '';
+  try {
+    // The family/model numbers tell CPU generations apart where the model name is generic (e.g. in VMs).
+    const fields = new Map(fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n\n')[0].split('\n')
+      .map((line) => line.split(':').map((part) => part.trim())));
+    if (fields.get('model name')) model = fields.get('model name');
+    if (fields.get('cpu family')) generation = `family ${fields.get('cpu family')} model ${fields.get('model')}, `;
+  } catch {
+    // not Linux: os.cpus() already named it
+  }
+  return `${model} (${generation}${os.cpus().length} cores, kernels: ${addon.getIsa()})`;
+}
+
+function measureLimits(addon, threadCounts, settings, log) {
+  const limits = { fmaGflops: {}, bandwidthGBs: {} };
+  for (const t of threadCounts) {
+    let fma = 0;
+    let bandwidth = 0;
+    for (let attempt = 0; attempt < settings.limitAttempts; attempt++) {
+      fma = Math.max(fma, addon.measureFmaGflops(t, settings.fmaSeconds));
+      bandwidth = Math.max(bandwidth, addon.measureBandwidthGBs(t, settings.bandwidthBytes, settings.bandwidthRepeats));
+    }
+    limits.fmaGflops[String(t)] = fma;
+    limits.bandwidthGBs[String(t)] = bandwidth;
+    log(`limits, ${t} thread${t > 1 ? 's' : ''}: FMA ${fma.toFixed(1)} GFLOP/s, bandwidth ${bandwidth.toFixed(1)} GB/s`);
+  }
+  return limits;
+}
+
+/** Times one row at one thread count (and its peer when given); returns the JSON row and a table note. A peer
+ * that fails mid-row (e.g. runs out of memory) drops out of that row; ours is still measured. */
+async function runRow(addon, pkg, row, threads, settings, limits, peers, log) {
+  addon.setNumThreads(threads);
+  const ours = row.setup(addon, pkg, row.spec);
+  let peer = null;
+  let note = null;
+  const peerFailed = (error) => {
+    log(`${row.name} [${threads}t]: ${error.message}`);
+    note = 'peer failed';
+    peer = null;
+  };
+  try {
+    const oursIters = calibrate(ours.run, settings);
+    if (peers !== null) {
+      const prepared = await peers.setupAll(row, threads);
+      if (prepared.error) {
+        note = 'peer unavailable';
+        log(`${row.name} [${threads}t]: peer unavailable: ${prepared.error}`);
+      } else await calibratePeer(prepared.handles, settings).then((best) => { peer = best; }, peerFailed);
+    }
+    const settle = peer !== null && peer.handle.threads > 1 ? () => sleep(PEER_SETTLE_MS) : async () => undefined;
+    await settle();
+    const oursTimes = [];
+    const peerTimes = [];
+    for (let r = 0; r < settings.repeats; r++) {
+      oursTimes.push(timeCalls(ours.run, oursIters));
+      if (peer === null) continue;
+      await peer.handle.time(peer.iters).then((ms) => peerTimes.push(ms), peerFailed);
+      await settle();
+    }
+    const stats = summarize(oursTimes);
+    const result = { name: row.name, shape: row.shape, threads, ...stats, value: throughput(row.work, row.unit, stats.medianMs), unit: row.unit };
+    if (row.limit !== null) result.ofLimit = result.value / (row.limit === 'fma' ? limits.fmaGflops : limits.bandwidthGBs)[threads];
+    if (peer !== null) {
+      const peerValue = throughput(row.work, row.unit, summarize(peerTimes).medianMs);
+      result.peer = { name: peer.handle.label, value: peerValue, ratio: result.value / peerValue };
+      await peer.handle.free();
+    }
+    return { result, note };
+  } finally {
+    ours.dispose();
+  }
+}
+
+const CONSOLE = { out: (s) => process.stdout.write(`${s}\n`), log: (s) => process.stderr.write(`${s}\n`) };
+
+/** Runs the benchmark for argv (the arguments after the script); returns the results object (null for --help).
+ * `tuning` overrides timing settings (tests use it to shorten the limit measurements). */
+async function main(argv, io = CONSOLE, tuning = {}) {
+  const options = parseArgs(argv, path.join(__dirname, 'results.json'));
+  if (options.help) {
+    io.out(USAGE);
+    return null;
+  }
+  const settings = { ...(options.quick ? SETTINGS.quick : SETTINGS.full), ...tuning };
+  const addon = loadAddon();
+  const savedThreads = addon.getNumThreads();
+  const matches = nameFilter(options.filter);
+  // End-to-end rows take minutes; --quick keeps them only when --filter asks for them.
+  const candidates = allRows().filter((row) => !(options.quick && options.filter === null && row.endToEnd));
+  const selected = candidates.filter((row) => matches(row.name));
+  const runnable = selected.filter((row) => row.setup !== null);
+  const pending = selected.filter((row) => row.setup === null);
+  if (selected.length === 0) throw new RangeError(`bench: --filter '${options.filter}' matches no row`);
+
+  const limitThreads = [...new Set([1, 2, ...options.threads])].sort((a, b) => a - b);
+  const limits = measureLimits(addon, limitThreads, settings, io.log);
+  const python = options.compare ? findPython() : null;
+  if (options.compare && python === null) io.log('compare: no python3 found: peer unavailable');
+  const peers = options.compare ? new PeerPool(python) : null;
+  // The compiled package, needed only by end-to-end rows; kernel rows use the addon alone.
+  const pkg = runnable.some((row) => row.endToEnd) ? require(path.join(ROOT, 'dist')) : null;
+
+  const results = { date: new Date().toISOString(), cpu: cpuName(addon), threads: options.threads, limits, rows: [] };
+  const peerNotes = new Map();
+  try {
+    for (const row of runnable) {
+      for (const threads of options.threads) {
+        const { result, note } = await runRow(addon, pkg, row, threads, settings, limits, peers, io.log);
+        if (note !== null) peerNotes.set(results.rows.length, note);
+        results.rows.push(result);
+        const vs = result.peer ? `, ${result.peer.ratio.toFixed(2)}x ${result.peer.name}` : note ? `, ${note}` : '';
+        io.log(`${row.name} [${threads}t]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}`);
+      }
+    }
+  } finally {
+    addon.setNumThreads(savedThreads);
+    if (peers !== null) peers.close();
+  }
+  if (pending.length > 0) io.log(`not measured yet (our side pending): ${pending.map((r) => r.name).join(', ')}`);
+  writeFileAtomic(options.json, `${JSON.stringify(results, null, 2)}\n`);
+  io.out(markdown(results, { compare: options.compare, peerNotes }));
+  return results;
+}
+
+module.exports = { main };
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error) => {
+    process.stderr.write(`${error.stack || error}\n`);
+    process.exitCode = 1;
+  });
+}

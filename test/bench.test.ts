@@ -1,0 +1,253 @@
+// `npm run bench`: option parsing, row definitions, and the results JSON of a tiny filtered run (no timings
+// are asserted: the machine is shared).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expectError } from './helpers';
+
+interface Options { quick: boolean; filter: string | null; threads: number[]; json: string; compare: boolean; help: boolean }
+interface Row { name: string; shape: string; unit: string; work: number; peer: string; spec: { kind: string }; endToEnd?: boolean; setup: unknown }
+interface ResultRow {
+  name: string; shape: string; threads: number; medianMs: number; minMs: number; maxMs: number; value: number;
+  unit: string; ofLimit?: number; peer?: { name: string; value: number; ratio: number };
+}
+interface Results {
+  date: string; cpu: string; threads: number[];
+  limits: { fmaGflops: Record<string, number>; bandwidthGBs: Record<string, number> }; rows: ResultRow[];
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const { parseArgs, nameFilter } = require('../bench/lib/options') as {
+  parseArgs: (argv: string[], defaultJson: string) => Options;
+  nameFilter: (filter: string | null) => (name: string) => boolean;
+};
+const { allRows, attentionFlops, layerNormBytes, softmaxBytes } = require('../bench/lib/rows') as {
+  allRows: () => Row[];
+  attentionFlops: (s: { B: number; H: number; Tq: number; Tk: number; D: number; causal: boolean; backward: boolean }) => number;
+  layerNormBytes: (N: number, C: number) => number;
+  softmaxBytes: (N: number, C: number) => number;
+};
+const { main } = require('../bench/run') as {
+  main: (argv: string[], io: { out: (s: string) => void; log: (s: string) => void }, tuning?: object) => Promise<Results | null>;
+};
+// Short limit measurements keep each run at a fraction of a second.
+const FAST_LIMITS = { limitAttempts: 1, fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+describe('bench options', () => {
+  test('defaults and every option', () => {
+    expect(parseArgs([], 'r.json')).toEqual({ quick: false, filter: null, threads: [1, 2], json: 'r.json', compare: false, help: false });
+    expect(parseArgs(['--quick', '--filter', 'gemm NN', '--threads', '2,1,2', '--json', 'out.json', '--compare'], 'r.json'))
+      .toEqual({ quick: true, filter: 'gemm NN', threads: [1, 2], json: 'out.json', compare: true, help: false });
+  });
+
+  test('bad options throw and name the option', () => {
+    expectError(() => parseArgs(['--fast'], 'r.json'), 'TypeError', /bench: unknown option '--fast'/);
+    expectError(() => parseArgs(['--filter'], 'r.json'), 'TypeError', /--filter needs a value/);
+    expectError(() => parseArgs(['--json', '--quick'], 'r.json'), 'TypeError', /--json needs a value/);
+    expectError(() => parseArgs(['--threads', '1,x'], 'r.json'), 'RangeError', /--threads .* got '1,x'/);
+    expectError(() => parseArgs(['--threads', '0'], 'r.json'), 'RangeError', /--threads/);
+  });
+
+  test('filter: substring (even with regex characters) or case-insensitive regex', () => {
+    expect(nameFilter('128^3')('gemm NN 128^3')).toBe(true);
+    expect(nameFilter('128^3')('gemm NN 256^3')).toBe(false);
+    expect(nameFilter('^gemm (NT|TN) 512')('gemm TN 512^3')).toBe(true);
+    expect(nameFilter('^gemm (NT|TN) 512')('gemm NN 512^3')).toBe(false);
+    expect(nameFilter('LAYERNORM')('layernorm fwd+bwd 1536x256')).toBe(true);
+    expect(nameFilter('fwd+bwd')('attention fwd+bwd B8 H6 T256 D64')).toBe(true);
+    expect(nameFilter(null)('anything')).toBe(true);
+  });
+});
+
+describe('bench rows', () => {
+  const rows = allRows();
+  const names = rows.map((r) => r.name);
+
+  test('names are unique and cover the required families', () => {
+    expect(new Set(names).size).toBe(names.length);
+    for (const layout of ['NN', 'NT', 'TN']) {
+      for (const n of [128, 256, 512, 1024, 2048]) expect(names).toContain(`gemm ${layout} ${n}^3`);
+      for (const s of ['4096x256x1024', '4096x1024x256', 'heads 64x24x24x32', 'heads 64x24x32x24'])
+        expect(names).toContain(`gemm ${layout} ${s}`);
+    }
+    for (const pass of ['fwd', 'fwd+bwd']) {
+      expect(names).toContain(`attention ${pass} B8 H6 T256 D64`);
+      expect(names).toContain(`attention ${pass} B8 H6 T256 D64 causal`);
+    }
+    for (const shape of ['1536x256', '2048x384', '8192x1024']) {
+      expect(names).toContain(`layernorm fwd+bwd ${shape}`);
+      expect(names).toContain(`softmax fwd+bwd ${shape}`);
+    }
+    const endToEnd = rows.filter((r) => r.endToEnd);
+    expect(endToEnd.map((r) => r.spec.kind).sort()).toEqual(['gptGenerate', 'gptStep', 'seedStep']);
+    for (const r of endToEnd) expect(r.unit).toBe('tokens/s');
+  });
+
+  test('every row kind has a peer builder', () => {
+    const peer = fs.readFileSync(path.join(__dirname, '..', 'bench', 'peers', 'peer.py'), 'utf8');
+    for (const kind of new Set(rows.map((r) => r.spec.kind))) expect(peer).toContain(`"${kind}":`);
+  });
+
+  test('each kernel row runs exactly the kernels its name says, with its shape', () => {
+    // A stand-in addon records kernel calls instead of running them (storages stay real).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { addon } = require('../src/native') as { addon: { Storage: unknown } };
+    let calls: Array<{ kernel: string; args: unknown[] }> = [];
+    const recorder = new Proxy({}, {
+      get: (_target, kernel: string) => (kernel === 'Storage' ? addon.Storage : (...args: unknown[]) => {
+        if (kernel !== 'randomFill') calls.push({ kernel, args });
+      }),
+    });
+    const expected: Record<string, string[]> = {
+      gemm: ['gemm'],
+      attention: ['attentionForward'],
+      layernorm: ['layerNormForward', 'layerNormBackward'],
+      softmax: ['softmaxForward', 'softmaxBackward'],
+    };
+    for (const row of rows.filter((r) => !r.endToEnd)) {
+      const impl = (row.setup as (a: unknown) => { run: () => void; dispose: () => void })(recorder);
+      calls = [];
+      impl.run();
+      impl.dispose();
+      const spec = row.spec as Record<string, number | boolean | string>;
+      const kernels = spec.kind === 'attention' && spec.backward ? ['attentionForward', 'attentionBackward'] : expected[spec.kind as string];
+      expect({ row: row.name, kernels: calls.map((c) => c.kernel) }).toEqual({ row: row.name, kernels });
+      if (spec.kind === 'gemm') {
+        // gemm(a, aOff, b, bOff, c, cOff, bias, biasOff, transA, transB, M, N, K, batch, ...)
+        const [transA, transB, M, N, K, batch] = calls[0].args.slice(8, 14);
+        expect(row.name.split(' ')[1]).toBe(`${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`);
+        expect(row.work).toBe(2 * (M as number) * (N as number) * (K as number) * (batch as number));
+      }
+      if (spec.kind === 'attention') {
+        const [B, H, Tq, Tk, D] = calls[0].args.slice(6, 11);
+        expect({ B, H, Tq, Tk, D }).toEqual({ B: spec.B, H: spec.H, Tq: spec.Tq, Tk: spec.Tk, D: spec.D });
+        expect(calls[0].args[16]).toBe(spec.causal);
+      }
+    }
+  });
+
+  test('work counts', () => {
+    const base = { B: 2, H: 3, Tq: 5, Tk: 7, D: 11 };
+    expect(attentionFlops({ ...base, causal: false, backward: false })).toBe(4 * 2 * 3 * 5 * 7 * 11);
+    expect(attentionFlops({ ...base, causal: true, backward: false })).toBe(2 * 2 * 3 * 5 * 7 * 11);
+    expect(attentionFlops({ ...base, causal: false, backward: true })).toBe(3.5 * 4 * 2 * 3 * 5 * 7 * 11);
+    expect(softmaxBytes(3, 4)).toBe(5 * 12 * 4);
+    expect(layerNormBytes(3, 4)).toBe(4 * (6 * 12 + 5 * 4 + 4 * 3));
+    expect(rows.find((r) => r.name === 'gemm NT 4096x256x1024')!.work).toBe(2 * 4096 * 256 * 1024);
+    expect(rows.find((r) => r.name === 'gemm TN heads 64x24x32x24')!.work).toBe(2 * 64 * 24 * 32 * 24);
+  });
+});
+
+describe('bench run', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-test-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const silent = () => {
+    const out: string[] = [];
+    return { out, io: { out: (s: string) => out.push(s), log: () => undefined } };
+  };
+
+  test('a tiny filtered run writes the results schema', async () => {
+    const json = path.join(dir, 'results.json');
+    const { out, io } = silent();
+    const results = await main(['--quick', '--filter', '^(gemm NN 128\\^3|softmax fwd\\+bwd 1536x256)$', '--threads', '1', '--json', json], io, FAST_LIMITS);
+    expect(results).not.toBeNull();
+    const written = JSON.parse(fs.readFileSync(json, 'utf8')) as Results;
+    expect(written).toEqual(results);
+    expect(Object.keys(written).sort()).toEqual(['cpu', 'date', 'limits', 'rows', 'threads']);
+    expect(Number.isNaN(Date.parse(written.date))).toBe(false);
+    expect(written.threads).toEqual([1]);
+    for (const limit of [written.limits.fmaGflops, written.limits.bandwidthGBs]) {
+      expect(Object.keys(limit).sort()).toEqual(['1', '2']);
+      for (const v of Object.values(limit)) expect(v).toBeGreaterThan(0);
+    }
+    expect(written.rows.map((r) => r.name)).toEqual(['gemm NN 128^3', 'softmax fwd+bwd 1536x256']);
+    for (const row of written.rows) {
+      expect(Object.keys(row)).toEqual(['name', 'shape', 'threads', 'medianMs', 'minMs', 'maxMs', 'value', 'unit', 'ofLimit']);
+      expect(row.threads).toBe(1);
+      expect(row.minMs).toBeGreaterThan(0);
+      expect(row.minMs).toBeLessThanOrEqual(row.medianMs);
+      expect(row.medianMs).toBeLessThanOrEqual(row.maxMs);
+      expect(row.ofLimit).toBeGreaterThan(0);
+    }
+    const [gemm, softmax] = written.rows;
+    expect(gemm.unit).toBe('GFLOP/s');
+    expect(gemm.value).toBeCloseTo((2 * 128 ** 3) / (gemm.medianMs / 1000) / 1e9, 6);
+    expect(gemm.ofLimit).toBeCloseTo(gemm.value / written.limits.fmaGflops['1'], 9);
+    expect(softmax.unit).toBe('GB/s');
+    expect(softmax.ofLimit).toBeCloseTo(softmax.value / written.limits.bandwidthGBs['1'], 9);
+    const table = out.join('\n');
+    expect(table).toContain('| gemm NN 128^3 | 128x128x128 | 1 |');
+    expect(table).toContain(`CPU: ${written.cpu}`);
+    expect(fs.readdirSync(dir)).toEqual(['results.json']); // no temporary file left behind
+  });
+
+  async function withPython<T>(python: string, fn: () => Promise<T>): Promise<T> {
+    const saved = process.env.BENCH_PYTHON;
+    process.env.BENCH_PYTHON = python;
+    try {
+      return await fn();
+    } finally {
+      if (saved === undefined) delete process.env.BENCH_PYTHON;
+      else process.env.BENCH_PYTHON = saved;
+    }
+  }
+
+  test('--compare without Python says "peer unavailable" and writes no peer fields', async () => {
+    const { out, io } = silent();
+    const results = await withPython(path.join(dir, 'no-such-python'), () =>
+      main(['--quick', '--compare', '--filter', 'gemm TN 128^3', '--threads', '2', '--json', path.join(dir, 'compare.json')], io, FAST_LIMITS));
+    expect(results!.rows).toHaveLength(1);
+    expect(results!.rows[0].peer).toBeUndefined();
+    expect(results!.rows[0].threads).toBe(2);
+    expect(out.join('\n')).toMatch(/\| gemm TN 128\^3 \|.*\| peer unavailable \|/);
+  });
+
+  /** A stand-in for python3 that speaks the peer protocol from a shell script: `timeReply` answers each 'time'. */
+  function fakePython(name: string, timeReply: string): string {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, [
+      '#!/bin/sh',
+      'if [ "$1" = "-c" ]; then echo 3; exit 0; fi',
+      'while read -r line; do',
+      '  case "$line" in',
+      '    *\\"hello\\"*) echo \'{"ok": true, "name": "fake 1.0"}\' ;;',
+      `    *\\"time\\"*) ${timeReply} ;;`,
+      '    *) echo \'{"ok": true}\' ;;',
+      '  esac',
+      'done',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    return file;
+  }
+
+  test('--compare records the peer\'s name, throughput and ours/peer ratio', async () => {
+    const python = fakePython('python-ok', 'echo \'{"ok": true, "ms": 2}\'');
+    const { out, io } = silent();
+    const results = await withPython(python, () =>
+      main(['--quick', '--compare', '--filter', 'gemm NN 256^3', '--threads', '1', '--json', path.join(dir, 'peer.json')], io, FAST_LIMITS));
+    const row = results!.rows[0];
+    expect(Object.keys(row)).toEqual(['name', 'shape', 'threads', 'medianMs', 'minMs', 'maxMs', 'value', 'unit', 'ofLimit', 'peer']);
+    expect(Object.keys(row.peer!)).toEqual(['name', 'value', 'ratio']);
+    expect(row.peer!.name).toBe('fake 1.0 (1 thread)');
+    expect(row.peer!.value).toBeCloseTo((2 * 256 ** 3) / 0.002 / 1e9, 9);
+    expect(row.peer!.ratio).toBeCloseTo(row.value / row.peer!.value, 9);
+    expect(out.join('\n')).toMatch(/\| gemm NN 256\^3 \|.*\| fake 1t \| 16\.8 \| [\d.]+x \|/);
+  });
+
+  test('a peer that dies mid-row drops out of that row only', async () => {
+    const python = fakePython('python-dies', 'exit 1');
+    const { out, io } = silent();
+    const results = await withPython(python, () =>
+      main(['--quick', '--compare', '--filter', 'gemm NT 128^3', '--threads', '1', '--json', path.join(dir, 'dies.json')], io, FAST_LIMITS));
+    expect(results!.rows).toHaveLength(1);
+    expect(results!.rows[0].peer).toBeUndefined();
+    expect(results!.rows[0].value).toBeGreaterThan(0);
+    expect(out.join('\n')).toMatch(/\| gemm NT 128\^3 \|.*\| peer failed \|/);
+  });
+
+  test('a filter that matches nothing is an error', async () => {
+    await expect(main(['--quick', '--filter', 'no such row', '--json', path.join(dir, 'x.json')], silent().io))
+      .rejects.toThrow(/--filter 'no such row' matches no row/);
+  });
+});
