@@ -1,0 +1,58 @@
+// Checks shared by the model configs: every field is validated up front so that a typo or a bad value in a
+// JSON config fails with the model's name and the offending value, not deep inside a layer.
+
+export function checkConfigObject(op: string, config: unknown): Record<string, unknown> {
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new TypeError(`${op}: config must be an object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`);
+  return config as Record<string, unknown>;
+}
+
+/** Rejects keys the model does not know (a misspelt option would otherwise be silently ignored). */
+export function checkKnownKeys(op: string, config: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(config).filter((k) => !known.includes(k));
+  if (unknown.length > 0)
+    throw new RangeError(`${op}: unknown config key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`);
+}
+
+export function positiveInt(op: string, name: string, value: unknown, fallback?: number): number {
+  const v = value ?? fallback;
+  if (v === undefined) throw new RangeError(`${op}: ${name} is required`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+export function nonNegativeInt(op: string, name: string, value: unknown, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${String(v)}`);
+  return v;
+}
+
+export function dropoutRate(op: string, value: unknown, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new RangeError(`${op}: dropout must be a number in [0, 1), got ${String(v)}`);
+  return v;
+}
+
+export function flag(op: string, name: string, value: unknown, fallback: boolean): boolean {
+  const v = value ?? fallback;
+  if (typeof v !== 'boolean') throw new TypeError(`${op}: ${name} must be a boolean, got ${typeof v}`);
+  return v;
+}
+
+export function choice<T extends string>(op: string, name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  const v = value ?? fallback;
+  if (typeof v !== 'string' || !allowed.includes(v as T))
+    throw new RangeError(`${op}: ${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
+  return v as T;
+}
+
+export function optionalSeed(op: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** 53)
+    throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${String(value)}`);
+  return value;
+}
+
+export function checkDivisible(op: string, dModel: number, nhead: number): void {
+  if (dModel % nhead !== 0) throw new RangeError(`${op}: dModel ${dModel} is not divisible by nhead ${nhead}`);
+}
