@@ -94,8 +94,8 @@ export function coerceValue(spec: OptionSpec, raw: unknown, source: string): str
       const integer = spec.type === 'integer';
       if (!Number.isFinite(value) || (integer && !Number.isSafeInteger(value))) throw fail(integer ? 'an integer' : 'a number');
       if (spec.min !== undefined && (value < spec.min || (spec.exclusiveMin === true && value === spec.min)))
-        throw fail(`a ${integer ? 'integer' : 'number'} ${spec.exclusiveMin ? '>' : '>='} ${spec.min}`);
-      if (spec.max !== undefined && value > spec.max) throw fail(`a ${integer ? 'integer' : 'number'} <= ${spec.max}`);
+        throw fail(`${integer ? 'an integer' : 'a number'} ${spec.exclusiveMin ? '>' : '>='} ${spec.min}`);
+      if (spec.max !== undefined && value > spec.max) throw fail(`${integer ? 'an integer' : 'a number'} <= ${spec.max}`);
       return value;
     }
   }

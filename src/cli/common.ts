@@ -101,6 +101,21 @@ export function tokenizerOf(checkpoint: Checkpoint, name = 'default'): Tokenizer
   return tokenizer;
 }
 
+interface Schedule {
+  warmupSteps: number;
+  totalSteps: number;
+  minLr: number;
+}
+
+/** The warmup/cosine schedule a checkpoint's run was started with (from its metadata), or null. */
+function savedSchedule(dir: string): Schedule | null {
+  const state = readJSONFile(path.join(dir, 'trainer_state.json'), 'checkpoint state') as { metadata?: { schedule?: Schedule } };
+  const s = state?.metadata?.schedule;
+  if (s === undefined || s === null || typeof s !== 'object') return null;
+  const valid = Number.isInteger(s.warmupSteps) && Number.isInteger(s.totalSteps) && s.totalSteps >= 1 && typeof s.minLr === 'number';
+  return valid ? { warmupSteps: s.warmupSteps, totalSteps: s.totalSteps, minLr: s.minLr } : null;
+}
+
 export interface TrainingRun<B> {
   model: Module;
   trainLoader: ConstructorParameters<typeof Trainer<B>>[0]['trainLoader'];
@@ -128,12 +143,21 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   const batchesPerEpoch = run.trainLoader.length ?? 0;
   const accumulation = o.gradAccum as number;
   const totalSteps = Math.max(1, Math.min(maxSteps ?? Infinity, epochs !== undefined ? Math.ceil((epochs * batchesPerEpoch) / accumulation) : Infinity));
-  const warmupSteps = Math.min(o.warmupSteps as number, totalSteps);
-  const optimizer = new AdamW(run.model.parameters(), { lr: o.lr as number, weightDecay: o.weightDecay as number });
-  const scheduler = new WarmupCosineLR(optimizer, { warmupSteps, totalSteps, minLr: Math.min(o.minLr as number, o.lr as number) });
   const outDir = o.out as string;
-  const resume = o.resume === 'auto' ? true : (o.resume as string | undefined);
-  if (typeof resume === 'string') resolveCheckpoint(resume); // a clear error before any work
+  const resumeDir = o.resume === undefined ? null : o.resume === 'auto' ? latestCheckpoint(path.join(outDir, 'checkpoints')) : resolveCheckpoint(o.resume as string);
+  // The schedule belongs to the run: a resumed run keeps the one it started with, so the learning rates match
+  // an uninterrupted run; the new --max-steps / --epochs only say where to stop.
+  let schedule: Schedule = { warmupSteps: Math.min(o.warmupSteps as number, totalSteps), totalSteps, minLr: Math.min(o.minLr as number, o.lr as number) };
+  if (resumeDir !== null) {
+    const saved = savedSchedule(resumeDir);
+    if (saved !== null) {
+      if (saved.totalSteps < totalSteps)
+        context.io.stderr.write(`${task}: note: the learning-rate schedule of ${resumeDir} ends at step ${saved.totalSteps}; later steps use its final lr\n`);
+      schedule = saved;
+    }
+  }
+  const optimizer = new AdamW(run.model.parameters(), { lr: o.lr as number, weightDecay: o.weightDecay as number });
+  const scheduler = new WarmupCosineLR(optimizer, schedule);
   const trainer = new Trainer<B>({
     model: run.model,
     optimizer,
@@ -152,15 +176,17 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
     bestMetric: run.bestMetric,
     bestMode: run.bestMode,
     outDir,
-    resume: typeof resume === 'string' ? resolveCheckpoint(resume) : resume,
+    resume: resumeDir ?? undefined,
     tokenizers: run.tokenizers,
     config: run.config,
-    metadata: { task, ...run.metadata },
+    metadata: { task, schedule, ...run.metadata },
     progress: o.progress as ProgressMode,
     logStream: context.io.stderr,
   });
   context.onInterrupt(() => trainer.stop());
   const parameters = run.model.numParameters();
+  if (o.resume === 'auto' && resumeDir === null) context.io.stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
+  else if (resumeDir !== null) context.io.stderr.write(`${task}: resuming from ${resumeDir}\n`);
   context.io.stderr.write(`${task}: training a model of ${parameters.toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`);
   try {
     const result = await trainer.train();
