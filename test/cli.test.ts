@@ -153,7 +153,9 @@ describe('lm', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout.startsWith('the ')).toBe(true);
-    expect(a.stdout.length).toBeGreaterThan('the '.length + 10);
+    // 16 positions: the 4-token prompt leaves room for 13 new tokens, which the command says.
+    expect(a.stderr).toBe("lm: the model's context of 16 tokens leaves room for 13 new tokens after this prompt\n");
+    expect(a.stdout.length).toBeGreaterThan('the '.length + 5);
     const greedy = await run('lm', 'generate', '--checkpoint', path.join(out(), 'checkpoints', 'step-00000040'), '--prompt', 'the c', '--temperature', '0', '--max-tokens', '20');
     expect(greedy.code).toBe(0);
     expect(greedy.stdout).toMatch(/^the c/);

@@ -1,15 +1,15 @@
 // The `lm` task: train a GPT on a text file with a character or byte-level BPE tokenizer, and generate text.
-import { noGrad } from '../autograd';
 import { disposeBatch, LanguageModelDataLoader } from '../data/dataloader';
 import { ByteLevelBPETokenizer, CharTokenizer, Tokenizer } from '../data/tokenizers';
 import * as F from '../functional';
 import { GPT } from '../models';
 import type { Module } from '../nn/module';
-import { tensor, tidy } from '../tensor';
+import { generateStream } from '../generation';
+import { tidy } from '../tensor';
 import type { Metrics } from '../training/trainer';
 import { OptionSpec, UserError } from './args';
 import { loadModel, readTextFile, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
-import type { TaskDefinition } from './tasks';
+import type { CommandContext, TaskDefinition } from './tasks';
 
 const TRAIN_OPTIONS: OptionSpec[] = [
   { name: 'data', type: 'string', placeholder: 'FILE', description: 'UTF-8 text file to train on', required: true },
@@ -52,7 +52,7 @@ function languageModelLoss(model: Module, loader: LanguageModelDataLoader): Metr
   return { loss, perplexity: Math.exp(loss) };
 }
 
-async function train(context: Parameters<NonNullable<TaskDefinition['commands']['train']>['run']>[0]): Promise<number> {
+async function train(context: CommandContext): Promise<number> {
   const o = context.options;
   const text = readTextFile(o.data as string, 'data file');
   if (text.length === 0) throw new UserError(`data file ${o.data as string} is empty`);
@@ -90,80 +90,52 @@ async function train(context: Parameters<NonNullable<TaskDefinition['commands'][
   }
 }
 
-/** A seeded generator of floats in [0, 1) (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export interface SamplingOptions {
-  temperature: number;
-  topK: number;
-  topP: number;
-}
-
-/** Picks a token id from logits: argmax at temperature 0, else a draw from the tempered distribution restricted
- * to the top-k tokens and then to the smallest set whose probability reaches top-p. */
-export function sampleToken(logits: Float32Array, options: SamplingOptions, random: () => number): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  if (options.temperature === 0) return best;
-  const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
-  const kept = options.topK > 0 ? order.slice(0, options.topK) : order;
-  const weights = kept.map((i) => Math.exp((logits[i] - logits[best]) / options.temperature));
-  const sum = weights.reduce((a, b) => a + b, 0);
-  let cut = kept.length;
-  if (options.topP < 1) {
-    let mass = 0;
-    for (let j = 0; j < kept.length; j++) {
-      mass += weights[j] / sum;
-      if (mass >= options.topP) {
-        cut = j + 1;
-        break;
-      }
-    }
-  }
-  const total = weights.slice(0, cut).reduce((a, b) => a + b, 0);
-  let r = random() * total;
-  for (let j = 0; j < cut; j++) {
-    r -= weights[j];
-    if (r < 0) return kept[j];
-  }
-  return kept[cut - 1];
-}
-
-function generate(context: Parameters<NonNullable<TaskDefinition['commands']['generate']>['run']>[0]): number {
+async function generate(context: CommandContext): Promise<number> {
   const o = context.options;
   const { model, checkpoint } = loadModel(o.checkpoint as string, 'GPT');
   try {
     const gpt = model as GPT;
     const tokenizer = tokenizerOf(checkpoint);
     const prompt = o.prompt as string;
-    const ids = tokenizer.encode(prompt);
+    let ids = tokenizer.encode(prompt);
     if (ids.length === 0) throw new UserError('the prompt encodes to no tokens');
-    const random = seededRandom(o.seed as number);
-    const sampling = { temperature: o.temperature as number, topK: o.topK as number, topP: o.topP as number };
     const contextLength = gpt.config.contextLength;
+    // The model attends over contextLength positions: the prompt keeps its end, and the output what fits.
+    if (ids.length >= contextLength) {
+      context.io.stderr.write(`lm: the prompt has ${ids.length} tokens; the model's context of ${contextLength} keeps the last ${contextLength - 1}\n`);
+      ids = ids.slice(ids.length - (contextLength - 1));
+    }
+    const room = contextLength - ids.length + 1;
+    let maxLength = o.maxTokens as number;
+    if (maxLength > room) {
+      context.io.stderr.write(`lm: the model's context of ${contextLength} tokens leaves room for ${room} new tokens after this prompt\n`);
+      maxLength = room;
+    }
+    const temperature = o.temperature as number;
+    const options = {
+      maxLength,
+      // The training text is one stream without end tokens, so generation runs to maxLength.
+      eosId: null,
+      strategy: temperature === 0 ? ('greedy' as const) : ('sample' as const),
+      temperature: temperature === 0 ? 1 : temperature,
+      topK: o.topK as number,
+      topP: o.topP as number,
+      seed: o.seed as number,
+    };
+    const out = context.io.stdout;
+    out.write(prompt);
+    // Tokens are printed as they come; a token that ends inside a multi-byte character waits for the rest.
     const generated: number[] = [];
-    noGrad(() => {
-      for (let i = 0; i < (o.maxTokens as number); i++) {
-        const window = [...ids, ...generated].slice(-contextLength);
-        const logits = tidy(() => {
-          const out = gpt.forward(tensor(Int32Array.from(window), { shape: [1, window.length] }));
-          return out.slice(1, window.length - 1, window.length).dataSync() as Float32Array;
-        });
-        const next = sampleToken(logits, sampling, random);
-        if (next === tokenizer.eosId) break;
-        generated.push(next);
+    let printed = '';
+    for await (const token of generateStream(gpt, [ids], options)) {
+      generated.push(token);
+      const text = tokenizer.decode(generated);
+      if (!text.endsWith('\uFFFD')) {
+        out.write(text.slice(printed.length));
+        printed = text;
       }
-    });
-    context.io.stdout.write(`${prompt}${tokenizer.decode(generated)}\n`);
+    }
+    out.write(`${tokenizer.decode(generated).slice(printed.length)}\n`);
     return 0;
   } finally {
     model.dispose();
