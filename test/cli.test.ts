@@ -58,6 +58,7 @@ describe('help', () => {
     const help = await run('--help');
     expect(help.code).toBe(0);
     for (const word of ['train', 'eval', 'predict', 'generate', 'lm', 'classify']) expect(help.stdout).toContain(`  ${word}`);
+    expect(help.stdout).toMatch(/lm\s+language modelling: a GPT trained on a text file \(train, eval, generate\)/);
   });
 
   test('each command and task has its help', async () => {
@@ -160,6 +161,14 @@ describe('lm', () => {
     expect(greedy.code).toBe(0);
     expect(greedy.stdout).toMatch(/^the c/);
     await expectUserError(['generate', '--checkpoint', out(), '--prompt', 'x', '--top-p', '0'], 2, /--top-p: expected a number > 0/);
+    // eval on the training text: the same loss as the last eval on the held-out tail, roughly.
+    const metricsFile = path.join(root, 'lm-eval.json');
+    const evaluated = await run('eval', '--checkpoint', out(), '--data', data(), '--json', metricsFile);
+    expect(evaluated.code).toBe(0);
+    expect(evaluated.stdout).toMatch(/^loss \d+\.\d{4} \| perplexity \d+\.\d{4} \| tokens 575\n$/);
+    const saved = JSON.parse(fs.readFileSync(metricsFile, 'utf8'));
+    expect(saved.perplexity).toBeCloseTo(Math.exp(saved.loss), 6);
+    expect(saved.loss).toBeLessThan(losses[0]);
 
     // Resume the run to 60 steps: it continues the metrics file from the last checkpoint.
     const resumed = await run('train', '--task', 'lm', '--config', config, '--out', out(), '--max-steps', '60', '--log-every', '10', '--resume', 'auto');

@@ -1,10 +1,12 @@
 // The `lm` task: train a GPT on a text file with a character or byte-level BPE tokenizer, and generate text.
 import { disposeBatch, LanguageModelDataLoader } from '../data/dataloader';
 import { ByteLevelBPETokenizer, CharTokenizer, Tokenizer } from '../data/tokenizers';
+import { noGrad } from '../autograd';
 import * as F from '../functional';
 import { GPT } from '../models';
 import type { Module } from '../nn/module';
 import { generateStream } from '../generation';
+import { writeFileAtomic } from '../io/atomic';
 import { tidy } from '../tensor';
 import type { Metrics } from '../training/trainer';
 import { OptionSpec, UserError } from './args';
@@ -90,6 +92,25 @@ async function train(context: CommandContext): Promise<number> {
   }
 }
 
+function evaluate(context: CommandContext): number {
+  const o = context.options;
+  const { model, checkpoint } = loadModel(o.checkpoint as string, 'GPT');
+  try {
+    const tokenizer = tokenizerOf(checkpoint);
+    const ids = tokenizer.encode(readTextFile(o.data as string, 'data file'));
+    if (ids.length < 2) throw new UserError(`data file ${o.data as string} has fewer than 2 tokens`);
+    const loader = new LanguageModelDataLoader(ids, { blockSize: (model as GPT).config.contextLength, batchSize: o.batchSize as number });
+    const metrics = noGrad(() => languageModelLoss(model, loader));
+    context.io.stdout.write(`loss ${metrics.loss.toFixed(4)} | perplexity ${metrics.perplexity.toFixed(4)} | tokens ${ids.length - 1}\n`);
+    if (o.json !== undefined)
+      writeFileAtomic(o.json as string, `${JSON.stringify({ checkpoint: checkpoint.dir, data: o.data, ...metrics, tokens: ids.length - 1 }, null, 2)}\n`);
+    return 0;
+  } finally {
+    model.dispose();
+    checkpoint.dispose();
+  }
+}
+
 async function generate(context: CommandContext): Promise<number> {
   const o = context.options;
   const { model, checkpoint } = loadModel(o.checkpoint as string, 'GPT');
@@ -152,6 +173,16 @@ export const lmTask: TaskDefinition = {
       options: TRAIN_OPTIONS,
       details: 'Example:\n  transformer-native train --task lm --data corpus.txt --out runs/lm --max-steps 2000',
       run: train,
+    },
+    eval: {
+      summary: 'loss and perplexity of a GPT on a text file',
+      options: [
+        GENERATE_OPTIONS[0],
+        { name: 'data', type: 'string', placeholder: 'FILE', description: 'UTF-8 text file to evaluate on', required: true },
+        { name: 'batch-size', type: 'integer', min: 1, default: 32, description: 'windows per batch' },
+        { name: 'json', type: 'string', placeholder: 'FILE', description: 'also write the metrics to this JSON file' },
+      ],
+      run: evaluate,
     },
     generate: {
       summary: 'continue a prompt with a trained GPT',
