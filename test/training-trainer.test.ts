@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { memory } from '../src/backend';
-import { DataLoader, LanguageModelDataLoader } from '../src/data/dataloader';
+import { DataLoader, LanguageModelDataLoader, Seq2SeqDataLoader } from '../src/data/dataloader';
+import { EncoderClassifier, Seq2SeqTransformer } from '../src/models';
 import * as F from '../src/functional';
 import { AdamW } from '../src/optim/adam';
 import { SGD } from '../src/optim/sgd';
@@ -13,7 +14,8 @@ import { manualSeed, Tensor, tensor, tidy } from '../src/tensor';
 import { loadCheckpoint } from '../src/training/checkpoint';
 import { lossChartSVG, niceTicks, smoothSeries } from '../src/training/chart';
 import { readMetrics, train, Trainer } from '../src/training/trainer';
-import { expectError } from './helpers';
+import { defaultLossFn } from '../src/training/losses';
+import { expectError, rng } from './helpers';
 import { cyclicStream, lmLoader, TinyLM } from './training-helpers';
 
 const VOCAB = 10;
@@ -239,6 +241,39 @@ test('the default loss handles language-model batches; bad options and losses ar
   await expect(new Trainer({ model, optimizer, trainLoader: empty, maxSteps: 1, progress: 'none' }).train()).rejects.toThrow(/yields no batches/);
   await expect(new Trainer({ model, optimizer, trainLoader: lmLoader(cyclicStream(100, VOCAB)), maxSteps: 2, progress: 'none' }).train()).resolves.toMatchObject({ step: 2 });
   dispose();
+});
+
+test('the default loss fits Seq2SeqTransformer and EncoderClassifier batches', async () => {
+  const random = rng(21);
+  const examples = Array.from({ length: 24 }, () => {
+    const src = Array.from({ length: 2 + Math.floor(random() * 4) }, () => 4 + Math.floor(random() * 8));
+    return { src, tgt: [...src].reverse() };
+  });
+  manualSeed(11);
+  const seq2seq = new Seq2SeqTransformer({ srcVocabSize: 12, tgtVocabSize: 12, dModel: 16, nhead: 2, numEncoderLayers: 1, numDecoderLayers: 1, dimFeedforward: 32, dropout: 0 });
+  const loader = new Seq2SeqDataLoader(examples, { batchSize: 6 });
+  const [batch] = loader.epoch(0);
+  const { loss, numTokens } = defaultLossFn()(seq2seq, batch);
+  const expected = F.crossEntropy(
+    seq2seq.forward(batch.src, batch.tgtIn, { srcKeyPaddingMask: batch.srcKeyPaddingMask, tgtKeyPaddingMask: batch.tgtKeyPaddingMask }).reshape([-1, 12]),
+    batch.tgtOut.reshape([-1]),
+    { ignoreIndex: 0 },
+  );
+  expect(loss.item()).toBeCloseTo(expected.item(), 6);
+  expect(numTokens).toBe(batch.numTargetTokens);
+  const losses: number[] = [];
+  await new Trainer({ model: seq2seq, optimizer: new AdamW(seq2seq.parameters(), { lr: 1e-2 }), trainLoader: loader, maxSteps: 24, progress: 'none', onStep: (i) => losses.push(i.loss) }).train();
+  expect(losses[23]).toBeLessThan(losses[0]);
+
+  const classifier = new EncoderClassifier({ vocabSize: 12, numClasses: 3, dModel: 16, nhead: 2, numLayers: 1, dimFeedforward: 32, dropout: 0 });
+  const ids = tensor([[1, 5, 6, 0], [1, 7, 8, 9]], { dtype: 'int32' });
+  const keyPaddingMask = tensor([[false, false, false, true], [false, false, false, false]]);
+  const labels = tensor([2, 0], { dtype: 'int32' });
+  const out = defaultLossFn({ labelSmoothing: 0.1 })(classifier, { input: ids, keyPaddingMask, labels, indices: [0, 1] });
+  expect(out.loss.item()).toBeCloseTo(F.crossEntropy(classifier.forward(ids, { keyPaddingMask }), labels, { labelSmoothing: 0.1 }).item(), 6);
+  expectError(() => defaultLossFn()(classifier, { x: ids }), 'TypeError', /cannot tell the task from a batch with keys \[x\]/);
+  seq2seq.dispose();
+  classifier.dispose();
 });
 
 test('chart helpers: round ticks and bias-corrected smoothing', () => {
