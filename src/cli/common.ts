@@ -156,7 +156,13 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
       schedule = saved;
     }
   }
-  const optimizer = new AdamW(run.model.parameters(), { lr: o.lr as number, weightDecay: o.weightDecay as number });
+  // Weight decay on matrices only: biases, LayerNorm gains and other vectors are not shrunk.
+  const parameters = run.model.parameters();
+  const groups = [
+    { params: parameters.filter((p) => p.ndim >= 2), weightDecay: o.weightDecay as number },
+    { params: parameters.filter((p) => p.ndim < 2), weightDecay: 0 },
+  ].filter((g) => g.params.length > 0);
+  const optimizer = new AdamW(groups, { lr: o.lr as number });
   const scheduler = new WarmupCosineLR(optimizer, schedule);
   const trainer = new Trainer<B>({
     model: run.model,
@@ -184,10 +190,9 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
     logStream: context.io.stderr,
   });
   context.onInterrupt(() => trainer.stop());
-  const parameters = run.model.numParameters();
   if (o.resume === 'auto' && resumeDir === null) context.io.stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
   else if (resumeDir !== null) context.io.stderr.write(`${task}: resuming from ${resumeDir}\n`);
-  context.io.stderr.write(`${task}: training a model of ${parameters.toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`);
+  context.io.stderr.write(`${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`);
   try {
     const result = await trainer.train();
     const evalText = result.lastEval ? ` | eval ${Object.entries(result.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';

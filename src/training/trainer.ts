@@ -21,7 +21,8 @@ import { defaultLossFn, LossFn } from './losses';
 
 export type Metrics = Record<string, number>;
 
-/** Evaluates the model (called in eval mode, without gradients); returns named metrics, e.g. { loss, accuracy }. */
+/** Evaluates the model; returns named metrics, e.g. { loss, accuracy }. It is called in eval mode under noGrad
+ * (an async evalFn should do its tensor work before its first await, or wrap it in noGrad itself). */
 export type EvalFn = (model: Module, context: { step: number; epoch: number }) => Metrics | Promise<Metrics>;
 
 export interface TrainRecord {
@@ -317,6 +318,7 @@ export class Trainer<B = unknown> {
           stream,
           format: 'step {value}/{total} [{bar}] {percentage}% | epoch {epoch} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
           hideCursor: true,
+          noTTYOutput: mode === 'bar',
           etaBuffer: 50,
           fps: 5,
         })
@@ -426,7 +428,7 @@ export class Trainer<B = unknown> {
       }
       flushLog(lastLr, lastGradNorm);
       const trainedNow = this.counters.step > stepAtStart;
-      if (lastEvalStep !== this.counters.step && (trainedNow || lastEval === null)) await evaluate();
+      if (trainedNow && lastEvalStep !== this.counters.step) await evaluate();
       if (lastCheckpointStep !== this.counters.step && (trainedNow || options.resume === undefined)) saveStepCheckpoint();
       this.counters.elapsedSeconds = elapsed();
       if (outDir !== undefined) this.writeChart();
