@@ -139,7 +139,7 @@ describe('lm', () => {
     const trained = await run('train', '--task', 'lm', '--config', config, '--out', out(), '--max-steps', '40', '--eval-every', '20', '--log-every', '10', '--checkpoint-every', '20');
     expect(trained.stderr).toMatch(/lm: training a model of [\d,]+ parameters for 40 steps/);
     expect(trained.code).toBe(0);
-    expect(trained.stdout).toMatch(/^done at step 40: loss \d+\.\d{4} \| eval loss \d+\.\d{4}, perplexity \d+\.\d{4}\ncheckpoint: .*step-00000040\n$/);
+    expect(trained.stdout).toMatch(/^done at step 40: loss \d+\.\d{4} \| eval loss \d+\.\d{4}, perplexity \d+\.\d{4}\ncheckpoint: .*step-00000040\nmetrics: .*metrics\.jsonl, chart: .*loss\.svg\n$/);
     expect(trained.stderr).toMatch(/step 40\/40 \| epoch \d+ \| loss/);
     for (const file of ['metrics.jsonl', 'loss.svg', 'best', 'checkpoints']) expect(fs.existsSync(path.join(out(), file))).toBe(true);
     const records = readMetrics(path.join(out(), 'metrics.jsonl'));

@@ -14,7 +14,7 @@ export class UserError extends Error {
   }
 }
 
-export type OptionType = 'string' | 'number' | 'integer' | 'boolean' | 'strings';
+export type OptionType = 'string' | 'number' | 'integer' | 'boolean';
 
 export interface OptionSpec {
   /** The flag without dashes, kebab-case: 'max-steps'. Its config key is the camelCase form (maxSteps). */
@@ -34,7 +34,7 @@ export interface OptionSpec {
   flagOnly?: boolean;
 }
 
-export type OptionValues = Record<string, string | number | boolean | string[] | undefined>;
+export type OptionValues = Record<string, string | number | boolean | undefined>;
 
 export function camelCase(name: string): string {
   return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -68,20 +68,17 @@ export function suggestion(input: string, candidates: readonly string[], prefix 
   return best !== null && bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? ` (did you mean ${prefix}${best}?)` : '';
 }
 
-/** Converts and checks one value given for an option (from the command line: a string; from JSON: any). */
-export function coerceValue(spec: OptionSpec, raw: unknown, source: string): string | number | boolean | string[] {
+/** Converts and checks one value given for an option: text from the command line, or a JSON value from a config
+ * file (which must already have the option's type: 3, not "3"). */
+export function coerceValue(spec: OptionSpec, raw: unknown, source: string, fromText = true): string | number | boolean {
   const fail = (expected: string) => new UserError(`invalid value ${JSON.stringify(raw)} for ${source}: expected ${expected}`, 2);
   switch (spec.type) {
     case 'boolean': {
       if (typeof raw === 'boolean') return raw;
+      if (!fromText) throw fail('true or false');
       if (raw === 'true' || raw === '1' || raw === 'yes') return true;
       if (raw === 'false' || raw === '0' || raw === 'no') return false;
       throw fail('true or false');
-    }
-    case 'strings': {
-      if (Array.isArray(raw) && raw.every((v) => typeof v === 'string')) return raw;
-      if (typeof raw === 'string') return raw.split(',').filter((s) => s.length > 0);
-      throw fail('a list of strings');
     }
     case 'string': {
       if (typeof raw !== 'string' || raw.length === 0) throw fail('a non-empty string');
@@ -90,7 +87,7 @@ export function coerceValue(spec: OptionSpec, raw: unknown, source: string): str
     }
     case 'number':
     case 'integer': {
-      const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      const value = typeof raw === 'number' ? raw : fromText && typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
       const integer = spec.type === 'integer';
       if (!Number.isFinite(value) || (integer && !Number.isSafeInteger(value))) throw fail(integer ? 'an integer' : 'a number');
       if (spec.min !== undefined && (value < spec.min || (spec.exclusiveMin === true && value === spec.min)))
@@ -165,7 +162,7 @@ export function resolveOptions(specs: readonly OptionSpec[], parsed: ParsedArgs,
     for (const [key, value] of Object.entries(config)) {
       const spec = byKey.get(key);
       if (spec === undefined) throw new UserError(`unknown key '${key}' in ${configFile}${suggestion(key, [...byKey.keys()])}`, 2);
-      out[key] = coerceValue(spec, value, `'${key}' in ${configFile}`);
+      out[key] = coerceValue(spec, value, `'${key}' in ${configFile}`, false);
     }
   }
   for (const key of parsed.explicit) out[key] = parsed.values[key];

@@ -198,7 +198,8 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
     const evalText = result.lastEval ? ` | eval ${Object.entries(result.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';
     context.io.stdout.write(
       `${result.stopped ? 'stopped' : 'done'} at step ${result.step}: loss ${result.lastLoss === null ? '-' : result.lastLoss.toFixed(4)}${evalText}\n` +
-        `checkpoint: ${result.checkpoint}\n`,
+        `checkpoint: ${result.checkpoint}\n` +
+        `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
     );
     return result;
   } finally {
