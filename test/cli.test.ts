@@ -178,6 +178,7 @@ describe('lm', () => {
     expect(resumed.stdout).toMatch(/^done at step 60/);
     const steps = readMetrics(path.join(out(), 'metrics.jsonl')).filter((r) => r.type === 'train').map((r) => r.step);
     expect(steps).toEqual([10, 20, 30, 40, 50, 60]);
+    await expectUserError(['train', '--task', 'lm', '--config', config, '--out', out()], 1, /already holds checkpoints of a run; pass --resume auto to continue it/);
     // keepLast 3 (default): step 20, 40, 60 remain.
     expect(fs.readdirSync(path.join(out(), 'checkpoints')).sort()).toEqual(['step-00000020', 'step-00000040', 'step-00000060']);
   });

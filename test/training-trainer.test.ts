@@ -192,6 +192,10 @@ test('best/ follows the watched metric; keepLast prunes step checkpoints', async
   const best = loadCheckpoint(path.join(outDir, 'best'));
   expect(best.trainer).toMatchObject({ step: 20, bestStep: 20, bestMetric: 10 });
   best.dispose();
+  // A fresh run into the same folder would mix two runs' checkpoints: refused.
+  await expect(
+    new Trainer({ model, optimizer, trainLoader: lmLoader(cyclicStream(200, VOCAB)), maxSteps: 5, outDir, progress: 'none' }).train(),
+  ).rejects.toThrow(/already holds checkpoints of a run \(step-00000040\); resume it \(resume: true\) or use another outDir/);
   dispose();
 });
 

@@ -145,6 +145,8 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   const totalSteps = Math.max(1, Math.min(maxSteps ?? Infinity, epochs !== undefined ? Math.ceil((epochs * batchesPerEpoch) / accumulation) : Infinity));
   const outDir = o.out as string;
   const resumeDir = o.resume === undefined ? null : o.resume === 'auto' ? latestCheckpoint(path.join(outDir, 'checkpoints')) : resolveCheckpoint(o.resume as string);
+  if (o.resume === undefined && latestCheckpoint(path.join(outDir, 'checkpoints')) !== null)
+    throw new UserError(`${outDir} already holds checkpoints of a run; pass --resume auto to continue it, or choose another --out`);
   // The schedule belongs to the run: a resumed run keeps the one it started with, so the learning rates match
   // an uninterrupted run; the new --max-steps / --epochs only say where to stop.
   let schedule: Schedule = { warmupSteps: Math.min(o.warmupSteps as number, totalSteps), totalSteps, minLr: Math.min(o.minLr as number, o.lr as number) };

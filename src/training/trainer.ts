@@ -225,17 +225,23 @@ export class Trainer<B = unknown> {
     return path.join(this.options.outDir as string, name);
   }
 
-  /** Restores a checkpoint and drops metrics recorded after it (they are about to be recomputed). */
-  private resume(): void {
+  /** Restores a checkpoint (when resuming) and drops metrics recorded after the step training starts from:
+   * they are about to be recomputed. A fresh run refuses an outDir holding a later run's checkpoints. */
+  private prepareOutput(): void {
     const { resume, outDir } = this.options;
-    if (resume === undefined) return;
-    const dir = resume === true ? latestCheckpoint(path.join(outDir as string, CHECKPOINTS_DIR)) : resume;
-    if (dir === null) return;
-    const counters = restoreCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, dataLoader: this.trainLoader });
-    if (counters === null) throw new Error(`Trainer: checkpoint ${dir} holds no trainer counters`);
-    this.counters = { ...counters };
-    if (outDir !== undefined && fs.existsSync(this.file(METRICS_FILE))) {
-      const kept = readMetrics(this.file(METRICS_FILE)).filter((r) => r.step <= counters.step);
+    const dir = resume === undefined ? null : resume === true ? latestCheckpoint(path.join(outDir as string, CHECKPOINTS_DIR)) : resume;
+    if (dir !== null) {
+      const counters = restoreCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, dataLoader: this.trainLoader });
+      if (counters === null) throw new Error(`Trainer: checkpoint ${dir} holds no trainer counters`);
+      this.counters = { ...counters };
+    }
+    if (outDir === undefined) return;
+    const step = this.counters.step;
+    const later = listCheckpoints(this.file(CHECKPOINTS_DIR)).filter((c) => c.step > step);
+    if (resume === undefined && later.length > 0)
+      throw new Error(`Trainer: ${outDir} already holds checkpoints of a run (${path.basename(later[later.length - 1].dir)}); resume it (resume: true) or use another outDir`);
+    if (fs.existsSync(this.file(METRICS_FILE))) {
+      const kept = readMetrics(this.file(METRICS_FILE)).filter((r) => r.step <= step);
       writeFileAtomic(this.file(METRICS_FILE), kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
     }
   }
@@ -282,7 +288,7 @@ export class Trainer<B = unknown> {
     const { options, model, optimizer, scheduler, trainLoader: loader } = this;
     const { outDir, maxSteps, epochs } = options;
     if (outDir !== undefined) fs.mkdirSync(outDir, { recursive: true });
-    this.resume();
+    this.prepareOutput();
     const stream = options.logStream ?? process.stderr;
     const mode = options.progress ?? 'auto';
     const useBar = mode === 'bar' || (mode === 'auto' && (stream as { isTTY?: boolean }).isTTY === true);
