@@ -50,6 +50,21 @@ function setup(seed = 1, dropout = 0.1) {
   return { model, optimizer, dispose: () => (model.dispose(), optimizer.dispose()) };
 }
 
+/** Next-token loss summed over every target of a loader, divided by the number of targets. */
+function heldOutTokenLoss(model: TinyLM, loader: LanguageModelDataLoader): number {
+  model.eval();
+  let sum = 0;
+  let n = 0;
+  for (const batch of loader.epoch(0)) {
+    sum += tidy(() => F.crossEntropy(model.forward(batch.input).reshape([-1, VOCAB]), batch.target.reshape([-1]), { reduction: 'sum' }).item());
+    n += batch.numTargetTokens;
+    batch.input.dispose();
+    batch.target.dispose();
+  }
+  model.train();
+  return sum / n;
+}
+
 /** Mean next-token loss on a fixed loader: an evalFn. */
 function heldOutLoss(loader: LanguageModelDataLoader) {
   return (model: TinyLM | import('../src/nn/module').Module) => {
@@ -77,7 +92,7 @@ test('learns, logs lines, appends metrics.jsonl and draws loss.svg', async () =>
     trainLoader: lmLoader(cyclicStream(400, VOCAB)),
     maxSteps: 60,
     clipGradNorm: 1,
-    evalFn: heldOutLoss(evalLoader),
+    evalLoader,
     evalEvery: 20,
     logEvery: 10,
     outDir,
@@ -118,6 +133,8 @@ test('learns, logs lines, appends metrics.jsonl and draws loss.svg', async () =>
   const best = loadCheckpoint(path.join(outDir, 'best'));
   expect(best.trainer?.bestStep).toBe(60);
   best.dispose();
+  // The eval loss is the token-weighted mean over the eval set.
+  expect((evalRecords[2] as import('../src/training/trainer').EvalRecord).metrics.loss).toBeCloseTo(heldOutTokenLoss(model, evalLoader), 5);
   dispose();
 });
 
@@ -236,6 +253,7 @@ test('the default loss handles language-model batches; bad options and losses ar
   expectError(() => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, clipGradNorm: -1 }), 'RangeError', /clipGradNorm must be a positive number, got -1/);
   expectError(() => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, keepLast: 2 }), 'RangeError', /keepLast need outDir/);
   expectError(() => new Trainer({ model, optimizer, trainLoader: [] as never, maxSteps: 1 }), 'TypeError', /trainLoader must be a DataLoader/);
+  expectError(() => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, evalLoader: loader, evalFn: () => ({}) }), 'RangeError', /give evalFn or evalLoader, not both/);
   const run = (lossFn: (m: TinyLM, b: unknown) => { loss: Tensor }) =>
     new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, progress: 'none', lossFn: lossFn as never }).train();
   await expect(run(() => ({ loss: 3 as unknown as Tensor }))).rejects.toThrow(/lossFn must return \{ loss: Tensor, numTokens\? \}/);

@@ -1,13 +1,11 @@
 // The `lm` task: train a GPT on a text file with a character or byte-level BPE tokenizer, and generate text.
-import { disposeBatch, LanguageModelDataLoader } from '../data/dataloader';
+import { LanguageModelDataLoader } from '../data/dataloader';
 import { ByteLevelBPETokenizer, CharTokenizer, Tokenizer } from '../data/tokenizers';
-import { noGrad } from '../autograd';
-import * as F from '../functional';
 import { GPT } from '../models';
 import type { Module } from '../nn/module';
 import { generateStream } from '../generation';
 import { writeFileAtomic } from '../io/atomic';
-import { tidy } from '../tensor';
+import { evaluateLoss } from '../training/evaluate';
 import type { Metrics } from '../training/trainer';
 import { OptionSpec, UserError } from './args';
 import { loadModel, readTextFile, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
@@ -37,20 +35,9 @@ const GENERATE_OPTIONS: OptionSpec[] = [
   { name: 'seed', type: 'integer', min: 0, default: 0, description: 'sampling seed' },
 ];
 
-/** Mean next-token loss over a loader's current epoch. */
+/** Mean next-token loss over a loader's first epoch, and its perplexity. */
 function languageModelLoss(model: Module, loader: LanguageModelDataLoader): Metrics {
-  let total = 0;
-  let tokens = 0;
-  for (const batch of loader.epoch(0)) {
-    total += tidy(() => {
-      const logits = model.forward(batch.input);
-      const vocab = logits.shape[logits.ndim - 1];
-      return F.crossEntropy(logits.reshape([-1, vocab]), batch.target.reshape([-1]), { reduction: 'sum' }).item();
-    });
-    tokens += batch.numTargetTokens;
-    disposeBatch(batch);
-  }
-  const loss = total / Math.max(1, tokens);
+  const { loss } = evaluateLoss(model, loader.epoch(0));
   return { loss, perplexity: Math.exp(loss) };
 }
 
@@ -100,7 +87,7 @@ function evaluate(context: CommandContext): number {
     const ids = tokenizer.encode(readTextFile(o.data as string, 'data file'));
     if (ids.length < 2) throw new UserError(`data file ${o.data as string} has fewer than 2 tokens`);
     const loader = new LanguageModelDataLoader(ids, { blockSize: (model as GPT).config.contextLength, batchSize: o.batchSize as number });
-    const metrics = noGrad(() => languageModelLoss(model, loader));
+    const metrics = languageModelLoss(model, loader);
     context.io.stdout.write(`loss ${metrics.loss.toFixed(4)} | perplexity ${metrics.perplexity.toFixed(4)} | tokens ${ids.length - 1}\n`);
     if (o.json !== undefined)
       writeFileAtomic(o.json as string, `${JSON.stringify({ checkpoint: checkpoint.dir, data: o.data, ...metrics, tokens: ids.length - 1 }, null, 2)}\n`);

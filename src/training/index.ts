@@ -5,6 +5,8 @@ export {
   CHECKPOINT_FILES, CHECKPOINT_VERSION, isCheckpoint, latestCheckpoint, listCheckpoints, loadCheckpoint, restoreCheckpoint, saveCheckpoint,
 } from './checkpoint';
 export type { Checkpoint, RestoreTargets, ResumableLoader, SaveCheckpointOptions, TrainerCounters } from './checkpoint';
+export { evaluateLoss } from './evaluate';
+export type { EvaluateLossOptions } from './evaluate';
 export { defaultLossFn } from './losses';
 export type { ClassificationBatch, DefaultLossOptions, LossFn, LossOutput } from './losses';
 export { lineChartSVG, lossChartSVG, niceTicks, smoothSeries } from './chart';

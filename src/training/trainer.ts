@@ -17,6 +17,7 @@ import { lossChartSVG } from './chart';
 import {
   latestCheckpoint, listCheckpoints, ResumableLoader, restoreCheckpoint, saveCheckpoint, TrainerCounters,
 } from './checkpoint';
+import { evaluateLoss } from './evaluate';
 import { defaultLossFn, LossFn } from './losses';
 
 export type Metrics = Record<string, number>;
@@ -76,6 +77,8 @@ export interface TrainerOptions<B> {
   /** Clip the total gradient norm (L2) to this value before each update. */
   clipGradNorm?: number;
   evalFn?: EvalFn;
+  /** Instead of evalFn: batches whose mean loss (by lossFn, weighted by tokens) is the eval metric 'loss'. */
+  evalLoader?: Iterable<B>;
   /** Evaluate every N steps (and at the end) when evalFn is given (default: only at the end). */
   evalEvery?: number;
   /** The eval metric that selects the best checkpoint (default 'loss'), and whether lower or higher is better. */
@@ -164,6 +167,7 @@ export class Trainer<B = unknown> {
   readonly trainLoader: TrainerOptions<B>['trainLoader'];
   private readonly options: TrainerOptions<B>;
   private readonly lossFn: LossFn<B>;
+  private readonly evalFn: EvalFn | undefined;
   private readonly accumulation: number;
   private readonly logEvery: number;
   private counters: TrainerCounters = { step: 0, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 };
@@ -180,6 +184,9 @@ export class Trainer<B = unknown> {
       throw new TypeError('Trainer: options.trainLoader must be a DataLoader (iterable, with state() and loadState())');
     if (options.lossFn !== undefined && typeof options.lossFn !== 'function') throw new TypeError('Trainer: options.lossFn must be a function');
     if (options.evalFn !== undefined && typeof options.evalFn !== 'function') throw new TypeError('Trainer: options.evalFn must be a function');
+    if (options.evalLoader !== undefined && typeof options.evalLoader?.[Symbol.iterator] !== 'function')
+      throw new TypeError('Trainer: options.evalLoader must be iterable (a DataLoader)');
+    if (options.evalFn !== undefined && options.evalLoader !== undefined) throw new RangeError('Trainer: give evalFn or evalLoader, not both');
     checkPositiveInteger('maxSteps', options.maxSteps);
     checkPositiveInteger('epochs', options.epochs);
     if (options.maxSteps === undefined && options.epochs === undefined) throw new RangeError('Trainer: give maxSteps or epochs');
@@ -205,6 +212,8 @@ export class Trainer<B = unknown> {
     this.scheduler = options.scheduler;
     this.trainLoader = trainLoader;
     this.lossFn = options.lossFn ?? (defaultLossFn() as LossFn<B>);
+    const { evalLoader } = options;
+    this.evalFn = evalLoader === undefined ? options.evalFn : (m) => ({ loss: evaluateLoss(m, evalLoader, { lossFn: this.lossFn }).loss });
   }
 
   /** The counters (steps, epoch, best metric...) as they stand. */
@@ -352,7 +361,7 @@ export class Trainer<B = unknown> {
     const stepAtStart = this.counters.step;
 
     const evaluate = async () => {
-      const evalFn = options.evalFn;
+      const evalFn = this.evalFn;
       if (evalFn === undefined) return;
       model.eval();
       let metrics: Metrics;
