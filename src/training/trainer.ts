@@ -59,6 +59,9 @@ export interface StepInfo {
 
 export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
 
+/** What one optimizer step reports: mean loss over its micro-batches, the lr it used, tokens, gradient norm. */
+type StepResult = Omit<StepInfo, 'step' | 'epoch'>;
+
 export interface TrainerOptions<B> {
   model: Module;
   optimizer: Optimizer<{ lr: number }>;
@@ -436,8 +439,11 @@ export class Trainer<B = unknown> {
         options.onStep?.({ step, epoch: this.counters.epoch, loss: result.loss, lr: result.lr, numTokens: result.numTokens, gradNorm: result.gradNorm });
 
         if (step % this.logEvery === 0 || !stepsLeft()) flushLog(result.lr, result.gradNorm);
+        // Evals and checkpoints are left out of the tokens/s and ETA of the training window.
+        const pausedAt = elapsed();
         if (options.evalEvery !== undefined && step % options.evalEvery === 0) await evaluate();
         if (options.checkpointEvery !== undefined && step % options.checkpointEvery === 0) saveStepCheckpoint();
+        window.start += elapsed() - pausedAt;
         // Let timers, signal handlers and finalizers run between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -454,7 +460,17 @@ export class Trainer<B = unknown> {
   }
 
   /** One optimizer step over `accumulation` micro-batches; null when the data ran out before any. */
-  private step(nextBatch: () => B | null): { loss: number; lr: number; numTokens: number; gradNorm: number | null } | null {
+  private step(nextBatch: () => B | null): StepResult | null {
+    try {
+      return this.accumulateAndUpdate(nextBatch);
+    } catch (e) {
+      // Gradients of a failed step must not leak into the next attempt.
+      this.optimizer.zeroGrad();
+      throw e;
+    }
+  }
+
+  private accumulateAndUpdate(nextBatch: () => B | null): StepResult | null {
     let lossSum = 0;
     let numTokens = 0;
     let micro = 0;
