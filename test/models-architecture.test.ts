@@ -2,7 +2,7 @@
 // tying and sharing, output shapes, padding masks, and incremental decoding with a KV cache == the full forward.
 import { EncoderClassifier, GPT, modelFromConfig, Seq2SeqTransformer } from '../src/models';
 import { KVCache } from '../src/nn';
-import { cat, noGrad, tensor, Tensor, tidy } from '../src';
+import { cat, io, noGrad, tensor, Tensor, tidy } from '../src';
 import { expectError, maxRelError, rng } from './helpers';
 
 function values(t: Tensor): number[] {
@@ -54,6 +54,29 @@ describe('configs', () => {
     expectError(() => modelFromConfig({ type: 'LSTM' } as never), 'RangeError', /modelFromConfig: unknown model type 'LSTM'/);
     expectError(() => modelFromConfig(null as never), 'TypeError', /modelFromConfig: config must be an object, got null/);
   });
+});
+
+test('a checkpoint (config as JSON + state dict as safetensors) rebuilds a tied, shared model with the same outputs', () => {
+  const model = new Seq2SeqTransformer({ ...seq2seqSmall, srcVocabSize: 13, shareEmbeddings: true, tieEmbeddings: true, positional: 'learned', seed: 1 }).eval();
+  const state = model.stateDict();
+  const saved = io.serializeSafetensors(state, { config: JSON.stringify(model.config) });
+  for (const t of state.values()) t.dispose();
+  const loaded = io.loadSafetensorsFromBuffer(saved);
+  const config = JSON.parse(loaded.metadata.config);
+  const restored = modelFromConfig({ ...config, seed: 99 }).eval();
+  restored.loadStateDict(loaded.tensors);
+  for (const t of loaded.tensors.values()) t.dispose();
+  const restoredS2S = restored as Seq2SeqTransformer;
+  expect(restoredS2S.generator.weight).toBe(restoredS2S.srcEmbedding.weight);
+  noGrad(() =>
+    tidy(() => {
+      const src = randomIds(2, 5, 13, 1);
+      const tgt = randomIds(2, 4, 13, 2);
+      expect(values(restored.forward(src, tgt))).toEqual(values(model.forward(src, tgt)));
+    }),
+  );
+  model.dispose();
+  restored.dispose();
 });
 
 describe('Seq2SeqTransformer', () => {

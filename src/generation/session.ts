@@ -66,11 +66,14 @@ export class Seq2SeqSession implements DecoderSession {
   constructor(private readonly model: Seq2SeqTransformer, source: Tensor, useCache: boolean) {
     this.vocabSize = model.config.tgtVocabSize;
     const [B, S] = source.shape;
-    const padding = model.paddingMask(source);
-    const flags = padding.dataSync() as Int32Array;
+    const { memory, flags } = noGrad(() =>
+      tidy(() => {
+        const padding = model.paddingMask(source);
+        return { memory: model.encode(source, { srcKeyPaddingMask: padding }), flags: padding.dataSync() as Int32Array };
+      }),
+    );
+    this.memory = keep(memory);
     this.sourcePadding = Array.from({ length: B }, (_, b) => flags.slice(b * S, (b + 1) * S));
-    this.memory = keep(noGrad(() => tidy(() => model.encode(source, { srcKeyPaddingMask: padding }))));
-    padding.dispose();
     this.cache = useCache ? new KVCache() : null;
     this.rows = B;
   }
