@@ -70,7 +70,7 @@ describe('help', () => {
       const r = await run(...argv);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/--data FILE\s+UTF-8 text file to train on \(required\)/);
-      expect(r.stdout).toMatch(/--max-steps N\s+optimizer steps to train for \(default: 2000\)/);
+      expect(r.stdout).toMatch(/--max-steps N\s+optimizer steps to train for \(default: 2000 unless --epochs is given\)/);
       expect(r.stdout).toMatch(/--config FILE/);
     }
     const generate = await run('generate', '--task', 'lm', '--help');
@@ -236,6 +236,12 @@ describe('classify', () => {
     fs.writeFileSync(path.join(root, 'bad.jsonl'), '{"text": "a", "label": "ab"}\n{"text": 3}\n');
     await expectUserError(['eval', '--checkpoint', out, '--data', path.join(root, 'bad.jsonl')], 1, /bad\.jsonl:2: expected an object with a string "text"/);
     await expectUserError(['predict', '--checkpoint', out], 2, /give texts to classify/);
+    // --epochs alone sets the length: 72 training rows (8 held out) in batches of 8 for 2 epochs.
+    const byEpochs = await run('classify', 'train', '--data', data, '--out', path.join(root, 'cls-epochs'), '--epochs', '2', '--tokenizer', 'word',
+      '--d-model', '8', '--nhead', '2', '--num-layers', '1', '--batch-size', '8', '--progress', 'none');
+    expect(byEpochs.code).toBe(0);
+    expect(byEpochs.stderr).toMatch(/for 18 steps/);
+    expect(byEpochs.stdout).toMatch(/^done at step 18:/);
     await expectUserError(['generate', '--task', 'lm', '--checkpoint', out, '--prompt', 'a'], 1, /holds a EncoderClassifier, this command needs a GPT/);
   });
 });

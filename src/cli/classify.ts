@@ -109,12 +109,14 @@ const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'pooling', type: 'string', choices: ['cls', 'mean'], default: 'cls', description: 'first-token state or mean over tokens' },
 ];
 
+const DEFAULT_MAX_STEPS = 1000;
+
 const TRAIN_OPTIONS: OptionSpec[] = [
   { name: 'data', type: 'string', placeholder: 'FILE', description: 'JSON lines of {"text": ..., "label": ...}', required: true },
   { name: 'val-data', type: 'string', placeholder: 'FILE', description: 'held-out JSON lines (default: a --val-fraction of --data)' },
   { name: 'val-fraction', type: 'number', min: 0, max: 0.5, default: 0.1, description: 'share of --data held out when there is no --val-data' },
   ...MODEL_OPTIONS,
-  ...trainOptions({ lr: 5e-4, batchSize: 32, maxSteps: 1000 }),
+  ...trainOptions({ lr: 5e-4, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
 ];
 
 function buildTokenizer(kind: string, texts: string[], vocabSize: number): Tokenizer {
@@ -182,6 +184,7 @@ async function train(context: CommandContext): Promise<number> {
   try {
     await runTraining('classify', context, {
       model,
+      defaultMaxSteps: DEFAULT_MAX_STEPS,
       trainLoader,
       evalFn: valLoader === null ? undefined : (m) => evaluateClassifier(m, valLoader),
       tokenizers: tokenizer,

@@ -19,7 +19,12 @@ export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSte
   return [
     { name: 'out', type: 'string', placeholder: 'DIR', description: 'output folder: checkpoints/, best/, metrics.jsonl, loss.svg', required: true },
     { name: 'seed', type: 'integer', min: 0, default: 0, description: 'seed of initialisation, dropout and shuffling' },
-    { name: 'max-steps', type: 'integer', min: 1, default: defaults.maxSteps, description: 'optimizer steps to train for' },
+    {
+      name: 'max-steps',
+      type: 'integer',
+      min: 1,
+      description: `optimizer steps to train for${defaults.maxSteps === undefined ? '' : ` (default: ${defaults.maxSteps} unless --epochs is given)`}`,
+    },
     { name: 'epochs', type: 'integer', min: 1, description: 'passes over the training data (with --max-steps, whichever ends first)' },
     { name: 'batch-size', type: 'integer', min: 1, default: defaults.batchSize ?? 32, description: 'examples per batch' },
     { name: 'lr', type: 'number', min: 0, exclusiveMin: true, default: defaults.lr ?? 3e-4, description: 'peak learning rate (AdamW)' },
@@ -118,6 +123,8 @@ function savedSchedule(dir: string): Schedule | null {
 
 export interface TrainingRun<B> {
   model: Module;
+  /** Steps to train for when neither --max-steps nor --epochs is given (the value trainOptions() showed). */
+  defaultMaxSteps?: number;
   trainLoader: ConstructorParameters<typeof Trainer<B>>[0]['trainLoader'];
   evalFn?: EvalFn;
   lossFn?: LossFn<B>;
@@ -137,8 +144,8 @@ export function seedFrom(options: OptionValues): void {
 /** AdamW + warmup/cosine schedule + Trainer from the common train options; logs to stderr, summary to stdout. */
 export async function runTraining<B>(task: string, context: CommandContext, run: TrainingRun<B>): Promise<TrainResult> {
   const o = context.options;
-  const maxSteps = o.maxSteps as number | undefined;
   const epochs = o.epochs as number | undefined;
+  const maxSteps = (o.maxSteps as number | undefined) ?? (epochs === undefined ? run.defaultMaxSteps : undefined);
   if (maxSteps === undefined && epochs === undefined) throw new UserError('give --max-steps or --epochs', 2);
   const batchesPerEpoch = run.trainLoader.length ?? 0;
   const accumulation = o.gradAccum as number;

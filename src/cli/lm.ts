@@ -11,6 +11,8 @@ import { OptionSpec, UserError } from './args';
 import { loadModel, readTextFile, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
 import type { CommandContext, TaskDefinition } from './tasks';
 
+const DEFAULT_MAX_STEPS = 2000;
+
 const TRAIN_OPTIONS: OptionSpec[] = [
   { name: 'data', type: 'string', placeholder: 'FILE', description: 'UTF-8 text file to train on', required: true },
   { name: 'tokenizer', type: 'string', choices: ['char', 'bpe'], default: 'char', description: 'characters, or byte-level BPE learned from the data' },
@@ -22,7 +24,7 @@ const TRAIN_OPTIONS: OptionSpec[] = [
   { name: 'dim-feedforward', type: 'integer', min: 1, description: 'feed-forward width (default 4 x d-model)' },
   { name: 'dropout', type: 'number', min: 0, max: 0.99, default: 0.1, description: 'dropout probability' },
   { name: 'val-fraction', type: 'number', min: 0, max: 0.5, default: 0.1, description: 'share of the text (its end) held out for evaluation' },
-  ...trainOptions({ lr: 1e-3, batchSize: 32, maxSteps: 2000 }),
+  ...trainOptions({ lr: 1e-3, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
 ];
 
 const GENERATE_OPTIONS: OptionSpec[] = [
@@ -67,6 +69,7 @@ async function train(context: CommandContext): Promise<number> {
   try {
     await runTraining('lm', context, {
       model,
+      defaultMaxSteps: DEFAULT_MAX_STEPS,
       trainLoader,
       evalFn: valLoader === null ? undefined : (m) => languageModelLoss(m, valLoader),
       tokenizers: tokenizer,
