@@ -1,0 +1,217 @@
+// Pieces shared by the task commands: the training options every `train` accepts, the run that turns them into
+// an optimizer, schedule and Trainer, and checkpoint/file helpers with user-facing errors.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Tokenizer } from '../data/tokenizers';
+import { Model, ModelConfig, modelFromConfig } from '../models';
+import type { Module } from '../nn/module';
+import { AdamW } from '../optim/adam';
+import { WarmupCosineLR } from '../optim/lr_scheduler';
+import { manualSeed } from '../tensor';
+import { Checkpoint, isCheckpoint, latestCheckpoint, loadCheckpoint } from '../training/checkpoint';
+import type { LossFn } from '../training/losses';
+import { EvalFn, ProgressMode, Trainer, TrainResult } from '../training/trainer';
+import { OptionSpec, OptionValues, UserError } from './args';
+import type { CommandContext } from './tasks';
+
+/** Options of every `train` command; tasks add their data and model options. */
+export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSteps?: number } = {}): OptionSpec[] {
+  return [
+    { name: 'out', type: 'string', placeholder: 'DIR', description: 'output folder: checkpoints/, best/, metrics.jsonl, loss.svg', required: true },
+    { name: 'seed', type: 'integer', min: 0, default: 0, description: 'seed of initialisation, dropout and shuffling' },
+    {
+      name: 'max-steps',
+      type: 'integer',
+      min: 1,
+      description: `optimizer steps to train for${defaults.maxSteps === undefined ? '' : ` (default: ${defaults.maxSteps} unless --epochs is given)`}`,
+    },
+    { name: 'epochs', type: 'integer', min: 1, description: 'passes over the training data (with --max-steps, whichever ends first)' },
+    { name: 'batch-size', type: 'integer', min: 1, default: defaults.batchSize ?? 32, description: 'examples per batch' },
+    { name: 'lr', type: 'number', min: 0, exclusiveMin: true, default: defaults.lr ?? 3e-4, description: 'peak learning rate (AdamW)' },
+    { name: 'weight-decay', type: 'number', min: 0, default: 0.01, description: 'AdamW weight decay' },
+    { name: 'warmup-steps', type: 'integer', min: 0, default: 100, description: 'linear warmup steps before the cosine decay' },
+    { name: 'min-lr', type: 'number', min: 0, default: 0, description: 'learning rate at the end of the cosine decay' },
+    { name: 'grad-accum', type: 'integer', min: 1, default: 1, description: 'micro-batches per optimizer step' },
+    { name: 'clip-grad-norm', type: 'number', min: 0, exclusiveMin: true, default: 1, description: 'clip the gradient norm to this value' },
+    { name: 'eval-every', type: 'integer', min: 1, description: 'evaluate every N steps (always at the end)' },
+    { name: 'checkpoint-every', type: 'integer', min: 1, description: 'save a checkpoint every N steps (always at the end)' },
+    { name: 'keep-last', type: 'integer', min: 1, default: 3, description: 'step checkpoints to keep (best/ is kept apart)' },
+    { name: 'log-every', type: 'integer', min: 1, default: 10, description: 'log every N steps' },
+    { name: 'resume', type: 'string', placeholder: 'DIR|auto', description: "continue from a checkpoint folder, or 'auto': the newest one in --out" },
+    { name: 'progress', type: 'string', choices: ['auto', 'bar', 'log', 'none'], default: 'auto', description: 'progress display' },
+  ];
+}
+
+export function readTextFile(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? `${what} not found: ${file}` : `cannot read ${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+export function readJSONFile(file: string, what: string): unknown {
+  const text = readTextFile(file, what);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${what} ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** A checkpoint folder, or a training output folder (its best/ checkpoint, else its newest step checkpoint). */
+export function resolveCheckpoint(dir: string): string {
+  if (!fs.existsSync(dir) && !fs.existsSync(`${path.resolve(dir)}.previous`)) throw new UserError(`checkpoint not found: ${dir}`);
+  if (isCheckpoint(dir)) return dir;
+  const best = path.join(dir, 'best');
+  if (isCheckpoint(best)) return best;
+  const latest = latestCheckpoint(path.join(dir, 'checkpoints'));
+  if (latest !== null) return latest;
+  throw new UserError(`${dir} is neither a checkpoint nor a training folder with checkpoints`);
+}
+
+/** The task a checkpoint was trained for (from its metadata), or null. */
+export function checkpointTask(dir: string): string | null {
+  try {
+    const resolved = resolveCheckpoint(dir);
+    const state = JSON.parse(fs.readFileSync(path.join(resolved, 'trainer_state.json'), 'utf8')) as { metadata?: { task?: unknown } };
+    return typeof state.metadata?.task === 'string' ? state.metadata.task : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode). The caller
+ * disposes both the model and the returned checkpoint. */
+export function loadModel(dir: string, expectedType: string): { model: Model; checkpoint: Checkpoint } {
+  const checkpoint = loadCheckpoint(resolveCheckpoint(dir));
+  try {
+    const config = checkpoint.config as ModelConfig | null;
+    if (config === null || typeof config !== 'object') throw new UserError(`checkpoint ${checkpoint.dir} has no config.json`);
+    if (config.type !== expectedType) throw new UserError(`checkpoint ${checkpoint.dir} holds a ${String(config.type)}, this command needs a ${expectedType}`);
+    const model = modelFromConfig(config);
+    model.loadStateDict(checkpoint.modelState);
+    model.eval();
+    return { model, checkpoint };
+  } catch (e) {
+    checkpoint.dispose();
+    throw e;
+  }
+}
+
+export function tokenizerOf(checkpoint: Checkpoint, name = 'default'): Tokenizer {
+  const tokenizer = checkpoint.tokenizers[name];
+  if (tokenizer === undefined) throw new UserError(`checkpoint ${checkpoint.dir} has no ${name === 'default' ? 'tokenizer.json' : `tokenizer.${name}.json`}`);
+  return tokenizer;
+}
+
+interface Schedule {
+  warmupSteps: number;
+  totalSteps: number;
+  minLr: number;
+}
+
+/** The warmup/cosine schedule a checkpoint's run was started with (from its metadata), or null. */
+function savedSchedule(dir: string): Schedule | null {
+  const state = readJSONFile(path.join(dir, 'trainer_state.json'), 'checkpoint state') as { metadata?: { schedule?: Schedule } };
+  const s = state?.metadata?.schedule;
+  if (s === undefined || s === null || typeof s !== 'object') return null;
+  const valid = Number.isInteger(s.warmupSteps) && Number.isInteger(s.totalSteps) && s.totalSteps >= 1 && typeof s.minLr === 'number';
+  return valid ? { warmupSteps: s.warmupSteps, totalSteps: s.totalSteps, minLr: s.minLr } : null;
+}
+
+export interface TrainingRun<B> {
+  model: Module;
+  /** Steps to train for when neither --max-steps nor --epochs is given (the value trainOptions() showed). */
+  defaultMaxSteps?: number;
+  trainLoader: ConstructorParameters<typeof Trainer<B>>[0]['trainLoader'];
+  evalFn?: EvalFn;
+  lossFn?: LossFn<B>;
+  tokenizers: Tokenizer | Record<string, Tokenizer>;
+  config: unknown;
+  /** Stored in checkpoints; `task` is added. */
+  metadata?: Record<string, unknown>;
+  /** The eval metric that picks best/ (default 'loss', lower is better). */
+  bestMetric?: string;
+  bestMode?: 'min' | 'max';
+}
+
+export function seedFrom(options: OptionValues): void {
+  manualSeed(options.seed as number);
+}
+
+/** AdamW + warmup/cosine schedule + Trainer from the common train options; logs to stderr, summary to stdout. */
+export async function runTraining<B>(task: string, context: CommandContext, run: TrainingRun<B>): Promise<TrainResult> {
+  const o = context.options;
+  const epochs = o.epochs as number | undefined;
+  const maxSteps = (o.maxSteps as number | undefined) ?? (epochs === undefined ? run.defaultMaxSteps : undefined);
+  if (maxSteps === undefined && epochs === undefined) throw new UserError('give --max-steps or --epochs', 2);
+  const batchesPerEpoch = run.trainLoader.length ?? 0;
+  const accumulation = o.gradAccum as number;
+  const totalSteps = Math.max(1, Math.min(maxSteps ?? Infinity, epochs !== undefined ? Math.ceil((epochs * batchesPerEpoch) / accumulation) : Infinity));
+  const outDir = o.out as string;
+  const resumeDir = o.resume === undefined ? null : o.resume === 'auto' ? latestCheckpoint(path.join(outDir, 'checkpoints')) : resolveCheckpoint(o.resume as string);
+  if (o.resume === undefined && latestCheckpoint(path.join(outDir, 'checkpoints')) !== null)
+    throw new UserError(`${outDir} already holds checkpoints of a run; pass --resume auto to continue it, or choose another --out`);
+  // The schedule belongs to the run: a resumed run keeps the one it started with, so the learning rates match
+  // an uninterrupted run; the new --max-steps / --epochs only say where to stop.
+  let schedule: Schedule = { warmupSteps: Math.min(o.warmupSteps as number, totalSteps), totalSteps, minLr: Math.min(o.minLr as number, o.lr as number) };
+  if (resumeDir !== null) {
+    const saved = savedSchedule(resumeDir);
+    if (saved !== null) {
+      if (saved.totalSteps < totalSteps)
+        context.io.stderr.write(`${task}: note: the learning-rate schedule of ${resumeDir} ends at step ${saved.totalSteps}; later steps use its final lr\n`);
+      schedule = saved;
+    }
+  }
+  // Weight decay on matrices only: biases, LayerNorm gains and other vectors are not shrunk.
+  const parameters = run.model.parameters();
+  const groups = [
+    { params: parameters.filter((p) => p.ndim >= 2), weightDecay: o.weightDecay as number },
+    { params: parameters.filter((p) => p.ndim < 2), weightDecay: 0 },
+  ].filter((g) => g.params.length > 0);
+  const optimizer = new AdamW(groups, { lr: o.lr as number });
+  const scheduler = new WarmupCosineLR(optimizer, schedule);
+  const trainer = new Trainer<B>({
+    model: run.model,
+    optimizer,
+    scheduler,
+    trainLoader: run.trainLoader,
+    lossFn: run.lossFn,
+    evalFn: run.evalFn,
+    maxSteps,
+    epochs,
+    gradAccumulationSteps: accumulation,
+    clipGradNorm: o.clipGradNorm as number,
+    evalEvery: o.evalEvery as number | undefined,
+    checkpointEvery: o.checkpointEvery as number | undefined,
+    keepLast: o.keepLast as number,
+    logEvery: o.logEvery as number,
+    bestMetric: run.bestMetric,
+    bestMode: run.bestMode,
+    outDir,
+    resume: resumeDir ?? undefined,
+    tokenizers: run.tokenizers,
+    config: run.config,
+    metadata: { task, schedule, ...run.metadata },
+    progress: o.progress as ProgressMode,
+    logStream: context.io.stderr,
+  });
+  context.onInterrupt(() => trainer.stop());
+  if (o.resume === 'auto' && resumeDir === null) context.io.stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
+  else if (resumeDir !== null) context.io.stderr.write(`${task}: resuming from ${resumeDir}\n`);
+  context.io.stderr.write(`${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`);
+  try {
+    const result = await trainer.train();
+    const evalText = result.lastEval ? ` | eval ${Object.entries(result.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';
+    context.io.stdout.write(
+      `${result.stopped ? 'stopped' : 'done'} at step ${result.step}: loss ${result.lastLoss === null ? '-' : result.lastLoss.toFixed(4)}${evalText}\n` +
+        `checkpoint: ${result.checkpoint}\n` +
+        `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
+    );
+    return result;
+  } finally {
+    optimizer.dispose();
+  }
+}

@@ -1,0 +1,521 @@
+// Trainer: the training loop. Each optimizer step (gradient accumulation over micro-batches, clipping, update,
+// scheduler step) runs inside one tidy(), so memory stays flat. Around it: evaluation, logging (a progress bar on
+// a terminal, plain lines otherwise), metrics as JSON lines, a loss chart, periodic/best checkpoints, and exact
+// resumption from a checkpoint.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { noGrad } from '../autograd';
+import type { Tokenizer } from '../data/tokenizers';
+import { writeFileAtomic } from '../io/atomic';
+import type { Module } from '../nn/module';
+import { clipGradNorm } from '../optim/clip_grad';
+import type { LRScheduler } from '../optim/lr_scheduler';
+import type { Optimizer } from '../optim/optimizer';
+import { Tensor, tidy } from '../tensor';
+import { lossChartSVG } from './chart';
+import {
+  latestCheckpoint, listCheckpoints, ResumableLoader, restoreCheckpoint, saveCheckpoint, TrainerCounters,
+} from './checkpoint';
+import { evaluateLoss } from './evaluate';
+import { defaultLossFn, LossFn } from './losses';
+
+export type Metrics = Record<string, number>;
+
+/** Evaluates the model; returns named metrics, e.g. { loss, accuracy }. It is called in eval mode under noGrad
+ * (an async evalFn should do its tensor work before its first await, or wrap it in noGrad itself). */
+export type EvalFn = (model: Module, context: { step: number; epoch: number }) => Metrics | Promise<Metrics>;
+
+export interface TrainRecord {
+  type: 'train';
+  step: number;
+  epoch: number;
+  /** Mean loss of the steps since the previous record. */
+  loss: number;
+  lr: number;
+  /** Target tokens per second since the previous record (null when the batches do not count tokens). */
+  tokensPerSecond: number | null;
+  /** Gradient norm before clipping, at the last step (with clipGradNorm only). */
+  gradNorm?: number;
+  elapsed: number;
+}
+
+export interface EvalRecord {
+  type: 'eval';
+  step: number;
+  epoch: number;
+  metrics: Metrics;
+  elapsed: number;
+}
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  numTokens: number;
+  gradNorm: number | null;
+}
+
+export type ProgressMode = 'auto' | 'bar' | 'log' | 'none';
+
+/** What one optimizer step reports: mean loss over its micro-batches, the lr it used, tokens, gradient norm. */
+type StepResult = Omit<StepInfo, 'step' | 'epoch'>;
+
+export interface TrainerOptions<B> {
+  model: Module;
+  optimizer: Optimizer<{ lr: number }>;
+  /** The training batches: a DataLoader (its state is saved in checkpoints). */
+  trainLoader: Iterable<B> & ResumableLoader & { length?: number };
+  /** Default: defaultLossFn() (language-model, seq2seq and classification batches). */
+  lossFn?: LossFn<B>;
+  /** Stepped once per optimizer step. */
+  scheduler?: LRScheduler;
+  /** Stop after this many optimizer steps. */
+  maxSteps?: number;
+  /** Stop after this many passes over the data. At least one of maxSteps and epochs is required. */
+  epochs?: number;
+  /** Micro-batches per optimizer step; each micro-batch's loss is divided by this (default 1). */
+  gradAccumulationSteps?: number;
+  /** Clip the total gradient norm (L2) to this value before each update. */
+  clipGradNorm?: number;
+  evalFn?: EvalFn;
+  /** Instead of evalFn: batches whose mean loss (by lossFn, weighted by tokens) is the eval metric 'loss'. */
+  evalLoader?: Iterable<B>;
+  /** Evaluate every N steps (and at the end) when evalFn is given (default: only at the end). */
+  evalEvery?: number;
+  /** The eval metric that selects the best checkpoint (default 'loss'), and whether lower or higher is better. */
+  bestMetric?: string;
+  bestMode?: 'min' | 'max';
+  /** Where metrics.jsonl, loss.svg, checkpoints/step-N and best/ go; without it nothing is written. */
+  outDir?: string;
+  /** Save a checkpoint every N steps (and at the end). */
+  checkpointEvery?: number;
+  /** Keep only the newest N step checkpoints (best/ is kept apart). Default: all. */
+  keepLast?: number;
+  /** Stored in every checkpoint. */
+  tokenizers?: Tokenizer | Record<string, Tokenizer>;
+  config?: unknown;
+  metadata?: Record<string, unknown>;
+  /** A checkpoint folder to continue from, or true for the newest one under outDir/checkpoints (if any). */
+  resume?: string | true;
+  /** Log (a record, a line, a bar update) every N steps (default 10). */
+  logEvery?: number;
+  /** 'auto' (default): a bar when logStream is a terminal, lines otherwise. */
+  progress?: ProgressMode;
+  /** Where progress goes (default process.stderr). */
+  logStream?: NodeJS.WritableStream;
+  /** Called after every optimizer step. */
+  onStep?: (info: StepInfo) => void;
+  /** Called with every record written to metrics.jsonl. */
+  onRecord?: (record: TrainRecord | EvalRecord) => void;
+}
+
+export interface TrainResult extends TrainerCounters {
+  /** Loss of the last optimizer step. */
+  lastLoss: number | null;
+  /** Metrics of the last evaluation. */
+  lastEval: Metrics | null;
+  /** The last checkpoint written (null without outDir). */
+  checkpoint: string | null;
+  /** True when stop() ended the run early. */
+  stopped: boolean;
+}
+
+const METRICS_FILE = 'metrics.jsonl';
+const CHART_FILE = 'loss.svg';
+const CHECKPOINTS_DIR = 'checkpoints';
+const BEST_DIR = 'best';
+
+function checkPositiveInteger(name: string, value: unknown, optional = true): number | undefined {
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+    throw new RangeError(`Trainer: ${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+/** Reads metrics.jsonl records; a line cut short by a kill is skipped. */
+export function readMetrics(file: string): Array<TrainRecord | EvalRecord> {
+  if (!fs.existsSync(file)) return [];
+  const records: Array<TrainRecord | EvalRecord> = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      records.push(JSON.parse(line));
+    } catch {
+      // A partial last line from an interrupted append.
+    }
+  }
+  return records;
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function formatMetrics(metrics: Metrics): string {
+  return Object.entries(metrics)
+    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
+    .join(' | ');
+}
+
+export class Trainer<B = unknown> {
+  readonly model: Module;
+  readonly optimizer: Optimizer<{ lr: number }>;
+  readonly scheduler: LRScheduler | undefined;
+  readonly trainLoader: TrainerOptions<B>['trainLoader'];
+  private readonly options: TrainerOptions<B>;
+  private readonly lossFn: LossFn<B>;
+  private readonly evalFn: EvalFn | undefined;
+  private readonly accumulation: number;
+  private readonly logEvery: number;
+  private counters: TrainerCounters = { step: 0, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 };
+  private stopRequested = false;
+  private running = false;
+
+  constructor(options: TrainerOptions<B>) {
+    if (options === null || typeof options !== 'object') throw new TypeError('Trainer: options must be an object');
+    const { model, optimizer, trainLoader } = options;
+    if (model === undefined || typeof (model as Module).parameters !== 'function') throw new TypeError('Trainer: options.model must be an nn.Module');
+    if (optimizer === undefined || typeof (optimizer as Optimizer<{ lr: number }>).step !== 'function')
+      throw new TypeError('Trainer: options.optimizer must be an optimizer');
+    if (trainLoader === undefined || typeof trainLoader[Symbol.iterator] !== 'function' || typeof trainLoader.state !== 'function')
+      throw new TypeError('Trainer: options.trainLoader must be a DataLoader (iterable, with state() and loadState())');
+    if (options.lossFn !== undefined && typeof options.lossFn !== 'function') throw new TypeError('Trainer: options.lossFn must be a function');
+    if (options.evalFn !== undefined && typeof options.evalFn !== 'function') throw new TypeError('Trainer: options.evalFn must be a function');
+    if (options.evalLoader !== undefined && typeof options.evalLoader?.[Symbol.iterator] !== 'function')
+      throw new TypeError('Trainer: options.evalLoader must be iterable (a DataLoader)');
+    if (options.evalFn !== undefined && options.evalLoader !== undefined) throw new RangeError('Trainer: give evalFn or evalLoader, not both');
+    checkPositiveInteger('maxSteps', options.maxSteps);
+    checkPositiveInteger('epochs', options.epochs);
+    if (options.maxSteps === undefined && options.epochs === undefined) throw new RangeError('Trainer: give maxSteps or epochs');
+    this.accumulation = checkPositiveInteger('gradAccumulationSteps', options.gradAccumulationSteps) ?? 1;
+    this.logEvery = checkPositiveInteger('logEvery', options.logEvery) ?? 10;
+    checkPositiveInteger('evalEvery', options.evalEvery);
+    checkPositiveInteger('checkpointEvery', options.checkpointEvery);
+    checkPositiveInteger('keepLast', options.keepLast);
+    if (options.clipGradNorm !== undefined && !(typeof options.clipGradNorm === 'number' && options.clipGradNorm > 0))
+      throw new RangeError(`Trainer: clipGradNorm must be a positive number, got ${String(options.clipGradNorm)}`);
+    if (options.bestMode !== undefined && options.bestMode !== 'min' && options.bestMode !== 'max')
+      throw new RangeError(`Trainer: bestMode must be 'min' or 'max', got '${String(options.bestMode)}'`);
+    if (options.progress !== undefined && !['auto', 'bar', 'log', 'none'].includes(options.progress))
+      throw new RangeError(`Trainer: progress must be 'auto', 'bar', 'log' or 'none', got '${String(options.progress)}'`);
+    if (options.outDir !== undefined && (typeof options.outDir !== 'string' || options.outDir.length === 0))
+      throw new TypeError('Trainer: outDir must be a non-empty string');
+    if (options.resume === true && options.outDir === undefined) throw new RangeError('Trainer: resume: true needs outDir');
+    if ((options.checkpointEvery !== undefined || options.keepLast !== undefined) && options.outDir === undefined)
+      throw new RangeError('Trainer: checkpointEvery and keepLast need outDir');
+    this.options = options;
+    this.model = model;
+    this.optimizer = optimizer;
+    this.scheduler = options.scheduler;
+    this.trainLoader = trainLoader;
+    this.lossFn = options.lossFn ?? (defaultLossFn() as LossFn<B>);
+    const { evalLoader } = options;
+    this.evalFn = evalLoader === undefined ? options.evalFn : (m) => ({ loss: evaluateLoss(m, evalLoader, { lossFn: this.lossFn }).loss });
+  }
+
+  /** The counters (steps, epoch, best metric...) as they stand. */
+  get state(): Readonly<TrainerCounters> {
+    return { ...this.counters };
+  }
+
+  /** Asks a running train() to finish after the current step (saving a final checkpoint), e.g. on SIGINT. */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  private get parameters(): Tensor[] {
+    return this.optimizer.paramGroups.flatMap((g) => g.params);
+  }
+
+  private file(name: string): string {
+    return path.join(this.options.outDir as string, name);
+  }
+
+  /** Restores a checkpoint (when resuming) and drops metrics recorded after the step training starts from:
+   * they are about to be recomputed. A fresh run refuses an outDir holding a later run's checkpoints. */
+  private prepareOutput(): void {
+    const { resume, outDir } = this.options;
+    const dir = resume === undefined ? null : resume === true ? latestCheckpoint(path.join(outDir as string, CHECKPOINTS_DIR)) : resume;
+    if (dir !== null) {
+      const counters = restoreCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, dataLoader: this.trainLoader });
+      if (counters === null) throw new Error(`Trainer: checkpoint ${dir} holds no trainer counters`);
+      this.counters = { ...counters };
+    }
+    if (outDir === undefined) return;
+    const step = this.counters.step;
+    const later = listCheckpoints(this.file(CHECKPOINTS_DIR)).filter((c) => c.step > step);
+    if (resume === undefined && later.length > 0)
+      throw new Error(`Trainer: ${outDir} already holds checkpoints of a run (${path.basename(later[later.length - 1].dir)}); resume it (resume: true) or use another outDir`);
+    if (fs.existsSync(this.file(METRICS_FILE))) {
+      const kept = readMetrics(this.file(METRICS_FILE)).filter((r) => r.step <= step);
+      writeFileAtomic(this.file(METRICS_FILE), kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    }
+  }
+
+  private saveTo(dir: string): void {
+    saveCheckpoint(dir, {
+      model: this.model,
+      optimizer: this.optimizer,
+      scheduler: this.scheduler,
+      dataLoader: this.trainLoader,
+      trainer: this.counters,
+      tokenizers: this.options.tokenizers,
+      config: this.options.config,
+      metadata: this.options.metadata,
+    });
+  }
+
+  /** Saves checkpoints/step-<step> and prunes old ones beyond keepLast. Returns the folder. */
+  private checkpoint(): string {
+    const root = this.file(CHECKPOINTS_DIR);
+    const dir = path.join(root, `step-${String(this.counters.step).padStart(8, '0')}`);
+    this.saveTo(dir);
+    const keepLast = this.options.keepLast;
+    if (keepLast !== undefined) {
+      const all = listCheckpoints(root);
+      for (const old of all.slice(0, Math.max(0, all.length - keepLast))) fs.rmSync(old.dir, { recursive: true, force: true });
+    }
+    return dir;
+  }
+
+  /** Runs training to maxSteps / epochs (or stop()). */
+  async train(): Promise<TrainResult> {
+    if (this.running) throw new Error('Trainer.train: already running');
+    this.running = true;
+    this.stopRequested = false;
+    try {
+      return await this.run();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async run(): Promise<TrainResult> {
+    const { options, model, optimizer, scheduler, trainLoader: loader } = this;
+    const { outDir, maxSteps, epochs } = options;
+    if (outDir !== undefined) fs.mkdirSync(outDir, { recursive: true });
+    this.prepareOutput();
+    const stream = options.logStream ?? process.stderr;
+    const mode = options.progress ?? 'auto';
+    const useBar = mode === 'bar' || (mode === 'auto' && (stream as { isTTY?: boolean }).isTTY === true);
+    const bestMetric = options.bestMetric ?? 'loss';
+    const bestMode = options.bestMode ?? 'min';
+    const record = (r: TrainRecord | EvalRecord) => {
+      if (outDir !== undefined) fs.appendFileSync(this.file(METRICS_FILE), `${JSON.stringify(r)}\n`);
+      options.onRecord?.(r);
+    };
+
+    // Epochs finished by the loader: a saved position at the end of an epoch counts that epoch as done.
+    const loaderState = loader.state();
+    let completedEpochs = loaderState.epoch + (loader.length !== undefined && loaderState.position > 0 && loaderState.position >= loader.length ? 1 : 0);
+    const batchesPerEpoch = loader.length ?? 0;
+    const totalSteps = maxSteps ?? Math.ceil(((epochs as number) * batchesPerEpoch) / this.accumulation);
+    const stepsLeft = () => (maxSteps !== undefined ? this.counters.step < maxSteps : true) && (epochs === undefined || completedEpochs < epochs);
+
+    let iterator: Iterator<B> | null = null;
+    const nextBatch = (): B | null => {
+      for (let attempt = 0; ; attempt++) {
+        if (epochs !== undefined && completedEpochs >= epochs) return null;
+        iterator ??= loader[Symbol.iterator]();
+        const next = iterator.next();
+        if (!next.done) return next.value;
+        iterator = null;
+        completedEpochs = loader.state().epoch;
+        if (attempt > 0) throw new Error('Trainer: the training loader yields no batches');
+      }
+    };
+
+    const bar = useBar
+      ? new SingleBar({
+          stream,
+          format: 'step {value}/{total} [{bar}] {percentage}% | epoch {epoch} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
+          hideCursor: true,
+          noTTYOutput: mode === 'bar',
+          etaBuffer: 50,
+          fps: 5,
+        })
+      : null;
+    const payload = (loss: number | null, lr: number, tps: number | null) => ({
+      epoch: this.counters.epoch,
+      loss: loss === null ? '-' : loss.toFixed(4),
+      lr: lr.toExponential(2),
+      tps: tps === null ? '-' : Math.round(tps),
+    });
+    bar?.start(totalSteps, this.counters.step, payload(null, optimizer.paramGroups[0].lr, null));
+    const logLine = (text: string) => {
+      if (mode === 'none') return;
+      stream.write(bar !== null ? `\r\x1b[K${text}\n` : `${text}\n`);
+    };
+
+    const startedAt = performance.now() / 1000 - this.counters.elapsedSeconds;
+    const elapsed = () => performance.now() / 1000 - startedAt;
+    let window = { loss: 0, steps: 0, tokens: 0, start: elapsed() };
+    let lastLoss: number | null = null;
+    let lastEval: Metrics | null = null;
+    let lastEvalStep = -1;
+    let lastCheckpoint: string | null = null;
+    let lastCheckpointStep = -1;
+    const stepAtStart = this.counters.step;
+
+    const evaluate = async () => {
+      const evalFn = this.evalFn;
+      if (evalFn === undefined) return;
+      model.eval();
+      let metrics: Metrics;
+      try {
+        metrics = await noGrad(() => evalFn(model, { step: this.counters.step, epoch: this.counters.epoch }));
+      } finally {
+        model.train();
+      }
+      if (metrics === null || typeof metrics !== 'object') throw new TypeError('Trainer: evalFn must return an object of metrics');
+      lastEval = metrics;
+      lastEvalStep = this.counters.step;
+      this.counters.elapsedSeconds = elapsed();
+      record({ type: 'eval', step: this.counters.step, epoch: this.counters.epoch, metrics, elapsed: this.counters.elapsedSeconds });
+      logLine(`eval @ step ${this.counters.step}: ${formatMetrics(metrics)}`);
+      const value = metrics[bestMetric];
+      if (typeof value === 'number' && Number.isFinite(value)) {
+        const best = this.counters.bestMetric;
+        if (best === null || (bestMode === 'min' ? value < best : value > best)) {
+          this.counters.bestMetric = value;
+          this.counters.bestStep = this.counters.step;
+          if (outDir !== undefined) this.saveTo(this.file(BEST_DIR));
+        }
+      }
+    };
+
+    const saveStepCheckpoint = () => {
+      if (outDir === undefined) return;
+      this.counters.elapsedSeconds = elapsed();
+      lastCheckpoint = this.checkpoint();
+      lastCheckpointStep = this.counters.step;
+    };
+
+    let lastLr = optimizer.paramGroups[0].lr;
+    let lastGradNorm: number | null = null;
+    const flushLog = (lr: number, gradNorm: number | null) => {
+      if (window.steps === 0) return;
+      const step = this.counters.step;
+      const now = elapsed();
+      const seconds = now - window.start;
+      const tps = window.tokens > 0 && seconds > 0 ? window.tokens / seconds : null;
+      const meanLoss = window.loss / window.steps;
+      this.counters.elapsedSeconds = now;
+      const r: TrainRecord = { type: 'train', step, epoch: this.counters.epoch, loss: meanLoss, lr, tokensPerSecond: tps, elapsed: now };
+      if (gradNorm !== null) r.gradNorm = gradNorm;
+      record(r);
+      if (bar !== null) bar.update(step, payload(meanLoss, lr, tps));
+      else {
+        const eta = (seconds / window.steps) * Math.max(0, totalSteps - step);
+        logLine(
+          `step ${step}/${totalSteps} | epoch ${this.counters.epoch} | loss ${meanLoss.toFixed(4)} | lr ${lr.toExponential(2)} | ` +
+            `${tps === null ? '-' : Math.round(tps)} tok/s | elapsed ${formatDuration(now)} | ETA ${formatDuration(eta)}`,
+        );
+      }
+      window = { loss: 0, steps: 0, tokens: 0, start: now };
+    };
+
+    model.train();
+    try {
+      while (!this.stopRequested && stepsLeft()) {
+        const result = tidy(() => this.step(nextBatch));
+        if (result === null) break;
+        this.counters.step++;
+        this.counters.epoch = loader.state().epoch;
+        this.counters.tokensSeen += result.numTokens;
+        lastLoss = result.loss;
+        lastLr = result.lr;
+        lastGradNorm = result.gradNorm;
+        window.loss += result.loss;
+        window.steps++;
+        window.tokens += result.numTokens;
+        const step = this.counters.step;
+        options.onStep?.({ step, epoch: this.counters.epoch, loss: result.loss, lr: result.lr, numTokens: result.numTokens, gradNorm: result.gradNorm });
+
+        if (step % this.logEvery === 0 || !stepsLeft()) flushLog(result.lr, result.gradNorm);
+        // Evals and checkpoints are left out of the tokens/s and ETA of the training window.
+        const pausedAt = elapsed();
+        if (options.evalEvery !== undefined && step % options.evalEvery === 0) await evaluate();
+        if (options.checkpointEvery !== undefined && step % options.checkpointEvery === 0) saveStepCheckpoint();
+        window.start += elapsed() - pausedAt;
+        // Let timers, signal handlers and finalizers run between steps.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      flushLog(lastLr, lastGradNorm);
+      const trainedNow = this.counters.step > stepAtStart;
+      if (trainedNow && lastEvalStep !== this.counters.step) await evaluate();
+      if (lastCheckpointStep !== this.counters.step && (trainedNow || options.resume === undefined)) saveStepCheckpoint();
+      this.counters.elapsedSeconds = elapsed();
+      if (outDir !== undefined) this.writeChart();
+    } finally {
+      bar?.stop();
+    }
+    return { ...this.counters, lastLoss, lastEval, checkpoint: lastCheckpoint, stopped: this.stopRequested };
+  }
+
+  /** One optimizer step over `accumulation` micro-batches; null when the data ran out before any. */
+  private step(nextBatch: () => B | null): StepResult | null {
+    try {
+      return this.accumulateAndUpdate(nextBatch);
+    } catch (e) {
+      // Gradients of a failed step must not leak into the next attempt.
+      this.optimizer.zeroGrad();
+      throw e;
+    }
+  }
+
+  private accumulateAndUpdate(nextBatch: () => B | null): StepResult | null {
+    let lossSum = 0;
+    let numTokens = 0;
+    let micro = 0;
+    for (; micro < this.accumulation; micro++) {
+      const batch = nextBatch();
+      if (batch === null) break;
+      const out = this.lossFn(this.model, batch);
+      if (out === null || typeof out !== 'object' || !(out.loss instanceof Tensor))
+        throw new TypeError('Trainer: lossFn must return { loss: Tensor, numTokens? }');
+      const { loss } = out;
+      if (loss.size !== 1) throw new RangeError(`Trainer: the loss must be a scalar, got shape [${loss.shape.join(', ')}]`);
+      if (!loss.requiresGrad) throw new Error('Trainer: the loss does not require grad (was it computed under noGrad, or are all parameters frozen?)');
+      const value = loss.item();
+      if (!Number.isFinite(value)) throw new Error(`Trainer: the loss is ${value} at step ${this.counters.step + 1}`);
+      (this.accumulation > 1 ? loss.mul(1 / this.accumulation) : loss).backward();
+      lossSum += value;
+      const batchTokens = out.numTokens ?? (batch as { numTargetTokens?: unknown }).numTargetTokens;
+      if (typeof batchTokens === 'number') numTokens += batchTokens;
+    }
+    if (micro === 0) return null;
+    const params = this.parameters;
+    // The data ran out mid-accumulation: rescale so the update is the mean over the micro-batches there were.
+    if (micro < this.accumulation)
+      noGrad(() => {
+        for (const p of params) if (p.grad !== null) p.grad.copy_(p.grad.mul(this.accumulation / micro));
+      });
+    const gradNorm = this.options.clipGradNorm !== undefined ? clipGradNorm(params, this.options.clipGradNorm) : null;
+    const lr = this.optimizer.paramGroups[0].lr;
+    this.optimizer.step();
+    this.optimizer.zeroGrad();
+    this.scheduler?.step();
+    return { loss: lossSum / micro, lr, numTokens, gradNorm };
+  }
+
+  private writeChart(): void {
+    const records = readMetrics(this.file(METRICS_FILE));
+    const train = records.filter((r): r is TrainRecord => r.type === 'train').map((r) => [r.step, r.loss] as const);
+    const evalLoss = records
+      .filter((r): r is EvalRecord => r.type === 'eval' && typeof r.metrics?.loss === 'number')
+      .map((r) => [r.step, r.metrics.loss] as const);
+    writeFileAtomic(this.file(CHART_FILE), lossChartSVG(train, evalLoss));
+  }
+}
+
+/** Functional form: new Trainer(options).train(). */
+export function train<B>(options: TrainerOptions<B>): Promise<TrainResult> {
+  return new Trainer(options).train();
+}
