@@ -16,3 +16,5 @@ export * as models from './models';
 export * as generation from './generation';
 export { Seq2SeqTransformer, GPT, EncoderClassifier, modelFromConfig } from './models';
 export { greedy, sample, beamSearch, generateStream } from './generation';
+export * as training from './training';
+export { Trainer, train, saveCheckpoint, loadCheckpoint, restoreCheckpoint, latestCheckpoint, evaluateLoss, defaultLossFn } from './training';

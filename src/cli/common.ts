@@ -39,6 +39,7 @@ export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSte
     { name: 'log-every', type: 'integer', min: 1, default: 10, description: 'log every N steps' },
     { name: 'resume', type: 'string', placeholder: 'DIR|auto', description: "continue from a checkpoint folder, or 'auto': the newest one in --out" },
     { name: 'progress', type: 'string', choices: ['auto', 'bar', 'log', 'none'], default: 'auto', description: 'progress display' },
+    { name: 'max-minutes', type: 'number', min: 0, exclusiveMin: true, description: 'stop (and save) after this many minutes of training' },
   ];
 }
 
@@ -173,7 +174,12 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   ].filter((g) => g.params.length > 0);
   const optimizer = new AdamW(groups, { lr: o.lr as number });
   const scheduler = new WarmupCosineLR(optimizer, schedule);
-  const trainer = new Trainer<B>({
+  const maxMinutes = o.maxMinutes as number | undefined;
+  let started = Date.now();
+  const trainer: Trainer<B> = new Trainer<B>({
+    onStep: maxMinutes === undefined ? undefined : () => {
+      if ((Date.now() - started) / 60000 >= maxMinutes) trainer.stop();
+    },
     model: run.model,
     optimizer,
     scheduler,
@@ -203,6 +209,7 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   else if (resumeDir !== null) context.io.stderr.write(`${task}: resuming from ${resumeDir}\n`);
   context.io.stderr.write(`${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`);
   try {
+    started = Date.now();
     const result = await trainer.train();
     const evalText = result.lastEval ? ` | eval ${Object.entries(result.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';
     context.io.stdout.write(

@@ -6,6 +6,7 @@ import { camelCase, formatOptions, OptionSpec, parseArgs, resolveOptions, sugges
 import { checkpointTask } from './common';
 import { CliIO, CommandName, COMMANDS, getTask, listTasks, TaskCommand, TaskDefinition } from './tasks';
 import { classifyTask } from './classify';
+import { g2pTask } from './g2p';
 import { lmTask } from './lm';
 import { registerTask } from './tasks';
 
@@ -13,6 +14,7 @@ export const PROGRAM = 'transformer-native';
 
 registerTask(lmTask);
 registerTask(classifyTask);
+registerTask(g2pTask);
 
 const CONFIG_OPTION: OptionSpec = { name: 'config', type: 'string', placeholder: 'FILE', description: 'JSON file of options (camelCase keys); flags override it', flagOnly: true };
 const TASK_OPTION: OptionSpec = { name: 'task', type: 'string', placeholder: 'NAME', description: 'the task', flagOnly: true };
