@@ -186,13 +186,78 @@ const SEED_MODEL = {
 /** The GPT: decoder-only, pre-norm, learned positions. */
 const GPT_MODEL = { vocab: 256, dModel: 384, heads: 6, layers: 6, ff: 1536, context: 256, dropout: 0.1, batch: 8, lr: 3e-4 };
 
-/** End-to-end rows, compared in tokens/s. `setup` is null until the model modules land; then it becomes
- * (addon, pkg, spec) => { run, dispose } like the kernel rows' (pkg is the compiled package, require('../dist');
- * spec holds the model's sizes, the same the PyTorch peer builds from), one call being one training step or one
- * whole generation. Rows without it are skipped. */
+/** A seeded stream of token ids in [0, vocab). */
+function randomIds(count, vocab, seed) {
+  let state = seed >>> 0;
+  return Int32Array.from({ length: count }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state % vocab;
+  });
+}
+
+/** One optimizer step of `model` on fixed inputs: forward, cross-entropy, backward, AdamW, all under tidy. */
+function trainingStep(pkg, model, forward, targets, lr) {
+  const optimizer = new pkg.optim.AdamW(model.parameters(), { lr });
+  model.train();
+  return {
+    run: () =>
+      pkg.tidy(() => {
+        const logits = forward();
+        const vocab = logits.shape[logits.ndim - 1];
+        const loss = pkg.F.crossEntropy(logits.reshape(-1, vocab), targets.reshape(-1));
+        loss.backward();
+        optimizer.step();
+        optimizer.zeroGrad();
+      }),
+    dispose: () => {
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** Our side of the end-to-end rows, the same models and sizes as the peer's (bench/peers/peer.py). */
+const END_TO_END_SETUP = {
+  seedStep(addon, pkg, s) {
+    const model = new pkg.Seq2SeqTransformer({
+      srcVocabSize: s.srcVocab, tgtVocabSize: s.tgtVocab, dModel: s.dModel, nhead: s.heads, numEncoderLayers: s.encoderLayers,
+      numDecoderLayers: s.decoderLayers, dimFeedforward: s.ff, dropout: s.dropout, maxLen: Math.max(s.srcLength, s.tgtLength) + 1, seed: 1,
+    });
+    const src = pkg.tensor(randomIds(s.batch * s.srcLength, s.srcVocab, 1), { shape: [s.batch, s.srcLength] });
+    const tgt = randomIds(s.batch * (s.tgtLength + 1), s.tgtVocab, 2);
+    const rows = (offset) => Int32Array.from({ length: s.batch * s.tgtLength }, (_, i) => tgt[Math.floor(i / s.tgtLength) * (s.tgtLength + 1) + (i % s.tgtLength) + offset]);
+    const tgtIn = pkg.tensor(rows(0), { shape: [s.batch, s.tgtLength] });
+    const tgtOut = pkg.tensor(rows(1), { shape: [s.batch, s.tgtLength] });
+    // Random ids include the pad id; the torch peer uses no padding masks, so neither do we.
+    const step = trainingStep(pkg, model, () => model.forward(src, tgtIn, { srcKeyPaddingMask: null, tgtKeyPaddingMask: null }), tgtOut, s.lr);
+    return { run: step.run, dispose: () => { step.dispose(); for (const t of [src, tgtIn, tgtOut]) t.dispose(); } };
+  },
+  gptStep(addon, pkg, g) {
+    const model = new pkg.GPT({ vocabSize: g.vocab, contextLength: g.context, dModel: g.dModel, nhead: g.heads, numLayers: g.layers, dimFeedforward: g.ff, dropout: g.dropout, seed: 2 });
+    const ids = randomIds(g.batch * (g.context + 1), g.vocab, 3);
+    const rows = (offset) => Int32Array.from({ length: g.batch * g.context }, (_, i) => ids[Math.floor(i / g.context) * (g.context + 1) + (i % g.context) + offset]);
+    const input = pkg.tensor(rows(0), { shape: [g.batch, g.context] });
+    const target = pkg.tensor(rows(1), { shape: [g.batch, g.context] });
+    const step = trainingStep(pkg, model, () => model.forward(input), target, g.lr);
+    return { run: step.run, dispose: () => { step.dispose(); input.dispose(); target.dispose(); } };
+  },
+  gptGenerate(addon, pkg, g) {
+    const model = new pkg.GPT({ vocabSize: g.vocab, contextLength: g.context, dModel: g.dModel, nhead: g.heads, numLayers: g.layers, dimFeedforward: g.ff, dropout: g.dropout, seed: 2 });
+    const prompt = [Array.from(randomIds(g.prompt, g.vocab, 4))];
+    return {
+      // Greedy decoding with the KV cache; every one of the newTokens is generated (no end token).
+      run: () => pkg.greedy(model, prompt, { maxLength: g.newTokens, eosId: null }),
+      dispose: () => model.dispose(),
+    };
+  },
+};
+
+/** End-to-end rows, compared in tokens/s: one call is one training step or one whole generation. Our side
+ * builds the library's models from the same sizes the PyTorch peer uses (pkg is the compiled package). */
 function endToEndRows() {
   const row = (name, shape, spec, tokensPerCall) => ({
-    name, shape, unit: TOKENS, limit: null, work: tokensPerCall, peer: 'torch', spec, endToEnd: true, setup: null,
+    name, shape, unit: TOKENS, limit: null, work: tokensPerCall, peer: 'torch', spec, endToEnd: true,
+    setup: (addon, pkg, rowSpec) => END_TO_END_SETUP[rowSpec.kind](addon, pkg, rowSpec),
   });
   const s = SEED_MODEL;
   const g = GPT_MODEL;
