@@ -1,0 +1,224 @@
+// Matrix multiply on tensor cores: TF32 inputs for float32 (WMMA m16n16k8) and BF16 inputs (m16n16k16), FP32
+// accumulation. 128 x 128 block tiles, 32-deep slices of K staged through shared memory in the layout each
+// operand has in global memory (row- or column-major fragments absorb the transposes), the next slice loaded
+// into registers while the current one is multiplied. Edge tiles are zero-padded, so any M, N, K works.
+#include <cuda_bf16.h>
+#include <mma.h>
+
+#include <type_traits>
+
+#include "../cpu/gemm.h"
+#include "gemm_bf16.h"
+#include "runtime.cuh"
+
+namespace tn {
+namespace {
+
+using namespace nvcuda;
+
+constexpr int kBM = 128, kBN = 128, kBK = 32, kThreads = 256;
+constexpr int kPerThread = kBM * kBK / kThreads;  // elements of each operand tile a thread loads
+static_assert(kBN * kBK / kThreads == kPerThread, "A and B tiles must have the same size");
+
+template <typename T>
+struct MmaTraits;
+template <>
+struct MmaTraits<float> {
+  using Input = wmma::precision::tf32;
+  static constexpr int kK = 8;
+  static constexpr int kPad = 4;  // keeps rows 16-byte aligned and shifts banks between rows
+};
+template <>
+struct MmaTraits<__nv_bfloat16> {
+  using Input = __nv_bfloat16;
+  static constexpr int kK = 16;
+  static constexpr int kPad = 8;
+};
+
+template <typename T, bool TA, bool TB>
+__global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A, const T* __restrict__ B,
+                                                        float* __restrict__ C, const float* __restrict__ bias, int M,
+                                                        int N, int K, int64_t strideA, int64_t strideB,
+                                                        int64_t strideC, float alpha, float beta) {
+  using Tr = MmaTraits<T>;
+  // A tile: [BM][BK] when A is stored M x K, [BK][BM] when stored K x M (transA); B likewise.
+  constexpr int kALd = TA ? kBM + Tr::kPad : kBK + Tr::kPad;
+  constexpr int kASize = TA ? kBK * kALd : kBM * kALd;
+  constexpr int kBLd = TB ? kBK + Tr::kPad : kBN + Tr::kPad;
+  constexpr int kBSize = TB ? kBN * kBLd : kBK * kBLd;
+  __shared__ __align__(128) T As[kASize];
+  __shared__ __align__(128) T Bs[kBSize];
+  __shared__ __align__(128) float stage[kThreads / 32][16 * 16];
+
+  const int64_t z = blockIdx.z;
+  A += z * strideA;
+  B += z * strideB;
+  C += z * strideC;
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int wm = warp >> 2, wn = warp & 3;  // 2 x 4 warps, each owning a 64 x 32 piece of the tile
+
+  T ra[kPerThread], rb[kPerThread];
+  const T zero = T(0.0f);
+  // Consecutive threads take consecutive addresses of the operand as stored, whatever its orientation.
+  auto load_tiles = [&](int k0) {
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int e = tid + i * kThreads;
+      const int am = TA ? e % kBM : e / kBK, ak = TA ? e / kBM : e % kBK;
+      const int gm = m0 + am, gk = k0 + ak;
+      ra[i] = (gm < M && gk < K) ? (TA ? A[int64_t(gk) * M + gm] : A[int64_t(gm) * K + gk]) : zero;
+      const int bn = TB ? e / kBK : e % kBN, bk = TB ? e % kBK : e / kBN;
+      const int gn = n0 + bn, gkb = k0 + bk;
+      rb[i] = (gn < N && gkb < K) ? (TB ? B[int64_t(gn) * K + gkb] : B[int64_t(gkb) * N + gn]) : zero;
+    }
+  };
+  auto store_tiles = [&]() {
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int e = tid + i * kThreads;
+      const int am = TA ? e % kBM : e / kBK, ak = TA ? e / kBM : e % kBK;
+      As[TA ? ak * kALd + am : am * kALd + ak] = ra[i];
+      const int bn = TB ? e / kBK : e % kBN, bk = TB ? e % kBK : e / kBN;
+      Bs[TB ? bn * kBLd + bk : bk * kBLd + bn] = rb[i];
+    }
+  };
+
+  using LayoutA = std::conditional_t<TA, wmma::col_major, wmma::row_major>;
+  using LayoutB = std::conditional_t<TB, wmma::col_major, wmma::row_major>;
+  wmma::fragment<wmma::accumulator, 16, 16, Tr::kK, float> acc[4][2];
+#pragma unroll
+  for (int fm = 0; fm < 4; ++fm)
+#pragma unroll
+    for (int fn = 0; fn < 2; ++fn) wmma::fill_fragment(acc[fm][fn], 0.0f);
+
+  const int k_tiles = (K + kBK - 1) / kBK;
+  if (k_tiles > 0) load_tiles(0);
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    store_tiles();
+    __syncthreads();
+    if (kt + 1 < k_tiles) load_tiles((kt + 1) * kBK);  // in flight while this slice is multiplied
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += Tr::kK) {
+      wmma::fragment<wmma::matrix_a, 16, 16, Tr::kK, typename Tr::Input, LayoutA> a[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, Tr::kK, typename Tr::Input, LayoutB> b[2];
+#pragma unroll
+      for (int fm = 0; fm < 4; ++fm) {
+        const int m = wm * 64 + fm * 16;
+        wmma::load_matrix_sync(a[fm], TA ? As + kk * kALd + m : As + m * kALd + kk, kALd);
+        if constexpr (std::is_same_v<T, float>) {
+#pragma unroll
+          for (int t = 0; t < a[fm].num_elements; ++t) a[fm].x[t] = wmma::__float_to_tf32(a[fm].x[t]);
+        }
+      }
+#pragma unroll
+      for (int fn = 0; fn < 2; ++fn) {
+        const int n = wn * 32 + fn * 16;
+        wmma::load_matrix_sync(b[fn], TB ? Bs + n * kBLd + kk : Bs + kk * kBLd + n, kBLd);
+        if constexpr (std::is_same_v<T, float>) {
+#pragma unroll
+          for (int t = 0; t < b[fn].num_elements; ++t) b[fn].x[t] = wmma::__float_to_tf32(b[fn].x[t]);
+        }
+      }
+#pragma unroll
+      for (int fm = 0; fm < 4; ++fm)
+#pragma unroll
+        for (int fn = 0; fn < 2; ++fn) wmma::mma_sync(acc[fm][fn], a[fm], b[fn], acc[fm][fn]);
+    }
+    __syncthreads();
+  }
+
+  // Epilogue through a per-warp 16 x 16 staging tile: C = alpha * acc + beta * C (+ bias), C unread at beta 0.
+  float* st = stage[warp];
+#pragma unroll
+  for (int fm = 0; fm < 4; ++fm) {
+#pragma unroll
+    for (int fn = 0; fn < 2; ++fn) {
+      wmma::store_matrix_sync(st, acc[fm][fn], 16, wmma::mem_row_major);
+      __syncwarp();
+      const int row0 = m0 + wm * 64 + fm * 16, col0 = n0 + wn * 32 + fn * 16;
+      for (int e = lane; e < 256; e += 32) {
+        const int gm = row0 + (e >> 4), gn = col0 + (e & 15);
+        if (gm < M && gn < N) {
+          float* cp = C + int64_t(gm) * N + gn;
+          float v = alpha * st[e];
+          if (beta != 0.0f) v += beta * *cp;
+          if (bias) v += bias[gn];
+          *cp = v;
+        }
+      }
+      __syncwarp();
+    }
+  }
+}
+
+template <typename T, bool TA, bool TB>
+void launch(const T* A, const T* B, float* C, const float* bias, int M, int N, int K, int64_t batch, int64_t sA,
+            int64_t sB, int64_t sC, float alpha, float beta) {
+  const dim3 grid(static_cast<unsigned>(ceil_div(N, kBN)), static_cast<unsigned>(ceil_div(M, kBM)),
+                  static_cast<unsigned>(batch));
+  gemm_kernel<T, TA, TB><<<grid, kThreads, 0, cuda_stream()>>>(A, B, C, bias, M, N, K, sA, sB, sC, alpha, beta);
+}
+
+template <typename T>
+void gemm_any(const T* A, const T* B, float* C, const float* bias, bool transA, bool transB, int64_t M, int64_t N,
+              int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha, float beta,
+              const char* op) {
+  if (M == 0 || N == 0 || batch == 0) return;
+  if (ceil_div(M, kBM) > 65535)
+    throw std::runtime_error(std::string(op) + ": M = " + std::to_string(M) + " exceeds the CUDA kernel's limit of " +
+                             std::to_string(int64_t(65535) * kBM) + " rows");
+  // Batches whose C regions overlap (strideC < M*N, e.g. 0 to accumulate) must run one after another.
+  const bool overlapping = batch > 1 && strideC < M * N;
+  const int64_t per_launch = overlapping ? 1 : 65535;
+  for (int64_t b0 = 0; b0 < batch; b0 += per_launch) {
+    const int64_t nb = batch - b0 < per_launch ? batch - b0 : per_launch;
+    const T* a = A + b0 * strideA;
+    const T* b = B + b0 * strideB;
+    float* c = C + b0 * strideC;
+    const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
+    if (!transA && !transB) launch<T, false, false>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
+    else if (!transA && transB) launch<T, false, true>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
+    else if (transA && !transB) launch<T, true, false>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
+    else launch<T, true, true>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
+    cuda_check_launch(op);
+  }
+}
+
+__global__ void float_to_bf16_kernel(const float* src, __nv_bfloat16* dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = __float2bfloat16_rn(src[i]);
+}
+
+__global__ void bf16_to_float_kernel(const __nv_bfloat16* src, float* dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = __bfloat162float(src[i]);
+}
+
+}  // namespace
+
+void gemm(const float* A, const float* B, float* C, const float* bias, bool transA, bool transB, int64_t M, int64_t N,
+          int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha, float beta) {
+  gemm_any<float>(A, B, C, bias, transA, transB, M, N, K, batch, strideA, strideB, strideC, alpha, beta, "gemm");
+}
+
+void gemm_bf16(const uint16_t* A, const uint16_t* B, float* C, const float* bias, bool transA, bool transB, int64_t M,
+               int64_t N, int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha,
+               float beta) {
+  gemm_any<__nv_bfloat16>(reinterpret_cast<const __nv_bfloat16*>(A), reinterpret_cast<const __nv_bfloat16*>(B), C,
+                          bias, transA, transB, M, N, K, batch, strideA, strideB, strideC, alpha, beta, "gemmBf16");
+}
+
+void cast_float_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  if (n == 0) return;
+  float_to_bf16_kernel<<<grid_for(n, 256), 256, 0, cuda_stream()>>>(src, reinterpret_cast<__nv_bfloat16*>(dst), n);
+  cuda_check_launch("castToBf16");
+}
+
+void cast_bf16_to_float(const uint16_t* src, float* dst, int64_t n) {
+  if (n == 0) return;
+  bf16_to_float_kernel<<<grid_for(n, 256), 256, 0, cuda_stream()>>>(reinterpret_cast<const __nv_bfloat16*>(src), dst, n);
+  cuda_check_launch("castFromBf16");
+}
+
+}  // namespace tn
