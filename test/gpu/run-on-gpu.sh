@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The one prepared run for a machine with an NVIDIA GPU: builds the CUDA addon (and the CPU addon and dist/ when
+# missing), runs the GPU tests, then the GPU benchmarks, keeping every log under $OUT (or a new temp dir).
+# The whole run stops itself before 9 minutes. Needs node (PATH, or TN_NODE=/path/to/node), node_modules, and
+# for the build nvcc + cmake; a build-cuda/ carried from elsewhere is used as is unless TN_REBUILD=1.
+#   bash test/gpu/run-on-gpu.sh
+set -u
+cd "$(dirname "$0")/../.."
+
+OUT_DIR="${OUT:-$(mktemp -d -t tn-gpu-XXXXXX)}"
+mkdir -p "$OUT_DIR"
+LOG="$OUT_DIR/run.log"
+TOTAL_SECONDS=${TN_GPU_RUN_SECONDS:-530}
+START=$SECONDS
+JOBS=$(nproc 2>/dev/null || echo 4)
+status=0
+
+say() { echo "[$((SECONDS - START))s] $*" | tee -a "$LOG"; }
+# Seconds for the next step: its own cap, or what is left of the total (minus a margin), whichever is less.
+budget() {
+  local left=$((TOTAL_SECONDS - (SECONDS - START) - 10))
+  if [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+# step NAME CAP LOGFILE COMMAND...: runs the command under a time limit, its output into LOGFILE and run.log.
+step() {
+  local name=$1 cap=$2 file=$3
+  shift 3
+  local limit
+  limit=$(budget "$cap")
+  if [ "$limit" -lt 20 ]; then
+    say "SKIP $name: only ${limit}s left"
+    status=1
+    return 1
+  fi
+  say "START $name (limit ${limit}s)"
+  timeout --kill-after=10 "$limit" "$@" >"$file" 2>&1
+  local rc=$?
+  cat "$file" >>"$LOG"
+  if [ $rc -eq 0 ]; then say "OK $name"; else say "FAIL $name (exit $rc$([ $rc -eq 124 ] && echo ', timed out'))"; status=1; fi
+  return $rc
+}
+
+NODE_BIN="${TN_NODE:-$(command -v node || true)}"
+if [ -z "$NODE_BIN" ] || [ ! -x "$NODE_BIN" ]; then
+  say "no node found: put node on PATH or set TN_NODE"
+  exit 1
+fi
+export PATH="$(dirname "$NODE_BIN"):$PATH"
+
+{
+  echo "date: $(date -u)"
+  echo "node: $("$NODE_BIN" --version)"
+  echo "nvcc: $(nvcc --version 2>/dev/null | tail -1 || echo missing)"
+  echo "cmake: $(cmake --version 2>/dev/null | head -1 || echo missing)"
+  echo "python3 torch: $(python3 -c 'import torch; print(torch.__version__, torch.cuda.is_available())' 2>&1 | tail -1)"
+  nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+} >"$OUT_DIR/env.txt" 2>&1
+cat "$OUT_DIR/env.txt" >>"$LOG"
+
+if [ ! -d node_modules ] || [ ! -f node_modules/jest/bin/jest.js ]; then
+  say "node_modules is missing (carry it with the working tree)"
+  exit 1
+fi
+
+CUDA_ADDON=build-cuda/Release/transformer_native_cuda.node
+if [ ! -f "$CUDA_ADDON" ] || [ "${TN_REBUILD:-0}" = 1 ]; then
+  step "build:cuda" 300 "$OUT_DIR/build-cuda.log" \
+    "$NODE_BIN" node_modules/cmake-js/bin/cmake-js compile --out build-cuda --parallel "$JOBS" || exit 1
+else
+  say "using the carried $CUDA_ADDON"
+fi
+
+if [ ! -f build/Release/transformer_native.node ] && ! ls prebuilds/*/*.node >/dev/null 2>&1; then
+  step "build:native" 200 "$OUT_DIR/build-native.log" \
+    "$NODE_BIN" node_modules/node-gyp/bin/node-gyp.js rebuild -j "$JOBS" || exit 1
+fi
+if [ ! -f dist/index.js ]; then
+  step "build:ts" 120 "$OUT_DIR/build-ts.log" "$NODE_BIN" node_modules/typescript/bin/tsc -p tsconfig.json
+fi
+
+step "test:gpu" 240 "$OUT_DIR/test-gpu.log" \
+  "$NODE_BIN" node_modules/jest/bin/jest.js --ci --verbose test/gpu
+
+step "bench:gpu" 240 "$OUT_DIR/bench-gpu.md" \
+  "$NODE_BIN" bench/gpu/run.js --json "$OUT_DIR/bench-gpu.json"
+
+# With time to spare, the kernel tests once more under compute-sanitizer's memory checker.
+if command -v compute-sanitizer >/dev/null 2>&1 && [ "$(budget 150)" -ge 120 ]; then
+  step "memcheck" 150 "$OUT_DIR/memcheck.log" compute-sanitizer --tool memcheck --print-limit 20 \
+    "$NODE_BIN" node_modules/jest/bin/jest.js --ci -i test/gpu/kernels.test.ts -t 'attention|gemm'
+fi
+
+say "done in $((SECONDS - START))s, logs in $OUT_DIR (exit $status)"
+exit $status
