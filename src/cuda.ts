@@ -33,11 +33,13 @@ export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
 
 /** Where the CUDA addon is looked for. */
 export function cudaAddonPath(): string {
-  return process.env.TN_CUDA_ADDON ?? path.join(__dirname, '..', 'build-cuda', 'Release', 'transformer_native_cuda.node');
+  const built = path.join(__dirname, '..', 'build-cuda', 'Release', 'transformer_native_cuda.node');
+  return process.env.TN_CUDA_ADDON ?? built;
 }
 
 let loaded: CudaAddon | null = null;
 let loadError: Error | null = null;
+let deviceSeen = false; // devices do not disappear: once one is seen, later calls skip the query
 
 /** The addon itself, loaded on first call; throws when the file is missing or cannot be loaded. */
 function loadAddon(): CudaAddon {
@@ -61,7 +63,10 @@ function loadAddon(): CudaAddon {
 /** The CUDA kernels, for kernels('cuda'): throws a clear error when there is no usable CUDA device. */
 export function cudaKernels(): NativeAddon {
   const addon = loadAddon();
-  if (addon.deviceCount() === 0) throw new Error('no CUDA device: the CUDA addon is built but the runtime finds no GPU');
+  if (deviceSeen) return addon as unknown as NativeAddon;
+  if (addon.deviceCount() === 0)
+    throw new Error('no CUDA device: the CUDA addon is built but the CUDA runtime finds no GPU (or no driver)');
+  deviceSeen = true;
   return addon as unknown as NativeAddon;
 }
 

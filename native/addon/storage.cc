@@ -121,7 +121,8 @@ Napi::Value read_elements(const Napi::CallbackInfo& info, Storage* self, const c
   auto out = TypedArray::New(info.Env(), static_cast<size_t>(count));
 #ifdef TN_CUDA
   // Waits for the kernels queued on the stream, which may still be writing this storage.
-  if (count > 0) cuda_copy_to_host(out.Data(), static_cast<T*>(self->data()) + offset, static_cast<size_t>(count) * 4, op);
+  if (count > 0)
+    cuda_copy_to_host(out.Data(), static_cast<T*>(self->data()) + offset, static_cast<size_t>(count) * 4, op);
 #else
   if (count > 0) std::memcpy(out.Data(), static_cast<T*>(self->data()) + offset, static_cast<size_t>(count) * 4);
 #endif
@@ -154,7 +155,9 @@ Napi::Value Storage::Write(const Napi::CallbackInfo& info) {
                      std::to_string(capacity - offset) + " fit after offset " + std::to_string(offset));
   const auto* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
 #ifdef TN_CUDA
-  if (count > 0) cuda_copy_to_device(static_cast<uint8_t*>(data_) + offset * 4, bytes, static_cast<size_t>(count) * 4, "Storage.write");
+  if (count > 0)
+    cuda_copy_to_device(static_cast<uint8_t*>(data_) + offset * 4, bytes, static_cast<size_t>(count) * 4,
+                        "Storage.write");
 #else
   if (count > 0) std::memcpy(static_cast<uint8_t*>(data_) + offset * 4, bytes, static_cast<size_t>(count) * 4);
 #endif
@@ -173,7 +176,9 @@ Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
     args.range_error("copy of " + std::to_string(count) + " elements at offset " + std::to_string(dst_offset) +
                      " overruns a storage of " + std::to_string(bytes_ / 4) + " elements");
 #ifdef TN_CUDA
-  if (count > 0) cuda_copy_on_device(static_cast<float*>(data_) + dst_offset, src, static_cast<size_t>(count) * 4, "Storage.copyFrom");
+  if (count > 0)
+    cuda_copy_on_device(static_cast<float*>(data_) + dst_offset, src, static_cast<size_t>(count) * 4,
+                        "Storage.copyFrom");
 #else
   if (count > 0) std::memmove(static_cast<float*>(data_) + dst_offset, src, static_cast<size_t>(count) * 4);
 #endif

@@ -177,10 +177,11 @@ void gemm_any(const T* A, const T* B, float* C, const float* bias, bool transA, 
     const T* b = B + b0 * strideB;
     float* c = C + b0 * strideC;
     const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
-    if (!transA && !transB) launch<T, false, false>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
-    else if (!transA && transB) launch<T, false, true>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
-    else if (transA && !transB) launch<T, true, false>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
-    else launch<T, true, true>(a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
+    using Launch = void (*)(const T*, const T*, float*, const float*, int, int, int, int64_t, int64_t, int64_t,
+                            int64_t, float, float);
+    const Launch variants[2][2] = {{launch<T, false, false>, launch<T, false, true>},
+                                   {launch<T, true, false>, launch<T, true, true>}};
+    variants[transA][transB](a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
     cuda_check_launch(op);
   }
 }
@@ -217,7 +218,8 @@ void cast_float_to_bf16(const float* src, uint16_t* dst, int64_t n) {
 
 void cast_bf16_to_float(const uint16_t* src, float* dst, int64_t n) {
   if (n == 0) return;
-  bf16_to_float_kernel<<<grid_for(n, 256), 256, 0, cuda_stream()>>>(reinterpret_cast<const __nv_bfloat16*>(src), dst, n);
+  const auto* halves = reinterpret_cast<const __nv_bfloat16*>(src);
+  bf16_to_float_kernel<<<grid_for(n, 256), 256, 0, cuda_stream()>>>(halves, dst, n);
   cuda_check_launch("castFromBf16");
 }
 

@@ -1,5 +1,6 @@
 // Counter-based random fills and dropout on the GPU: element i draws the same Philox words as on the CPU
-// (native/cpu/random.cc), so a seed gives the same tensor on both devices.
+// (native/cpu/random.cc) and maps them the same way, so a seed gives the same tensor on both devices
+// (uniform and dropout bit for bit; normal up to the last-ulp differences of logf/sinf/cosf).
 #include "../cpu/random.h"
 #include "philox.cuh"
 #include "runtime.cuh"
@@ -13,22 +14,24 @@ __global__ void uniform_kernel(float* dst, int64_t n, uint64_t seed, float lo, f
   const float width = hi - lo;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     // fmaf would round once where the CPU rounds twice: keep the two roundings.
-    float v = __fadd_rn(lo, __fmul_rn(width, gpu::philox_uniform(seed, gpu::kStreamFill, static_cast<uint64_t>(i))));
+    const float u = gpu::philox_uniform(seed, gpu::kStreamFill, static_cast<uint64_t>(i));
+    float v = __fadd_rn(lo, __fmul_rn(width, u));
     if (v >= hi && hi > lo) v = nextafterf(hi, lo);
     dst[i] = v;
   }
 }
 
 __global__ void normal_kernel(float* dst, int64_t n, uint64_t seed, float mean, float std) {
-  const double two_pi = 6.283185307179586;
+  constexpr float kTwoPi = 6.28318530717958648f;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    // Box-Muller in double as on the CPU: elements 2k and 2k+1 share block k's words 0 and 1.
-    const gpu::Philox4 r = gpu::philox4x32(seed, gpu::kStreamFill, static_cast<uint64_t>(i) >> 1);
-    const double u1 = 1.0 - static_cast<double>(r.v[0] >> 8) * (1.0 / 16777216.0);
-    const double u2 = static_cast<double>(r.v[1] >> 8) * (1.0 / 16777216.0);
-    const double radius = sqrt(-2.0 * log(u1));
-    const double z = (i & 1) ? radius * sin(two_pi * u2) : radius * cos(two_pi * u2);
-    dst[i] = static_cast<float>(__dadd_rn(static_cast<double>(mean), __dmul_rn(static_cast<double>(std), z)));
+    // Box-Muller on draws 2k and 2k+1: element 2k takes the cosine, 2k+1 the sine; 1 - u keeps log's argument
+    // in (0, 1].
+    const uint64_t pair = static_cast<uint64_t>(i) & ~uint64_t(1);
+    const float u1 = gpu::philox_uniform(seed, gpu::kStreamFill, pair);
+    const float u2 = gpu::philox_uniform(seed, gpu::kStreamFill, pair + 1);
+    const float radius = sqrtf(-2.0f * logf(1.0f - u1));
+    const float angle = kTwoPi * u2;
+    dst[i] = mean + std * radius * ((i & 1) ? sinf(angle) : cosf(angle));
   }
 }
 
@@ -36,7 +39,8 @@ __global__ void dropout_kernel(const float* x, float* out, int64_t n, float p, u
   const float scale = 1.0f / (1.0f - p);
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const bool keep = gpu::philox_uniform(seed, gpu::kStreamDropout, static_cast<uint64_t>(i)) >= p;
-    out[i] = keep ? __fmul_rn(x[i], scale) : 0.0f;
+    // Multiplying by 0 (not writing 0) turns NaN and infinity into NaN, as PyTorch's x * mask * scale does.
+    out[i] = __fmul_rn(x[i], keep ? scale : 0.0f);
   }
 }
 

@@ -125,7 +125,8 @@ __device__ __forceinline__ int64_t offset_of(int64_t k, const Axes& axes) {
 // One thread per out element, summing its reduced elements in a fixed order: for many outputs.
 __global__ void sum_to_shape_thread_kernel(const float* x, float* out, Axes kept, Axes reduced, int64_t out_count,
                                            int64_t reduce_count) {
-  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < out_count; o += int64_t(gridDim.x) * blockDim.x) {
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < out_count; o += step) {
     const float* base = x + offset_of(o, kept);
     float total = 0.0f;
     for (int64_t r = 0; r < reduce_count; ++r) total += base[offset_of(r, reduced)];

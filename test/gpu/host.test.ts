@@ -87,8 +87,9 @@ describe('CUDA backend without a GPU', () => {
       if (cpuOnly.includes(name)) expect(gpu[name]).toBeUndefined();
       else expect(typeof gpu[name]).toBe('function');
     }
-    for (const name of ['deviceCount', 'deviceName', 'synchronize', 'isAvailable', 'gemmBf16', 'castToBf16', 'castFromBf16'])
-      expect(typeof gpu[name]).toBe('function');
+    const deviceFunctions = ['deviceCount', 'deviceName', 'synchronize', 'isAvailable', 'gemmBf16', 'castToBf16',
+      'castFromBf16'];
+    for (const name of deviceFunctions) expect(typeof gpu[name]).toBe('function');
     expect(typeof (gpu.deviceCount as () => number)()).toBe('number');
     if (!hasDriver) {
       const Storage = gpu.Storage as new (bytes: number) => unknown;

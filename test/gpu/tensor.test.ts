@@ -1,7 +1,7 @@
 // Tensors on the GPU: device round trips, ops and autograd through the CUDA kernels agreeing with the CPU.
 // Skipped where no CUDA device is usable.
 import * as F from '../../src/functional';
-import { memory } from '../../src/backend';
+import { cudaAddon } from '../../src/cuda';
 import { arange, randn, tensor, tidy, Tensor, zeros } from '../../src/tensor';
 import { expectError } from '../helpers';
 import { describeGpu, normError } from './twins';
@@ -67,7 +67,7 @@ describeGpu('tensors on the GPU', () => {
         return [[loss.item()], ...params.map((p) => values(p.grad as Tensor))];
       });
     const cpu = grads('cpu'), gpu = grads('cuda');
-    cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(2e-3));
+    cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(3e-3)); // TF32 products
   });
 
   test('gradients flow back across to()', () => {
@@ -108,9 +108,9 @@ describeGpu('tensors on the GPU', () => {
         w.zeroGrad();
       });
     step();
-    const before = memory().storages;
+    const before = cudaAddon().memoryStats();
     for (let i = 0; i < 20; i++) step();
-    expect(memory().storages).toBe(before);
+    expect(cudaAddon().memoryStats()).toEqual(before);
     w.dispose();
   });
 });

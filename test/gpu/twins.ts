@@ -60,7 +60,9 @@ export function onBoth(
 export function normError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 1e-6): number {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
   let scale = floor;
-  for (let i = 0; i < expected.length; i++) if (Number.isFinite(expected[i])) scale = Math.max(scale, Math.abs(expected[i]));
+  for (let i = 0; i < expected.length; i++) {
+    if (Number.isFinite(expected[i])) scale = Math.max(scale, Math.abs(expected[i]));
+  }
   let worst = 0;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i], e = expected[i];
