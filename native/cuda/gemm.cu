@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 #include <mma.h>
 
+#include <cstdint>
 #include <type_traits>
 
 #include "../cpu/gemm.h"
@@ -39,7 +40,8 @@ template <typename T, bool TA, bool TB>
 __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A, const T* __restrict__ B,
                                                         float* __restrict__ C, const float* __restrict__ bias, int M,
                                                         int N, int K, int64_t strideA, int64_t strideB,
-                                                        int64_t strideC, float alpha, float beta) {
+                                                        int64_t strideC, float alpha, float beta, bool vec_a,
+                                                        bool vec_b) {
   using Tr = MmaTraits<T>;
   // A tile: [BM][BK] when A is stored M x K, [BK][BM] when stored K x M (transA); B likewise.
   constexpr int kALd = TA ? kBM + Tr::kPad : kBK + Tr::kPad;
@@ -58,29 +60,98 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wm = warp >> 2, wn = warp & 3;  // 2 x 4 warps, each owning a 64 x 32 piece of the tile
 
-  T ra[kPerThread], rb[kPerThread];
+  // The next K slice of each operand, in registers: kPerThread values as 16-byte groups.
+  constexpr int kVec = 16 / sizeof(T);
+  constexpr int kGroups = kPerThread / kVec;
+  struct alignas(16) Group {
+    T v[kVec];
+  };
+  Group ra[kGroups], rb[kGroups];
   const T zero = T(0.0f);
-  // Consecutive threads take consecutive addresses of the operand as stored, whatever its orientation.
-  auto load_tiles = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < kPerThread; ++i) {
+  // Element i of the thread's share as a (row, column) of each tile: consecutive threads take consecutive
+  // addresses of the operand as stored, whatever its orientation. With 16-byte loads (vec_a / vec_b: the
+  // contiguous extent is a multiple of kVec and the rows are 16-byte aligned) a thread takes kVec neighbours
+  // at once; a group lies entirely inside or entirely outside the matrix.
+  auto a_pos = [&](int i, int& am, int& ak) {
+    if (vec_a) {
+      const int v = tid + (i / kVec) * kThreads, first = (v % ((TA ? kBM : kBK) / kVec)) * kVec + i % kVec;
+      const int row = v / ((TA ? kBM : kBK) / kVec);
+      am = TA ? first : row;
+      ak = TA ? row : first;
+    } else {
       const int e = tid + i * kThreads;
-      const int am = TA ? e % kBM : e / kBK, ak = TA ? e / kBM : e % kBK;
-      const int gm = m0 + am, gk = k0 + ak;
-      ra[i] = (gm < M && gk < K) ? (TA ? A[int64_t(gk) * M + gm] : A[int64_t(gm) * K + gk]) : zero;
-      const int bn = TB ? e / kBK : e % kBN, bk = TB ? e % kBK : e / kBN;
-      const int gn = n0 + bn, gkb = k0 + bk;
-      rb[i] = (gn < N && gkb < K) ? (TB ? B[int64_t(gn) * K + gkb] : B[int64_t(gkb) * N + gn]) : zero;
+      am = TA ? e % kBM : e / kBK;
+      ak = TA ? e / kBM : e % kBK;
+    }
+  };
+  auto b_pos = [&](int i, int& bn, int& bk) {
+    if (vec_b) {
+      const int v = tid + (i / kVec) * kThreads, first = (v % ((TB ? kBK : kBN) / kVec)) * kVec + i % kVec;
+      const int row = v / ((TB ? kBK : kBN) / kVec);
+      bn = TB ? row : first;
+      bk = TB ? first : row;
+    } else {
+      const int e = tid + i * kThreads;
+      bn = TB ? e / kBK : e % kBN;
+      bk = TB ? e % kBK : e / kBN;
+    }
+  };
+  auto load_tiles = [&](int k0) {
+    if (vec_a) {
+#pragma unroll
+      for (int g = 0; g < kGroups; ++g) {
+        int am, ak;
+        a_pos(g * kVec, am, ak);
+        const int gm = m0 + am, gk = k0 + ak;
+        if (gm < M && gk < K) {
+          ra[g] = *reinterpret_cast<const Group*>(TA ? A + int64_t(gk) * M + gm : A + int64_t(gm) * K + gk);
+        } else {
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) ra[g].v[j] = zero;
+        }
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPerThread; ++i) {
+        int am, ak;
+        a_pos(i, am, ak);
+        const int gm = m0 + am, gk = k0 + ak;
+        ra[i / kVec].v[i % kVec] =
+            (gm < M && gk < K) ? (TA ? A[int64_t(gk) * M + gm] : A[int64_t(gm) * K + gk]) : zero;
+      }
+    }
+    if (vec_b) {
+#pragma unroll
+      for (int g = 0; g < kGroups; ++g) {
+        int bn, bk;
+        b_pos(g * kVec, bn, bk);
+        const int gn = n0 + bn, gk = k0 + bk;
+        if (gn < N && gk < K) {
+          rb[g] = *reinterpret_cast<const Group*>(TB ? B + int64_t(gn) * K + gk : B + int64_t(gk) * N + gn);
+        } else {
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) rb[g].v[j] = zero;
+        }
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPerThread; ++i) {
+        int bn, bk;
+        b_pos(i, bn, bk);
+        const int gn = n0 + bn, gk = k0 + bk;
+        rb[i / kVec].v[i % kVec] =
+            (gn < N && gk < K) ? (TB ? B[int64_t(gn) * K + gk] : B[int64_t(gk) * N + gn]) : zero;
+      }
     }
   };
   auto store_tiles = [&]() {
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
-      const int e = tid + i * kThreads;
-      const int am = TA ? e % kBM : e / kBK, ak = TA ? e / kBM : e % kBK;
-      As[TA ? ak * kALd + am : am * kALd + ak] = ra[i];
-      const int bn = TB ? e / kBK : e % kBN, bk = TB ? e % kBK : e / kBN;
-      Bs[TB ? bn * kBLd + bk : bk * kBLd + bn] = rb[i];
+      int am, ak, bn, bk;
+      a_pos(i, am, ak);
+      b_pos(i, bn, bk);
+      As[TA ? ak * kALd + am : am * kALd + ak] = ra[i / kVec].v[i % kVec];
+      Bs[TB ? bn * kBLd + bk : bk * kBLd + bn] = rb[i / kVec].v[i % kVec];
     }
   };
 
@@ -155,9 +226,16 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
 template <typename T, bool TA, bool TB>
 void launch(const T* A, const T* B, float* C, const float* bias, int M, int N, int K, int64_t batch, int64_t sA,
             int64_t sB, int64_t sC, float alpha, float beta) {
+  // 16-byte loads need every row (and every batch) of an operand to start on a 16-byte boundary.
+  constexpr int kVec = 16 / sizeof(T);
+  auto aligned = [](const T* p, int64_t row, int64_t stride, int64_t batch) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0 && row % kVec == 0 && (batch == 1 || stride % kVec == 0);
+  };
+  const bool vec_a = aligned(A, TA ? M : K, sA, batch), vec_b = aligned(B, TB ? K : N, sB, batch);
   const dim3 grid(static_cast<unsigned>(ceil_div(N, kBN)), static_cast<unsigned>(ceil_div(M, kBM)),
                   static_cast<unsigned>(batch));
-  gemm_kernel<T, TA, TB><<<grid, kThreads, 0, cuda_stream()>>>(A, B, C, bias, M, N, K, sA, sB, sC, alpha, beta);
+  gemm_kernel<T, TA, TB><<<grid, kThreads, 0, cuda_stream()>>>(A, B, C, bias, M, N, K, sA, sB, sC, alpha, beta, vec_a,
+                                                                vec_b);
 }
 
 template <typename T>

@@ -10,7 +10,9 @@ const BF16 = 1e-2;
 
 describeGpu('CUDA gemm (TF32 tensor cores)', () => {
   const shapes: Array<[number, number, number]> = [
+    // Odd sizes take the element-wise loads; multiples of 4 along a contiguous extent take 16-byte loads.
     [1, 1, 1], [7, 13, 5], [65, 129, 33], [130, 257, 100], [300, 17, 1000], [128, 128, 32], [1, 300, 77],
+    [36, 44, 28], [130, 260, 100], [256, 384, 96],
   ];
   for (const [M, N, K] of shapes) {
     for (const transA of [false, true]) {
@@ -31,6 +33,14 @@ describeGpu('CUDA gemm (TF32 tensor cores)', () => {
     const bias = randomArray(1 + N, 5), c0 = randomArray(7 + batch * M * N, 6);
     const r = onBoth([a, b, bias], [{ n: c0.length, init: c0 }], (k, [sa, sb, sbias, sc]) =>
       k.gemm(sa, 5, sb, 2, sc, 7, sbias, 1, false, true, M, N, K, batch, M * K + 3, K * N, M * N, 0.7, 0.3));
+    expectClose(r, TF32);
+  });
+
+  test('batched with 16-byte aligned operands and strides, both transposed', () => {
+    const [M, N, K, batch] = [36, 44, 28, 3];
+    const a = randomArray(batch * M * K, 17), b = randomArray(batch * K * N, 18), c0 = randomArray(batch * M * N, 19);
+    const r = onBoth([a, b], [{ n: c0.length, init: c0 }], (k, [sa, sb, sc]) =>
+      k.gemm(sa, 0, sb, 0, sc, 0, null, 0, true, true, M, N, K, batch, M * K, K * N, M * N, 1.5, -1));
     expectClose(r, TF32);
   });
 
@@ -73,8 +83,10 @@ describeGpu('CUDA BF16 GEMM and casts', () => {
     for (const s of [src, half, back]) s.dispose();
   });
 
-  for (const [M, N, K, transA, transB] of [[67, 45, 130, false, false], [128, 256, 64, false, true],
-    [33, 70, 19, true, false], [5, 9, 300, true, true]] as Array<[number, number, number, boolean, boolean]>) {
+  for (const [M, N, K, transA, transB] of [
+    [67, 45, 130, false, false], [128, 256, 64, false, true],
+    [33, 70, 19, true, false], [5, 9, 300, true, true], [64, 72, 48, true, true], [40, 24, 80, false, false],
+  ] as Array<[number, number, number, boolean, boolean]>) {
     test(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB} with bias, alpha and beta`, () => {
       const g = gpu();
       const a = randomArray(M * K, 13), b = randomArray(K * N, 14);

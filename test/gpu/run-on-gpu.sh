@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared run for a machine with an NVIDIA GPU: builds the CUDA addon (and the CPU addon and dist/ when
 # missing), runs the GPU tests, then the GPU benchmarks, keeping every log under $OUT (or a new temp dir).
-# The whole run stops itself before 9 minutes. Needs node (PATH, or TN_NODE=/path/to/node), node_modules, and
-# for the build nvcc + cmake; a build-cuda/ carried from elsewhere is used as is unless TN_REBUILD=1.
+# The whole run stops itself before 9 minutes. Needs node (on PATH, TN_NODE=/path/to/node, or .node/bin/node),
+# node_modules, and for the builds nvcc + cmake; a build-cuda/ or build/ carried from elsewhere is used as is
+# (TN_REBUILD=1 rebuilds the CUDA addon).
 #   bash test/gpu/run-on-gpu.sh
 set -u
 cd "$(dirname "$0")/../.."
@@ -41,6 +42,7 @@ step() {
 }
 
 NODE_BIN="${TN_NODE:-$(command -v node || true)}"
+[ -z "$NODE_BIN" ] && [ -x .node/bin/node ] && NODE_BIN="$PWD/.node/bin/node"
 if [ -z "$NODE_BIN" ] || [ ! -x "$NODE_BIN" ]; then
   say "no node found: put node on PATH or set TN_NODE"
   exit 1
@@ -71,8 +73,12 @@ else
 fi
 
 if [ ! -f build/Release/transformer_native.node ] && ! ls prebuilds/*/*.node >/dev/null 2>&1; then
+  # Offline, node-gyp can only use the headers of a node distribution it runs from (bin/node, include/node).
+  NODE_DIST="$(cd "$(dirname "$NODE_BIN")/.." && pwd)"
+  NODEDIR=()
+  [ -f "$NODE_DIST/include/node/node_api.h" ] && NODEDIR=(--nodedir "$NODE_DIST")
   step "build:native" 200 "$OUT_DIR/build-native.log" \
-    "$NODE_BIN" node_modules/node-gyp/bin/node-gyp.js rebuild -j "$JOBS" || exit 1
+    "$NODE_BIN" node_modules/node-gyp/bin/node-gyp.js rebuild -j "$JOBS" ${NODEDIR[@]+"${NODEDIR[@]}"} || exit 1
 fi
 if [ ! -f dist/index.js ]; then
   step "build:ts" 120 "$OUT_DIR/build-ts.log" "$NODE_BIN" node_modules/typescript/bin/tsc -p tsconfig.json
