@@ -73,10 +73,11 @@ export function normError(actual: ArrayLike<number>, expected: ArrayLike<number>
   return worst;
 }
 
-/** Expects every output of onBoth to agree within tol (normError). */
-export function expectClose(result: { cpu: Data[]; gpu: Data[] }, tol: number): void {
+/** Expects every output of onBoth to agree within tol (normError). For sums, pass as floor the magnitude of the
+ * summed terms (count x typical size): a sum that happens to land near 0 keeps the rounding of its terms. */
+export function expectClose(result: { cpu: Data[]; gpu: Data[] }, tol: number, floor = 1e-6): void {
   result.cpu.forEach((c, i) => {
-    const err = normError(result.gpu[i], c);
+    const err = normError(result.gpu[i], c, floor);
     if (!(err <= tol)) throw new Error(`output ${i}: GPU differs from CPU by ${err} (tolerance ${tol})`);
   });
 }
