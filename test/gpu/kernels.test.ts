@@ -369,7 +369,8 @@ describeGpu('CUDA reductions, indexing and copies', () => {
       const x = randomArray(xn, 73);
       const r = onBoth([x], [{ n: on, init: randomArray(on, 74) }], (k, [sx, out]) =>
         k.sumToShape(sx, xShape, out, outShape));
-      expectClose(r, FP32, Math.max(1e-6, xn / Math.max(on, 1) / 2)); // each output sums xn / on terms of mean size 1/2
+      // Each output sums xn / on terms of mean size 1/2.
+      expectClose(r, FP32, Math.max(1e-6, xn / Math.max(on, 1) / 2));
     });
   }
 
