@@ -1,7 +1,8 @@
 // Matrix multiply on tensor cores: TF32 inputs for float32 (WMMA m16n16k8) and BF16 inputs (m16n16k16), FP32
 // accumulation. 128 x 128 block tiles, 32-deep slices of K staged through shared memory in the layout each
-// operand has in global memory (row- or column-major fragments absorb the transposes), the next slice loaded
-// into registers while the current one is multiplied. Edge tiles are zero-padded, so any M, N, K works.
+// operand has in global memory (row- or column-major fragments absorb the transposes), double-buffered: the
+// next slice is loaded into registers while the current one is multiplied, then stored into the other buffer,
+// one barrier per slice. Edge tiles are zero-padded, so any M, N, K works.
 #include <cuda_bf16.h>
 #include <mma.h>
 
@@ -36,6 +37,22 @@ struct MmaTraits<__nv_bfloat16> {
   static constexpr int kPad = 8;
 };
 
+// Shared-memory tile layouts: the A tile is [BM][BK] when A is stored M x K, [BK][BM] when stored K x M
+// (transA); the B tile likewise. Rows are padded by kPad elements.
+template <typename T, bool TA>
+__host__ __device__ constexpr int a_ld() { return TA ? kBM + MmaTraits<T>::kPad : kBK + MmaTraits<T>::kPad; }
+template <typename T, bool TA>
+__host__ __device__ constexpr int a_size() { return (TA ? kBK : kBM) * a_ld<T, TA>(); }
+template <typename T, bool TB>
+__host__ __device__ constexpr int b_ld() { return TB ? kBK + MmaTraits<T>::kPad : kBN + MmaTraits<T>::kPad; }
+template <typename T, bool TB>
+__host__ __device__ constexpr int b_size() { return (TB ? kBN : kBK) * b_ld<T, TB>(); }
+// Two buffers of both tiles; the epilogue's 8 staging tiles of 16 x 16 floats fit in the same space.
+template <typename T, bool TA, bool TB>
+__host__ __device__ constexpr size_t gemm_shared_bytes() { return 2 * (a_size<T, TA>() + b_size<T, TB>()) * sizeof(T); }
+static_assert(gemm_shared_bytes<__nv_bfloat16, false, false>() >= (kThreads / 32) * 256 * sizeof(float),
+              "the epilogue staging must fit in the tile buffers");
+
 template <typename T, bool TA, bool TB>
 __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A, const T* __restrict__ B,
                                                         float* __restrict__ C, const float* __restrict__ bias, int M,
@@ -43,14 +60,13 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
                                                         int64_t strideC, float alpha, float beta, bool vec_a,
                                                         bool vec_b) {
   using Tr = MmaTraits<T>;
-  // A tile: [BM][BK] when A is stored M x K, [BK][BM] when stored K x M (transA); B likewise.
-  constexpr int kALd = TA ? kBM + Tr::kPad : kBK + Tr::kPad;
-  constexpr int kASize = TA ? kBK * kALd : kBM * kALd;
-  constexpr int kBLd = TB ? kBK + Tr::kPad : kBN + Tr::kPad;
-  constexpr int kBSize = TB ? kBN * kBLd : kBK * kBLd;
-  __shared__ __align__(128) T As[kASize];
-  __shared__ __align__(128) T Bs[kBSize];
-  __shared__ __align__(128) float stage[kThreads / 32][16 * 16];
+  constexpr int kALd = a_ld<T, TA>(), kASize = a_size<T, TA>();
+  constexpr int kBLd = b_ld<T, TB>(), kBSize = b_size<T, TB>();
+  // Two buffers of [A tile, B tile] (dynamic shared memory: more than the 48 KiB of static shared memory);
+  // after the main loop the same memory stages the epilogue. Each piece starts on a 128-byte boundary.
+  extern __shared__ __align__(128) unsigned char shared_raw[];
+  T* const buffers = reinterpret_cast<T*>(shared_raw);
+  static_assert((kASize * sizeof(T)) % 128 == 0 && (kBSize * sizeof(T)) % 128 == 0, "tiles must keep alignment");
 
   const int64_t z = blockIdx.z;
   A += z * strideA;
@@ -144,7 +160,9 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
       }
     }
   };
-  auto store_tiles = [&]() {
+  auto store_tiles = [&](int buffer) {
+    T* As = buffers + buffer * (kASize + kBSize);
+    T* Bs = As + kASize;
 #pragma unroll
     for (int i = 0; i < kPerThread; ++i) {
       int am, ak, bn, bk;
@@ -164,10 +182,14 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
     for (int fn = 0; fn < 2; ++fn) wmma::fill_fragment(acc[fm][fn], 0.0f);
 
   const int k_tiles = (K + kBK - 1) / kBK;
-  if (k_tiles > 0) load_tiles(0);
+  if (k_tiles > 0) {
+    load_tiles(0);
+    store_tiles(0);
+  }
+  __syncthreads();
   for (int kt = 0; kt < k_tiles; ++kt) {
-    store_tiles();
-    __syncthreads();
+    const T* As = buffers + (kt & 1) * (kASize + kBSize);
+    const T* Bs = As + kASize;
     if (kt + 1 < k_tiles) load_tiles((kt + 1) * kBK);  // in flight while this slice is multiplied
 #pragma unroll
     for (int kk = 0; kk < kBK; kk += Tr::kK) {
@@ -196,11 +218,13 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
 #pragma unroll
         for (int fn = 0; fn < 2; ++fn) wmma::mma_sync(acc[fm][fn], a[fm], b[fn], acc[fm][fn]);
     }
+    // The other buffer was last read in the previous slice, which every thread finished before the barrier.
+    if (kt + 1 < k_tiles) store_tiles((kt + 1) & 1);
     __syncthreads();
   }
 
   // Epilogue through a per-warp 16 x 16 staging tile: C = alpha * acc + beta * C (+ bias), C unread at beta 0.
-  float* st = stage[warp];
+  float* st = reinterpret_cast<float*>(shared_raw) + warp * 16 * 16;
 #pragma unroll
   for (int fm = 0; fm < 4; ++fm) {
 #pragma unroll
@@ -234,8 +258,14 @@ void launch(const T* A, const T* B, float* C, const float* bias, int M, int N, i
   const bool vec_a = aligned(A, TA ? M : K, sA, batch), vec_b = aligned(B, TB ? K : N, sB, batch);
   const dim3 grid(static_cast<unsigned>(ceil_div(N, kBN)), static_cast<unsigned>(ceil_div(M, kBM)),
                   static_cast<unsigned>(batch));
-  gemm_kernel<T, TA, TB><<<grid, kThreads, 0, cuda_stream()>>>(A, B, C, bias, M, N, K, sA, sB, sC, alpha, beta, vec_a,
-                                                                vec_b);
+  const size_t shared = gemm_shared_bytes<T, TA, TB>();
+  static bool shared_allowed = false;  // once per kernel variant
+  if (!shared_allowed) {
+    cuda_allow_shared_memory(reinterpret_cast<const void*>(gemm_kernel<T, TA, TB>), shared, "gemm");
+    shared_allowed = true;
+  }
+  gemm_kernel<T, TA, TB><<<grid, kThreads, shared, cuda_stream()>>>(A, B, C, bias, M, N, K, sA, sB, sC, alpha, beta,
+                                                                     vec_a, vec_b);
 }
 
 template <typename T>
