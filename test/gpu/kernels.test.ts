@@ -194,7 +194,7 @@ describeGpu('CUDA flash attention forward and backward', () => {
       const inputs = [...qkv, dout, padding, mask];
       const n = B * H * Tq * D;
       const outputs = [
-        { n: c.packed ? n : n }, { n: B * H * Tq }, { n: qkvSize }, { n: c.packed ? qkvSize : qkv[1].length },
+        { n }, { n: B * H * Tq }, { n: qkvSize }, { n: c.packed ? qkvSize : qkv[1].length },
         { n: c.packed ? qkvSize : qkv[2].length }, { n: c.weights ? B * H * Tq * Tk : 1 },
       ];
       const r = onBoth(inputs, outputs, (k, s) => {
