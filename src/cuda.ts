@@ -104,5 +104,10 @@ export function synchronize(): void {
   cudaAddon().synchronize();
 }
 
+/** GPU memory held by storages alive now (live tensors and the allocator's cache); zeros before the addon loads. */
+export function memoryStats(): { storages: number; bytes: number } {
+  return loaded ? loaded.memoryStats() : { storages: 0, bytes: 0 };
+}
+
 /** `cuda.isAvailable()`, `cuda.deviceCount()`... in the style of torch.cuda. */
-export const cuda = { isAvailable, deviceCount, deviceName, synchronize, addonPath: cudaAddonPath };
+export const cuda = { isAvailable, deviceCount, deviceName, synchronize, memoryStats, addonPath: cudaAddonPath };

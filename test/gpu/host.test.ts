@@ -36,6 +36,9 @@ describe('CUDA backend without a GPU', () => {
     expect(typeof cuda.isAvailable()).toBe('boolean');
     expect(cuda.isAvailable()).toBe(cuda.deviceCount() > 0);
     expect(cuda.addonPath()).toBe(cudaAddonPath());
+    const stats = cuda.memoryStats();
+    expect(stats.storages).toBeGreaterThanOrEqual(0);
+    expect(stats.bytes).toBeGreaterThanOrEqual(0);
   });
 
   (hasDriver ? test.skip : test)('without a driver nothing is available and every GPU entry point says why', () => {

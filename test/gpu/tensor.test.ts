@@ -1,7 +1,7 @@
 // Tensors on the GPU: device round trips, ops and autograd through the CUDA kernels agreeing with the CPU.
 // Skipped where no CUDA device is usable.
 import * as F from '../../src/functional';
-import { cudaAddon } from '../../src/cuda';
+import { cuda } from '../../src/cuda';
 import { arange, randn, tensor, tidy, Tensor, zeros } from '../../src/tensor';
 import { expectError } from '../helpers';
 import { describeGpu, normError } from './twins';
@@ -108,9 +108,9 @@ describeGpu('tensors on the GPU', () => {
         w.zeroGrad();
       });
     step();
-    const before = cudaAddon().memoryStats();
+    const before = cuda.memoryStats();
     for (let i = 0; i < 20; i++) step();
-    expect(cudaAddon().memoryStats()).toEqual(before);
+    expect(cuda.memoryStats()).toEqual(before);
     w.dispose();
   });
 });
