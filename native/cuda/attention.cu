@@ -1,8 +1,8 @@
 // Flash attention on the GPU, FP32 on CUDA cores. Forward: a block per (b, h, 64 queries); 4 threads per query
-// row, each scoring 16 of every 64 keys, with an online softmax (running max and sum) so no [Tq, Tk] buffer
-// exists. Backward (flash-attention-2): probabilities are recomputed from the saved log-sum-exp; one kernel
-// walks the queries for a block of keys (dK, dV), another the keys for a block of queries (dQ), so nothing is
-// accumulated with atomics and results are deterministic. Masks, scale and dropout follow the CPU kernel
+// row, each scoring 16 consecutive keys of every 64, with an online softmax (running max and sum) so no
+// [Tq, Tk] buffer exists. Backward (flash-attention-2): probabilities are recomputed from the saved
+// log-sum-exp; one kernel walks the queries for a block of keys (dK, dV), another the keys for a block of
+// queries (dQ), so nothing is accumulated with atomics and results are deterministic. Masks, scale and dropout follow the CPU kernel
 // (native/cpu/attention.cc) exactly, including the Philox draw of every (b, h, i, j).
 #include <string>
 
@@ -77,13 +77,41 @@ __device__ __forceinline__ float group_max(float v) {
 
 // ---- forward ---------------------------------------------------------------------------------------------------
 
+constexpr int kKeyRow = kBlockCols + 4;  // row of the transposed K chunk: 64 keys, padded to keep 16-byte rows
+constexpr int kValueRow = kChunk + 4;    // row of a V chunk: 32 dims, padded likewise
+
+// The chunk of keys j0.. (dims d0 .. d0 + kChunk) transposed into tile[d][j], zero past Tk and D, so that a
+// thread reads its 16 consecutive keys of one dim with four 16-byte loads.
+__device__ __forceinline__ void load_keys_transposed(float* tile, const float* base, int64_t t_stride, int64_t j0,
+                                                     int64_t Tk, int64_t d0, int64_t D) {
+  for (int e = threadIdx.x; e < kBlockCols * kChunk; e += kThreads) {
+    const int row = e / kChunk, col = e % kChunk;
+    const int64_t j = j0 + row, d = d0 + col;
+    tile[col * kKeyRow + row] = (j < Tk && d < D) ? base[j * t_stride + d] : 0.0f;
+  }
+}
+
+// The chunk of values j0.. (dims d0 .. d0 + kChunk) into tile[j][d] with 16-byte aligned rows.
+__device__ __forceinline__ void load_values(float* tile, const float* base, int64_t t_stride, int64_t j0, int64_t Tk,
+                                            int64_t d0, int64_t D) {
+  for (int e = threadIdx.x; e < kBlockCols * kChunk; e += kThreads) {
+    const int row = e / kChunk, col = e % kChunk;
+    const int64_t j = j0 + row, d = d0 + col;
+    tile[row * kValueRow + col] = (j < Tk && d < D) ? base[j * t_stride + d] : 0.0f;
+  }
+}
+
+// Thread (g, r) of the forward owns query i0 + g, keys j0 + 16r .. j0 + 16r + 15 of each tile, and output dims
+// 32c + 8r .. 32c + 8r + 7 of each 32-dim chunk c: contiguous runs, read from shared memory 16 bytes at a time.
 template <int kMaxD>
 __global__ void __launch_bounds__(kThreads)
     attention_forward_kernel(Problem p, float* out, AttnStrides os, float* lse, float* weights) {
-  constexpr int kPerThread = kMaxD / 4;        // output dims d = r + 4u of a thread
-  constexpr int kKeys = kBlockCols / 4;        // keys j = r + 4t of a thread in each tile
+  constexpr int kChunks = kMaxD / kChunk;
+  constexpr int kDimsPerChunk = kChunk / 4;  // output dims of a thread in each chunk
+  constexpr int kKeys = kBlockCols / 4;      // keys of a thread in each tile
   __shared__ float Qs[kBlockRows * (kChunk + 1)];
-  __shared__ float KVs[kBlockCols * (kChunk + 1)];  // K chunks for the scores, then V chunks for the output
+  __shared__ __align__(16) float Kt[kChunk * kKeyRow];
+  __shared__ __align__(16) float Vs[kBlockCols * kValueRow];
   __shared__ float Ps[kBlockRows * (kBlockCols + 1)];
 
   const int64_t bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
@@ -97,34 +125,46 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t nq = p.Tq - i0 < kBlockRows ? p.Tq - i0 : kBlockRows;
   const int64_t key_end = visible_key_end(p, i0, nq);
 
-  float acc[kPerThread];
+  // s[t] = q_i . k_j for j = j0 + 16r + t, over every chunk of dims.
+  auto scores = [&](int64_t j0, float (&s)[kKeys]) {
 #pragma unroll
-  for (int u = 0; u < kPerThread; ++u) acc[u] = 0.0f;
+    for (int t = 0; t < kKeys; ++t) s[t] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kChunks; ++c) {
+      if (c * kChunk < p.D) {
+        __syncthreads();
+        load_chunk(Qs, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D, kBlockRows);
+        load_keys_transposed(Kt, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D);
+        __syncthreads();
+#pragma unroll 4
+        for (int dd = 0; dd < kChunk; ++dd) {
+          const float qv = Qs[g * (kChunk + 1) + dd];
+          const float4* keys = reinterpret_cast<const float4*>(Kt + dd * kKeyRow + r * kKeys);
+#pragma unroll
+          for (int q4 = 0; q4 < kKeys / 4; ++q4) {
+            const float4 k4 = keys[q4];
+            s[4 * q4] += qv * k4.x;
+            s[4 * q4 + 1] += qv * k4.y;
+            s[4 * q4 + 2] += qv * k4.z;
+            s[4 * q4 + 3] += qv * k4.w;
+          }
+        }
+      }
+    }
+  };
+
+  float acc[kChunks * kDimsPerChunk];
+#pragma unroll
+  for (int u = 0; u < kChunks * kDimsPerChunk; ++u) acc[u] = 0.0f;
   float m = -INFINITY, l = 0.0f;
 
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockCols) {
     float s[kKeys];
-#pragma unroll
-    for (int t = 0; t < kKeys; ++t) s[t] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < kMaxD / kChunk; ++c) {
-      if (c * kChunk < p.D) {
-        __syncthreads();
-        load_chunk(Qs, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D, kBlockRows);
-        load_chunk(KVs, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D, kBlockCols);
-        __syncthreads();
-#pragma unroll 8
-        for (int dd = 0; dd < kChunk; ++dd) {
-          const float qv = Qs[g * (kChunk + 1) + dd];
-#pragma unroll
-          for (int t = 0; t < kKeys; ++t) s[t] += qv * KVs[(r + 4 * t) * (kChunk + 1) + dd];
-        }
-      }
-    }
+    scores(j0, s);
     float tile_max = -INFINITY;
 #pragma unroll
     for (int t = 0; t < kKeys; ++t) {
-      const int64_t j = j0 + r + 4 * t;
+      const int64_t j = j0 + r * kKeys + t;
       s[t] = (row_valid && j < p.Tk) ? masked_score(p, b, h, i, j, s[t]) : -INFINITY;
       tile_max = fmaxf(tile_max, s[t]);
     }
@@ -144,29 +184,38 @@ __global__ void __launch_bounds__(kThreads)
       m = m_new;
       if (correction != 1.0f) {
 #pragma unroll
-        for (int u = 0; u < kPerThread; ++u) acc[u] *= correction;
+        for (int u = 0; u < kChunks * kDimsPerChunk; ++u) acc[u] *= correction;
       }
       if (p.opt.dropout_p > 0.0f) {
 #pragma unroll
         for (int t = 0; t < kKeys; ++t) {
-          const int64_t j = j0 + r + 4 * t;
+          const int64_t j = j0 + r * kKeys + t;
           if (j < p.Tk) s[t] *= dropout_multiplier(p, b, h, i, j);
         }
       }
     }
 #pragma unroll
-    for (int t = 0; t < kKeys; ++t) Ps[g * (kBlockCols + 1) + r + 4 * t] = s[t];
+    for (int t = 0; t < kKeys; ++t) Ps[g * (kBlockCols + 1) + r * kKeys + t] = s[t];
 #pragma unroll
-    for (int c = 0; c < kMaxD / kChunk; ++c) {
+    for (int c = 0; c < kChunks; ++c) {
       if (c * kChunk < p.D) {
         __syncthreads();
-        load_chunk(KVs, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D, kBlockCols);
+        load_values(Vs, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D);
         __syncthreads();
 #pragma unroll 4
         for (int jj = 0; jj < kBlockCols; ++jj) {
           const float pj = Ps[g * (kBlockCols + 1) + jj];
-#pragma unroll
-          for (int u = 0; u < kChunk / 4; ++u) acc[c * (kChunk / 4) + u] += pj * KVs[jj * (kChunk + 1) + r + 4 * u];
+          const float4* values = reinterpret_cast<const float4*>(Vs + jj * kValueRow + r * kDimsPerChunk);
+          const float4 v0 = values[0], v1 = values[1];
+          float* a = acc + c * kDimsPerChunk;
+          a[0] += pj * v0.x;
+          a[1] += pj * v0.y;
+          a[2] += pj * v0.z;
+          a[3] += pj * v0.w;
+          a[4] += pj * v1.x;
+          a[5] += pj * v1.y;
+          a[6] += pj * v1.z;
+          a[7] += pj * v1.w;
         }
       }
     }
@@ -177,9 +226,12 @@ __global__ void __launch_bounds__(kThreads)
     float* dst = out + b * os.b + h * os.h + i * os.t;
     const float inv = l == 0.0f ? 0.0f : 1.0f / l;  // every key masked: zero output
 #pragma unroll
-    for (int u = 0; u < kPerThread; ++u) {
-      const int64_t d = r + 4 * u;
-      if (d < p.D) dst[d] = l == 0.0f ? 0.0f : acc[u] * inv;
+    for (int c = 0; c < kChunks; ++c) {
+#pragma unroll
+      for (int u = 0; u < kDimsPerChunk; ++u) {
+        const int64_t d = c * kChunk + r * kDimsPerChunk + u;
+        if (d < p.D) dst[d] = l == 0.0f ? 0.0f : acc[c * kDimsPerChunk + u] * inv;
+      }
     }
     if (r == 0) lse[bh * p.Tq + i] = row_lse;
   }
@@ -188,27 +240,12 @@ __global__ void __launch_bounds__(kThreads)
   // The probabilities need the final lse: a second pass over every key writes them (0 where hidden).
   for (int64_t j0 = 0; j0 < p.Tk; j0 += kBlockCols) {
     float s[kKeys];
-#pragma unroll
-    for (int t = 0; t < kKeys; ++t) s[t] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < kMaxD / kChunk; ++c) {
-      if (c * kChunk < p.D) {
-        __syncthreads();
-        load_chunk(Qs, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D, kBlockRows);
-        load_chunk(KVs, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D, kBlockCols);
-        __syncthreads();
-        for (int dd = 0; dd < kChunk; ++dd) {
-          const float qv = Qs[g * (kChunk + 1) + dd];
-#pragma unroll
-          for (int t = 0; t < kKeys; ++t) s[t] += qv * KVs[(r + 4 * t) * (kChunk + 1) + dd];
-        }
-      }
-    }
+    scores(j0, s);
     if (row_valid) {
       float* w = weights + (bh * p.Tq + i) * p.Tk;
 #pragma unroll
       for (int t = 0; t < kKeys; ++t) {
-        const int64_t j = j0 + r + 4 * t;
+        const int64_t j = j0 + r * kKeys + t;
         if (j < p.Tk) w[j] = j < key_end ? expf(masked_score(p, b, h, i, j, s[t]) - row_lse) : 0.0f;
       }
     }
