@@ -64,7 +64,9 @@ describeGpu('tensors on the GPU', () => {
         const h = F.layerNorm(F.gelu(F.linear(x, w1, b1)), 32, g, beta);
         const loss = F.crossEntropy(F.linear(h, w2, b2), targets, { labelSmoothing: 0.1 });
         loss.backward();
-        return [[loss.item()], ...params.map((p) => values(p.grad as Tensor))];
+        const result = [[loss.item()], ...params.map((p) => values(p.grad as Tensor))];
+        for (const p of params) p.zeroGrad(); // gradients outlive tidy
+        return result;
       });
     const cpu = grads('cpu'), gpu = grads('cuda');
     cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(3e-3)); // TF32 products
@@ -77,6 +79,7 @@ describeGpu('tensors on the GPU', () => {
       y.backward();
       expect(x.grad?.device).toBe('cpu');
       expect(values(x.grad as Tensor)).toEqual([3, 3, 3, 3, 3, 3]);
+      x.zeroGrad();
     });
   });
 
@@ -86,7 +89,9 @@ describeGpu('tensors on the GPU', () => {
         const [q, k, v] = [21, 22, 23].map((seed) => randn([2, 3, 19, 16], { seed }).to(device).requiresGrad_());
         const out = F.scaledDotProductAttention(q, k, v, { isCausal: true });
         out.mul(out).sum().backward();
-        return [values(out), ...[q, k, v].map((t) => values(t.grad as Tensor))];
+        const result = [values(out), ...[q, k, v].map((t) => values(t.grad as Tensor))];
+        for (const t of [q, k, v]) t.zeroGrad();
+        return result;
       });
     const cpu = run('cpu'), gpu = run('cuda');
     cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(1e-5));
