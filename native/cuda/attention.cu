@@ -54,15 +54,43 @@ __device__ __forceinline__ int64_t visible_key_end(const Problem& p, int64_t i0,
   return end < 0 ? 0 : (end > p.Tk ? p.Tk : end);
 }
 
-// rows x kChunk elements of a [T, D] view (row stride t_stride) from row r0 and dim d0 into tile (row stride
-// kChunk + 1), zero past T and D.
-__device__ __forceinline__ void load_chunk(float* tile, const float* base, int64_t t_stride, int64_t r0, int64_t T,
-                                           int64_t d0, int64_t D, int rows) {
+// rows x kChunk elements of a [T, D] view (row stride t_stride) from row r0 and dim d0, zero past T and D:
+// load_rows puts element (row, col) at tile[row * ld + col], load_transposed at tile[col * ld + row].
+__device__ __forceinline__ void load_rows(float* tile, int ld, int rows, const float* base, int64_t t_stride,
+                                          int64_t r0, int64_t T, int64_t d0, int64_t D) {
   for (int e = threadIdx.x; e < rows * kChunk; e += kThreads) {
     const int row = e / kChunk, col = e % kChunk;
     const int64_t r = r0 + row, d = d0 + col;
-    tile[row * (kChunk + 1) + col] = (r < T && d < D) ? base[r * t_stride + d] : 0.0f;
+    tile[row * ld + col] = (r < T && d < D) ? base[r * t_stride + d] : 0.0f;
   }
+}
+__device__ __forceinline__ void load_transposed(float* tile, int ld, int rows, const float* base, int64_t t_stride,
+                                                int64_t r0, int64_t T, int64_t d0, int64_t D) {
+  for (int e = threadIdx.x; e < rows * kChunk; e += kThreads) {
+    const int row = e / kChunk, col = e % kChunk;
+    const int64_t r = r0 + row, d = d0 + col;
+    tile[col * ld + row] = (r < T && d < D) ? base[r * t_stride + d] : 0.0f;
+  }
+}
+
+// a[0..7] += w * (x, y) for two float4 read from shared memory.
+__device__ __forceinline__ void axpy8(float* a, float w, float4 x, float4 y) {
+  a[0] += w * x.x;
+  a[1] += w * x.y;
+  a[2] += w * x.z;
+  a[3] += w * x.w;
+  a[4] += w * y.x;
+  a[5] += w * y.y;
+  a[6] += w * y.z;
+  a[7] += w * y.w;
+}
+
+// s[0..3] += w * x.
+__device__ __forceinline__ void axpy4(float* s, float w, float4 x) {
+  s[0] += w * x.x;
+  s[1] += w * x.y;
+  s[2] += w * x.z;
+  s[3] += w * x.w;
 }
 
 // Sum and max over the 4 lanes that share a row (lanes 4g .. 4g+3 of a warp); every lane must call them.
@@ -77,29 +105,10 @@ __device__ __forceinline__ float group_max(float v) {
 
 // ---- forward ---------------------------------------------------------------------------------------------------
 
-constexpr int kKeyRow = kBlockCols + 4;  // row of the transposed K chunk: 64 keys, padded to keep 16-byte rows
-constexpr int kValueRow = kChunk + 4;    // row of a V chunk: 32 dims, padded likewise
-
-// The chunk of keys j0.. (dims d0 .. d0 + kChunk) transposed into tile[d][j], zero past Tk and D, so that a
-// thread reads its 16 consecutive keys of one dim with four 16-byte loads.
-__device__ __forceinline__ void load_keys_transposed(float* tile, const float* base, int64_t t_stride, int64_t j0,
-                                                     int64_t Tk, int64_t d0, int64_t D) {
-  for (int e = threadIdx.x; e < kBlockCols * kChunk; e += kThreads) {
-    const int row = e / kChunk, col = e % kChunk;
-    const int64_t j = j0 + row, d = d0 + col;
-    tile[col * kKeyRow + row] = (j < Tk && d < D) ? base[j * t_stride + d] : 0.0f;
-  }
-}
-
-// The chunk of values j0.. (dims d0 .. d0 + kChunk) into tile[j][d] with 16-byte aligned rows.
-__device__ __forceinline__ void load_values(float* tile, const float* base, int64_t t_stride, int64_t j0, int64_t Tk,
-                                            int64_t d0, int64_t D) {
-  for (int e = threadIdx.x; e < kBlockCols * kChunk; e += kThreads) {
-    const int row = e / kChunk, col = e % kChunk;
-    const int64_t j = j0 + row, d = d0 + col;
-    tile[row * kValueRow + col] = (j < Tk && d < D) ? base[j * t_stride + d] : 0.0f;
-  }
-}
+// Padded rows of the shared-memory tiles that are read 16 bytes at a time (row lengths multiples of 4 floats).
+constexpr int kKeyRow = kBlockCols + 4;     // a transposed K or V chunk: [kChunk dims][64 keys]
+constexpr int kValueRow = kChunk + 4;       // a V or K chunk: [64 keys][kChunk dims]
+constexpr int kQueryRow = kKvQueryTile + 4;  // a Q or dO chunk of the dK-dV kernel, either orientation
 
 // Thread (g, r) of the forward owns query i0 + g, keys j0 + 16r .. j0 + 16r + 15 of each tile, and output dims
 // 32c + 8r .. 32c + 8r + 7 of each 32-dim chunk c: contiguous runs, read from shared memory 16 bytes at a time.
@@ -133,21 +142,15 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = 0; c < kChunks; ++c) {
       if (c * kChunk < p.D) {
         __syncthreads();
-        load_chunk(Qs, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D, kBlockRows);
-        load_keys_transposed(Kt, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D);
+        load_rows(Qs, kChunk + 1, kBlockRows, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D);
+        load_transposed(Kt, kKeyRow, kBlockCols, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D);
         __syncthreads();
 #pragma unroll 4
         for (int dd = 0; dd < kChunk; ++dd) {
           const float qv = Qs[g * (kChunk + 1) + dd];
           const float4* keys = reinterpret_cast<const float4*>(Kt + dd * kKeyRow + r * kKeys);
 #pragma unroll
-          for (int q4 = 0; q4 < kKeys / 4; ++q4) {
-            const float4 k4 = keys[q4];
-            s[4 * q4] += qv * k4.x;
-            s[4 * q4 + 1] += qv * k4.y;
-            s[4 * q4 + 2] += qv * k4.z;
-            s[4 * q4 + 3] += qv * k4.w;
-          }
+          for (int q4 = 0; q4 < kKeys / 4; ++q4) axpy4(s + 4 * q4, qv, keys[q4]);
         }
       }
     }
@@ -200,22 +203,13 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = 0; c < kChunks; ++c) {
       if (c * kChunk < p.D) {
         __syncthreads();
-        load_values(Vs, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D);
+        load_rows(Vs, kValueRow, kBlockCols, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D);
         __syncthreads();
 #pragma unroll 4
         for (int jj = 0; jj < kBlockCols; ++jj) {
           const float pj = Ps[g * (kBlockCols + 1) + jj];
           const float4* values = reinterpret_cast<const float4*>(Vs + jj * kValueRow + r * kDimsPerChunk);
-          const float4 v0 = values[0], v1 = values[1];
-          float* a = acc + c * kDimsPerChunk;
-          a[0] += pj * v0.x;
-          a[1] += pj * v0.y;
-          a[2] += pj * v0.z;
-          a[3] += pj * v0.w;
-          a[4] += pj * v1.x;
-          a[5] += pj * v1.y;
-          a[6] += pj * v1.z;
-          a[7] += pj * v1.w;
+          axpy8(acc + c * kDimsPerChunk, pj, values[0], values[1]);
         }
       }
     }
@@ -269,20 +263,25 @@ __global__ void row_dot_kernel(float* row_dot, const float* dout, const float* o
   }
 }
 
-// dK and dV for 64 keys: thread (g, r) owns key j0 + g and dims r + 4u, and walks the query tiles that can see
-// these keys. dS = P * (dP * Z - D_i) with dP = dO V^T and Z the dropout multipliers.
+// dK and dV for 64 keys: thread (g, r) owns key j0 + g and, in each 32-dim chunk c, dims 32c + 8r .. 32c + 8r + 7;
+// it walks the query tiles that can see these keys, scoring queries i0 + 8r .. i0 + 8r + 7 of each.
+// dS = P * (dP * Z - D_i) with dP = dO V^T and Z the dropout multipliers.
 template <int kMaxD>
 __global__ void __launch_bounds__(kThreads)
     attention_backward_kv_kernel(Problem p, const float* dout, AttnStrides os, const float* lse, const float* row_dot,
                                  float* dk, float* dv) {
-  constexpr int kPerThread = kMaxD / 4;
-  constexpr int kQueries = kKvQueryTile / 4;  // queries i0 + r + 4t of a thread in each tile
-  __shared__ float Qs[kKvQueryTile * (kChunk + 1)];
-  __shared__ float dOs[kKvQueryTile * (kChunk + 1)];
+  constexpr int kChunks = kMaxD / kChunk;
+  constexpr int kDimsPerChunk = kChunk / 4;
+  constexpr int kQueries = kKvQueryTile / 4;
+  constexpr int kQueryTile = kChunk * kQueryRow;  // a Q or dO chunk, transposed or not
   __shared__ float Ks[kBlockRows * (kChunk + 1)];
   __shared__ float Vs[kBlockRows * (kChunk + 1)];
+  // Transposed Q and dO chunks for the scores, then the same chunks row by row for dK and dV.
+  __shared__ __align__(16) float query_space[2 * kQueryTile];
   __shared__ float PZs[kBlockRows * (kKvQueryTile + 1)];
   __shared__ float DSs[kBlockRows * (kKvQueryTile + 1)];
+  float* const Qs = query_space;
+  float* const dOs = query_space + kQueryTile;
 
   const int64_t bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
   const int64_t j0 = int64_t(blockIdx.y) * kBlockRows;
@@ -296,9 +295,9 @@ __global__ void __launch_bounds__(kThreads)
   const float* lse_h = lse + bh * p.Tq;
   const float* dot_h = row_dot + bh * p.Tq;
 
-  float dk_acc[kPerThread], dv_acc[kPerThread];
+  float dk_acc[kChunks * kDimsPerChunk], dv_acc[kChunks * kDimsPerChunk];
 #pragma unroll
-  for (int u = 0; u < kPerThread; ++u) dk_acc[u] = dv_acc[u] = 0.0f;
+  for (int u = 0; u < kChunks * kDimsPerChunk; ++u) dk_acc[u] = dv_acc[u] = 0.0f;
 
   // Under a causal mask, query i sees key j when j <= i + offset: earlier queries see none of these keys.
   int64_t first_query = 0;
@@ -312,50 +311,51 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int t = 0; t < kQueries; ++t) s[t] = dp[t] = 0.0f;
 #pragma unroll
-    for (int c = 0; c < kMaxD / kChunk; ++c) {
+    for (int c = 0; c < kChunks; ++c) {
       if (c * kChunk < p.D) {
         __syncthreads();
-        load_chunk(Qs, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D, kKvQueryTile);
-        load_chunk(dOs, gb, os.t, i0, p.Tq, c * kChunk, p.D, kKvQueryTile);
-        load_chunk(Ks, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D, kBlockRows);
-        load_chunk(Vs, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D, kBlockRows);
+        load_transposed(Qs, kQueryRow, kKvQueryTile, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D);
+        load_transposed(dOs, kQueryRow, kKvQueryTile, gb, os.t, i0, p.Tq, c * kChunk, p.D);
+        load_rows(Ks, kChunk + 1, kBlockRows, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D);
+        load_rows(Vs, kChunk + 1, kBlockRows, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D);
         __syncthreads();
 #pragma unroll 4
         for (int dd = 0; dd < kChunk; ++dd) {
           const float kv = Ks[g * (kChunk + 1) + dd], vv = Vs[g * (kChunk + 1) + dd];
+          const float4* qr = reinterpret_cast<const float4*>(Qs + dd * kQueryRow + r * kQueries);
+          const float4* gr = reinterpret_cast<const float4*>(dOs + dd * kQueryRow + r * kQueries);
 #pragma unroll
-          for (int t = 0; t < kQueries; ++t) {
-            s[t] += kv * Qs[(r + 4 * t) * (kChunk + 1) + dd];
-            dp[t] += vv * dOs[(r + 4 * t) * (kChunk + 1) + dd];
+          for (int q4 = 0; q4 < kQueries / 4; ++q4) {
+            axpy4(s + 4 * q4, kv, qr[q4]);
+            axpy4(dp + 4 * q4, vv, gr[q4]);
           }
         }
       }
     }
 #pragma unroll
     for (int t = 0; t < kQueries; ++t) {
-      const int64_t i = i0 + r + 4 * t;
+      const int64_t i = i0 + r * kQueries + t;
       const bool valid = key_valid && i < p.Tq;
       const float score = valid ? masked_score(p, b, h, i, j, s[t]) : -INFINITY;
       const float prob = valid ? expf(score - lse_h[i]) : 0.0f;  // lse = +inf (row fully masked) gives 0
       const float z = (valid && p.opt.dropout_p > 0.0f) ? dropout_multiplier(p, b, h, i, j) : 1.0f;
-      PZs[g * (kKvQueryTile + 1) + r + 4 * t] = prob * z;
-      DSs[g * (kKvQueryTile + 1) + r + 4 * t] = valid ? prob * (dp[t] * z - dot_h[i]) : 0.0f;
+      PZs[g * (kKvQueryTile + 1) + r * kQueries + t] = prob * z;
+      DSs[g * (kKvQueryTile + 1) + r * kQueries + t] = valid ? prob * (dp[t] * z - dot_h[i]) : 0.0f;
     }
 #pragma unroll
-    for (int c = 0; c < kMaxD / kChunk; ++c) {
+    for (int c = 0; c < kChunks; ++c) {
       if (c * kChunk < p.D) {
         __syncthreads();
-        load_chunk(Qs, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D, kKvQueryTile);
-        load_chunk(dOs, gb, os.t, i0, p.Tq, c * kChunk, p.D, kKvQueryTile);
+        load_rows(Qs, kQueryRow, kKvQueryTile, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D);
+        load_rows(dOs, kQueryRow, kKvQueryTile, gb, os.t, i0, p.Tq, c * kChunk, p.D);
         __syncthreads();
 #pragma unroll 4
         for (int ii = 0; ii < kKvQueryTile; ++ii) {
           const float pz = PZs[g * (kKvQueryTile + 1) + ii], ds = DSs[g * (kKvQueryTile + 1) + ii];
-#pragma unroll
-          for (int u = 0; u < kChunk / 4; ++u) {
-            dv_acc[c * (kChunk / 4) + u] += pz * dOs[ii * (kChunk + 1) + r + 4 * u];
-            dk_acc[c * (kChunk / 4) + u] += ds * Qs[ii * (kChunk + 1) + r + 4 * u];
-          }
+          const float4* gr = reinterpret_cast<const float4*>(dOs + ii * kQueryRow + r * kDimsPerChunk);
+          const float4* qr = reinterpret_cast<const float4*>(Qs + ii * kQueryRow + r * kDimsPerChunk);
+          axpy8(dv_acc + c * kDimsPerChunk, pz, gr[0], gr[1]);
+          axpy8(dk_acc + c * kDimsPerChunk, ds, qr[0], qr[1]);
         }
       }
     }
@@ -364,31 +364,41 @@ __global__ void __launch_bounds__(kThreads)
   float* dk_row = dk + b * p.ks.b + h * p.ks.h + j * p.ks.t;
   float* dv_row = dv + b * p.vs.b + h * p.vs.h + j * p.vs.t;
 #pragma unroll
-  for (int u = 0; u < kPerThread; ++u) {
-    const int64_t d = r + 4 * u;
-    if (d < p.D) {
-      dk_row[d] = dk_acc[u] * p.opt.scale;
-      dv_row[d] = dv_acc[u];
+  for (int c = 0; c < kChunks; ++c) {
+#pragma unroll
+    for (int u = 0; u < kDimsPerChunk; ++u) {
+      const int64_t d = c * kChunk + r * kDimsPerChunk + u;
+      if (d < p.D) {
+        dk_row[d] = dk_acc[c * kDimsPerChunk + u] * p.opt.scale;
+        dv_row[d] = dv_acc[c * kDimsPerChunk + u];
+      }
     }
   }
 }
 
-// dQ for 64 queries: thread (g, r) owns query i0 + g and dims r + 4u, and walks the visible key tiles.
+// dQ for 64 queries: thread (g, r) owns query i0 + g and dims 32c + 8r .. 32c + 8r + 7 of each chunk c, and walks
+// the visible key tiles, scoring keys j0 + 16r .. j0 + 16r + 15 of each.
 template <int kMaxD>
 __global__ void __launch_bounds__(kThreads)
     attention_backward_q_kernel(Problem p, const float* dout, AttnStrides os, const float* lse, const float* row_dot,
                                 float* dq) {
-  constexpr int kPerThread = kMaxD / 4;
+  constexpr int kChunks = kMaxD / kChunk;
+  constexpr int kDimsPerChunk = kChunk / 4;
   constexpr int kKeys = kBlockCols / 4;
-  constexpr int kTile = kBlockRows * (kChunk + 1);
-  // Q and dO chunks for the scores; the same space then holds dS while K chunks are multiplied by it.
-  __shared__ float QdOs[2 * kTile];
-  __shared__ float Ks[kBlockCols * (kChunk + 1)];
-  __shared__ float Vs[kBlockCols * (kChunk + 1)];
-  static_assert(kBlockRows * (kBlockCols + 1) <= 2 * kTile, "dS must fit where Q and dO were");
-  float* Qs = QdOs;
-  float* dOs = QdOs + kTile;
-  float* DSs = QdOs;
+  constexpr int kRowTile = kBlockRows * (kChunk + 1);  // a Q or dO chunk
+  constexpr int kKeyTile = kChunk * kKeyRow;           // a transposed K or V chunk
+  // Q and dO chunks with transposed K and V chunks for the scores; then dS where Q and dO were, and K chunks row
+  // by row where the transposed chunks were.
+  __shared__ float row_space[2 * kRowTile];
+  __shared__ __align__(16) float key_space[2 * kKeyTile];
+  static_assert(kBlockRows * (kBlockCols + 1) <= 2 * kRowTile, "dS must fit where Q and dO were");
+  static_assert(kBlockCols * kValueRow <= 2 * kKeyTile, "a K chunk must fit where K and V were");
+  float* const Qs = row_space;
+  float* const dOs = row_space + kRowTile;
+  float* const DSs = row_space;
+  float* const Kt = key_space;
+  float* const Vt = key_space + kKeyTile;
+  float* const Ks = key_space;
 
   const int64_t bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
   const int64_t i0 = int64_t(blockIdx.y) * kBlockRows;
@@ -404,30 +414,32 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t nq = p.Tq - i0 < kBlockRows ? p.Tq - i0 : kBlockRows;
   const int64_t key_end = visible_key_end(p, i0, nq);
 
-  float dq_acc[kPerThread];
+  float dq_acc[kChunks * kDimsPerChunk];
 #pragma unroll
-  for (int u = 0; u < kPerThread; ++u) dq_acc[u] = 0.0f;
+  for (int u = 0; u < kChunks * kDimsPerChunk; ++u) dq_acc[u] = 0.0f;
 
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockCols) {
     float s[kKeys], dp[kKeys];
 #pragma unroll
     for (int t = 0; t < kKeys; ++t) s[t] = dp[t] = 0.0f;
 #pragma unroll
-    for (int c = 0; c < kMaxD / kChunk; ++c) {
+    for (int c = 0; c < kChunks; ++c) {
       if (c * kChunk < p.D) {
         __syncthreads();
-        load_chunk(Qs, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D, kBlockRows);
-        load_chunk(dOs, gb, os.t, i0, p.Tq, c * kChunk, p.D, kBlockRows);
-        load_chunk(Ks, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D, kBlockCols);
-        load_chunk(Vs, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D, kBlockCols);
+        load_rows(Qs, kChunk + 1, kBlockRows, qb, p.qs.t, i0, p.Tq, c * kChunk, p.D);
+        load_rows(dOs, kChunk + 1, kBlockRows, gb, os.t, i0, p.Tq, c * kChunk, p.D);
+        load_transposed(Kt, kKeyRow, kBlockCols, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D);
+        load_transposed(Vt, kKeyRow, kBlockCols, vb, p.vs.t, j0, p.Tk, c * kChunk, p.D);
         __syncthreads();
 #pragma unroll 4
         for (int dd = 0; dd < kChunk; ++dd) {
           const float qv = Qs[g * (kChunk + 1) + dd], gv = dOs[g * (kChunk + 1) + dd];
+          const float4* kr = reinterpret_cast<const float4*>(Kt + dd * kKeyRow + r * kKeys);
+          const float4* vr = reinterpret_cast<const float4*>(Vt + dd * kKeyRow + r * kKeys);
 #pragma unroll
-          for (int t = 0; t < kKeys; ++t) {
-            s[t] += qv * Ks[(r + 4 * t) * (kChunk + 1) + dd];
-            dp[t] += gv * Vs[(r + 4 * t) * (kChunk + 1) + dd];
+          for (int q4 = 0; q4 < kKeys / 4; ++q4) {
+            axpy4(s + 4 * q4, qv, kr[q4]);
+            axpy4(dp + 4 * q4, gv, vr[q4]);
           }
         }
       }
@@ -435,35 +447,38 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();  // every thread is done with Q and dO before dS overwrites them
 #pragma unroll
     for (int t = 0; t < kKeys; ++t) {
-      const int64_t j = j0 + r + 4 * t;
+      const int64_t j = j0 + r * kKeys + t;
       const bool valid = row_valid && j < p.Tk;
       const float score = valid ? masked_score(p, b, h, i, j, s[t]) : -INFINITY;
       const float prob = valid ? expf(score - row_lse) : 0.0f;
       const float z = (valid && p.opt.dropout_p > 0.0f) ? dropout_multiplier(p, b, h, i, j) : 1.0f;
-      DSs[g * (kBlockCols + 1) + r + 4 * t] = valid ? prob * (dp[t] * z - di) : 0.0f;
+      DSs[g * (kBlockCols + 1) + r * kKeys + t] = valid ? prob * (dp[t] * z - di) : 0.0f;
     }
 #pragma unroll
-    for (int c = 0; c < kMaxD / kChunk; ++c) {
+    for (int c = 0; c < kChunks; ++c) {
       if (c * kChunk < p.D) {
         __syncthreads();
-        load_chunk(Ks, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D, kBlockCols);
+        load_rows(Ks, kValueRow, kBlockCols, kb, p.ks.t, j0, p.Tk, c * kChunk, p.D);
         __syncthreads();
 #pragma unroll 4
         for (int jj = 0; jj < kBlockCols; ++jj) {
           const float ds = DSs[g * (kBlockCols + 1) + jj];
-#pragma unroll
-          for (int u = 0; u < kChunk / 4; ++u) dq_acc[c * (kChunk / 4) + u] += ds * Ks[jj * (kChunk + 1) + r + 4 * u];
+          const float4* kr = reinterpret_cast<const float4*>(Ks + jj * kValueRow + r * kDimsPerChunk);
+          axpy8(dq_acc + c * kDimsPerChunk, ds, kr[0], kr[1]);
         }
       }
     }
-    __syncthreads();  // dS is read by all before the next tile's Q chunk overwrites it
+    __syncthreads();  // dS and K are read by all before the next tile's chunks overwrite them
   }
   if (!row_valid) return;
   float* dq_row = dq + b * p.qs.b + h * p.qs.h + i * p.qs.t;
 #pragma unroll
-  for (int u = 0; u < kPerThread; ++u) {
-    const int64_t d = r + 4 * u;
-    if (d < p.D) dq_row[d] = dq_acc[u] * p.opt.scale;
+  for (int c = 0; c < kChunks; ++c) {
+#pragma unroll
+    for (int u = 0; u < kDimsPerChunk; ++u) {
+      const int64_t d = c * kChunk + r * kDimsPerChunk + u;
+      if (d < p.D) dq_row[d] = dq_acc[c * kDimsPerChunk + u] * p.opt.scale;
+    }
   }
 }
 
