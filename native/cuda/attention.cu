@@ -2,8 +2,10 @@
 // row, each scoring 16 consecutive keys of every 64, with an online softmax (running max and sum) so no
 // [Tq, Tk] buffer exists. Backward (flash-attention-2): probabilities are recomputed from the saved
 // log-sum-exp; one kernel walks the queries for a block of keys (dK, dV), another the keys for a block of
-// queries (dQ), so nothing is accumulated with atomics and results are deterministic. Masks, scale and dropout follow the CPU kernel
-// (native/cpu/attention.cc) exactly, including the Philox draw of every (b, h, i, j).
+// queries (dQ), so nothing is accumulated with atomics and results are deterministic. Masks, scale and dropout
+// follow the CPU kernel (native/cpu/attention.cc) exactly, including the Philox draw of every (b, h, i, j).
+// Each thread owns contiguous runs of keys (or queries) and head dims, which it reads from shared memory
+// 16 bytes at a time.
 #include <string>
 
 #include "../cpu/attention.h"
