@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared run for a machine with an NVIDIA GPU: builds the CUDA addon (and the CPU addon and dist/ when
 # missing), runs the GPU tests, then the GPU benchmarks, keeping every log under $OUT (or a new temp dir).
-# The whole run stops itself before 9 minutes. Needs node (on PATH, TN_NODE=/path/to/node, or .node/bin/node),
-# node_modules, and for the builds nvcc + cmake; a build-cuda/ or build/ carried from elsewhere is used as is
-# (TN_REBUILD=1 rebuilds the CUDA addon).
+# The whole run stops itself before 9 minutes. Needs node and node_modules: on the machine, or unpacked from
+# .gpu-carry/ (TN_CARRY), which test/gpu/pack-for-gpu.sh fills; and nvcc + cmake for the CUDA build. A
+# build-cuda/ or build/ carried from elsewhere is used as is (TN_REBUILD=1 rebuilds the CUDA addon).
 #   bash test/gpu/run-on-gpu.sh
 set -u
 cd "$(dirname "$0")/../.."
@@ -37,12 +37,37 @@ step() {
   timeout --kill-after=10 "$limit" "$@" >"$file" 2>&1
   local rc=$?
   cat "$file" >>"$LOG"
-  if [ $rc -eq 0 ]; then say "OK $name"; else say "FAIL $name (exit $rc$([ $rc -eq 124 ] && echo ', timed out'))"; status=1; fi
+  if [ $rc -eq 0 ]; then
+    say "OK $name"
+  else
+    say "FAIL $name (exit $rc$([ $rc -eq 124 ] && echo ', timed out'))"
+    status=1
+  fi
   return $rc
 }
 
+# What pack-for-gpu.sh packed: node, node_modules (a link to a shared install does not travel), the CPU addon.
+CARRY="${TN_CARRY:-.gpu-carry}"
+unxz_to() {  # unxz_to ARCHIVE: decompressed bytes on stdout, with xz or Python's lzma
+  if command -v xz >/dev/null 2>&1; then
+    xz -dc "$1"
+  else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"
+  fi
+}
 NODE_BIN="${TN_NODE:-$(command -v node || true)}"
-[ -z "$NODE_BIN" ] && [ -x .node/bin/node ] && NODE_BIN="$PWD/.node/bin/node"
+if [ -z "$NODE_BIN" ] && [ -f "$CARRY/node.xz" ]; then
+  mkdir -p /tmp/tn-node/bin
+  unxz_to "$CARRY/node.xz" >/tmp/tn-node/bin/node && chmod +x /tmp/tn-node/bin/node && NODE_BIN=/tmp/tn-node/bin/node
+  say "unpacked node from $CARRY"
+fi
+if [ ! -f node_modules/jest/bin/jest.js ] && [ -f "$CARRY/node_modules.tar.xz" ]; then
+  [ -L node_modules ] && rm node_modules
+  unxz_to "$CARRY/node_modules.tar.xz" | tar -xf - && say "unpacked node_modules from $CARRY"
+fi
+if [ ! -f build/Release/transformer_native.node ] && [ -f "$CARRY/cpu-addon.tar.xz" ]; then
+  unxz_to "$CARRY/cpu-addon.tar.xz" | tar -xf - && say "unpacked the CPU addon from $CARRY"
+fi
 if [ -z "$NODE_BIN" ] || [ ! -x "$NODE_BIN" ]; then
   say "no node found: put node on PATH or set TN_NODE"
   exit 1
