@@ -22,7 +22,8 @@ budget() {
   local left=$((TOTAL_SECONDS - (SECONDS - START) - 10))
   if [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
 }
-# step NAME CAP LOGFILE COMMAND...: runs the command under a time limit, its output into LOGFILE and run.log.
+# step NAME CAP LOGFILE COMMAND...: runs the command under a time limit, its output appended to LOGFILE (at most
+# 8 files come back from $OUT) and to run.log.
 step() {
   local name=$1 cap=$2 file=$3
   shift 3
@@ -34,9 +35,11 @@ step() {
     return 1
   fi
   say "START $name (limit ${limit}s)"
-  timeout --kill-after=10 "$limit" "$@" >"$file" 2>&1
+  local before
+  before=$(stat -c %s "$file" 2>/dev/null || echo 0)
+  timeout --kill-after=10 "$limit" "$@" >>"$file" 2>&1
   local rc=$?
-  cat "$file" >>"$LOG"
+  tail -c +$((before + 1)) "$file" >>"$LOG"
   if [ $rc -eq 0 ]; then
     say "OK $name"
   else
@@ -102,11 +105,11 @@ if [ ! -f build/Release/transformer_native.node ] && ! ls prebuilds/*/*.node >/d
   NODE_DIST="$(cd "$(dirname "$NODE_BIN")/.." && pwd)"
   NODEDIR=()
   [ -f "$NODE_DIST/include/node/node_api.h" ] && NODEDIR=(--nodedir "$NODE_DIST")
-  step "build:native" 200 "$OUT_DIR/build-native.log" \
+  step "build:native" 200 "$OUT_DIR/build-cpu.log" \
     "$NODE_BIN" node_modules/node-gyp/bin/node-gyp.js rebuild -j "$JOBS" ${NODEDIR[@]+"${NODEDIR[@]}"} || exit 1
 fi
 if [ ! -f dist/index.js ]; then
-  step "build:ts" 120 "$OUT_DIR/build-ts.log" "$NODE_BIN" node_modules/typescript/bin/tsc -p tsconfig.json
+  step "build:ts" 120 "$OUT_DIR/build-cpu.log" "$NODE_BIN" node_modules/typescript/bin/tsc -p tsconfig.json
 fi
 
 step "test:gpu" 240 "$OUT_DIR/test-gpu.log" \
