@@ -69,7 +69,8 @@ describeGpu('tensors on the GPU', () => {
         return result;
       });
     const cpu = grads('cpu'), gpu = grads('cuda');
-    cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(3e-3)); // TF32 products
+    // TF32 products (10-bit mantissas) in four GEMMs and through layernorm's backward.
+    cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(5e-3));
   });
 
   test('gradients flow back across to()', () => {
