@@ -46,7 +46,7 @@ describeGpu('tensors on the GPU', () => {
       const gpu = run(a.cuda(), b.cuda(), c.cuda());
       expect(gpu.device).toBe('cuda');
       expect(gpu.shape).toEqual(cpu.shape);
-      expect(normError(values(gpu), values(cpu))).toBeLessThan(1e-3);
+      expect(normError(values(gpu), values(cpu))).toBeLessThan(2e-3); // one TF32 product in the chain
     });
   });
 
