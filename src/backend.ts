@@ -1,12 +1,14 @@
 // Device dispatch: every op asks for the kernels of its tensors' device. The CUDA addon (loaded lazily)
 // exposes the same functions as the CPU one, so ops are written once.
+import { cudaKernels } from './cuda';
 import { addon, NativeAddon, NativeStorage } from './native';
 
 export type Device = 'cpu' | 'cuda';
 
 export function kernels(device: Device): NativeAddon {
   if (device === 'cpu') return addon;
-  throw new Error(`device '${device}' is not available in this build: no CUDA backend is loaded`);
+  if (device === 'cuda') return cudaKernels();
+  throw new Error(`kernels: unknown device '${String(device)}' (expected 'cpu' or 'cuda')`);
 }
 
 // A caching allocator: storages of disposed tensors are kept by exact size and handed out again. Training

@@ -18,3 +18,5 @@ export { Seq2SeqTransformer, GPT, EncoderClassifier, modelFromConfig } from './m
 export { greedy, sample, beamSearch, generateStream } from './generation';
 export * as training from './training';
 export { Trainer, train, saveCheckpoint, loadCheckpoint, restoreCheckpoint, latestCheckpoint, evaluateLoss, defaultLossFn } from './training';
+export { cuda } from './cuda';
+export type { CudaAddon } from './cuda';

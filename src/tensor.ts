@@ -276,9 +276,28 @@ export class Tensor {
 
   // ---- conversions ----
 
-  /** A copy of the data converted to another dtype (bool: nonzero -> 1). */
-  to(dtype: DType): Tensor {
-    return ops.cast(this, dtype);
+  /** A copy on another device ('cpu' or 'cuda'; gradients flow back to this device), or a copy converted to
+   * another dtype (bool: nonzero -> 1). */
+  to(target: DType | Device): Tensor {
+    if (target !== 'cpu' && target !== 'cuda') return ops.cast(this, target);
+    const source = this.device;
+    const src = this.storage; // throws when disposed, before anything is allocated
+    const out = Tensor.empty(this.shape, this.dtype, target);
+    const n = this.size;
+    if (n > 0) {
+      if (source === target) out.storage.copyFrom(src, 0, 0, n);
+      else out.storage.write(this.dtype === 'float32' ? src.readFloat32(0, n) : src.readInt32(0, n), 0);
+    }
+    if (needsGrad(this)) out.setGradFn(new GradNode('to', [this], (g) => [g.to(source)]));
+    return out;
+  }
+  /** A copy on the GPU: to('cuda'). */
+  cuda(): Tensor {
+    return this.to('cuda');
+  }
+  /** A copy in host memory: to('cpu'). */
+  cpu(): Tensor {
+    return this.to('cpu');
   }
   float(): Tensor {
     return ops.cast(this, 'float32');

@@ -5,8 +5,12 @@
 #include <malloc.h>
 #endif
 
+#ifdef TN_CUDA
+#include "../cuda/cuda_bindings.h"
+#else
 #include "../cpu/isa.h"
 #include "../cpu/threadpool.h"
+#endif
 #include "args.h"
 #include "bindings.h"
 #include "storage.h"
@@ -14,6 +18,7 @@
 namespace tn {
 namespace {
 
+#ifndef TN_CUDA
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Args args(info, "setNumThreads", 1);
   set_num_threads(static_cast<int>(args.integer(0, "n", 1, 1024)));
@@ -41,6 +46,7 @@ Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
   if (cpu_supports_avx2_fma()) out.Set(1u, Napi::String::New(info.Env(), "avx2"));
   return out;
 }
+#endif
 
 // { storages, bytes }: native tensor memory alive now, for leak checks and `memory()`.
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
@@ -57,17 +63,26 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
   exports.Set("Storage", Storage::Define(env));
+#ifndef TN_CUDA
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));
   exports.Set("setIsa", Napi::Function::New<SetIsa>(env, "setIsa"));
   exports.Set("getIsa", Napi::Function::New<GetIsa>(env, "getIsa"));
+#endif
   exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
+#ifndef TN_CUDA
   exports.Set("supportedIsas", Napi::Function::New<SupportedIsas>(env, "supportedIsas"));
+#endif
   RegisterGemm(env, exports);
   RegisterAttention(env, exports);
   RegisterNorm(env, exports);
   RegisterElementwise(env, exports);
+#ifdef TN_CUDA
+  // After RegisterElementwise: replaces its index-checking bindings with ones that check on the device.
+  RegisterCuda(env, exports);
+#else
   RegisterBench(env, exports);
+#endif
   return exports;
 }
 
@@ -76,4 +91,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return tn::Init(env, exports); }
 
+#ifdef TN_CUDA
+NODE_API_MODULE(transformer_native_cuda, InitModule)
+#else
 NODE_API_MODULE(transformer_native, InitModule)
+#endif

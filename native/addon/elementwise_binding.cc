@@ -214,10 +214,10 @@ Napi::Value IndexBackward(const Napi::CallbackInfo& info) {
   const float* dy = args.f32(0, "dy", 0, rows);
   const int32_t* indices = args.i32(1, "indices", 0, rows);
   float* dx = args.f32(2, "dx", 0, total);
-  for (int64_t r = 0; r < rows; ++r)
-    if (indices[r] < 0 || indices[r] >= dim)
-      args.range_error("indices[" + std::to_string(r) + "] = " + std::to_string(indices[r]) + " is outside [0, " +
-                       std::to_string(dim) + ")");
+  const int64_t bad = find_invalid_index(indices, rows, dim, kNoAllowedIndex);
+  if (bad >= 0)
+    args.range_error("indices[" + std::to_string(bad) + "] = " + std::to_string(read_index(indices, bad)) +
+                     " is outside [0, " + std::to_string(dim) + ")");
   index_backward(dy, indices, dx, outer, dim, inner);
   return info.Env().Undefined();
 }

@@ -6,6 +6,9 @@
 #include <string>
 
 #include "args.h"
+#ifdef TN_CUDA
+#include "../cuda/device.h"
+#endif
 
 namespace tn {
 namespace {
@@ -54,9 +57,14 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
   bytes_ = static_cast<size_t>(bytes);
   const size_t rounded = ((bytes_ + kAlignment - 1) / kAlignment) * kAlignment;
   if (rounded > 0) {
+#ifdef TN_CUDA
+    data_ = cuda_alloc(rounded, "Storage");
+    if (zero) cuda_zero(data_, rounded, "Storage");
+#else
     data_ = std::aligned_alloc(kAlignment, rounded);
     if (!data_) args.range_error("cannot allocate " + std::to_string(bytes) + " bytes");
     if (zero) std::memset(data_, 0, rounded);
+#endif
   }
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(bytes_));
   live_storages++;
@@ -69,11 +77,19 @@ int64_t Storage::live_bytes() { return live_storage_bytes.load(); }
 // The GC fallback for storages the user never disposed.
 void Storage::Finalize(Napi::Env env) { Release(env); }
 
+#ifdef TN_CUDA
+Storage::~Storage() { cuda_free(data_); }
+#else
 Storage::~Storage() { std::free(data_); }
+#endif
 
 void Storage::Release(Napi::Env env) {
   if (disposed_) return;
+#ifdef TN_CUDA
+  cuda_free(data_);
+#else
   std::free(data_);
+#endif
   data_ = nullptr;
   disposed_ = true;
   live_storages--;
@@ -103,7 +119,13 @@ Napi::Value read_elements(const Napi::CallbackInfo& info, Storage* self, const c
   const int64_t offset = args.integer(0, "offset", 0, capacity);
   const int64_t count = args.integer(1, "count", 0, capacity - offset);
   auto out = TypedArray::New(info.Env(), static_cast<size_t>(count));
+#ifdef TN_CUDA
+  // Waits for the kernels queued on the stream, which may still be writing this storage.
+  if (count > 0)
+    cuda_copy_to_host(out.Data(), static_cast<T*>(self->data()) + offset, static_cast<size_t>(count) * 4, op);
+#else
   if (count > 0) std::memcpy(out.Data(), static_cast<T*>(self->data()) + offset, static_cast<size_t>(count) * 4);
+#endif
   return out;
 }
 
@@ -132,7 +154,13 @@ Napi::Value Storage::Write(const Napi::CallbackInfo& info) {
     args.range_error("source has " + std::to_string(count) + " elements but only " +
                      std::to_string(capacity - offset) + " fit after offset " + std::to_string(offset));
   const auto* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+#ifdef TN_CUDA
+  if (count > 0)
+    cuda_copy_to_device(static_cast<uint8_t*>(data_) + offset * 4, bytes, static_cast<size_t>(count) * 4,
+                        "Storage.write");
+#else
   if (count > 0) std::memcpy(static_cast<uint8_t*>(data_) + offset * 4, bytes, static_cast<size_t>(count) * 4);
+#endif
   return info.Env().Undefined();
 }
 
@@ -147,7 +175,13 @@ Napi::Value Storage::CopyFrom(const Napi::CallbackInfo& info) {
   if (dst_offset + count > static_cast<int64_t>(bytes_ / 4))
     args.range_error("copy of " + std::to_string(count) + " elements at offset " + std::to_string(dst_offset) +
                      " overruns a storage of " + std::to_string(bytes_ / 4) + " elements");
+#ifdef TN_CUDA
+  if (count > 0)
+    cuda_copy_on_device(static_cast<float*>(data_) + dst_offset, src, static_cast<size_t>(count) * 4,
+                        "Storage.copyFrom");
+#else
   if (count > 0) std::memmove(static_cast<float*>(data_) + dst_offset, src, static_cast<size_t>(count) * 4);
+#endif
   return info.Env().Undefined();
 }
 

@@ -1,0 +1,113 @@
+// The CUDA backend, loaded lazily: importing the package never touches it, so machines without a GPU (or
+// without the CUDA addon built) work as before. The addon is build-cuda/Release/transformer_native_cuda.node
+// (`npm run build:cuda`), or the file named by TN_CUDA_ADDON. It exports the same kernels as the CPU addon,
+// over storages in GPU memory, plus the device functions below.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { NativeAddon, NativeStorage } from './native';
+
+type CpuOnly = 'setNumThreads' | 'getNumThreads' | 'setIsa' | 'getIsa' | 'supportedIsas' | 'measureFmaGflops' |
+  'measureBandwidthGBs';
+
+/** The CUDA addon: the CPU addon's kernels (minus threads, ISA and CPU benchmarks) plus device functions. */
+export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
+  /** CUDA devices the runtime sees (0 without a driver or device). */
+  deviceCount(): number;
+  deviceName(device?: number): string;
+  /** Waits for every queued kernel (launches are asynchronous; reading data back waits too). */
+  synchronize(): void;
+  isAvailable(): boolean;
+  /** gemm with a and b holding bfloat16 (two per 4-byte element; offsets and strides count bfloat16 values),
+   * c and bias float32, FP32 accumulation on tensor cores. */
+  gemmBf16(
+    a: NativeStorage, aOffset: number, b: NativeStorage, bOffset: number, c: NativeStorage, cOffset: number,
+    bias: NativeStorage | null, biasOffset: number, transA: boolean, transB: boolean,
+    M: number, N: number, K: number, batch: number, strideA: number, strideB: number, strideC: number,
+    alpha: number, beta: number,
+  ): void;
+  /** n float32 values rounded to bfloat16 (round to nearest even) into dst, which holds ceil(n / 2) elements. */
+  castToBf16(src: NativeStorage, dst: NativeStorage, n: number): void;
+  /** n bfloat16 values widened to float32. */
+  castFromBf16(src: NativeStorage, dst: NativeStorage, n: number): void;
+}
+
+/** Where the CUDA addon is looked for. */
+export function cudaAddonPath(): string {
+  const built = path.join(__dirname, '..', 'build-cuda', 'Release', 'transformer_native_cuda.node');
+  return process.env.TN_CUDA_ADDON ?? built;
+}
+
+let loaded: CudaAddon | null = null;
+let loadError: Error | null = null;
+let deviceSeen = false; // devices do not disappear: once one is seen, later calls skip the query
+
+/** The addon itself, loaded on first call; throws when the file is missing or cannot be loaded. */
+function loadAddon(): CudaAddon {
+  if (loaded) return loaded;
+  if (loadError) throw loadError;
+  const file = cudaAddonPath();
+  if (!fs.existsSync(file)) {
+    loadError = new Error(`CUDA addon not built: run npm run build:cuda (no ${file})`);
+    throw loadError;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(file) as CudaAddon;
+  } catch (e) {
+    loadError = new Error(`CUDA addon at ${file} failed to load: ${(e as Error).message}`);
+    throw loadError;
+  }
+  return loaded;
+}
+
+/** The CUDA kernels, for kernels('cuda'): throws a clear error when there is no usable CUDA device. */
+export function cudaKernels(): NativeAddon {
+  const addon = loadAddon();
+  if (deviceSeen) return addon as unknown as NativeAddon;
+  if (addon.deviceCount() === 0)
+    throw new Error('no CUDA device: the CUDA addon is built but the CUDA runtime finds no GPU (or no driver)');
+  deviceSeen = true;
+  return addon as unknown as NativeAddon;
+}
+
+/** The CUDA addon with its device functions (bfloat16 GEMM, synchronize...), or a clear error. */
+export function cudaAddon(): CudaAddon {
+  cudaKernels();
+  return loadAddon();
+}
+
+/** Whether tensors can live on 'cuda': the addon is built and loads, and a device is present. */
+export function isAvailable(): boolean {
+  try {
+    return loadAddon().deviceCount() > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** CUDA devices usable now (0 when the addon is missing or there is no driver or device). */
+export function deviceCount(): number {
+  try {
+    return loadAddon().deviceCount();
+  } catch {
+    return 0;
+  }
+}
+
+/** The name of a CUDA device, e.g. 'NVIDIA H200'. */
+export function deviceName(device = 0): string {
+  return cudaAddon().deviceName(device);
+}
+
+/** Waits until every kernel queued on the GPU has finished (for timing; reading data back waits anyway). */
+export function synchronize(): void {
+  cudaAddon().synchronize();
+}
+
+/** GPU memory held by storages alive now (live tensors and the allocator's cache); zeros before the addon loads. */
+export function memoryStats(): { storages: number; bytes: number } {
+  return loaded ? loaded.memoryStats() : { storages: 0, bytes: 0 };
+}
+
+/** `cuda.isAvailable()`, `cuda.deviceCount()`... in the style of torch.cuda. */
+export const cuda = { isAvailable, deviceCount, deviceName, synchronize, memoryStats, addonPath: cudaAddonPath };

@@ -1,0 +1,103 @@
+// Host-side checks of the CUDA backend that run on any machine: lazy loading, the errors without a device,
+// and the built addon's exports. (Kernels on a real GPU: kernels.test.ts and tensor.test.ts.)
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { kernels } from '../../src/backend';
+import { cuda, cudaAddonPath } from '../../src/cuda';
+import { addon } from '../../src/native';
+import { randn, zeros } from '../../src/tensor';
+import { expectError } from '../helpers';
+
+const root = path.join(__dirname, '..', '..');
+const addonFile = path.join(root, 'build-cuda', 'Release', 'transformer_native_cuda.node');
+const built = fs.existsSync(addonFile);
+const hasDriver = fs.existsSync('/proc/driver/nvidia/version') || fs.existsSync('/dev/nvidiactl');
+
+function hasNvcc(): boolean {
+  try {
+    execFileSync('nvcc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('CUDA backend without a GPU', () => {
+  test('the package imports and runs on the CPU whatever the CUDA state', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pkg = require('../../src/index') as typeof import('../../src/index');
+    const t = pkg.ones([2, 2]);
+    expect(Array.from(t.dataSync())).toEqual([1, 1, 1, 1]);
+    t.dispose();
+  });
+
+  test('isAvailable and deviceCount agree and never throw', () => {
+    expect(typeof cuda.isAvailable()).toBe('boolean');
+    expect(cuda.isAvailable()).toBe(cuda.deviceCount() > 0);
+    expect(cuda.addonPath()).toBe(cudaAddonPath());
+    const stats = cuda.memoryStats();
+    expect(stats.storages).toBeGreaterThanOrEqual(0);
+    expect(stats.bytes).toBeGreaterThanOrEqual(0);
+  });
+
+  (hasDriver ? test.skip : test)('without a driver nothing is available and every GPU entry point says why', () => {
+    expect(cuda.isAvailable()).toBe(false);
+    expect(cuda.deviceCount()).toBe(0);
+    const why = built ? /no CUDA device/ : /CUDA addon not built: run npm run build:cuda/;
+    expectError(() => kernels('cuda'), 'Error', why);
+    expectError(() => zeros([2], { device: 'cuda' }), 'Error', why);
+    expectError(() => randn([2], { device: 'cuda' }), 'Error', why);
+    const t = randn([3]);
+    expectError(() => t.to('cuda'), 'Error', why);
+    expectError(() => t.cuda(), 'Error', why);
+    expectError(() => cuda.synchronize(), 'Error', why);
+    expectError(() => cuda.deviceName(), 'Error', why);
+    t.dispose();
+  });
+
+  test('a missing addon file gives the build hint', () => {
+    const saved = process.env.TN_CUDA_ADDON;
+    process.env.TN_CUDA_ADDON = path.join(root, 'build-cuda', 'no-such-addon.node');
+    try {
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const fresh = require('../../src/cuda') as typeof import('../../src/cuda');
+        expect(fresh.cuda.isAvailable()).toBe(false);
+        expect(fresh.cuda.deviceCount()).toBe(0);
+        expectError(() => fresh.cudaKernels(), 'Error', /CUDA addon not built: run npm run build:cuda/);
+      });
+    } finally {
+      if (saved === undefined) delete process.env.TN_CUDA_ADDON;
+      else process.env.TN_CUDA_ADDON = saved;
+    }
+  });
+
+  test('an unknown device is refused', () => {
+    expectError(() => kernels('tpu' as 'cpu'), 'Error', /unknown device 'tpu'/);
+  });
+
+  (hasNvcc() ? test : test.skip)('npm run build:cuda produced the addon (nvcc is present)', () => {
+    expect(built).toBe(true);
+  });
+
+  (built ? test : test.skip)('the CUDA addon exports every CPU kernel and the device functions', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const gpu = require(addonFile) as Record<string, unknown>;
+    const cpuOnly = ['setNumThreads', 'getNumThreads', 'setIsa', 'getIsa', 'supportedIsas', 'measureFmaGflops',
+      'measureBandwidthGBs'];
+    for (const name of Object.keys(addon)) {
+      if (cpuOnly.includes(name)) expect(gpu[name]).toBeUndefined();
+      else expect(typeof gpu[name]).toBe('function');
+    }
+    const deviceFunctions = ['deviceCount', 'deviceName', 'synchronize', 'isAvailable', 'gemmBf16', 'castToBf16',
+      'castFromBf16'];
+    for (const name of deviceFunctions) expect(typeof gpu[name]).toBe('function');
+    expect(typeof (gpu.deviceCount as () => number)()).toBe('number');
+    if (!hasDriver) {
+      const Storage = gpu.Storage as new (bytes: number) => unknown;
+      expectError(() => new Storage(16), 'Error', /Storage: no CUDA device/);
+      expectError(() => (gpu.synchronize as () => void)(), 'Error', /synchronize: no CUDA device/);
+    }
+  });
+});
