@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Everything CI checks, after `npm ci`: the CUDA addon is compiled wherever nvcc is (so its code never rots;
+# its GPU tests skip without a device), then the jest suite, then the install-without-a-compiler test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v nvcc >/dev/null 2>&1 && command -v cmake >/dev/null 2>&1; then
+  npm run build:cuda
+else
+  echo "nvcc or cmake not found: the CUDA addon is not built"
+fi
+npm test
+npm run test:package
