@@ -15,8 +15,9 @@ import { OptionSpec, UserError } from './args';
 import { loadModel, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
 import type { CommandContext, TaskDefinition } from './tasks';
 
-/** Steps of the default run: 12 epochs of ~320 batches, sized to finish within 45 minutes on 2 cores. */
-const DEFAULT_MAX_STEPS = 3850;
+/** Steps of the default run: about 6 epochs of ~320 batches, sized (at ~1.3 s per step) to finish within 45
+ * minutes on the 2-core development machine; --max-minutes 45 stops a slower machine in time. */
+const DEFAULT_MAX_STEPS = 2000;
 
 const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'd-model', type: 'integer', min: 1, default: G2P_MODEL_DEFAULTS.dModel, description: 'model width' },
@@ -30,7 +31,7 @@ const MODEL_OPTIONS: OptionSpec[] = [
 /** The common train options with the defaults that suit G2P. */
 function g2pTrainOptions(): OptionSpec[] {
   const overrides: Record<string, Partial<OptionSpec>> = {
-    'warmup-steps': { default: 600 },
+    'warmup-steps': { default: 400 },
     'min-lr': { default: 2e-5 },
     'max-minutes': { default: 45 },
     'log-every': { default: 50 },
