@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as nn from '../src/nn';
 import { Tensor, tensor, tidy } from '../src/tensor';
+import { loadSafetensors } from '../src/io';
 import { maxRelError } from './helpers';
 
 interface Quantized {
@@ -100,6 +101,28 @@ describe.each(['transformer', 'transformerNormFirstGelu'])('nn.Transformer vs Py
     expectParameterGrads(model, c);
     model.dispose();
   });
+});
+
+test('a torch.nn.Transformer state_dict saved as safetensors loads unchanged and gives its output', () => {
+  const c = goldens.cases.transformer;
+  const { tensors, metadata } = loadSafetensors(path.join(__dirname, 'golden', 'transformer.safetensors'));
+  expect(metadata).toEqual({ format: 'pt' });
+  expect([...tensors.keys()]).toContain('encoder.layers.0.self_attn.in_proj_weight');
+  const model = new nn.Transformer({ dModel: 16, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 32, dropout: 0, seed: 3 }).eval();
+  const { missingKeys, unexpectedKeys } = model.loadStateDict(tensors);
+  expect([missingKeys, unexpectedKeys]).toEqual([[], []]);
+  for (const t of tensors.values()) t.dispose();
+  tidy(() => {
+    const out = model.forward(dequantize(c.inputs.src), dequantize(c.inputs.tgt), {
+      tgtMask: nn.Transformer.generateSquareSubsequentMask(c.inputs.tgt.shape[1]),
+      memoryMask: boolMask(c.masks.memoryMask as Packed),
+      srcKeyPaddingMask: boolMask(c.masks.srcKeyPaddingMask as Packed),
+      tgtKeyPaddingMask: boolMask(c.masks.tgtKeyPaddingMask as Packed),
+      memoryKeyPaddingMask: boolMask(c.masks.srcKeyPaddingMask as Packed),
+    });
+    expectClose(out, c.output, 'output');
+  });
+  model.dispose();
 });
 
 describe('nn.MultiheadAttention vs PyTorch', () => {

@@ -12,6 +12,8 @@ import os
 import torch
 import torch.nn as nn
 
+from safetensors_writer import write_safetensors
+
 SCALE = 256
 torch.manual_seed(2024)
 
@@ -49,9 +51,14 @@ def grads_of(module):
     return {name: pack(p.grad) for name, p in module.named_parameters()}
 
 
-def transformer_case(config):
+def transformer_case(config, safetensors_path=None):
+    """With safetensors_path, the torch state_dict is also saved there as float32 safetensors, exactly as torch
+    holds it: the test loads that file unchanged."""
     model = nn.Transformer(d_model=16, nhead=4, dim_feedforward=32, dropout=0.0, batch_first=True, **config)
     state, model = prepare(model)
+    if safetensors_path is not None:
+        named = [(name, p.float(), "F32") for name, p in model.state_dict().items()]
+        write_safetensors(safetensors_path, named, {"format": "pt"})
     B, S, T = 2, 5, 4
     src = quantize(torch.randn(B, S, 16))
     tgt = quantize(torch.randn(B, T, 16))
@@ -119,7 +126,8 @@ def mha_case(kdim, vdim, self_attention, average):
 
 
 cases = {
-    "transformer": transformer_case({"num_encoder_layers": 2, "num_decoder_layers": 2}),
+    "transformer": transformer_case({"num_encoder_layers": 2, "num_decoder_layers": 2},
+                                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "transformer.safetensors")),
     # One layer each keeps the file small; the pre-LN and GELU paths are the same in every layer.
     "transformerNormFirstGelu": transformer_case(
         {"num_encoder_layers": 1, "num_decoder_layers": 1, "norm_first": True, "activation": "gelu"}),

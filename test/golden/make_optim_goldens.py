@@ -10,9 +10,10 @@ Outputs (committed; the jest tests need no Python):
 import json
 import math
 import os
-import struct
 
 import torch
+
+from safetensors_writer import write_safetensors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 torch.manual_seed(2024)
@@ -23,32 +24,6 @@ def flat(t):
 
 
 # ---- safetensors written by hand ----------------------------------------------------------------------------
-
-def raw_bytes(t, dtype):
-    if dtype == "BF16":
-        return t.contiguous().view(torch.int16).numpy().tobytes()
-    return t.contiguous().numpy().tobytes()
-
-
-def write_safetensors(path, named, metadata):
-    """named: list of (name, tensor, safetensors dtype). The data is laid out in the reverse order of the header
-    names, which the format allows: offsets, not order, locate each tensor."""
-    header = {"__metadata__": metadata}
-    chunks = []
-    offset = 0
-    for name, t, dtype in reversed(named):
-        data = raw_bytes(t, dtype)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for c in chunks:
-            f.write(c)
-
 
 named = [
     ("f32", torch.randn(2, 3), "F32"),
