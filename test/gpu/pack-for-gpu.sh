@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packs what a bare GPU machine lacks into one folder (default .gpu-carry/, untracked) for run-on-gpu.sh:
+# Packs what a bare GPU machine lacks into one folder (default .gpu-carry/, git-ignored: send it along with the
+# tree as an ignored path the remote run carries) for run-on-gpu.sh:
 # the node binary, node_modules without its data sets, and the CPU addon. Compressed with xz, so the folder
 # stays near 50 MB and can travel with the working tree.
 #   bash test/gpu/pack-for-gpu.sh [DEST]
