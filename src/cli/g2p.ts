@@ -46,7 +46,7 @@ const TRAIN_OPTIONS: OptionSpec[] = [
   ...MODEL_OPTIONS,
   { name: 'max-tokens', type: 'integer', min: 64, default: 3000, description: 'padded tokens per batch' },
   { name: 'label-smoothing', type: 'number', min: 0, max: 0.99, default: 0.1, description: 'label smoothing of the loss' },
-  { name: 'dev-words', type: 'integer', min: 0, default: 500, description: 'dev words scored at each evaluation (0: all of dev)' },
+  { name: 'dev-words', type: 'integer', min: 0, default: 500, description: 'dev words scored at each evaluation, spread over the split (0: all of dev)' },
   { name: 'beam-size', type: 'integer', min: 1, default: 5, description: 'beam width when scoring dev' },
   ...g2pTrainOptions(),
 ];
@@ -69,7 +69,10 @@ async function train(context: CommandContext): Promise<number> {
   const tokenizers = g2pTokenizers(data);
   const trainLoader = g2pLoader(data.train, tokenizers, { maxTokens: o.maxTokens as number, seed: o.seed as number });
   const devWords = o.devWords as number;
-  const dev = devWords > 0 ? data.dev.slice(0, devWords) : data.dev;
+  // Every k-th dev word: the split is in dictionary order, and its first words (abbreviations, "a"-words) are
+  // harder than the rest, so a prefix would mislead checkpoint selection.
+  const stride = devWords > 0 ? Math.max(1, Math.floor(data.dev.length / devWords)) : 1;
+  const dev = data.dev.filter((_, i) => i % stride === 0).slice(0, devWords > 0 ? devWords : undefined);
   const model = buildG2PModel(tokenizers, {
     dModel: o.dModel as number,
     nhead: o.nhead as number,
