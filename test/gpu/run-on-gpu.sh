@@ -22,8 +22,8 @@ budget() {
   local left=$((TOTAL_SECONDS - (SECONDS - START) - 10))
   if [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
 }
-# step NAME CAP LOGFILE COMMAND...: runs the command under a time limit, its output appended to LOGFILE (at most
-# 8 files come back from $OUT) and to run.log.
+# step NAME CAP LOGFILE COMMAND...: runs the command under a time limit, its output appended to LOGFILE (a few
+# files in all, easy to collect) and to run.log.
 step() {
   local name=$1 cap=$2 file=$3
   shift 3
