@@ -13,7 +13,9 @@ export const G2P_MODEL_DEFAULTS = {
   numEncoderLayers: 3,
   numDecoderLayers: 3,
   dimFeedforward: 1024,
-  dropout: 0.1,
+  // No dropout: 45 minutes on 2 cores is about 8 epochs, where the model still underfits. At 300 steps dropout
+  // 0.1 cost 5 dev WER points and 17% of the step time.
+  dropout: 0,
   maxLen: 64,
 };
 
