@@ -127,26 +127,31 @@ export interface TensorOptions {
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
-  readonly device: Device;
   /** The gradient accumulated by backward() for a leaf that requires grad. */
   grad: Tensor | null = null;
   /** The autograd node that produced this tensor (null for leaves and tensors made without grad). */
   gradFn: GradNode | null = null;
   private _requiresGrad = false;
   private storageRef: SharedStorage | null;
+  private _device: Device;
 
   /** Internal: wraps native memory. Users create tensors with tensor(), zeros(), randn()... */
   constructor(storage: NativeStorage | SharedStorage, shape: Shape, dtype: DType, device: Device) {
     this.storageRef = storage instanceof SharedStorage ? storage : new SharedStorage(storage, device);
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
-    this.device = device;
+    this._device = device;
     track(this);
   }
 
   /** Allocates a tensor; zeroFill false leaves the memory uninitialised (the caller overwrites it). */
   static empty(shape: Shape, dtype: DType = 'float32', device: Device = 'cpu', zeroFill = false): Tensor {
     return new Tensor(allocate(device, numel(shape), zeroFill), shape, dtype, device);
+  }
+
+  /** Where the data lives: 'cpu' or 'cuda'. Fixed for a tensor, except when a Module moves its parameters. */
+  get device(): Device {
+    return this._device;
   }
 
   get size(): number {
@@ -201,6 +206,21 @@ export class Tensor {
     const ref = this.storageRef;
     if (ref === null) throw new Error(`Tensor of shape [${this.shape.join(', ')}] was used after dispose()`);
     return new Tensor(ref.retain(), shape, this.dtype, this.device);
+  }
+
+  /** Internal (Module.to): this tensor takes over the memory and device of `other`, a copy of the same shape and
+   * dtype, which is left disposed; this tensor's old memory is released. The object, and so every reference to
+   * it (optimizers, tied weights), stays the same. */
+  adoptStorage_(other: Tensor): this {
+    if (other.dtype !== this.dtype || other.size !== this.size)
+      throw new RangeError(`adoptStorage_: ${other.dtype} [${other.shape.join(', ')}] does not match ${this.dtype} [${this.shape.join(', ')}]`);
+    const taken = other.storageRef;
+    if (taken === null) throw new Error('adoptStorage_: the source tensor was disposed');
+    other.storageRef = null;
+    this.storageRef?.release();
+    this.storageRef = taken;
+    this._device = other._device;
+    return this;
   }
 
   /** Internal: records that this tensor was produced by node (when gradients are being recorded). */

@@ -1,5 +1,6 @@
 // nn.Module bookkeeping: registration and dotted names, traversal, train/eval, state dicts (round trip and
 // every loadStateDict error), gradients, seeding, keeping and disposal.
+import { cuda } from '../src/cuda';
 import * as nn from '../src/nn';
 import { manualSeed, randn, Tensor, tensor, tidy, zeros } from '../src/tensor';
 import { expectError } from './helpers';
@@ -214,6 +215,23 @@ describe('nn.Module', () => {
     net.dispose();
     expect(tensors.every((t) => t.isDisposed)).toBe(true);
     expect(grad.isDisposed).toBe(true);
+  });
+
+  test("to('cpu') keeps the same tensors; a bad device or a missing GPU changes nothing", () => {
+    const net = new Net();
+    tidy(() => net.forward(randn([2, 4], { seed: 1 })).sum().backward());
+    const tensors = [...net.parameters(), ...net.buffers()];
+    const before = tensors.map((t) => Array.from(t.dataSync()));
+    expect(net.to('cpu')).toBe(net);
+    expect(net.cpu()).toBe(net);
+    expect([...net.parameters(), ...net.buffers()]).toEqual(tensors);
+    expectError(() => net.to('gpu' as never), 'TypeError', /Net\.to: device must be 'cpu' or 'cuda', got "gpu"/);
+    if (!cuda.isAvailable()) expect(() => net.to('cuda')).toThrow(/CUDA/);
+    expect(tensors.every((t) => t.device === 'cpu' && !t.isDisposed)).toBe(true);
+    expect(tensors.map((t) => Array.from(t.dataSync()))).toEqual(before);
+    expect(net.head.get(0).parameters()[0].grad?.device).toBe('cpu');
+    tidy(() => net.forward(randn([2, 4])));
+    net.dispose();
   });
 
   test('initialisation is seeded by manualSeed or an explicit seed', () => {

@@ -1,5 +1,7 @@
 // nn.Module: the registry of parameters, buffers and submodules behind every layer, with PyTorch's dotted
 // names (so a torch state_dict loads as is), train/eval switching, state dicts and deterministic disposal.
+import { noGrad } from '../autograd';
+import type { Device } from '../backend';
 import { keep, nextSeed, Tensor } from '../tensor';
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
@@ -185,6 +187,42 @@ export class Module {
   /** Drops every parameter's gradient (PyTorch's set_to_none behaviour). */
   zeroGrad(): void {
     for (const p of this.parameters()) p.zeroGrad();
+  }
+
+  /** Moves every parameter, buffer and gradient to `device` in place, as PyTorch's module.to(device): the
+   * tensor objects stay the same, so build the optimizer before or after. All copies are made before any tensor
+   * changes, so a failure (no CUDA device, out of memory) leaves the module as it was. Returns this. */
+  to(device: Device): this {
+    if (device !== 'cpu' && device !== 'cuda')
+      throw new TypeError(`${this.constructor.name}.to: device must be 'cpu' or 'cuda', got ${JSON.stringify(device)}`);
+    const tensors = new Set<Tensor>();
+    for (const [, p] of this.namedTensors('parameters', true, false)) {
+      tensors.add(p);
+      if (p.grad) tensors.add(p.grad);
+    }
+    for (const [, b] of this.namedTensors('buffers', true, false)) tensors.add(b);
+    const moving = [...tensors].filter((t) => t.device !== device);
+    const copies: Tensor[] = [];
+    try {
+      noGrad(() => {
+        for (const t of moving) copies.push(t.to(device));
+      });
+    } catch (e) {
+      for (const c of copies) c.dispose();
+      throw e;
+    }
+    moving.forEach((t, i) => t.adoptStorage_(copies[i]));
+    return this;
+  }
+
+  /** to('cuda'). */
+  cuda(): this {
+    return this.to('cuda');
+  }
+
+  /** to('cpu'). */
+  cpu(): this {
+    return this.to('cpu');
   }
 
   // ---- state ----

@@ -2,6 +2,8 @@
 // Skipped where no CUDA device is usable.
 import * as F from '../../src/functional';
 import { cuda } from '../../src/cuda';
+import * as nn from '../../src/nn';
+import { AdamW } from '../../src/optim';
 import { arange, randn, tensor, tidy, Tensor, zeros } from '../../src/tensor';
 import { expectError } from '../helpers';
 import { describeGpu, normError } from './twins';
@@ -118,5 +120,32 @@ describeGpu('tensors on the GPU', () => {
     for (let i = 0; i < 20; i++) step();
     expect(cuda.memoryStats()).toEqual(before);
     w.dispose();
+  });
+
+  test('module.to("cuda") moves parameters in place: a training step matches the CPU, and to("cpu") brings it back', () => {
+    const build = () => new nn.TransformerEncoderLayer(32, 4, { dimFeedforward: 64, dropout: 0, seed: 40 });
+    const step = (layer: nn.Module, device: 'cpu' | 'cuda'): number[][] => {
+      const optimizer = new AdamW(layer.parameters(), { lr: 1e-2 });
+      const result = tidy(() => {
+        const loss = layer.forward(randn([3, 7, 32], { seed: 41 }).to(device)).pow(2).mean();
+        loss.backward();
+        optimizer.step();
+        return [[loss.item()], ...layer.parameters().map((p) => values(p))];
+      });
+      layer.zeroGrad();
+      return result;
+    };
+    const cpuLayer = build(), gpuLayer = build();
+    const params = gpuLayer.parameters();
+    expect(gpuLayer.to('cuda')).toBe(gpuLayer);
+    expect(gpuLayer.parameters()).toEqual(params); // same objects, new memory
+    expect(params.every((p) => p.device === 'cuda')).toBe(true);
+    const cpu = step(cpuLayer, 'cpu'), gpu = step(gpuLayer, 'cuda');
+    cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(5e-3)); // TF32 products
+    gpuLayer.cpu();
+    expect(params.every((p) => p.device === 'cpu')).toBe(true);
+    expect(normError(values(params[0]), gpu[1])).toBe(0);
+    cpuLayer.dispose();
+    gpuLayer.dispose();
   });
 });
