@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -20,10 +22,22 @@ int default_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+// TN_WAIT_POLICY=passive (as OpenMP's OMP_WAIT_POLICY): idle threads sleep at once instead of spinning first,
+// for machines shared with other busy processes.
+bool passive_wait() {
+  const char* env = std::getenv("TN_WAIT_POLICY");
+  return env != nullptr && std::string(env) == "passive";
+}
+
 thread_local bool inside_parallel_region = false;
 
-// Workers sleep on a condition variable between jobs; a job is a function plus a shared chunk counter that
-// every participant (caller included) pulls from, so uneven chunks balance themselves.
+// A job is a function plus a shared chunk counter that every participant (caller included) pulls from, so
+// uneven chunks balance themselves. Kernels come in quick succession (a training step launches hundreds, a
+// decoding step dozens of small ones), and waking a thread that sleeps on a condition variable takes tens of
+// microseconds, as long as a small kernel runs. So between jobs a worker first spins for a moment, watching the
+// generation counter, and only then sleeps; the caller spins the same way while it waits for the workers.
+// Spinning is skipped when the pool has more threads than the machine has cores, where it would steal the
+// time of the very threads it waits for, and with TN_WAIT_POLICY=passive.
 class Pool {
  public:
   explicit Pool(int threads) { resize(threads); }
@@ -35,10 +49,13 @@ class Pool {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     stop_workers();
     threads_ = std::max(1, threads);
-    stopping_ = false;
+    const unsigned cores = std::thread::hardware_concurrency();
+    spin_ = !passive_wait() && (cores == 0 || static_cast<unsigned>(threads_) <= cores);
+    stopping_.store(false);
     // New workers start at the current generation: one that started at 0 would take the last finished job
     // for a new one and decrement pending_workers_ once too often, which can leave run() waiting forever.
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, g = generation_] { worker_loop(g); });
+    const uint64_t current = generation_.load();
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, current] { worker_loop(current); });
   }
 
   void run(int64_t chunks, const std::function<void(int64_t)>& chunk_fn) {
@@ -52,19 +69,46 @@ class Pool {
       job_ = &chunk_fn;
       job_chunks_ = chunks;
       next_chunk_.store(0);
-      pending_workers_ = static_cast<int>(workers_.size());
-      ++generation_;
+      pending_workers_.store(static_cast<int>(workers_.size()));
+      generation_.fetch_add(1, std::memory_order_release);  // publishes the job to spinning workers
     }
     wake_.notify_all();
     inside_parallel_region = true;
     drain();
     inside_parallel_region = false;
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_workers_ == 0; });
+    if (!spin_until([this] { return pending_workers_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [this] { return pending_workers_.load(std::memory_order_acquire) == 0; });
+    }
     job_ = nullptr;
   }
 
  private:
+  // About as long as a futex wake-up costs on a virtual machine, a few times over.
+  static constexpr std::chrono::microseconds kSpinTime{200};
+
+  // Spins (pausing the core) until done() holds or kSpinTime has passed; returns done().
+  template <typename Done>
+  bool spin_until(Done done) const {
+    if (!spin_) return done();
+    const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (done()) return true;
+        pause();
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return done();
+    }
+  }
+
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+
   void drain() {
     for (int64_t c = next_chunk_.fetch_add(1); c < job_chunks_; c = next_chunk_.fetch_add(1)) (*job_)(c);
   }
@@ -72,22 +116,26 @@ class Pool {
   void worker_loop(uint64_t seen) {
     inside_parallel_region = true;
     for (;;) {
-      {
+      auto woken = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(woken)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-        if (stopping_) return;
-        seen = generation_;
+        wake_.wait(lock, woken);
       }
+      if (stopping_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
       drain();
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_workers_ == 0) done_.notify_one();
+      if (pending_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // Under the mutex, so the caller cannot be between its check and its wait.
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_one();
+      }
     }
   }
 
   void stop_workers() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
+      stopping_.store(true);
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
@@ -95,6 +143,7 @@ class Pool {
   }
 
   int threads_ = 1;
+  bool spin_ = true;
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // one parallel_for at a time
   std::mutex mutex_;
@@ -102,9 +151,9 @@ class Pool {
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t job_chunks_ = 0;
   std::atomic<int64_t> next_chunk_{0};
-  int pending_workers_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  std::atomic<int> pending_workers_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
 };
 
 Pool& pool() {
