@@ -10,6 +10,7 @@
 
 #include "isa.h"
 #include "philox.h"
+#include "random.h"
 #include "threadpool.h"
 
 namespace tn {
@@ -185,15 +186,9 @@ void for_each_slice(const Problem& p, int64_t i0, int64_t nq, int64_t j0, int64_
 // dst[j] = keep/(1 - p) for draws first .. first + n - 1 of the attention-dropout stream; keep when u >= p.
 void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, float p) {
   const float kept = 1.0f / (1.0f - p);
-  uint64_t index = first;
-  int64_t j = 0;
-  while (j < n) {
-    const Philox4 r = philox4x32(seed, kStreamAttnDropout, index >> 2);  // one block serves 4 draws
-    for (uint64_t word = index & 3; word < 4 && j < n; ++word, ++j, ++index) {
-      const float u = static_cast<float>(r.v[word] >> 8) * (1.0f / 16777216.0f);
-      dst[j] = u >= p ? kept : 0.0f;
-    }
-  }
+  uint32_t words[kBlockK];
+  philox_draws(seed, kStreamAttnDropout, static_cast<int64_t>(first), n, words);
+  for (int64_t j = 0; j < n; ++j) dst[j] = philox_word_uniform(words[j]) >= p ? kept : 0.0f;
 }
 
 // The t-th block of n in the order 0, n-1, 1, n-2, ...: under a causal mask the cost of a block grows (query

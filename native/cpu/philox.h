@@ -31,15 +31,8 @@ static inline Philox4 philox4x32(uint64_t seed, uint64_t stream, uint64_t counte
   return Philox4{{c0, c1, c2, c3}};
 }
 
-// The 32-bit draw number `index` of a stream: word index % 4 of block index / 4.
-static inline uint32_t philox_u32(uint64_t seed, uint64_t stream, uint64_t index) {
-  return philox4x32(seed, stream, index >> 2).v[index & 3];
-}
-
-// Uniform in [0, 1) with 24 bits of precision (exactly representable in float32).
-static inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
-  return static_cast<float>(philox_u32(seed, stream, index) >> 8) * (1.0f / 16777216.0f);
-}
+// Draw number i of a stream is word i % 4 of block i / 4. A draw as a uniform in [0, 1) with 24 bits of precision (exactly representable in float32).
+static inline float philox_word_uniform(uint32_t word) { return static_cast<float>(word >> 8) * (1.0f / 16777216.0f); }
 
 // Streams keep unrelated uses of one seed independent.
 enum PhiloxStream : uint64_t {

@@ -14,23 +14,7 @@ namespace {
 constexpr int64_t kGrain = 16384;  // elements per thread below which splitting costs more than it saves
 constexpr float kTwoPi = 6.28318530717958648f;
 
-constexpr int64_t kBatch = 512;     // draws generated into a local buffer before they are used
-
-// words[j] = draw number start + j of the stream (philox_u32's numbering) for j < count <= kBatch: one 10-round
-// Philox call yields the four draws of a block, so whole blocks are generated and the partial ends trimmed.
-void draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, uint32_t* words) {
-  uint32_t blocks[kBatch + 8];
-  const int64_t first = start & ~int64_t(3);
-  const int64_t nblocks = (start + count - first + 3) / 4;
-  const uint64_t first_block = static_cast<uint64_t>(first) >> 2;
-#ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2)
-    philox_blocks_avx2(seed, stream, first_block, nblocks, blocks);
-  else
-#endif
-    philox_blocks_generic(seed, stream, first_block, nblocks, blocks);
-  std::memcpy(words, blocks + (start - first), count * sizeof(uint32_t));
-}
+constexpr int64_t kBatch = kPhiloxMaxDraws;  // draws generated into a local buffer before they are used
 
 // Runs fn(i0, count, words) over [begin, end) in batches, words holding the draws of elements i0 .. i0+count-1.
 template <class F>
@@ -38,14 +22,28 @@ void for_each_batch(uint64_t seed, uint64_t stream, int64_t begin, int64_t end, 
   uint32_t words[kBatch];
   for (int64_t i0 = begin; i0 < end; i0 += kBatch) {
     const int64_t count = std::min(kBatch, end - i0);
-    draws(seed, stream, i0, count, words);
+    philox_draws(seed, stream, i0, count, words);
     fn(i0, count, words);
   }
 }
 
-inline float unit_uniform(uint32_t word) { return static_cast<float>(word >> 8) * (1.0f / 16777216.0f); }
-
 }  // namespace
+
+void philox_draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, uint32_t* words) {
+  // Whole blocks are generated and the partial ends trimmed; the AVX2 generator runs 8 blocks per pass, so its
+  // share is rounded up to a multiple of 8 (short runs, such as a 24-key row of attention, stay vectorised).
+  uint32_t blocks[kPhiloxMaxDraws + 32];
+  const int64_t first = start & ~int64_t(3);
+  const int64_t nblocks = (start + count - first + 3) / 4;
+  const uint64_t first_block = static_cast<uint64_t>(first) >> 2;
+#ifdef TN_HAVE_AVX2
+  if (active_isa() == Isa::avx2)
+    philox_blocks_avx2(seed, stream, first_block, (nblocks + 7) / 8 * 8, blocks);
+  else
+#endif
+    philox_blocks_generic(seed, stream, first_block, nblocks, blocks);
+  std::memcpy(words, blocks + (start - first), count * sizeof(uint32_t));
+}
 
 void philox_blocks_generic(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words) {
   for (int64_t b = 0; b < nblocks; ++b) {
@@ -60,7 +58,7 @@ void random_uniform(float* dst, int64_t n, uint64_t seed, float lo, float hi) {
   const float top = hi > lo ? std::nextafter(hi, lo) : hi;
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
     for_each_batch(seed, kStreamFill, begin, end, [&](int64_t i0, int64_t count, const uint32_t* words) {
-      for (int64_t j = 0; j < count; ++j) dst[i0 + j] = std::min(lo + width * unit_uniform(words[j]), top);
+      for (int64_t j = 0; j < count; ++j) dst[i0 + j] = std::min(lo + width * philox_word_uniform(words[j]), top);
     });
   });
 }
@@ -72,8 +70,8 @@ void random_normal(float* dst, int64_t n, uint64_t seed, float mean, float std) 
     const int64_t even_begin = begin & ~int64_t(1);
     for_each_batch(seed, kStreamFill, even_begin, end + (end & 1), [&](int64_t i0, int64_t count, const uint32_t* words) {
       for (int64_t j = 0; j < count; j += 2) {
-        const float radius = std::sqrt(-2.0f * std::log(1.0f - unit_uniform(words[j])));
-        const float angle = kTwoPi * unit_uniform(words[j + 1]);
+        const float radius = std::sqrt(-2.0f * std::log(1.0f - philox_word_uniform(words[j])));
+        const float angle = kTwoPi * philox_word_uniform(words[j + 1]);
         const int64_t i = i0 + j;
         if (i >= begin) dst[i] = mean + std * radius * std::cos(angle);
         if (i + 1 < end) dst[i + 1] = mean + std * radius * std::sin(angle);
@@ -93,11 +91,17 @@ void dropout_forward(const float* x, float* out, int64_t n, float p, uint64_t se
   }
   const float scale = 1.0f / (1.0f - p);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX2
+    if (active_isa() == Isa::avx2) {
+      dropout_range_avx2(x, out, begin, end, p, seed, kStreamDropout);
+      return;
+    }
+#endif
     for_each_batch(seed, kStreamDropout, begin, end, [&](int64_t i0, int64_t count, const uint32_t* words) {
       const float* xs = x + i0;
       float* o = out + i0;
       // Multiplying by 0 (rather than writing 0) drops NaN and infinity to NaN, as PyTorch's x * mask * scale does.
-      for (int64_t j = 0; j < count; ++j) o[j] = xs[j] * (unit_uniform(words[j]) >= p ? scale : 0.0f);
+      for (int64_t j = 0; j < count; ++j) o[j] = xs[j] * (philox_word_uniform(words[j]) >= p ? scale : 0.0f);
     });
   });
 }

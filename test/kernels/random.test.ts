@@ -110,6 +110,12 @@ describe('dropout', () => {
       const out = emptyStorage(n);
       onPath(path, () => addon.dropout(x, out, n, 0.3, 5));
       expect(Buffer.from(out.readFloat32(0, n).buffer).equals(Buffer.from(ref.buffer))).toBe(true);
+      // Short lengths end inside the first group of draws the vector path generates together.
+      for (const length of [1, 7, 31, 33, 257]) {
+        const short = emptyStorage(length);
+        onPath(path, () => addon.dropout(x, short, length, 0.3, 5));
+        expect(Array.from(short.readFloat32(0, length))).toEqual(Array.from(ref.subarray(0, length)));
+      }
     }
     const dyData = uniformArray(n, 2, 0.5, 1.5);
     const dy = storageOf(dyData);
