@@ -132,6 +132,7 @@ describeGpu('tensors on the GPU', () => {
         optimizer.step();
         return [[loss.item()], ...layer.parameters().map((p) => values(p))];
       });
+      optimizer.dispose();
       layer.zeroGrad();
       return result;
     };
