@@ -31,8 +31,11 @@ static inline Philox4 philox4x32(uint64_t seed, uint64_t stream, uint64_t counte
   return Philox4{{c0, c1, c2, c3}};
 }
 
-// Draw number i of a stream is word i % 4 of block i / 4. A draw as a uniform in [0, 1) with 24 bits of precision (exactly representable in float32).
-static inline float philox_word_uniform(uint32_t word) { return static_cast<float>(word >> 8) * (1.0f / 16777216.0f); }
+// Draw number i of a stream is word i % 4 of block i / 4. A draw as a uniform in [0, 1) with 24 bits of
+// precision (exactly representable in float32):
+static inline float philox_word_uniform(uint32_t word) {
+  return static_cast<float>(word >> 8) * (1.0f / 16777216.0f);
+}
 
 // Streams keep unrelated uses of one seed independent.
 enum PhiloxStream : uint64_t {

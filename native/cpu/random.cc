@@ -14,14 +14,12 @@ namespace {
 constexpr int64_t kGrain = 16384;  // elements per thread below which splitting costs more than it saves
 constexpr float kTwoPi = 6.28318530717958648f;
 
-constexpr int64_t kBatch = kPhiloxMaxDraws;  // draws generated into a local buffer before they are used
-
 // Runs fn(i0, count, words) over [begin, end) in batches, words holding the draws of elements i0 .. i0+count-1.
 template <class F>
 void for_each_batch(uint64_t seed, uint64_t stream, int64_t begin, int64_t end, F fn) {
-  uint32_t words[kBatch];
-  for (int64_t i0 = begin; i0 < end; i0 += kBatch) {
-    const int64_t count = std::min(kBatch, end - i0);
+  uint32_t words[kPhiloxMaxDraws];
+  for (int64_t i0 = begin; i0 < end; i0 += kPhiloxMaxDraws) {
+    const int64_t count = std::min(kPhiloxMaxDraws, end - i0);
     philox_draws(seed, stream, i0, count, words);
     fn(i0, count, words);
   }

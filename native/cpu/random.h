@@ -14,8 +14,8 @@ void dropout_forward(const float* x, float* out, int64_t n, float p, uint64_t se
 
 // The most draws one philox_draws call returns.
 constexpr int64_t kPhiloxMaxDraws = 512;
-// words[j] = draw number start + j of (seed, stream) (word i % 4 of Philox block i / 4), for j < count <= kPhiloxMaxDraws,
-// on the active instruction set.
+// words[j] = draw number start + j of (seed, stream) (draw i is word i % 4 of Philox block i / 4), for
+// j < count <= kPhiloxMaxDraws, on the active instruction set.
 void philox_draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, uint32_t* words);
 
 // words[4*i .. 4*i+3] = the Philox block first_block + i of (seed, stream), for i < nblocks: the generator
