@@ -25,13 +25,16 @@ export type UnaryOp =
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'argmax';
 
+/** The kernel paths: portable C++, AVX2+FMA, AVX-512 (GEMM and the peak loop; AVX2 kernels elsewhere). */
+export type Isa = 'generic' | 'avx2' | 'avx512';
+
 export interface NativeAddon {
   Storage: new (byteLength: number, zeroFill?: boolean) => NativeStorage;
   setNumThreads(n: number): void;
   getNumThreads(): number;
-  setIsa(isa: 'generic' | 'avx2'): void;
-  getIsa(): 'generic' | 'avx2';
-  supportedIsas(): Array<'generic' | 'avx2'>;
+  setIsa(isa: Isa): void;
+  getIsa(): Isa;
+  supportedIsas(): Isa[];
   /** Native tensor memory alive now (created and neither disposed nor collected). */
   memoryStats(): { storages: number; bytes: number };
 

@@ -37,6 +37,8 @@ describe('addon basics', () => {
     expect(addon.getIsa()).toBe('generic');
     addon.setIsa(isa);
     expect(() => addon.setIsa('sse9' as never)).toThrow(/isa must be/);
+    if (!addon.supportedIsas().includes('avx512'))
+      expectError(() => addon.setIsa('avx512'), 'RangeError', /cannot run the 'avx512' path/);
   });
 
   test('machine limits are measured', () => {
@@ -57,6 +59,13 @@ describe('environment overrides', () => {
 
   test('TN_ISA=generic forces the portable path', () => {
     expect(probe({ TN_ISA: 'generic' }).split(' ')[0]).toBe('generic');
+  });
+
+  test('the widest path the CPU runs is chosen at load; TN_ISA=avx2 caps it at AVX2', () => {
+    const widest = addon.supportedIsas()[addon.supportedIsas().length - 1];
+    expect(probe({ TN_ISA: '' }).split(' ')[0]).toBe(widest);
+    const capped = probe({ TN_ISA: 'avx2' }).split(' ')[0];
+    expect(capped).toBe(addon.supportedIsas().includes('avx2') ? 'avx2' : 'generic');
   });
 
   test('TN_NUM_THREADS sizes the pool', () => {

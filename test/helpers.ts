@@ -1,6 +1,6 @@
 // Shared test utilities: seeded random data, native storages from arrays, error measures, and a loop over
 // every kernel path (each ISA the CPU supports x 1 and 2 threads).
-import { addon, NativeStorage } from '../src/native';
+import { addon, Isa, NativeStorage } from '../src/native';
 
 /** mulberry32: a small seeded PRNG so every test input is reproducible. */
 export function rng(seed: number): () => number {
@@ -51,7 +51,7 @@ export function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<numbe
 }
 
 export interface KernelPath {
-  isa: 'generic' | 'avx2';
+  isa: Isa;
   threads: number;
 }
 

@@ -33,7 +33,8 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Isa isa;
   if (name == "generic") isa = Isa::generic;
   else if (name == "avx2") isa = Isa::avx2;
-  else args.range_error("isa must be 'generic' or 'avx2', got '" + name + "'");
+  else if (name == "avx512") isa = Isa::avx512;
+  else args.range_error("isa must be 'generic', 'avx2' or 'avx512', got '" + name + "'");
   if (!set_isa(isa)) args.range_error("this CPU cannot run the '" + name + "' path");
   return info.Env().Undefined();
 }
@@ -44,6 +45,7 @@ Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(info.Env());
   out.Set(0u, Napi::String::New(info.Env(), "generic"));
   if (cpu_supports_avx2_fma()) out.Set(1u, Napi::String::New(info.Env(), "avx2"));
+  if (cpu_supports_avx512()) out.Set(2u, Napi::String::New(info.Env(), "avx512"));
   return out;
 }
 #endif

@@ -90,8 +90,13 @@ struct TileOps {
 };
 
 TileOps tile_ops() {
+#ifdef TN_HAVE_AVX512
+  if (active_isa() == Isa::avx512)
+    return {attn_pack_transposed_avx2, attn_scores_avx512, attn_matmul_acc_avx512, attn_row_max_avx2,
+            attn_exp_sum_avx2};
+#endif
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2)
+  if (use_avx2_kernels())
     return {attn_pack_transposed_avx2, attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2};
 #endif
   return {attn_pack_transposed_generic, attn_scores_generic, attn_matmul_acc_generic, attn_row_max_generic,

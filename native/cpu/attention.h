@@ -61,4 +61,9 @@ void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, 
 float attn_row_max_avx2(const float* x, int64_t n);
 float attn_exp_sum_avx2(float* x, int64_t n, float shift);
 
+void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+                        int64_t M, int64_t N, int64_t K, float alpha);
+void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                            int64_t ldb, int64_t M, int64_t N, int64_t K);
+
 }  // namespace tn

@@ -79,7 +79,7 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
   if (is_transposed(layout.b_strides, layout)) b = make_contiguous(b, layout.b_strides, layout, b_copy);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
 #ifdef TN_HAVE_AVX2
-    if (active_isa() == Isa::avx2) return binary_range_avx2(op, a, b, out, layout, begin, end);
+    if (use_avx2_kernels()) return binary_range_avx2(op, a, b, out, layout, begin, end);
 #endif
     binary_range_chunk(op, a, b, out, layout, begin, end);
   });
@@ -88,7 +88,7 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
 void unary_forward(UnaryOp op, const float* x, float* out, int64_t n, float param) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
 #ifdef TN_HAVE_AVX2
-    if (active_isa() == Isa::avx2) return unary_forward_avx2(op, x + begin, out + begin, end - begin, param);
+    if (use_avx2_kernels()) return unary_forward_avx2(op, x + begin, out + begin, end - begin, param);
 #endif
     unary_forward_chunk(op, x + begin, out + begin, end - begin, param);
   });
@@ -97,7 +97,7 @@ void unary_forward(UnaryOp op, const float* x, float* out, int64_t n, float para
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n, float param) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
 #ifdef TN_HAVE_AVX2
-    if (active_isa() == Isa::avx2)
+    if (use_avx2_kernels())
       return unary_backward_avx2(op, x + begin, y + begin, dy + begin, dx + begin, end - begin, param);
 #endif
     unary_backward_chunk(op, x + begin, y + begin, dy + begin, dx + begin, end - begin, param);

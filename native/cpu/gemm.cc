@@ -135,8 +135,16 @@ constexpr Path kGenericPath = {kGenericMR, kGenericNR, 128, 256, 2048, 0, micro_
 constexpr Path kAvx2Path = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, 64, gemm_micro_kernel_avx2,
                                     gemm_pack_panels_avx2, gemm_row_avx2};
 #endif
+#ifdef TN_HAVE_AVX512
+// M = 1 reads B at the memory bandwidth, which AVX2 already meets.
+constexpr Path kAvx512Path = {kGemmAvx512MR, kGemmAvx512NR, 144, 256, 4096, 64, gemm_micro_kernel_avx512,
+                                      gemm_pack_panels_avx512, gemm_row_avx2};
+#endif
 
 const Path& active_path() {
+#ifdef TN_HAVE_AVX512
+  if (active_isa() == Isa::avx512) return kAvx512Path;
+#endif
 #ifdef TN_HAVE_AVX2
   if (active_isa() == Isa::avx2) return kAvx2Path;
 #endif
@@ -175,14 +183,17 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 void gemm_block(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t N,
                 int64_t K, int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, float alpha, float beta) {
   thread_local PackBuffer a_buffer, b_buffer;
-  const int64_t kc_max = std::min(path.KC, K);
+  // K in equal slices of at most KC (K = 384 as two of 192, not 256 + 128): a short last slice would pay the
+  // per-tile costs (storing C, reloading it) for little work.
+  const int64_t slices = (K + path.KC - 1) / path.KC;
+  const int64_t kc_max = std::min(K, round_up((K + slices - 1) / slices, 8));
   const bool pack_a = j_end - j_begin > path.in_place_a_max_columns;
   float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i_end - i_begin), path.MR) * kc_max));
   float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, j_end - j_begin), path.NR) * kc_max));
   for (int64_t jc = j_begin; jc < j_end; jc += path.NC) {
     const int64_t nc = std::min(path.NC, j_end - jc);
-    for (int64_t pc = 0; pc < K; pc += path.KC) {
-      const int64_t kc = std::min(path.KC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, K - pc);
       // The first K slice applies beta and bias; later slices add onto the partial result.
       const bool first = pc == 0;
       path.pack(bt.data + jc * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, nc, kc, path.NR, b_pack);

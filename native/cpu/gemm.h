@@ -37,6 +37,17 @@ void gemm_pack_panels_generic(const float* src, int64_t row_step, int64_t col_st
 void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                            int64_t width, float* dst);
 
+// AVX-512 micro-kernel (gemm_avx512.cc): an mr x nr (at most 12 x 32) tile, with the same operands and output
+// as the AVX2 one; b_panel holds 32 floats of op(B) per k. 24 zmm accumulators, two B vectors and a broadcast
+// use 27 of the 32 registers. The packer has fast paths for widths 12 (A) and 32 (B).
+constexpr int64_t kGemmAvx512MR = 12;
+constexpr int64_t kGemmAvx512NR = 32;
+void gemm_micro_kernel_avx512(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
+                              const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                              float beta, const float* bias);
+void gemm_pack_panels_avx512(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
+                             int64_t width, float* dst);
+
 // M = 1: c[j] = alpha * sum_p a[p] * op(B)(p, j) + beta * c[j] (+ bias[j]) for j in [j_begin, j_end), reading B
 // in place (K x N, or N x K when transB).
 void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,

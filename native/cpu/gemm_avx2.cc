@@ -2,34 +2,10 @@
 #include <immintrin.h>
 
 #include "gemm.h"
+#include "vec_avx2.h"
 
 namespace tn {
 namespace {
-
-// Transposes eight rows of eight floats: afterwards v[k] holds what was column k.
-void transpose8x8(__m256 v[8]) {
-  // Interleave pairs of rows, then pairs of pairs, within each 128-bit half; then swap the halves across.
-  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
-  const __m256 q0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 q1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 q2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 q3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 q4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 q5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 q6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 q7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  v[0] = _mm256_permute2f128_ps(q0, q4, 0x20);
-  v[1] = _mm256_permute2f128_ps(q1, q5, 0x20);
-  v[2] = _mm256_permute2f128_ps(q2, q6, 0x20);
-  v[3] = _mm256_permute2f128_ps(q3, q7, 0x20);
-  v[4] = _mm256_permute2f128_ps(q0, q4, 0x31);
-  v[5] = _mm256_permute2f128_ps(q1, q5, 0x31);
-  v[6] = _mm256_permute2f128_ps(q2, q6, 0x31);
-  v[7] = _mm256_permute2f128_ps(q3, q7, 0x31);
-}
 
 // The first six floats of v, without touching the two after them (which belong to the next column).
 void store6(float* dst, __m256 v) {
@@ -148,13 +124,6 @@ int64_t pack_panel_fast(const float* panel, int64_t row_step, int64_t col_step, 
   return 0;
 }
 
-float horizontal_sum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // c[0, n) = alpha * acc + beta * c + bias over the first min(n, 8) lanes, never touching the lanes past them
 // (nor c at all when beta = 0).
 void store_lanes(float* c, __m256 acc, int64_t n, float alpha, float beta, const float* bias) {
@@ -252,7 +221,7 @@ void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64
       s2 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b2 + k8, tail), s2);
       s3 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b3 + k8, tail), s3);
     }
-    const float dots[4] = {horizontal_sum(s0), horizontal_sum(s1), horizontal_sum(s2), horizontal_sum(s3)};
+    const float dots[4] = {hsum(s0), hsum(s1), hsum(s2), hsum(s3)};
     gemm_store_tile(dots, 0, c + j, 0, 1, 4, alpha, beta, bias ? bias + j : no_bias);
   }
   for (; j < j_end; ++j) {
@@ -260,7 +229,7 @@ void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64
     __m256 s = _mm256_setzero_ps();
     for (int64_t p = 0; p < k8; p += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), s);
     if (k8 < K) s = _mm256_fmadd_ps(_mm256_maskload_ps(a + k8, tail), _mm256_maskload_ps(b + k8, tail), s);
-    const float dot = horizontal_sum(s);
+    const float dot = hsum(s);
     gemm_store_tile(&dot, 0, c + j, 0, 1, 1, alpha, beta, bias ? bias + j : no_bias);
   }
 }

@@ -69,7 +69,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
   parallel_for(N, rows_per_grain(C), [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
 #ifdef TN_HAVE_AVX2
-      if (active_isa() == Isa::avx2) {
+      if (use_avx2_kernels()) {
         layernorm_forward_row_avx2(out + n * C, mean + n, rstd + n, x + n * C, weight, bias, C, eps);
         continue;
       }
@@ -95,7 +95,7 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, const float* do
       const int64_t row_end = std::min(N, (k + 1) * rows_per_chunk);
       for (int64_t n = k * rows_per_chunk; n < row_end; ++n) {
 #ifdef TN_HAVE_AVX2
-        if (active_isa() == Isa::avx2) {
+        if (use_avx2_kernels()) {
           layernorm_backward_row_avx2(dx + n * C, dweight_acc, dbias_acc, dout + n * C, x + n * C, weight, mean[n],
                                       rstd[n], C);
           continue;

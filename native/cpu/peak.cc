@@ -30,9 +30,15 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// 12 chains x vector lanes x 2 flops.
+int64_t flops_per_round() { return active_isa() == Isa::avx512 ? 12 * 32 : 12 * 16; }
+
 float run_chains(int64_t iters) {
+#ifdef TN_HAVE_AVX512
+  if (active_isa() == Isa::avx512) return fma_chains_avx512(iters);
+#endif
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return fma_chains_avx2(iters);
+  if (use_avx2_kernels()) return fma_chains_avx2(iters);
 #endif
   return fma_chains_generic(iters);
 }
@@ -63,7 +69,7 @@ double measure_fma_gflops(int threads, double seconds) {
   set_num_threads(saved);
   sink = total;
   (void)sink;
-  return static_cast<double>(iters) * 12 * 16 * threads / dt / 1e9;
+  return static_cast<double>(iters) * static_cast<double>(flops_per_round()) * threads / dt / 1e9;
 }
 
 double measure_triad_gbs(int threads, int64_t bytes_per_array, int repeats) {

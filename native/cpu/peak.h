@@ -7,6 +7,8 @@ namespace tn {
 // Runs `iters` rounds of 12 independent 8-wide FMA chains (12 * 8 lanes * 2 flops per round) and returns a
 // value that depends on every chain, so the loop cannot be optimised away.
 float fma_chains_avx2(int64_t iters);
+// The same with 16-wide chains (12 * 16 lanes * 2 flops per round).
+float fma_chains_avx512(int64_t iters);
 float fma_chains_generic(int64_t iters);
 
 // Sustained fp32 FMA GFLOP/s with `threads` threads (each runs the chains for about `seconds`).

@@ -35,7 +35,7 @@ void philox_draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, 
   const int64_t nblocks = (start + count - first + 3) / 4;
   const uint64_t first_block = static_cast<uint64_t>(first) >> 2;
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2)
+  if (use_avx2_kernels())
     philox_blocks_avx2(seed, stream, first_block, (nblocks + 7) / 8 * 8, blocks);
   else
 #endif
@@ -90,7 +90,7 @@ void dropout_forward(const float* x, float* out, int64_t n, float p, uint64_t se
   const float scale = 1.0f / (1.0f - p);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
 #ifdef TN_HAVE_AVX2
-    if (active_isa() == Isa::avx2) {
+    if (use_avx2_kernels()) {
       dropout_range_avx2(x, out, begin, end, p, seed, kStreamDropout);
       return;
     }

@@ -21,7 +21,7 @@ constexpr int64_t kMinColumns = 8;
 
 float row_dot(const float* a, const float* b, int64_t n) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return row_dot_avx2(a, b, n);
+  if (use_avx2_kernels()) return row_dot_avx2(a, b, n);
 #endif
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
@@ -30,14 +30,14 @@ float row_dot(const float* a, const float* b, int64_t n) {
 
 void row_sub_scaled_exp(float* out, const float* a, const float* y, int64_t n, float s) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return row_sub_scaled_exp_avx2(out, a, y, n, s);
+  if (use_avx2_kernels()) return row_sub_scaled_exp_avx2(out, a, y, n, s);
 #endif
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] - s * std::exp(y[i]);
 }
 
 void cols_exp_sum(float* out, float* sum, const float* x, const float* shift, int64_t n) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return cols_exp_sum_avx2(out, sum, x, shift, n);
+  if (use_avx2_kernels()) return cols_exp_sum_avx2(out, sum, x, shift, n);
 #endif
   for (int64_t j = 0; j < n; ++j) {
     out[j] = std::exp(x[j] - shift[j]);
@@ -47,7 +47,7 @@ void cols_exp_sum(float* out, float* sum, const float* x, const float* shift, in
 
 float row_exp_sum(float* out, const float* x, int64_t n, float shift) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return row_exp_sum_avx2(out, x, n, shift);
+  if (use_avx2_kernels()) return row_exp_sum_avx2(out, x, n, shift);
 #endif
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -59,7 +59,7 @@ float row_exp_sum(float* out, const float* x, int64_t n, float shift) {
 
 void cols_sub_scaled_exp(float* out, const float* a, const float* y, const float* s, int64_t n) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return cols_sub_scaled_exp_avx2(out, a, y, s, n);
+  if (use_avx2_kernels()) return cols_sub_scaled_exp_avx2(out, a, y, s, n);
 #endif
   for (int64_t j = 0; j < n; ++j) out[j] = a[j] - s[j] * std::exp(y[j]);
 }
@@ -167,7 +167,7 @@ void for_each_column(int64_t outer, int64_t dim, int64_t inner, const Fn& fn) {
 
 float row_max(const float* x, int64_t n) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return row_max_avx2(x, n);
+  if (use_avx2_kernels()) return row_max_avx2(x, n);
 #endif
   float max = x[0];
   for (int64_t i = 1; i < n; ++i) max = x[i] > max ? x[i] : max;
@@ -176,7 +176,7 @@ float row_max(const float* x, int64_t n) {
 
 float row_sum(const float* x, int64_t n) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return row_sum_avx2(x, n);
+  if (use_avx2_kernels()) return row_sum_avx2(x, n);
 #endif
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += x[i];
@@ -185,7 +185,7 @@ float row_sum(const float* x, int64_t n) {
 
 float row_sum_exp(const float* x, int64_t n, float shift) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return row_sum_exp_avx2(x, n, shift);
+  if (use_avx2_kernels()) return row_sum_exp_avx2(x, n, shift);
 #endif
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - shift);
@@ -194,7 +194,7 @@ float row_sum_exp(const float* x, int64_t n, float shift) {
 
 void row_exp_affine(float* out, const float* x, int64_t n, float shift, float scale, float add) {
 #ifdef TN_HAVE_AVX2
-  if (active_isa() == Isa::avx2) return row_exp_affine_avx2(out, x, n, shift, scale, add);
+  if (use_avx2_kernels()) return row_exp_affine_avx2(out, x, n, shift, scale, add);
 #endif
   for (int64_t i = 0; i < n; ++i) out[i] = scale * std::exp(x[i] - shift) + add;
 }

@@ -1,6 +1,6 @@
-// AVX2 helpers shared by the *_avx2.cc kernels: masked partial vectors and a horizontal sum. Include this only
-// from files compiled with -mavx2 -mfma; the anonymous namespace gives every such file its own copy, so no
-// AVX2 code can be linked into the generic path.
+// AVX2 helpers shared by the *_avx2.cc and *_avx512.cc kernels: masked partial vectors, a horizontal sum and an
+// 8 x 8 transpose. Include this only from files compiled with -mavx2 -mfma (or wider); the anonymous namespace
+// gives every such file its own copy, so no AVX2 code can be linked into the generic path.
 #pragma once
 #include <immintrin.h>
 
@@ -42,6 +42,31 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// Transposes eight rows of eight floats: afterwards v[k] holds what was column k.
+inline void transpose8x8(__m256 v[8]) {
+  // Interleave pairs of rows, then pairs of pairs, within each 128-bit half; then swap the halves across.
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  const __m256 q0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 q2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 q4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 q6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 q7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  v[0] = _mm256_permute2f128_ps(q0, q4, 0x20);
+  v[1] = _mm256_permute2f128_ps(q1, q5, 0x20);
+  v[2] = _mm256_permute2f128_ps(q2, q6, 0x20);
+  v[3] = _mm256_permute2f128_ps(q3, q7, 0x20);
+  v[4] = _mm256_permute2f128_ps(q0, q4, 0x31);
+  v[5] = _mm256_permute2f128_ps(q1, q5, 0x31);
+  v[6] = _mm256_permute2f128_ps(q2, q6, 0x31);
+  v[7] = _mm256_permute2f128_ps(q3, q7, 0x31);
 }
 
 }  // namespace

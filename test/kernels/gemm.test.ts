@@ -130,6 +130,8 @@ describe('gemm', () => {
     const shapes: Array<[number, number, number]> = [
       [1, 1, 1], [7, 33, 5], [33, 7, 1], [5, 6, 15], [6, 16, 17], [15, 17, 16], [16, 5, 6], [17, 15, 95],
       [95, 97, 33], [97, 95, 7], [257, 33, 40], [33, 257, 300], [130, 97, 257],
+      // The AVX-512 tile is 12 x 32.
+      [12, 32, 9], [11, 31, 12], [13, 33, 8], [24, 48, 31], [25, 65, 64],
     ];
     const cases: Case[] = [];
     for (const [M, N, K] of shapes) for (const [transA, transB] of TRANSPOSES) cases.push({ M, N, K, transA, transB });
@@ -137,11 +139,13 @@ describe('gemm', () => {
   });
 
   test('large enough for several blocks of M, N and K', () => {
-    // M past MC, K past KC (so later K slices accumulate onto the first), N past NC with a thin M.
+    // M past MC, K past KC (so later K slices accumulate onto the first; K = 520 as three equal slices), N past
+    // NC with a thin M.
     checkOnEveryPath([
       { M: 301, N: 70, K: 520, transA: true, beta: 0.5, bias: true },
       { M: 3, N: 4200, K: 9, transB: true, bias: true },
       { M: 160, N: 160, K: 300, alpha: -0.75, beta: 1 },
+      { M: 150, N: 70, K: 384, transB: true, bias: true },
       // Narrow C (A read in place rather than packed), with K past KC, alone and split over threads.
       { M: 50, N: 40, K: 600, transA: true, beta: 0.5 },
       { M: 40, N: 100, K: 600, bias: true },

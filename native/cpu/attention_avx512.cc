@@ -1,0 +1,135 @@
+// AVX-512 twins of the two attention tile products (scores and matmul_acc), 8-row x 32-column register tiles;
+// packing, row max and exp stay on their AVX2 versions. Accumulator arrays are indexed by constant-trip loops
+// that `#pragma GCC unroll` flattens early, so they live in registers (see attention_avx2.cc).
+#include <immintrin.h>
+
+#include "attention.h"
+#include "vec_avx512.h"
+
+namespace tn {
+namespace {
+
+// C[MR rows][16*NV cols from n] = alpha * A_rows . Bt_cols over K. Bt is the packed B^T (k-major, ldbt wide)
+// holding NP columns; columns are stored up to N.
+template <int MR, int NV>
+void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t n,
+                 int64_t NP, int64_t N, int64_t K, float alpha) {
+  __mmask16 load_mask[NV], store_mask[NV];
+  #pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    load_mask[v] = lanes16(NP - n - 16 * v);
+    store_mask[v] = lanes16(N - n - 16 * v);
+  }
+  __m512 acc[MR][NV];
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[NV];
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(load_mask[v], Bt + k * ldbt + n + 16 * v);
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+      #pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+  const __m512 scale = _mm512_set1_ps(alpha);
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      _mm512_mask_storeu_ps(C + r * ldc + n + 16 * v, store_mask[v], _mm512_mul_ps(acc[r][v], scale));
+}
+
+template <int MR>
+void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t NP,
+                 int64_t N, int64_t K, float alpha) {
+  int64_t n = 0;
+  for (; NP - n > 16; n += 32) scores_tile<MR, 2>(C, ldc, A, lda, Bt, ldbt, n, NP, N, K, alpha);
+  if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, ldbt, n, NP, N, K, alpha);
+}
+
+// C[MR rows][16*NV cols] += A . B over K, for the columns of this tile below N (counted from the tile's start).
+template <int MR, int NV>
+void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
+              int64_t N, int64_t K) {
+  __mmask16 mask[NV];
+  #pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) mask[v] = lanes16(N - 16 * v);
+  __m512 acc[MR][NV];
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_maskz_loadu_ps(mask[v], C + r * ldc + 16 * v);
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[NV];
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(mask[v], B + k * ldb + 16 * v);
+    const float* a = A + k * a_col;
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r * a_row]);
+      #pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, b[v], acc[r][v]);
+    }
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], acc[r][v]);
+}
+
+template <int MR>
+void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
+              int64_t N, int64_t K) {
+  for (int64_t n = 0; n < N; n += 32) {
+    if (N - n > 16)
+      acc_tile<MR, 2>(C + n, ldc, A, a_row, a_col, B + n, ldb, N - n, K);
+    else
+      acc_tile<MR, 1>(C + n, ldc, A, a_row, a_col, B + n, ldb, N - n, K);
+  }
+}
+
+}  // namespace
+
+void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+                        int64_t M, int64_t N, int64_t K, float alpha) {
+  const int64_t NP = (N + 7) / 8 * 8;  // columns the packing holds (zero past N)
+  int64_t m = 0;
+  for (; m + 8 <= M; m += 8) scores_rows<8>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);
+  float* c = C + m * ldc;
+  const float* a = A + m * lda;
+  switch (M - m) {
+    case 7: scores_rows<7>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 6: scores_rows<6>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 5: scores_rows<5>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 4: scores_rows<4>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 3: scores_rows<3>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 2: scores_rows<2>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    case 1: scores_rows<1>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
+    default: break;
+  }
+}
+
+void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                            int64_t ldb, int64_t M, int64_t N, int64_t K) {
+  int64_t m = 0;
+  for (; m + 8 <= M; m += 8) acc_rows<8>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
+  float* c = C + m * ldc;
+  const float* a = A + m * a_row;
+  switch (M - m) {
+    case 7: acc_rows<7>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 6: acc_rows<6>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 5: acc_rows<5>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 4: acc_rows<4>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 3: acc_rows<3>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 2: acc_rows<2>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    case 1: acc_rows<1>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
+    default: break;
+  }
+}
+
+}  // namespace tn
