@@ -73,55 +73,51 @@ __m256i first_lanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// One panel of h <= width rows, width 6 or 16, rows past h zero. Packs every column when the columns are
-// contiguous and the leading multiple of 8 when the rows are; returns how many columns it packed.
-int64_t pack_panel_fast(const float* panel, int64_t row_step, int64_t col_step, int64_t h, int64_t cols,
-                        int64_t width, float* dst) {
-  if (col_step == 1) {
-    // Rows contiguous: transpose 8 x 8 blocks, eight rows (or the six of an A panel) at a time.
-    const int64_t cols8 = cols / 8 * 8;
-    for (int64_t r0 = 0; r0 < width; r0 += 8) {
-      const int64_t group = width - r0 < 8 ? width - r0 : 8;
-      for (int64_t c = 0; c < cols8; c += 8) {
-        __m256 v[8];
-        for (int64_t r = 0; r < 8; ++r)
-          v[r] = r0 + r < h ? _mm256_loadu_ps(panel + (r0 + r) * row_step + c) : _mm256_setzero_ps();
-        transpose8x8(v);
-        for (int64_t k = 0; k < 8; ++k) {
-          float* d = dst + (c + k) * width + r0;
-          if (group == 8)
-            _mm256_storeu_ps(d, v[k]);
-          else
-            store6(d, v[k]);
-        }
+// Columns contiguous (op(A) of TN, op(B) of NN): column c of the whole block is `rows` floats in a row, cut into
+// panels of width 6 or 16. Reading it straight through, all panels at once, streams memory; panel by panel,
+// every column of a panel would be a short read from a different cache line.
+void pack_columns(const float* src, int64_t col_step, int64_t rows, int64_t cols, int64_t width, float* dst) {
+  const int64_t panels = (rows + width - 1) / width;
+  for (int64_t c = 0; c < cols; ++c) {
+    const float* s = src + c * col_step;
+    for (int64_t q = 0; q < panels; ++q) {
+      const int64_t r0 = q * width;
+      float* d = dst + q * width * cols + c * width;
+      // Lanes past the block's last row load as zeros; a full vector is read only where it lies inside the block.
+      const __m256 lo = r0 + 8 <= rows ? _mm256_loadu_ps(s + r0) : _mm256_maskload_ps(s + r0, first_lanes(rows - r0));
+      if (width == 6) {
+        store6(d, lo);
+        continue;
+      }
+      _mm256_storeu_ps(d, lo);
+      _mm256_storeu_ps(d + 8, r0 + 16 <= rows ? _mm256_loadu_ps(s + r0 + 8)
+                                              : _mm256_maskload_ps(s + r0 + 8, first_lanes(rows - r0 - 8)));
+    }
+  }
+}
+
+// One panel of h <= width rows, width 6 or 16, rows past h zero, rows contiguous: packs the leading multiple of 8
+// columns and returns how many it packed.
+int64_t pack_panel_rows(const float* panel, int64_t row_step, int64_t h, int64_t cols, int64_t width, float* dst) {
+  // Transposes 8 x 8 blocks, eight rows (or the six of an A panel) at a time.
+  const int64_t cols8 = cols / 8 * 8;
+  for (int64_t r0 = 0; r0 < width; r0 += 8) {
+    const int64_t group = width - r0 < 8 ? width - r0 : 8;
+    for (int64_t c = 0; c < cols8; c += 8) {
+      __m256 v[8];
+      for (int64_t r = 0; r < 8; ++r)
+        v[r] = r0 + r < h ? _mm256_loadu_ps(panel + (r0 + r) * row_step + c) : _mm256_setzero_ps();
+      transpose8x8(v);
+      for (int64_t k = 0; k < 8; ++k) {
+        float* d = dst + (c + k) * width + r0;
+        if (group == 8)
+          _mm256_storeu_ps(d, v[k]);
+        else
+          store6(d, v[k]);
       }
     }
-    return cols8;
   }
-  if (row_step == 1) {
-    // Columns contiguous: each column of the panel is a straight copy (masked at a partial panel).
-    if (width == 16 && h == 16) {
-      for (int64_t c = 0; c < cols; ++c) {
-        _mm256_storeu_ps(dst + c * 16, _mm256_loadu_ps(panel + c * col_step));
-        _mm256_storeu_ps(dst + c * 16 + 8, _mm256_loadu_ps(panel + c * col_step + 8));
-      }
-    } else {
-      const __m256i m0 = first_lanes(h), m1 = first_lanes(h - 8);
-      for (int64_t c = 0; c < cols; ++c) {
-        const float* s = panel + c * col_step;
-        float* d = dst + c * width;
-        const __m256 lo = _mm256_maskload_ps(s, m0);
-        if (width == 16) {
-          _mm256_storeu_ps(d, lo);
-          _mm256_storeu_ps(d + 8, _mm256_maskload_ps(s + 8, m1));
-        } else {
-          store6(d, lo);
-        }
-      }
-    }
-    return cols;
-  }
-  return 0;
+  return cols8;
 }
 
 // c[0, n) = alpha * acc + beta * c + bias over the first min(n, 8) lanes, never touching the lanes past them
@@ -237,10 +233,11 @@ void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64
 void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                            int64_t width, float* dst) {
   const bool fast_width = width == 6 || width == 16;
+  if (fast_width && row_step == 1) return pack_columns(src, col_step, rows, cols, width, dst);
   for (int64_t pr = 0; pr < rows; pr += width) {
     const float* panel = src + pr * row_step;
     const int64_t h = rows - pr < width ? rows - pr : width;
-    const int64_t done = fast_width ? pack_panel_fast(panel, row_step, col_step, h, cols, width, dst) : 0;
+    const int64_t done = fast_width && col_step == 1 ? pack_panel_rows(panel, row_step, h, cols, width, dst) : 0;
     if (done < cols)
       gemm_pack_panels_generic(panel + done * col_step, row_step, col_step, h, cols - done, width, dst + done * width);
     dst += width * cols;
