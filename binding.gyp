@@ -32,7 +32,7 @@
       "conditions": [
         ["target_arch=='x64'", {
           "sources": ["<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f => f.endsWith('_avx512.cc')).map(f => 'native/cpu/' + f).join(' ')\")"],
-          "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mprefer-vector-width=512"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq"] }
         }]
       ]

@@ -78,6 +78,9 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
   if (is_transposed(layout.a_strides, layout)) a = make_contiguous(a, layout.a_strides, layout, a_copy);
   if (is_transposed(layout.b_strides, layout)) b = make_contiguous(b, layout.b_strides, layout, b_copy);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX512
+    if (active_isa() == Isa::avx512) return binary_range_avx512(op, a, b, out, layout, begin, end);
+#endif
 #ifdef TN_HAVE_AVX2
     if (use_avx2_kernels()) return binary_range_avx2(op, a, b, out, layout, begin, end);
 #endif
@@ -87,6 +90,9 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
 
 void unary_forward(UnaryOp op, const float* x, float* out, int64_t n, float param) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX512
+    if (active_isa() == Isa::avx512) return unary_forward_avx512(op, x + begin, out + begin, end - begin, param);
+#endif
 #ifdef TN_HAVE_AVX2
     if (use_avx2_kernels()) return unary_forward_avx2(op, x + begin, out + begin, end - begin, param);
 #endif
@@ -96,6 +102,10 @@ void unary_forward(UnaryOp op, const float* x, float* out, int64_t n, float para
 
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n, float param) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX512
+    if (active_isa() == Isa::avx512)
+      return unary_backward_avx512(op, x + begin, y + begin, dy + begin, dx + begin, end - begin, param);
+#endif
 #ifdef TN_HAVE_AVX2
     if (use_avx2_kernels())
       return unary_backward_avx2(op, x + begin, y + begin, dy + begin, dx + begin, end - begin, param);

@@ -34,6 +34,12 @@ void binary_range_avx2(BinaryOp op, const float* a, const float* b, float* out, 
 void unary_forward_avx2(UnaryOp op, const float* x, float* out, int64_t n, float param);
 void unary_backward_avx2(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
                          float param);
+// The same loops 16 wide (elementwise_avx512.cc).
+void binary_range_avx512(BinaryOp op, const float* a, const float* b, float* out, const BroadcastLayout& layout,
+                         int64_t begin, int64_t end);
+void unary_forward_avx512(UnaryOp op, const float* x, float* out, int64_t n, float param);
+void unary_backward_avx512(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
+                           float param);
 
 // out (contiguous, `shape`) = value where the int32 mask (read through strides, 0 broadcasts) is nonzero, else x
 // (contiguous, `shape`). The same call with x = dy and value = 0 is its backward. out may alias x.
