@@ -28,12 +28,18 @@ void for_each_batch(uint64_t seed, uint64_t stream, int64_t begin, int64_t end, 
 }  // namespace
 
 void philox_draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, uint32_t* words) {
-  // Whole blocks are generated and the partial ends trimmed; the AVX2 generator runs 8 blocks per pass, so its
-  // share is rounded up to a multiple of 8 (short runs, such as a 24-key row of attention, stay vectorised).
-  uint32_t blocks[kPhiloxMaxDraws + 32];
+  // Whole blocks are generated and the partial ends trimmed; the AVX2 (AVX-512) generator runs 8 (16) blocks per
+  // pass, so its share is rounded up to a multiple of 8 (16): short runs, such as a 24-key row of attention,
+  // stay vectorised.
+  uint32_t blocks[kPhiloxMaxDraws + 64];
   const int64_t first = start & ~int64_t(3);
   const int64_t nblocks = (start + count - first + 3) / 4;
   const uint64_t first_block = static_cast<uint64_t>(first) >> 2;
+#ifdef TN_HAVE_AVX512
+  if (active_isa() == Isa::avx512)
+    philox_blocks_avx512(seed, stream, first_block, (nblocks + 15) / 16 * 16, blocks);
+  else
+#endif
 #ifdef TN_HAVE_AVX2
   if (use_avx2_kernels())
     philox_blocks_avx2(seed, stream, first_block, (nblocks + 7) / 8 * 8, blocks);
@@ -89,6 +95,12 @@ void dropout_forward(const float* x, float* out, int64_t n, float p, uint64_t se
   }
   const float scale = 1.0f / (1.0f - p);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+#ifdef TN_HAVE_AVX512
+    if (active_isa() == Isa::avx512) {
+      dropout_range_avx512(x, out, begin, end, p, seed, kStreamDropout);
+      return;
+    }
+#endif
 #ifdef TN_HAVE_AVX2
     if (use_avx2_kernels()) {
       dropout_range_avx2(x, out, begin, end, p, seed, kStreamDropout);

@@ -22,10 +22,13 @@ void philox_draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, 
 // behind every draw above, one copy per instruction set (identical numbers).
 void philox_blocks_generic(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words);
 void philox_blocks_avx2(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words);
+void philox_blocks_avx512(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words);
 
 // dropout_forward's loop over elements [begin, end) (0 < p < 1; element i uses draw i of the stream), generating
 // and applying the draws in AVX2 registers: the same results as the generic loop.
 void dropout_range_avx2(const float* x, float* out, int64_t begin, int64_t end, float p, uint64_t seed,
                         uint64_t stream);
+void dropout_range_avx512(const float* x, float* out, int64_t begin, int64_t end, float p, uint64_t seed,
+                          uint64_t stream);
 
 }  // namespace tn
