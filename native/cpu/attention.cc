@@ -92,8 +92,8 @@ struct TileOps {
 TileOps tile_ops() {
 #ifdef TN_HAVE_AVX512
   if (active_isa() == Isa::avx512)
-    return {attn_pack_transposed_avx2, attn_scores_avx512, attn_matmul_acc_avx512, attn_row_max_avx2,
-            attn_exp_sum_avx2};
+    return {attn_pack_transposed_avx2, attn_scores_avx512, attn_matmul_acc_avx512, attn_row_max_avx512,
+            attn_exp_sum_avx512};
 #endif
 #ifdef TN_HAVE_AVX2
   if (use_avx2_kernels())

@@ -65,5 +65,7 @@ void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, cons
                         int64_t M, int64_t N, int64_t K, float alpha);
 void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                             int64_t ldb, int64_t M, int64_t N, int64_t K);
+float attn_row_max_avx512(const float* x, int64_t n);
+float attn_exp_sum_avx512(float* x, int64_t n, float shift);
 
 }  // namespace tn

@@ -1,5 +1,5 @@
-// AVX-512 twins of the two attention tile products (scores and matmul_acc), 8-row x 32-column register tiles;
-// packing, row max and exp stay on their AVX2 versions. Accumulator arrays are indexed by constant-trip loops
+// AVX-512 twins of the attention tile kernels: the two products (scores and matmul_acc) in 8-row x 32-column
+// register tiles, the row max and the exp; packing stays on its AVX2 version. Accumulator arrays are indexed by constant-trip loops
 // that `#pragma GCC unroll` flattens early, so they live in registers (see attention_avx2.cc).
 #include <immintrin.h>
 
@@ -8,6 +8,26 @@
 
 namespace tn {
 namespace {
+
+// exp(x) as exp256 in attention_avx2.cc, 16 lanes: x = n ln2 + r, exp(r) by its degree-6 Taylor polynomial,
+// 2^n built with scalef. Below -87.3 the result is exactly 0, so -inf (masked) scores give 0; NaN stays NaN.
+__m512 exp512(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.3f), hi = _mm512_set1_ps(88.0f);
+  const __mmask16 not_underflow = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ);
+  x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));  // operand order keeps NaN
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln2 split in two for an exact n*ln2_hi
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 poly = _mm512_set1_ps(1.0f / 720);
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.0f / 120));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.0f / 24));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.0f / 6));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(0.5f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.0f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(not_underflow, _mm512_scalef_ps(poly, n));
+}
 
 // C[MR rows][16*NV cols from n] = alpha * A_rows . Bt_cols over K. Bt is the packed B^T (k-major, ldbt wide)
 // holding NP columns; columns are stored up to N.
@@ -130,6 +150,27 @@ void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row
     case 1: acc_rows<1>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
     default: break;
   }
+}
+
+float attn_row_max_avx512(const float* x, int64_t n) {
+  __m512 m = _mm512_set1_ps(-__builtin_inff());
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 lanes = lanes16(n - j);
+    m = _mm512_mask_max_ps(m, lanes, m, _mm512_maskz_loadu_ps(lanes, x + j));
+  }
+  return _mm512_reduce_max_ps(m);
+}
+
+float attn_exp_sum_avx512(float* x, int64_t n, float shift) {
+  const __m512 s = _mm512_set1_ps(shift);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 lanes = lanes16(n - j);
+    const __m512 e = _mm512_maskz_mov_ps(lanes, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, x + j), s)));
+    _mm512_mask_storeu_ps(x + j, lanes, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  return _mm512_reduce_add_ps(sum);
 }
 
 }  // namespace tn

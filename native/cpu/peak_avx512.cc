@@ -1,6 +1,7 @@
 #include <immintrin.h>
 
 #include "peak.h"
+#include "vec_avx512.h"
 
 namespace tn {
 
@@ -14,12 +15,7 @@ float fma_chains_avx512(int64_t iters) {
   }
   __m512 sum = acc[0];
   for (int k = 1; k < 12; ++k) sum = _mm512_add_ps(sum, acc[k]);
-  // Summed through memory: g++ 12's _mm512_reduce_add_ps warns about its own uninitialised temporary.
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, sum);
-  float total = 0;
-  for (float v : lanes) total += v;
-  return total;
+  return _mm512_reduce_add_ps(sum);
 }
 
 }  // namespace tn

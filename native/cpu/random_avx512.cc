@@ -6,13 +6,7 @@
 
 #include "philox.h"
 #include "random.h"
-
-// g++ 12's 512-bit integer intrinsics start from _mm512_undefined_epi32(), which it then reports as maybe used
-// uninitialised wherever they are inlined; the lanes in question are always overwritten.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "vec_avx512.h"
 
 namespace tn {
 namespace {

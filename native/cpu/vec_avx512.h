@@ -5,6 +5,13 @@
 
 #include <cstdint>
 
+// g++ 12's 512-bit intrinsics start many results from an _mm512_undefined_*() value, which it then reports as
+// (maybe) used uninitialised wherever they are inlined; the lanes in question are always overwritten.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 namespace tn {
 namespace {
 
