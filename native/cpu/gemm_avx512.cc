@@ -39,6 +39,32 @@ void accumulate_12x32(int64_t kc, const float* const rows[12], int64_t col_step,
   acc[9][0] = c90, acc[9][1] = c91, acc[10][0] = c100, acc[10][1] = c101, acc[11][0] = c110, acc[11][1] = c111;
 }
 
+// The same for a packed A panel (12 values per k, contiguous): one pointer with constant offsets, so all 12 row
+// addresses fit in the loop's registers (twelve row pointers do not, and g++ reloads some from the stack every k).
+template <bool kTwo>
+void accumulate_12x32_packed(int64_t kc, const float* a, const float* b, __m512 acc[12][2]) {
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+  __m512 c80 = c00, c81 = c00, c90 = c00, c91 = c00, c100 = c00, c101 = c00, c110 = c00, c111 = c00;
+  for (int64_t p = 0; p < kc; ++p, a += 12, b += kGemmAvx512NR) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = kTwo ? _mm512_load_ps(b + 16) : b0;
+#define TN_GEMM_ROW(i)                                   \
+  {                                                      \
+    const __m512 ai = _mm512_set1_ps(a[i]);              \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);          \
+    if (kTwo) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
+  }
+    TN_GEMM_ROW(0) TN_GEMM_ROW(1) TN_GEMM_ROW(2) TN_GEMM_ROW(3) TN_GEMM_ROW(4) TN_GEMM_ROW(5)
+    TN_GEMM_ROW(6) TN_GEMM_ROW(7) TN_GEMM_ROW(8) TN_GEMM_ROW(9) TN_GEMM_ROW(10) TN_GEMM_ROW(11)
+#undef TN_GEMM_ROW
+  }
+  acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
+  acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+  acc[6][0] = c60, acc[6][1] = c61, acc[7][0] = c70, acc[7][1] = c71, acc[8][0] = c80, acc[8][1] = c81;
+  acc[9][0] = c90, acc[9][1] = c91, acc[10][0] = c100, acc[10][1] = c101, acc[11][0] = c110, acc[11][1] = c111;
+}
+
 // Columns contiguous (op(A) of TN, op(B) of NN): column c of the whole block is `rows` floats in a row, cut into
 // the panels. Reading it straight through, all panels at once, streams memory; panel by panel, every column of
 // a panel would be a short read from a different cache line.
@@ -118,11 +144,15 @@ void gemm_micro_kernel_avx512(int64_t kc, const float* a, int64_t a_row_step, in
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
   }
   __m512 acc[12][2];
-  if (nr <= 16) {
+  const bool packed = a_row_step == 1 && a_col_step == kGemmAvx512MR;
+  if (packed && nr <= 16)
+    accumulate_12x32_packed<false>(kc, a, b_panel, acc);
+  else if (packed)
+    accumulate_12x32_packed<true>(kc, a, b_panel, acc);
+  else if (nr <= 16)
     accumulate_12x32<false>(kc, rows, a_col_step, b_panel, acc);
-  } else {
+  else
     accumulate_12x32<true>(kc, rows, a_col_step, b_panel, acc);
-  }
 
   // C = alpha * acc + beta * C + bias, masked to the nr columns of the tile (nothing outside C is touched).
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
