@@ -221,11 +221,36 @@ void parallel_for_allocating(int64_t n, int64_t grain, const std::function<void(
 
 // ---- forward --------------------------------------------------------------------------------------------------
 
+// Keys in the block starting at j0.
+int64_t block_keys(const Problem& p, int64_t j0) { return std::min(kBlockK, p.Tk - j0); }
+
 struct ForwardScratch {
   std::vector<float> S, pack, acc, row_max, row_sum, keep;
-  ForwardScratch(int64_t D)
+  // Every key block of one head, packed the first time a query block of that head needs it: a thread's units
+  // are mostly consecutive query blocks of the same head, which then share the packing.
+  std::vector<float> head_pack;
+  std::vector<char> head_packed;
+  const float* head_k = nullptr;
+  ForwardScratch(int64_t D, int64_t Tk)
       : S(kBlockQ * kBlockK), pack(D * kBlockK), acc(kBlockQ * D), row_max(kBlockQ), row_sum(kBlockQ),
-        keep(kBlockK) {}
+        keep(kBlockK), head_pack(((Tk + kBlockK - 1) / kBlockK) * kBlockK * D),
+        head_packed((Tk + kBlockK - 1) / kBlockK) {}
+
+  // The key block starting at j0 of head hd, packed by pack_transposed with row stride
+  // packed_stride(block_keys(p, j0)): always the whole block, since query blocks may need different parts of it.
+  const float* packed_keys(const Problem& p, const Head& hd, int64_t j0) {
+    if (head_k != hd.k) {
+      head_k = hd.k;
+      std::fill(head_packed.begin(), head_packed.end(), 0);
+    }
+    const int64_t block = j0 / kBlockK;
+    float* dst = head_pack.data() + block * kBlockK * p.D;
+    if (!head_packed[block]) {
+      p.ops.pack_transposed(dst, hd.k + j0 * p.ks.t, p.ks.t, block_keys(p, j0), p.D);
+      head_packed[block] = 1;
+    }
+    return dst;
+  }
 };
 
 void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* out, AttnStrides os, float* lse,
@@ -245,10 +270,11 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   // Online softmax: keep each row's running max m and sum l of exp(score - m); rescale acc when m grows.
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    p.ops.pack_transposed(s.pack.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    const float* kt = s.packed_keys(p, hd, j0);
+    const int64_t ldkt = packed_stride(block_keys(p, j0));
     for_each_slice(p, i0, nq, j0, nk, [&](int64_t r0, int64_t nr, int64_t nk_r) {
       float* S_r = S + r0 * kBlockK;
-      score_tile(p, hd, i0 + r0, nr, j0, nk_r, s.pack.data(), packed_stride(nk), S_r);
+      score_tile(p, hd, i0 + r0, nr, j0, nk_r, kt, ldkt, S_r);
       for (int64_t i = r0; i < r0 + nr; ++i) {
         float* row = S + i * kBlockK;
         const float m_new = std::max(m[i], p.ops.row_max(row, nk_r));
@@ -425,7 +451,7 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
   const int64_t q_blocks = (Tq + kBlockQ - 1) / kBlockQ;
   const int64_t flops_per_block = 4 * std::min(kBlockQ, Tq) * Tk * D;
   parallel_for_allocating(B * H * q_blocks, grain_for(flops_per_block), [&](int64_t begin, int64_t end) {
-    ForwardScratch s(D);
+    ForwardScratch s(D, Tk);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / q_blocks, t = u % q_blocks;
       forward_query_block(p, head_of(p, bh / H, bh % H), zigzag(t, q_blocks) * kBlockQ, out, out_strides, lse,
