@@ -69,6 +69,20 @@ float attn_exp_sum_generic(float* x, int64_t n, float shift) {
   return sum;
 }
 
+void attn_row_dots_generic(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float sum = 0.0f;
+    for (int64_t d = 0; d < n; ++d) sum += a[i * lda + d] * b[i * lda + d];
+    out[i] = sum;
+  }
+}
+
+void attn_scale_rows_generic(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t n,
+                             float scale) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t d = 0; d < n; ++d) dst[i * ld_dst + d] = src[i * ld_src + d] * scale;
+}
+
 namespace {
 
 // Tile sizes: a 64 x 64 score tile, its packed K block and the output accumulator stay in L1/L2.
@@ -87,20 +101,23 @@ struct TileOps {
   decltype(&attn_matmul_acc_generic) matmul_acc;
   decltype(&attn_row_max_generic) row_max;
   decltype(&attn_exp_sum_generic) exp_sum;
+  decltype(&attn_row_dots_generic) row_dots;
+  decltype(&attn_scale_rows_generic) scale_rows;
 };
 
 TileOps tile_ops() {
 #ifdef TN_HAVE_AVX512
   if (active_isa() == Isa::avx512)
     return {attn_pack_transposed_avx2, attn_scores_avx512, attn_matmul_acc_avx512, attn_row_max_avx512,
-            attn_exp_sum_avx512};
+            attn_exp_sum_avx512, attn_row_dots_avx512, attn_scale_rows_avx512};
 #endif
 #ifdef TN_HAVE_AVX2
   if (use_avx2_kernels())
-    return {attn_pack_transposed_avx2, attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2};
+    return {attn_pack_transposed_avx2, attn_scores_avx2, attn_matmul_acc_avx2, attn_row_max_avx2, attn_exp_sum_avx2,
+            attn_row_dots_avx2, attn_scale_rows_avx2};
 #endif
   return {attn_pack_transposed_generic, attn_scores_generic, attn_matmul_acc_generic, attn_row_max_generic,
-          attn_exp_sum_generic};
+          attn_exp_sum_generic, attn_row_dots_generic, attn_scale_rows_generic};
 }
 
 // Sizes, inputs and options shared by every tile of one call.
@@ -196,6 +213,33 @@ void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, f
   for (int64_t j = 0; j < n; ++j) dst[j] = philox_word_uniform(words[j]) >= p ? kept : 0.0f;
 }
 
+// keep[i * kBlockK + j] = the multipliers of draws first + i * row_stride + j, for the nr x nk rows of one tile.
+// Short rows (a few dozen keys) are drawn in one run across the tile, skipped draws included: each philox_draws
+// call costs at least 64 draws on the vector generators.
+void dropout_tile_multipliers(float* keep, uint64_t seed, uint64_t first, int64_t row_stride, int64_t nr, int64_t nk,
+                              float p) {
+  const int64_t span = (nr - 1) * row_stride + nk;
+  if (span > 2 * nr * nk) {
+    for (int64_t i = 0; i < nr; ++i)
+      dropout_multipliers(keep + i * kBlockK, seed, first + static_cast<uint64_t>(i * row_stride), nk, p);
+    return;
+  }
+  const float kept = 1.0f / (1.0f - p);
+  uint32_t words[kPhiloxMaxDraws];
+  for (int64_t s0 = 0; s0 < span; s0 += kPhiloxMaxDraws) {
+    const int64_t count = std::min(kPhiloxMaxDraws, span - s0);
+    philox_draws(seed, kStreamAttnDropout, static_cast<int64_t>(first) + s0, count, words);
+    // Rows whose draws [i * row_stride, i * row_stride + nk) meet this run [s0, s0 + count).
+    for (int64_t i = s0 / row_stride; i < nr && i * row_stride < s0 + count; ++i) {
+      const int64_t j_begin = std::max<int64_t>(0, s0 - i * row_stride);
+      const int64_t j_end = std::min(nk, s0 + count - i * row_stride);
+      const uint32_t* w = words + (i * row_stride - s0);
+      float* dst = keep + i * kBlockK;
+      for (int64_t j = j_begin; j < j_end; ++j) dst[j] = philox_word_uniform(w[j]) >= p ? kept : 0.0f;
+    }
+  }
+}
+
 // The t-th block of n in the order 0, n-1, 1, n-2, ...: under a causal mask the cost of a block grows (query
 // blocks) or shrinks (key blocks) with its index, so runs of consecutive blocks in this order cost about the same.
 int64_t zigzag(int64_t t, int64_t n) { return t % 2 == 0 ? t / 2 : n - 1 - t / 2; }
@@ -233,7 +277,7 @@ struct ForwardScratch {
   const float* head_k = nullptr;
   ForwardScratch(int64_t D, int64_t Tk)
       : S(kBlockQ * kBlockK), pack(D * kBlockK), acc(kBlockQ * D), row_max(kBlockQ), row_sum(kBlockQ),
-        keep(kBlockK), head_pack(((Tk + kBlockK - 1) / kBlockK) * kBlockK * D),
+        keep(kBlockQ * kBlockK), head_pack(((Tk + kBlockK - 1) / kBlockK) * kBlockK * D),
         head_packed((Tk + kBlockK - 1) / kBlockK) {}
 
   // The key block starting at j0 of head hd, packed by pack_transposed with row stride
@@ -275,6 +319,9 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
     for_each_slice(p, i0, nq, j0, nk, [&](int64_t r0, int64_t nr, int64_t nk_r) {
       float* S_r = S + r0 * kBlockK;
       score_tile(p, hd, i0 + r0, nr, j0, nk_r, kt, ldkt, S_r);
+      if (o.dropout_p > 0.0f)
+        dropout_tile_multipliers(s.keep.data(), o.seed, hd.dropout_first + (i0 + r0) * Tk + j0, Tk, nr, nk_r,
+                                 o.dropout_p);
       for (int64_t i = r0; i < r0 + nr; ++i) {
         float* row = S + i * kBlockK;
         const float m_new = std::max(m[i], p.ops.row_max(row, nk_r));
@@ -290,8 +337,7 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
           for (int64_t d = 0; d < D; ++d) a[d] *= correction;
         }
         if (o.dropout_p > 0.0f) {
-          float* keep = s.keep.data();
-          dropout_multipliers(keep, o.seed, hd.dropout_first + (i0 + i) * Tk + j0, nk_r, o.dropout_p);
+          const float* keep = s.keep.data() + (i - r0) * kBlockK;
           for (int64_t j = 0; j < nk_r; ++j) row[j] *= keep[j];
         }
       }
@@ -308,8 +354,7 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
       lse_rows[i] = kPosInf;
       continue;
     }
-    const float inv = 1.0f / l[i];
-    for (int64_t d = 0; d < D; ++d) dst[d] = acc[i * D + d] * inv;
+    p.ops.scale_rows(dst, 0, acc + i * D, 0, 1, D, 1.0f / l[i]);
     lse_rows[i] = m[i] + std::log(l[i]);
   }
 
@@ -354,13 +399,11 @@ void backward_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int
   // The forward multiplied V by the dropped probabilities P * keep/(1-p).
   const float* P_used = S;
   if (o.dropout_p > 0.0f) {
-    float* keep = s.keep.data();
+    const float* keep = s.keep.data();
     float* dropped = s.dropped.data();
-    for (int64_t i = 0; i < nq; ++i) {
-      float* kr = keep + i * kBlockK;
-      dropout_multipliers(kr, o.seed, hd.dropout_first + (i0 + i) * p.Tk + j0, nk, o.dropout_p);
-      for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * kr[j];
-    }
+    dropout_tile_multipliers(s.keep.data(), o.seed, hd.dropout_first + i0 * p.Tk + j0, p.Tk, nq, nk, o.dropout_p);
+    for (int64_t i = 0; i < nq; ++i)
+      for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * keep[i * kBlockK + j];
     P_used = dropped;
   }
   // dV += P_used^T dO
@@ -396,11 +439,7 @@ void backward_key_blocks(const Problem& p, const Head& hd, int64_t t_begin, int6
   float* dv_acc = s.dv_acc.data();
 
   // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term.
-  for (int64_t i = 0; i < Tq; ++i) {
-    float sum = 0.0f;
-    for (int64_t d = 0; d < D; ++d) sum += dO[i * os.t + d] * O[i * os.t + d];
-    s.row_dot[i] = sum;
-  }
+  p.ops.row_dots(s.row_dot.data(), dO, O, os.t, Tq, D);
 
   const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
   for (int64_t t = t_begin; t < t_end; ++t) {
@@ -420,17 +459,15 @@ void backward_key_blocks(const Problem& p, const Head& hd, int64_t t_begin, int6
     }
     float* dk_rows = dk + hd.b * p.ks.b + hd.h * p.ks.h + j0 * p.ks.t;
     float* dv_rows = dv + hd.b * p.vs.b + hd.h * p.vs.h + j0 * p.vs.t;
-    for (int64_t j = 0; j < nk; ++j)
-      for (int64_t d = 0; d < D; ++d) {
-        dk_rows[j * p.ks.t + d] = dk_acc[j * D + d] * p.opt.scale;
-        dv_rows[j * p.vs.t + d] = dv_acc[j * D + d];
-      }
+    p.ops.scale_rows(dk_rows, p.ks.t, dk_acc, D, nk, D, p.opt.scale);
+    p.ops.scale_rows(dv_rows, p.vs.t, dv_acc, D, nk, D, 1.0f);
   }
 }
 
 // dq rows of one head = scale * the sum of `parts` [Tq, D] partial sums `part_stride` apart.
 void write_dq(const Problem& p, const Head& hd, float* dq, const float* parts, int64_t n_parts, int64_t part_stride) {
   float* dq_rows = dq + hd.b * p.qs.b + hd.h * p.qs.h;
+  if (n_parts == 1) return p.ops.scale_rows(dq_rows, p.qs.t, parts, p.D, p.Tq, p.D, p.opt.scale);
   for (int64_t i = 0; i < p.Tq; ++i)
     for (int64_t d = 0; d < p.D; ++d) {
       float sum = 0.0f;

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "attention.h"
+#include "vec_avx2.h"
 
 namespace tn {
 namespace {
@@ -235,6 +236,30 @@ float attn_exp_sum_avx2(float* x, int64_t n, float shift) {
     sum = _mm256_add_ps(sum, e);
   }
   return horizontal_sum(sum);
+}
+
+void attn_row_dots_avx2(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* x = a + i * lda;
+    const float* y = b + i * lda;
+    __m256 sum = _mm256_setzero_ps();
+    for_each_vector(n, [&](int64_t d, bool full, __m256i mask) {
+      sum = _mm256_fmadd_ps(load(x + d, full, mask), load(y + d, full, mask), sum);
+    });
+    out[i] = hsum(sum);
+  }
+}
+
+void attn_scale_rows_avx2(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t n,
+                          float scale) {
+  const __m256 s = _mm256_set1_ps(scale);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* x = src + i * ld_src;
+    float* y = dst + i * ld_dst;
+    for_each_vector(n, [&](int64_t d, bool full, __m256i mask) {
+      store(y + d, _mm256_mul_ps(load(x + d, full, mask), s), full, mask);
+    });
+  }
 }
 
 }  // namespace tn

@@ -173,4 +173,30 @@ float attn_exp_sum_avx512(float* x, int64_t n, float shift) {
   return _mm512_reduce_add_ps(sum);
 }
 
+void attn_row_dots_avx512(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* x = a + i * lda;
+    const float* y = b + i * lda;
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t d = 0; d < n; d += 16) {
+      const __mmask16 lanes = lanes16(n - d);
+      sum = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes, x + d), _mm512_maskz_loadu_ps(lanes, y + d), sum);
+    }
+    out[i] = _mm512_reduce_add_ps(sum);
+  }
+}
+
+void attn_scale_rows_avx512(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t n,
+                            float scale) {
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* x = src + i * ld_src;
+    float* y = dst + i * ld_dst;
+    for (int64_t d = 0; d < n; d += 16) {
+      const __mmask16 lanes = lanes16(n - d);
+      _mm512_mask_storeu_ps(y + d, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, x + d), s));
+    }
+  }
+}
+
 }  // namespace tn

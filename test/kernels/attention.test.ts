@@ -393,6 +393,9 @@ describe('attention forward and backward vs a float64 reference', () => {
   test('dropout matches the Philox mask drawn at ((b*H + h)*Tq + i)*Tk + j', () => {
     checkCase({ B: 2, H: 2, Tq: 9, Tk: 13, D: 5, dropoutP: 0.3, seed: 42 });
     checkCase({ B: 1, H: 3, Tq: 70, Tk: 66, D: 4, dropoutP: 0.1, seed: 2 ** 40 + 7, causal: true, causalOffset: 0 });
+    // Short rows are drawn in one run across the tile, in 512-draw pieces that end inside rows.
+    checkCase({ B: 2, H: 3, Tq: 24, Tk: 23, D: 33, dropoutP: 0.2, seed: 11 });
+    checkCase({ B: 1, H: 2, Tq: 24, Tk: 24, D: 32, dropoutP: 0.1, seed: 12, causal: true, causalOffset: 0 });
   });
 });
 
