@@ -130,6 +130,26 @@ export class MultiheadAttention extends Module {
         throw new RangeError(`${op}: batch or length mismatch: query ${fmt(query.shape)}, key ${fmt(key.shape)}, value ${fmt(value.shape)}`);
     }
 
+    const needWeights = options.needWeights ?? true;
+    const attentionOptions = {
+      attnMask: null as Tensor | null,
+      keyPaddingMask: null as Tensor | null,
+      isCausal: options.isCausal ?? false,
+      causalOffset: 0,
+      dropoutP: this.training ? this.dropout : 0,
+    };
+    let heads: Tensor;
+    let weights: Tensor | null = null;
+    if (k3 === q3 && v3 === q3 && cache === null && this.qProjWeight === null) {
+      // Self-attention without a cache: one product makes q, k and v side by side, and attention reads them in place.
+      const qkv = linearRows(q3, this.inProjWeight as Tensor, 0, this.inProjBias, 0, 3 * E);
+      attentionOptions.attnMask = this.attentionMask(options.attnMask ?? null, B, L, L);
+      attentionOptions.keyPaddingMask = this.keyPaddingMask(options.keyPaddingMask ?? null, unbatched, B, L);
+      if (needWeights) [heads, weights] = F.packedSelfAttention(qkv, this.numHeads, { ...attentionOptions, needWeights: true });
+      else heads = F.packedSelfAttention(qkv, this.numHeads, attentionOptions);
+      return this.finish(heads, weights, B, L, unbatched, options);
+    }
+
     const q = this.projectHeads(q3, 0, this.qProjWeight);
     let keys: Tensor;
     let values: Tensor;
@@ -146,36 +166,35 @@ export class MultiheadAttention extends Module {
     let S = keys.shape[1];
     if (cache !== null && cache.mode === 'append') ({ key: keys, value: values, length: S } = cache.append(keys, values));
 
-    const attnMask = this.attentionMask(options.attnMask ?? null, B, L, S);
-    let keyPaddingMask = options.keyPaddingMask ?? null;
-    if (keyPaddingMask !== null) {
-      if (!(keyPaddingMask instanceof Tensor)) throw new TypeError(`${op}: keyPaddingMask must be a Tensor`);
-      if (unbatched && keyPaddingMask.ndim === 1) keyPaddingMask = keyPaddingMask.unsqueeze(0);
-      if (keyPaddingMask.ndim !== 2 || keyPaddingMask.shape[0] !== B || keyPaddingMask.shape[1] !== S)
-        throw new RangeError(`${op}: keyPaddingMask must be [B, S] = [${B}, ${S}], got ${fmt(keyPaddingMask.shape)}`);
-    }
-    const needWeights = options.needWeights ?? true;
-    const attentionOptions = {
-      attnMask,
-      keyPaddingMask,
-      isCausal: options.isCausal ?? false,
-      causalOffset: past,
-      dropoutP: this.training ? this.dropout : 0,
-      layout: 'bthd' as const,
-      kvLength: S,
-    };
-    let heads: Tensor;
-    let weights: Tensor | null = null;
-    if (needWeights) [heads, weights] = F.scaledDotProductAttention(q, keys, values, { ...attentionOptions, needWeights: true });
-    else heads = F.scaledDotProductAttention(q, keys, values, attentionOptions);
+    attentionOptions.attnMask = this.attentionMask(options.attnMask ?? null, B, L, S);
+    attentionOptions.keyPaddingMask = this.keyPaddingMask(options.keyPaddingMask ?? null, unbatched, B, S);
+    attentionOptions.causalOffset = past;
+    const sdpaOptions = { ...attentionOptions, layout: 'bthd' as const, kvLength: S };
+    if (needWeights) [heads, weights] = F.scaledDotProductAttention(q, keys, values, { ...sdpaOptions, needWeights: true });
+    else heads = F.scaledDotProductAttention(q, keys, values, sdpaOptions);
+    return this.finish(heads, weights, B, L, unbatched, options);
+  }
 
-    let output = this.outProj.forward(heads.reshape(B, L, E));
+  /** The output projection of heads [B, L, H, D] (or [B, L, E]), and the layout and weights the caller asked for. */
+  private finish(heads: Tensor, weights: Tensor | null, B: number, L: number, unbatched: boolean, options: MultiheadAttentionForwardOptions): MultiheadAttentionOutput {
+    let output = this.outProj.forward(heads.reshape(B, L, this.embedDim));
     if (weights !== null && (options.averageAttnWeights ?? true)) weights = weights.mean(1);
     if (unbatched) {
       output = output.squeeze(0);
       if (weights !== null) weights = weights.squeeze(0);
     } else if (!this.batchFirst) output = output.transpose(0, 1);
     return { output, weights };
+  }
+
+  /** keyPaddingMask checked against [B, S] (a 1-D mask for unbatched input gains its batch dim). */
+  private keyPaddingMask(mask: Tensor | null, unbatched: boolean, B: number, S: number): Tensor | null {
+    if (mask === null) return null;
+    const op = 'MultiheadAttention';
+    if (!(mask instanceof Tensor)) throw new TypeError(`${op}: keyPaddingMask must be a Tensor`);
+    const m = unbatched && mask.ndim === 1 ? mask.unsqueeze(0) : mask;
+    if (m.ndim !== 2 || m.shape[0] !== B || m.shape[1] !== S)
+      throw new RangeError(`${op}: keyPaddingMask must be [B, S] = [${B}, ${S}], got ${fmt(mask.shape)}`);
+    return m;
   }
 
   /** Projection `index` (0: Q, 1: K, 2: V) as [B, T, H, D]: a view of the projection, which attention reads

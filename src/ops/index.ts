@@ -5,7 +5,7 @@ export {
   sumTo, tanh,
 } from './elementwise';
 export { linear, matmul } from './matmul';
-export { crossEntropy, dropout, embedding, layerNorm, scaledDotProductAttention } from './nn';
+export { crossEntropy, dropout, embedding, layerNorm, packedSelfAttention, scaledDotProductAttention } from './nn';
 export type { AttentionOptions, CrossEntropyOptions } from './nn';
 export { argmax, logSoftmax, max, mean, min, softmax, sum } from './reduce';
 export { cat, expand, flatten, permute, reshape, slice, squeeze, stack, transpose, unsqueeze } from './shape';

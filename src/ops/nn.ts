@@ -1,5 +1,5 @@
 // The fused neural-network ops: each is one kernel forward and one kernel backward (one graph node).
-import type { AttentionView } from '../native';
+import type { AttentionView, NativeStorage } from '../native';
 import { nextSeed, numel, Tensor } from '../tensor';
 import { add, cast } from './elementwise';
 import { permute } from './shape';
@@ -118,6 +118,71 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (Bk !== B || Bv !== B || Hk !== H || Hv !== H || Dk !== D || Dv !== D || Tv !== Tcap)
     throw new RangeError(`${op}: shapes do not match: query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)}, value ${fmtShape(v.shape)}`);
   if (B * H * Tq * D === 0 || Tk === 0) throw new RangeError(`${op}: empty inputs (query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)})`);
+  const view = (T: number): AttentionView => (layout === 'bthd' ? [0, T * H * D, D, H * D] : [0, H * T * D, T * D, D]);
+  const qView = view(Tq);
+  const kView = view(Tcap);
+  const call = attentionCall(op, options, { B, H, Tq, Tk, D, qView, kView, vView: kView, outView: qView }, q, k, v);
+  const out = Tensor.empty(q.shape, 'float32', q.device);
+  const recorded = runAttention(call, q, k, v, out, [q, k, v], (g, run) => {
+    const dq = Tensor.empty(q.shape, 'float32', q.device);
+    const dk = Tensor.empty(k.shape, 'float32', k.device);
+    const dv = Tensor.empty(v.shape, 'float32', v.device);
+    run(g, dq, dk, dv);
+    return [q.requiresGrad ? dq : null, k.requiresGrad ? dk : null, v.requiresGrad ? dv : null];
+  });
+  return call.weights ? [recorded, call.weights] : recorded;
+}
+
+/** Self-attention over one packed projection, as PyTorch's in_proj output: each row of qkv [B, T, 3 * E]
+ * (E = numHeads * D) holds its query, key and value side by side. The kernels read the three in place and the
+ * backward writes their gradients into one [B, T, 3 * E] tensor, so the projection runs as a single product
+ * forward and backward. Returns [B, T, E], or [out, weights [B, H, T, T]] with needWeights; options as for
+ * scaledDotProductAttention (layout and kvLength do not apply). */
+export function packedSelfAttention(qkv: Tensor, numHeads: number, options: AttentionOptions & { needWeights: true }): [Tensor, Tensor];
+export function packedSelfAttention(qkv: Tensor, numHeads: number, options?: AttentionOptions): Tensor;
+export function packedSelfAttention(qkv: Tensor, numHeads: number, options: AttentionOptions = {}): Tensor | [Tensor, Tensor] {
+  const op = 'packedSelfAttention';
+  assertFloat(op, 'qkv', qkv);
+  if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`${op}: numHeads must be an integer >= 1, got ${numHeads}`);
+  if (qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
+    throw new RangeError(`${op}: qkv must be a non-empty [B, T, 3 * numHeads * D], got ${fmtShape(qkv.shape)} with numHeads ${numHeads}`);
+  const [B, T, threeE] = qkv.shape;
+  const E = threeE / 3;
+  const H = numHeads;
+  const D = E / H;
+  const rows = (offset: number): AttentionView => [offset, T * threeE, D, threeE];
+  const call = attentionCall(op, options, {
+    B, H, Tq: T, Tk: T, D, qView: rows(0), kView: rows(E), vView: rows(2 * E), outView: [0, T * E, D, E],
+  }, qkv, qkv, qkv);
+  const out = Tensor.empty([B, T, E], 'float32', qkv.device);
+  const recorded = runAttention(call, qkv, qkv, qkv, out, [qkv], (g, run) => {
+    // The three views cover every element of the gradient, so it needs no zeroing.
+    const dqkv = Tensor.empty(qkv.shape, 'float32', qkv.device);
+    run(g, dqkv, dqkv, dqkv);
+    return [dqkv];
+  });
+  return call.weights ? [recorded, call.weights] : recorded;
+}
+
+/** Sizes and views of one attention call, as the kernels take them. */
+interface AttentionGeometry {
+  B: number; H: number; Tq: number; Tk: number; D: number;
+  qView: AttentionView; kView: AttentionView; vView: AttentionView; outView: AttentionView;
+}
+
+/** An attention call with its options checked and its masks in kernel form. */
+interface AttentionCall extends AttentionGeometry {
+  op: string;
+  scale: number; isCausal: boolean; causalOffset: number; dropoutP: number; seed: number;
+  keyPadding: Tensor | null; additive: Tensor | null; maskView: [number, number, number, number];
+  /** Masks made here, disposed when no backward needs them. */
+  temporaries: Tensor[];
+  lse: Tensor;
+  weights: Tensor | null;
+}
+
+function attentionCall(op: string, options: AttentionOptions, g: AttentionGeometry, q: Tensor, k: Tensor, v: Tensor): AttentionCall {
+  const { B, H, Tq, Tk, D } = g;
   const dropoutP = options.dropoutP ?? 0;
   if (!(dropoutP >= 0 && dropoutP < 1)) throw new RangeError(`${op}: dropoutP must be in [0, 1), got ${dropoutP}`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
@@ -158,38 +223,42 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const strides = broadcastStrides(additive.shape, [B, H, Tq, Tk]);
     maskView = [0, strides[0], strides[1], strides[2]];
   }
+  // Checked here so that a bad mask fails before anything is allocated.
+  kernelsFor(op, q, k, v, additive, keyPadding);
+  return {
+    ...g, op, scale, isCausal: options.isCausal ?? false, causalOffset, dropoutP,
+    seed: dropoutP > 0 ? options.seed ?? nextSeed() : 0,
+    keyPadding, additive, maskView, temporaries,
+    lse: Tensor.empty([B, H, Tq], 'float32', q.device),
+    weights: options.needWeights ? Tensor.empty([B, H, Tq, Tk], 'float32', q.device) : null,
+  };
+}
 
-  const view = (T: number): AttentionView => (layout === 'bthd' ? [0, T * H * D, D, H * D] : [0, H * T * D, T * D, D]);
-  const qView = view(Tq);
-  const kView = view(Tcap);
-  const out = Tensor.empty(q.shape, 'float32', q.device);
-  const lse = Tensor.empty([B, H, Tq], 'float32', q.device);
-  const weights = options.needWeights ? Tensor.empty([B, H, Tq, Tk], 'float32', q.device) : null;
-  const seed = dropoutP > 0 ? options.seed ?? nextSeed() : 0;
-  const isCausal = options.isCausal ?? false;
-  const kern = kernelsFor(op, q, k, v, additive, keyPadding);
-  kern.attentionForward(
-    q.storage, k.storage, v.storage, out.storage, lse.storage, weights ? weights.storage : null, B, H, Tq, Tk, D,
-    qView, kView, kView, qView, scale, isCausal, causalOffset, keyPadding ? keyPadding.storage : null,
-    additive ? additive.storage : null, maskView, dropoutP, seed,
+/** Runs the forward into out and records the backward; `gradients` allocates the input gradients and calls
+ * run(dout, dq, dk, dv), which fills them through the call's views. */
+function runAttention(
+  c: AttentionCall, q: Tensor, k: Tensor, v: Tensor, out: Tensor, inputs: Tensor[],
+  gradients: (g: Tensor, run: (g: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) => void) => (Tensor | null)[],
+): Tensor {
+  const masks = (): [NativeStorage | null, NativeStorage | null] => [c.keyPadding ? c.keyPadding.storage : null, c.additive ? c.additive.storage : null];
+  kernelsFor(c.op, q, k, v, c.additive, c.keyPadding).attentionForward(
+    q.storage, k.storage, v.storage, out.storage, c.lse.storage, c.weights ? c.weights.storage : null, c.B, c.H, c.Tq, c.Tk, c.D,
+    c.qView, c.kView, c.vView, c.outView, c.scale, c.isCausal, c.causalOffset, ...masks(), c.maskView, c.dropoutP, c.seed,
   );
-  const maskTensor = additive;
-  const recorded = record(out, op, [q, k, v], (g) => {
-    const dq = Tensor.empty(q.shape, 'float32', q.device);
-    const dk = Tensor.empty(k.shape, 'float32', k.device);
-    const dv = Tensor.empty(v.shape, 'float32', v.device);
-    kernelsFor(op, g).attentionBackward(
-      q.storage, k.storage, v.storage, out.storage, g.storage, lse.storage, dq.storage, dk.storage, dv.storage,
-      B, H, Tq, Tk, D, qView, kView, kView, qView, scale, isCausal, causalOffset,
-      keyPadding ? keyPadding.storage : null, maskTensor ? maskTensor.storage : null, maskView, dropoutP, seed,
-    );
-    return [q.requiresGrad ? dq : null, k.requiresGrad ? dk : null, v.requiresGrad ? dv : null];
-  });
+  const recorded = record(out, c.op, inputs, (g) =>
+    gradients(g, (dout, dq, dk, dv) =>
+      kernelsFor(c.op, dout).attentionBackward(
+        q.storage, k.storage, v.storage, out.storage, dout.storage, c.lse.storage, dq.storage, dk.storage, dv.storage,
+        c.B, c.H, c.Tq, c.Tk, c.D, c.qView, c.kView, c.vView, c.outView, c.scale, c.isCausal, c.causalOffset,
+        ...masks(), c.maskView, c.dropoutP, c.seed,
+      ),
+    ),
+  );
   if (recorded.gradFn === null) {
-    lse.dispose();
-    for (const t of temporaries) t.dispose();
+    c.lse.dispose();
+    for (const t of c.temporaries) t.dispose();
   }
-  return weights ? [recorded, weights] : recorded;
+  return recorded;
 }
 
 // ---- cross-entropy ----
