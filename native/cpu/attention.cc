@@ -69,11 +69,10 @@ float attn_exp_sum_generic(float* x, int64_t n, float shift) {
   return sum;
 }
 
-void attn_row_dots_generic(float* out, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t rows,
-                        int64_t n) {
+void attn_row_dots_generic(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n) {
   for (int64_t i = 0; i < rows; ++i) {
     float sum = 0.0f;
-    for (int64_t d = 0; d < n; ++d) sum += a[i * lda + d] * b[i * ldb + d];
+    for (int64_t d = 0; d < n; ++d) sum += a[i * lda + d] * b[i * lda + d];
     out[i] = sum;
   }
 }
@@ -165,19 +164,11 @@ int64_t visible_key_end(const Problem& p, int64_t i0, int64_t nq) {
 int64_t packed_stride(int64_t nk) { return (nk + 7) / 8 * 8; }
 
 // S[i][j] (row stride kBlockK) = scaled, masked score of query i0 + i against key j0 + j; hidden ones -inf.
-// kt_blk: keys from j0 on, packed by pack_transposed with row stride ldkt; or null to read the keys in place.
+// kt_blk: keys from j0 on, packed by pack_transposed with row stride ldkt.
 void score_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t j0, int64_t nk, const float* kt_blk,
                 int64_t ldkt, float* S) {
   const AttnOptions& o = p.opt;
-  if (kt_blk) {
-    p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, kt_blk, ldkt, nq, nk, p.D, o.scale);
-  } else {
-    for (int64_t i = 0; i < nq; ++i) {
-      float* s = S + i * kBlockK;
-      p.ops.row_dots(s, hd.q + (i0 + i) * p.qs.t, 0, hd.k + j0 * p.ks.t, p.ks.t, nk, p.D);
-      p.ops.scale_rows(s, 0, s, 0, 1, nk, o.scale);
-    }
-  }
+  p.ops.scores(S, kBlockK, hd.q + i0 * p.qs.t, p.qs.t, kt_blk, ldkt, nq, nk, p.D, o.scale);
   if (hd.mask) {
     for (int64_t i = 0; i < nq; ++i) {
       const float* m = hd.mask + (i0 + i) * o.mask_strides.t + j0;
@@ -306,10 +297,6 @@ struct ForwardScratch {
   }
 };
 
-// Up to this many queries per head (decoding with a KV cache: one), scores are dot products with the key rows in
-// place: packing a key block would cost about as much as using it.
-constexpr int64_t kInPlaceKeyQueries = 4;
-
 void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* out, AttnStrides os, float* lse,
                          float* weights, ForwardScratch& s) {
   const int64_t D = p.D, Tk = p.Tk;
@@ -327,7 +314,7 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   // Online softmax: keep each row's running max m and sum l of exp(score - m); rescale acc when m grows.
   for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, key_end - j0);
-    const float* kt = p.Tq <= kInPlaceKeyQueries ? nullptr : s.packed_keys(p, hd, j0);
+    const float* kt = s.packed_keys(p, hd, j0);
     const int64_t ldkt = packed_stride(block_keys(p, j0));
     for_each_slice(p, i0, nq, j0, nk, [&](int64_t r0, int64_t nr, int64_t nk_r) {
       float* S_r = S + r0 * kBlockK;
@@ -452,7 +439,7 @@ void backward_key_blocks(const Problem& p, const Head& hd, int64_t t_begin, int6
   float* dv_acc = s.dv_acc.data();
 
   // row_dot[i] = dO_i . O_i = sum_j P_ij dP_ij: the softmax backward's per-row term.
-  p.ops.row_dots(s.row_dot.data(), dO, os.t, O, os.t, Tq, D);
+  p.ops.row_dots(s.row_dot.data(), dO, O, os.t, Tq, D);
 
   const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
   for (int64_t t = t_begin; t < t_end; ++t) {

@@ -52,9 +52,8 @@ void attn_matmul_acc_generic(float* C, int64_t ldc, const float* A, int64_t a_ro
                              int64_t ldb, int64_t M, int64_t N, int64_t K);
 float attn_row_max_generic(const float* x, int64_t n);
 float attn_exp_sum_generic(float* x, int64_t n, float shift);
-// out[i] = a_i . b_i over n floats for i < rows, rows of a lda floats apart and of b ldb (a stride of 0 repeats a row).
-void attn_row_dots_generic(float* out, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t rows,
-                        int64_t n);
+// out[i] = a_i . b_i over n floats, rows i < rows of a and b lda floats apart.
+void attn_row_dots_generic(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n);
 // dst row i = scale * src row i, n floats each, for i < rows.
 void attn_scale_rows_generic(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t n,
                              float scale);
@@ -66,8 +65,7 @@ void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, 
                           int64_t ldb, int64_t M, int64_t N, int64_t K);
 float attn_row_max_avx2(const float* x, int64_t n);
 float attn_exp_sum_avx2(float* x, int64_t n, float shift);
-void attn_row_dots_avx2(float* out, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t rows,
-                        int64_t n);
+void attn_row_dots_avx2(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n);
 void attn_scale_rows_avx2(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t n,
                           float scale);
 
@@ -77,8 +75,7 @@ void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row
                             int64_t ldb, int64_t M, int64_t N, int64_t K);
 float attn_row_max_avx512(const float* x, int64_t n);
 float attn_exp_sum_avx512(float* x, int64_t n, float shift);
-void attn_row_dots_avx512(float* out, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t rows,
-                        int64_t n);
+void attn_row_dots_avx512(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n);
 void attn_scale_rows_avx512(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t n,
                             float scale);
 

@@ -238,11 +238,10 @@ float attn_exp_sum_avx2(float* x, int64_t n, float shift) {
   return horizontal_sum(sum);
 }
 
-void attn_row_dots_avx2(float* out, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t rows,
-                        int64_t n) {
+void attn_row_dots_avx2(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n) {
   for (int64_t i = 0; i < rows; ++i) {
     const float* x = a + i * lda;
-    const float* y = b + i * ldb;
+    const float* y = b + i * lda;
     __m256 sum = _mm256_setzero_ps();
     for_each_vector(n, [&](int64_t d, bool full, __m256i mask) {
       sum = _mm256_fmadd_ps(load(x + d, full, mask), load(y + d, full, mask), sum);

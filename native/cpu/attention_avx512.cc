@@ -173,11 +173,10 @@ float attn_exp_sum_avx512(float* x, int64_t n, float shift) {
   return _mm512_reduce_add_ps(sum);
 }
 
-void attn_row_dots_avx512(float* out, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t rows,
-                        int64_t n) {
+void attn_row_dots_avx512(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n) {
   for (int64_t i = 0; i < rows; ++i) {
     const float* x = a + i * lda;
-    const float* y = b + i * ldb;
+    const float* y = b + i * lda;
     __m512 sum = _mm512_setzero_ps();
     for (int64_t d = 0; d < n; d += 16) {
       const __mmask16 lanes = lanes16(n - d);
