@@ -11,6 +11,13 @@ namespace {
 
 constexpr int64_t kGrain = 32768;  // elements read per thread below which splitting costs more than it saves
 constexpr int64_t kBlock = 256;    // columns of the inner axis one task reduces side by side
+// A sum over the middle axis adds whole rows of up to kSumColumns (16 KiB of sums, kept in L1), so x is read
+// straight through; 256-column blocks read it in short strided runs at a quarter of the memory bandwidth
+// (a bias gradient, [2048 rows, 1536] -> [1536], ran at 5 GB/s). The rows are cut into chunks of kSumRows,
+// each chunk's partial sums added in chunk order: threads share the work and the result does not depend on
+// their number.
+constexpr int64_t kSumColumns = 4096;
+constexpr int64_t kSumRows = 256;
 
 // Eight partial sums, so the loop vectorises and rounding error grows more slowly than with one accumulator.
 float sum_contiguous(const float* x, int64_t n) {
@@ -65,7 +72,7 @@ void extreme_block(const float* x, int64_t dim, int64_t inner, int64_t len, floa
   if (index) std::memcpy(index, at, len * sizeof(int32_t));
 }
 
-void sum_block(const float* x, int64_t dim, int64_t inner, int64_t len, float* out) {
+void sum_block(const float* __restrict x, int64_t dim, int64_t inner, int64_t len, float* __restrict out) {
   for (int64_t i = 0; i < len; ++i) out[i] = 0.0f;
   for (int64_t d = 0; d < dim; ++d) {
     const float* row = x + d * inner;
@@ -99,6 +106,37 @@ void reduce_forward(ReduceOp op, const float* x, float* out, int32_t* indices, i
     });
     return;
   }
+  if (is_sum) {
+    const int64_t blocks = (inner + kSumColumns - 1) / kSumColumns;
+    const int64_t chunks = std::max<int64_t>(1, (dim + kSumRows - 1) / kSumRows);
+    std::vector<float> partial(chunks > 1 ? outer * chunks * inner : 0);
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, kSumRows * std::min(inner, kSumColumns)));
+    parallel_for(outer * blocks * chunks, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t o = task / (blocks * chunks), b = task / chunks % blocks, c = task % chunks;
+        const int64_t i0 = b * kSumColumns, len = std::min(kSumColumns, inner - i0);
+        const int64_t d0 = c * kSumRows, rows = std::min(kSumRows, dim - d0);
+        float* dst = chunks > 1 ? partial.data() + (o * chunks + c) * inner + i0 : out + o * inner + i0;
+        sum_block(x + (o * dim + d0) * inner + i0, rows, inner, len, dst);
+      }
+    });
+    if (chunks == 1 && op == ReduceOp::sum) return;
+    const int64_t combine_grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, chunks * inner));
+    parallel_for(outer, combine_grain, [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) {
+        float* os = out + o * inner;
+        if (chunks > 1) {
+          const float* ps = partial.data() + o * chunks * inner;
+          std::copy(ps, ps + inner, os);
+          for (int64_t c = 1; c < chunks; ++c)
+            for (int64_t i = 0; i < inner; ++i) os[i] += ps[c * inner + i];
+        }
+        if (op == ReduceOp::mean)
+          for (int64_t i = 0; i < inner; ++i) os[i] /= count;
+      }
+    });
+    return;
+  }
   const int64_t blocks = (inner + kBlock - 1) / kBlock;
   const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, dim * std::min(inner, kBlock)));
   parallel_for(outer * blocks, grain, [&](int64_t begin, int64_t end) {
@@ -108,11 +146,7 @@ void reduce_forward(ReduceOp op, const float* x, float* out, int32_t* indices, i
       const float* xs = x + o * dim * inner + i0;
       float* os = out ? out + o * inner + i0 : nullptr;
       int32_t* is = indices ? indices + o * inner + i0 : nullptr;
-      if (is_sum) {
-        sum_block(xs, dim, inner, len, os);
-        if (op == ReduceOp::mean)
-          for (int64_t i = 0; i < len; ++i) os[i] /= count;
-      } else if (is_max) {
+      if (is_max) {
         extreme_block<true>(xs, dim, inner, len, os, is);
       } else {
         extreme_block<false>(xs, dim, inner, len, os, is);

@@ -38,6 +38,8 @@ function reduceRef(op: ReduceOp, x: Float32Array, outer: number, dim: number, in
 const SHAPES: Array<[number, number, number]> = [
   [1, 1, 1], [1, 7, 1], [3, 33, 1], [5, 1, 7], [2, 7, 33], [7, 33, 257], [1, 257, 3], [1, 40000, 1], [4, 9000, 1],
   [1, 130, 300], [300, 130, 1],
+  // Sums over the middle axis: rows in chunks of 256 (partial sums combined), columns in blocks of 4096.
+  [3, 777, 9], [2, 520, 4099],
 ];
 
 describe('reduce', () => {
