@@ -139,10 +139,11 @@ describe('gemm', () => {
   });
 
   test('large enough for several blocks of M, N and K', () => {
-    // M past MC, K past KC (so later K slices accumulate onto the first; K = 520 as three equal slices), N past
-    // NC with a thin M.
+    // M past MC, K past KC (so later K slices accumulate onto the first; K = 520 as three equal slices with
+    // KC = 256, two with the AVX-512 path's 512; K = 1100 as three there), N past NC with a thin M.
     checkOnEveryPath([
       { M: 301, N: 70, K: 520, transA: true, beta: 0.5, bias: true },
+      { M: 40, N: 70, K: 1100, transB: true, beta: 1, bias: true },
       { M: 3, N: 4200, K: 9, transB: true, bias: true },
       { M: 160, N: 160, K: 300, alpha: -0.75, beta: 1 },
       { M: 150, N: 70, K: 384, transB: true, bias: true },
