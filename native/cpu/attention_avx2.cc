@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "attention.h"
+#include "row_groups.h"
 #include "vec_avx2.h"
 
 namespace tn {
@@ -176,34 +177,16 @@ void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const 
                       int64_t N, int64_t K, float alpha) {
   // Columns are computed in whole vectors up to NP (the packing zero-pads them) and stored up to N.
   const int64_t NP = (N + 7) / 8 * 8;
-  int64_t m = 0;
-  for (; m + 6 <= M; m += 6) scores_rows<6>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);
-  float* c = C + m * ldc;
-  const float* a = A + m * lda;
-  switch (M - m) {
-    case 5: scores_rows<5>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 4: scores_rows<4>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 3: scores_rows<3>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 2: scores_rows<2>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 1: scores_rows<1>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    default: break;
-  }
+  for_each_row_group<6>(M, [&](auto rows, int64_t m) {
+    scores_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);
+  });
 }
 
 void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                           int64_t ldb, int64_t M, int64_t N, int64_t K) {
-  int64_t m = 0;
-  for (; m + 6 <= M; m += 6) acc_rows<6>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
-  float* c = C + m * ldc;
-  const float* a = A + m * a_row;
-  switch (M - m) {
-    case 5: acc_rows<5>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 4: acc_rows<4>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 3: acc_rows<3>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 2: acc_rows<2>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 1: acc_rows<1>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    default: break;
-  }
+  for_each_row_group<6>(M, [&](auto rows, int64_t m) {
+    acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
+  });
 }
 
 float attn_row_max_avx2(const float* x, int64_t n) {

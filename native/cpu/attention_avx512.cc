@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "attention.h"
+#include "row_groups.h"
 #include "vec_avx512.h"
 
 namespace tn {
@@ -118,38 +119,16 @@ void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
 void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
                         int64_t M, int64_t N, int64_t K, float alpha) {
   const int64_t NP = (N + 7) / 8 * 8;  // columns the packing holds (zero past N)
-  int64_t m = 0;
-  for (; m + 8 <= M; m += 8) scores_rows<8>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);
-  float* c = C + m * ldc;
-  const float* a = A + m * lda;
-  switch (M - m) {
-    case 7: scores_rows<7>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 6: scores_rows<6>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 5: scores_rows<5>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 4: scores_rows<4>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 3: scores_rows<3>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 2: scores_rows<2>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    case 1: scores_rows<1>(c, ldc, a, lda, Bt, ldbt, NP, N, K, alpha); break;
-    default: break;
-  }
+  for_each_row_group<8>(M, [&](auto rows, int64_t m) {
+    scores_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);
+  });
 }
 
 void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                             int64_t ldb, int64_t M, int64_t N, int64_t K) {
-  int64_t m = 0;
-  for (; m + 8 <= M; m += 8) acc_rows<8>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
-  float* c = C + m * ldc;
-  const float* a = A + m * a_row;
-  switch (M - m) {
-    case 7: acc_rows<7>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 6: acc_rows<6>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 5: acc_rows<5>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 4: acc_rows<4>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 3: acc_rows<3>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 2: acc_rows<2>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    case 1: acc_rows<1>(c, ldc, a, a_row, a_col, B, ldb, N, K); break;
-    default: break;
-  }
+  for_each_row_group<8>(M, [&](auto rows, int64_t m) {
+    acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
+  });
 }
 
 float attn_row_max_avx512(const float* x, int64_t n) {
