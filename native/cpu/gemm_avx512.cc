@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "gemm.h"
+#include "gemm_pack.h"
 #include "vec_avx2.h"
 #include "vec_avx512.h"
 
@@ -118,16 +119,7 @@ int64_t pack_panel_rows(const float* panel, int64_t row_step, int64_t h, int64_t
 
 void gemm_pack_panels_avx512(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                              int64_t width, float* dst) {
-  const bool fast_width = width == kGemmAvx512MR || width == kGemmAvx512NR;
-  if (fast_width && row_step == 1) return pack_columns(src, col_step, rows, cols, width, dst);
-  for (int64_t pr = 0; pr < rows; pr += width) {
-    const float* panel = src + pr * row_step;
-    const int64_t h = rows - pr < width ? rows - pr : width;
-    const int64_t done = fast_width && col_step == 1 ? pack_panel_rows(panel, row_step, h, cols, width, dst) : 0;
-    if (done < cols)
-      gemm_pack_panels_generic(panel + done * col_step, row_step, col_step, h, cols - done, width, dst + done * width);
-    dst += width * cols;
-  }
+  pack_panels_with(pack_columns, pack_panel_rows, kGemmAvx512MR, kGemmAvx512NR, src, row_step, col_step, rows, cols, width, dst);
 }
 
 void gemm_micro_kernel_avx512(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
