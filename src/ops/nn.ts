@@ -1,5 +1,5 @@
 // The fused neural-network ops: each is one kernel forward and one kernel backward (one graph node).
-import type { AttentionView, NativeStorage } from '../native';
+import type { AttentionView, NativeAddon, NativeStorage } from '../native';
 import { nextSeed, numel, Tensor } from '../tensor';
 import { add, cast } from './elementwise';
 import { permute } from './shape';
@@ -173,6 +173,7 @@ interface AttentionGeometry {
 /** An attention call with its options checked and its masks in kernel form. */
 interface AttentionCall extends AttentionGeometry {
   op: string;
+  kernels: NativeAddon;
   scale: number; isCausal: boolean; causalOffset: number; dropoutP: number; seed: number;
   keyPadding: Tensor | null; additive: Tensor | null; maskView: [number, number, number, number];
   /** Masks made here, disposed when no backward needs them. */
@@ -223,10 +224,10 @@ function attentionCall(op: string, options: AttentionOptions, g: AttentionGeomet
     const strides = broadcastStrides(additive.shape, [B, H, Tq, Tk]);
     maskView = [0, strides[0], strides[1], strides[2]];
   }
-  // Checked here so that a bad mask fails before anything is allocated.
-  kernelsFor(op, q, k, v, additive, keyPadding);
+  // Resolved before anything is allocated, so that a mask on another device fails first.
+  const kernels = kernelsFor(op, q, k, v, additive, keyPadding);
   return {
-    ...g, op, scale, isCausal: options.isCausal ?? false, causalOffset, dropoutP,
+    ...g, op, kernels, scale, isCausal: options.isCausal ?? false, causalOffset, dropoutP,
     seed: dropoutP > 0 ? options.seed ?? nextSeed() : 0,
     keyPadding, additive, maskView, temporaries,
     lse: Tensor.empty([B, H, Tq], 'float32', q.device),
@@ -241,7 +242,7 @@ function runAttention(
   gradients: (g: Tensor, run: (g: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) => void) => (Tensor | null)[],
 ): Tensor {
   const masks = (): [NativeStorage | null, NativeStorage | null] => [c.keyPadding ? c.keyPadding.storage : null, c.additive ? c.additive.storage : null];
-  kernelsFor(c.op, q, k, v, c.additive, c.keyPadding).attentionForward(
+  c.kernels.attentionForward(
     q.storage, k.storage, v.storage, out.storage, c.lse.storage, c.weights ? c.weights.storage : null, c.B, c.H, c.Tq, c.Tk, c.D,
     c.qView, c.kView, c.vView, c.outView, c.scale, c.isCausal, c.causalOffset, ...masks(), c.maskView, c.dropoutP, c.seed,
   );
