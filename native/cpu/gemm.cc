@@ -183,37 +183,104 @@ class PackBuffer {
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// C[i_begin:i_end, j_begin:j_end] of one product (K > 0), with this thread's packing buffers.
-void gemm_block(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t N,
-                int64_t K, int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, float alpha, float beta) {
-  thread_local PackBuffer a_buffer, b_buffer;
-  // K in equal slices of at most KC (K = 384 as two of 192, not 256 + 128): a short last slice would pay the
-  // per-tile costs (storing C, reloading it) for little work.
+// K in equal slices of at most KC (K = 384 as two of 192, not 256 + 128): a short last slice would pay the
+// per-tile costs (storing C, reloading it) for little work.
+int64_t slice_depth(const Path& path, int64_t K) {
   const int64_t slices = (K + path.KC - 1) / path.KC;
-  const int64_t kc_max = std::min(K, round_up((K + slices - 1) / slices, 8));
-  const bool pack_a = j_end - j_begin > path.in_place_a_max_columns;
-  float* a_pack = a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i_end - i_begin), path.MR) * kc_max));
-  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, j_end - j_begin), path.NR) * kc_max));
-  for (int64_t jc = j_begin; jc < j_end; jc += path.NC) {
-    const int64_t nc = std::min(path.NC, j_end - jc);
+  return std::min(K, round_up((K + slices - 1) / slices, 8));
+}
+
+// Packs columns [j0, j1) of op(B) for K slice [pc, pc + kc) into NR-wide micro-panels at b_pack.
+void pack_b_slice(const Path& path, const Operand& bt, int64_t pc, int64_t kc, int64_t j0, int64_t j1,
+                  float* b_pack) {
+  path.pack(bt.data + j0 * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, j1 - j0, kc, path.NR, b_pack);
+}
+
+// C[i0:i1, j0:j1] (+)= op(A)[i0:i1, pc:pc+kc] times the packed slice of B whose first panel, at b_pack, starts
+// at column j0. The first slice (pc = 0) applies beta and the bias; later ones add onto the partial result.
+void multiply_slice(const Path& path, const Operand& a, int64_t pc, int64_t kc, const float* b_pack, float* C,
+                    int64_t N, const float* bias, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float alpha,
+                    float beta) {
+  thread_local PackBuffer a_buffer;
+  const bool first = pc == 0;
+  const bool pack_a = j1 - j0 > path.in_place_a_max_columns;
+  float* a_pack = pack_a ? a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i1 - i0), path.MR) * kc))
+                         : nullptr;
+  for (int64_t ic = i0; ic < i1; ic += path.MC) {
+    const int64_t mc = std::min(path.MC, i1 - ic);
+    const float* a_block = a.data + ic * a.row_step + pc * a.col_step;
+    if (pack_a) path.pack(a_block, a.row_step, a.col_step, mc, kc, path.MR, a_pack);
+    for (int64_t jr = j0; jr < j1; jr += path.NR) {
+      for (int64_t ir = 0; ir < mc; ir += path.MR) {
+        const float* a_tile = pack_a ? a_pack + ir * kc : a_block + ir * a.row_step;
+        path.kernel(kc, a_tile, pack_a ? 1 : a.row_step, pack_a ? path.MR : a.col_step, b_pack + (jr - j0) * kc,
+                    C + (ic + ir) * N + jr, N, std::min(path.MR, mc - ir), std::min(path.NR, j1 - jr), alpha,
+                    first ? beta : 1.0f, first && bias ? bias + jr : nullptr);
+      }
+    }
+  }
+}
+
+// One whole product (K > 0) on this thread, with its own packing buffers.
+void gemm_serial(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t M,
+                 int64_t N, int64_t K, float alpha, float beta) {
+  thread_local PackBuffer b_buffer;
+  const int64_t kc_max = slice_depth(path, K);
+  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, N), path.NR) * kc_max));
+  for (int64_t jc = 0; jc < N; jc += path.NC) {
+    const int64_t nc = std::min(path.NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = std::min(kc_max, K - pc);
-      // The first K slice applies beta and bias; later slices add onto the partial result.
-      const bool first = pc == 0;
-      path.pack(bt.data + jc * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, nc, kc, path.NR, b_pack);
-      for (int64_t ic = i_begin; ic < i_end; ic += path.MC) {
-        const int64_t mc = std::min(path.MC, i_end - ic);
-        const float* a_block = a.data + ic * a.row_step + pc * a.col_step;
-        if (pack_a) path.pack(a_block, a.row_step, a.col_step, mc, kc, path.MR, a_pack);
-        for (int64_t jr = 0; jr < nc; jr += path.NR) {
-          for (int64_t ir = 0; ir < mc; ir += path.MR) {
-            const float* a_tile = pack_a ? a_pack + ir * kc : a_block + ir * a.row_step;
-            path.kernel(kc, a_tile, pack_a ? 1 : a.row_step, pack_a ? path.MR : a.col_step, b_pack + jr * kc,
-                        C + (ic + ir) * N + jc + jr, N, std::min(path.MR, mc - ir), std::min(path.NR, nc - jr), alpha,
-                        first ? beta : 1.0f, first && bias ? bias + jc + jr : nullptr);
-          }
+      pack_b_slice(path, bt, pc, kc, jc, jc + nc, b_pack);
+      multiply_slice(path, a, pc, kc, b_pack, C, N, bias, 0, M, jc, jc + nc, alpha, beta);
+    }
+  }
+}
+
+// Tiles of C per thread in each K slice of a shared product. They are handed out as threads come free, so a
+// thread slowed by a neighbour takes fewer; equal tiles in a multiple of the thread count keep an idle
+// machine's threads as evenly loaded as a static split.
+constexpr int64_t kTilesPerThread = 4;
+// A tile is at least this many MR-row strips tall before C is also cut into column groups: each B micro-panel
+// is brought in from L3 once per tile and reused across its strips.
+constexpr int64_t kMinStripsPerTile = 4;
+
+// One product (K > 0) split over the pool. Each K slice of B is packed once, by all threads together, into a
+// buffer they share (each thread packing all of B for its own rows cost 2 threads 3-4% of a 1024^3 product);
+// then the threads take tiles of C, packing their tile's rows of A themselves.
+void gemm_shared(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t M,
+                 int64_t N, int64_t K, float alpha, float beta, int64_t threads) {
+  thread_local PackBuffer b_buffer;
+  const int64_t kc_max = slice_depth(path, K);
+  const int64_t strips = (M + path.MR - 1) / path.MR;
+  const int64_t tiles_wanted = threads * kTilesPerThread;
+  // At least one tile per MC rows, so a tile's rows of A stay one block; a multiple of the thread count.
+  const int64_t row_tiles = std::max<int64_t>(
+      1, std::min(round_up(std::max(tiles_wanted, (M + path.MC - 1) / path.MC), threads), strips / kMinStripsPerTile));
+  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, N), path.NR) * kc_max));
+  for (int64_t jc = 0; jc < N; jc += path.NC) {
+    const int64_t nc = std::min(path.NC, N - jc);
+    const int64_t panels = (nc + path.NR - 1) / path.NR;
+    const int64_t column_tiles = std::min(panels, (tiles_wanted + row_tiles - 1) / row_tiles);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, K - pc);
+      // Panels in groups of 8 (a 32 KiB slice of B per group for NR = 16 and kc = 256).
+      parallel_for(panels, 8, [&](int64_t p0, int64_t p1) {
+        pack_b_slice(path, bt, pc, kc, jc + p0 * path.NR, std::min(jc + nc, jc + p1 * path.NR),
+                     b_pack + p0 * path.NR * kc);
+      });
+      parallel_for(row_tiles * column_tiles, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t rt = t / column_tiles, ct = t % column_tiles;
+          // Strips and panels dealt out evenly: tiles differ by at most one of each.
+          const int64_t i0 = std::min(M, rt * strips / row_tiles * path.MR);
+          const int64_t i1 = std::min(M, (rt + 1) * strips / row_tiles * path.MR);
+          const int64_t q0 = ct * panels / column_tiles, q1 = (ct + 1) * panels / column_tiles;
+          const int64_t j0 = jc + q0 * path.NR, j1 = std::min(jc + nc, jc + q1 * path.NR);
+          if (i0 < i1 && j0 < j1)
+            multiply_slice(path, a, pc, kc, b_pack + q0 * path.NR * kc, C, N, bias, i0, i1, j0, j1, alpha, beta);
         }
-      }
+      });
     }
   }
 }
@@ -251,42 +318,40 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
                       (M == 1 && static_cast<double>(N) * static_cast<double>(K) * static_cast<double>(batch) >=
                                      kMinParallelRowElements));
 
-  // Work is split into units of (batch index, part of C). Many independent products go one per unit; otherwise
-  // each product is cut into `threads` slices of rows, or of columns when C is wide and short (always for M = 1).
-  const bool whole_products =
-      !parallel || (batches_independent && (batch >= 4 * threads || batch % threads == 0));
-  const int64_t parts = whole_products ? 1 : threads;
-  const bool split_columns = M == 1 || N > M;
-  const int64_t extent = split_columns ? N : M;
-  const int64_t step = split_columns ? path.NR : path.MR;
-  const int64_t part_size = round_up((extent + parts - 1) / parts, step);
-
-  auto run_unit = [&](int64_t b, int64_t part) {
-    const int64_t begin = std::min(extent, part * part_size), end = std::min(extent, begin + part_size);
-    if (begin >= end) return;
-    // op(A)(i, p) and op(B)^T(j, p), the two operands as the packer reads them.
-    const Operand a = transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1};
-    const Operand bt = transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N};
-    float* c = C + b * strideC;
-    if (M == 1)  // op(A) is one contiguous row of K floats, transposed or not
-      path.row(A + b * strideA, B + b * strideB, transB, N, K, begin, end, c, alpha, beta, bias);
-    else if (split_columns)
-      gemm_block(path, a, bt, c, bias, N, K, 0, M, begin, end, alpha, beta);
-    else
-      gemm_block(path, a, bt, c, bias, N, K, begin, end, 0, N, alpha, beta);
+  // op(A)(i, p) and op(B)^T(j, p) of product b, the two operands as the packer reads them.
+  auto operand_a = [&](int64_t b) {
+    return transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1};
+  };
+  auto operand_bt = [&](int64_t b) {
+    return transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N};
   };
 
-  if (batches_independent) {
+  // Many independent products go whole, one per thread at a time.
+  if (!parallel || (batches_independent && (batch >= 4 * threads || batch % threads == 0))) {
     // Grain: with no parallelism the whole range is one chunk, run on this thread.
-    const int64_t units = batch * parts;
-    parallel_for(units, parallel ? 1 : units, [&](int64_t begin, int64_t end) {
-      for (int64_t u = begin; u < end; ++u) run_unit(u / parts, u % parts);
+    parallel_for(batch, parallel ? 1 : batch, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        float* c = C + b * strideC;
+        if (M == 1)
+          path.row(A + b * strideA, B + b * strideB, transB, N, K, 0, N, c, alpha, beta, bias);
+        else
+          gemm_serial(path, operand_a(b), operand_bt(b), c, bias, M, N, K, alpha, beta);
+      }
     });
-  } else {
-    for (int64_t b = 0; b < batch; ++b) {
-      parallel_for(parts, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t part = begin; part < end; ++part) run_unit(b, part);
+    return;
+  }
+  // Otherwise each product in turn is split over the threads. A single row (M = 1) is bound by reading B, in
+  // place: its columns are cut into one range per thread.
+  for (int64_t b = 0; b < batch; ++b) {
+    float* c = C + b * strideC;
+    if (M == 1) {
+      const int64_t blocks = (N + path.NR - 1) / path.NR;  // ranges start on NR-column boundaries
+      parallel_for(blocks, (blocks + threads - 1) / threads, [&](int64_t begin, int64_t end) {
+        path.row(A + b * strideA, B + b * strideB, transB, N, K, begin * path.NR, std::min(N, end * path.NR), c,
+                 alpha, beta, bias);
       });
+    } else {
+      gemm_shared(path, operand_a(b), operand_bt(b), c, bias, M, N, K, alpha, beta, threads);
     }
   }
 }

@@ -150,6 +150,10 @@ describe('gemm', () => {
       // Narrow C (A read in place rather than packed), with K past KC, alone and split over threads.
       { M: 50, N: 40, K: 600, transA: true, beta: 0.5 },
       { M: 40, N: 100, K: 600, bias: true },
+      // Split over threads as tiles of columns as well as rows (few rows), past NC, uneven tiles.
+      { M: 30, N: 900, K: 300, transA: true, bias: true },
+      { M: 61, N: 4200, K: 20, transB: true, beta: 0.5 },
+      { M: 1001, N: 23, K: 130, transA: true, transB: true },
     ]);
   });
 
