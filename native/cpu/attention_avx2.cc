@@ -1,5 +1,4 @@
-// AVX2/FMA twins of the attention tile kernels: register-tiled 6-row x 16-column products, and the exp-sums of
-// score rows (with the vector exp of vec_avx2.h).
+// AVX2/FMA twins of the attention tile kernels: register-tiled 6-row x 16-column products and a vector exp.
 // The micro-tiles hold their accumulators in arrays indexed by constant-trip loops; `#pragma GCC unroll` makes
 // GCC unroll those loops early enough to keep the arrays in registers (otherwise it spills them to the stack
 // on every k step, which costs 3x).
@@ -24,6 +23,27 @@ float horizontal_sum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// exp(x): x = n ln2 + r with |r| <= ln2/2, exp(r) by its degree-6 Taylor polynomial (error ~1e-7), 2^n built
+// in the exponent bits. Below -87.3 the result is exactly 0, so -inf (masked) scores give 0; NaN stays NaN.
+__m256 exp256(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.0f);
+  const __m256 not_underflow = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ);
+  x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // operand order keeps NaN
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 split in two for an exact n*ln2_hi
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 poly = _mm256_set1_ps(1.0f / 720);
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f / 120));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f / 24));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f / 6));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(0.5f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f));
+  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(poly, _mm256_castsi256_ps(exponent)), not_underflow);
 }
 
 // Transposes the 8 x 8 block held in rows r[0..7].
@@ -187,13 +207,13 @@ float attn_exp_sum_avx2(float* x, int64_t n, float shift) {
   __m256 sum = _mm256_setzero_ps();
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
     _mm256_storeu_ps(x + j, e);
     sum = _mm256_add_ps(sum, e);
   }
   if (j < n) {
     const __m256i lanes = first_lanes(n - j);
-    const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j, lanes), s)),
+    const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, lanes), s)),
                                    _mm256_castsi256_ps(lanes));
     _mm256_maskstore_ps(x + j, lanes, e);
     sum = _mm256_add_ps(sum, e);

@@ -4,6 +4,37 @@
 #include "vec_avx2.h"
 
 namespace tn {
+namespace {
+
+// exp(x) = 2^k * exp(r) with k = round(x / ln 2) and |r| <= ln(2) / 2, where the Taylor series of exp(r) to
+// degree 7 is within 1e-8 relative; 2^k is built directly in the exponent bits. x is clamped to [-87.3, 88.3]
+// so that 2^k stays a normal float: below that the result is 0 (so exp(-inf) = 0), above it about 2e38 rather
+// than inf (callers here only pass shifted logits and log-probabilities, which are <= 0). NaN stays NaN.
+inline __m256 exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(lo, x));  // operand order keeps NaN
+  // Adding 1.5 * 2^23 rounds x / ln2 to an integer k held in the low mantissa bits.
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  const __m256 k_magic = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504f), magic);
+  const __m256 k = _mm256_sub_ps(k_magic, magic);
+  // r = x - k ln2 with ln2 split in two so that k * ln2_hi is exact.
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), xc);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  // The low bits of k_magic are k (two's complement); shifting k + 127 into the exponent field drops the rest.
+  const __m256i two_k = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(k_magic), _mm256_set1_epi32(127)), 23);
+  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(two_k));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), result);
+}
+
+}  // namespace
 
 float row_max_avx2(const float* x, int64_t n) {
   __m256 max0 = _mm256_set1_ps(x[0]), max1 = max0;

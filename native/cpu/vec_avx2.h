@@ -1,5 +1,5 @@
-// AVX2 helpers shared by the *_avx2.cc and *_avx512.cc kernels: masked partial vectors, a vector exp, a horizontal
-// sum and an 8 x 8 transpose. Include this only from files compiled with -mavx2 -mfma (or wider); the anonymous namespace
+// AVX2 helpers shared by the *_avx2.cc and *_avx512.cc kernels: masked partial vectors, a horizontal sum and an
+// 8 x 8 transpose. Include this only from files compiled with -mavx2 -mfma (or wider); the anonymous namespace
 // gives every such file its own copy, so no AVX2 code can be linked into the generic path.
 #pragma once
 #include <immintrin.h>
@@ -36,36 +36,6 @@ inline void store(float* p, __m256 v, bool full, __m256i mask) {
 
 // v with the masked-off lanes of a partial step zeroed, so they add nothing to a sum.
 inline __m256 keep(__m256 v, bool full, __m256i mask) { return full ? v : _mm256_and_ps(v, _mm256_castsi256_ps(mask)); }
-
-// exp(x) = 2^k exp(r) with k = round(x / ln 2) and |r| <= ln(2) / 2, where the Taylor series of exp(r) to
-// degree 7 is within 1e-8 relative; 2^k is built directly in the exponent bits. The polynomial is in Estrin's
-// form (pairs of terms, then pairs of pairs): half of Horner's dependency chain, which bounds the exp loops on
-// cores whose out-of-order window holds few iterations (Zen 1 splits each 256-bit operation in two). x is
-// clamped to [-87.3, 88.3] so that 2^k stays a normal float: below that the result is 0 (so exp(-inf) = 0),
-// above it about 2e38 rather than inf (callers pass shifted scores or logits and log-probabilities, which are
-// <= 0). NaN stays NaN.
-inline __m256 exp8(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.3f);
-  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(lo, x));  // operand order keeps NaN
-  // Adding 1.5 * 2^23 rounds x / ln2 to an integer k held in the low mantissa bits.
-  const __m256 magic = _mm256_set1_ps(12582912.0f);
-  const __m256 k_magic = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504f), magic);
-  const __m256 k = _mm256_sub_ps(k_magic, magic);
-  // r = x - k ln2 with ln2 split in two so that k * ln2_hi is exact.
-  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), xc);
-  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-  const __m256 r2 = _mm256_mul_ps(r, r), r4 = _mm256_mul_ps(r2, r2);
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 p01 = _mm256_add_ps(one, r);
-  const __m256 p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6), _mm256_set1_ps(0.5f));
-  const __m256 p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120), _mm256_set1_ps(1.0f / 24));
-  const __m256 p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040), _mm256_set1_ps(1.0f / 720));
-  const __m256 p = _mm256_fmadd_ps(r4, _mm256_fmadd_ps(r2, p67, p45), _mm256_fmadd_ps(r2, p23, p01));
-  // The low bits of k_magic are k (two's complement); shifting k + 127 into the exponent field drops the rest.
-  const __m256i two_k = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(k_magic), _mm256_set1_epi32(127)), 23);
-  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(two_k));
-  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), result);
-}
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
