@@ -221,12 +221,17 @@ void multiply_slice(const Path& path, const Operand& a, int64_t pc, int64_t kc, 
   }
 }
 
-// One whole product (K > 0) on this thread, with its own packing buffers.
+// Space for one packed K slice of B (at most NC columns), kept by each thread between calls.
+float* b_slice_buffer(const Path& path, int64_t N, int64_t kc_max) {
+  thread_local PackBuffer buffer;
+  return buffer.get(static_cast<size_t>(round_up(std::min(path.NC, N), path.NR) * kc_max));
+}
+
+// One whole product (K > 0) on this thread.
 void gemm_serial(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t M,
                  int64_t N, int64_t K, float alpha, float beta) {
-  thread_local PackBuffer b_buffer;
   const int64_t kc_max = slice_depth(path, K);
-  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, N), path.NR) * kc_max));
+  float* b_pack = b_slice_buffer(path, N, kc_max);
   for (int64_t jc = 0; jc < N; jc += path.NC) {
     const int64_t nc = std::min(path.NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
@@ -245,19 +250,19 @@ constexpr int64_t kTilesPerThread = 4;
 // is brought in from L3 once per tile and reused across its strips.
 constexpr int64_t kMinStripsPerTile = 4;
 
-// One product (K > 0) split over the pool. Each K slice of B is packed once, by all threads together, into a
-// buffer they share (each thread packing all of B for its own rows cost 2 threads 3-4% of a 1024^3 product);
-// then the threads take tiles of C, packing their tile's rows of A themselves.
+// One product (K > 0) split over the pool. Each K slice of B is packed once, by all threads together, into the
+// calling thread's buffer, which they share; then the threads take tiles of C, packing their tile's rows of A
+// themselves. On an idle machine this runs as fast as fixed halves of C did; when one core is slowed by a
+// neighbour, the other takes more tiles (1024^3 on two threads, the second core at half speed: 1.05-1.14x).
 void gemm_shared(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t M,
                  int64_t N, int64_t K, float alpha, float beta, int64_t threads) {
-  thread_local PackBuffer b_buffer;
   const int64_t kc_max = slice_depth(path, K);
   const int64_t strips = (M + path.MR - 1) / path.MR;
   const int64_t tiles_wanted = threads * kTilesPerThread;
   // At least one tile per MC rows, so a tile's rows of A stay one block; a multiple of the thread count.
   const int64_t row_tiles = std::max<int64_t>(
       1, std::min(round_up(std::max(tiles_wanted, (M + path.MC - 1) / path.MC), threads), strips / kMinStripsPerTile));
-  float* b_pack = b_buffer.get(static_cast<size_t>(round_up(std::min(path.NC, N), path.NR) * kc_max));
+  float* b_pack = b_slice_buffer(path, N, kc_max);
   for (int64_t jc = 0; jc < N; jc += path.NC) {
     const int64_t nc = std::min(path.NC, N - jc);
     const int64_t panels = (nc + path.NR - 1) / path.NR;
