@@ -69,7 +69,7 @@ async function runRow(addon, pkg, row, threads, settings, limits, peers, log) {
         log(`${row.name} [${threads}t]: peer unavailable: ${prepared.error}`);
       } else await calibratePeer(prepared.handles, settings).then((best) => { peer = best; }, peerFailed);
     }
-    const settle = peer !== null && peer.handle.threads > 1 ? () => sleep(PEER_SETTLE_MS) : async () => undefined;
+    const settle = peer !== null && peer.handle.processThreads > 1 ? () => sleep(PEER_SETTLE_MS) : async () => undefined;
     await settle();
     const oursTimes = [];
     const peerTimes = [];

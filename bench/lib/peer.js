@@ -118,7 +118,7 @@ class PeerPool {
   }
 
   /** Sets the row up in every candidate setting; returns { handles } for those that work, each
-   * { label, threads, time(iters) -> Promise<ms per call>, free() }, or { error } when none does. */
+   * { label, threads, processThreads, time(iters) -> Promise<ms per call>, free() }, or { error } when none does. */
   async setupAll(row, threads) {
     const handles = [];
     let lastError = 'no candidate';
@@ -140,6 +140,9 @@ class PeerPool {
       handles.push({
         label: `${started.name} (${settings.join(', ')})`,
         threads: candidate.callThreads,
+        // BLAS and OpenMP threads of the peer's process: a torch call asked for 1 thread still runs its products on
+        // these, and they spin after the call.
+        processThreads: candidate.threads,
         time: async (iters) => (await started.process.request({ op: 'time', id, iters })).ms,
         free: () => started.process.request({ op: 'free', id }).catch(() => undefined),
       });
