@@ -25,6 +25,17 @@ describe('addon basics', () => {
     expect(() => s.write(new Float32Array(1), 0)).toThrow(/disposed/);
   });
 
+  test('kernels take only objects the Storage constructor made', () => {
+    const out = new addon.Storage(4);
+    const lookalike = Object.create(addon.Storage.prototype);
+    expect(lookalike instanceof addon.Storage).toBe(true);
+    expectError(() => addon.fill(lookalike, 0, 1, 0), 'TypeError', /fill: dst must be a Storage, got an object/);
+    expectError(() => addon.fill({ byteLength: 4 } as never, 0, 1, 0), 'TypeError', /fill: dst must be a Storage/);
+    addon.fill(out, 0, 1, 2.5);
+    expect(Array.from(out.readFloat32(0, 1))).toEqual([2.5]);
+    out.dispose();
+  });
+
   test('thread count and ISA can be changed and restored', () => {
     const threads = addon.getNumThreads();
     addon.setNumThreads(1);

@@ -42,7 +42,7 @@ bool Args::is_null(size_t i) const { return info_[i].IsNull() || info_[i].IsUnde
 
 void* Args::storage(size_t i, const char* name, int64_t offset, int64_t count) const {
   Napi::Value v = info_[i];
-  if (!Storage::IsStorage(info_.Env(), v)) type_error(std::string(name) + " must be a Storage, got " + describe(v));
+  if (!Storage::IsStorage(v)) type_error(std::string(name) + " must be a Storage, got " + describe(v));
   Storage* s = Storage::Unwrap(v.As<Napi::Object>());
   if (s->disposed()) type_error(std::string(name) + " is used after dispose()");
   if (offset < 0 || count < 0) range_error(std::string(name) + " has a negative offset or count");
@@ -102,18 +102,21 @@ std::vector<int64_t> Args::integers(size_t i, const char* name, int64_t min, int
   Napi::Value v = info_[i];
   if (!v.IsArray()) type_error(std::string(name) + " must be an array of integers, got " + describe(v));
   auto arr = v.As<Napi::Array>();
-  if (arr.Length() > max_len)
-    range_error(std::string(name) + " has " + std::to_string(arr.Length()) + " entries, at most " +
+  const uint32_t length = arr.Length();
+  if (length > max_len)
+    range_error(std::string(name) + " has " + std::to_string(length) + " entries, at most " +
                 std::to_string(max_len) + " allowed");
-  std::vector<int64_t> out(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); ++k) {
+  std::vector<int64_t> out(length);
+  // Messages are built only on failure: these arrays come with most kernel calls.
+  auto what = [&](uint32_t k) { return std::string(name) + "[" + std::to_string(k) + "]"; };
+  for (uint32_t k = 0; k < length; ++k) {
     Napi::Value e = arr.Get(k);
-    std::string what = std::string(name) + "[" + std::to_string(k) + "]";
-    if (!e.IsNumber()) type_error(what + " must be a number, got " + describe(e));
+    if (!e.IsNumber()) type_error(what(k) + " must be a number, got " + describe(e));
     double d = e.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || d != std::floor(d)) range_error(what + " must be an integer, got " + describe(e));
+    if (!std::isfinite(d) || d != std::floor(d)) range_error(what(k) + " must be an integer, got " + describe(e));
     if (d < static_cast<double>(min) || d > static_cast<double>(max))
-      range_error(what + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + describe(e));
+      range_error(what(k) + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                  describe(e));
     out[k] = static_cast<int64_t>(d);
   }
   return out;

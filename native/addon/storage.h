@@ -11,7 +11,7 @@ namespace tn {
 class Storage : public Napi::ObjectWrap<Storage> {
  public:
   static Napi::Function Define(Napi::Env env);
-  static bool IsStorage(Napi::Env env, Napi::Value value);
+  static bool IsStorage(Napi::Value value);
 
   explicit Storage(const Napi::CallbackInfo& info);
   ~Storage() override;
