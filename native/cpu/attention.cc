@@ -92,6 +92,9 @@ constexpr int64_t kBlockK = 64;
 constexpr int64_t kDiagonalSlice = 16;
 // Below this many flops a chunk of work is not worth waking another thread for.
 constexpr int64_t kMinFlopsPerChunk = int64_t(1) << 21;
+// What reading one byte of K or V costs, in flops, when sizing chunks: about the FMA peak over the bandwidth a
+// core streams from L3 or DRAM.
+constexpr int64_t kFlopsPerByte = 8;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr float kPosInf = std::numeric_limits<float>::infinity();
 
@@ -268,6 +271,8 @@ void parallel_for_allocating(int64_t n, int64_t grain, const std::function<void(
 // Keys in the block starting at j0.
 int64_t block_keys(const Problem& p, int64_t j0) { return std::min(kBlockK, p.Tk - j0); }
 
+// Scratch is per thread and kept from call to call (it only grows): decoding and short sequences make calls so
+// small that allocating and zeroing fresh tiles cost as much as the tiles' arithmetic.
 struct ForwardScratch {
   std::vector<float> S, pack, acc, row_max, row_sum, keep;
   // Every key block of one head, packed the first time a query block of that head needs it: a thread's units
@@ -275,10 +280,21 @@ struct ForwardScratch {
   std::vector<float> head_pack;
   std::vector<char> head_packed;
   const float* head_k = nullptr;
-  ForwardScratch(int64_t D, int64_t Tk)
-      : S(kBlockQ * kBlockK), pack(D * kBlockK), acc(kBlockQ * D), row_max(kBlockQ), row_sum(kBlockQ),
-        keep(kBlockQ * kBlockK), head_pack(((Tk + kBlockK - 1) / kBlockK) * kBlockK * D),
-        head_packed((Tk + kBlockK - 1) / kBlockK) {}
+
+  static ForwardScratch& of_this_thread(int64_t D, int64_t Tk) {
+    thread_local ForwardScratch s;
+    const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
+    s.S.resize(kBlockQ * kBlockK);
+    s.pack.resize(D * kBlockK);
+    s.acc.resize(kBlockQ * D);
+    s.row_max.resize(kBlockQ);
+    s.row_sum.resize(kBlockQ);
+    s.keep.resize(kBlockQ * kBlockK);
+    s.head_pack.resize(k_blocks * kBlockK * D);
+    s.head_packed.resize(k_blocks);
+    s.head_k = nullptr;  // keys at the same address in the last call may hold other values now
+    return s;
+  }
 
   // The key block starting at j0 of head hd, packed by pack_transposed with row stride
   // packed_stride(block_keys(p, j0)): always the whole block, since query blocks may need different parts of it.
@@ -376,11 +392,18 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
 
 // ---- backward -------------------------------------------------------------------------------------------------
 
+// Per thread and kept between calls, as ForwardScratch.
 struct BackwardScratch {
-  std::vector<float> S, dS, kt, vt, keep, dropped, dk_acc, dv_acc, row_dot;
-  BackwardScratch(int64_t Tq, int64_t D)
-      : S(kBlockQ * kBlockK), dS(kBlockQ * kBlockK), kt(D * kBlockK), vt(D * kBlockK), keep(kBlockQ * kBlockK),
-        dropped(kBlockQ * kBlockK), dk_acc(kBlockK * D), dv_acc(kBlockK * D), row_dot(Tq) {}
+  std::vector<float> S, dS, kt, vt, keep, dropped, dk_acc, dv_acc, row_dot, dq_acc;
+
+  static BackwardScratch& of_this_thread(int64_t Tq, int64_t D) {
+    thread_local BackwardScratch s;
+    for (auto* tile : {&s.S, &s.dS, &s.keep, &s.dropped}) tile->resize(kBlockQ * kBlockK);
+    for (auto* block : {&s.kt, &s.vt, &s.dk_acc, &s.dv_acc}) block->resize(kBlockK * D);
+    s.row_dot.resize(Tq);
+    s.dq_acc.resize(Tq * D);
+    return s;
+  }
 };
 
 // One tile of the backward: queries i0 .. i0+nq-1 against keys j0 .. j0+nk-1 (packed in s.kt and s.vt).
@@ -486,9 +509,11 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
   // Units are query blocks, in zigzag order per head so that the contiguous ranges parallel_for hands out
   // balance the threads under a causal mask.
   const int64_t q_blocks = (Tq + kBlockQ - 1) / kBlockQ;
-  const int64_t flops_per_block = 4 * std::min(kBlockQ, Tq) * Tk * D;
-  parallel_for_allocating(B * H * q_blocks, grain_for(flops_per_block), [&](int64_t begin, int64_t end) {
-    ForwardScratch s(D, Tk);
+  // A unit's cost is its flops plus its reads of K and V at kFlopsPerByte: decoding (one query per head) does
+  // little arithmetic on keys and values it mostly reads from memory, and still gains from a second thread.
+  const int64_t cost_per_block = 4 * std::min(kBlockQ, Tq) * Tk * D + kFlopsPerByte * 2 * Tk * D * 4;
+  parallel_for_allocating(B * H * q_blocks, grain_for(cost_per_block), [&](int64_t begin, int64_t end) {
+    ForwardScratch& s = ForwardScratch::of_this_thread(D, Tk);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / q_blocks, t = u % q_blocks;
       forward_query_block(p, head_of(p, bh / H, bh % H), zigzag(t, q_blocks) * kBlockQ, out, out_strides, lse,
@@ -508,13 +533,13 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   if (threads == 1 || B * H >= 4 * threads || k_blocks == 1) {
     // Each (b, h) is owned by one thread, so dQ (summed over key blocks) and dK/dV need no synchronisation.
     parallel_for_allocating(B * H, grain_for(flops_per_head), [&](int64_t begin, int64_t end) {
-      BackwardScratch s(Tq, D);
-      std::vector<float> dq_acc(Tq * D);
+      BackwardScratch& s = BackwardScratch::of_this_thread(Tq, D);
+      float* dq_acc = s.dq_acc.data();
       for (int64_t bh = begin; bh < end; ++bh) {
         const Head hd = head_of(p, bh / H, bh % H);
-        std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
-        backward_key_blocks(p, hd, 0, k_blocks, dk, dv, dq_acc.data(), dout, out, out_strides, lse, s);
-        write_dq(p, hd, dq, dq_acc.data(), 1, 0);
+        std::fill(dq_acc, dq_acc + Tq * D, 0.0f);
+        backward_key_blocks(p, hd, 0, k_blocks, dk, dv, dq_acc, dout, out, out_strides, lse, s);
+        write_dq(p, hd, dq, dq_acc, 1, 0);
       }
     });
     return;
@@ -525,7 +550,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int64_t units = B * H * groups;
   std::vector<float> dq_parts(units * Tq * D, 0.0f);
   parallel_for_allocating(units, grain_for(flops_per_head / groups), [&](int64_t begin, int64_t end) {
-    BackwardScratch s(Tq, D);
+    BackwardScratch& s = BackwardScratch::of_this_thread(Tq, D);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / groups, g = u % groups;
       backward_key_blocks(p, head_of(p, bh / H, bh % H), g * k_blocks / groups, (g + 1) * k_blocks / groups, dk,
