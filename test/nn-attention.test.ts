@@ -134,23 +134,28 @@ describe('nn.MultiheadAttention', () => {
     separate.dispose();
   });
 
-  test('an append cache fed one position at a time equals full causal self-attention', () => {
+  // needWeights false takes the decoding path (one packed q/k/v product, k and v copied into the cache, q read in
+  // place); needWeights true projects q, k and v separately.
+  test.each([false, true])('an append cache fed a few positions at a time equals full causal self-attention (needWeights %s)', (needWeights) => {
     const mha = new nn.MultiheadAttention(8, 2, { seed: 8 }).eval();
     perturbBiases(mha);
     noGrad(() =>
       tidy(() => {
-        const x = randn([2, 5, 8], { seed: 9 });
+        const T = 21;
+        const x = randn([2, T, 8], { seed: 9 });
         const full = values(mha.forward(x, x, x, { isCausal: true, needWeights: false }).output);
         const cache = new nn.AttentionCache();
         const steps: number[] = [];
-        // Two positions, then one at a time: query i sees cached keys j <= i + past.
-        for (const [from, to] of [[0, 2], [2, 3], [3, 4], [4, 5]]) {
-          const step = x.slice(1, from, to);
-          steps.push(...values(mha.forward(step, step, step, { isCausal: true, cache }).output.permute(1, 0, 2)));
-          expect(cache.length).toBe(to);
-          expect(cache.key!.shape).toEqual([2, 16, 2, 4]); // capacity grows by doubling from 16
+        // Two positions, then one at a time, then three: query i sees cached keys j <= i + past. The capacity
+        // starts at 16 and doubles, which moves the cached positions once.
+        const cuts = [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, T];
+        for (let c = 1; c < cuts.length; c++) {
+          const step = x.slice(1, cuts[c - 1], cuts[c]);
+          steps.push(...values(mha.forward(step, step, step, { isCausal: true, cache, needWeights }).output.permute(1, 0, 2)));
+          expect(cache.length).toBe(cuts[c]);
+          expect(cache.key!.shape).toEqual([2, cuts[c] <= 16 ? 16 : 32, 2, 4]);
         }
-        const fullByTime = values(tensor(full, { shape: [2, 5, 8] }).permute(1, 0, 2));
+        const fullByTime = values(tensor(full, { shape: [2, T, 8] }).permute(1, 0, 2));
         expect(maxRelError(steps, fullByTime)).toBeLessThan(1e-5);
         const kept = cache.key!;
         cache.dispose();
@@ -159,6 +164,58 @@ describe('nn.MultiheadAttention', () => {
       }),
     );
     mha.dispose();
+  });
+
+  test('cached self-attention: both paths give the same outputs and gradients, with a padding mask', () => {
+    const mha = new nn.MultiheadAttention(8, 2, { seed: 12 }).eval();
+    perturbBiases(mha);
+    const run = (needWeights: boolean) =>
+      tidy(() => {
+        const x = randn([2, 5, 8], { seed: 13 });
+        const step = x.slice(1, 3, 5).detach().requiresGrad_();
+        const keyPaddingMask = tensor([[false, true, false, false, false], [false, false, false, false, true]]);
+        const cache = new nn.AttentionCache();
+        noGrad(() => mha.forward(x.slice(1, 0, 3), x.slice(1, 0, 3), x.slice(1, 0, 3), { isCausal: true, cache, needWeights }));
+        const out = mha.forward(step, step, step, { isCausal: true, cache, needWeights, keyPaddingMask }).output;
+        out.mul(tensor(randomArray(out.size, 14), { shape: out.shape })).sum().backward();
+        const grads = [step.grad!, ...mha.parameters().map((p) => p.grad!)].map(values);
+        cache.dispose();
+        mha.zeroGrad();
+        return { out: values(out), grads };
+      });
+    const packed = run(false);
+    const separate = run(true);
+    expect(maxRelError(packed.out, separate.out)).toBeLessThan(1e-6);
+    packed.grads.forEach((g, i) => expect(maxRelError(g, separate.grads[i])).toBeLessThan(1e-5));
+    // Keys and values come from the detached cache: only the query rows of in_proj get a gradient.
+    const inProjGrad = packed.grads[1];
+    expect(inProjGrad.slice(8 * 8).every((v) => v === 0)).toBe(true);
+    expect(inProjGrad.slice(0, 8 * 8).some((v) => v !== 0)).toBe(true);
+    mha.dispose();
+  });
+
+  test('AttentionCache.appendPacked equals append of the key and value parts, and checks its input', () => {
+    tidy(() => {
+      const [B, T, H, D] = [2, 3, 2, 4];
+      const E = H * D;
+      const qkv = tensor(randomArray(B * T * 3 * E, 15), { shape: [B, T, 3 * E] });
+      const part = (i: number) => qkv.slice(2, i * E, (i + 1) * E).reshape(B, T, H, D);
+      const packed = new nn.AttentionCache();
+      const separate = new nn.AttentionCache();
+      for (let step = 0; step < 7; step++) {
+        packed.appendPacked(qkv, H);
+        separate.append(part(1), part(2));
+      }
+      expect(packed.length).toBe(21);
+      const valid = (t: Tensor) => values(t.slice(1, 0, 21)); // past the length the buffers hold no data yet
+      expect(valid(packed.key!)).toEqual(valid(separate.key!));
+      expect(valid(packed.value!)).toEqual(valid(separate.value!));
+      expectError(() => packed.appendPacked(qkv, 3), 'RangeError', /appendPacked: qkv must be a non-empty float32 \[B, T, 3 \* numHeads \* D\], got float32 \[2, 3, 24\] with numHeads 3/);
+      expectError(() => packed.appendPacked(tensor(randomArray(3 * 24, 1), { shape: [3, 1, 24] }), H), 'RangeError', /new keys \[3, 1, 2, 4\] do not continue the cached \[2, 32, 2, 4\]/);
+      expectError(() => new nn.AttentionCache('static').appendPacked(qkv, H), 'Error', /this cache is 'static'/);
+      packed.dispose();
+      separate.dispose();
+    });
   });
 
   test('linearRows equals F.linear on copied row blocks, gradients included', () => {

@@ -4,6 +4,7 @@
 // [B, T, 3E] followed by the split into heads, this is as fast in the forward and avoids the split's copies
 // (and the full-size zero gradients of its slices) in the backward.
 import * as F from '../functional';
+import { packedQueryAttention } from '../ops/nn';
 import { Tensor, zeros } from '../tensor';
 import { AttentionCache } from './cache';
 import { checkProbability, Linear, xavierUniform } from './layers';
@@ -148,6 +149,18 @@ export class MultiheadAttention extends Module {
       if (needWeights) [heads, weights] = F.packedSelfAttention(qkv, this.numHeads, { ...attentionOptions, needWeights: true });
       else heads = F.packedSelfAttention(qkv, this.numHeads, attentionOptions);
       return this.finish(heads, weights, B, L, unbatched, options);
+    }
+    if (k3 === q3 && v3 === q3 && cache !== null && cache.mode === 'append' && this.qProjWeight === null && !needWeights) {
+      // Cached self-attention (decoding): one product makes this step's q, k and v, the cache copies k and v out of
+      // it, and attention reads q in place.
+      const qkv = linearRows(q3, this.inProjWeight as Tensor, 0, this.inProjBias, 0, 3 * E);
+      const past = cache.length;
+      const { key, value, length } = cache.appendPacked(qkv, this.numHeads);
+      attentionOptions.attnMask = this.attentionMask(options.attnMask ?? null, B, L, length);
+      attentionOptions.keyPaddingMask = this.keyPaddingMask(options.keyPaddingMask ?? null, unbatched, B, length);
+      attentionOptions.causalOffset = past;
+      heads = packedQueryAttention(qkv, key, value, { ...attentionOptions, kvLength: length });
+      return this.finish(heads, null, B, L, unbatched, options);
     }
 
     const q = this.projectHeads(q3, 0, this.qProjWeight);

@@ -42,18 +42,41 @@ export class AttentionCache {
   /** Adds the keys and values [B, Tnew, H, D] of new positions; returns the buffers holding all of them (past
    * then new) in their first `length` positions. */
   append(key: Tensor, value: Tensor): { key: Tensor; value: Tensor; length: number } {
-    if (this.mode !== 'append') throw new Error("AttentionCache.append: this cache is 'static' (use set())");
     this.checkPair('append', key, value);
     const [B, Tnew, H, D] = key.shape;
+    const at = this.reserve('append', B, Tnew, H, D, key);
+    copyPositions(key, 0, Tnew * H * D, H * D, this.cachedKey as Tensor, at, Tnew);
+    copyPositions(value, 0, Tnew * H * D, H * D, this.cachedValue as Tensor, at, Tnew);
+    return { key: this.cachedKey as Tensor, value: this.cachedValue as Tensor, length: this.cachedLength };
+  }
+
+  /** append() for keys and values that sit in a packed projection qkv [B, Tnew, 3 * H * D] (query, key and value
+   * side by side in each row, as in_proj makes them): they are copied straight from it. */
+  appendPacked(qkv: Tensor, numHeads: number): { key: Tensor; value: Tensor; length: number } {
+    const op = 'appendPacked';
+    if (!(qkv instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: qkv must be a Tensor`);
+    if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`AttentionCache.${op}: numHeads must be a positive integer, got ${numHeads}`);
+    if (qkv.dtype !== 'float32' || qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
+      throw new RangeError(`AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmt(qkv.shape)} with numHeads ${numHeads}`);
+    const [B, Tnew, threeE] = qkv.shape;
+    const E = threeE / 3;
+    const at = this.reserve(op, B, Tnew, numHeads, E / numHeads, qkv);
+    copyPositions(qkv, E, Tnew * threeE, threeE, this.cachedKey as Tensor, at, Tnew);
+    copyPositions(qkv, 2 * E, Tnew * threeE, threeE, this.cachedValue as Tensor, at, Tnew);
+    return { key: this.cachedKey as Tensor, value: this.cachedValue as Tensor, length: this.cachedLength };
+  }
+
+  /** Makes room for Tnew more positions of [B, ., H, D] after the cached ones and counts them; returns where
+   * they go. An 'append' cache grows its capacity by doubling, so a step writes only its new positions. */
+  private reserve(op: string, B: number, Tnew: number, H: number, D: number, like: Tensor): number {
+    if (this.mode !== 'append') throw new Error(`AttentionCache.${op}: this cache is 'static' (use set())`);
     const past = this.cachedKey;
     if (past !== null && (past.shape[0] !== B || past.shape[2] !== H || past.shape[3] !== D))
-      throw new RangeError(`AttentionCache.append: new keys ${fmt(key.shape)} do not continue the cached ${fmt(past.shape)} (same B, H and D expected)`);
-    const length = this.cachedLength + Tnew;
-    if (past === null || length > past.shape[1]) this.grow(Math.max(length, 2 * (past?.shape[1] ?? 0), 16), key);
-    copyPositions(key, this.cachedKey as Tensor, 0, Tnew, this.cachedLength);
-    copyPositions(value, this.cachedValue as Tensor, 0, Tnew, this.cachedLength);
-    this.cachedLength = length;
-    return { key: this.cachedKey as Tensor, value: this.cachedValue as Tensor, length };
+      throw new RangeError(`AttentionCache.${op}: new keys [${B}, ${Tnew}, ${H}, ${D}] do not continue the cached ${fmt(past.shape)} (same B, H and D expected)`);
+    const at = this.cachedLength;
+    if (past === null || at + Tnew > past.shape[1]) this.grow(Math.max(at + Tnew, 2 * (past?.shape[1] ?? 0), 16), [B, H, D], like);
+    this.cachedLength = at + Tnew;
+    return at;
   }
 
   /** Stores keys and values computed once (cross-attention on the memory). */
@@ -68,12 +91,11 @@ export class AttentionCache {
       throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmt(key.shape)} and ${fmt(value.shape)}`);
   }
 
-  /** Moves the valid positions into buffers of a larger capacity, shaped like `like` otherwise. */
-  private grow(capacity: number, like: Tensor): void {
-    const [B, , H, D] = like.shape;
+  /** Moves the valid positions into [B, capacity, H, D] buffers on the device of `like`. */
+  private grow(capacity: number, [B, H, D]: number[], like: Tensor): void {
     const resize = (old: Tensor | null): Tensor => {
       const buffer = keep(Tensor.empty([B, capacity, H, D], 'float32', like.device));
-      if (old !== null && this.cachedLength > 0) copyPositions(old, buffer, 0, this.cachedLength, 0);
+      if (old !== null && this.cachedLength > 0) copyPositions(old, 0, old.shape[1] * H * D, H * D, buffer, 0, this.cachedLength);
       return buffer;
     };
     this.store(resize(this.cachedKey), resize(this.cachedValue), this.cachedLength);
@@ -115,12 +137,12 @@ export class AttentionCache {
   }
 }
 
-/** Copies positions [from, from + count) of src [B, Ts, H, D] to position `at` of dst [B, Td, H, D]. */
-function copyPositions(src: Tensor, dst: Tensor, from: number, count: number, at: number): void {
-  const [B, Ts, H, D] = src.shape;
-  const Td = dst.shape[1];
+/** Copies `count` positions of dst's E = H * D values from src, where position t of batch row b starts at
+ * offset + b * batchStride + t * positionStride, to positions at .. at + count - 1 of dst [B, Td, H, D]. */
+function copyPositions(src: Tensor, offset: number, batchStride: number, positionStride: number, dst: Tensor, at: number, count: number): void {
+  const [B, Td, H, D] = dst.shape;
   const E = H * D;
-  kernels(src.device).copyStrided(src.storage, from * E, [Ts * E, 1], dst.storage, at * E, [Td * E, 1], [B, count * E]);
+  kernels(src.device).copyStrided(src.storage, offset, [batchStride, positionStride, 1], dst.storage, at * E, [Td * E, E, 1], [B, count, E]);
 }
 
 function checkIndices(op: string, indices: Tensor): void {

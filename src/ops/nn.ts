@@ -164,6 +164,41 @@ export function packedSelfAttention(qkv: Tensor, numHeads: number, options: Atte
   return call.weights ? [recorded, call.weights] : recorded;
 }
 
+/** Attention of the queries of a packed projection qkv [B, L, 3 * E] (the first E of each row, read in place)
+ * over keys and values [B, Tcap, H, D] of which the first kvLength positions are used: cached decoding, where one
+ * product makes this step's q, k and v and the cache has taken k and v already. Returns [B, L, E]. The gradient
+ * reaches the query part of qkv only: the cached keys and values are detached. */
+export function packedQueryAttention(qkv: Tensor, keys: Tensor, values: Tensor, options: AttentionOptions & { kvLength: number }): Tensor {
+  const op = 'packedQueryAttention';
+  assertFloat(op, 'qkv', qkv);
+  assertFloat(op, 'key', keys);
+  assertFloat(op, 'value', values);
+  if (keys.ndim !== 4 || values.ndim !== 4 || keys.shape.some((d, i) => d !== values.shape[i]))
+    throw new RangeError(`${op}: key and value must both be [B, T, H, D], got ${fmtShape(keys.shape)} and ${fmtShape(values.shape)}`);
+  const [B, Tcap, H, D] = keys.shape;
+  const E = H * D;
+  if (qkv.ndim !== 3 || qkv.shape[0] !== B || qkv.shape[2] !== 3 * E || qkv.shape[1] === 0)
+    throw new RangeError(`${op}: qkv must be [B, L, 3 * H * D] = [${B}, L, ${3 * E}], got ${fmtShape(qkv.shape)}`);
+  const L = qkv.shape[1];
+  const Tk = options.kvLength;
+  if (!Number.isInteger(Tk) || Tk < 1 || Tk > Tcap) throw new RangeError(`${op}: kvLength must be an integer in [1, ${Tcap}], got ${Tk}`);
+  if (options.needWeights) throw new RangeError(`${op}: needWeights is not supported`);
+  const kView: AttentionView = [0, Tcap * E, D, E];
+  const call = attentionCall(op, options, {
+    B, H, Tq: L, Tk, D, qView: [0, L * 3 * E, D, 3 * E], kView, vView: kView, outView: [0, L * E, D, E],
+  }, qkv, keys, values);
+  const out = Tensor.empty([B, L, E], 'float32', qkv.device);
+  return runAttention(call, qkv, keys, values, out, [qkv], (g, run) => {
+    const dqkv = Tensor.empty(qkv.shape, 'float32', qkv.device, true);
+    const dk = Tensor.empty(keys.shape, 'float32', keys.device);
+    const dv = Tensor.empty(values.shape, 'float32', values.device);
+    run(g, dqkv, dk, dv);
+    dk.dispose();
+    dv.dispose();
+    return [dqkv];
+  });
+}
+
 /** Sizes and views of one attention call, as the kernels take them. */
 interface AttentionGeometry {
   B: number; H: number; Tq: number; Tk: number; D: number;
