@@ -20,4 +20,10 @@ void layernorm_forward_row_avx2(float* out, float* mean, float* rstd, const floa
 void layernorm_backward_row_avx2(float* dx, float* dweight_acc, float* dbias_acc, const float* dout, const float* x,
                                  const float* weight, float mean, float rstd, int64_t C);
 
+// AVX-512 twins (layernorm_avx512.cc).
+void layernorm_forward_row_avx512(float* out, float* mean, float* rstd, const float* x, const float* weight,
+                                  const float* bias, int64_t C, float eps);
+void layernorm_backward_row_avx512(float* dx, float* dweight_acc, float* dbias_acc, const float* dout,
+                                   const float* x, const float* weight, float mean, float rstd, int64_t C);
+
 }  // namespace tn
