@@ -15,8 +15,17 @@ export function kernels(device: Device): NativeAddon {
 // steps allocate the same shapes every step, so after the first step almost nothing reaches malloc, and no
 // new N-API wrapper objects pile up (Node finalizes those only when the event loop turns, which a
 // synchronous training loop never lets it do).
-const pools = new Map<Device, Map<number, NativeStorage[]>>();
-const cacheOrder = new Map<NativeStorage, Device>(); // insertion order = age, for eviction
+// Each device's pool maps a byte size to a stack of cached storages, each stamped with the time it came back; a
+// stack's bottom entry is its oldest, so eviction (rare: only past the cache limit) compares stack bottoms. No
+// per-storage map: every op allocates and every disposed tensor comes back, and a Map keyed by storage cost
+// a fifth of a small op's time.
+interface Cached {
+  storage: NativeStorage;
+  returned: number;
+}
+const pools = new Map<Device, Map<number, Cached[]>>();
+let clock = 0;
+let cachedStorages = 0;
 let cachedBytes = 0;
 // Storages handed out by allocate() and not yet given back by release(): tensors never disposed, whether or not
 // the GC has collected them since. Unlike the native counts this never changes behind a test's back.
@@ -24,7 +33,7 @@ let undisposedStorages = 0;
 let undisposedBytes = 0;
 let cacheLimitBytes = Number(process.env.TN_CACHE_BYTES ?? 512 * 2 ** 20);
 
-function poolOf(device: Device): Map<number, NativeStorage[]> {
+function poolOf(device: Device): Map<number, Cached[]> {
   let pool = pools.get(device);
   if (!pool) {
     pool = new Map();
@@ -41,15 +50,14 @@ export function allocate(device: Device, n: number, zeroFill: boolean): NativeSt
   undisposedBytes += bytes;
   const reused = poolOf(device).get(bytes)?.pop();
   if (reused === undefined) return new k.Storage(bytes, zeroFill);
+  cachedStorages--;
   cachedBytes -= bytes;
-  cacheOrder.delete(reused);
-  if (zeroFill && n > 0) k.fill(reused, 0, n, 0);
-  return reused;
+  if (zeroFill && n > 0) k.fill(reused.storage, 0, n, 0);
+  return reused.storage;
 }
 
-/** Takes back the storage of a disposed tensor: cached for reuse, or freed when the cache is full. */
-export function release(device: Device, storage: NativeStorage): void {
-  const bytes = storage.byteLength;
+/** Takes back the storage (of `bytes`) of a disposed tensor: cached for reuse, or freed when the cache is full. */
+export function release(device: Device, storage: NativeStorage, bytes: number): void {
   undisposedStorages--;
   undisposedBytes -= bytes;
   if (bytes > cacheLimitBytes) {
@@ -57,28 +65,33 @@ export function release(device: Device, storage: NativeStorage): void {
     return;
   }
   const pool = poolOf(device);
-  const list = pool.get(bytes);
-  if (list) list.push(storage);
-  else pool.set(bytes, [storage]);
-  cacheOrder.set(storage, device);
+  const entry = { storage, returned: clock++ };
+  const stack = pool.get(bytes);
+  if (stack) stack.push(entry);
+  else pool.set(bytes, [entry]);
+  cachedStorages++;
   cachedBytes += bytes;
   while (cachedBytes > cacheLimitBytes) evictOldest();
 }
 
 function evictOldest(): void {
-  const oldest = cacheOrder.entries().next();
-  if (oldest.done) return;
-  const [storage, device] = oldest.value;
-  cacheOrder.delete(storage);
-  const list = poolOf(device).get(storage.byteLength) as NativeStorage[];
-  list.splice(list.indexOf(storage), 1);
-  cachedBytes -= storage.byteLength;
-  storage.dispose();
+  let oldest: Cached[] | null = null;
+  let oldestBytes = 0;
+  for (const pool of pools.values())
+    for (const [bytes, stack] of pool)
+      if (stack.length > 0 && (oldest === null || stack[0].returned < oldest[0].returned)) {
+        oldest = stack;
+        oldestBytes = bytes;
+      }
+  if (oldest === null) return;
+  (oldest.shift() as Cached).storage.dispose();
+  cachedStorages--;
+  cachedBytes -= oldestBytes;
 }
 
 /** Frees every cached storage (memory of disposed tensors kept for reuse). */
 export function emptyCache(): void {
-  while (cacheOrder.size > 0) evictOldest();
+  while (cachedStorages > 0) evictOldest();
 }
 
 /** Caps the bytes the allocator keeps for reuse (default 512 MiB, or TN_CACHE_BYTES). */
@@ -112,5 +125,5 @@ export interface MemoryInfo {
 /** Native memory now, like tf.memory(). */
 export function memory(): MemoryInfo {
   const { storages, bytes } = addon.memoryStats();
-  return { storages, bytes, cachedStorages: cacheOrder.size, cachedBytes, undisposedStorages, undisposedBytes };
+  return { storages, bytes, cachedStorages, cachedBytes, undisposedStorages, undisposedBytes };
 }

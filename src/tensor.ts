@@ -14,13 +14,14 @@ class SharedStorage {
   constructor(
     readonly native: NativeStorage,
     readonly device: Device,
+    readonly bytes: number,
   ) {}
   retain(): this {
     this.refs++;
     return this;
   }
   release(): void {
-    if (--this.refs === 0) release(this.device, this.native);
+    if (--this.refs === 0) release(this.device, this.native, this.bytes);
   }
 }
 
@@ -137,7 +138,7 @@ export class Tensor {
 
   /** Internal: wraps native memory. Users create tensors with tensor(), zeros(), randn()... */
   constructor(storage: NativeStorage | SharedStorage, shape: Shape, dtype: DType, device: Device) {
-    this.storageRef = storage instanceof SharedStorage ? storage : new SharedStorage(storage, device);
+    this.storageRef = storage instanceof SharedStorage ? storage : new SharedStorage(storage, device, storage.byteLength);
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this._device = device;
@@ -146,7 +147,8 @@ export class Tensor {
 
   /** Allocates a tensor; zeroFill false leaves the memory uninitialised (the caller overwrites it). */
   static empty(shape: Shape, dtype: DType = 'float32', device: Device = 'cpu', zeroFill = false): Tensor {
-    return new Tensor(allocate(device, numel(shape), zeroFill), shape, dtype, device);
+    const n = numel(shape);
+    return new Tensor(new SharedStorage(allocate(device, n, zeroFill), device, n * 4), shape, dtype, device);
   }
 
   /** Where the data lives: 'cpu' or 'cuda'. Fixed for a tensor, except when a Module moves its parameters. */
