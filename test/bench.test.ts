@@ -30,6 +30,11 @@ const { allRows, attentionFlops, layerNormBytes, softmaxBytes } = require('../be
 const { main } = require('../bench/run') as {
   main: (argv: string[], io: { out: (s: string) => void; log: (s: string) => void }, tuning?: object) => Promise<Results | null>;
 };
+interface PeakRss { date: string; steps: number; threads: number; oursMiB: number; peer?: { name: string; MiB: number; ratio: number } }
+const peakRss = require('../bench/peak-rss') as {
+  main: (argv: string[], out: (s: string) => void) => Promise<PeakRss>;
+  parseArgs: (argv: string[]) => { steps: number; json: string | null; side: string | null };
+};
 // Short limit measurements keep each run at a fraction of a second.
 const FAST_LIMITS = { limitAttempts: 1, fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -213,6 +218,7 @@ describe('bench run', () => {
       '  case "$line" in',
       '    *\\"hello\\"*) echo \'{"ok": true, "name": "fake 1.0"}\' ;;',
       `    *\\"time\\"*) ${timeReply} ;;`,
+      '    *\\"maxrss\\"*) echo \'{"ok": true, "maxRssKiB": 1048576}\' ;;',
       '    *) echo \'{"ok": true}\' ;;',
       '  esac',
       'done',
@@ -244,6 +250,32 @@ describe('bench run', () => {
     expect(results!.rows[0].peer).toBeUndefined();
     expect(results!.rows[0].value).toBeGreaterThan(0);
     expect(out.join('\n')).toMatch(/\| gemm NT 128\^3 \|.*\| peer failed \|/);
+  });
+
+  test('peak-rss: our training process and the peer\'s peak RSS in MiB, and theirs / ours', async () => {
+    const python = fakePython('python-rss', 'echo \'{"ok": true, "ms": 2}\'');
+    const out: string[] = [];
+    const json = path.join(dir, 'rss.json');
+    const result = await withPython(python, () => peakRss.main(['--steps', '1', '--json', json], (line) => out.push(line)));
+    expect(result.steps).toBe(1);
+    expect(result.oursMiB).toBeGreaterThan(40); // node, the addon, the seed model and its AdamW state
+    expect(result.oursMiB).toBeLessThan(2048);
+    expect(result.peer).toEqual({ name: 'fake 1.0', MiB: 1024, ratio: 1024 / result.oursMiB });
+    expect(JSON.parse(fs.readFileSync(json, 'utf8'))).toEqual(result);
+    expect(out[0]).toMatch(/^peak RSS, seed model, 1 training steps on 1 thread: ours \d+ MiB$/);
+    expect(out[1]).toMatch(/^fake 1\.0: 1024 MiB; theirs \/ ours = [\d.]+x$/);
+
+    const alone: string[] = [];
+    const unavailable = await withPython(path.join(dir, 'no-such-python'), () => peakRss.main(['--steps', '1'], (line) => alone.push(line)));
+    expect(unavailable.peer).toBeUndefined();
+    expect(alone[1]).toBe('peer unavailable: no python3 found');
+  }, 60_000);
+
+  test('peak-rss options', () => {
+    expect(peakRss.parseArgs([])).toEqual({ steps: 20, json: null, side: null });
+    expect(peakRss.parseArgs(['--steps', '3', '--json', 'r.json'])).toEqual({ steps: 3, json: 'r.json', side: null });
+    expectError(() => peakRss.parseArgs(['--steps', '0']), 'RangeError', /--steps expects a positive integer, got '0'/);
+    expectError(() => peakRss.parseArgs(['--threads', '2']), 'TypeError', /unknown option '--threads'/);
   });
 
   test('a filter that matches nothing is an error', async () => {

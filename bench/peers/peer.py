@@ -7,6 +7,7 @@ Protocol: one JSON object per line on stdin, one reply per line on stdout.
   {"op": "setup", "id": n, "spec": {...}, "threads": t}   -> {"ok": true, "name": "..."}
   {"op": "time", "id": n, "iters": k}                     -> {"ok": true, "ms": milliseconds per call}
   {"op": "free", "id": n}                                 -> {"ok": true}
+  {"op": "maxrss"}                                        -> {"ok": true, "maxRssKiB": peak resident set so far}
 Errors answer {"ok": false, "error": "..."}. argv[1] is the library: "numpy" or "torch".
 """
 import json
@@ -316,10 +317,15 @@ class Peer:
         self.calls.pop(message["id"], None)
         return {}
 
+    def maxrss(self, _message):
+        import resource
+
+        return {"maxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
 
 def main():
     peer = Peer()
-    handlers = {"hello": peer.hello, "setup": peer.setup, "time": peer.time, "free": peer.free}
+    handlers = {"hello": peer.hello, "setup": peer.setup, "time": peer.time, "free": peer.free, "maxrss": peer.maxrss}
     for line in sys.stdin:
         if not line.strip():
             continue
