@@ -43,13 +43,14 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 //   vectors, so the score kernels read contiguous columns.
 // scores: C[m][n] = alpha * dot(A row m, B row n) over K, for M x N; rows of A are lda apart, B comes packed
 //   with row stride ldbt (a multiple of 8, at least N).
-// matmul_acc: C[m][n] += sum_k A[m*a_row + k*a_col] * B[k*ldb + n], for M x N over K.
+// matmul: C[m][n] = sum_k A[m*a_row + k*a_col] * B[k*ldb + n], for M x N over K, added to C when accumulate
+//   (otherwise C is not read).
 // row_max: max of x[0..n) (-inf when n == 0). exp_sum: x[j] = exp(x[j] - shift), returns the sum.
 void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
 void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
                          int64_t M, int64_t N, int64_t K, float alpha);
-void attn_matmul_acc_generic(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
-                             int64_t ldb, int64_t M, int64_t N, int64_t K);
+void attn_matmul_generic(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                         int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate);
 float attn_row_max_generic(const float* x, int64_t n);
 float attn_exp_sum_generic(float* x, int64_t n, float shift);
 // out[i] = a_i . b_i over n floats, rows i < rows of a and b lda floats apart.
@@ -61,8 +62,8 @@ void attn_scale_rows_generic(float* dst, int64_t ld_dst, const float* src, int64
 void attn_pack_transposed_avx2(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
 void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
                       int64_t N, int64_t K, float alpha);
-void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
-                          int64_t ldb, int64_t M, int64_t N, int64_t K);
+void attn_matmul_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                      int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate);
 float attn_row_max_avx2(const float* x, int64_t n);
 float attn_exp_sum_avx2(float* x, int64_t n, float shift);
 void attn_row_dots_avx2(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n);
@@ -71,8 +72,8 @@ void attn_scale_rows_avx2(float* dst, int64_t ld_dst, const float* src, int64_t 
 
 void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
                         int64_t M, int64_t N, int64_t K, float alpha);
-void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
-                            int64_t ldb, int64_t M, int64_t N, int64_t K);
+void attn_matmul_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                        int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate);
 float attn_row_max_avx512(const float* x, int64_t n);
 float attn_exp_sum_avx512(float* x, int64_t n, float shift);
 void attn_row_dots_avx512(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n);

@@ -107,10 +107,10 @@ void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float
   if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, ldbt, n, N, K, alpha);
 }
 
-// C[MR rows][8*NV cols] += A . B over K; with Tail the last vector covers only the lanes in `tail`.
+// C[MR rows][8*NV cols] (+)= A . B over K; with Tail the last vector covers only the lanes in `tail`.
 template <int MR, int NV, bool Tail>
 void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
-              int64_t K, __m256i tail) {
+              int64_t K, __m256i tail, bool accumulate) {
   auto load = [&](const float* src, int v) {
     return (Tail && v == NV - 1) ? _mm256_maskload_ps(src, tail) : _mm256_loadu_ps(src);
   };
@@ -118,7 +118,7 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
     #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[r][v] = load(C + r * ldc + 8 * v, v);
+    for (int v = 0; v < NV; ++v) acc[r][v] = accumulate ? load(C + r * ldc + 8 * v, v) : _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
     #pragma GCC unroll 8
@@ -143,14 +143,15 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
 
 template <int MR>
 void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
-              int64_t N, int64_t K) {
+              int64_t N, int64_t K, bool accumulate) {
   int64_t n = 0;
-  for (; n + 16 <= N; n += 16) acc_tile<MR, 2, false>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, __m256i{});
+  for (; n + 16 <= N; n += 16)
+    acc_tile<MR, 2, false>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, __m256i{}, accumulate);
   if (n + 8 <= N) {
-    acc_tile<MR, 1, false>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, __m256i{});
+    acc_tile<MR, 1, false>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, __m256i{}, accumulate);
     n += 8;
   }
-  if (n < N) acc_tile<MR, 1, true>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, first_lanes(N - n));
+  if (n < N) acc_tile<MR, 1, true>(C + n, ldc, A, a_row, a_col, B + n, ldb, K, first_lanes(N - n), accumulate);
 }
 
 }  // namespace
@@ -182,10 +183,10 @@ void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const 
   });
 }
 
-void attn_matmul_acc_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
-                          int64_t ldb, int64_t M, int64_t N, int64_t K) {
+void attn_matmul_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                      int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate) {
   for_each_row_group<6>(M, [&](auto rows, int64_t m) {
-    acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
+    acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K, accumulate);
   });
 }
 

@@ -1,4 +1,4 @@
-// AVX-512 twins of the attention tile kernels: the two products (scores and matmul_acc) in 8-row x 32-column
+// AVX-512 twins of the attention tile kernels: the two products (scores and matmul) in 8-row x 32-column
 // register tiles, the row max and the exp; packing stays on its AVX2 version. Accumulator arrays are indexed by constant-trip loops
 // that `#pragma GCC unroll` flattens early, so they live in registers (see attention_avx2.cc).
 #include <immintrin.h>
@@ -73,10 +73,10 @@ void scores_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float
   if (n < NP) scores_tile<MR, 1>(C, ldc, A, lda, Bt, ldbt, n, NP, N, K, alpha);
 }
 
-// C[MR rows][16*NV cols] += A . B over K, for the columns of this tile below N (counted from the tile's start).
+// C[MR rows][16*NV cols] (+)= A . B over K, for the columns of this tile below N (counted from the tile's start).
 template <int MR, int NV>
 void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
-              int64_t N, int64_t K) {
+              int64_t N, int64_t K, bool accumulate) {
   __mmask16 mask[NV];
   #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) mask[v] = lanes16(N - 16 * v);
@@ -84,7 +84,8 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
     #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_maskz_loadu_ps(mask[v], C + r * ldc + 16 * v);
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(mask[v], C + r * ldc + 16 * v) : _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m512 b[NV];
     #pragma GCC unroll 4
@@ -105,12 +106,12 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
 
 template <int MR>
 void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
-              int64_t N, int64_t K) {
+              int64_t N, int64_t K, bool accumulate) {
   for (int64_t n = 0; n < N; n += 32) {
     if (N - n > 16)
-      acc_tile<MR, 2>(C + n, ldc, A, a_row, a_col, B + n, ldb, N - n, K);
+      acc_tile<MR, 2>(C + n, ldc, A, a_row, a_col, B + n, ldb, N - n, K, accumulate);
     else
-      acc_tile<MR, 1>(C + n, ldc, A, a_row, a_col, B + n, ldb, N - n, K);
+      acc_tile<MR, 1>(C + n, ldc, A, a_row, a_col, B + n, ldb, N - n, K, accumulate);
   }
 }
 
@@ -124,10 +125,10 @@ void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, cons
   });
 }
 
-void attn_matmul_acc_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
-                            int64_t ldb, int64_t M, int64_t N, int64_t K) {
+void attn_matmul_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                        int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate) {
   for_each_row_group<8>(M, [&](auto rows, int64_t m) {
-    acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K);
+    acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K, accumulate);
   });
 }
 
