@@ -212,9 +212,10 @@ void for_each_slice(const Problem& p, int64_t i0, int64_t nq, int64_t j0, int64_
 // dst[j] = keep/(1 - p) for draws first .. first + n - 1 of the attention-dropout stream; keep when u >= p.
 void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, float p) {
   const float kept = 1.0f / (1.0f - p);
+  const int32_t threshold = philox_keep_threshold(p);
   uint32_t words[kBlockK];
   philox_draws(seed, kStreamAttnDropout, static_cast<int64_t>(first), n, words);
-  for (int64_t j = 0; j < n; ++j) dst[j] = philox_word_uniform(words[j]) >= p ? kept : 0.0f;
+  for (int64_t j = 0; j < n; ++j) dst[j] = static_cast<int32_t>(words[j] >> 8) >= threshold ? kept : 0.0f;
 }
 
 // keep[i * kBlockK + j] = the multipliers of draws first + i * row_stride + j, for the nr x nk rows of one tile.
@@ -229,6 +230,7 @@ void dropout_tile_multipliers(float* keep, uint64_t seed, uint64_t first, int64_
     return;
   }
   const float kept = 1.0f / (1.0f - p);
+  const int32_t threshold = philox_keep_threshold(p);
   uint32_t words[kPhiloxMaxDraws];
   for (int64_t s0 = 0; s0 < span; s0 += kPhiloxMaxDraws) {
     const int64_t count = std::min(kPhiloxMaxDraws, span - s0);
@@ -239,7 +241,7 @@ void dropout_tile_multipliers(float* keep, uint64_t seed, uint64_t first, int64_
       const int64_t j_end = std::min(nk, s0 + count - i * row_stride);
       const uint32_t* w = words + (i * row_stride - s0);
       float* dst = keep + i * kBlockK;
-      for (int64_t j = j_begin; j < j_end; ++j) dst[j] = philox_word_uniform(w[j]) >= p ? kept : 0.0f;
+      for (int64_t j = j_begin; j < j_end; ++j) dst[j] = static_cast<int32_t>(w[j] >> 8) >= threshold ? kept : 0.0f;
     }
   }
 }

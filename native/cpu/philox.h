@@ -4,6 +4,8 @@
 // kernels use the same function, so both devices draw the same numbers.
 // `static inline`: every translation unit (generic and AVX2) gets its own copy, so no ODR mixing.
 #pragma once
+#include <math.h>
+
 #include <cstdint>
 
 namespace tn {
@@ -35,6 +37,12 @@ static inline Philox4 philox4x32(uint64_t seed, uint64_t stream, uint64_t counte
 // precision (exactly representable in float32):
 static inline float philox_word_uniform(uint32_t word) {
   return static_cast<float>(word >> 8) * (1.0f / 16777216.0f);
+}
+
+// Dropout with probability p keeps a draw when its uniform is >= p, that is when the integer word >> 8 is at
+// least this threshold, ceil(p * 2^24): the same decision made on integers, which vectorises.
+static inline int32_t philox_keep_threshold(float p) {
+  return static_cast<int32_t>(ceil(static_cast<double>(p) * 16777216.0));
 }
 
 // Streams keep unrelated uses of one seed independent.

@@ -74,9 +74,7 @@ void philox_blocks_avx2(uint64_t seed, uint64_t stream, uint64_t first_block, in
 
 void dropout_range_avx2(const float* x, float* out, int64_t begin, int64_t end, float p, uint64_t seed,
                         uint64_t stream) {
-  // Draw u = (word >> 8) / 2^24 keeps when u >= p, i.e. when the integer word >> 8 >= ceil(p * 2^24): the same
-  // decision as the generic path, in integers.
-  const int32_t threshold = static_cast<int32_t>(std::ceil(static_cast<double>(p) * 16777216.0));
+  const int32_t threshold = philox_keep_threshold(p);
   const float scale = 1.0f / (1.0f - p);
   const __m256i below = _mm256_set1_epi32(threshold - 1);
   const __m256 scale8 = _mm256_set1_ps(scale);

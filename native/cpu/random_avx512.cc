@@ -79,8 +79,7 @@ void philox_blocks_avx512(uint64_t seed, uint64_t stream, uint64_t first_block, 
 
 void dropout_range_avx512(const float* x, float* out, int64_t begin, int64_t end, float p, uint64_t seed,
                           uint64_t stream) {
-  // The integer keep test of the AVX2 path: word >> 8 >= ceil(p * 2^24).
-  const int32_t threshold = static_cast<int32_t>(ceil(static_cast<double>(p) * 16777216.0));
+  const int32_t threshold = philox_keep_threshold(p);
   const float scale = 1.0f / (1.0f - p);
   const __m512i below = _mm512_set1_epi32(threshold - 1);
   const __m512 scale16 = _mm512_set1_ps(scale);
