@@ -377,7 +377,7 @@ void forward_key_blocks(const Problem& p, const Head& hd, int64_t i0, int64_t nq
 // forward_key_blocks when every key the query block sees is in the first block (short sequences, and the first
 // query block under a causal mask): each row's softmax is complete after that block, so its probabilities are
 // normalised before the product, which then writes the output rows in place. No accumulator to zero, rescale and
-// copy out (G2P shapes, B64 H4 T24 D64: forward 1.1x).
+// copy out (G2P shapes, B64 H4 T24 D64: forward 1.13-1.16x).
 void forward_one_key_block(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t key_end, float* out_rows,
                            int64_t ld_out, float* lse_rows, ForwardScratch& s) {
   const int64_t D = p.D, Tk = p.Tk;
