@@ -78,31 +78,26 @@ bool use_avx512_rows(int64_t N, int64_t C) {
 }
 
 // The row kernels of the active path for N rows of C.
-decltype(&forward_row) forward_row_kernel(int64_t N, int64_t C) {
-#ifdef TN_HAVE_AVX512
-  if (use_avx512_rows(N, C)) return layernorm_forward_row_avx512;
-#endif
-#ifdef TN_HAVE_AVX2
-  if (use_avx2_kernels()) return layernorm_forward_row_avx2;
-#endif
-  return forward_row;
-}
+struct RowKernels {
+  decltype(&forward_row) forward;
+  decltype(&backward_row) backward;
+};
 
-decltype(&backward_row) backward_row_kernel(int64_t N, int64_t C) {
+RowKernels row_kernels(int64_t N, int64_t C) {
 #ifdef TN_HAVE_AVX512
-  if (use_avx512_rows(N, C)) return layernorm_backward_row_avx512;
+  if (use_avx512_rows(N, C)) return {layernorm_forward_row_avx512, layernorm_backward_row_avx512};
 #endif
 #ifdef TN_HAVE_AVX2
-  if (use_avx2_kernels()) return layernorm_backward_row_avx2;
+  if (use_avx2_kernels()) return {layernorm_forward_row_avx2, layernorm_backward_row_avx2};
 #endif
-  return backward_row;
+  return {forward_row, backward_row};
 }
 
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* weight, const float* bias,
                        int64_t N, int64_t C, float eps) {
-  const auto row = forward_row_kernel(N, C);
+  const auto row = row_kernels(N, C).forward;
   parallel_for(N, rows_per_grain(C), [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) row(out + n * C, mean + n, rstd + n, x + n * C, weight, bias, C, eps);
   });
@@ -117,7 +112,7 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, const float* do
   const int64_t rows_per_chunk = (N + chunks - 1) / chunks;
   std::vector<float> partial_dweight(dweight ? chunks * C : 0, 0.0f);
   std::vector<float> partial_dbias(dbias ? chunks * C : 0, 0.0f);
-  const auto row = backward_row_kernel(N, C);
+  const auto row = row_kernels(N, C).backward;
   parallel_for(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
     for (int64_t k = chunk_begin; k < chunk_end; ++k) {
       float* dweight_acc = dweight ? partial_dweight.data() + k * C : nullptr;
