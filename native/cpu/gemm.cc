@@ -196,6 +196,34 @@ void pack_b_slice(const Path& path, const Operand& bt, int64_t pc, int64_t kc, i
   path.pack(bt.data + j0 * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, j1 - j0, kc, path.NR, b_pack);
 }
 
+// Fetches the next block of A into the cache in `steps` equal parts, one per micro-kernel call on the current
+// block: the kernel is bound by its FMAs and leaves the memory system idle, while packing a block straight from
+// L3 or DRAM stalls on its lines (TN 4096x256x1024 on one Zen 5 core: the packing's share of the time 8.7% -> 6.3%).
+class BlockPrefetch {
+ public:
+  // The block as contiguous runs: its rows, or its columns when those are contiguous (op(A) of TN).
+  BlockPrefetch(const float* block, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols, int64_t steps)
+      : base_(block),
+        run_step_(row_step == 1 ? col_step : row_step),
+        run_length_(row_step == 1 ? rows : cols),
+        runs_(rows > 0 && cols > 0 ? (row_step == 1 ? cols : rows) : 0),
+        steps_(steps) {}
+
+  void step() {
+    if (done_ >= runs_) return;
+    const int64_t until = ++taken_ >= steps_ ? runs_ : taken_ * runs_ / steps_;
+    for (; done_ < until; ++done_) {
+      const float* run = base_ + done_ * run_step_;
+      for (int64_t e = 0; e < run_length_; e += 16) __builtin_prefetch(run + e);
+      __builtin_prefetch(run + run_length_ - 1);
+    }
+  }
+
+ private:
+  const float* base_;
+  int64_t run_step_, run_length_, runs_, steps_, taken_ = 0, done_ = 0;
+};
+
 // C[i0:i1, j0:j1] (+)= op(A)[i0:i1, pc:pc+kc] times the packed slice of B whose first panel, at b_pack, starts
 // at column j0. The first slice (pc = 0) applies beta and the bias; later ones add onto the partial result.
 void multiply_slice(const Path& path, const Operand& a, int64_t pc, int64_t kc, const float* b_pack, float* C,
@@ -210,12 +238,16 @@ void multiply_slice(const Path& path, const Operand& a, int64_t pc, int64_t kc, 
     const int64_t mc = std::min(path.MC, i1 - ic);
     const float* a_block = a.data + ic * a.row_step + pc * a.col_step;
     if (pack_a) path.pack(a_block, a.row_step, a.col_step, mc, kc, path.MR, a_pack);
+    const int64_t next_mc = pack_a ? std::min(path.MC, i1 - ic - mc) : 0;
+    BlockPrefetch next(a.data + (ic + mc) * a.row_step + pc * a.col_step, a.row_step, a.col_step, next_mc, kc,
+                       ((j1 - j0 + path.NR - 1) / path.NR) * ((mc + path.MR - 1) / path.MR));
     for (int64_t jr = j0; jr < j1; jr += path.NR) {
       for (int64_t ir = 0; ir < mc; ir += path.MR) {
         const float* a_tile = pack_a ? a_pack + ir * kc : a_block + ir * a.row_step;
         path.kernel(kc, a_tile, pack_a ? 1 : a.row_step, pack_a ? path.MR : a.col_step, b_pack + (jr - j0) * kc,
                     C + (ic + ir) * N + jr, N, std::min(path.MR, mc - ir), std::min(path.NR, j1 - jr), alpha,
                     first ? beta : 1.0f, first && bias ? bias + jr : nullptr);
+        next.step();
       }
     }
   }

@@ -132,6 +132,8 @@ describe('gemm', () => {
       [95, 97, 33], [97, 95, 7], [257, 33, 40], [33, 257, 300], [130, 97, 257],
       // The AVX-512 tile is 12 x 32.
       [12, 32, 9], [11, 31, 12], [13, 33, 8], [24, 48, 31], [25, 65, 64],
+      // Packed A (N > 64) with a last panel of 12 rows read through a 16-lane load, K not a multiple of 4.
+      [14, 70, 39], [28, 97, 42],
     ];
     const cases: Case[] = [];
     for (const [M, N, K] of shapes) for (const [transA, transB] of TRANSPOSES) cases.push({ M, N, K, transA, transB });
