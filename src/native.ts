@@ -75,7 +75,9 @@ export interface NativeAddon {
     dropoutP: number, seed: number,
   ): void;
   /** Gradients of attentionForward. dout has the layout of out (outView); dq, dk, dv have the layouts of q, k, v
-   * (qView, kView, vView) in their own storages and are overwritten (regions outside the views untouched). */
+   * (qView, kView, vView) in their own storages and are overwritten (regions outside the views untouched).
+   * probs: null/omitted, or the weights the forward wrote (B*H*Tq*Tk), read instead of recomputing the
+   * probabilities (the CUDA kernels always recompute). */
   attentionBackward(
     q: NativeStorage, k: NativeStorage, v: NativeStorage, out: NativeStorage, dout: NativeStorage,
     lse: NativeStorage, dq: NativeStorage, dk: NativeStorage, dv: NativeStorage,
@@ -83,7 +85,7 @@ export interface NativeAddon {
     qView: AttentionView, kView: AttentionView, vView: AttentionView, outView: AttentionView,
     scale: number, isCausal: boolean, causalOffset: number, keyPadding: NativeStorage | null,
     attnMask: NativeStorage | null, maskView: [number, number, number, number],
-    dropoutP: number, seed: number,
+    dropoutP: number, seed: number, probs?: NativeStorage | null,
   ): void;
 
   // ---- norm: layernorm, softmax, cross-entropy ---------------------------------------------------------------

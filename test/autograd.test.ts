@@ -1,5 +1,5 @@
 // Gradient checks (central finite differences) for every differentiable op, and graph bookkeeping.
-import { cat, F, matmul, noGrad, stack, Tensor, tensor, tidy } from '../src';
+import { cat, F, matmul, noGrad, randn, stack, Tensor, tensor, tidy } from '../src';
 import { gradCheck } from './gradcheck';
 import { expectError } from './helpers';
 
@@ -148,6 +148,25 @@ describe('graph bookkeeping', () => {
       expect(Array.from(x.grad!.dataSync()).map((v) => Math.round(v * 1000) / 1000)).toEqual([5.437, 14.778]);
       expectError(() => y.backward(), 'Error', /already freed/);
     });
+  });
+
+  test('attention through a retained graph: the second backward (probabilities recomputed) repeats the first', () => {
+    // Short sequences keep the forward's probabilities for the first backward and free them there.
+    for (const T of [5, 70]) {
+      tidy(() => {
+        const [q, k, v] = [1, 2, 3].map((seed) => randn([2, 3, T, 8], { seed }).requiresGrad_());
+        const weight = randn([2, 3, T, 8], { seed: 4 });
+        const loss = F.scaledDotProductAttention(q, k, v, { isCausal: true }).mul(weight).sum();
+        loss.backward(undefined, { retainGraph: true });
+        const first = [q, k, v].map((t) => Array.from(t.grad!.dataSync()));
+        loss.backward();
+        [q, k, v].forEach((t, i) => {
+          const twice = Array.from(t.grad!.dataSync());
+          const worst = Math.max(...twice.map((g, j) => Math.abs(g - 2 * first[i][j])));
+          expect(worst).toBeLessThan(1e-4 * Math.max(1, ...first[i].map(Math.abs)));
+        });
+      });
+    }
   });
 
   test('backward needs a gradient of the right shape for non-scalars', () => {

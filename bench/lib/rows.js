@@ -59,6 +59,9 @@ function gemmRows() {
 
 // ---- attention ---------------------------------------------------------------------------------------------------
 
+/** The training path's limit for keeping attention probabilities (KEEP_PROBS_MAX_LENGTH in src/ops/nn.ts). */
+const KEEP_PROBS_MAX_LENGTH = 64;
+
 /** Forward flops 4*B*H*Tq*Tk*D (QK^T and PV), halved when causal; the backward counts 2.5x the forward. */
 function attentionFlops({ B, H, Tq, Tk, D, causal, backward }) {
   const forward = (4 * B * H * Tq * Tk * D) / (causal ? 2 : 1);
@@ -81,19 +84,23 @@ function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
       const [q, k, v, dout] = storages(addon, [nq, nk, nk, nq], 21);
       const [out, dq, dk, dv] = [nq, nq, nk, nk].map((n) => new addon.Storage(n * 4));
       const lse = new addon.Storage(B * H * Tq * 4);
+      // As in training (src/ops/nn.ts): short sequences keep the forward's probabilities for the backward.
+      const probs = backward && Tq <= KEEP_PROBS_MAX_LENGTH && Tk <= KEEP_PROBS_MAX_LENGTH
+        ? new addon.Storage(B * H * Tq * Tk * 4)
+        : null;
       const qView = [0, H * Tq * D, Tq * D, D];
       const kView = [0, H * Tk * D, Tk * D, D];
       const scale = 1 / Math.sqrt(D);
       const noMask = [0, 0, 0, 0];
       const runForward = () =>
-        addon.attentionForward(q, k, v, out, lse, null, B, H, Tq, Tk, D, qView, kView, kView, qView, scale, causal, 0,
-          null, null, noMask, 0, 0);
+        addon.attentionForward(q, k, v, out, lse, probs, B, H, Tq, Tk, D, qView, kView, kView, qView, scale, causal,
+          0, null, null, noMask, 0, 0);
       const runBackward = () =>
         addon.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, B, H, Tq, Tk, D, qView, kView, kView, qView,
-          scale, causal, 0, null, null, noMask, 0, 0);
+          scale, causal, 0, null, null, noMask, 0, 0, probs);
       return {
         run: backward ? () => { runForward(); runBackward(); } : runForward,
-        dispose: () => disposeAll([q, k, v, dout, out, dq, dk, dv, lse]),
+        dispose: () => disposeAll([q, k, v, dout, out, dq, dk, dv, lse, probs]),
       };
     },
   };

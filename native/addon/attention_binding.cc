@@ -126,7 +126,7 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 }
 
 // attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, B, H, Tq, Tk, D, qView, kView, vView, outView, scale,
-//                   isCausal, causalOffset, keyPadding, attnMask, maskView, dropoutP, seed)
+//                   isCausal, causalOffset, keyPadding, attnMask, maskView, dropoutP, seed[, probs])
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   Args args(info, "attentionBackward", 26);
   const Sizes s = read_sizes(args, 9);
@@ -142,8 +142,9 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   float* dq = view_data(args, info, 6, "dq", qv, s.B, s.H, s.Tq, s.D);
   float* dk = view_data(args, info, 7, "dk", kv, s.B, s.H, s.Tk, s.D);
   float* dv = view_data(args, info, 8, "dv", vv, s.B, s.H, s.Tk, s.D);
+  const float* probs = args.f32_or_null(26, "probs", 0, checked_numel(args, {s.B, s.H, s.Tq, s.Tk}, "probs"));
   try {
-    attention_backward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides,
+    attention_backward(dq, dk, dv, dout, q, k, v, out, lse, probs, s.B, s.H, s.Tq, s.Tk, s.D, qv.strides, kv.strides,
                        vv.strides, ov.strides, opt);
   } catch (const std::bad_alloc&) {
     args.range_error(out_of_memory(s));

@@ -133,6 +133,7 @@ struct Problem {
   AttnStrides qs, ks, vs;
   const AttnOptions& opt;
   TileOps ops;
+  const float* probs = nullptr;  // backward only: the forward's probabilities [B, H, Tq, Tk], or null
 };
 
 // One (b, h) pair: where its rows start in every input.
@@ -379,12 +380,13 @@ void forward_key_blocks(const Problem& p, const Head& hd, int64_t i0, int64_t nq
 // normalised before the product, which then writes the output rows in place. No accumulator to zero, rescale and
 // copy out (G2P shapes, B64 H4 T24 D64: forward 1.13-1.16x).
 void forward_one_key_block(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int64_t key_end, float* out_rows,
-                           int64_t ld_out, float* lse_rows, ForwardScratch& s) {
+                           int64_t ld_out, float* lse_rows, float* weight_rows, ForwardScratch& s) {
   const int64_t D = p.D, Tk = p.Tk;
   const AttnOptions& o = p.opt;
   float* S = s.S.data();
   float* l = s.row_sum.data();
   std::fill(l, l + nq, 0.0f);  // rows that no slice reaches see no key
+  if (weight_rows) std::fill(weight_rows, weight_rows + nq * Tk, 0.0f);
   const float* kt = s.packed_keys(p, hd, 0);
   const int64_t ldkt = packed_stride(block_keys(p, 0));
   for_each_slice(p, i0, nq, 0, key_end, [&](int64_t r0, int64_t nr, int64_t nk_r) {
@@ -402,6 +404,7 @@ void forward_one_key_block(const Problem& p, const Head& hd, int64_t i0, int64_t
       l[i] = p.ops.exp_sum(row, nk_r, m);
       lse_rows[i] = m + std::log(l[i]);
       p.ops.scale_rows(row, 0, row, 0, 1, nk_r, 1.0f / l[i]);
+      if (weight_rows) std::copy(row, row + nk_r, weight_rows + i * Tk);
       if (o.dropout_p > 0.0f) {
         const float* keep = s.keep.data() + (i - r0) * kBlockK;
         for (int64_t j = 0; j < nk_r; ++j) row[j] *= keep[j];
@@ -443,10 +446,12 @@ void forward_query_block(const Problem& p, const Head& hd, int64_t i0, float* ou
   const int64_t key_end = visible_key_end(p, i0, nq);
   float* out_rows = out + hd.b * os.b + hd.h * os.h + i0 * os.t;
   float* lse_rows = lse + (hd.b * p.H + hd.h) * p.Tq + i0;
-  if (key_end <= kBlockK)
-    forward_one_key_block(p, hd, i0, nq, key_end, out_rows, os.t, lse_rows, s);
-  else
-    forward_key_blocks(p, hd, i0, nq, key_end, out_rows, os.t, lse_rows, s);
+  if (key_end <= kBlockK) {
+    float* weight_rows = weights ? weights + ((hd.b * p.H + hd.h) * p.Tq + i0) * p.Tk : nullptr;
+    forward_one_key_block(p, hd, i0, nq, key_end, out_rows, os.t, lse_rows, weight_rows, s);
+    return;
+  }
+  forward_key_blocks(p, hd, i0, nq, key_end, out_rows, os.t, lse_rows, s);
   if (weights) write_weights(p, hd, i0, nq, key_end, lse_rows, weights, s);
 }
 
@@ -486,26 +491,36 @@ void backward_tile(const Problem& p, const Head& hd, int64_t i0, int64_t nq, int
   float* dS = s.dS.data();
   const float* q_blk = hd.q + i0 * p.qs.t;
   const float* dO_blk = dO + i0 * os.t;
-  score_tile(p, hd, i0, nq, j0, nk, s.kt.data(), ld_packed, S);
-  for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
+  // P: the forward's probabilities read in place (rows Tk apart), or recomputed into S.
+  const float* P = S;
+  int64_t ldp = kBlockK;
+  if (p.probs) {
+    P = p.probs + ((hd.b * p.H + hd.h) * p.Tq + i0) * p.Tk + j0;
+    ldp = p.Tk;
+  } else {
+    score_tile(p, hd, i0, nq, j0, nk, s.kt.data(), ld_packed, S);
+    for (int64_t i = 0; i < nq; ++i) p.ops.exp_sum(S + i * kBlockK, nk, lse_h[i0 + i]);  // S now holds P
+  }
 
   // The forward multiplied V by the dropped probabilities P * keep/(1-p).
-  const float* P_used = S;
+  const float* P_used = P;
+  int64_t ld_used = ldp;
   if (o.dropout_p > 0.0f) {
     const float* keep = s.keep.data();
     float* dropped = s.dropped.data();
     dropout_tile_multipliers(s.keep.data(), o.seed, hd.dropout_first + i0 * p.Tk + j0, p.Tk, nq, nk, o.dropout_p);
     for (int64_t i = 0; i < nq; ++i)
-      for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = S[i * kBlockK + j] * keep[i * kBlockK + j];
+      for (int64_t j = 0; j < nk; ++j) dropped[i * kBlockK + j] = P[i * ldp + j] * keep[i * kBlockK + j];
     P_used = dropped;
+    ld_used = kBlockK;
   }
   // dV (+)= P_used^T dO
-  p.ops.matmul(dv.rows, dv.ld, P_used, 1, kBlockK, dO_blk, os.t, nk, D, nq, dv.accumulate);
+  p.ops.matmul(dv.rows, dv.ld, P_used, 1, ld_used, dO_blk, os.t, nk, D, nq, dv.accumulate);
   // dP = dO V^T (through the dropout multipliers), then dS = P * (dP - row_dot)
   p.ops.scores(dS, kBlockK, dO_blk, os.t, s.vt.data(), ld_packed, nq, nk, D, 1.0f);
   for (int64_t i = 0; i < nq; ++i) {
     float* ds = dS + i * kBlockK;
-    const float* pr = S + i * kBlockK;
+    const float* pr = P + i * ldp;
     const float di = s.row_dot[i0 + i];
     if (o.dropout_p > 0.0f) {
       const float* kr = s.keep.data() + i * kBlockK;
@@ -539,7 +554,7 @@ void backward_key_blocks(const Problem& p, const Head& hd, int64_t t_begin, int6
     const int64_t j0 = zigzag(t, k_blocks) * kBlockK;
     const int64_t nk = std::min(kBlockK, Tk - j0);
     // Packed once per key block, then used by every query block.
-    p.ops.pack_transposed(s.kt.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
+    if (!p.probs) p.ops.pack_transposed(s.kt.data(), hd.k + j0 * p.ks.t, p.ks.t, nk, D);
     p.ops.pack_transposed(s.vt.data(), hd.v + j0 * p.vs.t, p.vs.t, nk, D);
     std::fill(dk_acc, dk_acc + nk * D, 0.0f);
     std::fill(dv_acc, dv_acc + nk * D, 0.0f);
@@ -571,7 +586,7 @@ void backward_one_tile(const Problem& p, const Head& hd, float* dq, float* dk, f
   const float* O = out + hd.b * os.b + hd.h * os.h;
   const float* lse_h = lse + (hd.b * p.H + hd.h) * Tq;
   p.ops.row_dots(s.row_dot.data(), dO, O, os.t, Tq, D);
-  p.ops.pack_transposed(s.kt.data(), hd.k, p.ks.t, Tk, D);
+  if (!p.probs) p.ops.pack_transposed(s.kt.data(), hd.k, p.ks.t, Tk, D);
   p.ops.pack_transposed(s.vt.data(), hd.v, p.vs.t, Tk, D);
   float* dq_rows = dq + hd.b * p.qs.b + hd.h * p.qs.h;
   float* dk_rows = dk + hd.b * p.ks.b + hd.h * p.ks.h;
@@ -634,10 +649,10 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, int64_t B, int64_t H, int64_t Tq,
+                        const float* v, const float* out, const float* lse, const float* probs, int64_t B, int64_t H, int64_t Tq,
                         int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
                         AttnStrides out_strides, const AttnOptions& opt) {
-  const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
+  const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops(), probs};
   const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
   const int64_t threads = num_threads();
   const int64_t flops_per_head = 10 * Tq * Tk * D;

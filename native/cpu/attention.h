@@ -33,8 +33,10 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
                        const AttnOptions& opt);
 
 // Overwrites dq, dk, dv (laid out like q, k, v) from dout (laid out like out) and the forward's out and lse.
+// probs: null, or the forward's weights (probabilities before dropout, B*H*Tq*Tk contiguous), used instead of
+// recomputing them from Q, K and lse (the CUDA kernels always recompute).
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, int64_t B, int64_t H, int64_t Tq,
+                        const float* v, const float* out, const float* lse, const float* probs, int64_t B, int64_t H, int64_t Tq,
                         int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
                         AttnStrides out_strides, const AttnOptions& opt);
 

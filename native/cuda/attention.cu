@@ -513,7 +513,8 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, int64_t B, int64_t H, int64_t Tq,
+                        const float* v, const float* out, const float* lse, const float* /* probs: recomputed */,
+                        int64_t B, int64_t H, int64_t Tq,
                         int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
                         AttnStrides out_strides, const AttnOptions& opt) {
   const char* op = "attentionBackward";

@@ -229,7 +229,11 @@ function gather(data: Float32Array, view: AttentionView, B: number, H: number, T
 
 const SENTINEL = 12345;
 
-function run(c: Case, t: Tensors, withWeights = true): Result {
+/** 'weights': the forward writes the probabilities, which the backward recomputes; 'probs': the backward reads
+ * them instead; 'none': no weights. */
+type Mode = 'weights' | 'probs' | 'none';
+
+function run(c: Case, t: Tensors, mode: Mode = 'weights'): Result {
   const { B, H, Tq, Tk, D } = c;
   const L = t.layouts;
   // Packed q, k, v live in one storage, and so do their gradients (as an autograd would lay them out).
@@ -239,7 +243,7 @@ function run(c: Case, t: Tensors, withWeights = true): Result {
   const v = shared ? q : storageOf(t.v);
   const out = storageOf(new Float32Array(L.out.size).fill(SENTINEL));
   const lse = emptyStorage(B * H * Tq);
-  const weights = withWeights ? emptyStorage(B * H * Tq * Tk) : null;
+  const weights = mode === 'none' ? null : emptyStorage(B * H * Tq * Tk);
   const dout = storageOf(t.dout);
   const dq = storageOf(new Float32Array(L.q.size).fill(SENTINEL));
   const dk = shared ? dq : emptyStorage(L.k.size);
@@ -253,7 +257,7 @@ function run(c: Case, t: Tensors, withWeights = true): Result {
     keyPadding, mask, maskView, c.dropoutP ?? 0, c.seed ?? 0,
   ] as const;
   addon.attentionForward(q, k, v, out, lse, weights, ...common);
-  addon.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, ...common);
+  addon.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, ...common, mode === 'probs' ? weights : null);
   const outRaw = out.readFloat32(0, L.out.size);
   const dqRaw = dq.readFloat32(0, L.q.size);
   const result: Result = {
@@ -317,9 +321,9 @@ function expectUntouchedOutside(raw: Float32Array, views: Array<[AttentionView, 
 function checkCase(c: Case, seed = 1): void {
   const t = makeTensors(c, seed);
   const ref = reference(c, t);
-  for (const path of kernelPaths()) {
-    const got = onPath(path, () => run(c, t));
-    const label = `${path.isa} x${path.threads}`;
+  for (const path of kernelPaths()) for (const mode of ['weights', 'probs'] as const) {
+    const got = onPath(path, () => run(c, t, mode));
+    const label = `${path.isa} x${path.threads}, ${mode}`;
     within(label, 'out', scaledError(got.out, ref.out), 1e-5);
     expectLse(got.lse, ref.lse);
     within(label, 'weights', scaledError(got.weights, ref.weights), 1e-5);
@@ -437,7 +441,7 @@ describe('attention gradients by central finite differences of the forward', () 
     const L = t.layouts;
     const G = gather(t.dout, L.out.view, B, H, Tq, D);
     const lossOf = (tensors: Tensors): number => {
-      const out = run(c, tensors, false).out;
+      const out = run(c, tensors, 'none').out;
       let sum = 0;
       for (let n = 0; n < out.length; n++) sum += out[n] * G[n];
       return sum;
@@ -490,12 +494,13 @@ describe('attention argument checks', () => {
       out: emptyStorage(B * H * Tq * D), dout: emptyStorage(B * H * Tq * D), lse: emptyStorage(B * H * Tq),
       dq: emptyStorage(B * H * Tq * D), dk: emptyStorage(B * H * Tk * D), dv: emptyStorage(B * H * Tk * D),
       small: emptyStorage(3), pad: emptyStorage(B * Tk), mask: emptyStorage(Tq * Tk),
+      weights: emptyStorage(B * H * Tq * Tk),
     };
   });
   afterEach(() => Object.values(s).forEach((x) => x.disposed || x.dispose()));
 
   type Overrides = Partial<Record<
-    'q' | 'k' | 'v' | 'out' | 'dout' | 'lse' | 'weights' | 'dq' | 'dk' | 'dv' | 'B' | 'H' | 'Tq' | 'Tk' | 'D' |
+    'q' | 'k' | 'v' | 'out' | 'dout' | 'lse' | 'weights' | 'probs' | 'dq' | 'dk' | 'dv' | 'B' | 'H' | 'Tq' | 'Tk' | 'D' |
     'qView' | 'kView' | 'vView' | 'outView' | 'scale' | 'isCausal' | 'causalOffset' | 'keyPadding' | 'attnMask' |
     'maskView' | 'dropoutP' | 'seed', unknown>>;
 
@@ -515,12 +520,13 @@ describe('attention argument checks', () => {
     } as unknown as Record<string, never>;
     addon.attentionBackward(a.q, a.k, a.v, a.out, a.dout, a.lse, a.dq, a.dk, a.dv, a.B, a.H, a.Tq, a.Tk, a.D,
       a.qView, a.kView, a.vView, a.outView, a.scale, a.isCausal, a.causalOffset, a.keyPadding, a.attnMask,
-      a.maskView, a.dropoutP, a.seed);
+      a.maskView, a.dropoutP, a.seed, a.probs);
   }
 
   test('valid arguments pass', () => {
-    forward();
+    forward({ weights: s.weights });
     backward();
+    backward({ probs: s.weights });
     forward({
       keyPadding: s.pad, attnMask: s.mask, maskView: [0, 0, 0, Tk], isCausal: true, dropoutP: 0.5, seed: 2 ** 53 - 1,
     });
@@ -542,6 +548,7 @@ describe('attention argument checks', () => {
     for (const name of ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'])
       expectError(() => backward({ [name]: s.small }), 'RangeError', new RegExp(`attentionBackward: ${name} view`));
     expectError(() => backward({ lse: s.small }), 'RangeError', /attentionBackward: lse holds 3/);
+    expectError(() => backward({ probs: s.small }), 'RangeError', /attentionBackward: probs holds 3 elements, needs 48/);
   });
 
   test('sizes must be integers >= 1', () => {
