@@ -384,6 +384,7 @@ void forward_one_key_block(const Problem& p, const Head& hd, int64_t i0, int64_t
   const int64_t D = p.D, Tk = p.Tk;
   const AttnOptions& o = p.opt;
   float* S = s.S.data();
+  float* m = s.row_max.data();
   float* l = s.row_sum.data();
   std::fill(l, l + nq, 0.0f);  // rows that no slice reaches see no key
   if (weight_rows) std::fill(weight_rows, weight_rows + nq * Tk, 0.0f);
@@ -394,15 +395,20 @@ void forward_one_key_block(const Problem& p, const Head& hd, int64_t i0, int64_t
     score_tile(p, hd, i0 + r0, nr, 0, nk_r, kt, ldkt, S_r);
     if (o.dropout_p > 0.0f)
       dropout_tile_multipliers(s.keep.data(), o.seed, hd.dropout_first + (i0 + r0) * Tk, Tk, nr, nk_r, o.dropout_p);
+    // Phase by phase over the rows (maxima, exponentials, then the rest) rather than row by row: the rows of a
+    // phase are independent, so their reductions overlap instead of making one long chain of latencies per row.
+    for (int64_t i = r0; i < r0 + nr; ++i) m[i] = p.ops.row_max(S + i * kBlockK, nk_r);
     for (int64_t i = r0; i < r0 + nr; ++i) {
       float* row = S + i * kBlockK;
-      const float m = p.ops.row_max(row, nk_r);
-      if (m == kNegInf) {  // every key of this row masked
+      if (m[i] == kNegInf)  // every key of this row masked
         std::fill(row, row + nk_r, 0.0f);
-        continue;
-      }
-      l[i] = p.ops.exp_sum(row, nk_r, m);
-      lse_rows[i] = m + std::log(l[i]);
+      else
+        l[i] = p.ops.exp_sum(row, nk_r, m[i]);
+    }
+    for (int64_t i = r0; i < r0 + nr; ++i) {
+      if (l[i] == 0.0f) continue;
+      float* row = S + i * kBlockK;
+      lse_rows[i] = m[i] + std::log(l[i]);
       p.ops.scale_rows(row, 0, row, 0, 1, nk_r, 1.0f / l[i]);
       if (weight_rows) std::copy(row, row + nk_r, weight_rows + i * Tk);
       if (o.dropout_p > 0.0f) {
