@@ -36,9 +36,9 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
 // probs: null, or the forward's weights (probabilities before dropout, B*H*Tq*Tk contiguous), used instead of
 // recomputing them from Q, K and lse (the CUDA kernels always recompute).
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, const float* probs, int64_t B, int64_t H, int64_t Tq,
-                        int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
-                        AttnStrides out_strides, const AttnOptions& opt);
+                        const float* v, const float* out, const float* lse, const float* probs, int64_t B,
+                        int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides,
+                        AttnStrides v_strides, AttnStrides out_strides, const AttnOptions& opt);
 
 // Tile kernels the two passes are built from, one copy per instruction set.
 // pack_transposed: Bt[k*round_up(N, 8) + n] = B[n*ldb + k] for an N x K block B, zero-padded to whole 8-float

@@ -514,9 +514,9 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                         const float* v, const float* out, const float* lse, const float* /* probs: recomputed */,
-                        int64_t B, int64_t H, int64_t Tq,
-                        int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides, AttnStrides v_strides,
-                        AttnStrides out_strides, const AttnOptions& opt) {
+                        int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
+                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
+                        const AttnOptions& opt) {
   const char* op = "attentionBackward";
   const Problem p = make_problem(q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, out_strides, opt, op);
   cudaStream_t stream = cuda_stream();
