@@ -9,6 +9,7 @@ const { USAGE, parseArgs, nameFilter } = require('./lib/options');
 const { allRows } = require('./lib/rows');
 const { SETTINGS, PEER_SETTLE_MS, calibrate, calibratePeer, sleep, summarize, throughput, timeCalls } = require('./lib/measure');
 const { PeerPool, findPython } = require('./lib/peer');
+const { Affinity } = require('./lib/affinity');
 const { markdown, writeFileAtomic } = require('./lib/report');
 
 const ROOT = path.join(__dirname, '..');
@@ -32,9 +33,10 @@ function cpuName(addon) {
   return `${model} (${generation}${os.cpus().length} cores, kernels: ${addon.getIsa()})`;
 }
 
-function measureLimits(addon, threadCounts, settings, log) {
+function measureLimits(addon, threadCounts, settings, affinity, log) {
   const limits = { fmaGflops: {}, bandwidthGBs: {} };
   for (const t of threadCounts) {
+    affinity.pinSelf(t);  // the 1-thread limits are those of the core the 1-thread rows run on
     let fma = 0;
     let bandwidth = 0;
     for (let attempt = 0; attempt < settings.limitAttempts; attempt++) {
@@ -50,7 +52,8 @@ function measureLimits(addon, threadCounts, settings, log) {
 
 /** Times one row at one thread count (and its peer when given); returns the JSON row and a table note. A peer
  * that fails mid-row (e.g. runs out of memory) drops out of that row; ours is still measured. */
-async function runRow(addon, pkg, row, threads, settings, limits, peers, log) {
+async function runRow(addon, pkg, row, threads, settings, limits, peers, affinity, log) {
+  affinity.pinSelf(threads);
   addon.setNumThreads(threads);
   const ours = row.setup(addon, pkg, row.spec);
   let peer = null;
@@ -114,11 +117,18 @@ async function main(argv, io = CONSOLE, tuning = {}) {
   const pending = selected.filter((row) => row.setup === null);
   if (selected.length === 0) throw new RangeError(`bench: --filter '${options.filter}' matches no row`);
 
+  const affinity = new Affinity();
+  if (affinity.describe()) io.log(`affinity${affinity.describe()}`);
   const limitThreads = [...new Set([1, 2, ...options.threads])].sort((a, b) => a - b);
-  const limits = measureLimits(addon, limitThreads, settings, io.log);
+  let limits;
+  try {
+    limits = measureLimits(addon, limitThreads, settings, affinity, io.log);
+  } finally {
+    affinity.restore();
+  }
   const python = options.compare ? findPython() : null;
   if (options.compare && python === null) io.log('compare: no python3 found: peer unavailable');
-  const peers = options.compare ? new PeerPool(python) : null;
+  const peers = options.compare ? new PeerPool(python, affinity) : null;
   // The compiled package, needed only by end-to-end rows; kernel rows use the addon alone.
   const pkg = runnable.some((row) => row.endToEnd) ? require(path.join(ROOT, 'dist')) : null;
 
@@ -127,7 +137,7 @@ async function main(argv, io = CONSOLE, tuning = {}) {
   try {
     for (const row of runnable) {
       for (const threads of options.threads) {
-        const { result, note } = await runRow(addon, pkg, row, threads, settings, limits, peers, io.log);
+        const { result, note } = await runRow(addon, pkg, row, threads, settings, limits, peers, affinity, io.log);
         if (note !== null) peerNotes.set(results.rows.length, note);
         results.rows.push(result);
         const vs = result.peer ? `, ${result.peer.ratio.toFixed(2)}x ${result.peer.name}` : note ? `, ${note}` : '';
@@ -135,6 +145,7 @@ async function main(argv, io = CONSOLE, tuning = {}) {
       }
     }
   } finally {
+    affinity.restore();
     addon.setNumThreads(savedThreads);
     if (peers !== null) peers.close();
   }

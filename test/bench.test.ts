@@ -35,6 +35,13 @@ const peakRss = require('../bench/peak-rss') as {
   main: (argv: string[], out: (s: string) => void) => Promise<PeakRss>;
   parseArgs: (argv: string[]) => { steps: number; json: string | null; side: string | null };
 };
+const { Affinity, affinityList } = require('../bench/lib/affinity') as {
+  Affinity: new () => {
+    single: string | null; pinSelf(threads: number): void; restore(): void;
+    command(threads: number, command: string, args: string[]): [string, string[]];
+  };
+  affinityList: (pid: number) => string | null;
+};
 // Short limit measurements keep each run at a fraction of a second.
 const FAST_LIMITS = { limitAttempts: 1, fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -276,6 +283,33 @@ describe('bench run', () => {
     expect(peakRss.parseArgs(['--steps', '3', '--json', 'r.json'])).toEqual({ steps: 3, json: 'r.json', side: null });
     expectError(() => peakRss.parseArgs(['--steps', '0']), 'RangeError', /--steps expects a positive integer, got '0'/);
     expectError(() => peakRss.parseArgs(['--threads', '2']), 'TypeError', /unknown option '--threads'/);
+  });
+
+  test('1-thread rows pin this process and the peer to one CPU; the rest get every CPU back', async () => {
+    const before = affinityList(process.pid);
+    const affinity = new Affinity();
+    if (before === null || /^\d+$/.test(before)) {
+      expect(affinity.single).toBeNull(); // no taskset, or one CPU: nothing to pin
+      return;
+    }
+    const cpu = before.split(',')[0].split('-')[0];
+    expect(affinity.single).toBe(cpu);
+    expect(affinity.command(1, 'python3', ['peer.py'])).toEqual(['taskset', ['-c', cpu, 'python3', 'peer.py']]);
+    expect(affinity.command(2, 'python3', ['peer.py'])).toEqual(['python3', ['peer.py']]);
+    try {
+      affinity.pinSelf(1);
+      expect(affinityList(process.pid)).toBe(cpu);
+      affinity.pinSelf(2);
+      expect(affinityList(process.pid)).toBe(before);
+      affinity.pinSelf(1);
+    } finally {
+      affinity.restore();
+    }
+    expect(affinityList(process.pid)).toBe(before);
+    // A whole run leaves the process as it found it.
+    const { io } = silent();
+    await main(['--quick', '--filter', 'gemm NN 128^3', '--threads', '1', '--json', path.join(dir, 'pin.json')], io, FAST_LIMITS);
+    expect(affinityList(process.pid)).toBe(before);
   });
 
   test('a filter that matches nothing is an error', async () => {

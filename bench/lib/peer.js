@@ -20,12 +20,12 @@ function findPython() {
 }
 
 class PeerProcess {
-  constructor(python, library, env) {
+  constructor(command, args, library, env) {
     this.library = library;
     this.exited = null;
     this.stderr = '';
     this.waiting = [];
-    this.child = spawn(python, [PEER_SCRIPT, library], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.on('error', (error) => this.fail(`cannot start: ${error.message}`));
     this.child.on('exit', (code, signal) => this.fail(`exited (${signal ?? `code ${code}`})`));
     this.child.stderr.on('data', (chunk) => {
@@ -80,8 +80,10 @@ function peerEnv(threads, passiveWait) {
 }
 
 class PeerPool {
-  constructor(python) {
+  /** affinity: where each process runs (bench/lib/affinity.js), or null to leave that to the system. */
+  constructor(python, affinity = null) {
     this.python = python;
+    this.affinity = affinity;
     this.processes = new Map(); // key -> Promise<{ process, name } | { error }>
     this.nextId = 1;
   }
@@ -92,7 +94,11 @@ class PeerPool {
     if (!this.processes.has(key)) {
       const started = (async () => {
         if (this.python === null) return { error: 'no python3 found' };
-        const peer = new PeerProcess(this.python, library, peerEnv(threads, passiveWait));
+        const args = [PEER_SCRIPT, library];
+        const [command, commandArgs] = this.affinity
+          ? this.affinity.command(threads, this.python, args)
+          : [this.python, args];
+        const peer = new PeerProcess(command, commandArgs, library, peerEnv(threads, passiveWait));
         try {
           const hello = await peer.request({ op: 'hello' });
           return { process: peer, name: hello.name };
