@@ -216,7 +216,7 @@ void dropout_multipliers(float* dst, uint64_t seed, uint64_t first, int64_t n, f
   const int32_t threshold = philox_keep_threshold(p);
   uint32_t words[kBlockK];
   philox_draws(seed, kStreamAttnDropout, static_cast<int64_t>(first), n, words);
-  for (int64_t j = 0; j < n; ++j) dst[j] = static_cast<int32_t>(words[j] >> 8) >= threshold ? kept : 0.0f;
+  for (int64_t j = 0; j < n; ++j) dst[j] = philox_keeps(words[j], threshold) ? kept : 0.0f;
 }
 
 // keep[i * kBlockK + j] = the multipliers of draws first + i * row_stride + j, for the nr x nk rows of one tile.
@@ -242,7 +242,7 @@ void dropout_tile_multipliers(float* keep, uint64_t seed, uint64_t first, int64_
       const int64_t j_end = std::min(nk, s0 + count - i * row_stride);
       const uint32_t* w = words + (i * row_stride - s0);
       float* dst = keep + i * kBlockK;
-      for (int64_t j = j_begin; j < j_end; ++j) dst[j] = static_cast<int32_t>(w[j] >> 8) >= threshold ? kept : 0.0f;
+      for (int64_t j = j_begin; j < j_end; ++j) dst[j] = philox_keeps(w[j], threshold) ? kept : 0.0f;
     }
   }
 }

@@ -45,6 +45,11 @@ static inline int32_t philox_keep_threshold(float p) {
   return static_cast<int32_t>(ceil(static_cast<double>(p) * 16777216.0));
 }
 
+// Whether dropout keeps the draw `word`, for threshold = philox_keep_threshold(p).
+static inline bool philox_keeps(uint32_t word, int32_t threshold) {
+  return static_cast<int32_t>(word >> 8) >= threshold;
+}
+
 // Streams keep unrelated uses of one seed independent.
 enum PhiloxStream : uint64_t {
   kStreamFill = 1,        // randomFill

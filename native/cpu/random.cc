@@ -107,11 +107,12 @@ void dropout_forward(const float* x, float* out, int64_t n, float p, uint64_t se
       return;
     }
 #endif
+    const int32_t threshold = philox_keep_threshold(p);
     for_each_batch(seed, kStreamDropout, begin, end, [&](int64_t i0, int64_t count, const uint32_t* words) {
       const float* xs = x + i0;
       float* o = out + i0;
       // Multiplying by 0 (rather than writing 0) drops NaN and infinity to NaN, as PyTorch's x * mask * scale does.
-      for (int64_t j = 0; j < count; ++j) o[j] = xs[j] * (philox_word_uniform(words[j]) >= p ? scale : 0.0f);
+      for (int64_t j = 0; j < count; ++j) o[j] = xs[j] * (philox_keeps(words[j], threshold) ? scale : 0.0f);
     });
   });
 }

@@ -93,7 +93,7 @@ void dropout_range_avx2(const float* x, float* out, int64_t begin, int64_t end, 
       alignas(32) uint32_t words[32];
       for (int i = 0; i < 4; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(words + 8 * i), r[i]);
       for (int64_t i = std::max(begin, g0); i < std::min(end, g0 + 32); ++i)
-        out[i] = x[i] * (philox_word_uniform(words[i - g0]) >= p ? scale : 0.0f);
+        out[i] = x[i] * (philox_keeps(words[i - g0], threshold) ? scale : 0.0f);
     }
   }
 }

@@ -100,7 +100,7 @@ void dropout_range_avx512(const float* x, float* out, int64_t begin, int64_t end
       // No std::max/min here: an AVX-512 copy of such an inline template could be linked into other paths.
       const int64_t first = begin > g0 ? begin : g0, last = end < g0 + 64 ? end : g0 + 64;
       for (int64_t i = first; i < last; ++i)
-        out[i] = x[i] * (philox_word_uniform(words[i - g0]) >= p ? scale : 0.0f);
+        out[i] = x[i] * (philox_keeps(words[i - g0], threshold) ? scale : 0.0f);
     }
   }
 }
