@@ -8,6 +8,7 @@
 #include <new>
 #include <vector>
 
+#include "chunk_rows.h"
 #include "isa.h"
 #include "philox.h"
 #include "random.h"
@@ -685,18 +686,18 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   // ranges, which write disjoint dK/dV rows and their own partial dQ, summed at the end.
   const int64_t groups = std::min(k_blocks, (4 * threads + B * H - 1) / (B * H));
   const int64_t units = B * H * groups;
-  std::vector<float> dq_parts(units * Tq * D, 0.0f);
+  ChunkRows dq_parts(units, Tq * D);
   parallel_for_allocating(units, grain_for(flops_per_head / groups), [&](int64_t begin, int64_t end) {
     BackwardScratch& s = BackwardScratch::of_this_thread(Tq, D);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / groups, g = u % groups;
       backward_key_blocks(p, head_of(p, bh / H, bh % H), g * k_blocks / groups, (g + 1) * k_blocks / groups, dk,
-                          dv, dq_parts.data() + u * Tq * D, dout, out, out_strides, lse, s);
+                          dv, dq_parts.row(u), dout, out, out_strides, lse, s);
     }
   });
   parallel_for(B * H, grain_for(groups * Tq * D), [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh)
-      write_dq(p, head_of(p, bh / H, bh % H), dq, dq_parts.data() + bh * groups * Tq * D, groups, Tq * D);
+      write_dq(p, head_of(p, bh / H, bh % H), dq, dq_parts.row(bh * groups), groups, dq_parts.stride());
   });
 }
 

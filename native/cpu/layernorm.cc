@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
+#include "chunk_rows.h"
 #include "isa.h"
 #include "threadpool.h"
 
@@ -110,13 +110,13 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, const float* do
   const int64_t chunks =
       std::max<int64_t>(1, std::min<int64_t>(num_threads(), (N + rows_per_grain(C) - 1) / rows_per_grain(C)));
   const int64_t rows_per_chunk = (N + chunks - 1) / chunks;
-  std::vector<float> partial_dweight(dweight ? chunks * C : 0, 0.0f);
-  std::vector<float> partial_dbias(dbias ? chunks * C : 0, 0.0f);
+  ChunkRows partial_dweight(dweight ? chunks : 0, C);
+  ChunkRows partial_dbias(dbias ? chunks : 0, C);
   const auto row = row_kernels(N, C).backward;
   parallel_for(chunks, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
     for (int64_t k = chunk_begin; k < chunk_end; ++k) {
-      float* dweight_acc = dweight ? partial_dweight.data() + k * C : nullptr;
-      float* dbias_acc = dbias ? partial_dbias.data() + k * C : nullptr;
+      float* dweight_acc = dweight ? partial_dweight.row(k) : nullptr;
+      float* dbias_acc = dbias ? partial_dbias.row(k) : nullptr;
       const int64_t row_end = std::min(N, (k + 1) * rows_per_chunk);
       for (int64_t n = k * rows_per_chunk; n < row_end; ++n)
         row(dx + n * C, dweight_acc, dbias_acc, dout + n * C, x + n * C, weight, mean[n], rstd[n], C);
@@ -125,8 +125,8 @@ void layernorm_backward(float* dx, float* dweight, float* dbias, const float* do
   for (int64_t c = 0; c < C; ++c) {
     float dw = 0, db = 0;
     for (int64_t k = 0; k < chunks; ++k) {
-      if (dweight) dw += partial_dweight[k * C + c];
-      if (dbias) db += partial_dbias[k * C + c];
+      if (dweight) dw += partial_dweight.row(k)[c];
+      if (dbias) db += partial_dbias.row(k)[c];
     }
     if (dweight) dweight[c] = dw;
     if (dbias) dbias[c] = db;

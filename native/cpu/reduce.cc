@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "chunk_rows.h"
 #include "threadpool.h"
 
 namespace tn {
@@ -109,14 +110,14 @@ void reduce_forward(ReduceOp op, const float* x, float* out, int32_t* indices, i
   if (is_sum) {
     const int64_t blocks = (inner + kSumColumns - 1) / kSumColumns;
     const int64_t chunks = std::max<int64_t>(1, (dim + kSumRows - 1) / kSumRows);
-    std::vector<float> partial(chunks > 1 ? outer * chunks * inner : 0);
+    ChunkRows partial(chunks > 1 ? outer * chunks : 0, inner);
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, kSumRows * std::min(inner, kSumColumns)));
     parallel_for(outer * blocks * chunks, grain, [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
         const int64_t o = task / (blocks * chunks), b = task / chunks % blocks, c = task % chunks;
         const int64_t i0 = b * kSumColumns, len = std::min(kSumColumns, inner - i0);
         const int64_t d0 = c * kSumRows, rows = std::min(kSumRows, dim - d0);
-        float* dst = chunks > 1 ? partial.data() + (o * chunks + c) * inner + i0 : out + o * inner + i0;
+        float* dst = chunks > 1 ? partial.row(o * chunks + c) + i0 : out + o * inner + i0;
         sum_block(x + (o * dim + d0) * inner + i0, rows, inner, len, dst);
       }
     });
@@ -126,10 +127,12 @@ void reduce_forward(ReduceOp op, const float* x, float* out, int32_t* indices, i
       for (int64_t o = begin; o < end; ++o) {
         float* os = out + o * inner;
         if (chunks > 1) {
-          const float* ps = partial.data() + o * chunks * inner;
-          std::copy(ps, ps + inner, os);
-          for (int64_t c = 1; c < chunks; ++c)
-            for (int64_t i = 0; i < inner; ++i) os[i] += ps[c * inner + i];
+          const float* first = partial.row(o * chunks);
+          std::copy(first, first + inner, os);
+          for (int64_t c = 1; c < chunks; ++c) {
+            const float* ps = partial.row(o * chunks + c);
+            for (int64_t i = 0; i < inner; ++i) os[i] += ps[i];
+          }
         }
         if (op == ReduceOp::mean)
           for (int64_t i = 0; i < inner; ++i) os[i] /= count;
