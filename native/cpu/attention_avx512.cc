@@ -104,10 +104,11 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], acc[r][v]);
 }
 
+// Columns from n0 on, in tiles of 32 and 16.
 template <int MR>
 void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
-              int64_t N, int64_t K, bool accumulate) {
-  for (int64_t n = 0; n < N; n += 32) {
+              int64_t N, int64_t K, bool accumulate, int64_t n0 = 0) {
+  for (int64_t n = n0; n < N; n += 32) {
     if (N - n > 16)
       acc_tile<MR, 2>(C + n, ldc, A, a_row, a_col, B + n, ldb, N - n, K, accumulate);
     else
@@ -125,8 +126,25 @@ void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, cons
   });
 }
 
+// 6 rows x 64 columns per tile while 64 columns remain, the rest of the columns as acc_rows.
+template <int MR>
+void acc_rows_wide(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
+                   int64_t N, int64_t K, bool accumulate) {
+  int64_t n = 0;
+  for (; N - n >= 64; n += 64) acc_tile<MR, 4>(C + n, ldc, A, a_row, a_col, B + n, ldb, 64, K, accumulate);
+  if (n < N) acc_rows<MR>(C, ldc, A, a_row, a_col, B, ldb, N, K, accumulate, n);
+}
+
 void attn_matmul_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                         int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate) {
+  // Head dimension 64 and up: a 6 x 64 tile does 24 FMAs per 4 loads of B and 6 broadcasts of A, where an
+  // 8 x 32 one does 16 per 2 + 8.
+  if (N >= 64) {
+    for_each_row_group<6>(M, [&](auto rows, int64_t m) {
+      acc_rows_wide<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K, accumulate);
+    });
+    return;
+  }
   for_each_row_group<8>(M, [&](auto rows, int64_t m) {
     acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K, accumulate);
   });
