@@ -33,10 +33,36 @@ function cpuName(addon) {
   return `${model} (${generation}${os.cpus().length} cores, kernels: ${addon.getIsa()})`;
 }
 
-function measureLimits(addon, threadCounts, settings, affinity, log) {
+/** A fixed 256^3 GEMM on one thread (operands in L2): returns the median ms of 9 calls. A core whose caches a
+ * neighbour is thrashing runs it slower, though the FMA peak measured there may not move. */
+function coreProbe(addon) {
+  const n = 256;
+  const [a, b, c] = [0, 1, 2].map(() => new addon.Storage(n * n * 4));
+  const probe = () => {
+    const times = [];
+    for (let i = 0; i < 11; i++) {
+      const start = process.hrtime.bigint();
+      addon.gemm(a, 0, b, 0, c, 0, null, 0, false, false, n, n, n, 1, n * n, n * n, n * n, 1, 0);
+      times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    return times.slice(2).sort((x, y) => x - y)[4];  // the first two warm the caches up
+  };
+  return { probe, dispose: () => [a, b, c].forEach((s) => s.dispose()) };
+}
+
+/** Chooses the CPU for the 1-thread rows (affinity.chooseFastest) and pins this process there. */
+function pinOneThread(addon, affinity, probe) {
+  addon.setNumThreads(1);
+  affinity.chooseFastest(probe);
+  affinity.pinSelf(1);
+}
+
+function measureLimits(addon, threadCounts, settings, affinity, probe, log) {
   const limits = { fmaGflops: {}, bandwidthGBs: {} };
   for (const t of threadCounts) {
-    affinity.pinSelf(t);  // the 1-thread limits are those of the core the 1-thread rows run on
+    // The 1-thread limits are those of the core the 1-thread rows run on.
+    if (t === 1) pinOneThread(addon, affinity, probe);
+    else affinity.pinSelf(t);
     let fma = 0;
     let bandwidth = 0;
     for (let attempt = 0; attempt < settings.limitAttempts; attempt++) {
@@ -52,8 +78,9 @@ function measureLimits(addon, threadCounts, settings, affinity, log) {
 
 /** Times one row at one thread count (and its peer when given); returns the JSON row and a table note. A peer
  * that fails mid-row (e.g. runs out of memory) drops out of that row; ours is still measured. */
-async function runRow(addon, pkg, row, threads, settings, limits, peers, affinity, log) {
-  affinity.pinSelf(threads);
+async function runRow(addon, pkg, row, threads, settings, limits, peers, affinity, probe, log) {
+  if (threads === 1) pinOneThread(addon, affinity, probe);
+  else affinity.pinSelf(threads);
   addon.setNumThreads(threads);
   const ours = row.setup(addon, pkg, row.spec);
   let peer = null;
@@ -120,9 +147,10 @@ async function main(argv, io = CONSOLE, tuning = {}) {
   const affinity = new Affinity();
   if (affinity.describe()) io.log(`affinity${affinity.describe()}`);
   const limitThreads = [...new Set([1, 2, ...options.threads])].sort((a, b) => a - b);
+  const core = coreProbe(addon);
   let limits;
   try {
-    limits = measureLimits(addon, limitThreads, settings, affinity, io.log);
+    limits = measureLimits(addon, limitThreads, settings, affinity, core.probe, io.log);
   } finally {
     affinity.restore();
   }
@@ -137,15 +165,17 @@ async function main(argv, io = CONSOLE, tuning = {}) {
   try {
     for (const row of runnable) {
       for (const threads of options.threads) {
-        const { result, note } = await runRow(addon, pkg, row, threads, settings, limits, peers, affinity, io.log);
+        const { result, note } = await runRow(addon, pkg, row, threads, settings, limits, peers, affinity, core.probe, io.log);
         if (note !== null) peerNotes.set(results.rows.length, note);
         results.rows.push(result);
         const vs = result.peer ? `, ${result.peer.ratio.toFixed(2)}x ${result.peer.name}` : note ? `, ${note}` : '';
-        io.log(`${row.name} [${threads}t]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}`);
+        const where = threads === 1 && affinity.single !== null ? ` on CPU ${affinity.single}` : '';
+        io.log(`${row.name} [${threads}t${where}]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}`);
       }
     }
   } finally {
     affinity.restore();
+    core.dispose();
     addon.setNumThreads(savedThreads);
     if (peers !== null) peers.close();
   }

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { expectError } from './helpers';
 
 interface Options { quick: boolean; filter: string | null; threads: number[]; json: string; compare: boolean; help: boolean }
@@ -35,12 +36,14 @@ const peakRss = require('../bench/peak-rss') as {
   main: (argv: string[], out: (s: string) => void) => Promise<PeakRss>;
   parseArgs: (argv: string[]) => { steps: number; json: string | null; side: string | null };
 };
-const { Affinity, affinityList } = require('../bench/lib/affinity') as {
+const { Affinity, affinityList, expandCpus } = require('../bench/lib/affinity') as {
   Affinity: new () => {
     single: string | null; pinSelf(threads: number): void; restore(): void;
     command(threads: number, command: string, args: string[]): [string, string[]];
+    follow(pid: number): void; chooseFastest(probe: () => number): string | null;
   };
   affinityList: (pid: number) => string | null;
+  expandCpus: (list: string) => string[];
 };
 // Short limit measurements keep each run at a fraction of a second.
 const FAST_LIMITS = { limitAttempts: 1, fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
@@ -309,6 +312,45 @@ describe('bench run', () => {
     // A whole run leaves the process as it found it.
     const { io } = silent();
     await main(['--quick', '--filter', 'gemm NN 128^3', '--threads', '1', '--json', path.join(dir, 'pin.json')], io, FAST_LIMITS);
+    expect(affinityList(process.pid)).toBe(before);
+  });
+
+  test('CPU lists expand to every CPU', () => {
+    expect(expandCpus('0')).toEqual(['0']);
+    expect(expandCpus('0,1')).toEqual(['0', '1']);
+    expect(expandCpus('0-3,8,10-11')).toEqual(['0', '1', '2', '3', '8', '10', '11']);
+  });
+
+  test('1-thread rows move, with their peer processes, to the CPU where the probe runs fastest', () => {
+    const before = affinityList(process.pid);
+    const affinity = new Affinity();
+    if (affinity.single === null || before === null) {
+      expect(affinity.chooseFastest(() => 1)).toBeNull();
+      return;
+    }
+    const cpus = expandCpus(before);
+    const target = cpus[cpus.length - 1];
+    const follower = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      affinity.follow(follower.pid as number);
+      const probed: string[] = [];
+      // Fast only while this process is pinned to the last CPU.
+      const probe = (): number => {
+        const here = affinityList(process.pid) as string;
+        probed.push(here);
+        return here === target ? 1 : 2;
+      };
+      expect(affinity.chooseFastest(probe)).toBe(target);
+      expect(probed).toEqual(cpus);
+      expect(affinity.single).toBe(target);
+      expect(affinityList(follower.pid as number)).toBe(target);
+      expect(affinity.command(1, 'python3', ['peer.py'])).toEqual(['taskset', ['-c', target, 'python3', 'peer.py']]);
+      affinity.pinSelf(1);
+      expect(affinityList(process.pid)).toBe(target);
+    } finally {
+      affinity.restore();
+      follower.kill();
+    }
     expect(affinityList(process.pid)).toBe(before);
   });
 

@@ -2,7 +2,9 @@
 // One core for both sides of the 1-thread rows. On a shared machine one core can run 25% or more slower than the
 // other for minutes at a time (a busy neighbour on the host); an unpinned process and its unpinned peer may then
 // sit on different cores and the ratio measures the cores, not the code. With both pinned to the same core while
-// a 1-thread row runs, that noise hits both sides. Rows with more threads use every core the program was given.
+// a 1-thread row runs, that noise hits both sides. Which core: before each 1-thread row, the one where a fixed
+// probe runs fastest, since a neighbour thrashing a core's caches can slow cache-bound kernels 2x there while its
+// FMA peak does not move. Rows with more threads use every core the program was given.
 // Linux with util-linux's `taskset` only; elsewhere nothing is pinned.
 const { spawnSync } = require('node:child_process');
 
@@ -19,26 +21,68 @@ function firstCpu(list) {
   return list.split(',')[0].split('-')[0];
 }
 
+/** Every CPU of a list such as "0-3,8", as strings: ["0", "1", "2", "3", "8"]. */
+function expandCpus(list) {
+  return list.split(',').flatMap((part) => {
+    const [first, last = first] = part.split('-').map(Number);
+    return Array.from({ length: last - first + 1 }, (_, i) => String(first + i));
+  });
+}
+
+/** Pins every thread of process `pid` to the CPU list; true when taskset did. */
+function pin(pid, list) {
+  return spawnSync('taskset', ['-a', '-cp', list, String(pid)], { encoding: 'utf8' }).status === 0;
+}
+
 class Affinity {
   constructor() {
     this.all = process.platform === 'linux' ? affinityList(process.pid) : null;
     // Nothing to choose with a single CPU.
     this.single = this.all !== null && /^\d+$/.test(this.all) ? null : this.all && firstCpu(this.all);
     this.current = this.all;
+    this.cpus = this.single === null ? [] : expandCpus(this.all);
+    // Peer processes of 1-thread rows: they move with `single`.
+    this.followers = new Set();
   }
 
-  /** For the log: which CPU the 1-thread rows run on, or "" when nothing is pinned. */
+  /** For the log: where the 1-thread rows run, or "" when nothing is pinned. */
   describe() {
-    return this.single === null ? '' : ` (1-thread rows: ours and the peer on CPU ${this.single})`;
+    return this.single === null
+      ? ''
+      : ` (1-thread rows: ours and the peer on one CPU of ${this.all}, chosen before each row by a probe)`;
   }
 
   /** Pins every thread of this process for a row with `threads` threads. */
   pinSelf(threads) {
     if (this.single === null) return;
-    const list = threads === 1 ? this.single : this.all;
-    if (list === this.current) return;
-    const result = spawnSync('taskset', ['-a', '-cp', list, String(process.pid)], { encoding: 'utf8' });
-    if (result.status === 0) this.current = list;
+    this.pinSelfTo(threads === 1 ? this.single : this.all);
+  }
+
+  pinSelfTo(list) {
+    if (list !== this.current && pin(process.pid, list)) this.current = list;
+  }
+
+  /** A 1-thread peer process started by `command`, moved to `single` whenever it changes. */
+  follow(pid) {
+    if (this.single !== null) this.followers.add(pid);
+  }
+
+  /** Makes `single` the CPU where probe() (this process pinned there; returns ms) runs fastest, and moves the
+   * followers there. Returns the CPU, or null when nothing is pinned. */
+  chooseFastest(probe) {
+    if (this.cpus.length < 2) return this.single;
+    let best = this.single;
+    let bestMs = Infinity;
+    for (const cpu of this.cpus) {
+      this.pinSelfTo(cpu);
+      const ms = probe();
+      if (ms < bestMs) [best, bestMs] = [cpu, ms];
+    }
+    if (best !== this.single) {
+      this.single = best;
+      for (const pid of this.followers) if (!pin(pid, best)) this.followers.delete(pid);
+    }
+    return best;
   }
 
   /** [command, args] that start `command args` pinned like a row with `threads` threads. */
@@ -53,4 +97,4 @@ class Affinity {
   }
 }
 
-module.exports = { Affinity, affinityList, firstCpu };
+module.exports = { Affinity, affinityList, firstCpu, expandCpus };

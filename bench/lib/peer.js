@@ -99,6 +99,7 @@ class PeerPool {
           ? this.affinity.command(threads, this.python, args)
           : [this.python, args];
         const peer = new PeerProcess(command, commandArgs, library, peerEnv(threads, passiveWait));
+        if (this.affinity && threads === 1 && peer.child.pid !== undefined) this.affinity.follow(peer.child.pid);
         try {
           const hello = await peer.request({ op: 'hello' });
           return { process: peer, name: hello.name };
