@@ -11,7 +11,7 @@ interface Setup {
 }
 
 /** Output and qkv gradient of the packed call and of the split one, for the same random upstream gradient. */
-function bothWays({ B, T, H, D, options }: Setup): { packed: Float32Array[]; split: Float32Array[] } {
+function bothWays({ B, T, H, D, options }: Setup): { packed: (Float32Array | Int32Array)[]; split: (Float32Array | Int32Array)[] } {
   return tidy(() => {
     const E = H * D;
     const data = randomArray(B * T * 3 * E, 3);
