@@ -1,6 +1,7 @@
 // AVX-512 twins of the attention tile kernels: the two products (scores and matmul) in 8-row x 32-column
-// register tiles, the row max and the exp; packing stays on its AVX2 version. Accumulator arrays are indexed by constant-trip loops
-// that `#pragma GCC unroll` flattens early, so they live in registers (see attention_avx2.cc).
+// register tiles (matmul in 6 x 64 ones when there are 64 columns), the row max and the exp; packing stays on its
+// AVX2 version. Accumulator arrays are indexed by constant-trip loops that `#pragma GCC unroll` flattens early, so
+// they live in registers (see attention_avx2.cc).
 #include <immintrin.h>
 
 #include "attention.h"
