@@ -16,11 +16,6 @@ function affinityList(pid) {
   return match ? match[1] : null;
 }
 
-/** The first CPU of a list such as "0-3,8". */
-function firstCpu(list) {
-  return list.split(',')[0].split('-')[0];
-}
-
 /** Every CPU of a list such as "0-3,8", as strings: ["0", "1", "2", "3", "8"]. */
 function expandCpus(list) {
   return list.split(',').flatMap((part) => {
@@ -37,10 +32,10 @@ function pin(pid, list) {
 class Affinity {
   constructor() {
     this.all = process.platform === 'linux' ? affinityList(process.pid) : null;
-    // Nothing to choose with a single CPU.
-    this.single = this.all !== null && /^\d+$/.test(this.all) ? null : this.all && firstCpu(this.all);
+    this.cpus = this.all === null ? [] : expandCpus(this.all);
+    // The CPU of the 1-thread rows; nothing to choose with a single CPU.
+    this.single = this.cpus.length > 1 ? this.cpus[0] : null;
     this.current = this.all;
-    this.cpus = this.single === null ? [] : expandCpus(this.all);
     // Peer processes of 1-thread rows: they move with `single`.
     this.followers = new Set();
   }
@@ -97,4 +92,4 @@ class Affinity {
   }
 }
 
-module.exports = { Affinity, affinityList, firstCpu, expandCpus };
+module.exports = { Affinity, affinityList, expandCpus };
