@@ -1,0 +1,72 @@
+// The g2p task through the CLI: a CI-sized train run on CMUdict, then eval on dev and predict; the real
+// default run (about 45 minutes) is documented in the README.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import { main } from '../../src/cli/main';
+import { fnv1a32, splitOfWord } from '../../src/tasks/g2p/data';
+
+let root: string;
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'tn-g2p-'));
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function sink(): Writable & { text: string } {
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      stream.text += String(chunk);
+      done();
+    },
+  }) as Writable & { text: string };
+  stream.text = '';
+  return stream;
+}
+
+async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = sink();
+  const stderr = sink();
+  const code = await main(argv, { stdout, stderr });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+test('g2p train -> eval -> predict with a tiny model', async () => {
+  const out = path.join(root, 'run');
+  const tiny = ['--d-model', '32', '--nhead', '2', '--encoder-layers', '1', '--decoder-layers', '1', '--dim-feedforward', '64'];
+  const trained = await run('g2p', 'train', '--out', out, ...tiny, '--max-steps', '60', '--max-tokens', '1500', '--dev-words', '20', '--warmup-steps', '10', '--lr', '3e-3', '--progress', 'none');
+  expect(trained.stderr).not.toMatch(/error/);
+  expect(trained.code).toBe(0);
+  expect(trained.stdout).toMatch(/done at step 60: loss \d/);
+  expect(fs.existsSync(path.join(out, 'best', 'model.safetensors'))).toBe(true);
+  expect(fs.existsSync(path.join(out, 'best', 'tokenizer.src.json'))).toBe(true);
+  const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const losses = metrics.filter((m) => typeof m.loss === 'number' && m.metrics === undefined).map((m) => m.loss as number);
+  expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+
+  const json = path.join(root, 'dev.json');
+  const evaluated = await run('g2p', 'eval', '--checkpoint', out, '--split', 'dev', '--limit', '40', '--beam-size', '2', '--json', json);
+  expect(evaluated.code).toBe(0);
+  expect(evaluated.stdout).toMatch(/^dev: 40 words \| WER [\d.]+% PER [\d.]+% \| without stress: WER [\d.]+% PER [\d.]+% \| beam 2/);
+  const saved = JSON.parse(fs.readFileSync(json, 'utf8'));
+  expect(saved.words).toBe(40);
+  for (const key of ['wer', 'per', 'werNoStress', 'perNoStress']) expect(saved[key]).toBeGreaterThanOrEqual(0);
+
+  const predicted = await run('g2p', 'predict', '--checkpoint', out, '--beam-size', '1', 'Hello', 'world');
+  expect(predicted.code).toBe(0);
+  const lines = predicted.stdout.trim().split('\n');
+  expect(lines.map((l) => l.split('\t')[0])).toEqual(['Hello', 'world']);
+  for (const line of lines) expect(line.split('\t')[1]).toMatch(/^([A-Z]+[0-2]?( |$))*$/);
+}, 120000);
+
+test('g2p user errors', async () => {
+  expect((await run('g2p', 'eval', '--checkpoint', path.join(root, 'missing'))).stderr).toMatch(/checkpoint not found/);
+  expect((await run('g2p', 'eval', '--checkpoint', 'x', '--split', 'train')).code).toBe(2);
+  expect((await run('g2p', 'train', '--out', path.join(root, 'x'), '--max-tokens', '3')).stderr).toMatch(/max-tokens/);
+});
+
+test('the split rule is the documented one', () => {
+  // FNV-1a of "a" is 0xe40c292c; 3826002220 % 20 = 0, so "a" is a test word.
+  expect(fnv1a32('a')).toBe(0xe40c292c);
+  expect(splitOfWord('a')).toBe('test');
+});
