@@ -75,15 +75,22 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #ifndef TN_CUDA
   exports.Set("supportedIsas", Napi::Function::New<SupportedIsas>(env, "supportedIsas"));
 #endif
-  RegisterGemm(env, exports);
+  RegisterAdamw(env, exports);
   RegisterAttention(env, exports);
-  RegisterNorm(env, exports);
+  RegisterCopy(env, exports);
+  RegisterCrossentropy(env, exports);
   RegisterElementwise(env, exports);
+  RegisterEmbedding(env, exports);
+  RegisterGemm(env, exports);
+  RegisterLayernorm(env, exports);
+  RegisterRandom(env, exports);
+  RegisterReduce(env, exports);
+  RegisterSoftmax(env, exports);
 #ifdef TN_CUDA
-  // After RegisterElementwise: replaces its index-checking bindings with ones that check on the device.
+  // Last: replaces the index-checking bindings registered above with ones that check on the device.
   RegisterCuda(env, exports);
 #else
-  RegisterBench(env, exports);
+  RegisterPeak(env, exports);
 #endif
   return exports;
 }

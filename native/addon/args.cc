@@ -86,6 +86,12 @@ double Args::number(size_t i, const char* name) const {
   return d;
 }
 
+float Args::any_number(size_t i, const char* name) const {
+  Napi::Value v = info_[i];
+  if (!v.IsNumber()) type_error(std::string(name) + " must be a number, got " + describe(v));
+  return static_cast<float>(v.As<Napi::Number>().DoubleValue());
+}
+
 bool Args::flag(size_t i, const char* name) const {
   Napi::Value v = info_[i];
   if (!v.IsBoolean()) type_error(std::string(name) + " must be a boolean, got " + describe(v));
@@ -122,14 +128,48 @@ std::vector<int64_t> Args::integers(size_t i, const char* name, int64_t min, int
   return out;
 }
 
+std::vector<int64_t> Args::shape(size_t i, const char* name) const {
+  return integers(i, name, 0, kMaxElements, kMaxRank);
+}
+
+std::vector<int64_t> Args::strides(size_t i, const char* name, size_t rank) const {
+  std::vector<int64_t> strides = integers(i, name, 0, kMaxElements, kMaxRank);
+  if (strides.size() != rank)
+    range_error(std::string(name) + " has " + std::to_string(strides.size()) + " entries, the shape has " +
+                std::to_string(rank));
+  return strides;
+}
+
 int64_t checked_numel(const Args& args, const std::vector<int64_t>& shape, const char* name) {
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) args.range_error(std::string(name) + " has a negative size");
-    if (d != 0 && n > (int64_t(1) << 50) / d) args.range_error(std::string(name) + " has too many elements");
+    if (d != 0 && n > kMaxElements / d) args.range_error(std::string(name) + " has too many elements");
     n *= d;
   }
   return n;
+}
+
+
+int64_t view_span(const Args& args, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
+                  const char* name) {
+  for (int64_t d : shape)
+    if (d == 0) return 0;
+  int64_t last = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (strides[d] != 0 && shape[d] - 1 > (kMaxElements - last) / strides[d])
+      args.range_error(std::string(name) + " view reaches too far (strides too large)");
+    last += (shape[d] - 1) * strides[d];
+  }
+  return last + 1;
+}
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
 }
 
 }  // namespace tn

@@ -11,8 +11,7 @@
 namespace tn {
 namespace {
 
-constexpr int64_t kMaxElements = int64_t(1) << 50;
-constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
+constexpr int64_t kMaxSize = kMaxInt32;
 // Per-thread scratch grows with D (64 rows of it per tile); no attention head comes near this.
 constexpr int64_t kMaxHeadDim = int64_t(1) << 16;
 
@@ -98,7 +97,7 @@ AttnOptions read_options(const Args& args, const Napi::CallbackInfo& info, size_
   if (!(p >= 0 && p < 1)) args.range_error("dropoutP must be in [0, 1), got " + std::to_string(p));
   o.dropout_p = static_cast<float>(p);
   if (o.dropout_p >= 1.0f) o.dropout_p = std::nextafter(1.0f, 0.0f);  // p just below 1 rounds up in float32
-  o.seed = static_cast<uint64_t>(args.integer(first + 7, "seed", 0, (int64_t(1) << 53) - 1));
+  o.seed = static_cast<uint64_t>(args.integer(first + 7, "seed", 0, kMaxSeed));
   return o;
 }
 

@@ -10,7 +10,6 @@
 namespace tn {
 namespace {
 
-constexpr int64_t kMaxElements = int64_t(1) << 50;
 
 // Elements a batched operand spans: (batch - 1) * stride + rows * cols, or 0 when no batch touches it.
 int64_t batched_extent(const Args& args, const char* name, int64_t rows, int64_t cols, int64_t batch,
@@ -45,11 +44,10 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const int64_t bias_offset = args.integer(7, "biasOffset");
   const bool trans_a = args.flag(8, "transA");
   const bool trans_b = args.flag(9, "transB");
-  constexpr int64_t kMaxDim = (int64_t(1) << 31) - 1;
-  const int64_t M = args.integer(10, "M", 0, kMaxDim);
-  const int64_t N = args.integer(11, "N", 0, kMaxDim);
-  const int64_t K = args.integer(12, "K", 0, kMaxDim);
-  const int64_t batch = args.integer(13, "batch", 0, kMaxDim);
+  const int64_t M = args.integer(10, "M", 0, kMaxInt32);
+  const int64_t N = args.integer(11, "N", 0, kMaxInt32);
+  const int64_t K = args.integer(12, "K", 0, kMaxInt32);
+  const int64_t batch = args.integer(13, "batch", 0, kMaxInt32);
   const int64_t stride_a = args.integer(14, "strideA");
   const int64_t stride_b = args.integer(15, "strideB");
   const int64_t stride_c = args.integer(16, "strideC");

@@ -13,7 +13,6 @@
 namespace tn {
 namespace {
 
-constexpr int64_t kMaxInt32 = 2147483647;
 constexpr int64_t kMaxDim = kMaxInt32;
 // An `allowed` value for find_invalid_index that no int32 id equals: every id must be in range.
 constexpr int64_t kNoExemptId = -(int64_t(1) << 40);

@@ -1,4 +1,4 @@
-// Machine limits for `npm run bench`: FMA peak and memory bandwidth measured by the addon itself.
+// Bindings of the peak family: the machine limits `npm run bench` measures (FMA peak, memory bandwidth).
 #include "../cpu/peak.h"
 #include "args.h"
 #include "bindings.h"
@@ -26,7 +26,7 @@ Napi::Value MeasureBandwidthGBs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterBench(Napi::Env env, Napi::Object exports) {
+void RegisterPeak(Napi::Env env, Napi::Object exports) {
   exports.Set("measureFmaGflops", Napi::Function::New<MeasureFmaGflops>(env, "measureFmaGflops"));
   exports.Set("measureBandwidthGBs", Napi::Function::New<MeasureBandwidthGBs>(env, "measureBandwidthGBs"));
 }

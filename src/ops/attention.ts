@@ -1,57 +1,79 @@
-// The fused neural-network ops: each is one kernel forward and one kernel backward (one graph node).
+// The attention family: the typed calls of the fused attention kernels, and the ops on them:
+// scaledDotProductAttention, packedSelfAttention and packedQueryAttention (cached decoding).
 import type { AttentionView, NativeAddon, NativeStorage } from '../native';
-import { needsGrad, nextSeed, numel, Tensor } from '../tensor';
-import { add, cast } from './elementwise';
-import { permute } from './shape';
-import {
-  assertFloat, assertIndex, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelsFor, record,
-} from './util';
+import { needsGrad, nextSeed, Tensor } from '../tensor';
+import { add, cast, castKernel, unaryKernel } from './elementwise';
+import { assertFloat, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelsFor, record } from './util';
 
-// ---- layer norm ----
-
-/** PyTorch's F.layer_norm over the trailing normalizedShape dims. */
-export function layerNorm(
-  x: Tensor, normalizedShape: number | number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5,
-): Tensor {
-  assertFloat('layerNorm', 'input', x);
-  const norm = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
-  if (norm.length === 0 || norm.length > x.ndim || norm.some((d, i) => x.shape[x.ndim - norm.length + i] !== d))
-    throw new RangeError(`layerNorm: input ${fmtShape(x.shape)} does not end in normalizedShape ${fmtShape(norm)}`);
-  for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
-    if (p == null) continue;
-    assertFloat('layerNorm', name, p);
-    if (p.ndim !== norm.length || p.shape.some((d, i) => d !== norm[i]))
-      throw new RangeError(`layerNorm: ${name} must have shape ${fmtShape(norm)}, got ${fmtShape(p.shape)}`);
-  }
-  if (!(eps > 0) || !Number.isFinite(eps)) throw new RangeError(`layerNorm: eps must be a positive number, got ${eps}`);
-  const C = numel(norm);
-  const N = x.size / C;
-  const k = kernelsFor('layerNorm', x, weight, bias);
-  const out = Tensor.empty(x.shape, 'float32', x.device);
-  const mean = Tensor.empty([N], 'float32', x.device);
-  const rstd = Tensor.empty([N], 'float32', x.device);
-  if (N > 0)
-    k.layerNormForward(x.storage, weight ? weight.storage : null, bias ? bias.storage : null, out.storage, mean.storage, rstd.storage, N, C, eps);
-  const recorded = record(out, 'layerNorm', [x, weight ?? null, bias ?? null], (g) => {
-    const dx = Tensor.empty(x.shape, 'float32', x.device);
-    const dw = weight && weight.requiresGrad ? Tensor.empty(weight.shape, 'float32', x.device) : null;
-    const db = bias && bias.requiresGrad ? Tensor.empty(bias.shape, 'float32', x.device) : null;
-    if (N > 0)
-      kernelsFor('layerNorm', g).layerNormBackward(
-        g.storage, x.storage, weight ? weight.storage : null, mean.storage, rstd.storage, dx.storage,
-        dw ? dw.storage : null, db ? db.storage : null, N, C,
-      );
-    else for (const t of [dw, db]) if (t) kernelsFor('layerNorm', g).fill(t.storage, 0, t.size, 0);
-    return [x.requiresGrad ? dx : null, dw, db];
-  });
-  if (recorded.gradFn === null) {
-    mean.dispose();
-    rstd.dispose();
-  }
-  return recorded;
+/** Sizes, views and options of one call of the attention kernels. Q is a [B, H, Tq, D] view, K and V
+ * [B, H, Tk, D] views, out a [B, H, Tq, D] view (see AttentionView). Masks: isCausal lets query i see keys
+ * j <= i + causalOffset (0 = PyTorch's is_causal; Tk - Tq when the queries are the last Tq positions, as with
+ * a KV cache); keyPadding is null or int32 [B, Tk], nonzero = key ignored; attnMask is null or floats added to
+ * the scores, element (b, h, i, j) at maskView[0] + b*maskView[1] + h*maskView[2] + i*maskView[3] + j (strides
+ * of 0 broadcast), -Infinity masks. A row whose keys are all masked gives zero output and gradient, not NaN.
+ * dropoutP > 0 drops probabilities with a counter-based RNG keyed by (seed, b, h, i, j), so the backward
+ * regenerates the same mask. */
+export interface AttentionArgs {
+  B: number;
+  H: number;
+  Tq: number;
+  Tk: number;
+  D: number;
+  qView: AttentionView;
+  kView: AttentionView;
+  vView: AttentionView;
+  outView: AttentionView;
+  scale: number;
+  isCausal: boolean;
+  causalOffset: number;
+  keyPadding: NativeStorage | null;
+  attnMask: NativeStorage | null;
+  maskView: AttentionView;
+  dropoutP: number;
+  seed: number;
 }
 
-// ---- attention ----
+/** Flash-style forward (online softmax, no [Tq, Tk] buffer per head). lse: B*H*Tq floats, contiguous, each
+ * row's log-sum-exp of the scaled, masked scores, kept for the backward. weights: null, or B*H*Tq*Tk floats
+ * receiving the probabilities (before dropout). */
+export interface AttentionForwardCall extends AttentionArgs {
+  q: NativeStorage;
+  k: NativeStorage;
+  v: NativeStorage;
+  out: NativeStorage;
+  lse: NativeStorage;
+  weights: NativeStorage | null;
+}
+
+export function attentionForwardKernel(kernels: NativeAddon, c: AttentionForwardCall): void {
+  kernels.attentionForward(
+    c.q, c.k, c.v, c.out, c.lse, c.weights, c.B, c.H, c.Tq, c.Tk, c.D, c.qView, c.kView, c.vView, c.outView,
+    c.scale, c.isCausal, c.causalOffset, c.keyPadding, c.attnMask, c.maskView, c.dropoutP, c.seed,
+  );
+}
+
+/** Gradients of the forward. dout has the layout of out (outView); dq, dk, dv have the layouts of q, k, v in
+ * their own storages and are overwritten (elements outside the views untouched). probs: null, or the weights
+ * the forward wrote, read instead of recomputing the probabilities (CPU; the CUDA kernels always recompute). */
+export interface AttentionBackwardCall extends AttentionArgs {
+  q: NativeStorage;
+  k: NativeStorage;
+  v: NativeStorage;
+  out: NativeStorage;
+  dout: NativeStorage;
+  lse: NativeStorage;
+  dq: NativeStorage;
+  dk: NativeStorage;
+  dv: NativeStorage;
+  probs: NativeStorage | null;
+}
+
+export function attentionBackwardKernel(kernels: NativeAddon, c: AttentionBackwardCall): void {
+  kernels.attentionBackward(
+    c.q, c.k, c.v, c.out, c.dout, c.lse, c.dq, c.dk, c.dv, c.B, c.H, c.Tq, c.Tk, c.D, c.qView, c.kView, c.vView,
+    c.outView, c.scale, c.isCausal, c.causalOffset, c.keyPadding, c.attnMask, c.maskView, c.dropoutP, c.seed, c.probs,
+  );
+}
 
 export interface AttentionOptions {
   /** Broadcastable to [B, H, Tq, Tk]: bool/int32 marks positions NOT allowed; float32 is added to the scores. */
@@ -84,10 +106,10 @@ function additiveMask(mask: Tensor): Tensor {
   const m = cast(mask, 'bool');
   const f = Tensor.empty(mask.shape, 'float32', mask.device);
   if (f.size > 0) {
-    k.cast(m.storage, f.storage, m.size, true);
-    k.unary('scale', f.storage, f.storage, f.size, -1);
-    k.unary('addScalar', f.storage, f.storage, f.size, 1);
-    k.unary('log', f.storage, f.storage, f.size, 0);
+    castKernel(k, { src: m.storage, dst: f.storage, n: m.size, toFloat: true });
+    unaryKernel(k, { op: 'scale', x: f.storage, out: f.storage, n: f.size, param: -1 });
+    unaryKernel(k, { op: 'addScalar', x: f.storage, out: f.storage, n: f.size, param: 1 });
+    unaryKernel(k, { op: 'log', x: f.storage, out: f.storage, n: f.size });
   }
   m.dispose();
   return f;
@@ -210,7 +232,7 @@ interface AttentionCall extends AttentionGeometry {
   op: string;
   kernels: NativeAddon;
   scale: number; isCausal: boolean; causalOffset: number; dropoutP: number; seed: number;
-  keyPadding: Tensor | null; additive: Tensor | null; maskView: [number, number, number, number];
+  keyPadding: Tensor | null; additive: Tensor | null; maskView: AttentionView;
   /** Masks made here, disposed when no backward needs them. */
   temporaries: Tensor[];
   lse: Tensor;
@@ -249,7 +271,7 @@ function attentionCall(op: string, options: AttentionOptions, g: AttentionGeomet
       temporaries.push(additive);
     } else additive = m;
   }
-  let maskView: [number, number, number, number] = [0, 0, 0, 0];
+  let maskView: AttentionView = [0, 0, 0, 0];
   if (additive) {
     const shape4 = [...new Array<number>(4 - additive.ndim).fill(1), ...additive.shape];
     if (shape4[3] !== Tk) {
@@ -275,7 +297,7 @@ function attentionCall(op: string, options: AttentionOptions, g: AttentionGeomet
 
 /** Heads with at most this many queries and keys keep their probabilities from the forward for the backward
  * (CPU only; the CUDA kernels recompute them). */
-const KEEP_PROBS_MAX_LENGTH = 64;
+export const KEEP_PROBS_MAX_LENGTH = 64;
 
 /** Runs the forward into out and records the backward; `gradients` allocates the input gradients and calls
  * run(dout, dq, dk, dv), which fills them through the call's views. */
@@ -283,26 +305,31 @@ function runAttention(
   c: AttentionCall, q: Tensor, k: Tensor, v: Tensor, out: Tensor, inputs: Tensor[],
   gradients: (g: Tensor, run: (g: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) => void) => (Tensor | null)[],
 ): Tensor {
-  const masks = (): [NativeStorage | null, NativeStorage | null] => [c.keyPadding ? c.keyPadding.storage : null, c.additive ? c.additive.storage : null];
   // Flash-style attention recomputes the probabilities in the backward so as never to store the T x T scores.
   // For short sequences they are small (no larger than Q when Tk <= D) and keeping them skips the recomputed
-  // Q K^T product and its exps (CPU, G2P attention B64 H4 T24 D64 forward+backward: 1.12x).
+  // Q K^T product and its exps.
   const probs = c.weights === null && q.device === 'cpu' && c.Tq <= KEEP_PROBS_MAX_LENGTH &&
     c.Tk <= KEEP_PROBS_MAX_LENGTH && needsGrad(...inputs)
     ? Tensor.empty([c.B, c.H, c.Tq, c.Tk], 'float32', q.device)
     : null;
   const written = c.weights ?? probs;
-  c.kernels.attentionForward(
-    q.storage, k.storage, v.storage, out.storage, c.lse.storage, written ? written.storage : null, c.B, c.H, c.Tq, c.Tk, c.D,
-    c.qView, c.kView, c.vView, c.outView, c.scale, c.isCausal, c.causalOffset, ...masks(), c.maskView, c.dropoutP, c.seed,
-  );
+  const keyPadding = c.keyPadding ? c.keyPadding.storage : null;
+  const attnMask = c.additive ? c.additive.storage : null;
+  attentionForwardKernel(c.kernels, {
+    q: q.storage, k: k.storage, v: v.storage, out: out.storage, lse: c.lse.storage, weights: written ? written.storage : null,
+    B: c.B, H: c.H, Tq: c.Tq, Tk: c.Tk, D: c.D, qView: c.qView, kView: c.kView, vView: c.vView, outView: c.outView,
+    scale: c.scale, isCausal: c.isCausal, causalOffset: c.causalOffset, keyPadding, attnMask, maskView: c.maskView,
+    dropoutP: c.dropoutP, seed: c.seed,
+  });
   const recorded = record(out, c.op, inputs, (g) =>
     gradients(g, (dout, dq, dk, dv) => {
-      kernelsFor(c.op, dout).attentionBackward(
-        q.storage, k.storage, v.storage, out.storage, dout.storage, c.lse.storage, dq.storage, dk.storage, dv.storage,
-        c.B, c.H, c.Tq, c.Tk, c.D, c.qView, c.kView, c.vView, c.outView, c.scale, c.isCausal, c.causalOffset,
-        ...masks(), c.maskView, c.dropoutP, c.seed, probs && !probs.isDisposed ? probs.storage : null,
-      );
+      attentionBackwardKernel(kernelsFor(c.op, dout), {
+        q: q.storage, k: k.storage, v: v.storage, out: out.storage, dout: dout.storage, lse: c.lse.storage,
+        dq: dq.storage, dk: dk.storage, dv: dv.storage, probs: probs && !probs.isDisposed ? probs.storage : null,
+        B: c.B, H: c.H, Tq: c.Tq, Tk: c.Tk, D: c.D, qView: c.qView, kView: c.kView, vView: c.vView, outView: c.outView,
+        scale: c.scale, isCausal: c.isCausal, causalOffset: c.causalOffset, keyPadding, attnMask, maskView: c.maskView,
+        dropoutP: c.dropoutP, seed: c.seed,
+      });
       // Freed with the first backward; a second one through a retained graph recomputes them.
       probs?.dispose();
     }),
@@ -312,113 +339,4 @@ function runAttention(
     for (const t of c.temporaries) t.dispose();
   }
   return recorded;
-}
-
-// ---- cross-entropy ----
-
-export interface CrossEntropyOptions {
-  ignoreIndex?: number;
-  labelSmoothing?: number;
-  reduction?: 'mean' | 'sum' | 'none';
-}
-
-/** PyTorch's F.cross_entropy from logits [N, C] (or [N, C, d1, ...], or [C]) and int32 class targets. */
-export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  const op = 'crossEntropy';
-  assertFloat(op, 'input', logits);
-  assertIndex(op, 'target', targets);
-  const ignoreIndex = options.ignoreIndex ?? -100;
-  const smoothing = options.labelSmoothing ?? 0;
-  const reduction = options.reduction ?? 'mean';
-  if (!Number.isInteger(ignoreIndex)) throw new RangeError(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`);
-  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`${op}: labelSmoothing must be in [0, 1], got ${smoothing}`);
-  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none')
-    throw new RangeError(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
-  if (logits.ndim === 0) throw new RangeError(`${op}: input must have a class dim`);
-  // Class dim is 1 (or 0 for an unbatched [C] input); move it last so rows are contiguous.
-  const classDim = logits.ndim === 1 ? 0 : 1;
-  const C = logits.shape[classDim];
-  const expectedTarget = logits.shape.filter((_, i) => i !== classDim);
-  if (targets.ndim !== expectedTarget.length || targets.shape.some((d, i) => d !== expectedTarget[i]))
-    throw new RangeError(`${op}: target shape ${fmtShape(targets.shape)} does not match input ${fmtShape(logits.shape)} (expected ${fmtShape(expectedTarget)})`);
-  const rows = logits.ndim > 2 ? permute(logits, [0, ...logits.shape.slice(2).map((_, i) => i + 2), 1]) : logits;
-  const N = targets.size;
-  const k = kernelsFor(op, logits, targets);
-  const losses = Tensor.empty(targets.shape, 'float32', logits.device);
-  const lse = Tensor.empty([N], 'float32', logits.device);
-  if (N > 0) k.crossEntropyForward(rows.storage, targets.storage, losses.storage, lse.storage, N, C, ignoreIndex, smoothing);
-  const gradRows = (dlosses: Tensor): Tensor => {
-    const dRows = Tensor.empty(rows.shape, 'float32', rows.device);
-    if (N > 0) kernelsFor(op, dlosses).crossEntropyBackward(rows.storage, targets.storage, lse.storage, dlosses.storage, dRows.storage, N, C, ignoreIndex, smoothing);
-    return dRows; // for [N, C, d...] inputs, the permute's own node routes this back
-  };
-  let out: Tensor;
-  let perRowScale = 1;
-  if (reduction === 'none') out = losses;
-  else {
-    if (reduction === 'mean') {
-      const t = targets.dataSync();
-      let count = 0;
-      for (let i = 0; i < t.length; i++) if (t[i] !== ignoreIndex) count++;
-      perRowScale = 1 / count; // 0 counted rows: NaN, as PyTorch
-    }
-    out = Tensor.empty([], 'float32', logits.device);
-    if (N > 0) k.reduce('sum', losses.storage, out.storage, null, 1, N, 1);
-    else k.fill(out.storage, 0, 1, 0);
-    if (perRowScale !== 1) k.unary('scale', out.storage, out.storage, 1, perRowScale);
-  }
-  const recorded = record(out, op, [rows], (g) => {
-    if (reduction === 'none') return [gradRows(g)];
-    const dlosses = Tensor.empty([N], 'float32', g.device);
-    const kk = kernelsFor(op, g);
-    if (N > 0) {
-      kk.copyStrided(g.storage, 0, [0], dlosses.storage, 0, [1], [N]);
-      if (perRowScale !== 1) kk.unary('scale', dlosses.storage, dlosses.storage, N, perRowScale);
-    }
-    return [gradRows(dlosses)];
-  });
-  if (reduction !== 'none' && recorded !== losses) losses.dispose();
-  if (recorded.gradFn === null) lse.dispose();
-  return recorded;
-}
-
-// ---- embedding ----
-
-/** Rows of weight [V, C] picked by int32 ids of any shape: out [...ids.shape, C]. Rows at paddingIdx get no
- * gradient. */
-export function embedding(ids: Tensor, weight: Tensor, options: { paddingIdx?: number | null } = {}): Tensor {
-  const op = 'embedding';
-  assertIndex(op, 'input', ids);
-  assertFloat(op, 'weight', weight);
-  if (weight.ndim !== 2) throw new RangeError(`${op}: weight must be 2-D [V, C], got ${fmtShape(weight.shape)}`);
-  const [V, C] = weight.shape;
-  let paddingIdx = options.paddingIdx ?? -1;
-  if (!Number.isInteger(paddingIdx) || paddingIdx >= V || paddingIdx < -V)
-    throw new RangeError(`${op}: paddingIdx ${options.paddingIdx} is out of range for ${V} embeddings`);
-  if (options.paddingIdx != null && paddingIdx < 0) paddingIdx += V;
-  const N = ids.size;
-  const out = Tensor.empty([...ids.shape, C], 'float32', weight.device);
-  if (N > 0) kernelsFor(op, ids, weight).embeddingForward(weight.storage, ids.storage, out.storage, N, V, C);
-  return record(out, op, [null, weight], (g) => {
-    const dw = Tensor.empty(weight.shape, 'float32', weight.device, true);
-    if (N > 0) kernelsFor(op, g).embeddingBackward(g.storage, ids.storage, dw.storage, N, V, C, paddingIdx);
-    return [null, dw];
-  });
-}
-
-// ---- dropout ----
-
-/** Zeroes elements with probability p and scales the rest by 1/(1-p) when training; identity otherwise. */
-export function dropout(x: Tensor, p = 0.5, training = true, options: { seed?: number } = {}): Tensor {
-  assertFloat('dropout', 'input', x);
-  if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: p must be in [0, 1], got ${p}`);
-  if (!training || p === 0) return x;
-  const seed = options.seed ?? nextSeed();
-  const out = Tensor.empty(x.shape, 'float32', x.device);
-  if (out.size > 0) kernelsFor('dropout', x).dropout(x.storage, out.storage, x.size, p, seed);
-  return record(out, 'dropout', [x], (g) => {
-    const gx = Tensor.empty(x.shape, 'float32', x.device);
-    if (gx.size > 0) kernelsFor('dropout', g).dropout(g.storage, gx.storage, g.size, p, seed);
-    return [gx];
-  });
 }
