@@ -11,6 +11,7 @@ const { SETTINGS, PEER_SETTLE_MS, calibrate, calibratePeer, sleep, summarize, th
 const { PeerPool, findPython } = require('./lib/peer');
 const { Affinity } = require('./lib/affinity');
 const { markdown, writeFileAtomic } = require('./lib/report');
+const { family } = require('./lib/kernels');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -38,11 +39,13 @@ function cpuName(addon) {
 function coreProbe(addon) {
   const n = 256;
   const [a, b, c] = [0, 1, 2].map(() => new addon.Storage(n * n * 4));
+  const { gemmKernel } = family('gemm');
+  const call = { a, b, c, M: n, N: n, K: n };
   const probe = () => {
     const times = [];
     for (let i = 0; i < 11; i++) {
       const start = process.hrtime.bigint();
-      addon.gemm(a, 0, b, 0, c, 0, null, 0, false, false, n, n, n, 1, n * n, n * n, n * n, 1, 0);
+      gemmKernel(addon, call);
       times.push(Number(process.hrtime.bigint() - start) / 1e6);
     }
     return times.slice(2).sort((x, y) => x - y)[4];  // the first two warm the caches up
@@ -65,9 +68,11 @@ function measureLimits(addon, threadCounts, settings, affinity, probe, log) {
     else affinity.pinSelf(t);
     let fma = 0;
     let bandwidth = 0;
+    const { measureBandwidthGBsKernel, measureFmaGflopsKernel } = family('peak');
+    const triad = { threads: t, bytesPerArray: settings.bandwidthBytes, repeats: settings.bandwidthRepeats };
     for (let attempt = 0; attempt < settings.limitAttempts; attempt++) {
-      fma = Math.max(fma, addon.measureFmaGflops(t, settings.fmaSeconds));
-      bandwidth = Math.max(bandwidth, addon.measureBandwidthGBs(t, settings.bandwidthBytes, settings.bandwidthRepeats));
+      fma = Math.max(fma, measureFmaGflopsKernel(addon, { threads: t, seconds: settings.fmaSeconds }));
+      bandwidth = Math.max(bandwidth, measureBandwidthGBsKernel(addon, triad));
     }
     limits.fmaGflops[String(t)] = fma;
     limits.bandwidthGBs[String(t)] = bandwidth;

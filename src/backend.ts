@@ -2,6 +2,7 @@
 // exposes the same functions as the CPU one, so ops are written once.
 import { cudaKernels } from './cuda';
 import { addon, NativeAddon, NativeStorage } from './native';
+import { fillKernel } from './ops/elementwise';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -52,7 +53,7 @@ export function allocate(device: Device, n: number, zeroFill: boolean): NativeSt
   if (reused === undefined) return new k.Storage(bytes, zeroFill);
   cachedStorages--;
   cachedBytes -= bytes;
-  if (zeroFill && n > 0) k.fill(reused.storage, 0, n, 0);
+  if (zeroFill && n > 0) fillKernel(k, { dst: reused.storage, n, value: 0 });
   return reused.storage;
 }
 

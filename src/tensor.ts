@@ -4,6 +4,8 @@ import { allocate, Device, kernels, release } from './backend';
 import { GradNode, isGradEnabled } from './autograd';
 import type { NativeStorage } from './native';
 import * as ops from './ops';
+import { fillKernel } from './ops/elementwise';
+import { randomFillKernel } from './ops/random';
 
 export type DType = 'float32' | 'int32' | 'bool';
 export type Shape = readonly number[];
@@ -543,7 +545,7 @@ export function full(shape: Shape, value: number, options: TensorOptions = {}): 
   checkDType('full', dtype);
   const t = Tensor.empty(s, dtype, options.device ?? 'cpu', value === 0);
   if (value !== 0) {
-    if (dtype === 'float32') kernels(t.device).fill(t.storage, 0, t.size, value);
+    if (dtype === 'float32') fillKernel(kernels(t.device), { dst: t.storage, n: t.size, value });
     else t.storage.write(new Int32Array(t.size).fill(dtype === 'bool' ? 1 : Math.trunc(value)), 0);
   }
   if (options.requiresGrad) t.requiresGrad = true;
@@ -578,7 +580,7 @@ function randomTensor(op: string, shape: Shape, dist: 'uniform' | 'normal', a: n
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53)
     throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${seed}`);
   const t = Tensor.empty(s, 'float32', options.device ?? 'cpu');
-  kernels(t.device).randomFill(t.storage, t.size, dist, seed, a, b);
+  randomFillKernel(kernels(t.device), { dst: t.storage, n: t.size, dist, seed, a, b });
   if (options.requiresGrad) t.requiresGrad = true;
   return t;
 }

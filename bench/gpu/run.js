@@ -8,6 +8,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { family } = require('../lib/kernels');
 
 const root = path.join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -77,7 +78,7 @@ function seconds(fn, minSeconds = 0.3, maxIters = 50) {
 
 function randomStorage(n, seed) {
   const s = new gpu.Storage(n * 4);
-  gpu.randomFill(s, n, 'normal', seed, 0, 1);
+  family('random').randomFillKernel(gpu, { dst: s, n, dist: 'normal', seed, a: 0, b: 1 });
   return s;
 }
 
@@ -107,16 +108,16 @@ function runOurs(p) {
       const c = keep(new gpu.Storage(M * N * 4));
       if (p.dtype === 'tf32') {
         const a = keep(randomStorage(M * K, 1)), b = keep(randomStorage(K * N, 2));
-        return seconds(() => gpu.gemm(a, 0, b, 0, c, 0, null, 0, false, p.transB, M, N, K, 1, 0, 0, 0, 1, 0));
+        return seconds(() => family('gemm').gemmKernel(gpu, { a, b, c, M, N, K, transB: p.transB }));
       }
       const toBf16 = (n, seed) => {
         const f = keep(randomStorage(n, seed));
         const h = keep(new gpu.Storage(Math.ceil(n / 2) * 4));
-        gpu.castToBf16(f, h, n);
+        family('elementwise').castBf16Kernel(gpu, { src: f, dst: h, n, toBf16: true });
         return h;
       };
       const a = toBf16(M * K, 1), b = toBf16(K * N, 2);
-      return seconds(() => gpu.gemmBf16(a, 0, b, 0, c, 0, null, 0, false, p.transB, M, N, K, 1, 0, 0, 0, 1, 0));
+      return seconds(() => family('gemm').gemmBf16Kernel(gpu, { a, b, c, M, N, K, transB: p.transB }));
     }
     if (p.kind === 'attention') {
       const { B, H, T, D } = p;
@@ -124,23 +125,30 @@ function runOurs(p) {
       const [q, k, v, out, dout, dq, dk, dv] = [1, 2, 3, 4, 5, 6, 7, 8].map((seed) => keep(randomStorage(n, seed)));
       const lse = keep(new gpu.Storage(B * H * T * 4));
       const view = [0, H * T * D, T * D, D];
-      const opts = [1 / Math.sqrt(D), p.causal, 0, null, null, [0, 0, 0, 0], 0, 0];
-      const forward = () =>
-        gpu.attentionForward(q, k, v, out, lse, null, B, H, T, T, D, view, view, view, view, ...opts);
+      const args = {
+        B, H, Tq: T, Tk: T, D, qView: view, kView: view, vView: view, outView: view, scale: 1 / Math.sqrt(D),
+        isCausal: p.causal, causalOffset: 0, keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0,
+        seed: 0,
+      };
+      const { attentionBackwardKernel, attentionForwardKernel } = family('attention');
+      const forward = () => attentionForwardKernel(gpu, { ...args, q, k, v, out, lse, weights: null });
       if (p.pass === 'forward') return seconds(forward);
       forward();
       return seconds(() =>
-        gpu.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, B, H, T, T, D, view, view, view, view, ...opts));
+        attentionBackwardKernel(gpu, { ...args, q, k, v, out, dout, lse, dq, dk, dv, probs: null }));
     }
     if (p.kind === 'layernorm') {
       const { N, C } = p;
       const [x, out, dout, dx] = [1, 2, 3, 4].map((seed) => keep(randomStorage(N * C, seed)));
       const [w, b, dw, db] = [5, 6, 7, 8].map((seed) => keep(randomStorage(C, seed)));
       const [mean, rstd] = [9, 10].map((seed) => keep(randomStorage(N, seed)));
-      const forward = () => gpu.layerNormForward(x, w, b, out, mean, rstd, N, C, 1e-5);
+      const { layerNormBackwardKernel, layerNormForwardKernel } = family('layernorm');
+      const forward = () =>
+        layerNormForwardKernel(gpu, { x, weight: w, bias: b, out, mean, rstd, N, C, eps: 1e-5 });
       if (p.pass === 'forward') return seconds(forward);
       forward();
-      return seconds(() => gpu.layerNormBackward(dout, x, w, mean, rstd, dx, dw, db, N, C));
+      return seconds(() =>
+        layerNormBackwardKernel(gpu, { dout, x, weight: w, mean, rstd, dx, dweight: dw, dbias: db, N, C }));
     }
     return null;
   } finally {

@@ -1,8 +1,9 @@
 'use strict';
 // The benchmark rows. Each row names its work (flops, bytes or tokens per call), the machine limit it is
 // measured against, a `spec` that the Python peer rebuilds on its side, and `setup`, which allocates inputs
-// and returns the call to time. Kernel rows call the addon directly, so they measure the kernel alone
-// (no Tensor or autograd overhead).
+// and returns the call to time. Kernel rows call the typed kernel calls of src/ops/<family>.ts (compiled to
+// dist/) on raw storages, so they measure the kernel alone (no Tensor or autograd overhead).
+const { family } = require('./kernels');
 
 const GFLOP = 'GFLOP/s';
 const GBS = 'GB/s';
@@ -11,7 +12,7 @@ const TOKENS = 'tokens/s';
 function storages(addon, counts, seed) {
   return counts.map((n, i) => {
     const s = new addon.Storage(Math.max(1, n) * 4);
-    addon.randomFill(s, n, 'uniform', seed + i, -1, 1);
+    family('random').randomFillKernel(addon, { dst: s, n, dist: 'uniform', seed: seed + i, a: -1, b: 1 });
     return s;
   });
 }
@@ -36,8 +37,10 @@ function gemmRow(layout, M, N, K, batch, label) {
     spec: { kind: 'gemm', transA, transB, M, N, K, batch },
     setup(addon) {
       const [a, b, c] = storages(addon, [batch * M * K, batch * K * N, batch * M * N], 11);
+      const { gemmKernel } = family('gemm');
+      const call = { a, b, c, M, N, K, transA, transB, batch };
       return {
-        run: () => addon.gemm(a, 0, b, 0, c, 0, null, 0, transA, transB, M, N, K, batch, M * K, K * N, M * N, 1, 0),
+        run: () => gemmKernel(addon, call),
         dispose: () => disposeAll([a, b, c]),
       };
     },
@@ -58,9 +61,6 @@ function gemmRows() {
 }
 
 // ---- attention ---------------------------------------------------------------------------------------------------
-
-/** The training path's limit for keeping attention probabilities (KEEP_PROBS_MAX_LENGTH in src/ops/nn.ts). */
-const KEEP_PROBS_MAX_LENGTH = 64;
 
 /** Forward flops 4*B*H*Tq*Tk*D (QK^T and PV), halved when causal; the backward counts 2.5x the forward. */
 function attentionFlops({ B, H, Tq, Tk, D, causal, backward }) {
@@ -84,20 +84,22 @@ function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
       const [q, k, v, dout] = storages(addon, [nq, nk, nk, nq], 21);
       const [out, dq, dk, dv] = [nq, nq, nk, nk].map((n) => new addon.Storage(n * 4));
       const lse = new addon.Storage(B * H * Tq * 4);
-      // As in training (src/ops/nn.ts): short sequences keep the forward's probabilities for the backward.
+      const { KEEP_PROBS_MAX_LENGTH, attentionBackwardKernel, attentionForwardKernel } = family('attention');
+      // As in training: short sequences keep the forward's probabilities for the backward.
       const probs = backward && Tq <= KEEP_PROBS_MAX_LENGTH && Tk <= KEEP_PROBS_MAX_LENGTH
         ? new addon.Storage(B * H * Tq * Tk * 4)
         : null;
       const qView = [0, H * Tq * D, Tq * D, D];
       const kView = [0, H * Tk * D, Tk * D, D];
       const scale = 1 / Math.sqrt(D);
-      const noMask = [0, 0, 0, 0];
-      const runForward = () =>
-        addon.attentionForward(q, k, v, out, lse, probs, B, H, Tq, Tk, D, qView, kView, kView, qView, scale, causal,
-          0, null, null, noMask, 0, 0);
-      const runBackward = () =>
-        addon.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, B, H, Tq, Tk, D, qView, kView, kView, qView,
-          scale, causal, 0, null, null, noMask, 0, 0, probs);
+      const args = {
+        B, H, Tq, Tk, D, qView, kView, vView: kView, outView: qView, scale, isCausal: causal, causalOffset: 0,
+        keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0,
+      };
+      const forward = { ...args, q, k, v, out, lse, weights: probs };
+      const backwardCall = { ...args, q, k, v, out, dout, lse, dq, dk, dv, probs };
+      const runForward = () => attentionForwardKernel(addon, forward);
+      const runBackward = () => attentionBackwardKernel(addon, backwardCall);
       return {
         run: backward ? () => { runForward(); runBackward(); } : runForward,
         dispose: () => disposeAll([q, k, v, dout, out, dq, dk, dv, lse, probs]),
@@ -144,10 +146,13 @@ function layerNormRow(N, C) {
       const [out, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
       const [mean, rstd] = [N, N].map((n) => new addon.Storage(n * 4));
       const [dweight, dbias] = [C, C].map((n) => new addon.Storage(n * 4));
+      const { layerNormBackwardKernel, layerNormForwardKernel } = family('layernorm');
+      const forward = { x, weight, bias, out, mean, rstd, N, C, eps: 1e-5 };
+      const backward = { dout, x, weight, mean, rstd, dx, dweight, dbias, N, C };
       return {
         run: () => {
-          addon.layerNormForward(x, weight, bias, out, mean, rstd, N, C, 1e-5);
-          addon.layerNormBackward(dout, x, weight, mean, rstd, dx, dweight, dbias, N, C);
+          layerNormForwardKernel(addon, forward);
+          layerNormBackwardKernel(addon, backward);
         },
         dispose: () => disposeAll([x, weight, bias, dout, out, dx, mean, rstd, dweight, dbias]),
       };
@@ -167,10 +172,13 @@ function softmaxRow(N, C) {
     setup(addon) {
       const [x, dy] = storages(addon, [N * C, N * C], 41);
       const [y, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
+      const { softmaxBackwardKernel, softmaxForwardKernel } = family('softmax');
+      const forward = { x, out: y, outer: N, dim: C, inner: 1, log: false };
+      const backward = { y, dy, dx, outer: N, dim: C, inner: 1, log: false };
       return {
         run: () => {
-          addon.softmaxForward(x, y, N, C, 1, false);
-          addon.softmaxBackward(y, dy, dx, N, C, 1, false);
+          softmaxForwardKernel(addon, forward);
+          softmaxBackwardKernel(addon, backward);
         },
         dispose: () => disposeAll([x, dy, y, dx]),
       };

@@ -4,7 +4,7 @@
 // [B, T, 3E] followed by the split into heads, this is as fast in the forward and avoids the split's copies
 // (and the full-size zero gradients of its slices) in the backward.
 import * as F from '../functional';
-import { AttentionOptions, packedQueryAttention } from '../ops/nn';
+import { AttentionOptions, packedQueryAttention } from '../ops/attention';
 import { Tensor, zeros } from '../tensor';
 import { AttentionCache } from './cache';
 import { checkProbability, Linear, xavierUniform } from './layers';

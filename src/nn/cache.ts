@@ -7,6 +7,7 @@
 import { noGrad } from '../autograd';
 import { embedding } from '../ops';
 import { kernels } from '../backend';
+import { copyStridedKernel } from '../ops/copy';
 import { keep, tidy, Tensor } from '../tensor';
 
 export type AttentionCacheMode = 'append' | 'static';
@@ -142,7 +143,10 @@ export class AttentionCache {
 function copyPositions(src: Tensor, offset: number, batchStride: number, positionStride: number, dst: Tensor, at: number, count: number): void {
   const [B, Td, H, D] = dst.shape;
   const E = H * D;
-  kernels(src.device).copyStrided(src.storage, offset, [batchStride, positionStride, 1], dst.storage, at * E, [Td * E, E, 1], [B, count, E]);
+  copyStridedKernel(kernels(src.device), {
+    src: src.storage, srcOffset: offset, srcStrides: [batchStride, positionStride, 1], dst: dst.storage, dstOffset: at * E,
+    dstStrides: [Td * E, E, 1], shape: [B, count, E],
+  });
 }
 
 function checkIndices(op: string, indices: Tensor): void {

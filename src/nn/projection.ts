@@ -1,6 +1,8 @@
 // A linear map through a block of rows of a larger weight (and bias), read in place through the GEMM's
 // offsets: MultiheadAttention's Q, K and V projections use their thirds of in_proj_weight without copying them.
 import { Tensor } from '../tensor';
+import { gemmKernel } from '../ops/gemm';
+import { reduceKernel } from '../ops/reduce';
 import { kernelsFor, record } from '../ops/util';
 
 function fmt(shape: readonly number[]): string {
@@ -28,10 +30,10 @@ export function linearRows(x: Tensor, weight: Tensor, weightRow: number, bias: T
   const weightOffset = weightRow * inF;
   const out = Tensor.empty([...x.shape.slice(0, -1), count], 'float32', x.device);
   if (rows > 0)
-    kernelsFor(op, x, weight, bias).gemm(
-      x.storage, 0, weight.storage, weightOffset, out.storage, 0, bias ? bias.storage : null, biasRow, false, true,
-      rows, count, inF, 1, 0, 0, 0, 1, 0,
-    );
+    gemmKernel(kernelsFor(op, x, weight, bias), {
+      a: x.storage, b: weight.storage, bOffset: weightOffset, c: out.storage, M: rows, N: count, K: inF, transB: true,
+      bias: bias ? bias.storage : null, biasOffset: biasRow,
+    });
   return record(out, op, [x, weight, bias], (g) => {
     const k = kernelsFor(op, g);
     let gx: Tensor | null = null;
@@ -39,17 +41,19 @@ export function linearRows(x: Tensor, weight: Tensor, weightRow: number, bias: T
     let gb: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.empty(x.shape, 'float32', x.device);
-      if (rows > 0) k.gemm(g.storage, 0, weight.storage, weightOffset, gx.storage, 0, null, 0, false, false, rows, inF, count, 1, 0, 0, 0, 1, 0);
+      if (rows > 0)
+        gemmKernel(k, { a: g.storage, b: weight.storage, bOffset: weightOffset, c: gx.storage, M: rows, N: inF, K: count });
     }
     if (weight.requiresGrad) {
       gw = Tensor.empty(weight.shape, 'float32', weight.device, true);
-      if (rows > 0) k.gemm(g.storage, 0, x.storage, 0, gw.storage, weightOffset, null, 0, true, false, count, inF, rows, 1, 0, 0, 0, 1, 0);
+      if (rows > 0)
+        gemmKernel(k, { a: g.storage, transA: true, b: x.storage, c: gw.storage, cOffset: weightOffset, M: count, N: inF, K: rows });
     }
     if (bias !== null && bias.requiresGrad) {
       gb = Tensor.empty(bias.shape, 'float32', bias.device, true);
       if (rows > 0) {
         const sums = Tensor.empty([count], 'float32', bias.device);
-        k.reduce('sum', g.storage, sums.storage, null, 1, rows, count);
+        reduceKernel(k, { op: 'sum', x: g.storage, out: sums.storage, outer: 1, dim: rows, inner: count });
         gb.storage.copyFrom(sums.storage, 0, biasRow, count);
         sums.dispose();
       }

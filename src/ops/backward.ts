@@ -2,6 +2,7 @@
 // backward under noGrad and accumulating gradients; leaves that require grad receive `.grad`.
 import { noGrad } from '../autograd';
 import { keep, onesLike, tidy, Tensor } from '../tensor';
+import { binaryKernel } from './elementwise';
 import { kernelsFor, fmtShape } from './util';
 
 function topologicalOrder(root: Tensor): Tensor[] {
@@ -30,7 +31,10 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 function addInPlace(target: Tensor, g: Tensor): void {
   const strides = [1];
-  kernelsFor('backward', target, g).binary('add', target.storage, 0, strides, g.storage, 0, strides, target.storage, [target.size]);
+  binaryKernel(kernelsFor('backward', target, g), {
+    op: 'add', a: target.storage, aOffset: 0, aStrides: strides, b: g.storage, bOffset: 0, bStrides: strides,
+    out: target.storage, shape: [target.size],
+  });
 }
 
 export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: boolean): void {

@@ -1,28 +1,105 @@
-// Element-wise ops with broadcasting, and their gradients.
-import type { BinaryOp, UnaryOp } from '../native';
+// The elementwise family: the typed calls of its kernels (binary ops with broadcasting, unary ops and their
+// backward, masked fill, fill, casts) and the element-wise ops with their gradients.
+import type { CudaAddon } from '../cuda';
+import type { BinaryOp, NativeAddon, NativeStorage, UnaryOp } from '../native';
 import { DType, Tensor } from '../tensor';
 import {
-  assertFloat, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelsFor, record,
+  assertFloat, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelShape, kernelsFor, record,
 } from './util';
+import { sumTo } from './reduce';
 
-/** Rank-0 tensors go to the kernels as one-element rank-1 views. */
-function kernelShape(shape: readonly number[]): number[] {
-  return shape.length === 0 ? [1] : [...shape];
+/** out (contiguous, `shape`, at most 8 dims) = a op b, with a and b read through element strides from their
+ * offsets (a stride of 0 broadcasts). out may alias a or b where their strides are contiguous. */
+export interface BinaryCall {
+  op: BinaryOp;
+  a: NativeStorage;
+  aOffset: number;
+  aStrides: number[];
+  b: NativeStorage;
+  bOffset: number;
+  bStrides: number[];
+  out: NativeStorage;
+  shape: number[];
 }
 
-/** Sums a broadcast gradient back to the shape of the input it came from. */
-export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
-  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
-  const padded = [...new Array<number>(g.shape.length - shape.length).fill(1), ...shape];
-  const out = Tensor.empty(padded, 'float32', g.device);
-  kernelsFor('sumTo', g).sumToShape(g.storage, kernelShape(g.shape), out.storage, kernelShape(padded));
-  return padded.length === shape.length ? out : reshapeShared(out, shape);
+export function binaryKernel(k: NativeAddon, c: BinaryCall): void {
+  k.binary(c.op, c.a, c.aOffset, c.aStrides, c.b, c.bOffset, c.bStrides, c.out, c.shape);
 }
 
-function reshapeShared(t: Tensor, shape: readonly number[]): Tensor {
-  const view = t.shareWith(shape);
-  t.dispose();
-  return view;
+/** out[i] = f(x[i]) for n contiguous elements. param: the factor of 'scale', the addend of 'addScalar', the
+ * exponent of 'powScalar' (ignored by the others). 'gelu' is the erf form, 'geluTanh' the tanh one. */
+export interface UnaryCall {
+  op: UnaryOp;
+  x: NativeStorage;
+  out: NativeStorage;
+  n: number;
+  param?: number;
+}
+
+export function unaryKernel(k: NativeAddon, c: UnaryCall): void {
+  k.unary(c.op, c.x, c.out, c.n, c.param ?? 0);
+}
+
+/** dx[i] = dy[i] * f'(x[i]); y = f(x) too, for the ops whose derivative is cheaper from it. Overwrites dx. */
+export interface UnaryBackwardCall {
+  op: UnaryOp;
+  x: NativeStorage;
+  y: NativeStorage;
+  dy: NativeStorage;
+  dx: NativeStorage;
+  n: number;
+  param?: number;
+}
+
+export function unaryBackwardKernel(k: NativeAddon, c: UnaryBackwardCall): void {
+  k.unaryBackward(c.op, c.x, c.y, c.dy, c.dx, c.n, c.param ?? 0);
+}
+
+/** dst[offset .. offset + n) = value (float32; infinities allowed). */
+export interface FillCall {
+  dst: NativeStorage;
+  offset?: number;
+  n: number;
+  value: number;
+}
+
+export function fillKernel(k: NativeAddon, c: FillCall): void {
+  k.fill(c.dst, c.offset ?? 0, c.n, c.value);
+}
+
+/** out (contiguous, `shape`) = value where the int32 mask (read through strides from maskOffset, 0 broadcasts)
+ * is nonzero, else x (contiguous). With x = dy and value 0 it is its own backward. */
+export interface MaskedFillCall {
+  x: NativeStorage;
+  mask: NativeStorage;
+  maskOffset?: number;
+  maskStrides: number[];
+  out: NativeStorage;
+  shape: number[];
+  value: number;
+}
+
+export function maskedFillKernel(k: NativeAddon, c: MaskedFillCall): void {
+  k.maskedFill(c.x, c.mask, c.maskOffset ?? 0, c.maskStrides, c.out, c.shape, c.value);
+}
+
+/** Converts n elements: int32 -> float32 when toFloat, else float32 -> int32 (truncating; NaN gives 0). */
+export interface CastCall {
+  src: NativeStorage;
+  dst: NativeStorage;
+  n: number;
+  toFloat: boolean;
+}
+
+export function castKernel(k: NativeAddon, c: CastCall): void {
+  k.cast(c.src, c.dst, c.n, c.toFloat);
+}
+
+/** The CUDA addon's casts between float32 and bfloat16 (two per 4-byte element of the bfloat16 side):
+ * float32 -> bfloat16 rounds to nearest even when toBf16, else bfloat16 -> float32 widens. */
+export function castBf16Kernel(k: CudaAddon, c: { src: NativeStorage; dst: NativeStorage; n: number; toBf16: boolean }): void {
+  if (c.toBf16) k.castToBf16(c.src, c.dst, c.n);
+  else k.castFromBf16(c.src, c.dst, c.n);
 }
 
 function binaryRaw(op: BinaryOp, name: string, a: Tensor, b: Tensor): Tensor {
@@ -30,29 +107,32 @@ function binaryRaw(op: BinaryOp, name: string, a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(shape, 'float32', a.device);
   if (out.size === 0) return out;
   const ks = kernelShape(shape);
-  kernelsFor(name, a, b).binary(
-    op, a.storage, 0, broadcastStrides(kernelShape(a.shape), ks), b.storage, 0, broadcastStrides(kernelShape(b.shape), ks),
-    out.storage, ks,
-  );
+  binaryKernel(kernelsFor(name, a, b), {
+    op, a: a.storage, aOffset: 0, aStrides: broadcastStrides(kernelShape(a.shape), ks),
+    b: b.storage, bOffset: 0, bStrides: broadcastStrides(kernelShape(b.shape), ks), out: out.storage, shape: ks,
+  });
   return out;
 }
 
 function unaryRaw(op: UnaryOp, x: Tensor, param = 0): Tensor {
   const out = Tensor.empty(x.shape, 'float32', x.device);
-  if (out.size > 0) kernelsFor(op, x).unary(op, x.storage, out.storage, x.size, param);
+  if (out.size > 0) unaryKernel(kernelsFor(op, x), { op, x: x.storage, out: out.storage, n: x.size, param });
   return out;
 }
 
 /** dy * f'(x) through the unary-backward kernel. */
 function unaryGrad(op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor, param = 0): Tensor {
   const dx = Tensor.empty(x.shape, 'float32', x.device);
-  if (dx.size > 0) kernelsFor(op, x, dy).unaryBackward(op, x.storage, y.storage, dy.storage, dx.storage, x.size, param);
+  if (dx.size > 0)
+    unaryBackwardKernel(kernelsFor(op, x, dy), {
+      op, x: x.storage, y: y.storage, dy: dy.storage, dx: dx.storage, n: x.size, param,
+    });
   return dx;
 }
 
 function scalarTensor(value: number, like: Tensor): Tensor {
   const t = Tensor.empty([], 'float32', like.device);
-  kernelsFor('scalar', like).fill(t.storage, 0, 1, value);
+  fillKernel(kernelsFor('scalar', like), { dst: t.storage, n: 1, value });
   return t;
 }
 
@@ -192,13 +272,13 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   const k = kernelsFor('cast', x);
   if (dtype === 'float32') {
     const out = Tensor.empty(x.shape, 'float32', x.device);
-    if (out.size > 0) k.cast(x.storage, out.storage, x.size, true);
+    if (out.size > 0) castKernel(k, { src: x.storage, dst: out.storage, n: x.size, toFloat: true });
     return out;
   }
   if (dtype === 'int32') {
     const out = Tensor.empty(x.shape, 'int32', x.device);
     if (out.size === 0) return out;
-    if (x.dtype === 'float32') k.cast(x.storage, out.storage, x.size, false);
+    if (x.dtype === 'float32') castKernel(k, { src: x.storage, dst: out.storage, n: x.size, toFloat: false });
     else out.storage.copyFrom(x.storage, 0, 0, x.size);
     return out;
   }
@@ -234,7 +314,10 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   const maskStrides = broadcastStrides(kernelShape(mask.shape), ks);
   const apply = (src: Tensor, fillValue: number): Tensor => {
     const out = Tensor.empty(src.shape, 'float32', src.device);
-    if (out.size > 0) kernelsFor('maskedFill', src, mask).maskedFill(src.storage, mask.storage, 0, maskStrides, out.storage, ks, fillValue);
+    if (out.size > 0)
+      maskedFillKernel(kernelsFor('maskedFill', src, mask), {
+        x: src.storage, mask: mask.storage, maskStrides, out: out.storage, shape: ks, value: fillValue,
+      });
     return out;
   };
   return record(apply(x, value), 'maskedFill', [x], (g) => [apply(g, 0)]);

@@ -1,7 +1,58 @@
-// Matrix products on the GEMM kernel: matmul (PyTorch's broadcasting rules for batch dims) and linear.
+// The gemm family: the typed call of the GEMM kernel, and the ops built on it, matmul (PyTorch's broadcasting
+// rules for batch dims) and linear.
+import type { CudaAddon } from '../cuda';
+import type { NativeAddon, NativeStorage } from '../native';
 import { Tensor } from '../tensor';
-import { sumTo } from './elementwise';
+import { fillKernel } from './elementwise';
+import { reduceKernel, sumTo } from './reduce';
 import { assertFloat, broadcastShapes, fmtShape, kernelsFor, record } from './util';
+
+/** One GEMM call: for i in [0, batch), C_i = alpha * op(A_i) op(B_i) + beta * C_i (+ bias broadcast over rows),
+ * row-major. op(A_i) is M x K: A_i is stored M x K, or K x M when transA; op(B_i) is K x N: B_i is stored
+ * K x N, or N x K when transB; C_i is M x N. X_i starts at xOffset + i * strideX; the strides default to
+ * contiguous batches and 0 broadcasts one matrix to every batch. beta = 0 never reads C. */
+export interface GemmCall {
+  a: NativeStorage;
+  b: NativeStorage;
+  c: NativeStorage;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batch?: number;
+  aOffset?: number;
+  bOffset?: number;
+  cOffset?: number;
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  /** N floats from biasOffset, added to every row of C. */
+  bias?: NativeStorage | null;
+  biasOffset?: number;
+  alpha?: number;
+  beta?: number;
+}
+
+/** The gemm kernel; every float32 GEMM in the library goes through here. */
+export function gemmKernel(k: NativeAddon, c: GemmCall): void {
+  callGemm(k.gemm, c);
+}
+
+/** The CUDA addon's GEMM on bfloat16 a and b (two per 4-byte element; offsets and strides count bfloat16
+ * values), float32 c and bias, FP32 accumulation on tensor cores. */
+export function gemmBf16Kernel(k: CudaAddon, c: GemmCall): void {
+  callGemm(k.gemmBf16, c);
+}
+
+function callGemm(binding: NativeAddon['gemm'], c: GemmCall): void {
+  const { M, N, K } = c;
+  binding(
+    c.a, c.aOffset ?? 0, c.b, c.bOffset ?? 0, c.c, c.cOffset ?? 0, c.bias ?? null, c.biasOffset ?? 0,
+    c.transA ?? false, c.transB ?? false, M, N, K, c.batch ?? 1, c.strideA ?? M * K, c.strideB ?? K * N,
+    c.strideC ?? M * N, c.alpha ?? 1, c.beta ?? 0,
+  );
+}
 
 interface GemmOperand {
   t: Tensor;
@@ -15,10 +66,10 @@ function gemmInto(
   beta: number, bias: Tensor | null = null,
 ): void {
   if (c.size === 0) return;
-  kernelsFor(op, a.t, b.t, c).gemm(
-    a.t.storage, 0, b.t.storage, 0, c.storage, 0, bias ? bias.storage : null, 0, a.trans, b.trans,
-    M, N, K, batch, a.stride, b.stride, M * N, 1, beta,
-  );
+  gemmKernel(kernelsFor(op, a.t, b.t, c), {
+    a: a.t.storage, b: b.t.storage, c: c.storage, M, N, K, transA: a.trans, transB: b.trans, batch,
+    strideA: a.stride, strideB: b.stride, bias: bias ? bias.storage : null, beta,
+  });
 }
 
 /** Matrix product with PyTorch's rules: 1-D operands are promoted (and the added dim removed), batch dims
@@ -112,8 +163,9 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     }
     if (bias != null && bias.requiresGrad) {
       gbias = Tensor.empty([outF], 'float32', bias.device);
-      if (rows === 0) kernelsFor('linear', g).fill(gbias.storage, 0, outF, 0);
-      else kernelsFor('linear', g).reduce('sum', g.storage, gbias.storage, null, 1, rows, outF);
+      const k = kernelsFor('linear', g);
+      if (rows === 0) fillKernel(k, { dst: gbias.storage, n: outF, value: 0 });
+      else reduceKernel(k, { op: 'sum', x: g.storage, out: gbias.storage, outer: 1, dim: rows, inner: outF });
     }
     return [gx, gw, gbias];
   });

@@ -1,8 +1,69 @@
-// Reductions along dims, and softmax / log-softmax, with their gradients.
-import type { ReduceOp } from '../native';
+// The reduce family: the typed calls of its kernels (reductions over the middle axis of [outer, dim, inner],
+// the index scatter that is the backward of max/min, the sum that undoes a broadcast) and the reductions
+// along dims with their gradients.
+import type { NativeAddon, NativeStorage, ReduceOp } from '../native';
 import { Tensor } from '../tensor';
-import { expand } from './shape';
-import { assertFloat, fmtShape, kernelsFor, normalizeDim, record, splitAround } from './util';
+import { expand } from './copy';
+import { unaryKernel } from './elementwise';
+import { assertFloat, fmtShape, kernelShape, kernelsFor, normalizeDim, record, splitAround } from './util';
+
+/** Reduces the middle axis of a contiguous x [outer, dim, inner] into out [outer, inner]. 'max'/'min' also
+ * write the int32 position of the first winner into indices when given; 'argmax' writes only indices (out may
+ * be null). dim must be >= 1 for max/min/argmax. */
+export interface ReduceCall {
+  op: ReduceOp;
+  x: NativeStorage;
+  out: NativeStorage | null;
+  indices?: NativeStorage | null;
+  outer: number;
+  dim: number;
+  inner: number;
+}
+
+export function reduceKernel(k: NativeAddon, c: ReduceCall): void {
+  k.reduce(c.op, c.x, c.out, c.indices ?? null, c.outer, c.dim, c.inner);
+}
+
+/** dx [outer, dim, inner] = 0 except dx[o, indices[o, i], i] = dy[o, i]: the backward of max/min. */
+export interface IndexBackwardCall {
+  dy: NativeStorage;
+  indices: NativeStorage;
+  dx: NativeStorage;
+  outer: number;
+  dim: number;
+  inner: number;
+}
+
+export function indexBackwardKernel(k: NativeAddon, c: IndexBackwardCall): void {
+  k.indexBackward(c.dy, c.indices, c.dx, c.outer, c.dim, c.inner);
+}
+
+/** Sums a contiguous x of xShape into out of outShape (same rank, each dim equal or 1): the backward of a
+ * broadcast. Overwrites out. */
+export interface SumToShapeCall {
+  x: NativeStorage;
+  xShape: number[];
+  out: NativeStorage;
+  outShape: number[];
+}
+
+export function sumToShapeKernel(k: NativeAddon, c: SumToShapeCall): void {
+  k.sumToShape(c.x, c.xShape, c.out, c.outShape);
+}
+
+/** Sums a broadcast gradient back to the shape of the input it came from. */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const padded = [...new Array<number>(g.shape.length - shape.length).fill(1), ...shape];
+  const out = Tensor.empty(padded, 'float32', g.device);
+  sumToShapeKernel(kernelsFor('sumTo', g), {
+    x: g.storage, xShape: kernelShape(g.shape), out: out.storage, outShape: kernelShape(padded),
+  });
+  if (padded.length === shape.length) return out;
+  const view = out.shareWith(shape);
+  out.dispose();
+  return view;
+}
 
 function reducedShape(shape: readonly number[], dim: number, keepdim: boolean): number[] {
   return keepdim ? shape.map((s, i) => (i === dim ? 1 : s)) : shape.filter((_, i) => i !== dim);
@@ -17,7 +78,9 @@ function reduceOnce(op: ReduceOp, x: Tensor, dim: number | null, keepdim: boolea
   const values = op === 'argmax' ? null : Tensor.empty(shape, 'float32', x.device);
   const indices = withIndices ? Tensor.empty(shape, 'int32', x.device) : null;
   if (outer * inner > 0)
-    kernelsFor(op, x).reduce(op, x.storage, values ? values.storage : null, indices ? indices.storage : null, outer, n, inner);
+    reduceKernel(kernelsFor(op, x), {
+      op, x: x.storage, out: values ? values.storage : null, indices: indices ? indices.storage : null, outer, dim: n, inner,
+    });
   return [values ?? (indices as Tensor), indices];
 }
 
@@ -53,7 +116,8 @@ function sumOrMean(op: 'sum' | 'mean', x: Tensor, dim: number | number[] | undef
     const full = expandBack(g, x.shape, dims);
     if (op === 'sum') return [full];
     const scaled = Tensor.empty(full.shape, 'float32', full.device);
-    if (full.size > 0) kernelsFor('mean', full).unary('scale', full.storage, scaled.storage, full.size, 1 / count);
+    if (full.size > 0)
+      unaryKernel(kernelsFor('mean', full), { op: 'scale', x: full.storage, out: scaled.storage, n: full.size, param: 1 / count });
     return [scaled];
   });
 }
@@ -74,7 +138,7 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim
   const out = record(values, op, [x], (g) => {
     const [outer, n, inner] = d === null ? [1, x.size, 1] : splitAround(x.shape, d);
     const gx = Tensor.empty(x.shape, 'float32', x.device);
-    kernelsFor(op, g).indexBackward(g.storage, idx.storage, gx.storage, outer, n, inner);
+    indexBackwardKernel(kernelsFor(op, g), { dy: g.storage, indices: idx.storage, dx: gx.storage, outer, dim: n, inner });
     return [gx];
   });
   if (out.gradFn === null) idx.dispose();
@@ -95,27 +159,4 @@ export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
   assertFloat('argmax', 'input', x);
   const d = dim === undefined ? null : normalizeDim('argmax', dim, x.ndim);
   return reduceOnce('argmax', x, d, keepdim, true)[0];
-}
-
-function softmaxImpl(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Tensor {
-  assertFloat(name, 'input', x);
-  if (dim === undefined) throw new TypeError(`${name}: dim is required`);
-  const d = normalizeDim(name, dim, x.ndim);
-  const [outer, n, inner] = x.ndim === 0 ? [1, 1, 1] : splitAround(x.shape, d);
-  const log = name === 'logSoftmax';
-  const y = Tensor.empty(x.shape, 'float32', x.device);
-  if (y.size > 0) kernelsFor(name, x).softmaxForward(x.storage, y.storage, outer, n, inner, log);
-  return record(y, name, [x], (g) => {
-    const gx = Tensor.empty(x.shape, 'float32', x.device);
-    if (gx.size > 0) kernelsFor(name, g).softmaxBackward(y.storage, g.storage, gx.storage, outer, n, inner, log);
-    return [gx];
-  });
-}
-
-export function softmax(x: Tensor, dim: number): Tensor {
-  return softmaxImpl('softmax', x, dim);
-}
-
-export function logSoftmax(x: Tensor, dim: number): Tensor {
-  return softmaxImpl('logSoftmax', x, dim);
 }

@@ -37,6 +37,11 @@ export function kernelsFor(op: string, ...tensors: Array<Tensor | null | undefin
   return kernels(device ?? 'cpu');
 }
 
+/** Rank-0 tensors go to the kernels as one-element rank-1 views. */
+export function kernelShape(shape: readonly number[]): number[] {
+  return shape.length === 0 ? [1] : [...shape];
+}
+
 /** Resolves a possibly negative dim against a rank. */
 export function normalizeDim(op: string, dim: number, ndim: number): number {
   if (!Number.isInteger(dim)) throw new TypeError(`${op}: dim must be an integer, got ${dim}`);

@@ -1,6 +1,8 @@
 // Adam (L2 weight decay added to the gradient) and AdamW (decoupled weight decay), step for step
 // torch.optim.Adam / AdamW. Without amsgrad both run the fused native adamwStep kernel.
 import { kernels } from '../backend';
+import { adamwStepKernel } from '../ops/adamw';
+import { unaryKernel } from '../ops/elementwise';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkKnownKeys, checkNumber } from './checks';
 import { addScaled, binaryInto, scaleInto } from './inplace';
@@ -76,7 +78,9 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     }
     const decoupledDecay = this.decoupled ? weightDecay : 0;
     if (!amsgrad) {
-      k.adamwStep(param.storage, g, m.storage, v.storage, n, lr, beta1, beta2, eps, decoupledDecay, step);
+      adamwStepKernel(k, {
+        param: param.storage, grad: g, m: m.storage, v: v.storage, n, lr, beta1, beta2, eps, weightDecay: decoupledDecay, step,
+      });
       return;
     }
 
@@ -93,9 +97,9 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     const bias1 = 1 - beta1 ** step;
     const bias2 = 1 - beta2 ** step;
     // work = sqrt(vMax) / sqrt(bias2) + eps, then m / work
-    k.unary('sqrt', vMax, work, n, 0);
+    unaryKernel(k, { op: 'sqrt', x: vMax, out: work, n });
     scaleInto(k, work, work, 1 / Math.sqrt(bias2), n);
-    k.unary('addScalar', work, work, n, eps);
+    unaryKernel(k, { op: 'addScalar', x: work, out: work, n, param: eps });
     binaryInto(k, 'div', work, m.storage, work, n);
     addScaled(k, param.storage, work, -lr / bias1, n, scratch);
   }

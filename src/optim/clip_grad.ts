@@ -1,6 +1,9 @@
 // Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_: gradients are rescaled in place.
 import { kernels } from '../backend';
 import type { NativeAddon } from '../native';
+import { binaryKernel, fillKernel, unaryKernel } from '../ops/elementwise';
+import { gemmKernel } from '../ops/gemm';
+import { reduceKernel } from '../ops/reduce';
 import { Tensor } from '../tensor';
 
 /** sum(g^2) as a 1 x n by n x 1 product: no temporary the size of g. */
@@ -8,7 +11,7 @@ function sumOfSquares(k: NativeAddon, g: Tensor): number {
   if (g.size === 0) return 0;
   const out = new k.Storage(4, false);
   try {
-    k.gemm(g.storage, 0, g.storage, 0, out, 0, null, 0, false, false, 1, 1, g.size, 1, 0, 0, 0, 1, 0);
+    gemmKernel(k, { a: g.storage, b: g.storage, c: out, M: 1, N: 1, K: g.size });
     return out.readFloat32(0, 1)[0];
   } finally {
     out.dispose();
@@ -20,9 +23,9 @@ function maxAbs(k: NativeAddon, g: Tensor): number {
   if (g.size === 0) return 0;
   const out = new k.Storage(8, false);
   try {
-    k.reduce('max', g.storage, out, null, 1, g.size, 1);
+    reduceKernel(k, { op: 'max', x: g.storage, out, outer: 1, dim: g.size, inner: 1 });
     const high = out.readFloat32(0, 1)[0];
-    k.reduce('min', g.storage, out, null, 1, g.size, 1);
+    reduceKernel(k, { op: 'min', x: g.storage, out, outer: 1, dim: g.size, inner: 1 });
     const low = out.readFloat32(0, 1)[0];
     return Number.isNaN(high) || Number.isNaN(low) ? NaN : Math.max(high, -low);
   } finally {
@@ -36,9 +39,9 @@ function sumOfPowers(k: NativeAddon, g: Tensor, p: number): number {
   const mapped = new k.Storage(g.size * 4, false);
   const out = new k.Storage(4, false);
   try {
-    k.unary('abs', g.storage, mapped, g.size, 0);
-    if (p !== 1) k.unary('powScalar', mapped, mapped, g.size, p);
-    k.reduce('sum', mapped, out, null, 1, g.size, 1);
+    unaryKernel(k, { op: 'abs', x: g.storage, out: mapped, n: g.size });
+    if (p !== 1) unaryKernel(k, { op: 'powScalar', x: mapped, out: mapped, n: g.size, param: p });
+    reduceKernel(k, { op: 'sum', x: mapped, out, outer: 1, dim: g.size, inner: 1 });
     return out.readFloat32(0, 1)[0];
   } finally {
     mapped.dispose();
@@ -97,7 +100,9 @@ export function clipGradNorm(
   // torch multiplies by min(coefficient, 1); multiplying by 1 changes nothing, so only smaller factors (or NaN,
   // which torch propagates into the gradients) are applied.
   if (coefficient < 1 || Number.isNaN(coefficient))
-    for (const g of grads) if (g.size > 0) kernels(g.device).unary('scale', g.storage, g.storage, g.size, coefficient);
+    for (const g of grads)
+      if (g.size > 0)
+        unaryKernel(kernels(g.device), { op: 'scale', x: g.storage, out: g.storage, n: g.size, param: coefficient });
   return total;
 }
 
@@ -112,10 +117,12 @@ export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: numb
     const bound = new k.Storage(4, false);
     try {
       // The bound is read with stride 0: broadcast over every element.
-      k.fill(bound, 0, 1, clipValue);
-      k.binary('minimum', g.storage, 0, [1], bound, 0, [0], g.storage, [g.size]);
-      k.fill(bound, 0, 1, -clipValue);
-      k.binary('maximum', g.storage, 0, [1], bound, 0, [0], g.storage, [g.size]);
+      for (const [op, value] of [['minimum', clipValue], ['maximum', -clipValue]] as const) {
+        fillKernel(k, { dst: bound, n: 1, value });
+        binaryKernel(k, {
+          op, a: g.storage, aOffset: 0, aStrides: [1], b: bound, bOffset: 0, bStrides: [0], out: g.storage, shape: [g.size],
+        });
+      }
     } finally {
       bound.dispose();
     }

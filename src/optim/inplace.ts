@@ -4,6 +4,7 @@
 // vectors. Temporaries come from a Workspace that is reused across steps: a step allocates nothing, which keeps
 // memory flat (freeing and reallocating multi-megabyte buffers every step fragments the native heap).
 import type { BinaryOp, NativeAddon, NativeStorage } from '../native';
+import { binaryKernel, unaryKernel } from '../ops/elementwise';
 
 /** Scratch buffers reused from one call to the next; each grows to the largest size asked of it. */
 export class Workspace {
@@ -27,21 +28,21 @@ export class Workspace {
 
 /** out = a op b over n elements (out may be a or b). */
 export function binaryInto(k: NativeAddon, op: BinaryOp, out: NativeStorage, a: NativeStorage, b: NativeStorage, n: number): void {
-  if (n > 0) k.binary(op, a, 0, [1], b, 0, [1], out, [n]);
+  if (n > 0) binaryKernel(k, { op, a, aOffset: 0, aStrides: [1], b, bOffset: 0, bStrides: [1], out, shape: [n] });
 }
 
 /** out = alpha * x (out may be x). */
 export function scaleInto(k: NativeAddon, out: NativeStorage, x: NativeStorage, alpha: number, n: number): void {
-  if (n > 0) k.unary('scale', x, out, n, alpha);
+  if (n > 0) unaryKernel(k, { op: 'scale', x, out, n, param: alpha });
 }
 
 /** y += alpha * x, with `scratch` (distinct from x and y) holding alpha * x. */
 export function addScaled(k: NativeAddon, y: NativeStorage, x: NativeStorage, alpha: number, n: number, scratch: NativeStorage): void {
   if (alpha === 0 || n === 0) return;
   if (alpha === 1) {
-    k.binary('add', y, 0, [1], x, 0, [1], y, [n]);
+    binaryInto(k, 'add', y, y, x, n);
     return;
   }
-  k.unary('scale', x, scratch, n, alpha);
-  k.binary('add', y, 0, [1], scratch, 0, [1], y, [n]);
+  scaleInto(k, scratch, x, alpha, n);
+  binaryInto(k, 'add', y, y, scratch, n);
 }
