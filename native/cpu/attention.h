@@ -1,6 +1,7 @@
 // Fused scaled-dot-product attention, flash style: the forward walks key blocks with an online softmax and
 // keeps only a query-block x key-block tile of scores per thread; the backward recomputes the probabilities
-// from the saved log-sum-exp (flash-attention-2). Tensors are [B, H, T, D] views with d contiguous.
+// from the saved log-sum-exp (flash-attention-2), or reads them when the caller kept the forward's weights
+// (`probs` of attention_backward). Tensors are [B, H, T, D] views with d contiguous.
 #pragma once
 #include <cstdint>
 

@@ -1,8 +1,8 @@
 // Scratch rows that threads fill side by side (one row of partial sums per chunk of work, added in chunk order
 // afterwards): every row starts on its own 64-byte cache line, so no two threads write the same line. Rows
 // packed back to back from a 16-byte aligned vector shared their boundary lines, and accumulating into them row
-// after row made the line bounce between the cores (2 threads, layernorm backward of 1536 rows of 256: 60 ns a
-// row on one thread, 130-150 ns on two).
+// after row made the line bounce between the cores (the layernorm backward ran slower on two threads than on
+// one).
 #pragma once
 #include <cstdint>
 #include <vector>

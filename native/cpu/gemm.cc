@@ -138,9 +138,7 @@ constexpr Path kAvx2Path = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, 64, gemm_m
 #endif
 #ifdef TN_HAVE_AVX512
 // M = 1 reads B at the memory bandwidth, which AVX2 already meets. KC = 512: a 32-column B micro-panel of
-// 256 rows already fills a 32 KiB L1, and longer slices halve the reloads of the C tile (Zen 4, the two builds
-// run at once on the two cores: NN/NT 1024^3 +5%, NN 2048x384x1536 +7%, no shape slower; GEMM time of a GPT
-// step -4 to -8%).
+// 256 rows already fills a 32 KiB L1, so longer slices lose no reuse there and halve the reloads of the C tile.
 constexpr Path kAvx512Path = {kGemmAvx512MR, kGemmAvx512NR, 144, 512, 4096, 64, gemm_micro_kernel_avx512,
                                       gemm_pack_panels_avx512, gemm_row_avx2};
 #endif
@@ -198,7 +196,7 @@ void pack_b_slice(const Path& path, const Operand& bt, int64_t pc, int64_t kc, i
 
 // Fetches the next block of A into the cache in `steps` equal parts, one per micro-kernel call on the current
 // block: the kernel is bound by its FMAs and leaves the memory system idle, while packing a block straight from
-// L3 or DRAM stalls on its lines (TN 4096x256x1024 on one Zen 5 core: the packing's share of the time 8.7% -> 6.3%).
+// L3 or DRAM stalls on its lines.
 class BlockPrefetch {
  public:
   // The block as contiguous runs: its rows, or its columns when those are contiguous (op(A) of TN).
@@ -285,7 +283,7 @@ constexpr int64_t kMinStripsPerTile = 4;
 // One product (K > 0) split over the pool. Each K slice of B is packed once, by all threads together, into the
 // calling thread's buffer, which they share; then the threads take tiles of C, packing their tile's rows of A
 // themselves. On an idle machine this runs as fast as fixed halves of C did; when one core is slowed by a
-// neighbour, the other takes more tiles (1024^3 on two threads, the second core at half speed: 1.05-1.14x).
+// neighbour, the other takes more tiles.
 void gemm_shared(const Path& path, const Operand& a, const Operand& bt, float* C, const float* bias, int64_t M,
                  int64_t N, int64_t K, float alpha, float beta, int64_t threads) {
   const int64_t kc_max = slice_depth(path, K);
@@ -330,7 +328,7 @@ void scale_and_add_bias(float* C, const float* bias, int64_t M, int64_t N, float
   }
 }
 
-// Below this many flops in a whole call (about 40 us on one core) waking the pool costs more than it saves.
+// Below this many flops in a whole call waking the pool costs more than it saves.
 constexpr double kMinParallelFlops = 2.0 * 128 * 128 * 128;
 // A single row (M = 1, as in token-by-token decoding) is bound by reading B, not by flops: from 512 KiB of B
 // on, a second core's share of the memory bandwidth pays for waking it.

@@ -187,7 +187,7 @@ void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64
   // c[j] = dot(a, row j of B): four rows of B per pass share each load of a; the last K % 8 are masked.
   // The four rows are 4K contiguous floats, and while they are summed the next group is prefetched, one cache
   // line per 16 floats: decoding reads each weight once per token, mostly from DRAM, and the hardware
-  // prefetcher alone left a core at about half the bandwidth it reaches with this (8 -> 17 GB/s at 1536 x 384).
+  // prefetcher alone left a core at about half the bandwidth it reaches with this.
   constexpr int64_t kPrefetchGroups = 1;
   const __m256i tail = first_lanes(K % 8);
   const int64_t k8 = K / 8 * 8;
@@ -242,8 +242,7 @@ void gemm_micro_kernel_avx2(int64_t kc, const float* a, int64_t a_row_step, int6
   // Rows past mr repeat the last real row, so an unpacked A is never read past its end.
   const float* rows[6];
   for (int64_t i = 0; i < 6; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;
-  // C's tile is fetched while the sums run, not when they are stored (see the AVX-512 kernel; 2048^3 went from
-  // 85 to 118 GFLOP/s on one core of an AVX-512 machine running this path).
+  // C's tile is fetched while the sums run, not when they are stored (see the AVX-512 kernel).
   for (int64_t i = 0; i < mr; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);

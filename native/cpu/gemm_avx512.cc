@@ -1,5 +1,6 @@
 // AVX-512 micro-kernel and packing of the blocked GEMM (driver in gemm.cc). Twice the FMA width of the AVX2
-// kernel: on cores with two 512-bit FMA units (Intel Xeon since Skylake-SP) that doubles the peak.
+// kernel: on cores with two 512-bit FMA units (Intel Xeon since Skylake-SP, AMD Zen 5) that doubles the peak;
+// on Zen 4, which splits 512-bit operations over 256-bit units, it still halves the instructions.
 #include <immintrin.h>
 
 #include "gemm.h"
@@ -67,8 +68,8 @@ void accumulate_12x32_packed(int64_t kc, const float* a, const float* b, __m512 
 }
 
 // Four columns of every 12-row panel at once: 48 floats written as three whole vectors (12 + 4, 8 + 8, 4 + 12
-// rows of adjacent columns). One masked 12-float store per column and panel was 1.4x slower: a block's panels
-// lie a multiple of 4 KiB apart, so the twelve partly written lines compete for one L1 set.
+// rows of adjacent columns). One masked 12-float store per column and panel was slower: a block's panels lie a
+// multiple of 4 KiB apart, so the twelve partly written lines compete for one L1 set.
 void pack_columns_12(const float* src, int64_t col_step, int64_t rows, int64_t c, float* dst, int64_t cols) {
   const __m512i first_and_second = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19);
   const __m512i second_and_third = _mm512_setr_epi32(4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23);
@@ -88,8 +89,8 @@ void pack_columns_12(const float* src, int64_t col_step, int64_t rows, int64_t c
   }
 }
 
-// Eight columns of every 32-row panel at once (1 KiB of the panel written in one run) for the same reason: one
-// column to each panel in turn was 1.6-3.2x slower at depths of 256-512 (a 512 x 512 block: 42 -> 24 us).
+// Eight columns of every 32-row panel at once (1 KiB of the panel written in one run) for the same reason: at
+// the usual depths these panels too lie a multiple of 4 KiB apart, and one column to each panel in turn was slower.
 void pack_columns_32(const float* src, int64_t col_step, int64_t rows, int64_t c, float* dst, int64_t cols) {
   for (int64_t r0 = 0; r0 < rows; r0 += 32) {
     const __mmask16 first = lanes16(rows - r0), second = lanes16(rows - r0 - 16);  // zeros past the last row
@@ -182,8 +183,7 @@ void gemm_micro_kernel_avx512(int64_t kc, const float* a, int64_t a_row_step, in
   const float* rows[12];
   for (int64_t i = 0; i < 12; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;
   // The tile of C is written (and, after the first K slice, read) only once the sums are done; fetched now, its
-  // misses overlap the FMAs instead of stalling the stores (a large C lives in L3 or DRAM: 2048^3 went from
-  // 155 to 187 GFLOP/s on one core).
+  // misses overlap the FMAs instead of stalling the stores (a large C lives in L3 or DRAM).
   for (int64_t i = 0; i < mr; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);

@@ -62,9 +62,8 @@ void backward_row(float* dx, float* dweight_acc, float* dbias_acc, const float* 
   }
 }
 
-// AVX-512 rows are faster while a call's rows come from cache (1024 rows of 1024 on one Zen 5 core: forward 165 ->
-// 110 ns a row, backward 250 -> 190) but slower on one core streaming them from DRAM (8192 rows of 1024:
-// forward 170 -> 180 ns, backward 345 -> 395): above this many bytes per array the AVX2 rows run.
+// AVX-512 rows are faster while a call's rows come from cache, but the AVX2 rows stream them from DRAM faster on
+// one core: above this many bytes per array the AVX2 rows run.
 constexpr int64_t kAvx512MaxBytes = int64_t(16) << 20;
 
 bool use_avx512_rows(int64_t N, int64_t C) {

@@ -1,8 +1,7 @@
 // AVX-512 twins of the LayerNorm row kernels: the same passes and the same shifted sums as layernorm_avx2.cc,
 // 16 lanes wide with masked tails. At the model widths the rows are bound by instructions, not memory (the same
-// time per row for 64 rows in L1 as for 1536 from L3): per row of 256 on one Zen 5 core, forward 49 -> 32 ns and
-// backward 62 -> 52 ns; of 384, 66 -> 45 and 96 -> 62 ns. No inline library templates here (see
-// layernorm_avx2.cc).
+// time per row for 64 rows in L1 as for 1536 from L3), so the wider vectors pay. No inline library templates
+// here (see layernorm_avx2.cc).
 #include <immintrin.h>
 #include <math.h>
 

@@ -13,8 +13,8 @@ namespace {
 constexpr int64_t kGrain = 32768;  // elements read per thread below which splitting costs more than it saves
 constexpr int64_t kBlock = 256;    // columns of the inner axis one task reduces side by side
 // A sum over the middle axis adds whole rows of up to kSumColumns (16 KiB of sums, kept in L1), so x is read
-// straight through; 256-column blocks read it in short strided runs at a quarter of the memory bandwidth
-// (a bias gradient, [2048 rows, 1536] -> [1536], ran at 5 GB/s). The rows are cut into chunks of kSumRows,
+// straight through; 256-column blocks read it in short strided runs at a fraction of the memory bandwidth
+// (bias gradients are such sums). The rows are cut into chunks of kSumRows,
 // each chunk's partial sums added in chunk order: threads share the work and the result does not depend on
 // their number.
 constexpr int64_t kSumColumns = 4096;

@@ -169,10 +169,9 @@ void set_num_threads(int n) { pool().resize(n); }
 
 // Ranges are cut finer than one per thread and handed out as threads ask for them: on a shared machine a
 // neighbour can slow one core by half or more, and a thread on it then takes fewer ranges instead of holding
-// up the whole call (with one range per thread, two threads ran slower than one: attention fwd+bwd B8 H6 T256
-// with a busy loop on the second core, 172 ms against 130 on one thread). On an idle machine 16 per thread also
-// balance kernels whose units differ in size: causal attention fwd+bwd 1.27x faster on two threads, the
-// grapheme-to-phoneme attention 1.09x, no row slower.
+// up the whole call (with one range per thread and a busy neighbour on the second core, two threads ran slower
+// than one). On an idle machine 16 per thread also balance kernels whose units differ in size, such as causal
+// attention, whose later query blocks see more keys.
 constexpr int64_t kChunksPerThread = 16;
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

@@ -15,9 +15,9 @@ import { OptionSpec, UserError } from './args';
 import { loadModel, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
 import type { CommandContext, TaskDefinition } from './tasks';
 
-/** Steps of the cosine schedule: about 8 epochs of ~640 batches. On the 2-core development machine a step takes
- * ~0.58 s, so --max-minutes 45 ends the run near step 4,650, where the learning rate is already down to ~5% of
- * its peak; a faster machine finishes the schedule. */
+/** Steps of the cosine schedule: about 8 epochs of ~640 batches. On 2 cores --max-minutes 45 ends the run near
+ * step 4,650 (see the README), where the learning rate is already down to ~5% of its peak; a faster machine
+ * finishes the schedule. */
 const DEFAULT_MAX_STEPS = 5000;
 
 /** Padded tokens per batch: at equal tokens seen, batches of 1,500 beat 3,000 by 7 dev WER points early in

@@ -1,8 +1,11 @@
 // nn.MultiheadAttention with PyTorch's parameters (in_proj_weight [3E, E] or q/k/v_proj_weight, in_proj_bias,
-// out_proj), on the fused F.scaledDotProductAttention kernel.
-// Q, K and V are three GEMMs over row blocks of in_proj_weight read in place: measured against one GEMM into
-// [B, T, 3E] followed by the split into heads, this is as fast in the forward and avoids the split's copies
-// (and the full-size zero gradients of its slices) in the backward.
+// out_proj), on the fused attention kernels.
+// Self-attention (query, key and value one tensor) with in_proj_weight makes Q, K and V with one GEMM into
+// [B, T, 3E], as PyTorch's in_proj does: the kernels read the heads in place through strides and the backward
+// writes the three gradients into one tensor, so no split into heads is copied and no zero-filled slice
+// gradients are added up. With an append cache and needWeights false (decoding) the same product feeds the
+// cache. Otherwise (cross-attention, a static cache, separate q/k/v weights) each projection is its own GEMM
+// over its rows of the weight, read in place.
 import * as F from '../functional';
 import { AttentionOptions, packedQueryAttention } from '../ops/attention';
 import { Tensor, zeros } from '../tensor';
@@ -137,7 +140,7 @@ export class MultiheadAttention extends Module {
     const needWeights = options.needWeights ?? true;
     // One options object with every field a branch passes, filled in by that branch: spreading it instead
     // ({ ...options, kvLength }) makes V8 build a new hidden class on every call, and those outlive the young
-    // generation (decoding 200 tokens, each scavenge then copied ~2.5 MB and took ~12 ms).
+    // generation (decoding then spent its scavenges copying them).
     const attentionOptions = {
       attnMask: null as Tensor | null,
       keyPaddingMask: null as Tensor | null,
