@@ -1,5 +1,7 @@
-// The shared argument checks of src/checks.ts: the messages name the op, the argument and the bad value.
+// The shared checks of src/checks.ts (the messages name the op, the argument and the bad value) and the
+// shared edit distance.
 import { assertKnownKeys, assertPositiveInt, fmtShape } from '../../src/checks';
+import { editDistance } from '../../src/util/edit_distance';
 import { expectError } from '../helpers';
 
 test('fmtShape writes shapes as [a, b, c]', () => {
@@ -28,4 +30,15 @@ test('assertKnownKeys names every unknown key and the known ones', () => {
     /^SGD: unknown option 'weight_decay' \(known: lr, weightDecay\)$/);
   expectError(() => assertKnownKeys('GPT', { a: 1, b: 2 }, ['c'], { what: 'config key', errorType: RangeError }), 'RangeError',
     /^GPT: unknown config keys 'a', 'b' \(known: c\)$/);
+});
+
+test('editDistance counts insertions, deletions and substitutions in strings and token arrays', () => {
+  expect(editDistance('', '')).toBe(0);
+  expect(editDistance('kitten', 'sitting')).toBe(3);
+  expect(editDistance('trian', 'train')).toBe(2);
+  expect(editDistance('abc', '')).toBe(3);
+  expect(editDistance(['K', 'AE1', 'T'], ['K', 'AH0', 'T'])).toBe(1);
+  expect(editDistance([1, 2, 3, 4], [2, 3])).toBe(2);
+  expect(editDistance('flaw', 'lawn')).toBe(editDistance('lawn', 'flaw'));
+  expectError(() => editDistance(null as unknown as string, 'a'), 'TypeError', /editDistance: both arguments must be strings or arrays/);
 });
