@@ -1,5 +1,6 @@
 // Checks shared by the model configs: every field is validated up front so that a typo or a bad value in a
 // JSON config fails with the model's name and the offending value, not deep inside a layer.
+import type { KnownKeysOptions } from '../checks';
 
 export function checkConfigObject(op: string, config: unknown): Record<string, unknown> {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
@@ -7,12 +8,8 @@ export function checkConfigObject(op: string, config: unknown): Record<string, u
   return config as Record<string, unknown>;
 }
 
-/** Rejects keys the model does not know (a misspelt option would otherwise be silently ignored). */
-export function checkKnownKeys(op: string, config: Record<string, unknown>, known: readonly string[]): void {
-  const unknown = Object.keys(config).filter((k) => !known.includes(k));
-  if (unknown.length > 0)
-    throw new RangeError(`${op}: unknown config key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`);
-}
+/** How assertKnownKeys reports keys a model config does not know: `GPT: unknown config key 'x' (known: ...)`. */
+export const CONFIG_KEY: KnownKeysOptions = { what: 'config key', errorType: RangeError };
 
 export function positiveInt(op: string, name: string, value: unknown, fallback?: number): number {
   const v = value ?? fallback;

@@ -1,11 +1,12 @@
 // The encoder-decoder Transformer of "Attention Is All You Need" for sequence-to-sequence tasks: token
 // embeddings scaled by sqrt(dModel), positions, nn.Transformer, and a `generator` projecting to target logits.
+import { assertKnownKeys } from '../checks';
 import { Dropout, Embedding, KVCache, LearnedPositionalEncoding, Linear, Module, SinusoidalPositionalEncoding, Transformer } from '../nn';
 import { seedStream } from '../nn/module';
 import { Tensor } from '../tensor';
 import { checkIds, checkPaddingMask, fillNormal, paddingMaskOf, TiedLinear } from './common';
 import {
-  checkConfigObject, checkDivisible, checkKnownKeys, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
+  checkConfigObject, checkDivisible, CONFIG_KEY, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
 } from './config';
 
 export interface Seq2SeqTransformerOptions {
@@ -44,7 +45,7 @@ const KEYS = [
 function resolveConfig(options: unknown): Seq2SeqTransformerConfig {
   const op = 'Seq2SeqTransformer';
   const o = checkConfigObject(op, options);
-  checkKnownKeys(op, o, KEYS);
+  assertKnownKeys(op, o, KEYS, CONFIG_KEY);
   if (o.type !== undefined && o.type !== 'Seq2SeqTransformer') throw new RangeError(`${op}: config type must be 'Seq2SeqTransformer', got '${String(o.type)}'`);
   const config: Seq2SeqTransformerConfig = {
     type: 'Seq2SeqTransformer',

@@ -1,8 +1,9 @@
 // Adam (L2 weight decay added to the gradient) and AdamW (decoupled weight decay), step for step
 // torch.optim.Adam / AdamW. Without amsgrad both run the fused native adamwStep kernel.
 import { kernels } from '../backend';
+import { assertKnownKeys } from '../checks';
 import type { Tensor } from '../tensor';
-import { checkBoolean, checkKnownKeys, checkNumber } from './checks';
+import { checkBoolean, checkNumber } from './checks';
 import { addScaled, binaryInto, scaleInto } from './inplace';
 import { Optimizer, ParamGroup, ParamsInput, ParamState, StateSchema } from './optimizer';
 
@@ -33,7 +34,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
 
   protected constructor(name: string, params: ParamsInput<AdamOptions>, options: Partial<AdamOptions>, weightDecay: number) {
     if (options === null || typeof options !== 'object') throw new TypeError(`${name}: options must be an object`);
-    checkKnownKeys(name, options, ADAM_KEYS);
+    assertKnownKeys(name, options, ADAM_KEYS);
     super(name, params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false, ...options }, ADAM_STATE);
   }
 
