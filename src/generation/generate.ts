@@ -3,6 +3,7 @@
 // temporaries freed by tidy() and the session's tensors (memory, KV cache) freed at the end.
 // Returned sequences hold the generated tokens only: no start token, no prompt, and no end token (see
 // `finished` for which sequences produced it).
+import { fmtShape } from '../checks';
 import { GPT } from '../models/gpt';
 import { Seq2SeqTransformer } from '../models/seq2seq';
 import { Module } from '../nn';
@@ -79,10 +80,6 @@ interface Prepared {
   maxLength: number;
   eosId: number | null;
   openSession(): DecoderSession;
-}
-
-function fmtShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
 }
 
 function checkToken(op: string, name: string, value: unknown, vocabSize: number): number {

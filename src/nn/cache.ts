@@ -7,13 +7,10 @@
 import { noGrad } from '../autograd';
 import { embedding } from '../ops';
 import { kernels } from '../backend';
+import { fmtShape } from '../checks';
 import { keep, tidy, Tensor } from '../tensor';
 
 export type AttentionCacheMode = 'append' | 'static';
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
 
 export class AttentionCache {
   private cachedKey: Tensor | null = null;
@@ -57,7 +54,7 @@ export class AttentionCache {
     if (!(qkv instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: qkv must be a Tensor`);
     if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`AttentionCache.${op}: numHeads must be a positive integer, got ${numHeads}`);
     if (qkv.dtype !== 'float32' || qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
-      throw new RangeError(`AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmt(qkv.shape)} with numHeads ${numHeads}`);
+      throw new RangeError(`AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmtShape(qkv.shape)} with numHeads ${numHeads}`);
     const [B, Tnew, threeE] = qkv.shape;
     const E = threeE / 3;
     const at = this.reserve(op, B, Tnew, numHeads, E / numHeads, qkv);
@@ -72,7 +69,7 @@ export class AttentionCache {
     if (this.mode !== 'append') throw new Error(`AttentionCache.${op}: this cache is 'static' (use set())`);
     const past = this.cachedKey;
     if (past !== null && (past.shape[0] !== B || past.shape[2] !== H || past.shape[3] !== D))
-      throw new RangeError(`AttentionCache.${op}: new keys [${B}, ${Tnew}, ${H}, ${D}] do not continue the cached ${fmt(past.shape)} (same B, H and D expected)`);
+      throw new RangeError(`AttentionCache.${op}: new keys [${B}, ${Tnew}, ${H}, ${D}] do not continue the cached ${fmtShape(past.shape)} (same B, H and D expected)`);
     const at = this.cachedLength;
     if (past === null || at + Tnew > past.shape[1]) this.grow(Math.max(at + Tnew, 2 * (past?.shape[1] ?? 0), 16), [B, H, D], like);
     this.cachedLength = at + Tnew;
@@ -88,7 +85,7 @@ export class AttentionCache {
   private checkPair(op: string, key: Tensor, value: Tensor): void {
     if (!(key instanceof Tensor) || !(value instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: key and value must be Tensors`);
     if (key.ndim !== 4 || value.ndim !== 4 || key.shape.some((d, i) => d !== value.shape[i]))
-      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmt(key.shape)} and ${fmt(value.shape)}`);
+      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmtShape(key.shape)} and ${fmtShape(value.shape)}`);
   }
 
   /** Moves the valid positions into [B, capacity, H, D] buffers on the device of `like`. */

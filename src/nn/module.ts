@@ -2,6 +2,7 @@
 // names (so a torch state_dict loads as is), train/eval switching, state dicts and deterministic disposal.
 import { noGrad } from '../autograd';
 import type { Device } from '../backend';
+import { fmtShape } from '../checks';
 import { keep, nextSeed, Tensor } from '../tensor';
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
@@ -9,10 +10,6 @@ export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
 export interface LoadStateDictResult {
   missingKeys: string[];
   unexpectedKeys: string[];
-}
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9_]+$/;
@@ -266,7 +263,7 @@ export class Module {
       }
       if (value.isDisposed) mismatches.push(`'${key}' was disposed`);
       else if (value.shape.length !== target.shape.length || value.shape.some((d, i) => d !== target.shape[i]))
-        mismatches.push(`size mismatch for '${key}': got ${fmt(value.shape)}, the module has ${fmt(target.shape)}`);
+        mismatches.push(`size mismatch for '${key}': got ${fmtShape(value.shape)}, the module has ${fmtShape(target.shape)}`);
       else if (value.dtype !== target.dtype) mismatches.push(`dtype mismatch for '${key}': got ${value.dtype}, the module has ${target.dtype}`);
     }
     const problems = [...mismatches];
