@@ -1,6 +1,6 @@
 // The encoder-decoder Transformer of "Attention Is All You Need" for sequence-to-sequence tasks: token
 // embeddings scaled by sqrt(dModel), positions, nn.Transformer, and a `generator` projecting to target logits.
-import { assertKnownKeys } from '../checks';
+import { assertKnownKeys, fmtShape } from '../checks';
 import { Dropout, Embedding, KVCache, LearnedPositionalEncoding, Linear, Module, SinusoidalPositionalEncoding, Transformer } from '../nn';
 import { seedStream } from '../nn/module';
 import { Tensor } from '../tensor';
@@ -149,7 +149,7 @@ export class Seq2SeqTransformer extends Module {
     const op = 'Seq2SeqTransformer.forward';
     checkIds(op, 'src', src);
     checkIds(op, 'tgtIn', tgtIn);
-    if (src.shape[0] !== tgtIn.shape[0]) throw new RangeError(`${op}: src [${src.shape.join(', ')}] and tgtIn [${tgtIn.shape.join(', ')}] have different batch sizes`);
+    if (src.shape[0] !== tgtIn.shape[0]) throw new RangeError(`${op}: src ${fmtShape(src.shape)} and tgtIn ${fmtShape(tgtIn.shape)} have different batch sizes`);
     const srcMask = this.maskOrDefault(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, src);
     const tgtMask = this.maskOrDefault(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, tgtIn);
     const memory = this.encode(src, { srcKeyPaddingMask: srcMask });
@@ -175,7 +175,7 @@ export class Seq2SeqTransformer extends Module {
     const offset = options.offset ?? cache?.length ?? 0;
     if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`${op}: offset must be a non-negative integer, got ${offset}`);
     if (!(memory instanceof Tensor) || memory.ndim !== 3 || memory.shape[0] !== tgtIn.shape[0])
-      throw new RangeError(`${op}: memory must be [B, S, ${this.config.dModel}] with B = ${tgtIn.shape[0]}, got ${memory instanceof Tensor ? `[${memory.shape.join(', ')}]` : typeof memory}`);
+      throw new RangeError(`${op}: memory must be [B, S, ${this.config.dModel}] with B = ${tgtIn.shape[0]}, got ${memory instanceof Tensor ? fmtShape(memory.shape) : typeof memory}`);
     checkPaddingMask(op, 'memoryKeyPaddingMask', options.memoryKeyPaddingMask, memory.shape[0], memory.shape[1]);
     if (cache !== null && options.tgtKeyPaddingMask) throw new RangeError(`${op}: tgtKeyPaddingMask cannot be combined with a cache`);
     checkPaddingMask(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, tgtIn.shape[0], tgtIn.shape[1]);

@@ -145,7 +145,7 @@ function copyPositions(src: Tensor, offset: number, batchStride: number, positio
 function checkIndices(op: string, indices: Tensor): void {
   if (!(indices instanceof Tensor)) throw new TypeError(`${op}: indices must be a Tensor`);
   if (indices.dtype !== 'int32' || indices.ndim !== 1 || indices.size === 0)
-    throw new TypeError(`${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} [${indices.shape.join(', ')}]`);
+    throw new TypeError(`${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} ${fmtShape(indices.shape)}`);
 }
 
 /** The caches of one layer: `self` for its self-attention, `cross` for its attention over the memory. */

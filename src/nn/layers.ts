@@ -1,4 +1,5 @@
 // The basic layers, with PyTorch's parameter names, shapes and initialisation.
+import { fmtShape } from '../checks';
 import * as F from '../functional';
 import { normal, ones, Tensor, uniform, zeros } from '../tensor';
 import { Module, seedStream } from './module';
@@ -118,7 +119,7 @@ export class LayerNorm extends Module {
   }
 
   override toString(): string {
-    return `LayerNorm([${this.normalizedShape.join(', ')}], eps=${this.eps}, elementwiseAffine=${this.weight !== null})`;
+    return `LayerNorm(${fmtShape(this.normalizedShape)}, eps=${this.eps}, elementwiseAffine=${this.weight !== null})`;
   }
 }
 

@@ -1,12 +1,13 @@
 // Positional encodings added to [B, T, dModel] (or [T, dModel]) inputs. `offset` is the position of the first
 // row, so a decoder fed one new token at a time keeps adding the right encodings.
+import { fmtShape } from '../checks';
 import { normal, tensor, Tensor } from '../tensor';
 import { Module, seedStream } from './module';
 
 function checkInput(op: string, x: Tensor, dModel: number, maxLen: number, offset: number): number {
   if (!(x instanceof Tensor)) throw new TypeError(`${op}: input must be a Tensor`);
   if (x.ndim < 2 || x.shape[x.ndim - 1] !== dModel)
-    throw new RangeError(`${op}: input must be [..., T, ${dModel}], got [${x.shape.join(', ')}]`);
+    throw new RangeError(`${op}: input must be [..., T, ${dModel}], got ${fmtShape(x.shape)}`);
   if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`${op}: offset must be a non-negative integer, got ${offset}`);
   const T = x.shape[x.ndim - 2];
   if (offset + T > maxLen) throw new RangeError(`${op}: positions ${offset}..${offset + T - 1} exceed maxLen ${maxLen}`);

@@ -1,6 +1,7 @@
 // The Transformer family with PyTorch's module names (self_attn, multihead_attn, linear1, dropout, linear2,
 // norm1..3, dropout1..3, layers.N, norm), so torch state_dicts load as they are. Post-LN by default, pre-LN
 // with normFirst. Incremental decoding goes through a KVCache (see cache.ts).
+import { fmtShape } from '../checks';
 import * as F from '../functional';
 import { tensor, Tensor } from '../tensor';
 import { noGrad } from '../autograd';
@@ -422,7 +423,7 @@ export class Transformer extends Module {
   private checkInput(name: string, t: Tensor): void {
     if (!(t instanceof Tensor)) throw new TypeError(`Transformer: ${name} must be a Tensor`);
     if (t.ndim !== 3 || t.shape[2] !== this.dModel)
-      throw new RangeError(`Transformer: ${name} must be [B, T, ${this.dModel}] (batch first), got [${t.shape.join(', ')}]`);
+      throw new RangeError(`Transformer: ${name} must be [B, T, ${this.dModel}] (batch first), got ${fmtShape(t.shape)}`);
   }
 
   /** A float [n, n] mask with -Infinity above the diagonal and 0 elsewhere (position i sees j <= i). */
