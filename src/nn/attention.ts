@@ -3,7 +3,7 @@
 // Q, K and V are three GEMMs over row blocks of in_proj_weight read in place: measured against one GEMM into
 // [B, T, 3E] followed by the split into heads, this is as fast in the forward and avoids the split's copies
 // (and the full-size zero gradients of its slices) in the backward.
-import { fmtShape } from '../checks';
+import { assertPositiveInt, fmtShape } from '../checks';
 import * as F from '../functional';
 import { AttentionOptions, packedQueryAttention } from '../ops/nn';
 import { Tensor, zeros } from '../tensor';
@@ -69,16 +69,16 @@ export class MultiheadAttention extends Module {
   constructor(embedDim: number, numHeads: number, options: MultiheadAttentionOptions = {}) {
     super();
     const op = 'MultiheadAttention';
-    for (const [name, v] of [['embedDim', embedDim], ['numHeads', numHeads]] as const)
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+    assertPositiveInt(op, 'embedDim', embedDim);
+    assertPositiveInt(op, 'numHeads', numHeads);
     if (embedDim % numHeads !== 0) throw new RangeError(`${op}: embedDim ${embedDim} is not divisible by numHeads ${numHeads}`);
     this.embedDim = embedDim;
     this.numHeads = numHeads;
     this.headDim = embedDim / numHeads;
     this.kdim = options.kdim ?? embedDim;
     this.vdim = options.vdim ?? embedDim;
-    for (const [name, v] of [['kdim', this.kdim], ['vdim', this.vdim]] as const)
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+    assertPositiveInt(op, 'kdim', this.kdim);
+    assertPositiveInt(op, 'vdim', this.vdim);
     this.dropout = options.dropout ?? 0;
     checkProbability(op, this.dropout);
     if (this.dropout === 1) throw new RangeError(`${op}: dropout must be below 1, got 1`);

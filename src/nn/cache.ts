@@ -7,7 +7,7 @@
 import { noGrad } from '../autograd';
 import { embedding } from '../ops';
 import { kernels } from '../backend';
-import { fmtShape } from '../checks';
+import { assertPositiveInt, fmtShape } from '../checks';
 import { keep, tidy, Tensor } from '../tensor';
 
 export type AttentionCacheMode = 'append' | 'static';
@@ -52,7 +52,7 @@ export class AttentionCache {
   appendPacked(qkv: Tensor, numHeads: number): { key: Tensor; value: Tensor; length: number } {
     const op = 'appendPacked';
     if (!(qkv instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: qkv must be a Tensor`);
-    if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`AttentionCache.${op}: numHeads must be a positive integer, got ${numHeads}`);
+    assertPositiveInt(`AttentionCache.${op}`, 'numHeads', numHeads);
     if (qkv.dtype !== 'float32' || qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
       throw new RangeError(`AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmtShape(qkv.shape)} with numHeads ${numHeads}`);
     const [B, Tnew, threeE] = qkv.shape;
@@ -170,7 +170,7 @@ export class KVCache {
 
   /** The cache of layer i. */
   layer(i: number): LayerKVCache {
-    if (!Number.isInteger(i) || i < 0) throw new RangeError(`KVCache.layer: index must be a non-negative integer, got ${i}`);
+    assertPositiveInt('KVCache.layer', 'index', i, { allowZero: true });
     while (this.layerCaches.length <= i) this.layerCaches.push(new LayerKVCache());
     return this.layerCaches[i];
   }
