@@ -3,7 +3,7 @@
 // temporaries freed by tidy() and the session's tensors (memory, KV cache) freed at the end.
 // Returned sequences hold the generated tokens only: no start token, no prompt, and no end token (see
 // `finished` for which sequences produced it).
-import { fmtShape } from '../checks';
+import { assertPositiveInt, fmtShape } from '../checks';
 import { GPT } from '../models/gpt';
 import { Seq2SeqTransformer } from '../models/seq2seq';
 import { Module } from '../nn';
@@ -110,8 +110,7 @@ function tokenRows(op: string, input: TokenInput, vocabSize: number): number[][]
 
 function checkMaxLength(op: string, value: unknown, limit: number, why: string): number {
   const maxLength = value ?? limit;
-  if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1)
-    throw new RangeError(`${op}: maxLength must be a positive integer, got ${String(maxLength)}`);
+  assertPositiveInt(op, 'maxLength', maxLength);
   if (maxLength > limit) throw new RangeError(`${op}: maxLength ${maxLength} exceeds ${limit}, ${why}`);
   return maxLength;
 }
@@ -320,7 +319,7 @@ export function beamSearch(model: GenerativeModel, input: TokenInput, options: B
   const op = 'beamSearch';
   const prepared = prepare(op, model, input, options);
   const beamSize = options.beamSize ?? 4;
-  if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`${op}: beamSize must be a positive integer, got ${String(beamSize)}`);
+  assertPositiveInt(op, 'beamSize', beamSize);
   const alpha = options.lengthPenalty ?? 1;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new RangeError(`${op}: lengthPenalty must be a finite number, got ${String(alpha)}`);
   const earlyStopping = options.earlyStopping ?? false;

@@ -1,5 +1,6 @@
 // Turning next-token logits into a choice: argmax, log-probabilities, the top-k / top-p (nucleus) filtered
 // sampling distribution, and a seeded generator so that sampled outputs are reproducible.
+import { assertPositiveInt } from '../checks';
 import { seedStream } from '../nn/module';
 
 export interface SamplingOptions {
@@ -17,7 +18,7 @@ export function checkSamplingOptions(op: string, options: SamplingOptions): Requ
   const topP = options.topP ?? 1;
   if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature))
     throw new RangeError(`${op}: temperature must be a positive number, got ${String(temperature)} (use greedy() for deterministic decoding)`);
-  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`${op}: topK must be a non-negative integer, got ${String(topK)}`);
+  assertPositiveInt(op, 'topK', topK, { allowZero: true });
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) throw new RangeError(`${op}: topP must be in (0, 1], got ${String(topP)}`);
   return { temperature, topK, topP };
 }

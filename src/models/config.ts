@@ -1,6 +1,6 @@
 // Checks shared by the model configs: every field is validated up front so that a typo or a bad value in a
 // JSON config fails with the model's name and the offending value, not deep inside a layer.
-import type { KnownKeysOptions } from '../checks';
+import { assertPositiveInt, KnownKeysOptions } from '../checks';
 
 export function checkConfigObject(op: string, config: unknown): Record<string, unknown> {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
@@ -14,13 +14,13 @@ export const CONFIG_KEY: KnownKeysOptions = { what: 'config key', errorType: Ran
 export function positiveInt(op: string, name: string, value: unknown, fallback?: number): number {
   const v = value ?? fallback;
   if (v === undefined) throw new RangeError(`${op}: ${name} is required`);
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${String(v)}`);
+  assertPositiveInt(op, name, v);
   return v;
 }
 
 export function nonNegativeInt(op: string, name: string, value: unknown, fallback: number): number {
   const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${String(v)}`);
+  assertPositiveInt(op, name, v, { allowZero: true });
   return v;
 }
 

@@ -1,6 +1,6 @@
 // The encoder-decoder Transformer of "Attention Is All You Need" for sequence-to-sequence tasks: token
 // embeddings scaled by sqrt(dModel), positions, nn.Transformer, and a `generator` projecting to target logits.
-import { assertKnownKeys, fmtShape } from '../checks';
+import { assertKnownKeys, assertPositiveInt, fmtShape } from '../checks';
 import { Dropout, Embedding, KVCache, LearnedPositionalEncoding, Linear, Module, SinusoidalPositionalEncoding, Transformer } from '../nn';
 import { seedStream } from '../nn/module';
 import { Tensor } from '../tensor';
@@ -173,7 +173,7 @@ export class Seq2SeqTransformer extends Module {
     const cache = options.cache ?? null;
     if (cache !== null && !(cache instanceof KVCache)) throw new TypeError(`${op}: cache must be an nn.KVCache`);
     const offset = options.offset ?? cache?.length ?? 0;
-    if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`${op}: offset must be a non-negative integer, got ${offset}`);
+    assertPositiveInt(op, 'offset', offset, { allowZero: true });
     if (!(memory instanceof Tensor) || memory.ndim !== 3 || memory.shape[0] !== tgtIn.shape[0])
       throw new RangeError(`${op}: memory must be [B, S, ${this.config.dModel}] with B = ${tgtIn.shape[0]}, got ${memory instanceof Tensor ? fmtShape(memory.shape) : typeof memory}`);
     checkPaddingMask(op, 'memoryKeyPaddingMask', options.memoryKeyPaddingMask, memory.shape[0], memory.shape[1]);
