@@ -19,6 +19,13 @@ export function assertPositiveInt(op: string, name: string, value: unknown, opti
     throw new RangeError(`${op}: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
 }
 
+/** Throws a RangeError `op: seed must be an integer in [0, 2^53), got value` unless value is a seed the random
+ * generators take (a non-negative integer that a double holds exactly). */
+export function assertSeed(op: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** 53)
+    throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${String(value)}`);
+}
+
 export interface KnownKeysOptions {
   /** What a key is called in the message: 'option' (the default), 'config key'... */
   what?: string;

@@ -2,7 +2,7 @@
 // Tensors are always contiguous and row-major; reshape/detach share memory, everything else allocates.
 import { allocate, Device, kernels, release } from './backend';
 import { GradNode, isGradEnabled } from './autograd';
-import { fmtShape } from './checks';
+import { assertSeed, fmtShape } from './checks';
 import type { NativeStorage } from './native';
 import * as ops from './ops';
 
@@ -576,8 +576,7 @@ export interface RandomOptions {
 function randomTensor(op: string, shape: Shape, dist: 'uniform' | 'normal', a: number, b: number, options: RandomOptions): Tensor {
   const s = checkShape(op, shape);
   const seed = options.seed ?? nextSeed();
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53)
-    throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${seed}`);
+  assertSeed(op, seed);
   const t = Tensor.empty(s, 'float32', options.device ?? 'cpu');
   kernels(t.device).randomFill(t.storage, t.size, dist, seed, a, b);
   if (options.requiresGrad) t.requiresGrad = true;

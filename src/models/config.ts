@@ -1,6 +1,6 @@
 // Checks shared by the model configs: every field is validated up front so that a typo or a bad value in a
 // JSON config fails with the model's name and the offending value, not deep inside a layer.
-import { assertPositiveInt, KnownKeysOptions } from '../checks';
+import { assertPositiveInt, assertSeed, KnownKeysOptions } from '../checks';
 
 export function checkConfigObject(op: string, config: unknown): Record<string, unknown> {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
@@ -45,8 +45,7 @@ export function choice<T extends string>(op: string, name: string, value: unknow
 
 export function optionalSeed(op: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** 53)
-    throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${String(value)}`);
+  assertSeed(op, value);
   return value;
 }
 

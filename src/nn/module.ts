@@ -2,7 +2,7 @@
 // names (so a torch state_dict loads as is), train/eval switching, state dicts and deterministic disposal.
 import { noGrad } from '../autograd';
 import type { Device } from '../backend';
-import { fmtShape } from '../checks';
+import { assertSeed, fmtShape } from '../checks';
 import { keep, nextSeed, Tensor } from '../tensor';
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
@@ -299,7 +299,7 @@ export class Module {
  * own), else the global generator (manualSeed). */
 export function seedStream(op: string, seed?: number): () => number {
   if (seed === undefined) return nextSeed;
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53) throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${seed}`);
+  assertSeed(op, seed);
   let state = ((seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32), 0x27d4eb2d)) >>> 0;
   const step = () => {
     state = (state + 0x9e3779b9) >>> 0;

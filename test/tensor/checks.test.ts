@@ -1,6 +1,6 @@
 // The shared checks of src/checks.ts (the messages name the op, the argument and the bad value) and the
 // shared edit distance.
-import { assertKnownKeys, assertPositiveInt, fmtShape } from '../../src/checks';
+import { assertKnownKeys, assertPositiveInt, assertSeed, fmtShape } from '../../src/checks';
 import { editDistance } from '../../src/util/edit_distance';
 import { expectError } from '../helpers';
 
@@ -41,4 +41,10 @@ test('editDistance counts insertions, deletions and substitutions in strings and
   expect(editDistance([1, 2, 3, 4], [2, 3])).toBe(2);
   expect(editDistance('flaw', 'lawn')).toBe(editDistance('lawn', 'flaw'));
   expectError(() => editDistance(null as unknown as string, 'a'), 'TypeError', /editDistance: both arguments must be strings or arrays/);
+});
+
+test('assertSeed accepts integers in [0, 2^53)', () => {
+  for (const v of [0, 1, 2 ** 53 - 1]) expect(() => assertSeed('op', v)).not.toThrow();
+  for (const v of [-1, 0.5, 2 ** 53, NaN, '1'])
+    expectError(() => assertSeed('Linear', v), 'RangeError', new RegExp(`^Linear: seed must be an integer in \\[0, 2\\^53\\), got ${String(v).replace('.', '\\.')}$`));
 });
