@@ -8,7 +8,7 @@ import { GPT } from '../models/gpt';
 import { Seq2SeqTransformer } from '../models/seq2seq';
 import { Module } from '../nn';
 import { tensor, Tensor } from '../tensor';
-import { argmax, checkSamplingOptions, drawFrom, logSoftmax, samplingDistribution, SamplingOptions, uniformStream } from './sampling';
+import { argmax, checkSamplingOptions, drawFrom, filteredDistribution, logSoftmax, SamplingOptions, uniformStream } from './sampling';
 import { DecoderSession, GenerativeModel, GPTSession, Seq2SeqSession, TokenInput } from './session';
 
 export interface GenerationOptions {
@@ -248,7 +248,7 @@ const greedyChoice: ChooseToken = (logits, offset, V) => argmax(logits, offset, 
 function samplingChoice(op: string, options: SampleOptions): ChooseToken {
   const filters = checkSamplingOptions(op, options);
   const uniform = uniformStream(op, options.seed);
-  return (logits, offset, V) => drawFrom(samplingDistribution(logits, filters, offset, V), uniform());
+  return (logits, offset, V) => drawFrom(filteredDistribution(logits, filters, offset, V), uniform());
 }
 
 /** The most likely token at every step. */

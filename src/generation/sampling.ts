@@ -46,7 +46,13 @@ export function logSoftmax(values: ArrayLike<number>, offset = 0, n = values.len
  * restricted to the topK most likely tokens, then to the smallest most-likely set whose mass reaches topP,
  * and renormalised. Filtered tokens get probability 0; the most likely token is always kept. */
 export function samplingDistribution(logits: ArrayLike<number>, options: SamplingOptions = {}, offset = 0, n = logits.length - offset): Float64Array {
-  const { temperature, topK, topP } = checkSamplingOptions('samplingDistribution', options);
+  return filteredDistribution(logits, checkSamplingOptions('samplingDistribution', options), offset, n);
+}
+
+/** samplingDistribution with options that checkSamplingOptions has already checked and filled in (sample()
+ * checks them once, not at every token). */
+export function filteredDistribution(logits: ArrayLike<number>, filters: Required<SamplingOptions>, offset: number, n: number): Float64Array {
+  const { temperature, topK, topP } = filters;
   const order = Array.from({ length: n }, (_, i) => i);
   // Most likely first; equal logits keep index order, so topK = 1 picks what argmax picks.
   order.sort((a, b) => logits[offset + b] - logits[offset + a] || a - b);
