@@ -97,12 +97,17 @@ export class DataLoader<E, B> implements Iterable<B> {
 
   /** Number of batches in the current epoch. */
   get length(): number {
-    return this.plan(this.currentEpoch).length;
+    return this.batchesOf(this.currentEpoch).length;
   }
 
   /** The example indices of every batch of an epoch, in order (the same for the same seed and epoch). */
   plan(epoch: number): ReadonlyArray<readonly number[]> {
     assertPositiveInt('DataLoader.plan', 'epoch', epoch, { allowZero: true });
+    return this.batchesOf(epoch);
+  }
+
+  /** plan() for an epoch already checked. */
+  private batchesOf(epoch: number): ReadonlyArray<readonly number[]> {
     if (this.cachedPlan?.epoch === epoch) return this.cachedPlan.batches;
     const random = seededRandom(this.seed, epoch);
     const order = Array.from(this.examples, (_, i) => i);
@@ -139,9 +144,9 @@ export class DataLoader<E, B> implements Iterable<B> {
 
   /** Iterates the rest of the current epoch (from the saved position), then moves to the next epoch. */
   *[Symbol.iterator](): Generator<B, void, undefined> {
-    if (this.position >= this.plan(this.currentEpoch).length) this.loadState({ epoch: this.currentEpoch + 1, position: 0 });
+    if (this.position >= this.batchesOf(this.currentEpoch).length) this.loadState({ epoch: this.currentEpoch + 1, position: 0 });
     const epoch = this.currentEpoch;
-    const batches = this.plan(epoch);
+    const batches = this.batchesOf(epoch);
     while (this.currentEpoch === epoch && this.position < batches.length) {
       const indices = batches[this.position];
       const batch = this.collate(
@@ -170,8 +175,9 @@ export class DataLoader<E, B> implements Iterable<B> {
     if (state === null || typeof state !== 'object') throw new TypeError('DataLoader.loadState: state must be { epoch, position }');
     const { epoch, position } = state;
     assertPositiveInt('DataLoader.loadState', 'epoch', epoch, { allowZero: true });
-    if (!Number.isInteger(position) || position < 0 || position > this.plan(epoch).length)
-      throw new RangeError(`DataLoader.loadState: position ${position} is outside [0, ${this.plan(epoch).length}] for epoch ${epoch}`);
+    const batches = this.batchesOf(epoch).length;
+    if (!Number.isInteger(position) || position < 0 || position > batches)
+      throw new RangeError(`DataLoader.loadState: position ${position} is outside [0, ${batches}] for epoch ${epoch}`);
     this.currentEpoch = epoch;
     this.position = position;
   }
