@@ -2,6 +2,7 @@
 // Tensors are always contiguous and row-major; reshape/detach share memory, everything else allocates.
 import { allocate, Device, kernels, release } from './backend';
 import { GradNode, isGradEnabled } from './autograd';
+import { assertSeed, fmtShape } from './checks';
 import type { NativeStorage } from './native';
 import * as ops from './ops';
 import { fillKernel } from './ops/elementwise';
@@ -37,9 +38,9 @@ export function checkShape(op: string, shape: Shape): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of integers, got ${typeof shape}`);
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
-      throw new RangeError(`${op}: shape must hold non-negative integers, got [${shape.join(', ')}]`);
+      throw new RangeError(`${op}: shape must hold non-negative integers, got ${fmtShape(shape)}`);
   }
-  if (numel(shape) > 2 ** 40) throw new RangeError(`${op}: shape [${shape.join(', ')}] has too many elements`);
+  if (numel(shape) > 2 ** 40) throw new RangeError(`${op}: shape ${fmtShape(shape)} has too many elements`);
   return [...shape];
 }
 
@@ -188,7 +189,7 @@ export class Tensor {
 
   /** The native memory (throws if the tensor was disposed). */
   get storage(): NativeStorage {
-    if (this.storageRef === null) throw new Error(`Tensor of shape [${this.shape.join(', ')}] was used after dispose()`);
+    if (this.storageRef === null) throw new Error(`Tensor of shape ${fmtShape(this.shape)} was used after dispose()`);
     return this.storageRef.native;
   }
 
@@ -208,7 +209,7 @@ export class Tensor {
   /** Internal: a new tensor sharing this one's memory, with another shape of the same size. */
   shareWith(shape: Shape): Tensor {
     const ref = this.storageRef;
-    if (ref === null) throw new Error(`Tensor of shape [${this.shape.join(', ')}] was used after dispose()`);
+    if (ref === null) throw new Error(`Tensor of shape ${fmtShape(this.shape)} was used after dispose()`);
     return new Tensor(ref.retain(), shape, this.dtype, this.device);
   }
 
@@ -217,7 +218,7 @@ export class Tensor {
    * it (optimizers, tied weights), stays the same. */
   adoptStorage_(other: Tensor): this {
     if (other.dtype !== this.dtype || other.size !== this.size)
-      throw new RangeError(`adoptStorage_: ${other.dtype} [${other.shape.join(', ')}] does not match ${this.dtype} [${this.shape.join(', ')}]`);
+      throw new RangeError(`adoptStorage_: ${other.dtype} ${fmtShape(other.shape)} does not match ${this.dtype} ${fmtShape(this.shape)}`);
     const taken = other.storageRef;
     if (taken === null) throw new Error('adoptStorage_: the source tensor was disposed');
     other.storageRef = null;
@@ -260,12 +261,12 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new RangeError(`item: tensor of shape [${this.shape.join(', ')}] has ${this.size} elements, not 1`);
+    if (this.size !== 1) throw new RangeError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`);
     return this.dataSync()[0];
   }
 
   toString(): string {
-    return `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device}${this.requiresGrad ? ', requiresGrad' : ''})`;
+    return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}, device=${this.device}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
 
   // ---- autograd ----
@@ -285,7 +286,7 @@ export class Tensor {
   copy_(src: Tensor): this {
     if (!(src instanceof Tensor)) throw new TypeError('copy_: source must be a Tensor');
     if (src.dtype !== this.dtype || src.size !== this.size || src.shape.some((d, i) => d !== this.shape[i]))
-      throw new RangeError(`copy_: source ${src.dtype} [${src.shape.join(', ')}] does not match ${this.dtype} [${this.shape.join(', ')}]`);
+      throw new RangeError(`copy_: source ${src.dtype} ${fmtShape(src.shape)} does not match ${this.dtype} ${fmtShape(this.shape)}`);
     if (this.size > 0) this.storage.copyFrom(src.storage, 0, 0, this.size);
     return this;
   }
@@ -429,7 +430,7 @@ export class Tensor {
     return ops.transpose(this, dim0, dim1);
   }
   get T(): Tensor {
-    if (this.ndim !== 2) throw new RangeError(`T: needs a 2-D tensor, got shape [${this.shape.join(', ')}]`);
+    if (this.ndim !== 2) throw new RangeError(`T: needs a 2-D tensor, got shape ${fmtShape(this.shape)}`);
     return ops.transpose(this, 0, 1);
   }
   permute(...dims: number[] | [number[]]): Tensor {
@@ -511,7 +512,7 @@ export function tensor(
   }
   const shape = options.shape ? checkShape('tensor', options.shape) : inferred;
   if (numel(shape) !== values.length)
-    throw new RangeError(`tensor: shape [${shape.join(', ')}] needs ${numel(shape)} values, got ${values.length}`);
+    throw new RangeError(`tensor: shape ${fmtShape(shape)} needs ${numel(shape)} values, got ${values.length}`);
   const dtype = options.dtype ?? defaultType;
   checkDType('tensor', dtype);
   for (let i = 0; i < values.length; i++) {
@@ -577,8 +578,7 @@ export interface RandomOptions {
 function randomTensor(op: string, shape: Shape, dist: 'uniform' | 'normal', a: number, b: number, options: RandomOptions): Tensor {
   const s = checkShape(op, shape);
   const seed = options.seed ?? nextSeed();
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53)
-    throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${seed}`);
+  assertSeed(op, seed);
   const t = Tensor.empty(s, 'float32', options.device ?? 'cpu');
   randomFillKernel(kernels(t.device), { dst: t.storage, n: t.size, dist, seed, a, b });
   if (options.requiresGrad) t.requiresGrad = true;

@@ -1,9 +1,9 @@
 'use strict';
-// One core for both sides of the 1-thread rows. On a shared machine one core can run 25% or more slower than the
+// One core for both sides of the 1-thread rows. On a shared machine one core can run markedly slower than the
 // other for minutes at a time (a busy neighbour on the host); an unpinned process and its unpinned peer may then
 // sit on different cores and the ratio measures the cores, not the code. With both pinned to the same core while
 // a 1-thread row runs, that noise hits both sides. Which core: before each 1-thread row, the one where a fixed
-// probe runs fastest, since a neighbour thrashing a core's caches can slow cache-bound kernels 2x there while its
+// probe runs fastest, since a neighbour thrashing a core's caches can slow cache-bound kernels severalfold there while its
 // FMA peak does not move. Rows with more threads use every core the program was given.
 // Linux with util-linux's `taskset` only; elsewhere nothing is pinned.
 const { spawnSync } = require('node:child_process');

@@ -20,7 +20,7 @@ std::atomic<int64_t> live_storages{0};
 std::atomic<int64_t> live_storage_bytes{0};
 
 // Marks the objects the Storage constructor made: every storage argument of every kernel call is checked, and a
-// type tag is checked several times faster than instanceof. The CUDA addon has a tag of its own, so neither
+// type tag check skips the property lookups and the TryCatch that instanceof costs through N-API. The CUDA addon has a tag of its own, so neither
 // addon takes the other's storages.
 #ifdef TN_CUDA
 constexpr napi_type_tag kStorageTag = {0x2b49604ca07d4cc6ULL, 0x824674cdc272d267ULL};

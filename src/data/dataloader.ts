@@ -5,6 +5,7 @@
 // Every batch's tensors are new: the caller owns them and frees them with disposeBatch(batch) (or by pulling
 // batches inside a tidy scope). Batches are built lazily, one per iteration step.
 import type { Device } from '../backend';
+import { assertPositiveInt } from '../checks';
 import { Tensor, tensor } from '../tensor';
 import { BOS_ID, EOS_ID, PAD_ID } from './tokenizers/base';
 
@@ -61,10 +62,8 @@ export class DataLoader<E, B> implements Iterable<B> {
     if (typeof options.collate !== 'function') throw new TypeError(`${owner}: options.collate must be a function`);
     const { batchSize, maxTokens } = options;
     if (batchSize === undefined && maxTokens === undefined) throw new RangeError(`${owner}: give batchSize or maxTokens`);
-    if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1))
-      throw new RangeError(`${owner}: batchSize must be a positive integer, got ${batchSize}`);
-    if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 1))
-      throw new RangeError(`${owner}: maxTokens must be a positive integer, got ${maxTokens}`);
+    if (batchSize !== undefined) assertPositiveInt(owner, 'batchSize', batchSize);
+    if (maxTokens !== undefined) assertPositiveInt(owner, 'maxTokens', maxTokens);
     const seed = options.seed ?? 0;
     if (!Number.isSafeInteger(seed)) throw new RangeError(`${owner}: seed must be an integer, got ${seed}`);
     if (options.dropLast && batchSize === undefined) throw new RangeError(`${owner}: dropLast needs batchSize`);
@@ -92,18 +91,23 @@ export class DataLoader<E, B> implements Iterable<B> {
 
     const typicalBatch = this.batchSize ?? Math.max(1, Math.floor((this.maxTokens as number) / Math.max(1, meanOf(this.lengths))));
     const bucketSize = options.bucketSize ?? 100 * typicalBatch;
-    if (!(Number.isInteger(bucketSize) && bucketSize >= 1)) throw new RangeError(`${owner}: bucketSize must be a positive integer, got ${bucketSize}`);
+    assertPositiveInt(owner, 'bucketSize', bucketSize);
     this.bucketSize = bucketSize;
   }
 
   /** Number of batches in the current epoch. */
   get length(): number {
-    return this.plan(this.currentEpoch).length;
+    return this.batchesOf(this.currentEpoch).length;
   }
 
   /** The example indices of every batch of an epoch, in order (the same for the same seed and epoch). */
   plan(epoch: number): ReadonlyArray<readonly number[]> {
-    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`DataLoader.plan: epoch must be a non-negative integer, got ${epoch}`);
+    assertPositiveInt('DataLoader.plan', 'epoch', epoch, { allowZero: true });
+    return this.batchesOf(epoch);
+  }
+
+  /** plan() for an epoch already checked. */
+  private batchesOf(epoch: number): ReadonlyArray<readonly number[]> {
     if (this.cachedPlan?.epoch === epoch) return this.cachedPlan.batches;
     const random = seededRandom(this.seed, epoch);
     const order = Array.from(this.examples, (_, i) => i);
@@ -140,9 +144,9 @@ export class DataLoader<E, B> implements Iterable<B> {
 
   /** Iterates the rest of the current epoch (from the saved position), then moves to the next epoch. */
   *[Symbol.iterator](): Generator<B, void, undefined> {
-    if (this.position >= this.plan(this.currentEpoch).length) this.loadState({ epoch: this.currentEpoch + 1, position: 0 });
+    if (this.position >= this.batchesOf(this.currentEpoch).length) this.loadState({ epoch: this.currentEpoch + 1, position: 0 });
     const epoch = this.currentEpoch;
-    const batches = this.plan(epoch);
+    const batches = this.batchesOf(epoch);
     while (this.currentEpoch === epoch && this.position < batches.length) {
       const indices = batches[this.position];
       const batch = this.collate(
@@ -170,9 +174,10 @@ export class DataLoader<E, B> implements Iterable<B> {
   loadState(state: LoaderState): void {
     if (state === null || typeof state !== 'object') throw new TypeError('DataLoader.loadState: state must be { epoch, position }');
     const { epoch, position } = state;
-    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`DataLoader.loadState: epoch must be a non-negative integer, got ${epoch}`);
-    if (!Number.isInteger(position) || position < 0 || position > this.plan(epoch).length)
-      throw new RangeError(`DataLoader.loadState: position ${position} is outside [0, ${this.plan(epoch).length}] for epoch ${epoch}`);
+    assertPositiveInt('DataLoader.loadState', 'epoch', epoch, { allowZero: true });
+    const batches = this.batchesOf(epoch).length;
+    if (!Number.isInteger(position) || position < 0 || position > batches)
+      throw new RangeError(`DataLoader.loadState: position ${position} is outside [0, ${batches}] for epoch ${epoch}`);
     this.currentEpoch = epoch;
     this.position = position;
   }
@@ -291,7 +296,7 @@ export function languageModelWindows(streams: ArrayLike<number> | ReadonlyArray<
   const owner = 'languageModelWindows';
   const { blockSize } = options;
   const stride = options.stride ?? blockSize;
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError(`${owner}: blockSize must be a positive integer, got ${blockSize}`);
+  assertPositiveInt(owner, 'blockSize', blockSize);
   if (!Number.isInteger(stride) || stride < 1 || stride > blockSize)
     throw new RangeError(`${owner}: stride must be an integer in [1, blockSize ${blockSize}], got ${stride}`);
   const list = isStreamList(streams) ? streams : [streams as ArrayLike<number>];
@@ -382,8 +387,7 @@ export function paddingFraction(batches: ReadonlyArray<readonly number[]>, lengt
 
 function specialIds(options: SpecialIds, owner: string): Required<SpecialIds> {
   const ids = { padId: options.padId ?? PAD_ID, bosId: options.bosId ?? BOS_ID, eosId: options.eosId ?? EOS_ID };
-  for (const [name, value] of Object.entries(ids))
-    if (!Number.isInteger(value) || value < 0) throw new RangeError(`${owner}: ${name} must be a non-negative integer, got ${value}`);
+  for (const [name, value] of Object.entries(ids)) assertPositiveInt(owner, name, value, { allowZero: true });
   return ids;
 }
 

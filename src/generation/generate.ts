@@ -3,11 +3,12 @@
 // temporaries freed by tidy() and the session's tensors (memory, KV cache) freed at the end.
 // Returned sequences hold the generated tokens only: no start token, no prompt, and no end token (see
 // `finished` for which sequences produced it).
+import { assertPositiveInt, fmtShape } from '../checks';
 import { GPT } from '../models/gpt';
 import { Seq2SeqTransformer } from '../models/seq2seq';
 import { Module } from '../nn';
 import { tensor, Tensor } from '../tensor';
-import { argmax, checkSamplingOptions, drawFrom, logSoftmax, samplingDistribution, SamplingOptions, uniformStream } from './sampling';
+import { argmax, checkSamplingOptions, drawFrom, filteredDistribution, logSoftmax, SamplingOptions, uniformStream } from './sampling';
 import { DecoderSession, GenerativeModel, GPTSession, Seq2SeqSession, TokenInput } from './session';
 
 export interface GenerationOptions {
@@ -81,10 +82,6 @@ interface Prepared {
   openSession(): DecoderSession;
 }
 
-function fmtShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
-
 function checkToken(op: string, name: string, value: unknown, vocabSize: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= vocabSize)
     throw new RangeError(`${op}: ${name} must be a token id in [0, ${vocabSize}), got ${String(value)}`);
@@ -113,8 +110,7 @@ function tokenRows(op: string, input: TokenInput, vocabSize: number): number[][]
 
 function checkMaxLength(op: string, value: unknown, limit: number, why: string): number {
   const maxLength = value ?? limit;
-  if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1)
-    throw new RangeError(`${op}: maxLength must be a positive integer, got ${String(maxLength)}`);
+  assertPositiveInt(op, 'maxLength', maxLength);
   if (maxLength > limit) throw new RangeError(`${op}: maxLength ${maxLength} exceeds ${limit}, ${why}`);
   return maxLength;
 }
@@ -252,7 +248,7 @@ const greedyChoice: ChooseToken = (logits, offset, V) => argmax(logits, offset, 
 function samplingChoice(op: string, options: SampleOptions): ChooseToken {
   const filters = checkSamplingOptions(op, options);
   const uniform = uniformStream(op, options.seed);
-  return (logits, offset, V) => drawFrom(samplingDistribution(logits, filters, offset, V), uniform());
+  return (logits, offset, V) => drawFrom(filteredDistribution(logits, filters, offset, V), uniform());
 }
 
 /** The most likely token at every step. */
@@ -323,7 +319,7 @@ export function beamSearch(model: GenerativeModel, input: TokenInput, options: B
   const op = 'beamSearch';
   const prepared = prepare(op, model, input, options);
   const beamSize = options.beamSize ?? 4;
-  if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`${op}: beamSize must be a positive integer, got ${String(beamSize)}`);
+  assertPositiveInt(op, 'beamSize', beamSize);
   const alpha = options.lengthPenalty ?? 1;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new RangeError(`${op}: lengthPenalty must be a finite number, got ${String(alpha)}`);
   const earlyStopping = options.earlyStopping ?? false;

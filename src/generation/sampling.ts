@@ -1,5 +1,6 @@
 // Turning next-token logits into a choice: argmax, log-probabilities, the top-k / top-p (nucleus) filtered
 // sampling distribution, and a seeded generator so that sampled outputs are reproducible.
+import { assertPositiveInt } from '../checks';
 import { seedStream } from '../nn/module';
 
 export interface SamplingOptions {
@@ -17,7 +18,7 @@ export function checkSamplingOptions(op: string, options: SamplingOptions): Requ
   const topP = options.topP ?? 1;
   if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature))
     throw new RangeError(`${op}: temperature must be a positive number, got ${String(temperature)} (use greedy() for deterministic decoding)`);
-  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`${op}: topK must be a non-negative integer, got ${String(topK)}`);
+  assertPositiveInt(op, 'topK', topK, { allowZero: true });
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) throw new RangeError(`${op}: topP must be in (0, 1], got ${String(topP)}`);
   return { temperature, topK, topP };
 }
@@ -45,7 +46,13 @@ export function logSoftmax(values: ArrayLike<number>, offset = 0, n = values.len
  * restricted to the topK most likely tokens, then to the smallest most-likely set whose mass reaches topP,
  * and renormalised. Filtered tokens get probability 0; the most likely token is always kept. */
 export function samplingDistribution(logits: ArrayLike<number>, options: SamplingOptions = {}, offset = 0, n = logits.length - offset): Float64Array {
-  const { temperature, topK, topP } = checkSamplingOptions('samplingDistribution', options);
+  return filteredDistribution(logits, checkSamplingOptions('samplingDistribution', options), offset, n);
+}
+
+/** samplingDistribution with options that checkSamplingOptions has already checked and filled in (sample()
+ * checks them once, not at every token). */
+export function filteredDistribution(logits: ArrayLike<number>, filters: Required<SamplingOptions>, offset: number, n: number): Float64Array {
+  const { temperature, topK, topP } = filters;
   const order = Array.from({ length: n }, (_, i) => i);
   // Most likely first; equal logits keep index order, so topK = 1 picks what argmax picks.
   order.sort((a, b) => logits[offset + b] - logits[offset + a] || a - b);

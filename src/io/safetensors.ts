@@ -6,6 +6,7 @@
 // defines). Read dtypes: F32, I32, BOOL as themselves; F16, BF16 and F64 converted to float32; I64, U32, I16,
 // U16, I8 and U8 converted to int32 (values that do not fit int32 are an error, never silently wrapped).
 import * as fs from 'node:fs';
+import { fmtShape } from '../checks';
 import { Tensor } from '../tensor';
 import { writeFileAtomic } from './atomic';
 
@@ -188,7 +189,7 @@ function parseHeader(buf: Uint8Array, source: string): { entries: EntryInfo[]; m
     for (const d of shape as number[]) count *= d;
     const expected = count * DTYPE_BYTES[dtype];
     if (!Number.isSafeInteger(expected) || expected !== end - begin)
-      bad(`shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${expected} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      bad(`shape ${fmtShape(shape as number[])} of ${dtype} needs ${expected} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
     entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
 

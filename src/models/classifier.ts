@@ -1,12 +1,13 @@
 // A BERT-style sequence classifier: token + learned position embeddings with a LayerNorm, a Transformer
 // encoder, a pooled vector (the first token's state, or the mean over real tokens) and a Linear-tanh-Linear
 // head to class logits.
+import { assertKnownKeys } from '../checks';
 import { Dropout, Embedding, LayerNorm, LearnedPositionalEncoding, Linear, Module, TransformerEncoder, TransformerEncoderLayer } from '../nn';
 import { seedStream } from '../nn/module';
 import { tensor, Tensor } from '../tensor';
 import { checkIds, checkPaddingMask, fillNormal, paddingMaskOf } from './common';
 import {
-  checkConfigObject, checkDivisible, checkKnownKeys, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
+  checkConfigObject, checkDivisible, CONFIG_KEY, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
 } from './config';
 
 export interface EncoderClassifierOptions {
@@ -36,7 +37,7 @@ const KEYS = [
 function resolveConfig(options: unknown): EncoderClassifierConfig {
   const op = 'EncoderClassifier';
   const o = checkConfigObject(op, options);
-  checkKnownKeys(op, o, KEYS);
+  assertKnownKeys(op, o, KEYS, CONFIG_KEY);
   if (o.type !== undefined && o.type !== 'EncoderClassifier') throw new RangeError(`${op}: config type must be 'EncoderClassifier', got '${String(o.type)}'`);
   const dModel = positiveInt(op, 'dModel', o.dModel);
   const config: EncoderClassifierConfig = {

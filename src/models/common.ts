@@ -2,6 +2,7 @@
 // an embedding matrix (weight tying), and re-initialisation helpers.
 import * as F from '../functional';
 import { noGrad } from '../autograd';
+import { fmtShape } from '../checks';
 import { Module } from '../nn';
 import { normal, tensor, Tensor, zeros } from '../tensor';
 
@@ -9,7 +10,7 @@ import { normal, tensor, Tensor, zeros } from '../tensor';
 export function checkIds(op: string, name: string, ids: unknown): Tensor {
   if (!(ids instanceof Tensor)) throw new TypeError(`${op}: ${name} must be an int32 Tensor [B, T], got ${ids === null ? 'null' : typeof ids}`);
   if (ids.dtype !== 'int32' || ids.ndim !== 2 || ids.shape[0] < 1 || ids.shape[1] < 1)
-    throw new TypeError(`${op}: ${name} must be a non-empty int32 Tensor [B, T], got ${ids.dtype} [${ids.shape.join(', ')}]`);
+    throw new TypeError(`${op}: ${name} must be a non-empty int32 Tensor [B, T], got ${ids.dtype} ${fmtShape(ids.shape)}`);
   return ids;
 }
 
@@ -18,7 +19,7 @@ export function checkPaddingMask(op: string, name: string, mask: Tensor | null |
   if (mask === null || mask === undefined) return;
   if (!(mask instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor or null`);
   if (mask.ndim !== 2 || mask.shape[0] !== B || mask.shape[1] !== T)
-    throw new RangeError(`${op}: ${name} must be [B, T] = [${B}, ${T}], got [${mask.shape.join(', ')}]`);
+    throw new RangeError(`${op}: ${name} must be [B, T] = [${B}, ${T}], got ${fmtShape(mask.shape)}`);
 }
 
 /** A bool [B, T] mask, true where ids equals padId. */

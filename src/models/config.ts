@@ -1,5 +1,6 @@
 // Checks shared by the model configs: every field is validated up front so that a typo or a bad value in a
 // JSON config fails with the model's name and the offending value, not deep inside a layer.
+import { assertPositiveInt, assertSeed, KnownKeysOptions } from '../checks';
 
 export function checkConfigObject(op: string, config: unknown): Record<string, unknown> {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
@@ -7,23 +8,19 @@ export function checkConfigObject(op: string, config: unknown): Record<string, u
   return config as Record<string, unknown>;
 }
 
-/** Rejects keys the model does not know (a misspelt option would otherwise be silently ignored). */
-export function checkKnownKeys(op: string, config: Record<string, unknown>, known: readonly string[]): void {
-  const unknown = Object.keys(config).filter((k) => !known.includes(k));
-  if (unknown.length > 0)
-    throw new RangeError(`${op}: unknown config key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`);
-}
+/** How assertKnownKeys reports keys a model config does not know: `GPT: unknown config key 'x' (known: ...)`. */
+export const CONFIG_KEY: KnownKeysOptions = { what: 'config key', errorType: RangeError };
 
 export function positiveInt(op: string, name: string, value: unknown, fallback?: number): number {
   const v = value ?? fallback;
   if (v === undefined) throw new RangeError(`${op}: ${name} is required`);
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${String(v)}`);
+  assertPositiveInt(op, name, v);
   return v;
 }
 
 export function nonNegativeInt(op: string, name: string, value: unknown, fallback: number): number {
   const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${String(v)}`);
+  assertPositiveInt(op, name, v, { allowZero: true });
   return v;
 }
 
@@ -48,8 +45,7 @@ export function choice<T extends string>(op: string, name: string, value: unknow
 
 export function optionalSeed(op: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** 53)
-    throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${String(value)}`);
+  assertSeed(op, value);
   return value;
 }
 

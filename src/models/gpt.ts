@@ -1,11 +1,12 @@
 // A decoder-only language model in the GPT-2 layout: token and learned position embeddings, a stack of causal
 // pre-LN self-attention blocks (nn.TransformerEncoderLayer, so the familiar names stay), a final LayerNorm and
 // an LM head tied to the token embedding.
+import { assertKnownKeys } from '../checks';
 import { Dropout, Embedding, KVCache, LayerNorm, LearnedPositionalEncoding, Linear, Module, TransformerEncoder, TransformerEncoderLayer } from '../nn';
 import { seedStream } from '../nn/module';
 import { Tensor } from '../tensor';
 import { checkIds, fillNormal, fillZeros, TiedLinear } from './common';
-import { checkConfigObject, checkDivisible, checkKnownKeys, choice, dropoutRate, flag, optionalSeed, positiveInt } from './config';
+import { checkConfigObject, checkDivisible, CONFIG_KEY, choice, dropoutRate, flag, optionalSeed, positiveInt } from './config';
 
 export interface GPTOptions {
   vocabSize: number;
@@ -33,7 +34,7 @@ const KEYS = [
 function resolveConfig(options: unknown): GPTConfig {
   const op = 'GPT';
   const o = checkConfigObject(op, options);
-  checkKnownKeys(op, o, KEYS);
+  assertKnownKeys(op, o, KEYS, CONFIG_KEY);
   if (o.type !== undefined && o.type !== 'GPT') throw new RangeError(`${op}: config type must be 'GPT', got '${String(o.type)}'`);
   const dModel = positiveInt(op, 'dModel', o.dModel);
   const config: GPTConfig = {

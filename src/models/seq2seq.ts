@@ -1,11 +1,12 @@
 // The encoder-decoder Transformer of "Attention Is All You Need" for sequence-to-sequence tasks: token
 // embeddings scaled by sqrt(dModel), positions, nn.Transformer, and a `generator` projecting to target logits.
+import { assertKnownKeys, assertPositiveInt, fmtShape } from '../checks';
 import { Dropout, Embedding, KVCache, LearnedPositionalEncoding, Linear, Module, SinusoidalPositionalEncoding, Transformer } from '../nn';
 import { seedStream } from '../nn/module';
 import { Tensor } from '../tensor';
 import { checkIds, checkPaddingMask, fillNormal, paddingMaskOf, TiedLinear } from './common';
 import {
-  checkConfigObject, checkDivisible, checkKnownKeys, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
+  checkConfigObject, checkDivisible, CONFIG_KEY, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
 } from './config';
 
 export interface Seq2SeqTransformerOptions {
@@ -44,7 +45,7 @@ const KEYS = [
 function resolveConfig(options: unknown): Seq2SeqTransformerConfig {
   const op = 'Seq2SeqTransformer';
   const o = checkConfigObject(op, options);
-  checkKnownKeys(op, o, KEYS);
+  assertKnownKeys(op, o, KEYS, CONFIG_KEY);
   if (o.type !== undefined && o.type !== 'Seq2SeqTransformer') throw new RangeError(`${op}: config type must be 'Seq2SeqTransformer', got '${String(o.type)}'`);
   const config: Seq2SeqTransformerConfig = {
     type: 'Seq2SeqTransformer',
@@ -148,7 +149,7 @@ export class Seq2SeqTransformer extends Module {
     const op = 'Seq2SeqTransformer.forward';
     checkIds(op, 'src', src);
     checkIds(op, 'tgtIn', tgtIn);
-    if (src.shape[0] !== tgtIn.shape[0]) throw new RangeError(`${op}: src [${src.shape.join(', ')}] and tgtIn [${tgtIn.shape.join(', ')}] have different batch sizes`);
+    if (src.shape[0] !== tgtIn.shape[0]) throw new RangeError(`${op}: src ${fmtShape(src.shape)} and tgtIn ${fmtShape(tgtIn.shape)} have different batch sizes`);
     const srcMask = this.maskOrDefault(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, src);
     const tgtMask = this.maskOrDefault(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, tgtIn);
     const memory = this.encode(src, { srcKeyPaddingMask: srcMask });
@@ -172,9 +173,9 @@ export class Seq2SeqTransformer extends Module {
     const cache = options.cache ?? null;
     if (cache !== null && !(cache instanceof KVCache)) throw new TypeError(`${op}: cache must be an nn.KVCache`);
     const offset = options.offset ?? cache?.length ?? 0;
-    if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`${op}: offset must be a non-negative integer, got ${offset}`);
+    assertPositiveInt(op, 'offset', offset, { allowZero: true });
     if (!(memory instanceof Tensor) || memory.ndim !== 3 || memory.shape[0] !== tgtIn.shape[0])
-      throw new RangeError(`${op}: memory must be [B, S, ${this.config.dModel}] with B = ${tgtIn.shape[0]}, got ${memory instanceof Tensor ? `[${memory.shape.join(', ')}]` : typeof memory}`);
+      throw new RangeError(`${op}: memory must be [B, S, ${this.config.dModel}] with B = ${tgtIn.shape[0]}, got ${memory instanceof Tensor ? fmtShape(memory.shape) : typeof memory}`);
     checkPaddingMask(op, 'memoryKeyPaddingMask', options.memoryKeyPaddingMask, memory.shape[0], memory.shape[1]);
     if (cache !== null && options.tgtKeyPaddingMask) throw new RangeError(`${op}: tgtKeyPaddingMask cannot be combined with a cache`);
     checkPaddingMask(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, tgtIn.shape[0], tgtIn.shape[1]);

@@ -6,6 +6,7 @@
 // gradients are added up. With an append cache and needWeights false (decoding) the same product feeds the
 // cache. Otherwise (cross-attention, a static cache, separate q/k/v weights) each projection is its own GEMM
 // over its rows of the weight, read in place.
+import { assertPositiveInt, fmtShape } from '../checks';
 import * as F from '../functional';
 import { AttentionOptions, packedQueryAttention } from '../ops/attention';
 import { Tensor, zeros } from '../tensor';
@@ -52,10 +53,6 @@ export interface MultiheadAttentionOutput {
   weights: Tensor | null;
 }
 
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
-
 export class MultiheadAttention extends Module {
   readonly embedDim: number;
   readonly numHeads: number;
@@ -75,16 +72,16 @@ export class MultiheadAttention extends Module {
   constructor(embedDim: number, numHeads: number, options: MultiheadAttentionOptions = {}) {
     super();
     const op = 'MultiheadAttention';
-    for (const [name, v] of [['embedDim', embedDim], ['numHeads', numHeads]] as const)
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+    assertPositiveInt(op, 'embedDim', embedDim);
+    assertPositiveInt(op, 'numHeads', numHeads);
     if (embedDim % numHeads !== 0) throw new RangeError(`${op}: embedDim ${embedDim} is not divisible by numHeads ${numHeads}`);
     this.embedDim = embedDim;
     this.numHeads = numHeads;
     this.headDim = embedDim / numHeads;
     this.kdim = options.kdim ?? embedDim;
     this.vdim = options.vdim ?? embedDim;
-    for (const [name, v] of [['kdim', this.kdim], ['vdim', this.vdim]] as const)
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+    assertPositiveInt(op, 'kdim', this.kdim);
+    assertPositiveInt(op, 'vdim', this.vdim);
     this.dropout = options.dropout ?? 0;
     checkProbability(op, this.dropout);
     if (this.dropout === 1) throw new RangeError(`${op}: dropout must be below 1, got 1`);
@@ -116,7 +113,7 @@ export class MultiheadAttention extends Module {
       if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
       if (t.dtype !== 'float32') throw new TypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
       if (t.ndim !== query.ndim || (t.ndim !== 2 && t.ndim !== 3))
-        throw new RangeError(`${op}: query, key and value must all be 3-D (batched) or 2-D (unbatched); got ${fmt(query.shape)}, ${fmt(key.shape)}, ${fmt(value.shape)}`);
+        throw new RangeError(`${op}: query, key and value must all be 3-D (batched) or 2-D (unbatched); got ${fmtShape(query.shape)}, ${fmtShape(key.shape)}, ${fmtShape(value.shape)}`);
     }
     const cache = options.cache ?? null;
     if (cache !== null && !(cache instanceof AttentionCache)) throw new TypeError(`${op}: cache must be an AttentionCache`);
@@ -128,13 +125,13 @@ export class MultiheadAttention extends Module {
     const v3 = value === key ? k3 : value === query ? q3 : toBatchFirst(value);
     const [B, L, Eq] = q3.shape;
     const E = this.embedDim;
-    if (Eq !== E) throw new RangeError(`${op}: query must have ${E} features, got ${fmt(query.shape)}`);
+    if (Eq !== E) throw new RangeError(`${op}: query must have ${E} features, got ${fmtShape(query.shape)}`);
     const reuseStatic = cache !== null && cache.mode === 'static' && cache.key !== null;
     if (!reuseStatic) {
-      if (k3.shape[2] !== this.kdim) throw new RangeError(`${op}: key must have kdim = ${this.kdim} features, got ${fmt(key.shape)}`);
-      if (v3.shape[2] !== this.vdim) throw new RangeError(`${op}: value must have vdim = ${this.vdim} features, got ${fmt(value.shape)}`);
+      if (k3.shape[2] !== this.kdim) throw new RangeError(`${op}: key must have kdim = ${this.kdim} features, got ${fmtShape(key.shape)}`);
+      if (v3.shape[2] !== this.vdim) throw new RangeError(`${op}: value must have vdim = ${this.vdim} features, got ${fmtShape(value.shape)}`);
       if (k3.shape[0] !== B || v3.shape[0] !== B || k3.shape[1] !== v3.shape[1])
-        throw new RangeError(`${op}: batch or length mismatch: query ${fmt(query.shape)}, key ${fmt(key.shape)}, value ${fmt(value.shape)}`);
+        throw new RangeError(`${op}: batch or length mismatch: query ${fmtShape(query.shape)}, key ${fmtShape(key.shape)}, value ${fmtShape(value.shape)}`);
     }
 
     const needWeights = options.needWeights ?? true;
@@ -220,7 +217,7 @@ export class MultiheadAttention extends Module {
     if (!(mask instanceof Tensor)) throw new TypeError(`${op}: keyPaddingMask must be a Tensor`);
     const m = unbatched && mask.ndim === 1 ? mask.unsqueeze(0) : mask;
     if (m.ndim !== 2 || m.shape[0] !== B || m.shape[1] !== S)
-      throw new RangeError(`${op}: keyPaddingMask must be [B, S] = [${B}, ${S}], got ${fmt(mask.shape)}`);
+      throw new RangeError(`${op}: keyPaddingMask must be [B, S] = [${B}, ${S}], got ${fmtShape(mask.shape)}`);
     return m;
   }
 
@@ -245,7 +242,7 @@ export class MultiheadAttention extends Module {
     const H = this.numHeads;
     if (mask.ndim === 2 && mask.shape[0] === L && mask.shape[1] === S) return mask;
     if (mask.ndim === 3 && mask.shape[0] === B * H && mask.shape[1] === L && mask.shape[2] === S) return mask.reshape(B, H, L, S);
-    throw new RangeError(`${op}: attnMask must be [L, S] = [${L}, ${S}] or [B * numHeads, L, S] = [${B * H}, ${L}, ${S}], got ${fmt(mask.shape)}`);
+    throw new RangeError(`${op}: attnMask must be [L, S] = [${L}, ${S}] or [B * numHeads, L, S] = [${B * H}, ${L}, ${S}], got ${fmtShape(mask.shape)}`);
   }
 
   override toString(): string {

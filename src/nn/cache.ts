@@ -7,14 +7,11 @@
 import { noGrad } from '../autograd';
 import { embedding } from '../ops';
 import { kernels } from '../backend';
+import { assertPositiveInt, fmtShape } from '../checks';
 import { copyStridedKernel } from '../ops/copy';
 import { keep, tidy, Tensor } from '../tensor';
 
 export type AttentionCacheMode = 'append' | 'static';
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
 
 export class AttentionCache {
   private cachedKey: Tensor | null = null;
@@ -56,9 +53,9 @@ export class AttentionCache {
   appendPacked(qkv: Tensor, numHeads: number): { key: Tensor; value: Tensor; length: number } {
     const op = 'appendPacked';
     if (!(qkv instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: qkv must be a Tensor`);
-    if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`AttentionCache.${op}: numHeads must be a positive integer, got ${numHeads}`);
+    assertPositiveInt(`AttentionCache.${op}`, 'numHeads', numHeads);
     if (qkv.dtype !== 'float32' || qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
-      throw new RangeError(`AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmt(qkv.shape)} with numHeads ${numHeads}`);
+      throw new RangeError(`AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmtShape(qkv.shape)} with numHeads ${numHeads}`);
     const [B, Tnew, threeE] = qkv.shape;
     const E = threeE / 3;
     const at = this.reserve(op, B, Tnew, numHeads, E / numHeads, qkv);
@@ -73,7 +70,7 @@ export class AttentionCache {
     if (this.mode !== 'append') throw new Error(`AttentionCache.${op}: this cache is 'static' (use set())`);
     const past = this.cachedKey;
     if (past !== null && (past.shape[0] !== B || past.shape[2] !== H || past.shape[3] !== D))
-      throw new RangeError(`AttentionCache.${op}: new keys [${B}, ${Tnew}, ${H}, ${D}] do not continue the cached ${fmt(past.shape)} (same B, H and D expected)`);
+      throw new RangeError(`AttentionCache.${op}: new keys [${B}, ${Tnew}, ${H}, ${D}] do not continue the cached ${fmtShape(past.shape)} (same B, H and D expected)`);
     const at = this.cachedLength;
     if (past === null || at + Tnew > past.shape[1]) this.grow(Math.max(at + Tnew, 2 * (past?.shape[1] ?? 0), 16), [B, H, D], like);
     this.cachedLength = at + Tnew;
@@ -89,7 +86,7 @@ export class AttentionCache {
   private checkPair(op: string, key: Tensor, value: Tensor): void {
     if (!(key instanceof Tensor) || !(value instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: key and value must be Tensors`);
     if (key.ndim !== 4 || value.ndim !== 4 || key.shape.some((d, i) => d !== value.shape[i]))
-      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmt(key.shape)} and ${fmt(value.shape)}`);
+      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmtShape(key.shape)} and ${fmtShape(value.shape)}`);
   }
 
   /** Moves the valid positions into [B, capacity, H, D] buffers on the device of `like`. */
@@ -152,7 +149,7 @@ function copyPositions(src: Tensor, offset: number, batchStride: number, positio
 function checkIndices(op: string, indices: Tensor): void {
   if (!(indices instanceof Tensor)) throw new TypeError(`${op}: indices must be a Tensor`);
   if (indices.dtype !== 'int32' || indices.ndim !== 1 || indices.size === 0)
-    throw new TypeError(`${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} [${indices.shape.join(', ')}]`);
+    throw new TypeError(`${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} ${fmtShape(indices.shape)}`);
 }
 
 /** The caches of one layer: `self` for its self-attention, `cross` for its attention over the memory. */
@@ -177,7 +174,7 @@ export class KVCache {
 
   /** The cache of layer i. */
   layer(i: number): LayerKVCache {
-    if (!Number.isInteger(i) || i < 0) throw new RangeError(`KVCache.layer: index must be a non-negative integer, got ${i}`);
+    assertPositiveInt('KVCache.layer', 'index', i, { allowZero: true });
     while (this.layerCaches.length <= i) this.layerCaches.push(new LayerKVCache());
     return this.layerCaches[i];
   }

@@ -1,12 +1,8 @@
 // The basic layers, with PyTorch's parameter names, shapes and initialisation.
+import { assertPositiveInt, fmtShape } from '../checks';
 import * as F from '../functional';
 import { normal, ones, Tensor, uniform, zeros } from '../tensor';
 import { Module, seedStream } from './module';
-
-function checkSize(op: string, name: string, value: number, allowZero = false): void {
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1))
-    throw new RangeError(`${op}: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${value}`);
-}
 
 export function checkProbability(op: string, p: number): void {
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new RangeError(`${op}: dropout probability must be in [0, 1], got ${p}`);
@@ -36,8 +32,8 @@ export class Linear extends Module {
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, options: LinearOptions = {}) {
     super();
-    checkSize('Linear', 'inFeatures', inFeatures, true);
-    checkSize('Linear', 'outFeatures', outFeatures, true);
+    assertPositiveInt('Linear', 'inFeatures', inFeatures, { allowZero: true });
+    assertPositiveInt('Linear', 'outFeatures', outFeatures, { allowZero: true });
     const seeds = seedStream('Linear', options.seed);
     this.weight = this.registerParameter('weight', fanInUniform([outFeatures, inFeatures], inFeatures, seeds()));
     this.bias = this.registerParameter('bias', options.bias ?? true ? fanInUniform([outFeatures], inFeatures, seeds()) : null);
@@ -64,8 +60,8 @@ export class Embedding extends Module {
 
   constructor(readonly numEmbeddings: number, readonly embeddingDim: number, options: EmbeddingOptions = {}) {
     super();
-    checkSize('Embedding', 'numEmbeddings', numEmbeddings);
-    checkSize('Embedding', 'embeddingDim', embeddingDim);
+    assertPositiveInt('Embedding', 'numEmbeddings', numEmbeddings);
+    assertPositiveInt('Embedding', 'embeddingDim', embeddingDim);
     let paddingIdx = options.paddingIdx ?? null;
     if (paddingIdx !== null) {
       if (!Number.isInteger(paddingIdx) || paddingIdx >= numEmbeddings || paddingIdx < -numEmbeddings)
@@ -105,7 +101,7 @@ export class LayerNorm extends Module {
     super();
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     if (this.normalizedShape.length === 0) throw new RangeError('LayerNorm: normalizedShape must not be empty');
-    for (const d of this.normalizedShape) checkSize('LayerNorm', 'normalizedShape', d);
+    for (const d of this.normalizedShape) assertPositiveInt('LayerNorm', 'normalizedShape', d);
     this.eps = options.eps ?? 1e-5;
     if (!(this.eps > 0) || !Number.isFinite(this.eps)) throw new RangeError(`LayerNorm: eps must be a positive number, got ${this.eps}`);
     const affine = options.elementwiseAffine ?? true;
@@ -118,7 +114,7 @@ export class LayerNorm extends Module {
   }
 
   override toString(): string {
-    return `LayerNorm([${this.normalizedShape.join(', ')}], eps=${this.eps}, elementwiseAffine=${this.weight !== null})`;
+    return `LayerNorm(${fmtShape(this.normalizedShape)}, eps=${this.eps}, elementwiseAffine=${this.weight !== null})`;
   }
 }
 

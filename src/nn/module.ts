@@ -2,6 +2,7 @@
 // names (so a torch state_dict loads as is), train/eval switching, state dicts and deterministic disposal.
 import { noGrad } from '../autograd';
 import type { Device } from '../backend';
+import { assertSeed, fmtShape } from '../checks';
 import { keep, nextSeed, Tensor } from '../tensor';
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
@@ -9,10 +10,6 @@ export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
 export interface LoadStateDictResult {
   missingKeys: string[];
   unexpectedKeys: string[];
-}
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9_]+$/;
@@ -266,7 +263,7 @@ export class Module {
       }
       if (value.isDisposed) mismatches.push(`'${key}' was disposed`);
       else if (value.shape.length !== target.shape.length || value.shape.some((d, i) => d !== target.shape[i]))
-        mismatches.push(`size mismatch for '${key}': got ${fmt(value.shape)}, the module has ${fmt(target.shape)}`);
+        mismatches.push(`size mismatch for '${key}': got ${fmtShape(value.shape)}, the module has ${fmtShape(target.shape)}`);
       else if (value.dtype !== target.dtype) mismatches.push(`dtype mismatch for '${key}': got ${value.dtype}, the module has ${target.dtype}`);
     }
     const problems = [...mismatches];
@@ -302,7 +299,7 @@ export class Module {
  * own), else the global generator (manualSeed). */
 export function seedStream(op: string, seed?: number): () => number {
   if (seed === undefined) return nextSeed;
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53) throw new RangeError(`${op}: seed must be an integer in [0, 2^53), got ${seed}`);
+  assertSeed(op, seed);
   let state = ((seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32), 0x27d4eb2d)) >>> 0;
   const step = () => {
     state = (state + 0x9e3779b9) >>> 0;

@@ -1,21 +1,22 @@
 // Positional encodings added to [B, T, dModel] (or [T, dModel]) inputs. `offset` is the position of the first
 // row, so a decoder fed one new token at a time keeps adding the right encodings.
+import { assertPositiveInt, fmtShape } from '../checks';
 import { normal, tensor, Tensor } from '../tensor';
 import { Module, seedStream } from './module';
 
 function checkInput(op: string, x: Tensor, dModel: number, maxLen: number, offset: number): number {
   if (!(x instanceof Tensor)) throw new TypeError(`${op}: input must be a Tensor`);
   if (x.ndim < 2 || x.shape[x.ndim - 1] !== dModel)
-    throw new RangeError(`${op}: input must be [..., T, ${dModel}], got [${x.shape.join(', ')}]`);
-  if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`${op}: offset must be a non-negative integer, got ${offset}`);
+    throw new RangeError(`${op}: input must be [..., T, ${dModel}], got ${fmtShape(x.shape)}`);
+  assertPositiveInt(op, 'offset', offset, { allowZero: true });
   const T = x.shape[x.ndim - 2];
   if (offset + T > maxLen) throw new RangeError(`${op}: positions ${offset}..${offset + T - 1} exceed maxLen ${maxLen}`);
   return T;
 }
 
 function checkSizes(op: string, dModel: number, maxLen: number): void {
-  if (!Number.isInteger(dModel) || dModel < 1) throw new RangeError(`${op}: dModel must be a positive integer, got ${dModel}`);
-  if (!Number.isInteger(maxLen) || maxLen < 1) throw new RangeError(`${op}: maxLen must be a positive integer, got ${maxLen}`);
+  assertPositiveInt(op, 'dModel', dModel);
+  assertPositiveInt(op, 'maxLen', maxLen);
 }
 
 /** The paper's fixed encodings: pe[pos, 2i] = sin(pos / 10000^(2i/d)), pe[pos, 2i+1] = cos(same). Held in the

@@ -1,13 +1,10 @@
 // A linear map through a block of rows of a larger weight (and bias), read in place through the GEMM's
 // offsets: MultiheadAttention's Q, K and V projections use their thirds of in_proj_weight without copying them.
+import { fmtShape } from '../checks';
 import { Tensor } from '../tensor';
 import { gemmKernel } from '../ops/gemm';
 import { reduceKernel } from '../ops/reduce';
 import { kernelsFor, record } from '../ops/util';
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
 
 /** x [..., in] -> x W[weightRow : weightRow + count]^T + bias[biasRow : biasRow + count], shape [..., count].
  * The gradients of weight and bias are zero outside the rows used. */
@@ -18,14 +15,14 @@ export function linearRows(x: Tensor, weight: Tensor, weightRow: number, bias: T
     if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor`);
     if (t.dtype !== 'float32') throw new TypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
   }
-  if (weight.ndim !== 2) throw new RangeError(`${op}: weight must be 2-D, got ${fmt(weight.shape)}`);
+  if (weight.ndim !== 2) throw new RangeError(`${op}: weight must be 2-D, got ${fmtShape(weight.shape)}`);
   const [weightRows, inF] = weight.shape;
   if (!Number.isInteger(count) || count < 1 || !Number.isInteger(weightRow) || weightRow < 0 || weightRow + count > weightRows)
-    throw new RangeError(`${op}: rows ${weightRow}..${weightRow + count - 1} are outside the weight ${fmt(weight.shape)}`);
+    throw new RangeError(`${op}: rows ${weightRow}..${weightRow + count - 1} are outside the weight ${fmtShape(weight.shape)}`);
   if (bias !== null && (bias.ndim !== 1 || !Number.isInteger(biasRow) || biasRow < 0 || biasRow + count > bias.shape[0]))
-    throw new RangeError(`${op}: entries ${biasRow}..${biasRow + count - 1} are outside the bias ${fmt(bias.shape)}`);
+    throw new RangeError(`${op}: entries ${biasRow}..${biasRow + count - 1} are outside the bias ${fmtShape(bias.shape)}`);
   if (x.ndim === 0 || x.shape[x.ndim - 1] !== inF)
-    throw new RangeError(`${op}: input ${fmt(x.shape)} does not end in ${inF} features (weight ${fmt(weight.shape)})`);
+    throw new RangeError(`${op}: input ${fmtShape(x.shape)} does not end in ${inF} features (weight ${fmtShape(weight.shape)})`);
   const rows = x.size / inF;
   const weightOffset = weightRow * inF;
   const out = Tensor.empty([...x.shape.slice(0, -1), count], 'float32', x.device);

@@ -1,6 +1,7 @@
 // The Transformer family with PyTorch's module names (self_attn, multihead_attn, linear1, dropout, linear2,
 // norm1..3, dropout1..3, layers.N, norm), so torch state_dicts load as they are. Post-LN by default, pre-LN
 // with normFirst. Incremental decoding goes through a KVCache (see cache.ts).
+import { assertPositiveInt, fmtShape } from '../checks';
 import * as F from '../functional';
 import { tensor, Tensor } from '../tensor';
 import { noGrad } from '../autograd';
@@ -35,11 +36,10 @@ interface ResolvedLayerOptions {
 }
 
 function resolveLayerOptions(op: string, dModel: number, nhead: number, options: TransformerLayerOptions): ResolvedLayerOptions {
-  for (const [name, v] of [['dModel', dModel], ['nhead', nhead]] as const)
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+  assertPositiveInt(op, 'dModel', dModel);
+  assertPositiveInt(op, 'nhead', nhead);
   const dimFeedforward = options.dimFeedforward ?? 2048;
-  if (!Number.isInteger(dimFeedforward) || dimFeedforward < 1)
-    throw new RangeError(`${op}: dimFeedforward must be a positive integer, got ${dimFeedforward}`);
+  assertPositiveInt(op, 'dimFeedforward', dimFeedforward);
   const dropout = options.dropout ?? 0.1;
   checkProbability(op, dropout);
   if (dropout === 1) throw new RangeError(`${op}: dropout must be below 1, got 1`);
@@ -228,7 +228,7 @@ export class TransformerDecoderLayer extends Module {
 type LayerSource<L> = L | ((index: number) => L);
 
 function buildLayers<L extends Module & { clone(): L }>(op: string, source: LayerSource<L>, numLayers: number, kind: new (...args: never[]) => L): L[] {
-  if (!Number.isInteger(numLayers) || numLayers < 1) throw new RangeError(`${op}: numLayers must be a positive integer, got ${numLayers}`);
+  assertPositiveInt(op, 'numLayers', numLayers);
   const layers: L[] = [];
   for (let i = 0; i < numLayers; i++) {
     // A layer instance is used first and then copied, like PyTorch's deepcopy clones (all start identical).
@@ -422,12 +422,12 @@ export class Transformer extends Module {
   private checkInput(name: string, t: Tensor): void {
     if (!(t instanceof Tensor)) throw new TypeError(`Transformer: ${name} must be a Tensor`);
     if (t.ndim !== 3 || t.shape[2] !== this.dModel)
-      throw new RangeError(`Transformer: ${name} must be [B, T, ${this.dModel}] (batch first), got [${t.shape.join(', ')}]`);
+      throw new RangeError(`Transformer: ${name} must be [B, T, ${this.dModel}] (batch first), got ${fmtShape(t.shape)}`);
   }
 
   /** A float [n, n] mask with -Infinity above the diagonal and 0 elsewhere (position i sees j <= i). */
   static generateSquareSubsequentMask(n: number): Tensor {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`Transformer.generateSquareSubsequentMask: n must be a positive integer, got ${n}`);
+    assertPositiveInt('Transformer.generateSquareSubsequentMask', 'n', n);
     const values = new Float32Array(n * n);
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) values[i * n + j] = -Infinity;
     return tensor(values, { shape: [n, n] });

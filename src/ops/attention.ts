@@ -1,9 +1,10 @@
 // The attention family: the typed calls of the fused attention kernels, and the ops on them:
 // scaledDotProductAttention, packedSelfAttention and packedQueryAttention (cached decoding).
+import { assertPositiveInt, fmtShape } from '../checks';
 import type { AttentionView, NativeAddon, NativeStorage } from '../native';
 import { needsGrad, nextSeed, Tensor } from '../tensor';
 import { add, cast, castKernel, unaryKernel } from './elementwise';
-import { assertFloat, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelsFor, record } from './util';
+import { assertFloat, assertTensor, broadcastShapes, broadcastStrides, kernelsFor, record } from './util';
 
 /** Sizes, views and options of one call of the attention kernels. Q is a [B, H, Tq, D] view, K and V
  * [B, H, Tk, D] views, out a [B, H, Tq, D] view (see AttentionView). Masks: isCausal lets query i see keys
@@ -165,7 +166,7 @@ export function packedSelfAttention(qkv: Tensor, numHeads: number, options?: Att
 export function packedSelfAttention(qkv: Tensor, numHeads: number, options: AttentionOptions = {}): Tensor | [Tensor, Tensor] {
   const op = 'packedSelfAttention';
   assertFloat(op, 'qkv', qkv);
-  if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`${op}: numHeads must be an integer >= 1, got ${numHeads}`);
+  assertPositiveInt(op, 'numHeads', numHeads);
   if (qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
     throw new RangeError(`${op}: qkv must be a non-empty [B, T, 3 * numHeads * D], got ${fmtShape(qkv.shape)} with numHeads ${numHeads}`);
   const [B, T, threeE] = qkv.shape;

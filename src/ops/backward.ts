@@ -1,9 +1,10 @@
 // The backward pass: walks the graph from a root in reverse topological order, calling each node's
 // backward under noGrad and accumulating gradients; leaves that require grad receive `.grad`.
+import { fmtShape } from '../checks';
 import { noGrad } from '../autograd';
 import { keep, onesLike, tidy, Tensor } from '../tensor';
 import { binaryKernel } from './elementwise';
-import { kernelsFor, fmtShape } from './util';
+import { kernelsFor } from './util';
 
 function topologicalOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];

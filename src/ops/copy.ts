@@ -1,10 +1,11 @@
 // The copy family: the typed call of the strided-copy kernel, and the ops that move elements through it:
 // permute, transpose, expand, slice, cat and stack.
+import { fmtShape } from '../checks';
 import type { NativeAddon, NativeStorage } from '../native';
 import { checkShape, Tensor } from '../tensor';
 import { sumTo } from './reduce';
 import { unsqueeze } from './shape';
-import { assertTensor, contiguousStrides, fmtShape, kernelsFor, MAX_RANK, normalizeDim, record } from './util';
+import { assertTensor, contiguousStrides, kernelsFor, MAX_RANK, normalizeDim, record } from './util';
 
 /** Copies the strided view of `shape` (at most 8 dims) at srcOffset of src into the strided view at dstOffset
  * of dst; element (i0, i1, ...) of a view lives at offset + sum(i_k * strides_k). Copies bits, so it serves

@@ -1,10 +1,11 @@
 // The crossentropy family: the typed calls of its kernels and PyTorch's F.cross_entropy with its gradient.
+import { fmtShape } from '../checks';
 import type { NativeAddon, NativeStorage } from '../native';
 import { Tensor } from '../tensor';
 import { copyStridedKernel, permute } from './copy';
 import { fillKernel, unaryKernel } from './elementwise';
 import { reduceKernel } from './reduce';
-import { assertFloat, assertIndex, fmtShape, kernelsFor, record } from './util';
+import { assertFloat, assertIndex, kernelsFor, record } from './util';
 
 /** Per-row loss of logits [N, C] against int32 targets [N]: with smoothing e,
  * loss = (1 - e) * (-log p[target]) + e / C * sum_c(-log p[c]); rows whose target is ignoreIndex get 0.

@@ -1,11 +1,10 @@
 // The elementwise family: the typed calls of its kernels (binary ops with broadcasting, unary ops and their
 // backward, masked fill, fill, casts) and the element-wise ops with their gradients.
+import { fmtShape } from '../checks';
 import type { CudaAddon } from '../cuda';
 import type { BinaryOp, NativeAddon, NativeStorage, UnaryOp } from '../native';
 import { DType, Tensor } from '../tensor';
-import {
-  assertFloat, assertTensor, broadcastShapes, broadcastStrides, fmtShape, kernelShape, kernelsFor, record,
-} from './util';
+import { assertFloat, assertTensor, broadcastShapes, broadcastStrides, kernelShape, kernelsFor, record } from './util';
 import { sumTo } from './reduce';
 
 /** out (contiguous, `shape`, at most 8 dims) = a op b, with a and b read through element strides from their

@@ -1,7 +1,8 @@
 // The embedding family: the typed calls of its kernels and the embedding lookup with its gradient.
+import { fmtShape } from '../checks';
 import type { NativeAddon, NativeStorage } from '../native';
 import { Tensor } from '../tensor';
-import { assertFloat, assertIndex, fmtShape, kernelsFor, record } from './util';
+import { assertFloat, assertIndex, kernelsFor, record } from './util';
 
 /** out [N, C] = weight[ids[n]] for weight [V, C]; ids outside [0, V) throw a RangeError. */
 export interface EmbeddingForwardCall {

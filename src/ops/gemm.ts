@@ -1,11 +1,12 @@
 // The gemm family: the typed call of the GEMM kernel, and the ops built on it, matmul (PyTorch's broadcasting
 // rules for batch dims) and linear.
+import { fmtShape } from '../checks';
 import type { CudaAddon } from '../cuda';
 import type { NativeAddon, NativeStorage } from '../native';
 import { Tensor } from '../tensor';
 import { fillKernel } from './elementwise';
 import { reduceKernel, sumTo } from './reduce';
-import { assertFloat, broadcastShapes, fmtShape, kernelsFor, record } from './util';
+import { assertFloat, broadcastShapes, kernelsFor, record } from './util';
 
 /** One GEMM call: for i in [0, batch), C_i = alpha * op(A_i) op(B_i) + beta * C_i (+ bias broadcast over rows),
  * row-major. op(A_i) is M x K: A_i is stored M x K, or K x M when transA; op(B_i) is K x N: B_i is stored

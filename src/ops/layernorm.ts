@@ -1,8 +1,9 @@
 // The layernorm family: the typed calls of its kernels and PyTorch's F.layer_norm with its gradient.
+import { fmtShape } from '../checks';
 import type { NativeAddon, NativeStorage } from '../native';
 import { numel, Tensor } from '../tensor';
 import { fillKernel } from './elementwise';
-import { assertFloat, fmtShape, kernelsFor, record } from './util';
+import { assertFloat, kernelsFor, record } from './util';
 
 /** Normalises N rows of C: out = (x - mean) * rstd * weight + bias, saving mean [N] and rstd [N] for the
  * backward. weight/bias null: identity. */

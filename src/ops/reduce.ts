@@ -1,11 +1,12 @@
 // The reduce family: the typed calls of its kernels (reductions over the middle axis of [outer, dim, inner],
 // the index scatter that is the backward of max/min, the sum that undoes a broadcast) and the reductions
 // along dims with their gradients.
+import { fmtShape } from '../checks';
 import type { NativeAddon, NativeStorage, ReduceOp } from '../native';
 import { Tensor } from '../tensor';
 import { expand } from './copy';
 import { unaryKernel } from './elementwise';
-import { assertFloat, fmtShape, kernelShape, kernelsFor, normalizeDim, record, splitAround } from './util';
+import { assertFloat, kernelShape, kernelsFor, normalizeDim, record, splitAround } from './util';
 
 /** Reduces the middle axis of a contiguous x [outer, dim, inner] into out [outer, inner]. 'max'/'min' also
  * write the int32 position of the first winner into indices when given; 'argmax' writes only indices (out may
@@ -87,7 +88,7 @@ function reduceOnce(op: ReduceOp, x: Tensor, dim: number | null, keepdim: boolea
 function dimsOf(op: string, x: Tensor, dim: number | number[] | undefined): number[] | null {
   if (dim === undefined) return null;
   const dims = (Array.isArray(dim) ? dim : [dim]).map((d) => normalizeDim(op, d, x.ndim));
-  if (new Set(dims).size !== dims.length) throw new RangeError(`${op}: repeated dim in [${dims.join(', ')}]`);
+  if (new Set(dims).size !== dims.length) throw new RangeError(`${op}: repeated dim in ${fmtShape(dims)}`);
   return dims.sort((a, b) => b - a); // highest first, so earlier dims keep their positions
 }
 

@@ -1,7 +1,8 @@
 // Shape ops that share memory: reshape and its relatives only re-label the elements (the ops that move them,
 // permute, expand, slice and cat, are the copy family's, in copy.ts).
+import { fmtShape } from '../checks';
 import { numel, Tensor } from '../tensor';
-import { assertTensor, fmtShape, normalizeDim, record } from './util';
+import { assertTensor, normalizeDim, record } from './util';
 
 /** A view with another shape of the same size; one dim may be -1 (inferred). Shares memory. */
 export function reshape(x: Tensor, shape: number[]): Tensor {

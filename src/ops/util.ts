@@ -1,14 +1,11 @@
 // Helpers shared by the ops: argument checks, broadcasting, and graph recording.
 import { BackwardFn, GradNode } from '../autograd';
 import { kernels } from '../backend';
+import { fmtShape } from '../checks';
 import type { NativeAddon } from '../native';
 import { needsGrad, Shape, Tensor } from '../tensor';
 
 export const MAX_RANK = 8;
-
-export function fmtShape(shape: Shape): string {
-  return `[${shape.join(', ')}]`;
-}
 
 export function assertTensor(op: string, name: string, t: unknown): asserts t is Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);

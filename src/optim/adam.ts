@@ -3,8 +3,9 @@
 import { kernels } from '../backend';
 import { adamwStepKernel } from '../ops/adamw';
 import { unaryKernel } from '../ops/elementwise';
+import { assertKnownKeys } from '../checks';
 import type { Tensor } from '../tensor';
-import { checkBoolean, checkKnownKeys, checkNumber } from './checks';
+import { checkBoolean, checkNumber } from './checks';
 import { addScaled, binaryInto, scaleInto } from './inplace';
 import { Optimizer, ParamGroup, ParamsInput, ParamState, StateSchema } from './optimizer';
 
@@ -35,7 +36,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
 
   protected constructor(name: string, params: ParamsInput<AdamOptions>, options: Partial<AdamOptions>, weightDecay: number) {
     if (options === null || typeof options !== 'object') throw new TypeError(`${name}: options must be an object`);
-    checkKnownKeys(name, options, ADAM_KEYS);
+    assertKnownKeys(name, options, ADAM_KEYS);
     super(name, params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false, ...options }, ADAM_STATE);
   }
 

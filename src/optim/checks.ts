@@ -19,9 +19,3 @@ export function checkBoolean(owner: string, where: string, name: string, value: 
   if (typeof value !== 'boolean') throw new TypeError(`${owner}: ${where}: ${name} must be a boolean, got ${String(value)}`);
   return value;
 }
-
-/** Rejects keys of a user's options object that the class does not know (a typo would otherwise be ignored). */
-export function checkKnownKeys(owner: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options))
-    if (!known.includes(key)) throw new TypeError(`${owner}: unknown option '${key}' (known: ${known.join(', ')})`);
-}

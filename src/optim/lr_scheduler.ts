@@ -2,7 +2,8 @@
 // when created and sets the epoch-0 lr at once; every step() advances one epoch (or one optimizer step, for the
 // per-step schedules) and writes the new lr into the optimizer's groups. Schedules are closed forms of the
 // epoch, so a state dict (epoch + base lrs) restores them exactly.
-import { checkInteger, checkKnownKeys, checkNumber } from './checks';
+import { assertKnownKeys } from '../checks';
+import { checkInteger, checkNumber } from './checks';
 import type { Optimizer } from './optimizer';
 
 /** Anything with PyTorch-style param groups whose lr can be set. */
@@ -110,7 +111,7 @@ export class NoamLR extends LRScheduler {
   constructor(optimizer: Optimizer<{ lr: number }> | LrSettable, options: NoamOptions) {
     super(optimizer, 'NoamLR');
     if (options === null || typeof options !== 'object') throw new TypeError('NoamLR: options must be { dModel, warmupSteps, factor? }');
-    checkKnownKeys('NoamLR', options, ['dModel', 'warmupSteps', 'factor']);
+    assertKnownKeys('NoamLR', options, ['dModel', 'warmupSteps', 'factor']);
     this.dModel = checkInteger('NoamLR', 'options', 'dModel', options.dModel, 1);
     this.warmupSteps = checkInteger('NoamLR', 'options', 'warmupSteps', options.warmupSteps, 1);
     this.factor = checkNumber('NoamLR', 'options', 'factor', options.factor ?? 1, 0);
@@ -146,7 +147,7 @@ export class WarmupCosineLR extends LRScheduler {
   constructor(optimizer: Optimizer<{ lr: number }> | LrSettable, options: WarmupCosineOptions) {
     super(optimizer, 'WarmupCosineLR');
     if (options === null || typeof options !== 'object') throw new TypeError('WarmupCosineLR: options must be { warmupSteps, totalSteps, minLr? }');
-    checkKnownKeys('WarmupCosineLR', options, ['warmupSteps', 'totalSteps', 'minLr']);
+    assertKnownKeys('WarmupCosineLR', options, ['warmupSteps', 'totalSteps', 'minLr']);
     this.warmupSteps = checkInteger('WarmupCosineLR', 'options', 'warmupSteps', options.warmupSteps, 0);
     this.totalSteps = checkInteger('WarmupCosineLR', 'options', 'totalSteps', options.totalSteps, 1);
     if (this.warmupSteps > this.totalSteps)
@@ -180,7 +181,7 @@ export class StepLR extends LRScheduler {
   constructor(optimizer: Optimizer<{ lr: number }> | LrSettable, options: StepLROptions) {
     super(optimizer, 'StepLR');
     if (options === null || typeof options !== 'object') throw new TypeError('StepLR: options must be { stepSize, gamma? }');
-    checkKnownKeys('StepLR', options, ['stepSize', 'gamma']);
+    assertKnownKeys('StepLR', options, ['stepSize', 'gamma']);
     this.stepSize = checkInteger('StepLR', 'options', 'stepSize', options.stepSize, 1);
     this.gamma = checkNumber('StepLR', 'options', 'gamma', options.gamma ?? 0.1, 0);
     this.start();

@@ -2,6 +2,7 @@
 // per-parameter state kept outside tidy() scopes, in-place updates under noGrad, and a state dict of plain
 // numbers and tensors that a checkpoint can store as safetensors + JSON.
 import { enableGrad, noGrad } from '../autograd';
+import { fmtShape } from '../checks';
 import { keep, Tensor } from '../tensor';
 import { Workspace } from './inplace';
 
@@ -110,7 +111,7 @@ export abstract class Optimizer<O extends { lr: number }> {
         if (param.isDisposed) throw new Error(`${this.name}.step: ${where}: parameter ${i} was disposed`);
         if (grad.isDisposed) throw new Error(`${this.name}.step: ${where}: the gradient of parameter ${i} was disposed`);
         if (grad.dtype !== 'float32' || grad.size !== param.size || grad.shape.some((d, j) => d !== param.shape[j]))
-          throw new RangeError(`${this.name}.step: ${where}: the gradient of parameter ${i} is ${grad.dtype} [${grad.shape.join(', ')}], the parameter float32 [${param.shape.join(', ')}]`);
+          throw new RangeError(`${this.name}.step: ${where}: the gradient of parameter ${i} is ${grad.dtype} ${fmtShape(grad.shape)}, the parameter float32 ${fmtShape(param.shape)}`);
         updates.push([param, grad, group]);
       });
     });
@@ -199,7 +200,7 @@ export abstract class Optimizer<O extends { lr: number }> {
         } else {
           if (!(value instanceof Tensor) || value.isDisposed) throw new TypeError(`${op}: state[${index}].${name} must be a live Tensor`);
           if (value.dtype !== 'float32' || value.size !== param.size || value.shape.some((d, j) => d !== param.shape[j]))
-            throw new RangeError(`${op}: state[${index}].${name} is ${value.dtype} [${value.shape.join(', ')}], the parameter is float32 [${param.shape.join(', ')}]`);
+            throw new RangeError(`${op}: state[${index}].${name} is ${value.dtype} ${fmtShape(value.shape)}, the parameter is float32 ${fmtShape(param.shape)}`);
         }
       }
       return [param, entry] as const;

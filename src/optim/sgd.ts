@@ -1,8 +1,9 @@
 // Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay, step for step
 // torch.optim.SGD.
 import { kernels } from '../backend';
+import { assertKnownKeys } from '../checks';
 import type { Tensor } from '../tensor';
-import { checkBoolean, checkKnownKeys, checkNumber } from './checks';
+import { checkBoolean, checkNumber } from './checks';
 import { addScaled, binaryInto, scaleInto } from './inplace';
 import { Optimizer, ParamGroup, ParamsInput, ParamState } from './optimizer';
 
@@ -23,7 +24,7 @@ export class SGD extends Optimizer<SGDOptions> {
   /** lr has no default (as in torch.optim.SGD); momentum, dampening, weightDecay 0; nesterov, maximize false. */
   constructor(params: ParamsInput<SGDOptions>, options: Partial<SGDOptions> & { lr: number }) {
     if (options === null || typeof options !== 'object') throw new TypeError('SGD: options must be an object with at least lr');
-    checkKnownKeys('SGD', options, SGD_KEYS);
+    assertKnownKeys('SGD', options, SGD_KEYS);
     if (options.lr === undefined) throw new TypeError('SGD: options.lr is required');
     super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options }, {
       momentumBuffer: { kind: 'tensor', required: false },

@@ -72,7 +72,7 @@ describe('F.packedSelfAttention', () => {
 
   test('argument checks', () => {
     const qkv = tensor(randomArray(2 * 3 * 12, 1), { shape: [2, 3, 12] });
-    expectError(() => F.packedSelfAttention(qkv, 0), 'RangeError', /numHeads must be an integer >= 1/);
+    expectError(() => F.packedSelfAttention(qkv, 0), 'RangeError', /numHeads must be a positive integer, got 0/);
     expectError(() => F.packedSelfAttention(qkv, 5), 'RangeError', /\[B, T, 3 \* numHeads \* D\], got \[2, 3, 12\]/);
     expectError(() => F.packedSelfAttention(qkv.reshape(6, 12), 2), 'RangeError', /got \[6, 12\]/);
     expectError(() => F.packedSelfAttention(qkv, 2, { dropoutP: 1 }), 'RangeError', /dropoutP must be in \[0, 1\)/);

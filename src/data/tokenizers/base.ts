@@ -1,6 +1,7 @@
 // The interface shared by every tokenizer: a vocabulary whose first four ids are the special tokens, encode/decode,
 // and JSON (de)serialisation with atomic saves.
 import * as fs from 'fs';
+import { assertPositiveInt } from '../../checks';
 import { writeFileAtomic } from '../../io/atomic';
 
 /** The special tokens, at fixed ids in every tokenizer. */
@@ -150,8 +151,7 @@ export function selectByFrequency(
   maxSize: number,
   owner: string,
 ): string[] {
-  if (!Number.isInteger(minFrequency) || minFrequency < 1)
-    throw new RangeError(`${owner}: minFrequency must be a positive integer, got ${minFrequency}`);
+  assertPositiveInt(owner, 'minFrequency', minFrequency);
   if (!(maxSize === Infinity || (Number.isInteger(maxSize) && maxSize >= 0)))
     throw new RangeError(`${owner}: maxSize must be a non-negative integer, got ${maxSize}`);
   return [...counts.entries()]

@@ -1,5 +1,6 @@
 // ByteLevelBPETokenizer: byte-pair encoding over UTF-8 bytes, so every string round-trips exactly.
 // Text is first split GPT-2 style into words carrying their leading space; merges never cross those pieces.
+import { assertPositiveInt } from '../../checks';
 import {
   checkCorpus,
   checkSpecialTokens,
@@ -108,8 +109,7 @@ export class ByteLevelBPETokenizer extends Tokenizer {
     const baseSize = FIRST_BYTE_ID + 256;
     if (!Number.isInteger(vocabSize) || vocabSize < baseSize || vocabSize > MAX_VOCAB_SIZE)
       throw new RangeError(`${owner}: vocabSize must be an integer in [${baseSize}, ${MAX_VOCAB_SIZE}], got ${vocabSize}`);
-    if (!Number.isInteger(minFrequency) || minFrequency < 1)
-      throw new RangeError(`${owner}: minFrequency must be a positive integer, got ${minFrequency}`);
+    assertPositiveInt(owner, 'minFrequency', minFrequency);
 
     const wordCounts = new Map<string, number>();
     for (const text of corpus) {

@@ -1,22 +1,10 @@
 // G2P metrics: word error rate and phoneme error rate against one or more reference pronunciations, with and
 // without stress digits.
+import { editDistance } from '../../util/edit_distance';
 import { stripStress } from './data';
 
-/** Levenshtein distance between two token sequences (unit costs for insertion, deletion, substitution). */
-export function editDistance(a: readonly string[], b: readonly string[]): number {
-  if (!Array.isArray(a) || !Array.isArray(b)) throw new TypeError('editDistance: both arguments must be arrays of tokens');
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  let current = new Array<number>(b.length + 1);
-  for (let i = 1; i <= a.length; i++) {
-    current[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(substitution, previous[j] + 1, current[j - 1] + 1);
-    }
-    [previous, current] = [current, previous];
-  }
-  return previous[b.length];
-}
+// Part of the g2p namespace's API since the metrics were written; the implementation is shared with the CLI.
+export { editDistance };
 
 export interface G2PScoreOptions {
   /** Compare without stress digits (removed from predictions and references alike). */
