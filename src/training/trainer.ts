@@ -4,7 +4,6 @@
 // resumption from a checkpoint.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SingleBar } from 'cli-progress';
 import { noGrad } from '../autograd';
 import type { Tokenizer } from '../data/tokenizers';
 import { writeFileAtomic } from '../io/atomic';
@@ -19,6 +18,7 @@ import {
 } from './checkpoint';
 import { evaluateLoss } from './evaluate';
 import { defaultLossFn, LossFn } from './losses';
+import { ProgressDisplay } from './progress';
 
 export type Metrics = Record<string, number>;
 
@@ -147,20 +147,6 @@ export function readMetrics(file: string): Array<TrainRecord | EvalRecord> {
     }
   }
   return records;
-}
-
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-function formatMetrics(metrics: Metrics): string {
-  return Object.entries(metrics)
-    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
-    .join(' | ');
 }
 
 export class Trainer<B = unknown> {
@@ -301,9 +287,6 @@ export class Trainer<B = unknown> {
     const { outDir, maxSteps, epochs } = options;
     if (outDir !== undefined) fs.mkdirSync(outDir, { recursive: true });
     this.prepareOutput();
-    const stream = options.logStream ?? process.stderr;
-    const mode = options.progress ?? 'auto';
-    const useBar = mode === 'bar' || (mode === 'auto' && (stream as { isTTY?: boolean }).isTTY === true);
     const bestMetric = options.bestMetric ?? 'loss';
     const bestMode = options.bestMode ?? 'min';
     const record = (r: TrainRecord | EvalRecord) => {
@@ -331,27 +314,8 @@ export class Trainer<B = unknown> {
       }
     };
 
-    const bar = useBar
-      ? new SingleBar({
-          stream,
-          format: 'step {value}/{total} [{bar}] {percentage}% | epoch {epoch} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
-          hideCursor: true,
-          noTTYOutput: mode === 'bar',
-          etaBuffer: 50,
-          fps: 5,
-        })
-      : null;
-    const payload = (loss: number | null, lr: number, tps: number | null) => ({
-      epoch: this.counters.epoch,
-      loss: loss === null ? '-' : loss.toFixed(4),
-      lr: lr.toExponential(2),
-      tps: tps === null ? '-' : Math.round(tps),
-    });
-    bar?.start(totalSteps, this.counters.step, payload(null, optimizer.paramGroups[0].lr, null));
-    const logLine = (text: string) => {
-      if (mode === 'none') return;
-      stream.write(bar !== null ? `\r\x1b[K${text}\n` : `${text}\n`);
-    };
+    const progress = new ProgressDisplay(options.logStream ?? process.stderr, options.progress ?? 'auto', totalSteps);
+    progress.start(this.counters.step, this.counters.epoch, optimizer.paramGroups[0].lr);
 
     const startedAt = performance.now() / 1000 - this.counters.elapsedSeconds;
     const elapsed = () => performance.now() / 1000 - startedAt;
@@ -378,7 +342,7 @@ export class Trainer<B = unknown> {
       lastEvalStep = this.counters.step;
       this.counters.elapsedSeconds = elapsed();
       record({ type: 'eval', step: this.counters.step, epoch: this.counters.epoch, metrics, elapsed: this.counters.elapsedSeconds });
-      logLine(`eval @ step ${this.counters.step}: ${formatMetrics(metrics)}`);
+      progress.eval(this.counters.step, metrics);
       const value = metrics[bestMetric];
       if (typeof value === 'number' && Number.isFinite(value)) {
         const best = this.counters.bestMetric;
@@ -410,14 +374,7 @@ export class Trainer<B = unknown> {
       const r: TrainRecord = { type: 'train', step, epoch: this.counters.epoch, loss: meanLoss, lr, tokensPerSecond: tps, elapsed: now };
       if (gradNorm !== null) r.gradNorm = gradNorm;
       record(r);
-      if (bar !== null) bar.update(step, payload(meanLoss, lr, tps));
-      else {
-        const eta = (seconds / window.steps) * Math.max(0, totalSteps - step);
-        logLine(
-          `step ${step}/${totalSteps} | epoch ${this.counters.epoch} | loss ${meanLoss.toFixed(4)} | lr ${lr.toExponential(2)} | ` +
-            `${tps === null ? '-' : Math.round(tps)} tok/s | elapsed ${formatDuration(now)} | ETA ${formatDuration(eta)}`,
-        );
-      }
+      progress.train(r, seconds / window.steps);
       window = { loss: 0, steps: 0, tokens: 0, start: now };
     };
 
@@ -454,7 +411,7 @@ export class Trainer<B = unknown> {
       this.counters.elapsedSeconds = elapsed();
       if (outDir !== undefined) this.writeChart();
     } finally {
-      bar?.stop();
+      progress.stop();
     }
     return { ...this.counters, lastLoss, lastEval, checkpoint: lastCheckpoint, stopped: this.stopRequested };
   }
