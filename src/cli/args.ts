@@ -177,6 +177,17 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
   return { values, positionals, explicit, help };
 }
 
+/** The values of every `--NAME` in argv, in order, found before the full parse (--task picks the option table
+ * that parse needs). The other flags are not known here and are taken for booleans; arguments after `--` are
+ * not flags. Throws when one has no value. */
+export function findOptionValues(argv: readonly string[], name: string): string[] {
+  const spec: OptionSpec = { name, type: 'string', description: '' };
+  const byName = new Map([[name, spec]]);
+  return tokenize(argv, [spec])
+    .filter((t): t is OptionToken => t.kind === 'option' && t.name === name)
+    .map((t) => optionValue(t, byName, '').raw);
+}
+
 /** Merges defaults < config file < command line, checks config keys and required options. */
 export function resolveOptions(specs: readonly OptionSpec[], parsed: ParsedArgs, config: Record<string, unknown> | null, configFile = 'config'): OptionValues {
   const byKey = new Map(specs.filter((s) => !s.flagOnly).map((s) => [camelCase(s.name), s]));
