@@ -1,6 +1,7 @@
-// A small command-line parser: `--name value`, `--name=value`, boolean `--flag` / `--no-flag`, `--` ends options.
-// Values are typed and checked by an option table, which also renders the --help text. Config files (JSON) are
-// checked against the same table, keyed by the camelCase option names.
+// Command-line options: `--name value`, `--name=value`, boolean `--flag` / `--no-flag`, `--` ends options.
+// node:util's parseArgs splits argv into tokens; an option table types and checks their values and renders the
+// --help text. Config files (JSON) are checked against the same table, keyed by the camelCase option names.
+import { parseArgs as parseArgv } from 'node:util';
 
 /** An error in how the command was invoked (exit code 2) or in what it was given (exit code 1). No stack
  * trace is shown for these. */
@@ -106,6 +107,52 @@ export interface ParsedArgs {
   help: boolean;
 }
 
+type Token = NonNullable<ReturnType<typeof parseArgv>['tokens']>[number];
+type OptionToken = Extract<Token, { kind: 'option' }>;
+
+/** An argument that stands for itself though it starts with a dash: a negative number such as '-1' or '-0.5'. */
+const NEGATIVE_NUMBER = /^-\d/;
+
+/** node:util's tokens for argv. Options that take a value are declared strings (coerceValue types them).
+ * strict is off, so unknown flags, booleans given a value and values that start with a dash (`--lr -1`) come
+ * back as tokens, for parseArgs below to judge. node:util would read a negative number standing alone as short
+ * options (and '-1e-3' as a group holding '--'): such an argument becomes a positional and parsing restarts
+ * after it. */
+function tokenize(argv: readonly string[], specs: readonly OptionSpec[]): Token[] {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const s of specs) options[s.name] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
+  options.help = { type: 'boolean', short: 'h' };
+  const tokens: Token[] = [];
+  for (let start = 0; start < argv.length; ) {
+    const args = argv.slice(start);
+    const parsed = parseArgv({ args, options, strict: false, allowPositionals: true, tokens: true }).tokens;
+    const cut = parsed.findIndex((t) => t.kind === 'option' && NEGATIVE_NUMBER.test(args[t.index]));
+    for (const t of cut === -1 ? parsed : parsed.slice(0, cut)) tokens.push({ ...t, index: t.index + start });
+    if (cut === -1) break;
+    const at = start + parsed[cut].index;
+    tokens.push({ kind: 'positional', index: at, value: argv[at] });
+    start = at + 1;
+  }
+  return tokens;
+}
+
+/** The spec a long-option token names and the text of its value; `--no-NAME` is NAME=false for a boolean. */
+function optionValue(token: OptionToken, byName: ReadonlyMap<string, OptionSpec>, command: string): { spec: OptionSpec; raw: string } {
+  let spec = byName.get(token.name);
+  let raw = token.value;
+  const negated = token.name.startsWith('no-') ? byName.get(token.name.slice(3)) : undefined;
+  if (spec === undefined && negated?.type === 'boolean' && raw === undefined) {
+    spec = negated;
+    raw = 'false';
+  }
+  if (spec === undefined) throw new UserError(`unknown option '--${token.name}' for '${command}'${suggestion(token.name, [...byName.keys()], '--')}`, 2);
+  if (raw === undefined && spec.type === 'boolean') raw = 'true';
+  // A value taken from the next argument may not be another flag: `--out --lr 3` lacks the value of --out.
+  const isFlag = raw !== undefined && !token.inlineValue && raw.startsWith('--') && raw.length > 2;
+  if (raw === undefined || isFlag) throw new UserError(`option '--${spec.name}' needs a value`, 2);
+  return { spec, raw };
+}
+
 /** Parses argv against the option table. Throws UserError (exit code 2) on unknown flags and bad values. */
 export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[], command: string): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
@@ -113,44 +160,32 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
   const explicit = new Set<string>();
   const positionals: string[] = [];
   let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg === '-h' || arg === '--help') {
+  for (const token of tokenize(argv, specs)) {
+    if (token.kind === 'positional') positionals.push(token.value);
+    if (token.kind !== 'option') continue;
+    // Short options: only -h. argv holds the whole argument, which names an unknown group such as '-hx'.
+    if (!token.rawName.startsWith('--') && argv[token.index] !== '-h') throw new UserError(`unknown option '${argv[token.index]}' for '${command}'`, 2);
+    if (token.name === 'help') {
+      if (token.value !== undefined) throw new UserError("option '--help' takes no value", 2);
       help = true;
       continue;
     }
-    if (!arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) {
-      positionals.push(arg);
-      continue;
-    }
-    if (!arg.startsWith('--')) throw new UserError(`unknown option '${arg}' for '${command}'`, 2);
-    const eq = arg.indexOf('=');
-    let name = arg.slice(2, eq === -1 ? undefined : eq);
-    let inline: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
-    let spec = byName.get(name);
-    if (spec === undefined && name.startsWith('no-') && byName.get(name.slice(3))?.type === 'boolean' && inline === undefined) {
-      spec = byName.get(name.slice(3)) as OptionSpec;
-      name = spec.name;
-      inline = 'false';
-    }
-    if (spec === undefined)
-      throw new UserError(`unknown option '--${name}' for '${command}'${suggestion(name, [...byName.keys()], '--')}`, 2);
-    let raw: string;
-    if (inline !== undefined) raw = inline;
-    else if (spec.type === 'boolean') raw = 'true';
-    else {
-      if (i + 1 >= argv.length || (argv[i + 1].startsWith('--') && argv[i + 1].length > 2))
-        throw new UserError(`option '--${name}' needs a value`, 2);
-      raw = argv[++i];
-    }
+    const { spec, raw } = optionValue(token, byName, command);
     values[camelCase(spec.name)] = coerceValue(spec, raw, `--${spec.name}`);
     explicit.add(camelCase(spec.name));
   }
   return { values, positionals, explicit, help };
+}
+
+/** The values of every `--NAME` in argv, in order, found before the full parse (--task picks the option table
+ * that parse needs). The other flags are not known here and are taken for booleans; arguments after `--` are
+ * not flags. Throws when one has no value. */
+export function findOptionValues(argv: readonly string[], name: string): string[] {
+  const spec: OptionSpec = { name, type: 'string', description: '' };
+  const byName = new Map([[name, spec]]);
+  return tokenize(argv, [spec])
+    .filter((t): t is OptionToken => t.kind === 'option' && t.name === name)
+    .map((t) => optionValue(t, byName, '').raw);
 }
 
 /** Merges defaults < config file < command line, checks config keys and required options. */

@@ -2,7 +2,7 @@
 // main() is callable in-process (it returns the exit code and writes only to the given streams).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { camelCase, formatOptions, OptionSpec, parseArgs, resolveOptions, suggestion, UserError } from './args';
+import { camelCase, findOptionValues, formatOptions, OptionSpec, parseArgs, resolveOptions, suggestion, UserError } from './args';
 import { checkpointTask } from './common';
 import { CliIO, CommandName, COMMANDS, getTask, listTasks, TaskCommand, TaskDefinition } from './tasks';
 import { classifyTask } from './classify';
@@ -150,21 +150,14 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
     command = first as CommandName;
 
     // --task (and --checkpoint, for inference) can pick the task; find them before the task's own parse.
-    const taskFlag = args.findIndex((a) => a === '--task' || a.startsWith('--task='));
-    if (taskFlag !== -1) {
-      const value = args[taskFlag].includes('=') ? args[taskFlag].slice('--task='.length) : args[taskFlag + 1];
-      if (value === undefined || value.length === 0) throw new UserError("option '--task' needs a value", 2);
+    for (const value of findOptionValues(args, TASK_OPTION.name)) {
+      if (value.length === 0) throw new UserError("option '--task' needs a value", 2);
       if (taskName !== undefined && value !== taskName) throw new UserError(`the task is given twice: '${taskName}' and --task ${value}`, 2);
       taskName = value;
-      args.splice(taskFlag, args[taskFlag].includes('=') ? 1 : 2);
     }
-    if (taskName === undefined) {
-      const checkpointFlag = args.findIndex((a) => a === '--checkpoint' || a.startsWith('--checkpoint='));
-      if (checkpointFlag !== -1) {
-        const dir = args[checkpointFlag].includes('=') ? args[checkpointFlag].slice('--checkpoint='.length) : args[checkpointFlag + 1];
-        if (dir !== undefined) taskName = checkpointTask(dir) ?? undefined;
-      }
-    }
+    // The full parse keeps the last --checkpoint given, so its task is the one to read.
+    const checkpointDir = taskName === undefined ? findOptionValues(args, 'checkpoint').at(-1) : undefined;
+    if (checkpointDir !== undefined) taskName = checkpointTask(checkpointDir) ?? undefined;
     const wantsHelp = args.includes('--help') || args.includes('-h');
     if (taskName === undefined) {
       if (wantsHelp) {

@@ -1,10 +1,10 @@
 // Trainer: the training loop. Each optimizer step (gradient accumulation over micro-batches, clipping, update,
 // scheduler step) runs inside one tidy(), so memory stays flat. Around it: evaluation, logging (a progress bar on
 // a terminal, plain lines otherwise), metrics as JSON lines, a loss chart, periodic/best checkpoints, and exact
-// resumption from a checkpoint.
+// resumption from a checkpoint. A run is startRun(), then per step: step(), countStep(), afterStep() (log, eval,
+// checkpoint when due); then finish(). What a run tracks between steps is in its RunState.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SingleBar } from 'cli-progress';
 import { noGrad } from '../autograd';
 import type { Tokenizer } from '../data/tokenizers';
 import { writeFileAtomic } from '../io/atomic';
@@ -19,6 +19,7 @@ import {
 } from './checkpoint';
 import { evaluateLoss } from './evaluate';
 import { defaultLossFn, LossFn } from './losses';
+import { ProgressDisplay } from './progress';
 
 export type Metrics = Record<string, number>;
 
@@ -149,18 +150,75 @@ export function readMetrics(file: string): Array<TrainRecord | EvalRecord> {
   return records;
 }
 
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+/** The training batches across epochs: restarts the loader at each epoch's end until `epochs` passes are done. */
+class EpochBatches<B> {
+  private iterator: Iterator<B> | null = null;
+  private completedEpochs: number;
+
+  constructor(
+    private readonly loader: TrainerOptions<B>['trainLoader'],
+    private readonly epochs: number | undefined,
+  ) {
+    // Epochs finished by the loader: a saved position at the end of an epoch counts that epoch as done.
+    const { epoch, position } = loader.state();
+    this.completedEpochs = epoch + (loader.length !== undefined && position > 0 && position >= loader.length ? 1 : 0);
+  }
+
+  /** True once `epochs` passes are done (never without an epoch limit). */
+  get finished(): boolean {
+    return this.epochs !== undefined && this.completedEpochs >= this.epochs;
+  }
+
+  /** The next batch, or null when the epochs are done. */
+  next(): B | null {
+    for (let attempt = 0; ; attempt++) {
+      if (this.finished) return null;
+      this.iterator ??= this.loader[Symbol.iterator]();
+      const next = this.iterator.next();
+      if (!next.done) return next.value;
+      this.iterator = null;
+      this.completedEpochs = this.loader.state().epoch;
+      if (attempt > 0) throw new Error('Trainer: the training loader yields no batches');
+    }
+  }
 }
 
-function formatMetrics(metrics: Metrics): string {
-  return Object.entries(metrics)
-    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
-    .join(' | ');
+/** The steps since the last train record: their summed loss and tokens, and when the window opened. */
+interface LogWindow {
+  loss: number;
+  steps: number;
+  tokens: number;
+  start: number;
+}
+
+/** What one train() call tracks between its steps. */
+class RunState<B> {
+  /** When the run would have begun had it run without a break: now, less the elapsed time of the runs it
+   * resumes, so elapsed times continue theirs. In seconds of performance.now(). */
+  private readonly startedAt: number;
+  window: LogWindow;
+  /** The last optimizer step of this run. */
+  last: StepResult | null = null;
+  lastEval: Metrics | null = null;
+  lastEvalStep = -1;
+  lastCheckpoint: string | null = null;
+  lastCheckpointStep = -1;
+
+  constructor(
+    readonly batches: EpochBatches<B>,
+    readonly progress: ProgressDisplay,
+    /** The step counter when the run began (after a resume, the checkpoint's). */
+    readonly stepAtStart: number,
+    elapsedBefore: number,
+  ) {
+    this.startedAt = performance.now() / 1000 - elapsedBefore;
+    this.window = { loss: 0, steps: 0, tokens: 0, start: this.elapsed() };
+  }
+
+  /** Seconds of training, this run's and those it resumes. */
+  elapsed(): number {
+    return performance.now() / 1000 - this.startedAt;
+  }
 }
 
 export class Trainer<B = unknown> {
@@ -297,166 +355,142 @@ export class Trainer<B = unknown> {
   }
 
   private async run(): Promise<TrainResult> {
-    const { options, model, optimizer, scheduler, trainLoader: loader } = this;
-    const { outDir, maxSteps, epochs } = options;
-    if (outDir !== undefined) fs.mkdirSync(outDir, { recursive: true });
-    this.prepareOutput();
-    const stream = options.logStream ?? process.stderr;
-    const mode = options.progress ?? 'auto';
-    const useBar = mode === 'bar' || (mode === 'auto' && (stream as { isTTY?: boolean }).isTTY === true);
-    const bestMetric = options.bestMetric ?? 'loss';
-    const bestMode = options.bestMode ?? 'min';
-    const record = (r: TrainRecord | EvalRecord) => {
-      if (outDir !== undefined) fs.appendFileSync(this.file(METRICS_FILE), `${JSON.stringify(r)}\n`);
-      options.onRecord?.(r);
-    };
-
-    // Epochs finished by the loader: a saved position at the end of an epoch counts that epoch as done.
-    const loaderState = loader.state();
-    let completedEpochs = loaderState.epoch + (loader.length !== undefined && loaderState.position > 0 && loaderState.position >= loader.length ? 1 : 0);
-    const batchesPerEpoch = loader.length ?? 0;
-    const totalSteps = maxSteps ?? Math.ceil(((epochs as number) * batchesPerEpoch) / this.accumulation);
-    const stepsLeft = () => (maxSteps !== undefined ? this.counters.step < maxSteps : true) && (epochs === undefined || completedEpochs < epochs);
-
-    let iterator: Iterator<B> | null = null;
-    const nextBatch = (): B | null => {
-      for (let attempt = 0; ; attempt++) {
-        if (epochs !== undefined && completedEpochs >= epochs) return null;
-        iterator ??= loader[Symbol.iterator]();
-        const next = iterator.next();
-        if (!next.done) return next.value;
-        iterator = null;
-        completedEpochs = loader.state().epoch;
-        if (attempt > 0) throw new Error('Trainer: the training loader yields no batches');
-      }
-    };
-
-    const bar = useBar
-      ? new SingleBar({
-          stream,
-          format: 'step {value}/{total} [{bar}] {percentage}% | epoch {epoch} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
-          hideCursor: true,
-          noTTYOutput: mode === 'bar',
-          etaBuffer: 50,
-          fps: 5,
-        })
-      : null;
-    const payload = (loss: number | null, lr: number, tps: number | null) => ({
-      epoch: this.counters.epoch,
-      loss: loss === null ? '-' : loss.toFixed(4),
-      lr: lr.toExponential(2),
-      tps: tps === null ? '-' : Math.round(tps),
-    });
-    bar?.start(totalSteps, this.counters.step, payload(null, optimizer.paramGroups[0].lr, null));
-    const logLine = (text: string) => {
-      if (mode === 'none') return;
-      stream.write(bar !== null ? `\r\x1b[K${text}\n` : `${text}\n`);
-    };
-
-    const startedAt = performance.now() / 1000 - this.counters.elapsedSeconds;
-    const elapsed = () => performance.now() / 1000 - startedAt;
-    let window = { loss: 0, steps: 0, tokens: 0, start: elapsed() };
-    let lastLoss: number | null = null;
-    let lastEval: Metrics | null = null;
-    let lastEvalStep = -1;
-    let lastCheckpoint: string | null = null;
-    let lastCheckpointStep = -1;
-    const stepAtStart = this.counters.step;
-
-    const evaluate = async () => {
-      const evalFn = this.evalFn;
-      if (evalFn === undefined) return;
-      model.eval();
-      let metrics: Metrics;
-      try {
-        metrics = await noGrad(() => evalFn(model, { step: this.counters.step, epoch: this.counters.epoch }));
-      } finally {
-        model.train();
-      }
-      if (metrics === null || typeof metrics !== 'object') throw new TypeError('Trainer: evalFn must return an object of metrics');
-      lastEval = metrics;
-      lastEvalStep = this.counters.step;
-      this.counters.elapsedSeconds = elapsed();
-      record({ type: 'eval', step: this.counters.step, epoch: this.counters.epoch, metrics, elapsed: this.counters.elapsedSeconds });
-      logLine(`eval @ step ${this.counters.step}: ${formatMetrics(metrics)}`);
-      const value = metrics[bestMetric];
-      if (typeof value === 'number' && Number.isFinite(value)) {
-        const best = this.counters.bestMetric;
-        if (best === null || (bestMode === 'min' ? value < best : value > best)) {
-          this.counters.bestMetric = value;
-          this.counters.bestStep = this.counters.step;
-          if (outDir !== undefined) this.saveTo(this.file(BEST_DIR));
-        }
-      }
-    };
-
-    const saveStepCheckpoint = () => {
-      if (outDir === undefined) return;
-      this.counters.elapsedSeconds = elapsed();
-      lastCheckpoint = this.checkpoint();
-      lastCheckpointStep = this.counters.step;
-    };
-
-    let lastLr = optimizer.paramGroups[0].lr;
-    let lastGradNorm: number | null = null;
-    const flushLog = (lr: number, gradNorm: number | null) => {
-      if (window.steps === 0) return;
-      const step = this.counters.step;
-      const now = elapsed();
-      const seconds = now - window.start;
-      const tps = window.tokens > 0 && seconds > 0 ? window.tokens / seconds : null;
-      const meanLoss = window.loss / window.steps;
-      this.counters.elapsedSeconds = now;
-      const r: TrainRecord = { type: 'train', step, epoch: this.counters.epoch, loss: meanLoss, lr, tokensPerSecond: tps, elapsed: now };
-      if (gradNorm !== null) r.gradNorm = gradNorm;
-      record(r);
-      if (bar !== null) bar.update(step, payload(meanLoss, lr, tps));
-      else {
-        const eta = (seconds / window.steps) * Math.max(0, totalSteps - step);
-        logLine(
-          `step ${step}/${totalSteps} | epoch ${this.counters.epoch} | loss ${meanLoss.toFixed(4)} | lr ${lr.toExponential(2)} | ` +
-            `${tps === null ? '-' : Math.round(tps)} tok/s | elapsed ${formatDuration(now)} | ETA ${formatDuration(eta)}`,
-        );
-      }
-      window = { loss: 0, steps: 0, tokens: 0, start: now };
-    };
-
-    model.train();
+    const run = this.startRun();
     try {
-      while (!this.stopRequested && stepsLeft()) {
-        const result = tidy(() => this.step(nextBatch));
+      while (!this.stopRequested && this.stepsLeft(run)) {
+        const result = tidy(() => this.step(() => run.batches.next()));
         if (result === null) break;
-        this.counters.step++;
-        this.counters.epoch = loader.state().epoch;
-        this.counters.tokensSeen += result.numTokens;
-        lastLoss = result.loss;
-        lastLr = result.lr;
-        lastGradNorm = result.gradNorm;
-        window.loss += result.loss;
-        window.steps++;
-        window.tokens += result.numTokens;
-        const step = this.counters.step;
-        options.onStep?.({ step, epoch: this.counters.epoch, loss: result.loss, lr: result.lr, numTokens: result.numTokens, gradNorm: result.gradNorm });
-
-        if (step % this.logEvery === 0 || !stepsLeft()) flushLog(result.lr, result.gradNorm);
-        // Evals and checkpoints are left out of the tokens/s and ETA of the training window.
-        const pausedAt = elapsed();
-        if (options.evalEvery !== undefined && step % options.evalEvery === 0) await evaluate();
-        if (options.checkpointEvery !== undefined && step % options.checkpointEvery === 0) saveStepCheckpoint();
-        window.start += elapsed() - pausedAt;
+        this.countStep(run, result);
+        await this.afterStep(run);
         // Let timers, signal handlers and finalizers run between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      flushLog(lastLr, lastGradNorm);
-      const trainedNow = this.counters.step > stepAtStart;
-      if (trainedNow && lastEvalStep !== this.counters.step) await evaluate();
-      if (lastCheckpointStep !== this.counters.step && (trainedNow || options.resume === undefined)) saveStepCheckpoint();
-      this.counters.elapsedSeconds = elapsed();
-      if (outDir !== undefined) this.writeChart();
+      await this.finish(run);
     } finally {
-      bar?.stop();
+      run.progress.stop();
     }
-    return { ...this.counters, lastLoss, lastEval, checkpoint: lastCheckpoint, stopped: this.stopRequested };
+    return { ...this.counters, lastLoss: run.last?.loss ?? null, lastEval: run.lastEval, checkpoint: run.lastCheckpoint, stopped: this.stopRequested };
+  }
+
+  /** Prepares outDir (restoring the checkpoint when resuming), starts the progress display, puts the model in
+   * training mode and starts the clock. */
+  private startRun(): RunState<B> {
+    const { outDir, maxSteps, epochs } = this.options;
+    if (outDir !== undefined) fs.mkdirSync(outDir, { recursive: true });
+    this.prepareOutput();
+    const batches = new EpochBatches(this.trainLoader, epochs);
+    const totalSteps = maxSteps ?? Math.ceil(((epochs as number) * (this.trainLoader.length ?? 0)) / this.accumulation);
+    const progress = new ProgressDisplay(this.options.logStream ?? process.stderr, this.options.progress ?? 'auto', totalSteps);
+    progress.start(this.counters.step, this.counters.epoch, this.optimizer.paramGroups[0].lr);
+    this.model.train();
+    return new RunState(batches, progress, this.counters.step, this.counters.elapsedSeconds);
+  }
+
+  /** Whether another step is due: maxSteps not reached and the epochs not done. */
+  private stepsLeft(run: RunState<B>): boolean {
+    const { maxSteps } = this.options;
+    return (maxSteps === undefined || this.counters.step < maxSteps) && !run.batches.finished;
+  }
+
+  /** Counts a finished optimizer step in the counters and the log window, and reports it to onStep. */
+  private countStep(run: RunState<B>, result: StepResult): void {
+    const counters = this.counters;
+    counters.step++;
+    counters.epoch = this.trainLoader.state().epoch;
+    counters.tokensSeen += result.numTokens;
+    run.last = result;
+    run.window.loss += result.loss;
+    run.window.steps++;
+    run.window.tokens += result.numTokens;
+    this.options.onStep?.({ step: counters.step, epoch: counters.epoch, ...result });
+  }
+
+  /** Logs, evaluates and checkpoints when the step just counted calls for it. */
+  private async afterStep(run: RunState<B>): Promise<void> {
+    const { evalEvery, checkpointEvery } = this.options;
+    const step = this.counters.step;
+    if (step % this.logEvery === 0 || !this.stepsLeft(run)) this.flushLog(run);
+    // Evals and checkpoints are left out of the tokens/s and ETA of the training window.
+    const pausedAt = run.elapsed();
+    if (evalEvery !== undefined && step % evalEvery === 0) await this.evaluate(run);
+    if (checkpointEvery !== undefined && step % checkpointEvery === 0) this.saveStepCheckpoint(run);
+    run.window.start += run.elapsed() - pausedAt;
+  }
+
+  /** After the last step: the last train record, then an eval and a checkpoint unless this step already had
+   * them. A resumed run that trained nothing (its checkpoint was already at the end) adds neither; a fresh run
+   * always ends with a checkpoint. */
+  private async finish(run: RunState<B>): Promise<void> {
+    this.flushLog(run);
+    const step = this.counters.step;
+    const trainedNow = step > run.stepAtStart;
+    if (trainedNow && run.lastEvalStep !== step) await this.evaluate(run);
+    if (run.lastCheckpointStep !== step && (trainedNow || this.options.resume === undefined)) this.saveStepCheckpoint(run);
+    this.counters.elapsedSeconds = run.elapsed();
+    if (this.options.outDir !== undefined) this.writeChart();
+  }
+
+  /** Appends a record to metrics.jsonl (with an outDir) and passes it to onRecord. */
+  private record(r: TrainRecord | EvalRecord): void {
+    if (this.options.outDir !== undefined) fs.appendFileSync(this.file(METRICS_FILE), `${JSON.stringify(r)}\n`);
+    this.options.onRecord?.(r);
+  }
+
+  /** Records and shows the steps of the log window (mean loss, tokens/s), then opens a new window. */
+  private flushLog(run: RunState<B>): void {
+    const { window, last } = run;
+    if (window.steps === 0 || last === null) return;
+    const now = run.elapsed();
+    const seconds = now - window.start;
+    const tps = window.tokens > 0 && seconds > 0 ? window.tokens / seconds : null;
+    this.counters.elapsedSeconds = now;
+    const { step, epoch } = this.counters;
+    const r: TrainRecord = { type: 'train', step, epoch, loss: window.loss / window.steps, lr: last.lr, tokensPerSecond: tps, elapsed: now };
+    if (last.gradNorm !== null) r.gradNorm = last.gradNorm;
+    this.record(r);
+    run.progress.train(r, seconds / window.steps);
+    run.window = { loss: 0, steps: 0, tokens: 0, start: now };
+  }
+
+  /** Runs evalFn in eval mode under noGrad, records and shows its metrics, and keeps best/ up to date. */
+  private async evaluate(run: RunState<B>): Promise<void> {
+    const evalFn = this.evalFn;
+    if (evalFn === undefined) return;
+    const { model, counters } = this;
+    model.eval();
+    let metrics: Metrics;
+    try {
+      metrics = await noGrad(() => evalFn(model, { step: counters.step, epoch: counters.epoch }));
+    } finally {
+      model.train();
+    }
+    if (metrics === null || typeof metrics !== 'object') throw new TypeError('Trainer: evalFn must return an object of metrics');
+    run.lastEval = metrics;
+    run.lastEvalStep = counters.step;
+    counters.elapsedSeconds = run.elapsed();
+    this.record({ type: 'eval', step: counters.step, epoch: counters.epoch, metrics, elapsed: counters.elapsedSeconds });
+    run.progress.eval(counters.step, metrics);
+    this.trackBest(metrics);
+  }
+
+  /** Keeps the best value of the watched metric (and saves best/) when these metrics improve on it. */
+  private trackBest(metrics: Metrics): void {
+    const value = metrics[this.options.bestMetric ?? 'loss'];
+    if (typeof value !== 'number' || !Number.isFinite(value)) return;
+    const best = this.counters.bestMetric;
+    const better = best === null || ((this.options.bestMode ?? 'min') === 'min' ? value < best : value > best);
+    if (!better) return;
+    this.counters.bestMetric = value;
+    this.counters.bestStep = this.counters.step;
+    if (this.options.outDir !== undefined) this.saveTo(this.file(BEST_DIR));
+  }
+
+  /** Saves checkpoints/step-N (with an outDir), with the elapsed time up to now. */
+  private saveStepCheckpoint(run: RunState<B>): void {
+    if (this.options.outDir === undefined) return;
+    this.counters.elapsedSeconds = run.elapsed();
+    run.lastCheckpoint = this.checkpoint();
+    run.lastCheckpointStep = this.counters.step;
   }
 
   /** One optimizer step over `accumulation` micro-batches; null when the data ran out before any. */

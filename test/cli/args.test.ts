@@ -68,3 +68,21 @@ test('suggestions only for close names; help lists every option with defaults', 
   expect(help).toMatch(/--shuffle\s+shuffle \(default: true\)/);
   expect(help).toMatch(/-h, --help\s+show this help/);
 });
+
+test('arguments that start with a dash: negative values and positionals; repeated flags; short options', () => {
+  const specs: OptionSpec[] = [...SPECS, { name: 'shift', type: 'number', description: 'offset' }];
+  // A flag's value may be negative; a negative number standing alone is a positional, '-1e-3' included.
+  const parsed = parseArgs(['--shift', '-1e-3', '-5', '-1e-3', '--out', 'dir', '-', '--shift=-2', '--max-steps', '3', '--max-steps', '4'], specs, 'train');
+  expect(parsed.values).toEqual({ shift: -2, out: 'dir', maxSteps: 4 });
+  expect(parsed.positionals).toEqual(['-5', '-1e-3', '-']);
+  expect(parseArgs(['--out', '-x'], specs, 'train').values).toEqual({ out: '-x' });
+  const cases: Array<[string[], string]> = [
+    [['--lr', '-1'], 'invalid value "-1" for --lr: expected a number > 0'],
+    [['-hx'], "unknown option '-hx' for 'train'"],
+    [['--help=yes'], "option '--help' takes no value"],
+    [['--no-out'], "unknown option '--no-out' for 'train'"],
+    [['--no-shuffle=true'], "unknown option '--no-shuffle' for 'train' (did you mean --shuffle?)"],
+    [['--max-steps', '--'], 'invalid value "--" for --max-steps: expected an integer'],
+  ];
+  for (const [argv, message] of cases) expect(userError(() => parseArgs(argv, specs, 'train')).message).toBe(message);
+});

@@ -94,6 +94,14 @@ describe('user errors', () => {
     await expectUserError(['train', '--task', 'lm', 'stray', '--data', 'x', '--out', 'y'], 2, /unexpected argument 'stray'/);
   });
 
+  test('the task given twice, after --, or flags without values before the task is known', async () => {
+    await expectUserError(['train', '--task', 'lm', '--task', 'classify'], 2, /the task is given twice: 'lm' and --task classify/);
+    await expectUserError(['lm', 'train', '--task=g2p'], 2, /the task is given twice: 'lm' and --task g2p/);
+    await expectUserError(['predict', '--', '--task', 'classify'], 2, /'predict' needs --task NAME/);
+    await expectUserError(['train', '--task', '--data', 'x'], 2, /option '--task' needs a value/);
+    await expectUserError(['predict', '--checkpoint'], 2, /option '--checkpoint' needs a value/);
+  });
+
   test('invalid values', async () => {
     const base = ['train', '--task', 'lm', '--data', 'x.txt', '--out', path.join(root, 'never')];
     await expectUserError([...base, '--max-steps', 'ten'], 2, /invalid value "ten" for --max-steps: expected an integer/);

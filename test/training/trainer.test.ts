@@ -232,6 +232,27 @@ test('stop() ends after the current step and saves a checkpoint', async () => {
   dispose();
 });
 
+test('steps run in training mode and evals in eval mode, whatever mode the model was left in', async () => {
+  const { model, optimizer, dispose } = setup();
+  model.eval();
+  const modes: string[] = [];
+  const mode = () => (model.training ? 'train' : 'eval');
+  await new Trainer({
+    model, optimizer, trainLoader: lmLoader(cyclicStream(100, VOCAB)), maxSteps: 3, evalEvery: 2, progress: 'none',
+    lossFn: (m, batch) => {
+      modes.push(`step ${mode()}`);
+      return defaultLossFn()(m, batch);
+    },
+    evalFn: () => {
+      modes.push(`eval ${mode()}`);
+      return { loss: 1 };
+    },
+  }).train();
+  expect(modes).toEqual(['step train', 'step train', 'eval eval', 'step train', 'eval eval']);
+  expect(model.training).toBe(true);
+  dispose();
+});
+
 test('memory stays flat across steps, evals and checkpoints', async () => {
   const { model, optimizer, dispose } = setup();
   const evalLoader = lmLoader(cyclicStream(60, VOCAB, 5), { shuffle: false });
