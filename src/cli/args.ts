@@ -2,6 +2,7 @@
 // node:util's parseArgs splits argv into tokens; an option table types and checks their values and renders the
 // --help text. Config files (JSON) are checked against the same table, keyed by the camelCase option names.
 import { parseArgs as parseArgv } from 'node:util';
+import { editDistance } from '../util/edit_distance';
 
 /** An error in how the command was invoked (exit code 2) or in what it was given (exit code 1). No stack
  * trace is shown for these. */
@@ -39,20 +40,6 @@ export type OptionValues = Record<string, string | number | boolean | undefined>
 
 export function camelCase(name: string): string {
   return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const next = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = row[j];
-      row[j] = next;
-    }
-  }
-  return row[b.length];
 }
 
 /** ' (did you mean X?)' for the closest candidate within a small edit distance, else ''. */

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { noGrad } from '../autograd';
+import { assertPositiveInt, fmtShape } from '../checks';
 import type { Tokenizer } from '../data/tokenizers';
 import { writeFileAtomic } from '../io/atomic';
 import type { Module } from '../nn/module';
@@ -128,10 +129,10 @@ const CHART_FILE = 'loss.svg';
 const CHECKPOINTS_DIR = 'checkpoints';
 const BEST_DIR = 'best';
 
-function checkPositiveInteger(name: string, value: unknown, optional = true): number | undefined {
-  if (value === undefined && optional) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
-    throw new RangeError(`Trainer: ${name} must be a positive integer, got ${String(value)}`);
+/** An optional option that, when given, is a positive integer. */
+function checkPositiveInteger(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  assertPositiveInt('Trainer', name, value);
   return value;
 }
 
@@ -515,7 +516,7 @@ export class Trainer<B = unknown> {
       if (out === null || typeof out !== 'object' || !(out.loss instanceof Tensor))
         throw new TypeError('Trainer: lossFn must return { loss: Tensor, numTokens? }');
       const { loss } = out;
-      if (loss.size !== 1) throw new RangeError(`Trainer: the loss must be a scalar, got shape [${loss.shape.join(', ')}]`);
+      if (loss.size !== 1) throw new RangeError(`Trainer: the loss must be a scalar, got shape ${fmtShape(loss.shape)}`);
       if (!loss.requiresGrad) throw new Error('Trainer: the loss does not require grad (was it computed under noGrad, or are all parameters frozen?)');
       const value = loss.item();
       if (!Number.isFinite(value)) throw new Error(`Trainer: the loss is ${value} at step ${this.counters.step + 1}`);
