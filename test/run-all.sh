@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Everything CI checks, after `npm ci`: the CUDA addon is compiled wherever nvcc is (so its code never rots;
-# its GPU tests skip without a device), then the jest suite, then the install-without-a-compiler test.
+# Everything CI checks, after `npm ci`: lint and formatting first (fast to fail), then the CUDA addon is
+# compiled wherever nvcc is (so its code never rots; its GPU tests skip without a device), then the jest
+# suite, then the install-without-a-compiler test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+npm run lint
+npm run format:check
 if command -v nvcc >/dev/null 2>&1 && command -v cmake >/dev/null 2>&1; then
   npm run build:cuda
 else

@@ -28,11 +28,6 @@ function rawFile(header: unknown, data: Uint8Array = new Uint8Array(0), headerTe
   return out;
 }
 
-function headerOf(buf: Buffer): Record<string, unknown> {
-  const n = Number(buf.readBigUInt64LE(0));
-  return JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-}
-
 describe('writing and reading back', () => {
   test('float32, int32 and bool tensors of every rank round-trip through a file, with metadata', () => {
     const f = tensor(randomArray(24, 1), { shape: [2, 3, 4] });

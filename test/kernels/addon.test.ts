@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { addon } from '../../src/native';
 import { expectError, storageOf } from '../helpers';
 
@@ -60,8 +62,6 @@ describe('addon basics', () => {
 });
 
 describe('environment overrides', () => {
-  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
-  const path = require('node:path') as typeof import('node:path');
   const probe = (env: Record<string, string>) =>
     execFileSync(process.execPath, ['-e', `const a = require('node-gyp-build')(${JSON.stringify(path.join(__dirname, '..', '..'))}); console.log(a.getIsa(), a.getNumThreads())`], {
       env: { ...process.env, ...env },

@@ -42,14 +42,13 @@ test('a Seq2SeqTransformer learns to reverse sequences (>= 99% token accuracy, g
   const optimizer = new optim.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0.01 });
   const steps = 500;
   const schedule = new optim.lrScheduler.WarmupCosineLR(optimizer, { warmupSteps: 30, totalSteps: steps, minLr: 1e-4 });
-  let loss = Infinity;
   for (let step = 0; step < steps; step++) {
     const sources = Array.from({ length: 32 }, example);
     const targets = sources.map((s) => [...s].reverse());
     const src = idsTensor(sources, 6);
     const tgtIn = idsTensor(targets.map((t) => [BOS, ...t]), 7);
     const tgtOut = idsTensor(targets.map((t) => [...t, EOS]), 7);
-    loss = trainStep(optimizer, schedule, () => {
+    trainStep(optimizer, schedule, () => {
       const logits = model.forward(src, tgtIn);
       return F.crossEntropy(logits.reshape(-1, 3 + symbols), tgtOut.reshape(-1), { ignoreIndex: PAD });
     });
@@ -122,10 +121,9 @@ test('an EncoderClassifier learns which of two marker tokens comes first (>= 95%
   const optimizer = new optim.AdamW(model.parameters(), { lr: 2e-3, weightDecay: 0.01 });
   const steps = 300;
   const schedule = new optim.lrScheduler.WarmupCosineLR(optimizer, { warmupSteps: 20, totalSteps: steps, minLr: 1e-4 });
-  let loss = Infinity;
   for (let step = 0; step < steps; step++) {
     const { ids, labels } = batch(32);
-    loss = trainStep(optimizer, schedule, () => F.crossEntropy(model.forward(ids), labels));
+    trainStep(optimizer, schedule, () => F.crossEntropy(model.forward(ids), labels));
     ids.dispose();
     labels.dispose();
   }

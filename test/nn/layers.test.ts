@@ -1,7 +1,7 @@
 // The basic layers against plain-JS references, their PyTorch initialisation, dropout in train/eval, positional
 // encodings, and finite-difference gradient checks of Linear and LayerNorm (inputs and parameters).
 import * as nn from '../../src/nn';
-import { noGrad, randn, Tensor, tensor, tidy } from '../../src';
+import { noGrad, randn, tensor, tidy } from '../../src';
 import { gradCheck } from '../gradcheck';
 import { parameterGradCheck } from './gradcheck';
 import { expectError, maxRelError, randomArray } from '../helpers';
