@@ -17,6 +17,11 @@ function storages(addon, counts, seed) {
   });
 }
 
+/** Uncleared storages of `counts` floats, for outputs. */
+function outputs(addon, counts) {
+  return counts.map((n) => new addon.Storage(Math.max(1, n) * 4));
+}
+
 function disposeAll(list) {
   for (const s of list) if (s !== null && !s.disposed) s.dispose();
 }
@@ -132,58 +137,57 @@ function softmaxBytes(N, C) {
   return 4 * 5 * N * C;
 }
 
-function layerNormRow(N, C) {
+/** A row in GB/s against the triad bandwidth: `bytes` is what a perfect kernel must move per call, `spec.kind`
+ * names the peer's builder. `bind(addon, keep)` allocates the row's storages, passing each list through `keep`
+ * (which disposes them with the row), and returns the call to time. */
+function bandwidthRow(name, shape, bytes, spec, bind) {
   return {
-    name: `layernorm fwd+bwd ${N}x${C}`,
-    shape: `${N}x${C}`,
+    name,
+    shape,
     unit: GBS,
     limit: 'bandwidth',
-    work: layerNormBytes(N, C),
+    work: bytes,
     peer: 'torch',
-    spec: { kind: 'layernorm', N, C },
+    spec,
     setup(addon) {
-      const [x, weight, bias, dout] = storages(addon, [N * C, C, C, N * C], 31);
-      const [out, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
-      const [mean, rstd] = [N, N].map((n) => new addon.Storage(n * 4));
-      const [dweight, dbias] = [C, C].map((n) => new addon.Storage(n * 4));
-      const { layerNormBackwardKernel, layerNormForwardKernel } = family('layernorm');
-      const forward = { x, weight, bias, out, mean, rstd, N, C, eps: 1e-5 };
-      const backward = { dout, x, weight, mean, rstd, dx, dweight, dbias, N, C };
-      return {
-        run: () => {
-          layerNormForwardKernel(addon, forward);
-          layerNormBackwardKernel(addon, backward);
-        },
-        dispose: () => disposeAll([x, weight, bias, dout, out, dx, mean, rstd, dweight, dbias]),
+      const owned = [];
+      const keep = (list) => {
+        owned.push(...list);
+        return list;
       };
+      return { run: bind(addon, keep), dispose: () => disposeAll(owned) };
     },
   };
 }
 
+function layerNormRow(N, C) {
+  const spec = { kind: 'layernorm', N, C };
+  return bandwidthRow(`layernorm fwd+bwd ${N}x${C}`, `${N}x${C}`, layerNormBytes(N, C), spec, (addon, keep) => {
+    const [x, weight, bias, dout] = keep(storages(addon, [N * C, C, C, N * C], 31));
+    const [out, dx, mean, rstd, dweight, dbias] = keep(outputs(addon, [N * C, N * C, N, N, C, C]));
+    const { layerNormBackwardKernel, layerNormForwardKernel } = family('layernorm');
+    const forward = { x, weight, bias, out, mean, rstd, N, C, eps: 1e-5 };
+    const backward = { dout, x, weight, mean, rstd, dx, dweight, dbias, N, C };
+    return () => {
+      layerNormForwardKernel(addon, forward);
+      layerNormBackwardKernel(addon, backward);
+    };
+  });
+}
+
 function softmaxRow(N, C) {
-  return {
-    name: `softmax fwd+bwd ${N}x${C}`,
-    shape: `${N}x${C}`,
-    unit: GBS,
-    limit: 'bandwidth',
-    work: softmaxBytes(N, C),
-    peer: 'torch',
-    spec: { kind: 'softmax', N, C },
-    setup(addon) {
-      const [x, dy] = storages(addon, [N * C, N * C], 41);
-      const [y, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
-      const { softmaxBackwardKernel, softmaxForwardKernel } = family('softmax');
-      const forward = { x, out: y, outer: N, dim: C, inner: 1, log: false };
-      const backward = { y, dy, dx, outer: N, dim: C, inner: 1, log: false };
-      return {
-        run: () => {
-          softmaxForwardKernel(addon, forward);
-          softmaxBackwardKernel(addon, backward);
-        },
-        dispose: () => disposeAll([x, dy, y, dx]),
-      };
-    },
-  };
+  const spec = { kind: 'softmax', N, C };
+  return bandwidthRow(`softmax fwd+bwd ${N}x${C}`, `${N}x${C}`, softmaxBytes(N, C), spec, (addon, keep) => {
+    const [x, dy] = keep(storages(addon, [N * C, N * C], 41));
+    const [y, dx] = keep(outputs(addon, [N * C, N * C]));
+    const { softmaxBackwardKernel, softmaxForwardKernel } = family('softmax');
+    const forward = { x, out: y, outer: N, dim: C, inner: 1, log: false };
+    const backward = { y, dy, dx, outer: N, dim: C, inner: 1, log: false };
+    return () => {
+      softmaxForwardKernel(addon, forward);
+      softmaxBackwardKernel(addon, backward);
+    };
+  });
 }
 
 function normRows() {
