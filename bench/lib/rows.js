@@ -3,18 +3,24 @@
 // measured against, a `spec` that the Python peer rebuilds on its side, and `setup`, which allocates inputs
 // and returns the call to time. Kernel rows call the typed kernel calls of src/ops/<family>.ts (compiled to
 // dist/) on raw storages, so they measure the kernel alone (no Tensor or autograd overhead).
-const { family } = require('./kernels');
+const { family, opsUtil } = require('./kernels');
 
 const GFLOP = 'GFLOP/s';
 const GBS = 'GB/s';
 const TOKENS = 'tokens/s';
 
-function storages(addon, counts, seed) {
+/** Storages of `counts` floats, uniform in [a, b) (default [-1, 1)), seeded from `seed`. */
+function storages(addon, counts, seed, a = -1, b = 1) {
   return counts.map((n, i) => {
     const s = new addon.Storage(Math.max(1, n) * 4);
-    family('random').randomFillKernel(addon, { dst: s, n, dist: 'uniform', seed: seed + i, a: -1, b: 1 });
+    family('random').randomFillKernel(addon, { dst: s, n, dist: 'uniform', seed: seed + i, a, b });
     return s;
   });
+}
+
+/** Uncleared storages of `counts` floats, for outputs. */
+function outputs(addon, counts) {
+  return counts.map((n) => new addon.Storage(Math.max(1, n) * 4));
 }
 
 function disposeAll(list) {
@@ -132,63 +138,257 @@ function softmaxBytes(N, C) {
   return 4 * 5 * N * C;
 }
 
-function layerNormRow(N, C) {
+/** A row in GB/s against the triad bandwidth: `bytes` is what a perfect kernel must move per call, `spec.kind`
+ * names the peer's builder. `bind(addon, keep)` allocates the row's storages, passing each list through `keep`
+ * (which disposes them with the row), and returns the call to time. */
+function bandwidthRow(name, shape, bytes, spec, bind) {
   return {
-    name: `layernorm fwd+bwd ${N}x${C}`,
-    shape: `${N}x${C}`,
+    name,
+    shape,
     unit: GBS,
     limit: 'bandwidth',
-    work: layerNormBytes(N, C),
+    work: bytes,
     peer: 'torch',
-    spec: { kind: 'layernorm', N, C },
+    spec,
     setup(addon) {
-      const [x, weight, bias, dout] = storages(addon, [N * C, C, C, N * C], 31);
-      const [out, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
-      const [mean, rstd] = [N, N].map((n) => new addon.Storage(n * 4));
-      const [dweight, dbias] = [C, C].map((n) => new addon.Storage(n * 4));
-      const { layerNormBackwardKernel, layerNormForwardKernel } = family('layernorm');
-      const forward = { x, weight, bias, out, mean, rstd, N, C, eps: 1e-5 };
-      const backward = { dout, x, weight, mean, rstd, dx, dweight, dbias, N, C };
-      return {
-        run: () => {
-          layerNormForwardKernel(addon, forward);
-          layerNormBackwardKernel(addon, backward);
-        },
-        dispose: () => disposeAll([x, weight, bias, dout, out, dx, mean, rstd, dweight, dbias]),
+      const owned = [];
+      const keep = (list) => {
+        owned.push(...list);
+        return list;
       };
+      return { run: bind(addon, keep), dispose: () => disposeAll(owned) };
     },
   };
 }
 
+function layerNormRow(N, C) {
+  const spec = { kind: 'layernorm', N, C };
+  return bandwidthRow(`layernorm fwd+bwd ${N}x${C}`, `${N}x${C}`, layerNormBytes(N, C), spec, (addon, keep) => {
+    const [x, weight, bias, dout] = keep(storages(addon, [N * C, C, C, N * C], 31));
+    const [out, dx, mean, rstd, dweight, dbias] = keep(outputs(addon, [N * C, N * C, N, N, C, C]));
+    const { layerNormBackwardKernel, layerNormForwardKernel } = family('layernorm');
+    const forward = { x, weight, bias, out, mean, rstd, N, C, eps: 1e-5 };
+    const backward = { dout, x, weight, mean, rstd, dx, dweight, dbias, N, C };
+    return () => {
+      layerNormForwardKernel(addon, forward);
+      layerNormBackwardKernel(addon, backward);
+    };
+  });
+}
+
 function softmaxRow(N, C) {
-  return {
-    name: `softmax fwd+bwd ${N}x${C}`,
-    shape: `${N}x${C}`,
-    unit: GBS,
-    limit: 'bandwidth',
-    work: softmaxBytes(N, C),
-    peer: 'torch',
-    spec: { kind: 'softmax', N, C },
-    setup(addon) {
-      const [x, dy] = storages(addon, [N * C, N * C], 41);
-      const [y, dx] = [N * C, N * C].map((n) => new addon.Storage(n * 4));
-      const { softmaxBackwardKernel, softmaxForwardKernel } = family('softmax');
-      const forward = { x, out: y, outer: N, dim: C, inner: 1, log: false };
-      const backward = { y, dy, dx, outer: N, dim: C, inner: 1, log: false };
-      return {
-        run: () => {
-          softmaxForwardKernel(addon, forward);
-          softmaxBackwardKernel(addon, backward);
-        },
-        dispose: () => disposeAll([x, dy, y, dx]),
-      };
-    },
-  };
+  const spec = { kind: 'softmax', N, C };
+  return bandwidthRow(`softmax fwd+bwd ${N}x${C}`, `${N}x${C}`, softmaxBytes(N, C), spec, (addon, keep) => {
+    const [x, dy] = keep(storages(addon, [N * C, N * C], 41));
+    const [y, dx] = keep(outputs(addon, [N * C, N * C]));
+    const { softmaxBackwardKernel, softmaxForwardKernel } = family('softmax');
+    const forward = { x, out: y, outer: N, dim: C, inner: 1, log: false };
+    const backward = { y, dy, dx, outer: N, dim: C, inner: 1, log: false };
+    return () => {
+      softmaxForwardKernel(addon, forward);
+      softmaxBackwardKernel(addon, backward);
+    };
+  });
 }
 
 function normRows() {
   const shapes = [[1536, 256], [2048, 384], [8192, 1024]];
   return [...shapes.map(([N, C]) => layerNormRow(N, C)), ...shapes.map(([N, C]) => softmaxRow(N, C))];
+}
+
+// ---- the other families, memory-bound too: bytes actually moved ----------------------------------------------
+
+/** Bytes per element of one pass over n floats: add reads a and b and writes out; gelu fwd+bwd reads x and
+ * writes y, then reads x and dy and writes dx. */
+const ELEMENTWISE_BYTES = { add: 12, geluFwdBwd: 20 };
+
+/** Reads x [N, C] and writes its N row sums (dim 1) or C column sums (dim 0). */
+function reduceBytes(N, C, dim) {
+  return 4 * (N * C + (dim === 1 ? N : C));
+}
+
+/** Forward reads logits and targets and writes losses and lse; backward reads logits, targets, lse and dlosses
+ * and writes dlogits. */
+function crossEntropyBytes(N, C) {
+  return 4 * (3 * N * C + 6 * N);
+}
+
+/** Forward reads the ids and N rows of weight and writes them; backward reads the ids and dout and writes
+ * dweight [V, C] once (the zero fill it accumulates into counts as that write). */
+function embeddingBytes(N, V, C) {
+  return 4 * (2 * N + 3 * N * C + V * C);
+}
+
+/** Reads param, grad, m and v and writes param, m and v. */
+function adamwBytes(n) {
+  return 4 * 7 * n;
+}
+
+/** A storage of `count` int32 ids in [0, range). */
+function idStorage(addon, count, range, seed) {
+  const ids = new addon.Storage(Math.max(1, count) * 4);
+  ids.write(randomIds(count, range, seed), 0);
+  return ids;
+}
+
+const shapeText = (shape) => shape.join('x');
+const product = (shape) => shape.reduce((a, b) => a * b, 1);
+
+function elementwiseAddRow(shape) {
+  const n = product(shape);
+  const text = shapeText(shape);
+  const spec = { kind: 'binary', op: 'add', shape };
+  return bandwidthRow(`elementwise add ${text}`, text, ELEMENTWISE_BYTES.add * n, spec, (addon, keep) => {
+    const [a, b] = keep(storages(addon, [n, n], 51));
+    const [out] = keep(outputs(addon, [n]));
+    const strides = opsUtil().contiguousStrides(shape);
+    const call = { op: 'add', a, aOffset: 0, aStrides: strides, b, bOffset: 0, bStrides: strides, out, shape };
+    const { binaryKernel } = family('elementwise');
+    return () => binaryKernel(addon, call);
+  });
+}
+
+function elementwiseGeluRow(shape) {
+  const n = product(shape);
+  const text = shapeText(shape);
+  const spec = { kind: 'unaryFwdBwd', op: 'gelu', n };
+  return bandwidthRow(`elementwise gelu fwd+bwd ${text}`, text, ELEMENTWISE_BYTES.geluFwdBwd * n, spec, (addon, keep) => {
+    const [x, dy] = keep(storages(addon, [n, n], 53));
+    const [y, dx] = keep(outputs(addon, [n, n]));
+    const { unaryBackwardKernel, unaryKernel } = family('elementwise');
+    return () => {
+      unaryKernel(addon, { op: 'gelu', x, out: y, n });
+      unaryBackwardKernel(addon, { op: 'gelu', x, y, dy, dx, n });
+    };
+  });
+}
+
+/** x [N, C] summed over dim 1 (each row to one value) or dim 0 (the rows added up, as a bias gradient is). */
+function reduceSumRow(N, C, dim) {
+  const spec = { kind: 'reduce', op: 'sum', N, C, dim };
+  return bandwidthRow(`reduce sum ${N}x${C} dim ${dim}`, `${N}x${C}`, reduceBytes(N, C, dim), spec, (addon, keep) => {
+    const [x] = keep(storages(addon, [N * C], 55));
+    const [out] = keep(outputs(addon, [dim === 1 ? N : C]));
+    const [outer, inner] = dim === 1 ? [N, 1] : [1, C];
+    const call = { op: 'sum', x, out, outer, dim: dim === 1 ? C : N, inner };
+    const { reduceKernel } = family('reduce');
+    return () => reduceKernel(addon, call);
+  });
+}
+
+/** A contiguous x of `shape` copied into a contiguous x.permute(order), e.g. [B, T, H, D] -> [B, H, T, D]:
+ * reads and writes each element once. */
+function copyPermuteRow(label, shape, order) {
+  const n = product(shape);
+  const permuted = order.map((d) => shape[d]);
+  const spec = { kind: 'permute', shape, order };
+  const name = `copy permute ${label} ${shapeText(shape)}`;
+  return bandwidthRow(name, `${shapeText(shape)} -> ${shapeText(permuted)}`, 8 * n, spec, (addon, keep) => {
+    const [src] = keep(storages(addon, [n], 57));
+    const [dst] = keep(outputs(addon, [n]));
+    const { contiguousStrides } = opsUtil();
+    const strides = contiguousStrides(shape);
+    const call = {
+      src, srcOffset: 0, srcStrides: order.map((d) => strides[d]), dst, dstOffset: 0, dstStrides: contiguousStrides(permuted),
+      shape: permuted,
+    };
+    const { copyStridedKernel } = family('copy');
+    return () => copyStridedKernel(addon, call);
+  });
+}
+
+/** Per-row losses of logits [N, C] and their gradient from dlosses, no smoothing, no ignored rows. */
+function crossEntropyRow(N, C) {
+  const spec = { kind: 'crossentropy', N, C };
+  return bandwidthRow(`crossentropy fwd+bwd ${N}x${C}`, `${N}x${C}`, crossEntropyBytes(N, C), spec, (addon, keep) => {
+    const [logits, dlosses] = keep(storages(addon, [N * C, N], 61));
+    const [targets] = keep([idStorage(addon, N, C, 62)]);
+    const [losses, lse, dlogits] = keep(outputs(addon, [N, N, N * C]));
+    const { crossEntropyBackwardKernel, crossEntropyForwardKernel } = family('crossentropy');
+    const rows = { logits, targets, lse, N, C, ignoreIndex: -100, labelSmoothing: 0 };
+    const forward = { ...rows, losses };
+    const backward = { ...rows, dlosses, dlogits };
+    return () => {
+      crossEntropyForwardKernel(addon, forward);
+      crossEntropyBackwardKernel(addon, backward);
+    };
+  });
+}
+
+/** N ids looked up in weight [V, C], and the gradient scattered back into a zero-filled dweight. */
+function embeddingRow(N, V, C) {
+  const spec = { kind: 'embedding', N, V, C };
+  const name = `embedding fwd+bwd ${N} ids ${V}x${C}`;
+  return bandwidthRow(name, `N=${N} V=${V} C=${C}`, embeddingBytes(N, V, C), spec, (addon, keep) => {
+    const [weight, dout] = keep(storages(addon, [V * C, N * C], 63));
+    const [ids] = keep([idStorage(addon, N, V, 64)]);
+    const [out, dweight] = keep(outputs(addon, [N * C, V * C]));
+    const { embeddingBackwardKernel, embeddingForwardKernel } = family('embedding');
+    const { fillKernel } = family('elementwise');
+    return () => {
+      embeddingForwardKernel(addon, { weight, ids, out, N, V, C });
+      fillKernel(addon, { dst: dweight, n: V * C, value: 0 });
+      embeddingBackwardKernel(addon, { dout, ids, dweight, N, V, C, paddingIdx: -1 });
+    };
+  });
+}
+
+/** Dropout (training's p) reads x and writes out; the normal fill writes its n floats. */
+function randomRows(shape) {
+  const n = product(shape);
+  const text = shapeText(shape);
+  const p = 0.1;
+  const dropout = bandwidthRow(`random dropout ${text} p=${p}`, text, 8 * n, { kind: 'dropout', n, p }, (addon, keep) => {
+    const [x] = keep(storages(addon, [n], 65));
+    const [out] = keep(outputs(addon, [n]));
+    const { dropoutKernel } = family('random');
+    return () => dropoutKernel(addon, { x, out, n, p, seed: 7 });
+  });
+  const normal = bandwidthRow(`random normal ${text}`, text, 4 * n, { kind: 'normal', n }, (addon, keep) => {
+    const [dst] = keep(outputs(addon, [n]));
+    const { randomFillKernel } = family('random');
+    return () => randomFillKernel(addon, { dst, n, dist: 'normal', seed: 8, a: 0, b: 1 });
+  });
+  return [dropout, normal];
+}
+
+/** One AdamW step over n parameters with warm moments, at torch.optim.AdamW's defaults (lr 1e-3, weight decay
+ * 0.01). */
+function adamwRow(label, n) {
+  const spec = { kind: 'adamw', n, lr: 1e-3, weightDecay: 0.01 };
+  return bandwidthRow(`adamw step ${label}`, `n=${n}`, adamwBytes(n), spec, (addon, keep) => {
+    const [param, grad, m] = keep(storages(addon, [n, n, n], 67));
+    const [v] = keep(storages(addon, [n], 70, 0, 1));
+    const { lr, weightDecay } = spec;
+    const call = { param, grad, m, v, n, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, step: 10 };
+    const { adamwStepKernel } = family('adamw');
+    return () => adamwStepKernel(addon, call);
+  });
+}
+
+/** Sizes of the seed model (batch 64 x length 24 = 1536 token rows, vocab 64, d_model 256, ff 1024) and of the
+ * GPT (8 x 256 = 2048 token rows, vocab 256, 6 heads of 64), and one 384-float add that shows the cost of a
+ * call. */
+function memoryBoundRows() {
+  const s = SEED_MODEL;
+  const g = GPT_MODEL;
+  const seedTokens = s.batch * s.tgtLength;
+  const gptTokens = g.batch * g.context;
+  const hidden = [seedTokens, s.ff];
+  return [
+    elementwiseAddRow(hidden),
+    elementwiseAddRow([384]),
+    elementwiseGeluRow(hidden),
+    reduceSumRow(...hidden, 1),
+    reduceSumRow(...hidden, 0),
+    copyPermuteRow('BTHD->BHTD', [g.batch, g.context, g.heads, g.dModel / g.heads], [0, 2, 1, 3]),
+    crossEntropyRow(seedTokens, s.tgtVocab),
+    crossEntropyRow(gptTokens, g.vocab),
+    embeddingRow(seedTokens, s.tgtVocab, s.dModel),
+    embeddingRow(gptTokens, g.vocab, g.dModel),
+    ...randomRows(hidden),
+    adamwRow('5.6M', 5_600_000),
+  ];
 }
 
 // ---- end to end: our side slots in when the models exist --------------------------------------------------------
@@ -286,7 +486,10 @@ function endToEndRows() {
 }
 
 function allRows() {
-  return [...gemmRows(), ...attentionRows(), ...normRows(), ...endToEndRows()];
+  return [...gemmRows(), ...attentionRows(), ...normRows(), ...memoryBoundRows(), ...endToEndRows()];
 }
 
-module.exports = { allRows, attentionFlops, layerNormBytes, softmaxBytes, SEED_MODEL, GPT_MODEL };
+module.exports = {
+  allRows, attentionFlops, layerNormBytes, softmaxBytes, ELEMENTWISE_BYTES, reduceBytes, crossEntropyBytes, embeddingBytes,
+  adamwBytes, SEED_MODEL, GPT_MODEL,
+};

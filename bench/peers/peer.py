@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The Python side of `npm run bench -- --compare`: rebuilds a row's work in numpy (GEMM) or PyTorch (norms,
-attention, end-to-end models) and times it on request.
+"""The Python side of `npm run bench -- --compare`: rebuilds a row's work in numpy (GEMM) or PyTorch (attention,
+the memory-bound kernels, end-to-end models) and times it on request.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
   {"op": "hello"}                                         -> {"ok": true, "name": "..."}
@@ -137,6 +137,115 @@ def torch_attention(spec):
     return run_backward if backward else run_forward
 
 
+def uniform(*shape, low=-1.0):
+    """A float32 tensor uniform in [low, 1), as the Node side fills its inputs."""
+    import torch
+
+    return torch.rand(*shape).mul_(1 - low).add_(low)
+
+
+def torch_binary(spec):
+    import torch
+
+    op = getattr(torch, spec["op"])
+    a, b = uniform(*spec["shape"]), uniform(*spec["shape"])
+    out = torch.empty(spec["shape"])
+    return lambda: op(a, b, out=out)
+
+
+def torch_unary_fwd_bwd(spec):
+    """The op and its backward through autograd, as the layer norm and softmax rows do."""
+    import torch.nn.functional as F
+
+    op = getattr(F, spec["op"])
+    x = uniform(spec["n"]).requires_grad_()
+    dy = uniform(spec["n"])
+
+    def run():
+        op(x).backward(dy)
+        x.grad = None
+
+    return run
+
+
+def torch_reduce(spec):
+    import torch
+
+    op = getattr(torch, spec["op"])
+    x = uniform(spec["N"], spec["C"])
+    out = torch.empty(spec["N"] if spec["dim"] == 1 else spec["C"])
+    return lambda: op(x, spec["dim"], out=out)
+
+
+def torch_permute(spec):
+    """permute().contiguous() into a preallocated tensor, as ours writes into its output."""
+    import torch
+
+    x = uniform(*spec["shape"])
+    view = x.permute(*spec["order"])
+    out = torch.empty(view.shape)
+    return lambda: out.copy_(view)
+
+
+def torch_crossentropy(spec):
+    """Per-row losses (reduction 'none') and their gradient from dlosses, as ours."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c = spec["N"], spec["C"]
+    logits = uniform(n, c).requires_grad_()
+    targets = torch.randint(0, c, (n,))
+    dlosses = uniform(n)
+
+    def run():
+        F.cross_entropy(logits, targets, reduction="none").backward(dlosses)
+        logits.grad = None
+
+    return run
+
+
+def torch_embedding(spec):
+    import torch
+    import torch.nn.functional as F
+
+    n, v, c = spec["N"], spec["V"], spec["C"]
+    weight = uniform(v, c).requires_grad_()
+    ids = torch.randint(0, v, (n,))
+    dout = uniform(n, c)
+
+    def run():
+        F.embedding(ids, weight).backward(dout)
+        weight.grad = None
+
+    return run
+
+
+def torch_dropout(spec):
+    import torch.nn.functional as F
+
+    x = uniform(spec["n"])
+    return lambda: F.dropout(x, spec["p"], training=True)
+
+
+def torch_normal(spec):
+    import torch
+
+    out = torch.empty(spec["n"])
+    return lambda: out.normal_()
+
+
+def torch_adamw(spec):
+    """torch.optim.AdamW's step on one tensor of n parameters (1.13 runs its single-tensor loop on the CPU)."""
+    import torch
+
+    n = spec["n"]
+    param = torch.nn.Parameter(uniform(n))
+    param.grad = uniform(n)
+    optimizer = torch.optim.AdamW([param], lr=spec["lr"], weight_decay=spec["weightDecay"])
+    optimizer.step()  # creates the moments, so that every timed step is a warm one
+    return optimizer.step
+
+
 def sinusoidal_positions(length, d_model):
     import torch
 
@@ -260,6 +369,15 @@ BUILDERS = {
         "layernorm": torch_layernorm,
         "softmax": torch_softmax,
         "attention": torch_attention,
+        "binary": torch_binary,
+        "unaryFwdBwd": torch_unary_fwd_bwd,
+        "reduce": torch_reduce,
+        "permute": torch_permute,
+        "crossentropy": torch_crossentropy,
+        "embedding": torch_embedding,
+        "dropout": torch_dropout,
+        "normal": torch_normal,
+        "adamw": torch_adamw,
         "seedStep": torch_seed_step,
         "gptStep": torch_gpt_step,
         "gptGenerate": torch_gpt_generate,

@@ -22,11 +22,19 @@ const { parseArgs, nameFilter } = require('../../bench/lib/options') as {
   parseArgs: (argv: string[], defaultJson: string) => Options;
   nameFilter: (filter: string | null) => (name: string) => boolean;
 };
-const { allRows, attentionFlops, layerNormBytes, softmaxBytes } = require('../../bench/lib/rows') as {
+const {
+  allRows, attentionFlops, layerNormBytes, softmaxBytes, ELEMENTWISE_BYTES, reduceBytes, crossEntropyBytes, embeddingBytes,
+  adamwBytes,
+} = require('../../bench/lib/rows') as {
   allRows: () => Row[];
   attentionFlops: (s: { B: number; H: number; Tq: number; Tk: number; D: number; causal: boolean; backward: boolean }) => number;
   layerNormBytes: (N: number, C: number) => number;
   softmaxBytes: (N: number, C: number) => number;
+  ELEMENTWISE_BYTES: { add: number; geluFwdBwd: number };
+  reduceBytes: (N: number, C: number, dim: number) => number;
+  crossEntropyBytes: (N: number, C: number) => number;
+  embeddingBytes: (N: number, V: number, C: number) => number;
+  adamwBytes: (n: number) => number;
 };
 const { main } = require('../../bench/run') as {
   main: (argv: string[], io: { out: (s: string) => void; log: (s: string) => void }, tuning?: object) => Promise<Results | null>;
@@ -94,9 +102,35 @@ describe('bench rows', () => {
       expect(names).toContain(`layernorm fwd+bwd ${shape}`);
       expect(names).toContain(`softmax fwd+bwd ${shape}`);
     }
+    for (const name of [
+      'elementwise add 1536x1024', 'elementwise add 384', 'elementwise gelu fwd+bwd 1536x1024', 'reduce sum 1536x1024 dim 1',
+      'reduce sum 1536x1024 dim 0', 'copy permute BTHD->BHTD 8x256x6x64', 'crossentropy fwd+bwd 1536x64',
+      'crossentropy fwd+bwd 2048x256', 'embedding fwd+bwd 1536 ids 64x256', 'embedding fwd+bwd 2048 ids 256x384',
+      'random dropout 1536x1024 p=0.1', 'random normal 1536x1024', 'adamw step 5.6M',
+    ])
+      expect(names).toContain(name);
     const endToEnd = rows.filter((r) => r.endToEnd);
     expect(endToEnd.map((r) => r.spec.kind).sort()).toEqual(['gptGenerate', 'gptStep', 'seedStep']);
     for (const r of endToEnd) expect(r.unit).toBe('tokens/s');
+  });
+
+  test('each kernel row is named after its family, and every kernel family has a row', () => {
+    // A family is a native/addon/<family>_binding.cc; peak is the bench's own limits, not a row.
+    const root = path.join(__dirname, '..', '..');
+    const families = fs.readdirSync(path.join(root, 'native', 'addon'))
+      .map((file) => /^(\w+)_binding\.cc$/.exec(file)?.[1])
+      .filter((family): family is string => family !== undefined && family !== 'peak');
+    expect(families.length).toBeGreaterThanOrEqual(11);
+    for (const family of families) {
+      for (const file of [`src/ops/${family}.ts`, `native/cpu/${family}.cc`, `test/kernels/${family}.test.ts`])
+        expect({ family, file, exists: fs.existsSync(path.join(root, file)) }).toEqual({ family, file, exists: true });
+    }
+    const kernelRows = rows.filter((r) => !r.endToEnd);
+    const familyOf = (row: Row) => row.name.split(' ')[0];
+    expect(kernelRows.map(familyOf).filter((family) => !families.includes(family))).toEqual([]);
+    const withRows = new Set(kernelRows.map(familyOf));
+    expect(families.filter((family) => !withRows.has(family))).toEqual([]);
+    for (const row of rows.filter((r) => r.endToEnd)) expect(row.name.startsWith('e2e ')).toBe(true);
   });
 
   test('every row kind has a peer builder', () => {
@@ -111,7 +145,7 @@ describe('bench rows', () => {
     let calls: Array<{ kernel: string; args: unknown[] }> = [];
     const recorder = new Proxy({}, {
       get: (_target, kernel: string) => (kernel === 'Storage' ? addon.Storage : (...args: unknown[]) => {
-        if (kernel !== 'randomFill') calls.push({ kernel, args });
+        calls.push({ kernel, args });
       }),
     });
     const expected: Record<string, string[]> = {
@@ -119,6 +153,31 @@ describe('bench rows', () => {
       attention: ['attentionForward'],
       layernorm: ['layerNormForward', 'layerNormBackward'],
       softmax: ['softmaxForward', 'softmaxBackward'],
+      binary: ['binary'],
+      unaryFwdBwd: ['unary', 'unaryBackward'],
+      reduce: ['reduce'],
+      permute: ['copyStrided'],
+      crossentropy: ['crossEntropyForward', 'crossEntropyBackward'],
+      embedding: ['embeddingForward', 'fill', 'embeddingBackward'],
+      dropout: ['dropout'],
+      normal: ['randomFill'],
+      adamw: ['adamwStep'],
+    };
+    // The bytes a row counts, from the sizes its first kernel call is given (raw positional arguments).
+    const product = (shape: unknown) => (shape as number[]).reduce((a, b) => a * b, 1);
+    const workOf: Record<string, (args: unknown[]) => number> = {
+      binary: (args) => ELEMENTWISE_BYTES.add * product(args[8]),
+      unaryFwdBwd: (args) => ELEMENTWISE_BYTES.geluFwdBwd * (args[3] as number),
+      reduce: (args) => {
+        const [outer, dim, inner] = args.slice(4, 7) as number[];
+        return 4 * (outer * dim * inner + outer * inner);
+      },
+      permute: (args) => 8 * product(args[6]),
+      crossentropy: (args) => crossEntropyBytes(args[4] as number, args[5] as number),
+      embedding: (args) => embeddingBytes(args[3] as number, args[4] as number, args[5] as number),
+      dropout: (args) => 8 * (args[2] as number),
+      normal: (args) => 4 * (args[1] as number),
+      adamw: (args) => adamwBytes(args[4] as number),
     };
     for (const row of rows.filter((r) => !r.endToEnd)) {
       const impl = (row.setup as (a: unknown) => { run: () => void; dispose: () => void })(recorder);
@@ -139,6 +198,21 @@ describe('bench rows', () => {
         expect({ B, H, Tq, Tk, D }).toEqual({ B: spec.B, H: spec.H, Tq: spec.Tq, Tk: spec.Tk, D: spec.D });
         expect(calls[0].args[16]).toBe(spec.causal);
       }
+      const work = workOf[spec.kind as string];
+      if (work !== undefined) expect({ row: row.name, work: row.work }).toEqual({ row: row.name, work: work(calls[0].args) });
+    }
+  });
+
+  test('each kernel row sets up, runs once and disposes on the real addon', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { addon } = require('../../src/native') as { addon: unknown };
+    for (const row of rows.filter((r) => !r.endToEnd)) {
+      const impl = (row.setup as (a: unknown) => { run: () => void; dispose: () => void })(addon);
+      try {
+        expect(() => impl.run()).not.toThrow();
+      } finally {
+        impl.dispose();
+      }
     }
   });
 
@@ -149,6 +223,11 @@ describe('bench rows', () => {
     expect(attentionFlops({ ...base, causal: false, backward: true })).toBe(3.5 * 4 * 2 * 3 * 5 * 7 * 11);
     expect(softmaxBytes(3, 4)).toBe(5 * 12 * 4);
     expect(layerNormBytes(3, 4)).toBe(4 * (6 * 12 + 5 * 4 + 4 * 3));
+    expect(reduceBytes(3, 4, 1)).toBe(4 * (12 + 3));
+    expect(reduceBytes(3, 4, 0)).toBe(4 * (12 + 4));
+    expect(crossEntropyBytes(3, 4)).toBe(4 * (3 * 12 + 6 * 3));
+    expect(embeddingBytes(3, 5, 4)).toBe(4 * (2 * 3 + 3 * 12 + 5 * 4));
+    expect(adamwBytes(3)).toBe(7 * 3 * 4);
     expect(rows.find((r) => r.name === 'gemm NT 4096x256x1024')!.work).toBe(2 * 4096 * 256 * 1024);
     expect(rows.find((r) => r.name === 'gemm TN heads 64x24x32x24')!.work).toBe(2 * 64 * 24 * 32 * 24);
   });
