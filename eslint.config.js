@@ -23,5 +23,7 @@ module.exports = tseslint.config(
   {
     files: ['test/**/*.ts'],
     languageOptions: { globals: { ...globals.jest } },
+    // Tests require modules inside jest.isolateModules and on optional paths.
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

