@@ -17,7 +17,7 @@ interface Results {
   limits: { fmaGflops: Record<string, number>; bandwidthGBs: Record<string, number> }; rows: ResultRow[];
 }
 
-/* eslint-disable @typescript-eslint/no-require-imports */
+ 
 const { parseArgs, nameFilter } = require('../../bench/lib/options') as {
   parseArgs: (argv: string[], defaultJson: string) => Options;
   nameFilter: (filter: string | null) => (name: string) => boolean;
@@ -55,7 +55,7 @@ const { Affinity, affinityList, expandCpus } = require('../../bench/lib/affinity
 };
 // Short limit measurements keep each run at a fraction of a second.
 const FAST_LIMITS = { limitAttempts: 1, fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
-/* eslint-enable @typescript-eslint/no-require-imports */
+ 
 
 describe('bench options', () => {
   test('defaults and every option', () => {
@@ -140,7 +140,7 @@ describe('bench rows', () => {
 
   test('each kernel row runs exactly the kernels its name says, with its shape', () => {
     // A stand-in addon records kernel calls instead of running them (storages stay real).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const { addon } = require('../../src/native') as { addon: { Storage: unknown } };
     let calls: Array<{ kernel: string; args: unknown[] }> = [];
     const recorder = new Proxy({}, {
@@ -204,7 +204,7 @@ describe('bench rows', () => {
   });
 
   test('each kernel row sets up, runs once and disposes on the real addon', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const { addon } = require('../../src/native') as { addon: unknown };
     for (const row of rows.filter((r) => !r.endToEnd)) {
       const impl = (row.setup as (a: unknown) => { run: () => void; dispose: () => void })(addon);

@@ -17,7 +17,7 @@ const hasDriver = fs.existsSync('/proc/driver/nvidia/version') || fs.existsSync(
 
 describe('CUDA backend without a GPU', () => {
   test('the package imports and runs on the CPU whatever the CUDA state', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const pkg = require('../../src/index') as typeof import('../../src/index');
     const t = pkg.ones([2, 2]);
     expect(Array.from(t.dataSync())).toEqual([1, 1, 1, 1]);
@@ -53,7 +53,7 @@ describe('CUDA backend without a GPU', () => {
     process.env.TN_CUDA_ADDON = path.join(root, 'build-cuda', 'no-such-addon.node');
     try {
       jest.isolateModules(() => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
+         
         const fresh = require('../../src/cuda') as typeof import('../../src/cuda');
         expect(fresh.cuda.isAvailable()).toBe(false);
         expect(fresh.cuda.deviceCount()).toBe(0);
@@ -70,7 +70,7 @@ describe('CUDA backend without a GPU', () => {
   });
 
   (built ? test : test.skip)('the CUDA addon exports every CPU kernel and the device functions', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const gpu = require(addonFile) as Record<string, unknown>;
     const cpuOnly = ['setNumThreads', 'getNumThreads', 'setIsa', 'getIsa', 'supportedIsas', 'measureFmaGflops',
       'measureBandwidthGBs'];

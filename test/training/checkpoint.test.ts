@@ -14,7 +14,7 @@ import { expectError } from '../helpers';
 import { cyclicStream, lmLoader, TinyLM } from './helpers';
 
 // The real fs module object, shared with the code under test, so spies on it see every call.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const nodeFs = require('node:fs') as typeof fs;
 
 let root: string;
