@@ -30,8 +30,8 @@ void accumulate_12x32(int64_t kc, const float* const rows[12], int64_t col_step,
     c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);          \
     if (kTwo) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
   }
-    TN_GEMM_ROW(0) TN_GEMM_ROW(1) TN_GEMM_ROW(2) TN_GEMM_ROW(3) TN_GEMM_ROW(4) TN_GEMM_ROW(5)
-    TN_GEMM_ROW(6) TN_GEMM_ROW(7) TN_GEMM_ROW(8) TN_GEMM_ROW(9) TN_GEMM_ROW(10) TN_GEMM_ROW(11)
+    TN_GEMM_ROW(0); TN_GEMM_ROW(1); TN_GEMM_ROW(2); TN_GEMM_ROW(3); TN_GEMM_ROW(4); TN_GEMM_ROW(5);
+    TN_GEMM_ROW(6); TN_GEMM_ROW(7); TN_GEMM_ROW(8); TN_GEMM_ROW(9); TN_GEMM_ROW(10); TN_GEMM_ROW(11);
 #undef TN_GEMM_ROW
     b += kGemmAvx512NR;
   }
@@ -57,8 +57,8 @@ void accumulate_12x32_packed(int64_t kc, const float* a, const float* b, __m512 
     c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);          \
     if (kTwo) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
   }
-    TN_GEMM_ROW(0) TN_GEMM_ROW(1) TN_GEMM_ROW(2) TN_GEMM_ROW(3) TN_GEMM_ROW(4) TN_GEMM_ROW(5)
-    TN_GEMM_ROW(6) TN_GEMM_ROW(7) TN_GEMM_ROW(8) TN_GEMM_ROW(9) TN_GEMM_ROW(10) TN_GEMM_ROW(11)
+    TN_GEMM_ROW(0); TN_GEMM_ROW(1); TN_GEMM_ROW(2); TN_GEMM_ROW(3); TN_GEMM_ROW(4); TN_GEMM_ROW(5);
+    TN_GEMM_ROW(6); TN_GEMM_ROW(7); TN_GEMM_ROW(8); TN_GEMM_ROW(9); TN_GEMM_ROW(10); TN_GEMM_ROW(11);
 #undef TN_GEMM_ROW
   }
   acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
