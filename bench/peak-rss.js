@@ -21,7 +21,8 @@ function parseArgs(argv) {
     const value = argv[i + 1];
     switch (argv[i]) {
       case '--steps':
-        if (!/^\d+$/.test(value ?? '') || Number(value) < 1) throw new RangeError(`peak-rss: --steps expects a positive integer, got '${value}'\n${USAGE}`);
+        if (!/^\d+$/.test(value ?? '') || Number(value) < 1)
+          throw new RangeError(`peak-rss: --steps expects a positive integer, got '${value}'\n${USAGE}`);
         options.steps = Number(value);
         i++;
         break;
@@ -57,9 +58,11 @@ function trainOurs(steps) {
 
 function oursPeak(steps) {
   const child = spawnSync(process.execPath, [__filename, '--side', 'ours', '--steps', String(steps)], {
-    encoding: 'utf8', env: { ...process.env, TN_NUM_THREADS: '1' },
+    encoding: 'utf8',
+    env: { ...process.env, TN_NUM_THREADS: '1' },
   });
-  if (child.status !== 0) throw new Error(`peak-rss: our training process failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (child.status !== 0)
+    throw new Error(`peak-rss: our training process failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(child.stdout.trim().split('\n').pop()).maxRssKiB;
 }
 
@@ -67,9 +70,14 @@ function oursPeak(steps) {
 async function torchPeak(steps) {
   const python = findPython();
   if (python === null) return { error: 'no python3 found' };
-  const child = spawn(python, [path.join(__dirname, 'peers', 'peer.py'), 'torch'], { env: peerEnv(1, false), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(python, [path.join(__dirname, 'peers', 'peer.py'), 'torch'], {
+    env: peerEnv(1, false),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr = (stderr + chunk).slice(-2000); });
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
   const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const request = async (message) => {
     child.stdin.write(`${JSON.stringify(message)}\n`);

@@ -7,7 +7,16 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { USAGE, parseArgs, nameFilter } = require('./lib/options');
 const { allRows } = require('./lib/rows');
-const { SETTINGS, PEER_SETTLE_MS, calibrate, calibratePeer, sleep, summarize, throughput, timeCalls } = require('./lib/measure');
+const {
+  SETTINGS,
+  PEER_SETTLE_MS,
+  calibrate,
+  calibratePeer,
+  sleep,
+  summarize,
+  throughput,
+  timeCalls,
+} = require('./lib/measure');
 const { PeerPool, findPython } = require('./lib/peer');
 const { Affinity } = require('./lib/affinity');
 const { markdown, writeFileAtomic } = require('./lib/report');
@@ -24,8 +33,13 @@ function cpuName(addon) {
   let generation = '';
   try {
     // The family/model numbers tell CPU generations apart where the model name is generic (e.g. in VMs).
-    const fields = new Map(fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n\n')[0].split('\n')
-      .map((line) => line.split(':').map((part) => part.trim())));
+    const fields = new Map(
+      fs
+        .readFileSync('/proc/cpuinfo', 'utf8')
+        .split('\n\n')[0]
+        .split('\n')
+        .map((line) => line.split(':').map((part) => part.trim())),
+    );
     if (fields.get('model name')) model = fields.get('model name');
     if (fields.get('cpu family')) generation = `family ${fields.get('cpu family')} model ${fields.get('model')}, `;
   } catch {
@@ -48,7 +62,7 @@ function coreProbe(addon) {
       gemmKernel(addon, call);
       times.push(Number(process.hrtime.bigint() - start) / 1e6);
     }
-    return times.slice(2).sort((x, y) => x - y)[4];  // the first two warm the caches up
+    return times.slice(2).sort((x, y) => x - y)[4]; // the first two warm the caches up
   };
   return { probe, dispose: () => [a, b, c].forEach((s) => s.dispose()) };
 }
@@ -76,7 +90,9 @@ function measureLimits(addon, threadCounts, settings, affinity, probe, log) {
     }
     limits.fmaGflops[String(t)] = fma;
     limits.bandwidthGBs[String(t)] = bandwidth;
-    log(`limits, ${t} thread${t > 1 ? 's' : ''}: FMA ${fma.toFixed(1)} GFLOP/s, bandwidth ${bandwidth.toFixed(1)} GB/s`);
+    log(
+      `limits, ${t} thread${t > 1 ? 's' : ''}: FMA ${fma.toFixed(1)} GFLOP/s, bandwidth ${bandwidth.toFixed(1)} GB/s`,
+    );
   }
   return limits;
 }
@@ -102,9 +118,13 @@ async function runRow(addon, pkg, row, threads, settings, limits, peers, affinit
       if (prepared.error) {
         note = 'peer unavailable';
         log(`${row.name} [${threads}t]: peer unavailable: ${prepared.error}`);
-      } else await calibratePeer(prepared.handles, settings).then((best) => { peer = best; }, peerFailed);
+      } else
+        await calibratePeer(prepared.handles, settings).then((best) => {
+          peer = best;
+        }, peerFailed);
     }
-    const settle = peer !== null && peer.handle.processThreads > 1 ? () => sleep(PEER_SETTLE_MS) : async () => undefined;
+    const settle =
+      peer !== null && peer.handle.processThreads > 1 ? () => sleep(PEER_SETTLE_MS) : async () => undefined;
     await settle();
     const oursTimes = [];
     const peerTimes = [];
@@ -115,8 +135,16 @@ async function runRow(addon, pkg, row, threads, settings, limits, peers, affinit
       await settle();
     }
     const stats = summarize(oursTimes);
-    const result = { name: row.name, shape: row.shape, threads, ...stats, value: throughput(row.work, row.unit, stats.medianMs), unit: row.unit };
-    if (row.limit !== null) result.ofLimit = result.value / (row.limit === 'fma' ? limits.fmaGflops : limits.bandwidthGBs)[threads];
+    const result = {
+      name: row.name,
+      shape: row.shape,
+      threads,
+      ...stats,
+      value: throughput(row.work, row.unit, stats.medianMs),
+      unit: row.unit,
+    };
+    if (row.limit !== null)
+      result.ofLimit = result.value / (row.limit === 'fma' ? limits.fmaGflops : limits.bandwidthGBs)[threads];
     if (peer !== null) {
       const peerValue = throughput(row.work, row.unit, summarize(peerTimes).medianMs);
       result.peer = { name: peer.handle.label, value: peerValue, ratio: result.value / peerValue };
@@ -170,12 +198,25 @@ async function main(argv, io = CONSOLE, tuning = {}) {
   try {
     for (const row of runnable) {
       for (const threads of options.threads) {
-        const { result, note } = await runRow(addon, pkg, row, threads, settings, limits, peers, affinity, core.probe, io.log);
+        const { result, note } = await runRow(
+          addon,
+          pkg,
+          row,
+          threads,
+          settings,
+          limits,
+          peers,
+          affinity,
+          core.probe,
+          io.log,
+        );
         if (note !== null) peerNotes.set(results.rows.length, note);
         results.rows.push(result);
         const vs = result.peer ? `, ${result.peer.ratio.toFixed(2)}x ${result.peer.name}` : note ? `, ${note}` : '';
         const where = threads === 1 && affinity.single !== null ? ` on CPU ${affinity.single}` : '';
-        io.log(`${row.name} [${threads}t${where}]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}`);
+        io.log(
+          `${row.name} [${threads}t${where}]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}`,
+        );
       }
     }
   } finally {

@@ -97,7 +97,8 @@ export function emptyCache(): void {
 
 /** Caps the bytes the allocator keeps for reuse (default 512 MiB, or TN_CACHE_BYTES). */
 export function setCacheLimit(bytes: number): void {
-  if (!Number.isFinite(bytes) || bytes < 0) throw new RangeError(`setCacheLimit: bytes must be a non-negative number, got ${bytes}`);
+  if (!Number.isFinite(bytes) || bytes < 0)
+    throw new RangeError(`setCacheLimit: bytes must be a non-negative number, got ${bytes}`);
   cacheLimitBytes = bytes;
   while (cachedBytes > cacheLimitBytes) evictOldest();
 }

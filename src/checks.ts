@@ -13,10 +13,17 @@ export interface IntCheckOptions {
 
 /** Throws a RangeError `op: name must be a positive integer, got value` unless value is an integer >= 1
  * (>= 0 with allowZero, and then the message says non-negative). */
-export function assertPositiveInt(op: string, name: string, value: unknown, options: IntCheckOptions = {}): asserts value is number {
+export function assertPositiveInt(
+  op: string,
+  name: string,
+  value: unknown,
+  options: IntCheckOptions = {},
+): asserts value is number {
   const allowZero = options.allowZero ?? false;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1))
-    throw new RangeError(`${op}: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
+    throw new RangeError(
+      `${op}: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`,
+    );
 }
 
 /** Throws a RangeError `op: seed must be an integer in [0, 2^53), got value` unless value is a seed the random
@@ -35,7 +42,12 @@ export interface KnownKeysOptions {
 
 /** Rejects the keys of a user's options object that are not in `known` (a misspelt option would otherwise be
  * ignored): `op: unknown option 'x' (known: a, b)`, naming every unknown key. */
-export function assertKnownKeys(op: string, options: object, known: readonly string[], how: KnownKeysOptions = {}): void {
+export function assertKnownKeys(
+  op: string,
+  options: object,
+  known: readonly string[],
+  how: KnownKeysOptions = {},
+): void {
   const unknown = Object.keys(options).filter((k) => !known.includes(k));
   if (unknown.length === 0) return;
   const what = `${how.what ?? 'option'}${unknown.length > 1 ? 's' : ''}`;

@@ -6,8 +6,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NativeAddon, NativeStorage } from './native';
 
-type CpuOnly = 'setNumThreads' | 'getNumThreads' | 'setIsa' | 'getIsa' | 'supportedIsas' | 'measureFmaGflops' |
-  'measureBandwidthGBs';
+type CpuOnly =
+  | 'setNumThreads'
+  | 'getNumThreads'
+  | 'setIsa'
+  | 'getIsa'
+  | 'supportedIsas'
+  | 'measureFmaGflops'
+  | 'measureBandwidthGBs';
 
 /** The CUDA addon: the CPU addon's kernels (minus threads, ISA and CPU benchmarks) plus device functions. */
 export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
@@ -20,10 +26,25 @@ export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
   /** gemm with a and b holding bfloat16 (two per 4-byte element; offsets and strides count bfloat16 values),
    * c and bias float32, FP32 accumulation on tensor cores. */
   gemmBf16(
-    a: NativeStorage, aOffset: number, b: NativeStorage, bOffset: number, c: NativeStorage, cOffset: number,
-    bias: NativeStorage | null, biasOffset: number, transA: boolean, transB: boolean,
-    M: number, N: number, K: number, batch: number, strideA: number, strideB: number, strideC: number,
-    alpha: number, beta: number,
+    a: NativeStorage,
+    aOffset: number,
+    b: NativeStorage,
+    bOffset: number,
+    c: NativeStorage,
+    cOffset: number,
+    bias: NativeStorage | null,
+    biasOffset: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    batch: number,
+    strideA: number,
+    strideB: number,
+    strideC: number,
+    alpha: number,
+    beta: number,
   ): void;
   /** n float32 values rounded to bfloat16 (round to nearest even) into dst, which holds ceil(n / 2) elements. */
   castToBf16(src: NativeStorage, dst: NativeStorage, n: number): void;

@@ -1,5 +1,23 @@
 // Public entry point of transformer-native.
-export { Tensor, tensor, zeros, ones, full, zerosLike, onesLike, randn, rand, uniform, normal, arange, tidy, keep, manualSeed, getRngState, setRngState } from './tensor';
+export {
+  Tensor,
+  tensor,
+  zeros,
+  ones,
+  full,
+  zerosLike,
+  onesLike,
+  randn,
+  rand,
+  uniform,
+  normal,
+  arange,
+  tidy,
+  keep,
+  manualSeed,
+  getRngState,
+  setRngState,
+} from './tensor';
 export type { DType, Shape, TensorOptions, RandomOptions } from './tensor';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
 export { setNumThreads, getNumThreads, memory, emptyCache, setCacheLimit } from './backend';
@@ -17,6 +35,15 @@ export * as generation from './generation';
 export { Seq2SeqTransformer, GPT, EncoderClassifier, modelFromConfig } from './models';
 export { greedy, sample, beamSearch, generateStream } from './generation';
 export * as training from './training';
-export { Trainer, train, saveCheckpoint, loadCheckpoint, restoreCheckpoint, latestCheckpoint, evaluateLoss, defaultLossFn } from './training';
+export {
+  Trainer,
+  train,
+  saveCheckpoint,
+  loadCheckpoint,
+  restoreCheckpoint,
+  latestCheckpoint,
+  evaluateLoss,
+  defaultLossFn,
+} from './training';
 export { cuda } from './cuda';
 export type { CudaAddon } from './cuda';

@@ -20,8 +20,19 @@ export interface NativeStorage {
 export type AttentionView = [number, number, number, number];
 
 export type UnaryOp =
-  | 'neg' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'relu' | 'sigmoid' | 'gelu' | 'geluTanh' | 'abs'
-  | 'scale' | 'addScalar' | 'powScalar';
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'tanh'
+  | 'relu'
+  | 'sigmoid'
+  | 'gelu'
+  | 'geluTanh'
+  | 'abs'
+  | 'scale'
+  | 'addScalar'
+  | 'powScalar';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'argmax';
 
@@ -47,93 +58,225 @@ export interface NativeAddon {
 
   // gemm (src/ops/gemm.ts)
   gemm(
-    a: NativeStorage, aOffset: number, b: NativeStorage, bOffset: number, c: NativeStorage, cOffset: number,
-    bias: NativeStorage | null, biasOffset: number, transA: boolean, transB: boolean,
-    M: number, N: number, K: number, batch: number, strideA: number, strideB: number, strideC: number,
-    alpha: number, beta: number,
+    a: NativeStorage,
+    aOffset: number,
+    b: NativeStorage,
+    bOffset: number,
+    c: NativeStorage,
+    cOffset: number,
+    bias: NativeStorage | null,
+    biasOffset: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    batch: number,
+    strideA: number,
+    strideB: number,
+    strideC: number,
+    alpha: number,
+    beta: number,
   ): void;
 
   // attention (src/ops/attention.ts)
   attentionForward(
-    q: NativeStorage, k: NativeStorage, v: NativeStorage, out: NativeStorage, lse: NativeStorage,
-    weights: NativeStorage | null, B: number, H: number, Tq: number, Tk: number, D: number,
-    qView: AttentionView, kView: AttentionView, vView: AttentionView, outView: AttentionView,
-    scale: number, isCausal: boolean, causalOffset: number, keyPadding: NativeStorage | null,
-    attnMask: NativeStorage | null, maskView: AttentionView, dropoutP: number, seed: number,
+    q: NativeStorage,
+    k: NativeStorage,
+    v: NativeStorage,
+    out: NativeStorage,
+    lse: NativeStorage,
+    weights: NativeStorage | null,
+    B: number,
+    H: number,
+    Tq: number,
+    Tk: number,
+    D: number,
+    qView: AttentionView,
+    kView: AttentionView,
+    vView: AttentionView,
+    outView: AttentionView,
+    scale: number,
+    isCausal: boolean,
+    causalOffset: number,
+    keyPadding: NativeStorage | null,
+    attnMask: NativeStorage | null,
+    maskView: AttentionView,
+    dropoutP: number,
+    seed: number,
   ): void;
   attentionBackward(
-    q: NativeStorage, k: NativeStorage, v: NativeStorage, out: NativeStorage, dout: NativeStorage,
-    lse: NativeStorage, dq: NativeStorage, dk: NativeStorage, dv: NativeStorage,
-    B: number, H: number, Tq: number, Tk: number, D: number,
-    qView: AttentionView, kView: AttentionView, vView: AttentionView, outView: AttentionView,
-    scale: number, isCausal: boolean, causalOffset: number, keyPadding: NativeStorage | null,
-    attnMask: NativeStorage | null, maskView: AttentionView, dropoutP: number, seed: number,
+    q: NativeStorage,
+    k: NativeStorage,
+    v: NativeStorage,
+    out: NativeStorage,
+    dout: NativeStorage,
+    lse: NativeStorage,
+    dq: NativeStorage,
+    dk: NativeStorage,
+    dv: NativeStorage,
+    B: number,
+    H: number,
+    Tq: number,
+    Tk: number,
+    D: number,
+    qView: AttentionView,
+    kView: AttentionView,
+    vView: AttentionView,
+    outView: AttentionView,
+    scale: number,
+    isCausal: boolean,
+    causalOffset: number,
+    keyPadding: NativeStorage | null,
+    attnMask: NativeStorage | null,
+    maskView: AttentionView,
+    dropoutP: number,
+    seed: number,
     probs?: NativeStorage | null,
   ): void;
 
   // layernorm (src/ops/layernorm.ts)
   layerNormForward(
-    x: NativeStorage, weight: NativeStorage | null, bias: NativeStorage | null, out: NativeStorage,
-    mean: NativeStorage, rstd: NativeStorage, N: number, C: number, eps: number,
+    x: NativeStorage,
+    weight: NativeStorage | null,
+    bias: NativeStorage | null,
+    out: NativeStorage,
+    mean: NativeStorage,
+    rstd: NativeStorage,
+    N: number,
+    C: number,
+    eps: number,
   ): void;
   layerNormBackward(
-    dout: NativeStorage, x: NativeStorage, weight: NativeStorage | null, mean: NativeStorage, rstd: NativeStorage,
-    dx: NativeStorage, dweight: NativeStorage | null, dbias: NativeStorage | null, N: number, C: number,
+    dout: NativeStorage,
+    x: NativeStorage,
+    weight: NativeStorage | null,
+    mean: NativeStorage,
+    rstd: NativeStorage,
+    dx: NativeStorage,
+    dweight: NativeStorage | null,
+    dbias: NativeStorage | null,
+    N: number,
+    C: number,
   ): void;
 
   // softmax (src/ops/softmax.ts)
   softmaxForward(x: NativeStorage, out: NativeStorage, outer: number, dim: number, inner: number, log: boolean): void;
   softmaxBackward(
-    y: NativeStorage, dy: NativeStorage, dx: NativeStorage, outer: number, dim: number, inner: number, log: boolean,
+    y: NativeStorage,
+    dy: NativeStorage,
+    dx: NativeStorage,
+    outer: number,
+    dim: number,
+    inner: number,
+    log: boolean,
   ): void;
 
   // crossentropy (src/ops/crossentropy.ts)
   crossEntropyForward(
-    logits: NativeStorage, targets: NativeStorage, losses: NativeStorage, lse: NativeStorage,
-    N: number, C: number, ignoreIndex: number, labelSmoothing: number,
+    logits: NativeStorage,
+    targets: NativeStorage,
+    losses: NativeStorage,
+    lse: NativeStorage,
+    N: number,
+    C: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
   ): void;
   crossEntropyBackward(
-    logits: NativeStorage, targets: NativeStorage, lse: NativeStorage, dlosses: NativeStorage,
-    dlogits: NativeStorage, N: number, C: number, ignoreIndex: number, labelSmoothing: number,
+    logits: NativeStorage,
+    targets: NativeStorage,
+    lse: NativeStorage,
+    dlosses: NativeStorage,
+    dlogits: NativeStorage,
+    N: number,
+    C: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
   ): void;
 
   // elementwise (src/ops/elementwise.ts)
   binary(
-    op: BinaryOp, a: NativeStorage, aOffset: number, aStrides: number[], b: NativeStorage, bOffset: number,
-    bStrides: number[], out: NativeStorage, shape: number[],
+    op: BinaryOp,
+    a: NativeStorage,
+    aOffset: number,
+    aStrides: number[],
+    b: NativeStorage,
+    bOffset: number,
+    bStrides: number[],
+    out: NativeStorage,
+    shape: number[],
   ): void;
   unary(op: UnaryOp, x: NativeStorage, out: NativeStorage, n: number, param: number): void;
   unaryBackward(
-    op: UnaryOp, x: NativeStorage, y: NativeStorage, dy: NativeStorage, dx: NativeStorage, n: number, param: number,
+    op: UnaryOp,
+    x: NativeStorage,
+    y: NativeStorage,
+    dy: NativeStorage,
+    dx: NativeStorage,
+    n: number,
+    param: number,
   ): void;
   maskedFill(
-    x: NativeStorage, mask: NativeStorage, maskOffset: number, maskStrides: number[], out: NativeStorage,
-    shape: number[], value: number,
+    x: NativeStorage,
+    mask: NativeStorage,
+    maskOffset: number,
+    maskStrides: number[],
+    out: NativeStorage,
+    shape: number[],
+    value: number,
   ): void;
   fill(dst: NativeStorage, offset: number, n: number, value: number): void;
   cast(src: NativeStorage, dst: NativeStorage, n: number, toFloat: boolean): void;
 
   // reduce (src/ops/reduce.ts)
   reduce(
-    op: ReduceOp, x: NativeStorage, out: NativeStorage | null, indices: NativeStorage | null,
-    outer: number, dim: number, inner: number,
+    op: ReduceOp,
+    x: NativeStorage,
+    out: NativeStorage | null,
+    indices: NativeStorage | null,
+    outer: number,
+    dim: number,
+    inner: number,
   ): void;
   indexBackward(
-    dy: NativeStorage, indices: NativeStorage, dx: NativeStorage, outer: number, dim: number, inner: number,
+    dy: NativeStorage,
+    indices: NativeStorage,
+    dx: NativeStorage,
+    outer: number,
+    dim: number,
+    inner: number,
   ): void;
   sumToShape(x: NativeStorage, xShape: number[], out: NativeStorage, outShape: number[]): void;
 
   // embedding (src/ops/embedding.ts)
-  embeddingForward(weight: NativeStorage, ids: NativeStorage, out: NativeStorage, N: number, V: number, C: number): void;
+  embeddingForward(
+    weight: NativeStorage,
+    ids: NativeStorage,
+    out: NativeStorage,
+    N: number,
+    V: number,
+    C: number,
+  ): void;
   embeddingBackward(
-    dout: NativeStorage, ids: NativeStorage, dweight: NativeStorage, N: number, V: number, C: number,
+    dout: NativeStorage,
+    ids: NativeStorage,
+    dweight: NativeStorage,
+    N: number,
+    V: number,
+    C: number,
     paddingIdx: number,
   ): void;
 
   // copy (src/ops/copy.ts)
   copyStrided(
-    src: NativeStorage, srcOffset: number, srcStrides: number[], dst: NativeStorage, dstOffset: number,
-    dstStrides: number[], shape: number[],
+    src: NativeStorage,
+    srcOffset: number,
+    srcStrides: number[],
+    dst: NativeStorage,
+    dstOffset: number,
+    dstStrides: number[],
+    shape: number[],
   ): void;
 
   // random (src/ops/random.ts)
@@ -142,8 +285,17 @@ export interface NativeAddon {
 
   // adamw (src/ops/adamw.ts)
   adamwStep(
-    param: NativeStorage, grad: NativeStorage, m: NativeStorage, v: NativeStorage, n: number,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
+    param: NativeStorage,
+    grad: NativeStorage,
+    m: NativeStorage,
+    v: NativeStorage,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
   ): void;
 }
 

@@ -141,7 +141,8 @@ export class Tensor {
 
   /** Internal: wraps native memory. Users create tensors with tensor(), zeros(), randn()... */
   constructor(storage: NativeStorage | SharedStorage, shape: Shape, dtype: DType, device: Device) {
-    this.storageRef = storage instanceof SharedStorage ? storage : new SharedStorage(storage, device, storage.byteLength);
+    this.storageRef =
+      storage instanceof SharedStorage ? storage : new SharedStorage(storage, device, storage.byteLength);
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this._device = device;
@@ -218,7 +219,9 @@ export class Tensor {
    * it (optimizers, tied weights), stays the same. */
   adoptStorage_(other: Tensor): this {
     if (other.dtype !== this.dtype || other.size !== this.size)
-      throw new RangeError(`adoptStorage_: ${other.dtype} ${fmtShape(other.shape)} does not match ${this.dtype} ${fmtShape(this.shape)}`);
+      throw new RangeError(
+        `adoptStorage_: ${other.dtype} ${fmtShape(other.shape)} does not match ${this.dtype} ${fmtShape(this.shape)}`,
+      );
     const taken = other.storageRef;
     if (taken === null) throw new Error('adoptStorage_: the source tensor was disposed');
     other.storageRef = null;
@@ -261,7 +264,8 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new RangeError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`);
+    if (this.size !== 1)
+      throw new RangeError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`);
     return this.dataSync()[0];
   }
 
@@ -286,7 +290,9 @@ export class Tensor {
   copy_(src: Tensor): this {
     if (!(src instanceof Tensor)) throw new TypeError('copy_: source must be a Tensor');
     if (src.dtype !== this.dtype || src.size !== this.size || src.shape.some((d, i) => d !== this.shape[i]))
-      throw new RangeError(`copy_: source ${src.dtype} ${fmtShape(src.shape)} does not match ${this.dtype} ${fmtShape(this.shape)}`);
+      throw new RangeError(
+        `copy_: source ${src.dtype} ${fmtShape(src.shape)} does not match ${this.dtype} ${fmtShape(this.shape)}`,
+      );
     if (this.size > 0) this.storage.copyFrom(src.storage, 0, 0, this.size);
     return this;
   }
@@ -575,7 +581,14 @@ export interface RandomOptions {
   device?: Device;
 }
 
-function randomTensor(op: string, shape: Shape, dist: 'uniform' | 'normal', a: number, b: number, options: RandomOptions): Tensor {
+function randomTensor(
+  op: string,
+  shape: Shape,
+  dist: 'uniform' | 'normal',
+  a: number,
+  b: number,
+  options: RandomOptions,
+): Tensor {
   const s = checkShape(op, shape);
   const seed = options.seed ?? nextSeed();
   assertSeed(op, seed);
@@ -612,7 +625,11 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
     end = start;
     start = 0;
   }
-  for (const [name, v] of [['start', start], ['end', end], ['step', step]] as const)
+  for (const [name, v] of [
+    ['start', start],
+    ['end', end],
+    ['step', step],
+  ] as const)
     if (!Number.isFinite(v)) throw new RangeError(`arange: ${name} must be finite, got ${v}`);
   if (step === 0) throw new RangeError('arange: step must be nonzero');
   const n = Math.max(0, Math.ceil((end - start) / step));

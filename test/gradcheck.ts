@@ -12,7 +12,14 @@ export interface GradInput {
  * Returns the worst relative error (|analytic - numeric| / max(|numeric|, 1e-2)). */
 export function gradCheck(fn: (...inputs: Tensor[]) => Tensor, specs: GradInput[], seed = 7, h = 1e-2): number {
   return tidy(() => {
-    const values = specs.map((s, i) => s.data ?? randomArray(s.shape.reduce((p, d) => p * d, 1), seed + i));
+    const values = specs.map(
+      (s, i) =>
+        s.data ??
+        randomArray(
+          s.shape.reduce((p, d) => p * d, 1),
+          seed + i,
+        ),
+    );
     const inputs = specs.map((s, i) => tensor(values[i], { shape: s.shape, requiresGrad: true }));
     const out = fn(...inputs);
     const r = randomArray(out.size, seed + 100);

@@ -107,7 +107,8 @@ function runOurs(p) {
       const { M, N, K } = p;
       const c = keep(new gpu.Storage(M * N * 4));
       if (p.dtype === 'tf32') {
-        const a = keep(randomStorage(M * K, 1)), b = keep(randomStorage(K * N, 2));
+        const a = keep(randomStorage(M * K, 1)),
+          b = keep(randomStorage(K * N, 2));
         return seconds(() => family('gemm').gemmKernel(gpu, { a, b, c, M, N, K, transB: p.transB }));
       }
       const toBf16 = (n, seed) => {
@@ -116,7 +117,8 @@ function runOurs(p) {
         family('elementwise').castBf16Kernel(gpu, { src: f, dst: h, n, toBf16: true });
         return h;
       };
-      const a = toBf16(M * K, 1), b = toBf16(K * N, 2);
+      const a = toBf16(M * K, 1),
+        b = toBf16(K * N, 2);
       return seconds(() => family('gemm').gemmBf16Kernel(gpu, { a, b, c, M, N, K, transB: p.transB }));
     }
     if (p.kind === 'attention') {
@@ -126,16 +128,29 @@ function runOurs(p) {
       const lse = keep(new gpu.Storage(B * H * T * 4));
       const view = [0, H * T * D, T * D, D];
       const args = {
-        B, H, Tq: T, Tk: T, D, qView: view, kView: view, vView: view, outView: view, scale: 1 / Math.sqrt(D),
-        isCausal: p.causal, causalOffset: 0, keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0,
+        B,
+        H,
+        Tq: T,
+        Tk: T,
+        D,
+        qView: view,
+        kView: view,
+        vView: view,
+        outView: view,
+        scale: 1 / Math.sqrt(D),
+        isCausal: p.causal,
+        causalOffset: 0,
+        keyPadding: null,
+        attnMask: null,
+        maskView: [0, 0, 0, 0],
+        dropoutP: 0,
         seed: 0,
       };
       const { attentionBackwardKernel, attentionForwardKernel } = family('attention');
       const forward = () => attentionForwardKernel(gpu, { ...args, q, k, v, out, lse, weights: null });
       if (p.pass === 'forward') return seconds(forward);
       forward();
-      return seconds(() =>
-        attentionBackwardKernel(gpu, { ...args, q, k, v, out, dout, lse, dq, dk, dv, probs: null }));
+      return seconds(() => attentionBackwardKernel(gpu, { ...args, q, k, v, out, dout, lse, dq, dk, dv, probs: null }));
     }
     if (p.kind === 'layernorm') {
       const { N, C } = p;
@@ -143,12 +158,12 @@ function runOurs(p) {
       const [w, b, dw, db] = [5, 6, 7, 8].map((seed) => keep(randomStorage(C, seed)));
       const [mean, rstd] = [9, 10].map((seed) => keep(randomStorage(N, seed)));
       const { layerNormBackwardKernel, layerNormForwardKernel } = family('layernorm');
-      const forward = () =>
-        layerNormForwardKernel(gpu, { x, weight: w, bias: b, out, mean, rstd, N, C, eps: 1e-5 });
+      const forward = () => layerNormForwardKernel(gpu, { x, weight: w, bias: b, out, mean, rstd, N, C, eps: 1e-5 });
       if (p.pass === 'forward') return seconds(forward);
       forward();
       return seconds(() =>
-        layerNormBackwardKernel(gpu, { dout, x, weight: w, mean, rstd, dx, dweight: dw, dbias: db, N, C }));
+        layerNormBackwardKernel(gpu, { dout, x, weight: w, mean, rstd, dx, dweight: dw, dbias: db, N, C }),
+      );
     }
     return null;
   } finally {
@@ -201,7 +216,8 @@ const torch = runTorch(selected);
 
 const rows = selected.map((p, i) => {
   const t = torch ? torch.results[i] : null;
-  const mine = rate(p, ours[i]), theirs = rate(p, t);
+  const mine = rate(p, ours[i]),
+    theirs = rate(p, t);
   return {
     problem: label(p),
     unit: p.kind === 'layernorm' ? 'GB/s' : 'TFLOP/s',
@@ -220,8 +236,11 @@ const lines = [
   '',
   '| problem | unit | ours | ms | PyTorch | ms | ours / PyTorch |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.problem} | ${r.unit} | ${fmt(r.rate)} | ${fmt(r.ms, 3)} | ${fmt(r.torchRate)} | ` +
-    `${fmt(r.torchMs, 3)} | ${fmt(r.ratio, 2)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.problem} | ${r.unit} | ${fmt(r.rate)} | ${fmt(r.ms, 3)} | ${fmt(r.torchRate)} | ` +
+      `${fmt(r.torchMs, 3)} | ${fmt(r.ratio, 2)} |`,
+  ),
 ];
 console.log(lines.join('\n'));
 const report = { device: gpu.deviceName(), torch: torch ? { version: torch.torch, device: torch.device } : null, rows };

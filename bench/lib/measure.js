@@ -6,12 +6,22 @@
 // the cores free than a long one, and a neighbour only ever lowers a measurement.
 const SETTINGS = {
   full: {
-    repeats: 7, warmupMs: 100, repeatMs: 50,
-    limitAttempts: 16, fmaSeconds: 0.03, bandwidthBytes: 64 << 20, bandwidthRepeats: 3,
+    repeats: 7,
+    warmupMs: 100,
+    repeatMs: 50,
+    limitAttempts: 16,
+    fmaSeconds: 0.03,
+    bandwidthBytes: 64 << 20,
+    bandwidthRepeats: 3,
   },
   quick: {
-    repeats: 5, warmupMs: 20, repeatMs: 10,
-    limitAttempts: 8, fmaSeconds: 0.02, bandwidthBytes: 64 << 20, bandwidthRepeats: 2,
+    repeats: 5,
+    warmupMs: 20,
+    repeatMs: 10,
+    limitAttempts: 8,
+    fmaSeconds: 0.02,
+    bandwidthBytes: 64 << 20,
+    bandwidthRepeats: 2,
   },
 };
 

@@ -22,8 +22,10 @@ function shortPeer(name) {
 function limitsLines(results) {
   const lines = [];
   for (const t of Object.keys(results.limits.fmaGflops)) {
-    lines.push(`- ${t} thread${t === '1' ? '' : 's'}: FMA peak ${fixed(results.limits.fmaGflops[t])} GFLOP/s, ` +
-      `triad bandwidth ${fixed(results.limits.bandwidthGBs[t])} GB/s`);
+    lines.push(
+      `- ${t} thread${t === '1' ? '' : 's'}: FMA peak ${fixed(results.limits.fmaGflops[t])} GFLOP/s, ` +
+        `triad bandwidth ${fixed(results.limits.bandwidthGBs[t])} GB/s`,
+    );
   }
   return lines;
 }
@@ -31,14 +33,27 @@ function limitsLines(results) {
 /** The results as Markdown: a header (date, CPU, limits) and one table row per result row. `peerNotes` maps
  * row index to a note shown instead of peer figures (e.g. 'peer unavailable'). */
 function markdown(results, { compare, peerNotes }) {
-  const lines = [`Date: ${results.date}  `, `CPU: ${results.cpu}`, '', 'Limits (measured at start):', ...limitsLines(results), ''];
+  const lines = [
+    `Date: ${results.date}  `,
+    `CPU: ${results.cpu}`,
+    '',
+    'Limits (measured at start):',
+    ...limitsLines(results),
+    '',
+  ];
   const header = ['row', 'shape', 'threads', 'median ms', 'min-max ms', 'value', 'unit', '% of limit'];
   if (compare) header.push('peer', 'peer value', 'ours/peer');
   lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => ' --- ').join('|')}|`);
   results.rows.forEach((row, i) => {
     const cells = [
-      row.name, row.shape, String(row.threads), fixed(row.medianMs), `${fixed(row.minMs)}-${fixed(row.maxMs)}`,
-      fixed(row.value), row.unit, row.ofLimit === undefined ? '' : `${(row.ofLimit * 100).toFixed(0)}%`,
+      row.name,
+      row.shape,
+      String(row.threads),
+      fixed(row.medianMs),
+      `${fixed(row.minMs)}-${fixed(row.maxMs)}`,
+      fixed(row.value),
+      row.unit,
+      row.ofLimit === undefined ? '' : `${(row.ofLimit * 100).toFixed(0)}%`,
     ];
     if (compare) {
       if (row.peer) cells.push(shortPeer(row.peer.name), fixed(row.peer.value), `${row.peer.ratio.toFixed(2)}x`);

@@ -92,22 +92,43 @@ function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
       const lse = new addon.Storage(B * H * Tq * 4);
       const { KEEP_PROBS_MAX_LENGTH, attentionBackwardKernel, attentionForwardKernel } = family('attention');
       // As in training: short sequences keep the forward's probabilities for the backward.
-      const probs = backward && Tq <= KEEP_PROBS_MAX_LENGTH && Tk <= KEEP_PROBS_MAX_LENGTH
-        ? new addon.Storage(B * H * Tq * Tk * 4)
-        : null;
+      const probs =
+        backward && Tq <= KEEP_PROBS_MAX_LENGTH && Tk <= KEEP_PROBS_MAX_LENGTH
+          ? new addon.Storage(B * H * Tq * Tk * 4)
+          : null;
       const qView = [0, H * Tq * D, Tq * D, D];
       const kView = [0, H * Tk * D, Tk * D, D];
       const scale = 1 / Math.sqrt(D);
       const args = {
-        B, H, Tq, Tk, D, qView, kView, vView: kView, outView: qView, scale, isCausal: causal, causalOffset: 0,
-        keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0,
+        B,
+        H,
+        Tq,
+        Tk,
+        D,
+        qView,
+        kView,
+        vView: kView,
+        outView: qView,
+        scale,
+        isCausal: causal,
+        causalOffset: 0,
+        keyPadding: null,
+        attnMask: null,
+        maskView: [0, 0, 0, 0],
+        dropoutP: 0,
+        seed: 0,
       };
       const forward = { ...args, q, k, v, out, lse, weights: probs };
       const backwardCall = { ...args, q, k, v, out, dout, lse, dq, dk, dv, probs };
       const runForward = () => attentionForwardKernel(addon, forward);
       const runBackward = () => attentionBackwardKernel(addon, backwardCall);
       return {
-        run: backward ? () => { runForward(); runBackward(); } : runForward,
+        run: backward
+          ? () => {
+              runForward();
+              runBackward();
+            }
+          : runForward,
         dispose: () => disposeAll([q, k, v, dout, out, dq, dk, dv, lse, probs]),
       };
     },
@@ -192,7 +213,11 @@ function softmaxRow(N, C) {
 }
 
 function normRows() {
-  const shapes = [[1536, 256], [2048, 384], [8192, 1024]];
+  const shapes = [
+    [1536, 256],
+    [2048, 384],
+    [8192, 1024],
+  ];
   return [...shapes.map(([N, C]) => layerNormRow(N, C)), ...shapes.map(([N, C]) => softmaxRow(N, C))];
 }
 
@@ -252,15 +277,21 @@ function elementwiseGeluRow(shape) {
   const n = product(shape);
   const text = shapeText(shape);
   const spec = { kind: 'unaryFwdBwd', op: 'gelu', n };
-  return bandwidthRow(`elementwise gelu fwd+bwd ${text}`, text, ELEMENTWISE_BYTES.geluFwdBwd * n, spec, (addon, keep) => {
-    const [x, dy] = keep(storages(addon, [n, n], 53));
-    const [y, dx] = keep(outputs(addon, [n, n]));
-    const { unaryBackwardKernel, unaryKernel } = family('elementwise');
-    return () => {
-      unaryKernel(addon, { op: 'gelu', x, out: y, n });
-      unaryBackwardKernel(addon, { op: 'gelu', x, y, dy, dx, n });
-    };
-  });
+  return bandwidthRow(
+    `elementwise gelu fwd+bwd ${text}`,
+    text,
+    ELEMENTWISE_BYTES.geluFwdBwd * n,
+    spec,
+    (addon, keep) => {
+      const [x, dy] = keep(storages(addon, [n, n], 53));
+      const [y, dx] = keep(outputs(addon, [n, n]));
+      const { unaryBackwardKernel, unaryKernel } = family('elementwise');
+      return () => {
+        unaryKernel(addon, { op: 'gelu', x, out: y, n });
+        unaryBackwardKernel(addon, { op: 'gelu', x, y, dy, dx, n });
+      };
+    },
+  );
 }
 
 /** x [N, C] summed over dim 1 (each row to one value) or dim 0 (the rows added up, as a bias gradient is). */
@@ -289,7 +320,12 @@ function copyPermuteRow(label, shape, order) {
     const { contiguousStrides } = opsUtil();
     const strides = contiguousStrides(shape);
     const call = {
-      src, srcOffset: 0, srcStrides: order.map((d) => strides[d]), dst, dstOffset: 0, dstStrides: contiguousStrides(permuted),
+      src,
+      srcOffset: 0,
+      srcStrides: order.map((d) => strides[d]),
+      dst,
+      dstOffset: 0,
+      dstStrides: contiguousStrides(permuted),
       shape: permuted,
     };
     const { copyStridedKernel } = family('copy');
@@ -338,12 +374,18 @@ function randomRows(shape) {
   const n = product(shape);
   const text = shapeText(shape);
   const p = 0.1;
-  const dropout = bandwidthRow(`random dropout ${text} p=${p}`, text, 8 * n, { kind: 'dropout', n, p }, (addon, keep) => {
-    const [x] = keep(storages(addon, [n], 65));
-    const [out] = keep(outputs(addon, [n]));
-    const { dropoutKernel } = family('random');
-    return () => dropoutKernel(addon, { x, out, n, p, seed: 7 });
-  });
+  const dropout = bandwidthRow(
+    `random dropout ${text} p=${p}`,
+    text,
+    8 * n,
+    { kind: 'dropout', n, p },
+    (addon, keep) => {
+      const [x] = keep(storages(addon, [n], 65));
+      const [out] = keep(outputs(addon, [n]));
+      const { dropoutKernel } = family('random');
+      return () => dropoutKernel(addon, { x, out, n, p, seed: 7 });
+    },
+  );
   const normal = bandwidthRow(`random normal ${text}`, text, 4 * n, { kind: 'normal', n }, (addon, keep) => {
     const [dst] = keep(outputs(addon, [n]));
     const { randomFillKernel } = family('random');
@@ -395,11 +437,31 @@ function memoryBoundRows() {
 
 /** The seed model: torch.nn.Transformer-shaped encoder-decoder trained with cross-entropy and AdamW. */
 const SEED_MODEL = {
-  srcVocab: 64, tgtVocab: 64, dModel: 256, heads: 8, encoderLayers: 3, decoderLayers: 3, ff: 1024, dropout: 0.1,
-  batch: 64, srcLength: 24, tgtLength: 24, lr: 1e-3,
+  srcVocab: 64,
+  tgtVocab: 64,
+  dModel: 256,
+  heads: 8,
+  encoderLayers: 3,
+  decoderLayers: 3,
+  ff: 1024,
+  dropout: 0.1,
+  batch: 64,
+  srcLength: 24,
+  tgtLength: 24,
+  lr: 1e-3,
 };
 /** The GPT: decoder-only, pre-norm, learned positions. */
-const GPT_MODEL = { vocab: 256, dModel: 384, heads: 6, layers: 6, ff: 1536, context: 256, dropout: 0.1, batch: 8, lr: 3e-4 };
+const GPT_MODEL = {
+  vocab: 256,
+  dModel: 384,
+  heads: 6,
+  layers: 6,
+  ff: 1536,
+  context: 256,
+  dropout: 0.1,
+  batch: 8,
+  lr: 3e-4,
+};
 
 /** A seeded stream of token ids in [0, vocab). */
 function randomIds(count, vocab, seed) {
@@ -435,29 +497,82 @@ function trainingStep(pkg, model, forward, targets, lr) {
 const END_TO_END_SETUP = {
   seedStep(addon, pkg, s) {
     const model = new pkg.Seq2SeqTransformer({
-      srcVocabSize: s.srcVocab, tgtVocabSize: s.tgtVocab, dModel: s.dModel, nhead: s.heads, numEncoderLayers: s.encoderLayers,
-      numDecoderLayers: s.decoderLayers, dimFeedforward: s.ff, dropout: s.dropout, maxLen: Math.max(s.srcLength, s.tgtLength) + 1, seed: 1,
+      srcVocabSize: s.srcVocab,
+      tgtVocabSize: s.tgtVocab,
+      dModel: s.dModel,
+      nhead: s.heads,
+      numEncoderLayers: s.encoderLayers,
+      numDecoderLayers: s.decoderLayers,
+      dimFeedforward: s.ff,
+      dropout: s.dropout,
+      maxLen: Math.max(s.srcLength, s.tgtLength) + 1,
+      seed: 1,
     });
     const src = pkg.tensor(randomIds(s.batch * s.srcLength, s.srcVocab, 1), { shape: [s.batch, s.srcLength] });
     const tgt = randomIds(s.batch * (s.tgtLength + 1), s.tgtVocab, 2);
-    const rows = (offset) => Int32Array.from({ length: s.batch * s.tgtLength }, (_, i) => tgt[Math.floor(i / s.tgtLength) * (s.tgtLength + 1) + (i % s.tgtLength) + offset]);
+    const rows = (offset) =>
+      Int32Array.from(
+        { length: s.batch * s.tgtLength },
+        (_, i) => tgt[Math.floor(i / s.tgtLength) * (s.tgtLength + 1) + (i % s.tgtLength) + offset],
+      );
     const tgtIn = pkg.tensor(rows(0), { shape: [s.batch, s.tgtLength] });
     const tgtOut = pkg.tensor(rows(1), { shape: [s.batch, s.tgtLength] });
     // Random ids include the pad id; the torch peer uses no padding masks, so neither do we.
-    const step = trainingStep(pkg, model, () => model.forward(src, tgtIn, { srcKeyPaddingMask: null, tgtKeyPaddingMask: null }), tgtOut, s.lr);
-    return { run: step.run, dispose: () => { step.dispose(); for (const t of [src, tgtIn, tgtOut]) t.dispose(); } };
+    const step = trainingStep(
+      pkg,
+      model,
+      () => model.forward(src, tgtIn, { srcKeyPaddingMask: null, tgtKeyPaddingMask: null }),
+      tgtOut,
+      s.lr,
+    );
+    return {
+      run: step.run,
+      dispose: () => {
+        step.dispose();
+        for (const t of [src, tgtIn, tgtOut]) t.dispose();
+      },
+    };
   },
   gptStep(addon, pkg, g) {
-    const model = new pkg.GPT({ vocabSize: g.vocab, contextLength: g.context, dModel: g.dModel, nhead: g.heads, numLayers: g.layers, dimFeedforward: g.ff, dropout: g.dropout, seed: 2 });
+    const model = new pkg.GPT({
+      vocabSize: g.vocab,
+      contextLength: g.context,
+      dModel: g.dModel,
+      nhead: g.heads,
+      numLayers: g.layers,
+      dimFeedforward: g.ff,
+      dropout: g.dropout,
+      seed: 2,
+    });
     const ids = randomIds(g.batch * (g.context + 1), g.vocab, 3);
-    const rows = (offset) => Int32Array.from({ length: g.batch * g.context }, (_, i) => ids[Math.floor(i / g.context) * (g.context + 1) + (i % g.context) + offset]);
+    const rows = (offset) =>
+      Int32Array.from(
+        { length: g.batch * g.context },
+        (_, i) => ids[Math.floor(i / g.context) * (g.context + 1) + (i % g.context) + offset],
+      );
     const input = pkg.tensor(rows(0), { shape: [g.batch, g.context] });
     const target = pkg.tensor(rows(1), { shape: [g.batch, g.context] });
     const step = trainingStep(pkg, model, () => model.forward(input), target, g.lr);
-    return { run: step.run, dispose: () => { step.dispose(); input.dispose(); target.dispose(); } };
+    return {
+      run: step.run,
+      dispose: () => {
+        step.dispose();
+        input.dispose();
+        target.dispose();
+      },
+    };
   },
   gptGenerate(addon, pkg, g) {
-    const model = new pkg.GPT({ vocabSize: g.vocab, contextLength: g.context, dModel: g.dModel, nhead: g.heads, numLayers: g.layers, dimFeedforward: g.ff, dropout: g.dropout, seed: 2 });
+    const model = new pkg.GPT({
+      vocabSize: g.vocab,
+      contextLength: g.context,
+      dModel: g.dModel,
+      nhead: g.heads,
+      numLayers: g.layers,
+      dimFeedforward: g.ff,
+      dropout: g.dropout,
+      seed: 2,
+    });
     const prompt = [Array.from(randomIds(g.prompt, g.vocab, 4))];
     return {
       // Greedy decoding with the KV cache; every one of the newTokens is generated (no end token).
@@ -471,17 +586,37 @@ const END_TO_END_SETUP = {
  * builds the library's models from the same sizes the PyTorch peer uses (pkg is the compiled package). */
 function endToEndRows() {
   const row = (name, shape, spec, tokensPerCall) => ({
-    name, shape, unit: TOKENS, limit: null, work: tokensPerCall, peer: 'torch', spec, endToEnd: true,
+    name,
+    shape,
+    unit: TOKENS,
+    limit: null,
+    work: tokensPerCall,
+    peer: 'torch',
+    spec,
+    endToEnd: true,
     setup: (addon, pkg, rowSpec) => END_TO_END_SETUP[rowSpec.kind](addon, pkg, rowSpec),
   });
   const s = SEED_MODEL;
   const g = GPT_MODEL;
   return [
-    row('e2e seed train step', `B=${s.batch} S=${s.srcLength} T=${s.tgtLength} d=${s.dModel}`,
-      { kind: 'seedStep', ...s }, s.batch * s.tgtLength),
-    row('e2e gpt train step', `B=${g.batch} T=${g.context} d=${g.dModel}`, { kind: 'gptStep', ...g }, g.batch * g.context),
-    row('e2e gpt generate 200 from 16', 'B=1 prompt=16 new=200',
-      { kind: 'gptGenerate', ...g, batch: 1, prompt: 16, newTokens: 200 }, 200),
+    row(
+      'e2e seed train step',
+      `B=${s.batch} S=${s.srcLength} T=${s.tgtLength} d=${s.dModel}`,
+      { kind: 'seedStep', ...s },
+      s.batch * s.tgtLength,
+    ),
+    row(
+      'e2e gpt train step',
+      `B=${g.batch} T=${g.context} d=${g.dModel}`,
+      { kind: 'gptStep', ...g },
+      g.batch * g.context,
+    ),
+    row(
+      'e2e gpt generate 200 from 16',
+      'B=1 prompt=16 new=200',
+      { kind: 'gptGenerate', ...g, batch: 1, prompt: 16, newTokens: 200 },
+      200,
+    ),
   ];
 }
 
@@ -490,6 +625,15 @@ function allRows() {
 }
 
 module.exports = {
-  allRows, attentionFlops, layerNormBytes, softmaxBytes, ELEMENTWISE_BYTES, reduceBytes, crossEntropyBytes, embeddingBytes,
-  adamwBytes, SEED_MODEL, GPT_MODEL,
+  allRows,
+  attentionFlops,
+  layerNormBytes,
+  softmaxBytes,
+  ELEMENTWISE_BYTES,
+  reduceBytes,
+  crossEntropyBytes,
+  embeddingBytes,
+  adamwBytes,
+  SEED_MODEL,
+  GPT_MODEL,
 };

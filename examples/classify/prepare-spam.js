@@ -35,5 +35,6 @@ for (const mail of load()) {
   const row = JSON.stringify({ text: summary(mail.text), label: mail.group.startsWith('spam') ? 'spam' : 'ham' });
   rows[fnv1a(String(mail.id)) % 10 === 0 ? 'test' : 'train'].push(row);
 }
-for (const [split, lines] of Object.entries(rows)) fs.writeFileSync(path.join(out, `${split}.jsonl`), `${lines.join('\n')}\n`);
+for (const [split, lines] of Object.entries(rows))
+  fs.writeFileSync(path.join(out, `${split}.jsonl`), `${lines.join('\n')}\n`);
 console.log(`${out}: ${rows.train.length} training and ${rows.test.length} test e-mails`);

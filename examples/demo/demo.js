@@ -15,11 +15,22 @@ const tokenizer = WordTokenizer.fromCorpus(sentences, { lowercase: true });
 const stream = sentences.flatMap((s) => [...tokenizer.encode(s), tokenizer.eosId]);
 const contextLength = 12;
 const windows = [];
-for (let start = 0; start + contextLength < stream.length; start++) windows.push(stream.slice(start, start + contextLength + 1));
+for (let start = 0; start + contextLength < stream.length; start++)
+  windows.push(stream.slice(start, start + contextLength + 1));
 
-const model = new GPT({ vocabSize: tokenizer.vocabSize, contextLength, dModel: 64, nhead: 4, numLayers: 2, dropout: 0, seed: 1 });
+const model = new GPT({
+  vocabSize: tokenizer.vocabSize,
+  contextLength,
+  dModel: 64,
+  nhead: 4,
+  numLayers: 2,
+  dropout: 0,
+  seed: 1,
+});
 const optimizer = new optim.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0 });
-console.log(`training a ${model.numParameters().toLocaleString('en-US')}-parameter GPT on ${sentences.length} sentences (${tokenizer.vocabSize} words)`);
+console.log(
+  `training a ${model.numParameters().toLocaleString('en-US')}-parameter GPT on ${sentences.length} sentences (${tokenizer.vocabSize} words)`,
+);
 
 // A seeded generator picks the windows, so every run trains the same way.
 let state = 12345;
@@ -32,8 +43,14 @@ const started = Date.now();
 for (let step = 1; step <= 300; step++) {
   const loss = tidy(() => {
     const batch = Array.from({ length: 16 }, () => windows[Math.floor(random() * windows.length)]);
-    const input = tensor(batch.map((w) => w.slice(0, -1)), { dtype: 'int32' });
-    const target = tensor(batch.map((w) => w.slice(1)), { dtype: 'int32' });
+    const input = tensor(
+      batch.map((w) => w.slice(0, -1)),
+      { dtype: 'int32' },
+    );
+    const target = tensor(
+      batch.map((w) => w.slice(1)),
+      { dtype: 'int32' },
+    );
     const logits = model.forward(input);
     const l = F.crossEntropy(logits.reshape(-1, tokenizer.vocabSize), target.reshape(-1));
     l.backward();
@@ -47,7 +64,9 @@ console.log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 const expected = { 'The cat sat on the': 'mat', 'The dog slept on the': 'rug' };
 for (const [prompt, word] of Object.entries(expected)) {
-  const { sequences } = noGrad(() => greedy(model, [tokenizer.encode(prompt)], { maxLength: 4, eosId: tokenizer.eosId }));
+  const { sequences } = noGrad(() =>
+    greedy(model, [tokenizer.encode(prompt)], { maxLength: 4, eosId: tokenizer.eosId }),
+  );
   const continuation = tokenizer.decode(sequences[0]);
   console.log(`"${prompt}" -> "${prompt} ${continuation}"`);
   if (tokenizer.idToToken(sequences[0][0]) !== word) {

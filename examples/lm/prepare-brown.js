@@ -15,12 +15,26 @@ const out = process.argv[2] ?? 'data/brown';
 fs.mkdirSync(out, { recursive: true });
 
 // Files are named c<genre letter><two digits>; tokens are word/TAG.
-const files = fs.readdirSync(root, { recursive: true }).filter((f) => /(^|\/)c[a-r]\d\d$/.test(f)).sort();
+const files = fs
+  .readdirSync(root, { recursive: true })
+  .filter((f) => /(^|\/)c[a-r]\d\d$/.test(f))
+  .sort();
 const sentences = [];
 for (const file of files) {
   for (const line of fs.readFileSync(path.join(root, file), 'utf8').split('\n')) {
-    const words = line.trim().split(/\s+/).filter(Boolean).map((token) => token.slice(0, token.lastIndexOf('/') > 0 ? token.lastIndexOf('/') : token.length));
-    if (words.length > 0) sentences.push(words.join(' ').replace(/ ([.,;:!?')])/g, '$1').replace(/([(`]) /g, '$1').replace(/``|''/g, '"'));
+    const words = line
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((token) => token.slice(0, token.lastIndexOf('/') > 0 ? token.lastIndexOf('/') : token.length));
+    if (words.length > 0)
+      sentences.push(
+        words
+          .join(' ')
+          .replace(/ ([.,;:!?')])/g, '$1')
+          .replace(/([(`]) /g, '$1')
+          .replace(/``|''/g, '"'),
+      );
   }
 }
 const cut = Math.floor(sentences.length * 0.95);

@@ -31,10 +31,14 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Args args(info, "setIsa", 1);
   std::string name = args.string(0, "isa");
   Isa isa;
-  if (name == "generic") isa = Isa::generic;
-  else if (name == "avx2") isa = Isa::avx2;
-  else if (name == "avx512") isa = Isa::avx512;
-  else args.range_error("isa must be 'generic', 'avx2' or 'avx512', got '" + name + "'");
+  if (name == "generic")
+    isa = Isa::generic;
+  else if (name == "avx2")
+    isa = Isa::avx2;
+  else if (name == "avx512")
+    isa = Isa::avx512;
+  else
+    args.range_error("isa must be 'generic', 'avx2' or 'avx512', got '" + name + "'");
   if (!set_isa(isa)) args.range_error("this CPU cannot run the '" + name + "' path");
   return info.Env().Undefined();
 }

@@ -48,8 +48,8 @@ void* Args::storage(size_t i, const char* name, int64_t offset, int64_t count) c
   if (offset < 0 || count < 0) range_error(std::string(name) + " has a negative offset or count");
   const int64_t capacity = static_cast<int64_t>(s->byte_length() / 4);
   if (offset > capacity || count > capacity - offset)
-    range_error(std::string(name) + " holds " + std::to_string(capacity) + " elements, needs " +
-                std::to_string(count) + " from offset " + std::to_string(offset));
+    range_error(std::string(name) + " holds " + std::to_string(capacity) + " elements, needs " + std::to_string(count) +
+                " from offset " + std::to_string(offset));
   return static_cast<char*>(s->data()) + offset * 4;
 }
 
@@ -110,8 +110,8 @@ std::vector<int64_t> Args::integers(size_t i, const char* name, int64_t min, int
   auto arr = v.As<Napi::Array>();
   const uint32_t length = arr.Length();
   if (length > max_len)
-    range_error(std::string(name) + " has " + std::to_string(length) + " entries, at most " +
-                std::to_string(max_len) + " allowed");
+    range_error(std::string(name) + " has " + std::to_string(length) + " entries, at most " + std::to_string(max_len) +
+                " allowed");
   std::vector<int64_t> out(length);
   // Messages are built only on failure: these arrays come with most kernel calls.
   auto what = [&](uint32_t k) { return std::string(name) + "[" + std::to_string(k) + "]"; };
@@ -149,7 +149,6 @@ int64_t checked_numel(const Args& args, const std::vector<int64_t>& shape, const
   }
   return n;
 }
-
 
 int64_t view_span(const Args& args, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
                   const char* name) {

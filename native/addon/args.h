@@ -10,7 +10,7 @@
 
 namespace tn {
 
-constexpr int64_t kMaxElements = int64_t(1) << 50;  // the largest size, stride or offset the bindings accept
+constexpr int64_t kMaxElements = int64_t(1) << 50;    // the largest size, stride or offset the bindings accept
 constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;  // seeds travel as JS numbers
 constexpr int64_t kMaxInt32 = 2147483647;
 constexpr size_t kMaxRank = 8;  // dims of a strided view (the element-wise, copy and reduce kernels' limit)

@@ -89,9 +89,7 @@ AttnOptions read_options(const Args& args, const Napi::CallbackInfo& info, size_
   o.causal_offset = args.integer(first + 2, "causalOffset", -kMaxElements, kMaxElements);
   o.key_padding = args.i32_or_null(first + 3, "keyPadding", 0, s.B * s.Tk);
   const View mask = read_view(args, first + 5, "maskView");
-  o.mask = args.is_null(first + 4)
-               ? nullptr
-               : view_data(args, info, first + 4, "attnMask", mask, s.B, s.H, s.Tq, s.Tk);
+  o.mask = args.is_null(first + 4) ? nullptr : view_data(args, info, first + 4, "attnMask", mask, s.B, s.H, s.Tq, s.Tk);
   o.mask_strides = mask.strides;
   const double p = args.number(first + 6, "dropoutP");
   if (!(p >= 0 && p < 1)) args.range_error("dropoutP must be in [0, 1), got " + std::to_string(p));

@@ -1,4 +1,5 @@
-// Each kernel family (native/addon/<family>_binding.cc) registers its JS functions here; addon.cc calls every Register* once at load.
+// Each kernel family (native/addon/<family>_binding.cc) registers its JS functions here; addon.cc calls every Register*
+// once at load.
 #pragma once
 #include <napi.h>
 

@@ -110,8 +110,10 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   const bool to_float = args.flag(3, "toFloat");
   void* src = args.f32(0, "src", 0, n);
   void* dst = args.f32(1, "dst", 0, n);
-  if (to_float) cast_int32_to_float(static_cast<const int32_t*>(src), static_cast<float*>(dst), n);
-  else cast_float_to_int32(static_cast<const float*>(src), static_cast<int32_t*>(dst), n);
+  if (to_float)
+    cast_int32_to_float(static_cast<const int32_t*>(src), static_cast<float*>(dst), n);
+  else
+    cast_float_to_int32(static_cast<const float*>(src), static_cast<int32_t*>(dst), n);
   return info.Env().Undefined();
 }
 

@@ -33,8 +33,7 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   const int64_t N = args.integer(3, "N"), V = args.integer(4, "V", 0, kMaxInt32), C = args.integer(5, "C");
   const int64_t padding_idx = args.integer(6, "paddingIdx", -1, kMaxInt32);
   if (padding_idx >= V && padding_idx != -1)
-    args.range_error("paddingIdx = " + std::to_string(padding_idx) + " is outside [-1, V = " + std::to_string(V) +
-                     ")");
+    args.range_error("paddingIdx = " + std::to_string(padding_idx) + " is outside [-1, V = " + std::to_string(V) + ")");
   const float* dout = args.f32(0, "dout", 0, checked_numel(args, {N, C}, "N*C"));
   const int32_t* ids = args.i32(1, "ids", 0, N);
   float* dweight = args.f32(2, "dweight", 0, checked_numel(args, {V, C}, "V*C"));

@@ -10,10 +10,8 @@
 namespace tn {
 namespace {
 
-
 // Elements a batched operand spans: (batch - 1) * stride + rows * cols, or 0 when no batch touches it.
-int64_t batched_extent(const Args& args, const char* name, int64_t rows, int64_t cols, int64_t batch,
-                       int64_t stride) {
+int64_t batched_extent(const Args& args, const char* name, int64_t rows, int64_t cols, int64_t batch, int64_t stride) {
   const int64_t per_matrix = checked_numel(args, {rows, cols}, name);
   if (per_matrix == 0 || batch == 0) return 0;
   if (stride > 0 && batch - 1 > (kMaxElements - per_matrix) / stride)
@@ -55,10 +53,10 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const double beta = args.number(18, "beta");
 
   const std::string b_text = ", batch=" + std::to_string(batch);
-  const std::string a_sizes = "M=" + std::to_string(M) + ", K=" + std::to_string(K) +
-                              ", transA=" + flag_text(trans_a) + b_text + ", strideA=" + std::to_string(stride_a);
-  const std::string b_sizes = "K=" + std::to_string(K) + ", N=" + std::to_string(N) +
-                              ", transB=" + flag_text(trans_b) + b_text + ", strideB=" + std::to_string(stride_b);
+  const std::string a_sizes = "M=" + std::to_string(M) + ", K=" + std::to_string(K) + ", transA=" + flag_text(trans_a) +
+                              b_text + ", strideA=" + std::to_string(stride_a);
+  const std::string b_sizes = "K=" + std::to_string(K) + ", N=" + std::to_string(N) + ", transB=" + flag_text(trans_b) +
+                              b_text + ", strideB=" + std::to_string(stride_b);
   const std::string c_sizes =
       "M=" + std::to_string(M) + ", N=" + std::to_string(N) + b_text + ", strideC=" + std::to_string(stride_c);
 
@@ -80,8 +78,6 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterGemm(Napi::Env env, Napi::Object exports) {
-  exports.Set("gemm", Napi::Function::New<Gemm>(env, "gemm"));
-}
+void RegisterGemm(Napi::Env env, Napi::Object exports) { exports.Set("gemm", Napi::Function::New<Gemm>(env, "gemm")); }
 
 }  // namespace tn

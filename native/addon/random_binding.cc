@@ -16,7 +16,8 @@ Napi::Value RandomFill(const Napi::CallbackInfo& info) {
   const uint64_t seed = static_cast<uint64_t>(args.integer(3, "seed", 0, kMaxSeed));
   const double a = args.number(4, "a"), b = args.number(5, "b");
   if (dist == "uniform") {
-    if (!(a <= b)) args.range_error("uniform needs a <= b, got a = " + std::to_string(a) + ", b = " + std::to_string(b));
+    if (!(a <= b))
+      args.range_error("uniform needs a <= b, got a = " + std::to_string(a) + ", b = " + std::to_string(b));
     random_uniform(dst, n, seed, static_cast<float>(a), static_cast<float>(b));
   } else if (dist == "normal") {
     if (b < 0) args.range_error("normal needs a standard deviation b >= 0, got " + std::to_string(b));

@@ -33,8 +33,10 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   const float* x = args.f32(1, "x", 0, total);
   float* out = op == ReduceOp::argmax ? args.f32_or_null(2, "out", 0, rows) : args.f32(2, "out", 0, rows);
   int32_t* indices = nullptr;
-  if (op == ReduceOp::argmax) indices = args.i32(3, "indices", 0, rows);
-  else if (picks) indices = args.i32_or_null(3, "indices", 0, rows);
+  if (op == ReduceOp::argmax)
+    indices = args.i32(3, "indices", 0, rows);
+  else if (picks)
+    indices = args.i32_or_null(3, "indices", 0, rows);
   reduce_forward(op, x, out, indices, outer, dim, inner);
   return info.Env().Undefined();
 }

@@ -20,8 +20,8 @@ std::atomic<int64_t> live_storages{0};
 std::atomic<int64_t> live_storage_bytes{0};
 
 // Marks the objects the Storage constructor made: every storage argument of every kernel call is checked, and a
-// type tag check skips the property lookups and the TryCatch that instanceof costs through N-API. The CUDA addon has a tag of its own, so neither
-// addon takes the other's storages.
+// type tag check skips the property lookups and the TryCatch that instanceof costs through N-API. The CUDA addon has a
+// tag of its own, so neither addon takes the other's storages.
 #ifdef TN_CUDA
 constexpr napi_type_tag kStorageTag = {0x2b49604ca07d4cc6ULL, 0x824674cdc272d267ULL};
 #else
@@ -31,17 +31,16 @@ constexpr napi_type_tag kStorageTag = {0x2c30636a96a140b9ULL, 0x8adf819d080681af
 }  // namespace
 
 Napi::Function Storage::Define(Napi::Env env) {
-  Napi::Function ctor = DefineClass(
-      env, "Storage",
-      {
-          InstanceMethod<&Storage::Dispose>("dispose"),
-          InstanceAccessor<&Storage::GetDisposed>("disposed"),
-          InstanceAccessor<&Storage::GetByteLength>("byteLength"),
-          InstanceMethod<&Storage::ReadFloat32>("readFloat32"),
-          InstanceMethod<&Storage::ReadInt32>("readInt32"),
-          InstanceMethod<&Storage::Write>("write"),
-          InstanceMethod<&Storage::CopyFrom>("copyFrom"),
-      });
+  Napi::Function ctor = DefineClass(env, "Storage",
+                                    {
+                                        InstanceMethod<&Storage::Dispose>("dispose"),
+                                        InstanceAccessor<&Storage::GetDisposed>("disposed"),
+                                        InstanceAccessor<&Storage::GetByteLength>("byteLength"),
+                                        InstanceMethod<&Storage::ReadFloat32>("readFloat32"),
+                                        InstanceMethod<&Storage::ReadInt32>("readInt32"),
+                                        InstanceMethod<&Storage::Write>("write"),
+                                        InstanceMethod<&Storage::CopyFrom>("copyFrom"),
+                                    });
   return ctor;
 }
 
@@ -152,8 +151,8 @@ Napi::Value Storage::Write(const Napi::CallbackInfo& info) {
   const int64_t offset = args.integer(1, "offset", 0, capacity);
   const int64_t count = static_cast<int64_t>(src.ElementLength());
   if (count > capacity - offset)
-    args.range_error("source has " + std::to_string(count) + " elements but only " +
-                     std::to_string(capacity - offset) + " fit after offset " + std::to_string(offset));
+    args.range_error("source has " + std::to_string(count) + " elements but only " + std::to_string(capacity - offset) +
+                     " fit after offset " + std::to_string(offset));
   const auto* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
 #ifdef TN_CUDA
   if (count > 0)

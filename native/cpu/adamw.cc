@@ -38,8 +38,7 @@ void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, 
                        1.0f - beta2};
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
 #ifdef TN_HAVE_AVX2
-    if (use_avx2_kernels())
-      return adamw_range_avx2(param + begin, grad + begin, m + begin, v + begin, end - begin, s);
+    if (use_avx2_kernels()) return adamw_range_avx2(param + begin, grad + begin, m + begin, v + begin, end - begin, s);
 #endif
     adamw_range(param + begin, grad + begin, m + begin, v + begin, end - begin, s);
   });

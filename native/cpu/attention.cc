@@ -27,8 +27,8 @@ void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_
   }
 }
 
-void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
-                         int64_t M, int64_t N, int64_t K, float alpha) {
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                         int64_t N, int64_t K, float alpha) {
   // With B^T packed the innermost loop runs over contiguous n without a reduction.
   for (int64_t m = 0; m < M; ++m) {
     float* c = C + m * ldc;
@@ -113,16 +113,16 @@ struct TileOps {
 TileOps tile_ops() {
 #ifdef TN_HAVE_AVX512
   if (active_isa() == Isa::avx512)
-    return {attn_pack_transposed_avx2, attn_scores_avx512, attn_matmul_avx512, attn_row_max_avx512,
-            attn_exp_sum_avx512, attn_row_dots_avx512, attn_scale_rows_avx512};
+    return {attn_pack_transposed_avx2, attn_scores_avx512,   attn_matmul_avx512,    attn_row_max_avx512,
+            attn_exp_sum_avx512,       attn_row_dots_avx512, attn_scale_rows_avx512};
 #endif
 #ifdef TN_HAVE_AVX2
   if (use_avx2_kernels())
-    return {attn_pack_transposed_avx2, attn_scores_avx2, attn_matmul_avx2, attn_row_max_avx2, attn_exp_sum_avx2,
-            attn_row_dots_avx2, attn_scale_rows_avx2};
+    return {attn_pack_transposed_avx2, attn_scores_avx2,   attn_matmul_avx2,    attn_row_max_avx2,
+            attn_exp_sum_avx2,         attn_row_dots_avx2, attn_scale_rows_avx2};
 #endif
-  return {attn_pack_transposed_generic, attn_scores_generic, attn_matmul_generic, attn_row_max_generic,
-          attn_exp_sum_generic, attn_row_dots_generic, attn_scale_rows_generic};
+  return {attn_pack_transposed_generic, attn_scores_generic,   attn_matmul_generic,    attn_row_max_generic,
+          attn_exp_sum_generic,         attn_row_dots_generic, attn_scale_rows_generic};
 }
 
 // Sizes, inputs and options shared by every tile of one call.
@@ -636,8 +636,7 @@ void write_dq(const Problem& p, const Head& hd, float* dq, const float* parts, i
 
 void attention_forward(float* out, float* lse, float* weights, const float* q, const float* k, const float* v,
                        int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
-                       AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
-                       const AttnOptions& opt) {
+                       AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides, const AttnOptions& opt) {
   const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops()};
   // Units are query blocks, in zigzag order per head so that the contiguous ranges parallel_for hands out
   // balance the threads under a causal mask.
@@ -649,15 +648,15 @@ void attention_forward(float* out, float* lse, float* weights, const float* q, c
     ForwardScratch& s = ForwardScratch::of_this_thread(D, Tk);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / q_blocks, t = u % q_blocks;
-      forward_query_block(p, head_of(p, bh / H, bh % H), zigzag(t, q_blocks) * kBlockQ, out, out_strides, lse,
-                          weights, s);
+      forward_query_block(p, head_of(p, bh / H, bh % H), zigzag(t, q_blocks) * kBlockQ, out, out_strides, lse, weights,
+                          s);
     }
   });
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, const float* probs, int64_t B,
-                        int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides,
+                        const float* v, const float* out, const float* lse, const float* probs, int64_t B, int64_t H,
+                        int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides,
                         AttnStrides v_strides, AttnStrides out_strides, const AttnOptions& opt) {
   const Problem p{q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, opt, tile_ops(), probs};
   const int64_t k_blocks = (Tk + kBlockK - 1) / kBlockK;
@@ -691,8 +690,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     BackwardScratch& s = BackwardScratch::of_this_thread(Tq, D);
     for (int64_t u = begin; u < end; ++u) {
       const int64_t bh = u / groups, g = u % groups;
-      backward_key_blocks(p, head_of(p, bh / H, bh % H), g * k_blocks / groups, (g + 1) * k_blocks / groups, dk,
-                          dv, dq_parts.row(u), dout, out, out_strides, lse, s);
+      backward_key_blocks(p, head_of(p, bh / H, bh % H), g * k_blocks / groups, (g + 1) * k_blocks / groups, dk, dv,
+                          dq_parts.row(u), dout, out, out_strides, lse, s);
     }
   });
   parallel_for(B * H, grain_for(groups * Tq * D), [&](int64_t begin, int64_t end) {

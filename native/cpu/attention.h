@@ -16,7 +16,7 @@ struct AttnStrides {
 // Everything besides Q, K, V that decides which scores exist and how they are scaled.
 struct AttnOptions {
   float scale;
-  bool causal;            // query i sees keys j <= i + causal_offset
+  bool causal;  // query i sees keys j <= i + causal_offset
   int64_t causal_offset;
   const int32_t* key_padding;  // [B, Tk], nonzero = key ignored; or null
   const float* mask;           // additive, element (b, h, i, j) at mask[b*ms.b + h*ms.h + i*ms.t + j]; or null
@@ -30,15 +30,14 @@ struct AttnOptions {
 // probabilities before dropout. Both passes throw std::bad_alloc when their scratch cannot be allocated.
 void attention_forward(float* out, float* lse, float* weights, const float* q, const float* k, const float* v,
                        int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
-                       AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
-                       const AttnOptions& opt);
+                       AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides, const AttnOptions& opt);
 
 // Overwrites dq, dk, dv (laid out like q, k, v) from dout (laid out like out) and the forward's out and lse.
 // probs: null, or the forward's weights (probabilities before dropout, B*H*Tq*Tk contiguous), used instead of
 // recomputing them from Q, K and lse (the CUDA kernels always recompute).
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, const float* probs, int64_t B,
-                        int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides,
+                        const float* v, const float* out, const float* lse, const float* probs, int64_t B, int64_t H,
+                        int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides, AttnStrides k_strides,
                         AttnStrides v_strides, AttnStrides out_strides, const AttnOptions& opt);
 
 // Tile kernels the two passes are built from, one copy per instruction set.
@@ -50,8 +49,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 //   (otherwise C is not read).
 // row_max: max of x[0..n) (-inf when n == 0). exp_sum: x[j] = exp(x[j] - shift), returns the sum.
 void attn_pack_transposed_generic(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
-void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
-                         int64_t M, int64_t N, int64_t K, float alpha);
+void attn_scores_generic(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                         int64_t N, int64_t K, float alpha);
 void attn_matmul_generic(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                          int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate);
 float attn_row_max_generic(const float* x, int64_t n);
@@ -65,16 +64,16 @@ void attn_scale_rows_generic(float* dst, int64_t ld_dst, const float* src, int64
 void attn_pack_transposed_avx2(float* Bt, const float* B, int64_t ldb, int64_t N, int64_t K);
 void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
                       int64_t N, int64_t K, float alpha);
-void attn_matmul_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
-                      int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate);
+void attn_matmul_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
+                      int64_t M, int64_t N, int64_t K, bool accumulate);
 float attn_row_max_avx2(const float* x, int64_t n);
 float attn_exp_sum_avx2(float* x, int64_t n, float shift);
 void attn_row_dots_avx2(float* out, const float* a, const float* b, int64_t lda, int64_t rows, int64_t n);
 void attn_scale_rows_avx2(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t n,
                           float scale);
 
-void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
-                        int64_t M, int64_t N, int64_t K, float alpha);
+void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                        int64_t N, int64_t K, float alpha);
 void attn_matmul_avx512(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                         int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate);
 float attn_row_max_avx512(const float* x, int64_t n);

@@ -31,8 +31,8 @@ __m256 exp256(__m256 x) {
   const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.0f);
   const __m256 not_underflow = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ);
   x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // operand order keeps NaN
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 split in two for an exact n*ln2_hi
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
   __m256 poly = _mm256_set1_ps(1.0f / 720);
@@ -71,31 +71,33 @@ template <int MR, int NV>
 void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t n,
                  int64_t N, int64_t K, float alpha) {
   __m256 acc[MR][NV];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bt + k * ldbt + n + 8 * v);
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
     }
   }
   const __m256 scale = _mm256_set1_ps(alpha);
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       const int64_t col = n + 8 * v;
       float* c = C + r * ldc + col;
       const __m256 x = _mm256_mul_ps(acc[r][v], scale);
-      if (col + 8 <= N) _mm256_storeu_ps(c, x);
-      else _mm256_maskstore_ps(c, first_lanes(N - col), x);
+      if (col + 8 <= N)
+        _mm256_storeu_ps(c, x);
+      else
+        _mm256_maskstore_ps(c, first_lanes(N - col), x);
     }
 }
 
@@ -115,29 +117,31 @@ void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
     return (Tail && v == NV - 1) ? _mm256_maskload_ps(src, tail) : _mm256_loadu_ps(src);
   };
   __m256 acc[MR][NV];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = accumulate ? load(C + r * ldc + 8 * v, v) : _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m256 b[NV];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b[v] = load(B + k * ldb + 8 * v, v);
     const float* a = A + k * a_col;
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 ar = _mm256_broadcast_ss(a + r * a_row);
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, b[v], acc[r][v]);
     }
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       float* c = C + r * ldc + 8 * v;
-      if (Tail && v == NV - 1) _mm256_maskstore_ps(c, tail, acc[r][v]);
-      else _mm256_storeu_ps(c, acc[r][v]);
+      if (Tail && v == NV - 1)
+        _mm256_maskstore_ps(c, tail, acc[r][v]);
+      else
+        _mm256_storeu_ps(c, acc[r][v]);
     }
 }
 
@@ -183,8 +187,8 @@ void attn_scores_avx2(float* C, int64_t ldc, const float* A, int64_t lda, const 
   });
 }
 
-void attn_matmul_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
-                      int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate) {
+void attn_matmul_avx2(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
+                      int64_t M, int64_t N, int64_t K, bool accumulate) {
   for_each_row_group<6>(M, [&](auto rows, int64_t m) {
     acc_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * a_row, a_row, a_col, B, ldb, N, K, accumulate);
   });
@@ -214,8 +218,8 @@ float attn_exp_sum_avx2(float* x, int64_t n, float shift) {
   }
   if (j < n) {
     const __m256i lanes = first_lanes(n - j);
-    const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, lanes), s)),
-                                   _mm256_castsi256_ps(lanes));
+    const __m256 e =
+        _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, lanes), s)), _mm256_castsi256_ps(lanes));
     _mm256_maskstore_ps(x + j, lanes, e);
     sum = _mm256_add_ps(sum, e);
   }

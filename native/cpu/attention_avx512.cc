@@ -37,31 +37,31 @@ template <int MR, int NV>
 void scores_tile(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t n,
                  int64_t NP, int64_t N, int64_t K, float alpha) {
   __mmask16 load_mask[NV], store_mask[NV];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
     load_mask[v] = lanes16(NP - n - 16 * v);
     store_mask[v] = lanes16(N - n - 16 * v);
   }
   __m512 acc[MR][NV];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m512 b[NV];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(load_mask[v], Bt + k * ldbt + n + 16 * v);
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512 a = _mm512_set1_ps(A[r * lda + k]);
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
     }
   }
   const __m512 scale = _mm512_set1_ps(alpha);
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
       _mm512_mask_storeu_ps(C + r * ldc + n + 16 * v, store_mask[v], _mm512_mul_ps(acc[r][v], scale));
 }
@@ -79,29 +79,29 @@ template <int MR, int NV>
 void acc_tile(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B, int64_t ldb,
               int64_t N, int64_t K, bool accumulate) {
   __mmask16 mask[NV];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) mask[v] = lanes16(N - 16 * v);
   __m512 acc[MR][NV];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
       acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(mask[v], C + r * ldc + 16 * v) : _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     __m512 b[NV];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(mask[v], B + k * ldb + 16 * v);
     const float* a = A + k * a_col;
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512 ar = _mm512_set1_ps(a[r * a_row]);
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, b[v], acc[r][v]);
     }
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], acc[r][v]);
 }
 
@@ -119,8 +119,8 @@ void acc_rows(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_co
 
 }  // namespace
 
-void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
-                        int64_t M, int64_t N, int64_t K, float alpha) {
+void attn_scores_avx512(float* C, int64_t ldc, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t M,
+                        int64_t N, int64_t K, float alpha) {
   const int64_t NP = (N + 7) / 8 * 8;  // columns the packing holds (zero past N)
   for_each_row_group<8>(M, [&](auto rows, int64_t m) {
     scores_rows<decltype(rows)::value>(C + m * ldc, ldc, A + m * lda, lda, Bt, ldbt, NP, N, K, alpha);

@@ -99,25 +99,26 @@ void copy_tiled(const uint32_t* src, uint32_t* dst, const CopyLayout& L, int k) 
   int64_t outer = 1;
   for (int d = 0; d < last; ++d)
     if (d != k) outer *= L.shape[d];
-  parallel_for(outer * row_tiles * col_tiles, std::max<int64_t>(1, kGrain / (kTile * kTile)), [&](int64_t b, int64_t e) {
-    for (int64_t task = b; task < e; ++task) {
-      const int64_t c0 = (task % col_tiles) * kTile, r0 = (task / col_tiles % row_tiles) * kTile;
-      int64_t o = task / (col_tiles * row_tiles), s_off = 0, d_off = 0;
-      for (int d = last - 1; d >= 0; --d) {
-        if (d == k) continue;
-        s_off += (o % L.shape[d]) * L.src[d];
-        d_off += (o % L.shape[d]) * L.dst[d];
-        o /= L.shape[d];
-      }
-      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
-      const int64_t src_row = L.src[k], dst_row = L.dst[k], src_col = L.src[last], dst_col = L.dst[last];
-      for (int64_t r = r0; r < r1; ++r) {
-        const uint32_t* s = src + s_off + r * src_row;
-        uint32_t* t = dst + d_off + r * dst_row;
-        for (int64_t c = c0; c < c1; ++c) t[c * dst_col] = s[c * src_col];
-      }
-    }
-  });
+  parallel_for(outer * row_tiles * col_tiles, std::max<int64_t>(1, kGrain / (kTile * kTile)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t task = b; task < e; ++task) {
+                   const int64_t c0 = (task % col_tiles) * kTile, r0 = (task / col_tiles % row_tiles) * kTile;
+                   int64_t o = task / (col_tiles * row_tiles), s_off = 0, d_off = 0;
+                   for (int d = last - 1; d >= 0; --d) {
+                     if (d == k) continue;
+                     s_off += (o % L.shape[d]) * L.src[d];
+                     d_off += (o % L.shape[d]) * L.dst[d];
+                     o /= L.shape[d];
+                   }
+                   const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+                   const int64_t src_row = L.src[k], dst_row = L.dst[k], src_col = L.src[last], dst_col = L.dst[last];
+                   for (int64_t r = r0; r < r1; ++r) {
+                     const uint32_t* s = src + s_off + r * src_row;
+                     uint32_t* t = dst + d_off + r * dst_row;
+                     for (int64_t c = c0; c < c1; ++c) t[c * dst_col] = s[c * src_col];
+                   }
+                 }
+               });
 }
 
 }  // namespace

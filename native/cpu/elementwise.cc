@@ -152,10 +152,14 @@ void cast_float_to_int32(const float* src, int32_t* dst, int64_t n) {
     for (int64_t i = begin; i < end; ++i) {
       const float v = src[i];
       // 2^31 is exactly representable; every float below it (and above -2^31) truncates into int32 range.
-      if (v != v) dst[i] = 0;
-      else if (v >= 2147483648.0f) dst[i] = std::numeric_limits<int32_t>::max();
-      else if (v <= -2147483648.0f) dst[i] = std::numeric_limits<int32_t>::min();
-      else dst[i] = static_cast<int32_t>(v);
+      if (v != v)
+        dst[i] = 0;
+      else if (v >= 2147483648.0f)
+        dst[i] = std::numeric_limits<int32_t>::max();
+      else if (v <= -2147483648.0f)
+        dst[i] = std::numeric_limits<int32_t>::min();
+      else
+        dst[i] = static_cast<int32_t>(v);
     }
   });
 }

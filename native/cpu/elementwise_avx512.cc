@@ -4,7 +4,7 @@
 namespace tn {
 
 void binary_range_avx512(BinaryOp op, const float* a, const float* b, float* out, const BroadcastLayout& layout,
-                       int64_t begin, int64_t end) {
+                         int64_t begin, int64_t end) {
   binary_range_chunk(op, a, b, out, layout, begin, end);
 }
 
@@ -13,7 +13,7 @@ void unary_forward_avx512(UnaryOp op, const float* x, float* out, int64_t n, flo
 }
 
 void unary_backward_avx512(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
-                         float param) {
+                           float param) {
   unary_backward_chunk(op, x, y, dy, dx, n, param);
 }
 

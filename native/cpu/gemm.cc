@@ -13,8 +13,8 @@
 
 namespace tn {
 
-void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc, int64_t mr, int64_t nr,
-                     float alpha, float beta, const float* bias) {
+void gemm_store_tile(const float* acc, int64_t acc_stride, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                     float beta, const float* bias) {
   for (int64_t i = 0; i < mr; ++i) {
     float* c = C + i * ldc;
     const float* a = acc + i * acc_stride;
@@ -79,8 +79,8 @@ void micro_kernel_generic(int64_t kc, const float* a, int64_t a_row_step, int64_
 
 // M = 1 (one token at inference): C's row straight from op(B) in place. Packing would copy all of B to use each
 // element once, and a 6-row tile would waste 5/6 of its work.
-void gemm_row_generic(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
-                      int64_t j_end, float* c, float alpha, float beta, const float* bias) {
+void gemm_row_generic(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin, int64_t j_end,
+                      float* c, float alpha, float beta, const float* bias) {
   constexpr int64_t kColumns = 64;  // columns accumulated together, so each row of B is read in long runs
   float acc[kColumns];
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kColumns) {
@@ -109,11 +109,10 @@ void gemm_row_generic(const float* a, const float* B, bool transB, int64_t N, in
   }
 }
 
-using MicroKernel = void (*)(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
-                             const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                             float beta, const float* bias);
-using Packer = void (*)(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
-                        int64_t width, float* dst);
+using MicroKernel = void (*)(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step, const float* b_panel,
+                             float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, const float* bias);
+using Packer = void (*)(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols, int64_t width,
+                        float* dst);
 using RowKernel = void (*)(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
                            int64_t j_end, float* c, float alpha, float beta, const float* bias);
 
@@ -130,17 +129,17 @@ struct Path {
   RowKernel row;
 };
 
-constexpr Path kGenericPath = {kGenericMR, kGenericNR, 128, 256, 2048, 0, micro_kernel_generic,
-                                       gemm_pack_panels_generic, gemm_row_generic};
+constexpr Path kGenericPath = {
+    kGenericMR, kGenericNR, 128, 256, 2048, 0, micro_kernel_generic, gemm_pack_panels_generic, gemm_row_generic};
 #ifdef TN_HAVE_AVX2
-constexpr Path kAvx2Path = {kGemmAvx2MR, kGemmAvx2NR, 144, 256, 4096, 64, gemm_micro_kernel_avx2,
-                                    gemm_pack_panels_avx2, gemm_row_avx2};
+constexpr Path kAvx2Path = {kGemmAvx2MR,           kGemmAvx2NR,  144, 256, 4096, 64, gemm_micro_kernel_avx2,
+                            gemm_pack_panels_avx2, gemm_row_avx2};
 #endif
 #ifdef TN_HAVE_AVX512
 // M = 1 reads B at the memory bandwidth, which AVX2 already meets. KC = 512: a 32-column B micro-panel of
 // 256 rows already fills a 32 KiB L1, so longer slices lose no reuse there and halve the reloads of the C tile.
-constexpr Path kAvx512Path = {kGemmAvx512MR, kGemmAvx512NR, 144, 512, 4096, 64, gemm_micro_kernel_avx512,
-                                      gemm_pack_panels_avx512, gemm_row_avx2};
+constexpr Path kAvx512Path = {kGemmAvx512MR,           kGemmAvx512NR, 144, 512, 4096, 64, gemm_micro_kernel_avx512,
+                              gemm_pack_panels_avx512, gemm_row_avx2};
 #endif
 
 const Path& active_path() {
@@ -189,8 +188,7 @@ int64_t slice_depth(const Path& path, int64_t K) {
 }
 
 // Packs columns [j0, j1) of op(B) for K slice [pc, pc + kc) into NR-wide micro-panels at b_pack.
-void pack_b_slice(const Path& path, const Operand& bt, int64_t pc, int64_t kc, int64_t j0, int64_t j1,
-                  float* b_pack) {
+void pack_b_slice(const Path& path, const Operand& bt, int64_t pc, int64_t kc, int64_t j0, int64_t j1, float* b_pack) {
   path.pack(bt.data + j0 * bt.row_step + pc * bt.col_step, bt.row_step, bt.col_step, j1 - j0, kc, path.NR, b_pack);
 }
 
@@ -230,8 +228,8 @@ void multiply_slice(const Path& path, const Operand& a, int64_t pc, int64_t kc, 
   thread_local PackBuffer a_buffer;
   const bool first = pc == 0;
   const bool pack_a = j1 - j0 > path.in_place_a_max_columns;
-  float* a_pack = pack_a ? a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i1 - i0), path.MR) * kc))
-                         : nullptr;
+  float* a_pack =
+      pack_a ? a_buffer.get(static_cast<size_t>(round_up(std::min(path.MC, i1 - i0), path.MR) * kc)) : nullptr;
   for (int64_t ic = i0; ic < i1; ic += path.MC) {
     const int64_t mc = std::min(path.MC, i1 - ic);
     const float* a_block = a.data + ic * a.row_step + pc * a.col_step;
@@ -336,9 +334,8 @@ constexpr double kMinParallelRowElements = 128.0 * 1024;
 
 }  // namespace
 
-void gemm(const float* A, const float* B, float* C, const float* bias, bool transA, bool transB, int64_t M,
-          int64_t N, int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha,
-          float beta) {
+void gemm(const float* A, const float* B, float* C, const float* bias, bool transA, bool transB, int64_t M, int64_t N,
+          int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha, float beta) {
   if (M == 0 || N == 0 || batch == 0) return;
   const bool batches_independent = batch == 1 || strideC >= M * N;
   if (K == 0) {
@@ -354,12 +351,8 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
                                      kMinParallelRowElements));
 
   // op(A)(i, p) and op(B)^T(j, p) of product b, the two operands as the packer reads them.
-  auto operand_a = [&](int64_t b) {
-    return transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1};
-  };
-  auto operand_bt = [&](int64_t b) {
-    return transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N};
-  };
+  auto operand_a = [&](int64_t b) { return transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1}; };
+  auto operand_bt = [&](int64_t b) { return transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N}; };
 
   // Many independent products go whole, one per thread at a time.
   if (!parallel || (batches_independent && (batch >= 4 * threads || batch % threads == 0))) {
@@ -382,8 +375,8 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
     if (M == 1) {
       const int64_t blocks = (N + path.NR - 1) / path.NR;  // ranges start on NR-column boundaries
       parallel_for(blocks, (blocks + threads - 1) / threads, [&](int64_t begin, int64_t end) {
-        path.row(A + b * strideA, B + b * strideB, transB, N, K, begin * path.NR, std::min(N, end * path.NR), c,
-                 alpha, beta, bias);
+        path.row(A + b * strideA, B + b * strideB, transB, N, K, begin * path.NR, std::min(N, end * path.NR), c, alpha,
+                 beta, bias);
       });
     } else {
       gemm_shared(path, operand_a(b), operand_bt(b), c, bias, M, N, K, alpha, beta, threads);

@@ -133,8 +133,8 @@ void store_lanes(float* c, __m256 acc, int64_t n, float alpha, float beta, const
 
 }  // namespace
 
-void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin,
-                   int64_t j_end, float* c, float alpha, float beta, const float* bias) {
+void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64_t K, int64_t j_begin, int64_t j_end,
+                   float* c, float alpha, float beta, const float* bias) {
   const float* no_bias = nullptr;
   if (!transB) {
     // acc += a[p] * (row p of B), four rows of B per pass over a chunk of columns: B streams through in long
@@ -233,12 +233,12 @@ void gemm_row_avx2(const float* a, const float* B, bool transB, int64_t N, int64
 
 void gemm_pack_panels_avx2(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                            int64_t width, float* dst) {
-  pack_panels_with(pack_columns, pack_panel_rows, kGemmAvx2MR, kGemmAvx2NR, src, row_step, col_step, rows, cols, width, dst);
+  pack_panels_with(pack_columns, pack_panel_rows, kGemmAvx2MR, kGemmAvx2NR, src, row_step, col_step, rows, cols, width,
+                   dst);
 }
 
-void gemm_micro_kernel_avx2(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
-                            const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                            float beta, const float* bias) {
+void gemm_micro_kernel_avx2(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step, const float* b_panel,
+                            float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, const float* bias) {
   // Rows past mr repeat the last real row, so an unpacked A is never read past its end.
   const float* rows[6];
   for (int64_t i = 0; i < 6; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;

@@ -24,14 +24,24 @@ void accumulate_12x32(int64_t kc, const float* const rows[12], int64_t col_step,
   for (int64_t p = 0, k = 0; p < kc; ++p, k += col_step) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = kTwo ? _mm512_load_ps(b + 16) : b0;
-#define TN_GEMM_ROW(i)                                   \
-  {                                                      \
-    const __m512 ai = _mm512_set1_ps(a##i[k]);           \
-    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);          \
+#define TN_GEMM_ROW(i)                                    \
+  {                                                       \
+    const __m512 ai = _mm512_set1_ps(a##i[k]);            \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);           \
     if (kTwo) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
   }
-    TN_GEMM_ROW(0); TN_GEMM_ROW(1); TN_GEMM_ROW(2); TN_GEMM_ROW(3); TN_GEMM_ROW(4); TN_GEMM_ROW(5);
-    TN_GEMM_ROW(6); TN_GEMM_ROW(7); TN_GEMM_ROW(8); TN_GEMM_ROW(9); TN_GEMM_ROW(10); TN_GEMM_ROW(11);
+    TN_GEMM_ROW(0);
+    TN_GEMM_ROW(1);
+    TN_GEMM_ROW(2);
+    TN_GEMM_ROW(3);
+    TN_GEMM_ROW(4);
+    TN_GEMM_ROW(5);
+    TN_GEMM_ROW(6);
+    TN_GEMM_ROW(7);
+    TN_GEMM_ROW(8);
+    TN_GEMM_ROW(9);
+    TN_GEMM_ROW(10);
+    TN_GEMM_ROW(11);
 #undef TN_GEMM_ROW
     b += kGemmAvx512NR;
   }
@@ -51,14 +61,24 @@ void accumulate_12x32_packed(int64_t kc, const float* a, const float* b, __m512 
   for (int64_t p = 0; p < kc; ++p, a += 12, b += kGemmAvx512NR) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = kTwo ? _mm512_load_ps(b + 16) : b0;
-#define TN_GEMM_ROW(i)                                   \
-  {                                                      \
-    const __m512 ai = _mm512_set1_ps(a[i]);              \
-    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);          \
+#define TN_GEMM_ROW(i)                                    \
+  {                                                       \
+    const __m512 ai = _mm512_set1_ps(a[i]);               \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);           \
     if (kTwo) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
   }
-    TN_GEMM_ROW(0); TN_GEMM_ROW(1); TN_GEMM_ROW(2); TN_GEMM_ROW(3); TN_GEMM_ROW(4); TN_GEMM_ROW(5);
-    TN_GEMM_ROW(6); TN_GEMM_ROW(7); TN_GEMM_ROW(8); TN_GEMM_ROW(9); TN_GEMM_ROW(10); TN_GEMM_ROW(11);
+    TN_GEMM_ROW(0);
+    TN_GEMM_ROW(1);
+    TN_GEMM_ROW(2);
+    TN_GEMM_ROW(3);
+    TN_GEMM_ROW(4);
+    TN_GEMM_ROW(5);
+    TN_GEMM_ROW(6);
+    TN_GEMM_ROW(7);
+    TN_GEMM_ROW(8);
+    TN_GEMM_ROW(9);
+    TN_GEMM_ROW(10);
+    TN_GEMM_ROW(11);
 #undef TN_GEMM_ROW
   }
   acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
@@ -96,7 +116,7 @@ void pack_columns_32(const float* src, int64_t col_step, int64_t rows, int64_t c
     const __mmask16 first = lanes16(rows - r0), second = lanes16(rows - r0 - 16);  // zeros past the last row
     const float* s = src + c * col_step + r0;
     float* d = dst + r0 * cols + c * 32;
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int g = 0; g < 8; ++g) {
       _mm512_storeu_ps(d + g * 32, _mm512_maskz_loadu_ps(first, s + g * col_step));
       _mm512_storeu_ps(d + g * 32 + 16, _mm512_maskz_loadu_ps(second, s + g * col_step + 16));
@@ -173,12 +193,13 @@ int64_t pack_panel_rows(const float* panel, int64_t row_step, int64_t h, int64_t
 
 void gemm_pack_panels_avx512(const float* src, int64_t row_step, int64_t col_step, int64_t rows, int64_t cols,
                              int64_t width, float* dst) {
-  pack_panels_with(pack_columns, pack_panel_rows, kGemmAvx512MR, kGemmAvx512NR, src, row_step, col_step, rows, cols, width, dst);
+  pack_panels_with(pack_columns, pack_panel_rows, kGemmAvx512MR, kGemmAvx512NR, src, row_step, col_step, rows, cols,
+                   width, dst);
 }
 
-void gemm_micro_kernel_avx512(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step,
-                              const float* b_panel, float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                              float beta, const float* bias) {
+void gemm_micro_kernel_avx512(int64_t kc, const float* a, int64_t a_row_step, int64_t a_col_step, const float* b_panel,
+                              float* C, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta,
+                              const float* bias) {
   // Rows past mr repeat the last real row, so an unpacked A is never read past its end.
   const float* rows[12];
   for (int64_t i = 0; i < 12; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_row_step;

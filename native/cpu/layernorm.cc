@@ -15,8 +15,8 @@ constexpr int64_t kGrainElements = 1 << 15;
 
 int64_t rows_per_grain(int64_t C) { return std::max<int64_t>(1, kGrainElements / C); }
 
-void forward_row(float* out, float* mean_out, float* rstd_out, const float* x, const float* weight,
-                 const float* bias, int64_t C, float eps) {
+void forward_row(float* out, float* mean_out, float* rstd_out, const float* x, const float* weight, const float* bias,
+                 int64_t C, float eps) {
   // Sums of (x - x[0]) instead of x, so E[d^2] - E[d]^2 does not cancel when |mean| >> std. One pass for the
   // statistics, one for the output.
   const double shift = x[0];
@@ -102,8 +102,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
   });
 }
 
-void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x,
-                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
+void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x, const float* weight,
+                        const float* mean, const float* rstd, int64_t N, int64_t C) {
   // Rows are split into a fixed number of chunks, each summing dweight/dbias into its own buffer; the buffers
   // are then added in chunk order, so the result depends only on the thread count, not on timing.
   const int64_t chunks =

@@ -10,8 +10,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
                        int64_t N, int64_t C, float eps);
 // Overwrites dx [N, C], and dweight/dbias [C] (each may be null) with their sums over all N rows.
 // weight may be null (identity).
-void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x,
-                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C);
+void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x, const float* weight,
+                        const float* mean, const float* rstd, int64_t N, int64_t C);
 
 // AVX2 row kernels (layernorm_avx2.cc), chosen at run time.
 void layernorm_forward_row_avx2(float* out, float* mean, float* rstd, const float* x, const float* weight,
@@ -23,7 +23,7 @@ void layernorm_backward_row_avx2(float* dx, float* dweight_acc, float* dbias_acc
 // AVX-512 twins (layernorm_avx512.cc).
 void layernorm_forward_row_avx512(float* out, float* mean, float* rstd, const float* x, const float* weight,
                                   const float* bias, int64_t C, float eps);
-void layernorm_backward_row_avx512(float* dx, float* dweight_acc, float* dbias_acc, const float* dout,
-                                   const float* x, const float* weight, float mean, float rstd, int64_t C);
+void layernorm_backward_row_avx512(float* dx, float* dweight_acc, float* dbias_acc, const float* dout, const float* x,
+                                   const float* weight, float mean, float rstd, int64_t C);
 
 }  // namespace tn

@@ -61,8 +61,8 @@ void layernorm_forward_row_avx512(float* out, float* mean_out, float* rstd_out, 
   });
 }
 
-void layernorm_backward_row_avx512(float* dx, float* dweight_acc, float* dbias_acc, const float* dout,
-                                   const float* x, const float* weight, float mean, float rstd, int64_t C) {
+void layernorm_backward_row_avx512(float* dx, float* dweight_acc, float* dbias_acc, const float* dout, const float* x,
+                                   const float* weight, float mean, float rstd, int64_t C) {
   // Pass 1: sums of g = dout * weight and of g * xhat, plus this row's dweight/dbias. Pass 2: dx.
   const __m512 mean_v = _mm512_set1_ps(mean), scale = _mm512_set1_ps(rstd);
   __m512 sum_g = _mm512_setzero_ps(), sum_g_xhat = _mm512_setzero_ps();

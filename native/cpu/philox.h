@@ -35,9 +35,7 @@ static inline Philox4 philox4x32(uint64_t seed, uint64_t stream, uint64_t counte
 
 // Draw number i of a stream is word i % 4 of block i / 4. A draw as a uniform in [0, 1) with 24 bits of
 // precision (exactly representable in float32):
-static inline float philox_word_uniform(uint32_t word) {
-  return static_cast<float>(word >> 8) * (1.0f / 16777216.0f);
-}
+static inline float philox_word_uniform(uint32_t word) { return static_cast<float>(word >> 8) * (1.0f / 16777216.0f); }
 
 // Dropout with probability p keeps a draw when its uniform is >= p, that is when the integer word >> 8 is at
 // least this threshold, ceil(p * 2^24): the same decision made on integers, which vectorises.

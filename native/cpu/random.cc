@@ -41,7 +41,7 @@ void philox_draws(uint64_t seed, uint64_t stream, int64_t start, int64_t count, 
   else
 #endif
 #ifdef TN_HAVE_AVX2
-  if (use_avx2_kernels())
+      if (use_avx2_kernels())
     philox_blocks_avx2(seed, stream, first_block, (nblocks + 7) / 8 * 8, blocks);
   else
 #endif
@@ -72,15 +72,16 @@ void random_normal(float* dst, int64_t n, uint64_t seed, float mean, float std) 
     // Draws 2k and 2k+1 make one Box-Muller pair; element 2k takes its cosine and 2k+1 its sine, so batches
     // start on even elements. 1 - u keeps the logarithm's argument in (0, 1].
     const int64_t even_begin = begin & ~int64_t(1);
-    for_each_batch(seed, kStreamFill, even_begin, end + (end & 1), [&](int64_t i0, int64_t count, const uint32_t* words) {
-      for (int64_t j = 0; j < count; j += 2) {
-        const float radius = std::sqrt(-2.0f * std::log(1.0f - philox_word_uniform(words[j])));
-        const float angle = kTwoPi * philox_word_uniform(words[j + 1]);
-        const int64_t i = i0 + j;
-        if (i >= begin) dst[i] = mean + std * radius * std::cos(angle);
-        if (i + 1 < end) dst[i + 1] = mean + std * radius * std::sin(angle);
-      }
-    });
+    for_each_batch(seed, kStreamFill, even_begin, end + (end & 1),
+                   [&](int64_t i0, int64_t count, const uint32_t* words) {
+                     for (int64_t j = 0; j < count; j += 2) {
+                       const float radius = std::sqrt(-2.0f * std::log(1.0f - philox_word_uniform(words[j])));
+                       const float angle = kTwoPi * philox_word_uniform(words[j + 1]);
+                       const int64_t i = i0 + j;
+                       if (i >= begin) dst[i] = mean + std * radius * std::cos(angle);
+                       if (i + 1 < end) dst[i + 1] = mean + std * radius * std::sin(angle);
+                     }
+                   });
   });
 }
 

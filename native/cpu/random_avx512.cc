@@ -1,7 +1,6 @@
 // Philox4x32-10 on sixteen counters at once: the same numbers as philox4x32 (philox.h) and the AVX2 generator,
 // 16 blocks (64 draws) per pass, and dropout applied straight from the registers.
 #include <immintrin.h>
-
 #include <math.h>
 
 #include "philox.h"
@@ -99,8 +98,7 @@ void dropout_range_avx512(const float* x, float* out, int64_t begin, int64_t end
       for (int i = 0; i < 4; ++i) _mm512_store_si512(words + 16 * i, r[i]);
       // No std::max/min here: an AVX-512 copy of such an inline template could be linked into other paths.
       const int64_t first = begin > g0 ? begin : g0, last = end < g0 + 64 ? end : g0 + 64;
-      for (int64_t i = first; i < last; ++i)
-        out[i] = x[i] * (philox_keeps(words[i - g0], threshold) ? scale : 0.0f);
+      for (int64_t i = first; i < last; ++i) out[i] = x[i] * (philox_keeps(words[i - g0], threshold) ? scale : 0.0f);
     }
   }
 }

@@ -216,8 +216,7 @@ void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int
   });
 }
 
-void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner,
-                      bool log) {
+void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner, bool log) {
   if (inner > 1 && inner < kMinColumns) {
     for_each_column(outer, dim, inner, [&](int64_t offset, float* y_column, float* dy_column) {
       for (int64_t d = 0; d < dim; ++d) {

@@ -7,8 +7,7 @@ namespace tn {
 
 void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int64_t inner, bool log);
 // dx from the forward's output y: softmax dx = y * (dy - sum(dy * y)), log-softmax dx = dy - exp(y) * sum(dy).
-void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner,
-                      bool log);
+void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner, bool log);
 
 // Primitives over n >= 1 contiguous floats, on the active ISA; cross-entropy is built from them too.
 float row_max(const float* x, int64_t n);
@@ -22,7 +21,7 @@ void row_exp_affine(float* out, const float* x, int64_t n, float shift, float sc
 float row_max_avx2(const float* x, int64_t n);
 float row_sum_avx2(const float* x, int64_t n);
 float row_dot_avx2(const float* a, const float* b, int64_t n);
-float row_sum_exp_avx2(const float* x, int64_t n, float shift);  // sum(exp(x - shift))
+float row_sum_exp_avx2(const float* x, int64_t n, float shift);              // sum(exp(x - shift))
 float row_exp_sum_avx2(float* out, const float* x, int64_t n, float shift);  // out = exp(x - shift); sum(out)
 void row_exp_affine_avx2(float* out, const float* x, int64_t n, float shift, float scale,
                          float add);  // out = scale * exp(x - shift) + add

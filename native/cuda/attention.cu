@@ -43,8 +43,8 @@ __device__ __forceinline__ float masked_score(const Problem& p, int64_t b, int64
 
 // keep / (1 - p) for element (b, h, i, j): the draw ((b*H + h)*Tq + i)*Tk + j of the attention-dropout stream.
 __device__ __forceinline__ float dropout_multiplier(const Problem& p, int64_t b, int64_t h, int64_t i, int64_t j) {
-  const uint64_t index = (static_cast<uint64_t>((b * p.H + h) * p.Tq + i)) * static_cast<uint64_t>(p.Tk) +
-                         static_cast<uint64_t>(j);
+  const uint64_t index =
+      (static_cast<uint64_t>((b * p.H + h) * p.Tq + i)) * static_cast<uint64_t>(p.Tk) + static_cast<uint64_t>(j);
   const float u = gpu::philox_uniform(p.opt.seed, gpu::kStreamAttnDropout, index);
   return u >= p.opt.dropout_p ? 1.0f / (1.0f - p.opt.dropout_p) : 0.0f;
 }
@@ -108,8 +108,8 @@ __device__ __forceinline__ float group_max(float v) {
 // ---- forward ---------------------------------------------------------------------------------------------------
 
 // Padded rows of the shared-memory tiles that are read 16 bytes at a time (row lengths multiples of 4 floats).
-constexpr int kKeyRow = kBlockCols + 4;     // a transposed K or V chunk: [kChunk dims][64 keys]
-constexpr int kValueRow = kChunk + 4;       // a V or K chunk: [64 keys][kChunk dims]
+constexpr int kKeyRow = kBlockCols + 4;      // a transposed K or V chunk: [kChunk dims][64 keys]
+constexpr int kValueRow = kChunk + 4;        // a V or K chunk: [64 keys][kChunk dims]
 constexpr int kQueryRow = kKvQueryTile + 4;  // a Q or dO chunk of the dK-dV kernel, either orientation
 
 // Thread (g, r) of the forward owns query i0 + g, keys j0 + 16r .. j0 + 16r + 15 of each tile, and output dims
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t key_end = visible_key_end(p, i0, nq);
 
   // s[t] = q_i . k_j for j = j0 + 16r + t, over every chunk of dims.
-  auto scores = [&](int64_t j0, float (&s)[kKeys]) {
+  auto scores = [&](int64_t j0, float(&s)[kKeys]) {
 #pragma unroll
     for (int t = 0; t < kKeys; ++t) s[t] = 0.0f;
 #pragma unroll
@@ -485,8 +485,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 Problem make_problem(const float* q, const float* k, const float* v, int64_t B, int64_t H, int64_t Tq, int64_t Tk,
-                     int64_t D, AttnStrides qs, AttnStrides ks, AttnStrides vs, AttnStrides os,
-                     const AttnOptions& opt, const char* op) {
+                     int64_t D, AttnStrides qs, AttnStrides ks, AttnStrides vs, AttnStrides os, const AttnOptions& opt,
+                     const char* op) {
   if (D > kMaxHeadDim)
     throw std::runtime_error(std::string(op) + ": head size D = " + std::to_string(D) + " is above " +
                              std::to_string(kMaxHeadDim) + ", the largest the CUDA kernels support");
@@ -500,23 +500,24 @@ Problem make_problem(const float* q, const float* k, const float* v, int64_t B, 
 
 void attention_forward(float* out, float* lse, float* weights, const float* q, const float* k, const float* v,
                        int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
-                       AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
-                       const AttnOptions& opt) {
-  const Problem p = make_problem(q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, out_strides, opt,
-                                 "attentionForward");
+                       AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides, const AttnOptions& opt) {
+  const Problem p =
+      make_problem(q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, out_strides, opt, "attentionForward");
   const dim3 grid(static_cast<unsigned>(B * H), static_cast<unsigned>(ceil_div(Tq, kBlockRows)));
   cudaStream_t stream = cuda_stream();
-  if (D <= 64) attention_forward_kernel<64><<<grid, kThreads, 0, stream>>>(p, out, out_strides, lse, weights);
-  else if (D <= 128) attention_forward_kernel<128><<<grid, kThreads, 0, stream>>>(p, out, out_strides, lse, weights);
-  else attention_forward_kernel<256><<<grid, kThreads, 0, stream>>>(p, out, out_strides, lse, weights);
+  if (D <= 64)
+    attention_forward_kernel<64><<<grid, kThreads, 0, stream>>>(p, out, out_strides, lse, weights);
+  else if (D <= 128)
+    attention_forward_kernel<128><<<grid, kThreads, 0, stream>>>(p, out, out_strides, lse, weights);
+  else
+    attention_forward_kernel<256><<<grid, kThreads, 0, stream>>>(p, out, out_strides, lse, weights);
   cuda_check_launch("attentionForward");
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                         const float* v, const float* out, const float* lse, const float* /* probs: recomputed */,
                         int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, AttnStrides q_strides,
-                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides,
-                        const AttnOptions& opt) {
+                        AttnStrides k_strides, AttnStrides v_strides, AttnStrides out_strides, const AttnOptions& opt) {
   const char* op = "attentionBackward";
   const Problem p = make_problem(q, k, v, B, H, Tq, Tk, D, q_strides, k_strides, v_strides, out_strides, opt, op);
   cudaStream_t stream = cuda_stream();

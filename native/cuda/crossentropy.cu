@@ -70,15 +70,15 @@ void crossentropy_forward(float* losses, float* lse, const float* logits, const 
                           int64_t ignore_index, float label_smoothing) {
   if (N == 0) return;
   crossentropy_forward_kernel<<<row_blocks(N), kThreads, 0, cuda_stream()>>>(losses, lse, logits, targets, N, C,
-                                                                            ignore_index, label_smoothing);
+                                                                             ignore_index, label_smoothing);
   cuda_check_launch("crossEntropyForward");
 }
 
 void crossentropy_backward(float* dlogits, const float* logits, const int32_t* targets, const float* lse,
                            const float* dlosses, int64_t N, int64_t C, int64_t ignore_index, float label_smoothing) {
   if (N == 0) return;
-  crossentropy_backward_kernel<<<row_blocks(N), kThreads, 0, cuda_stream()>>>(dlogits, logits, targets, lse, dlosses,
-                                                                             N, C, ignore_index, label_smoothing);
+  crossentropy_backward_kernel<<<row_blocks(N), kThreads, 0, cuda_stream()>>>(dlogits, logits, targets, lse, dlosses, N,
+                                                                              C, ignore_index, label_smoothing);
   cuda_check_launch("crossEntropyBackward");
 }
 

@@ -7,13 +7,13 @@
 
 namespace tn {
 
-int cuda_device_count();                 // 0 when there is no driver, no device or any runtime error
+int cuda_device_count();                   // 0 when there is no driver, no device or any runtime error
 std::string cuda_device_name(int device);  // "" when unavailable
-void cuda_synchronize();                 // waits for every kernel queued on the stream
+void cuda_synchronize();                   // waits for every kernel queued on the stream
 
 void* cuda_alloc(size_t bytes, const char* op);  // device memory; throws "no CUDA device" without one
 void cuda_free(void* ptr);
-void cuda_zero(void* dst, size_t bytes, const char* op);  // asynchronous, on the stream
+void cuda_zero(void* dst, size_t bytes, const char* op);                             // asynchronous, on the stream
 void cuda_copy_to_host(void* dst, const void* src, size_t bytes, const char* op);    // waits for the stream
 void cuda_copy_to_device(void* dst, const void* src, size_t bytes, const char* op);  // ordered on the stream
 void cuda_copy_on_device(void* dst, const void* src, size_t bytes, const char* op);  // overlap allowed

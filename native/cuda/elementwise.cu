@@ -97,41 +97,65 @@ void launch_binary(const float* a, const float* b, float* out, const Layout& L, 
 
 __device__ __forceinline__ float unary_apply(UnaryOp op, float v, float p) {
   switch (op) {
-    case UnaryOp::neg: return -v;
-    case UnaryOp::exp: return expf(v);
-    case UnaryOp::log: return logf(v);
-    case UnaryOp::sqrt: return sqrtf(v);
-    case UnaryOp::tanh: return tanhf(v);
-    case UnaryOp::relu: return v < 0.0f ? 0.0f : v;  // keeps NaN
-    case UnaryOp::sigmoid: return sigmoid(v);
-    case UnaryOp::gelu: return 0.5f * v * two_phi(v);
-    case UnaryOp::gelu_tanh: return v * gelu_tanh_gate(v);
-    case UnaryOp::abs: return fabsf(v);
-    case UnaryOp::scale: return v * p;
-    case UnaryOp::add_scalar: return v + p;
-    case UnaryOp::pow_scalar: return p == 2.0f ? v * v : powf(v, p);
+    case UnaryOp::neg:
+      return -v;
+    case UnaryOp::exp:
+      return expf(v);
+    case UnaryOp::log:
+      return logf(v);
+    case UnaryOp::sqrt:
+      return sqrtf(v);
+    case UnaryOp::tanh:
+      return tanhf(v);
+    case UnaryOp::relu:
+      return v < 0.0f ? 0.0f : v;  // keeps NaN
+    case UnaryOp::sigmoid:
+      return sigmoid(v);
+    case UnaryOp::gelu:
+      return 0.5f * v * two_phi(v);
+    case UnaryOp::gelu_tanh:
+      return v * gelu_tanh_gate(v);
+    case UnaryOp::abs:
+      return fabsf(v);
+    case UnaryOp::scale:
+      return v * p;
+    case UnaryOp::add_scalar:
+      return v + p;
+    case UnaryOp::pow_scalar:
+      return p == 2.0f ? v * v : powf(v, p);
   }
   return v;
 }
 
 __device__ __forceinline__ float unary_grad(UnaryOp op, float x, float y, float g, float p) {
   switch (op) {
-    case UnaryOp::neg: return -g;
-    case UnaryOp::exp: return g * y;
-    case UnaryOp::log: return g / x;
-    case UnaryOp::sqrt: return g / (2.0f * y);
-    case UnaryOp::tanh: return g * (1.0f - y * y);
-    case UnaryOp::relu: return x > 0.0f ? g : 0.0f;
-    case UnaryOp::sigmoid: return g * y * (1.0f - y);
-    case UnaryOp::gelu: return g * (0.5f * two_phi(x) + x * kInvSqrt2Pi * expf(-0.5f * x * x));
+    case UnaryOp::neg:
+      return -g;
+    case UnaryOp::exp:
+      return g * y;
+    case UnaryOp::log:
+      return g / x;
+    case UnaryOp::sqrt:
+      return g / (2.0f * y);
+    case UnaryOp::tanh:
+      return g * (1.0f - y * y);
+    case UnaryOp::relu:
+      return x > 0.0f ? g : 0.0f;
+    case UnaryOp::sigmoid:
+      return g * y * (1.0f - y);
+    case UnaryOp::gelu:
+      return g * (0.5f * two_phi(x) + x * kInvSqrt2Pi * expf(-0.5f * x * x));
     case UnaryOp::gelu_tanh: {
       const float s = gelu_tanh_gate(x);
       const float du = kGeluTanhK * (1.0f + 3.0f * kGeluTanhC * x * x);
       return g * (s + 2.0f * x * s * (1.0f - s) * du);
     }
-    case UnaryOp::abs: return x > 0.0f ? g : (x < 0.0f ? -g : 0.0f);
-    case UnaryOp::scale: return g * p;
-    case UnaryOp::add_scalar: return g;
+    case UnaryOp::abs:
+      return x > 0.0f ? g : (x < 0.0f ? -g : 0.0f);
+    case UnaryOp::scale:
+      return g * p;
+    case UnaryOp::add_scalar:
+      return g;
     case UnaryOp::pow_scalar:
       if (p == 0.0f) return 0.0f;
       if (p == 2.0f) return g * 2.0f * x;
@@ -179,19 +203,32 @@ struct UnaryBackwardLaunch {
 template <class F>
 void dispatch_unary(UnaryOp op, const F& f) {
   switch (op) {
-    case UnaryOp::neg: return f.template operator()<UnaryOp::neg>();
-    case UnaryOp::exp: return f.template operator()<UnaryOp::exp>();
-    case UnaryOp::log: return f.template operator()<UnaryOp::log>();
-    case UnaryOp::sqrt: return f.template operator()<UnaryOp::sqrt>();
-    case UnaryOp::tanh: return f.template operator()<UnaryOp::tanh>();
-    case UnaryOp::relu: return f.template operator()<UnaryOp::relu>();
-    case UnaryOp::sigmoid: return f.template operator()<UnaryOp::sigmoid>();
-    case UnaryOp::gelu: return f.template operator()<UnaryOp::gelu>();
-    case UnaryOp::gelu_tanh: return f.template operator()<UnaryOp::gelu_tanh>();
-    case UnaryOp::abs: return f.template operator()<UnaryOp::abs>();
-    case UnaryOp::scale: return f.template operator()<UnaryOp::scale>();
-    case UnaryOp::add_scalar: return f.template operator()<UnaryOp::add_scalar>();
-    case UnaryOp::pow_scalar: return f.template operator()<UnaryOp::pow_scalar>();
+    case UnaryOp::neg:
+      return f.template operator()<UnaryOp::neg>();
+    case UnaryOp::exp:
+      return f.template operator()<UnaryOp::exp>();
+    case UnaryOp::log:
+      return f.template operator()<UnaryOp::log>();
+    case UnaryOp::sqrt:
+      return f.template operator()<UnaryOp::sqrt>();
+    case UnaryOp::tanh:
+      return f.template operator()<UnaryOp::tanh>();
+    case UnaryOp::relu:
+      return f.template operator()<UnaryOp::relu>();
+    case UnaryOp::sigmoid:
+      return f.template operator()<UnaryOp::sigmoid>();
+    case UnaryOp::gelu:
+      return f.template operator()<UnaryOp::gelu>();
+    case UnaryOp::gelu_tanh:
+      return f.template operator()<UnaryOp::gelu_tanh>();
+    case UnaryOp::abs:
+      return f.template operator()<UnaryOp::abs>();
+    case UnaryOp::scale:
+      return f.template operator()<UnaryOp::scale>();
+    case UnaryOp::add_scalar:
+      return f.template operator()<UnaryOp::add_scalar>();
+    case UnaryOp::pow_scalar:
+      return f.template operator()<UnaryOp::pow_scalar>();
   }
 }
 
@@ -222,13 +259,27 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
   if (n == 0) return;
   const Layout L = merge_dims(a_strides, b_strides, shape, ndim);
   switch (op) {
-    case BinaryOp::add: launch_binary<BinaryOp::add>(a, b, out, L, n); break;
-    case BinaryOp::sub: launch_binary<BinaryOp::sub>(a, b, out, L, n); break;
-    case BinaryOp::mul: launch_binary<BinaryOp::mul>(a, b, out, L, n); break;
-    case BinaryOp::div: launch_binary<BinaryOp::div>(a, b, out, L, n); break;
-    case BinaryOp::pow: launch_binary<BinaryOp::pow>(a, b, out, L, n); break;
-    case BinaryOp::maximum: launch_binary<BinaryOp::maximum>(a, b, out, L, n); break;
-    case BinaryOp::minimum: launch_binary<BinaryOp::minimum>(a, b, out, L, n); break;
+    case BinaryOp::add:
+      launch_binary<BinaryOp::add>(a, b, out, L, n);
+      break;
+    case BinaryOp::sub:
+      launch_binary<BinaryOp::sub>(a, b, out, L, n);
+      break;
+    case BinaryOp::mul:
+      launch_binary<BinaryOp::mul>(a, b, out, L, n);
+      break;
+    case BinaryOp::div:
+      launch_binary<BinaryOp::div>(a, b, out, L, n);
+      break;
+    case BinaryOp::pow:
+      launch_binary<BinaryOp::pow>(a, b, out, L, n);
+      break;
+    case BinaryOp::maximum:
+      launch_binary<BinaryOp::maximum>(a, b, out, L, n);
+      break;
+    case BinaryOp::minimum:
+      launch_binary<BinaryOp::minimum>(a, b, out, L, n);
+      break;
   }
   cuda_check_launch("binary");
 }

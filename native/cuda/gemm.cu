@@ -40,25 +40,34 @@ struct MmaTraits<__nv_bfloat16> {
 // Shared-memory tile layouts: the A tile is [BM][BK] when A is stored M x K, [BK][BM] when stored K x M
 // (transA); the B tile likewise. Rows are padded by kPad elements.
 template <typename T, bool TA>
-__host__ __device__ constexpr int a_ld() { return TA ? kBM + MmaTraits<T>::kPad : kBK + MmaTraits<T>::kPad; }
+__host__ __device__ constexpr int a_ld() {
+  return TA ? kBM + MmaTraits<T>::kPad : kBK + MmaTraits<T>::kPad;
+}
 template <typename T, bool TA>
-__host__ __device__ constexpr int a_size() { return (TA ? kBK : kBM) * a_ld<T, TA>(); }
+__host__ __device__ constexpr int a_size() {
+  return (TA ? kBK : kBM) * a_ld<T, TA>();
+}
 template <typename T, bool TB>
-__host__ __device__ constexpr int b_ld() { return TB ? kBK + MmaTraits<T>::kPad : kBN + MmaTraits<T>::kPad; }
+__host__ __device__ constexpr int b_ld() {
+  return TB ? kBK + MmaTraits<T>::kPad : kBN + MmaTraits<T>::kPad;
+}
 template <typename T, bool TB>
-__host__ __device__ constexpr int b_size() { return (TB ? kBN : kBK) * b_ld<T, TB>(); }
+__host__ __device__ constexpr int b_size() {
+  return (TB ? kBN : kBK) * b_ld<T, TB>();
+}
 // Two buffers of both tiles; the epilogue's 8 staging tiles of 16 x 16 floats fit in the same space.
 template <typename T, bool TA, bool TB>
-__host__ __device__ constexpr size_t gemm_shared_bytes() { return 2 * (a_size<T, TA>() + b_size<T, TB>()) * sizeof(T); }
+__host__ __device__ constexpr size_t gemm_shared_bytes() {
+  return 2 * (a_size<T, TA>() + b_size<T, TB>()) * sizeof(T);
+}
 static_assert(gemm_shared_bytes<__nv_bfloat16, false, false>() >= (kThreads / 32) * 256 * sizeof(float),
               "the epilogue staging must fit in the tile buffers");
 
 template <typename T, bool TA, bool TB>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A, const T* __restrict__ B,
-                                                        float* __restrict__ C, const float* __restrict__ bias, int M,
-                                                        int N, int K, int64_t strideA, int64_t strideB,
-                                                        int64_t strideC, float alpha, float beta, bool vec_a,
-                                                        bool vec_b) {
+__global__ void __launch_bounds__(kThreads)
+    gemm_kernel(const T* __restrict__ A, const T* __restrict__ B, float* __restrict__ C, const float* __restrict__ bias,
+                int M, int N, int K, int64_t strideA, int64_t strideB, int64_t strideC, float alpha, float beta,
+                bool vec_a, bool vec_b) {
   using Tr = MmaTraits<T>;
   constexpr int kALd = a_ld<T, TA>(), kASize = a_size<T, TA>();
   constexpr int kBLd = b_ld<T, TB>(), kBSize = b_size<T, TB>();
@@ -132,8 +141,7 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
         int am, ak;
         a_pos(i, am, ak);
         const int gm = m0 + am, gk = k0 + ak;
-        ra[i / kVec].v[i % kVec] =
-            (gm < M && gk < K) ? (TA ? A[int64_t(gk) * M + gm] : A[int64_t(gm) * K + gk]) : zero;
+        ra[i / kVec].v[i % kVec] = (gm < M && gk < K) ? (TA ? A[int64_t(gk) * M + gm] : A[int64_t(gm) * K + gk]) : zero;
       }
     }
     if (vec_b) {
@@ -155,8 +163,7 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const T* __restrict__ A,
         int bn, bk;
         b_pos(i, bn, bk);
         const int gn = n0 + bn, gk = k0 + bk;
-        rb[i / kVec].v[i % kVec] =
-            (gn < N && gk < K) ? (TB ? B[int64_t(gn) * K + gk] : B[int64_t(gk) * N + gn]) : zero;
+        rb[i / kVec].v[i % kVec] = (gn < N && gk < K) ? (TB ? B[int64_t(gn) * K + gk] : B[int64_t(gk) * N + gn]) : zero;
       }
     }
   };
@@ -264,8 +271,8 @@ void launch(const T* A, const T* B, float* C, const float* bias, int M, int N, i
     cuda_allow_shared_memory(reinterpret_cast<const void*>(gemm_kernel<T, TA, TB>), shared, "gemm");
     shared_allowed = true;
   }
-  gemm_kernel<T, TA, TB><<<grid, kThreads, shared, cuda_stream()>>>(A, B, C, bias, M, N, K, sA, sB, sC, alpha, beta,
-                                                                     vec_a, vec_b);
+  gemm_kernel<T, TA, TB>
+      <<<grid, kThreads, shared, cuda_stream()>>>(A, B, C, bias, M, N, K, sA, sB, sC, alpha, beta, vec_a, vec_b);
 }
 
 template <typename T>
@@ -285,8 +292,8 @@ void gemm_any(const T* A, const T* B, float* C, const float* bias, bool transA, 
     const T* b = B + b0 * strideB;
     float* c = C + b0 * strideC;
     const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
-    using Launch = void (*)(const T*, const T*, float*, const float*, int, int, int, int64_t, int64_t, int64_t,
-                            int64_t, float, float);
+    using Launch = void (*)(const T*, const T*, float*, const float*, int, int, int, int64_t, int64_t, int64_t, int64_t,
+                            float, float);
     const Launch variants[2][2] = {{launch<T, false, false>, launch<T, false, true>},
                                    {launch<T, true, false>, launch<T, true, true>}};
     variants[transA][transB](a, b, c, bias, m, n, k, nb, strideA, strideB, strideC, alpha, beta);
@@ -314,8 +321,8 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
 void gemm_bf16(const uint16_t* A, const uint16_t* B, float* C, const float* bias, bool transA, bool transB, int64_t M,
                int64_t N, int64_t K, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC, float alpha,
                float beta) {
-  gemm_any<__nv_bfloat16>(reinterpret_cast<const __nv_bfloat16*>(A), reinterpret_cast<const __nv_bfloat16*>(B), C,
-                          bias, transA, transB, M, N, K, batch, strideA, strideB, strideC, alpha, beta, "gemmBf16");
+  gemm_any<__nv_bfloat16>(reinterpret_cast<const __nv_bfloat16*>(A), reinterpret_cast<const __nv_bfloat16*>(B), C, bias,
+                          transA, transB, M, N, K, batch, strideA, strideB, strideC, alpha, beta, "gemmBf16");
 }
 
 void cast_float_to_bf16(const float* src, uint16_t* dst, int64_t n) {

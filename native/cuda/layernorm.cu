@@ -106,16 +106,16 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
   cuda_check_launch("layerNormForward");
 }
 
-void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x,
-                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
+void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x, const float* weight,
+                        const float* mean, const float* rstd, int64_t N, int64_t C) {
   if (N > 0) {
-    layernorm_dx_kernel<<<grid_for(N, kWarpsPerBlock), kThreads, 0, cuda_stream()>>>(dx, dout, x, weight, mean, rstd,
-                                                                                     N, C);
+    layernorm_dx_kernel<<<grid_for(N, kWarpsPerBlock), kThreads, 0, cuda_stream()>>>(dx, dout, x, weight, mean, rstd, N,
+                                                                                     C);
     cuda_check_launch("layerNormBackward");
   }
   if (dweight || dbias) {
-    layernorm_params_kernel<<<static_cast<unsigned>(ceil_div(C, 32)), 256, 0, cuda_stream()>>>(dweight, dbias, dout,
-                                                                                             x, mean, rstd, N, C);
+    layernorm_params_kernel<<<static_cast<unsigned>(ceil_div(C, 32)), 256, 0, cuda_stream()>>>(dweight, dbias, dout, x,
+                                                                                               mean, rstd, N, C);
     cuda_check_launch("layerNormBackward");
   }
 }

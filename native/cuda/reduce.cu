@@ -154,11 +154,21 @@ void reduce_forward(ReduceOp op, const float* x, float* out, int32_t* indices, i
                     int64_t inner) {
   if (outer * inner == 0) return;
   switch (op) {
-    case ReduceOp::sum: launch_reduce<ReduceOp::sum>(x, out, indices, outer, dim, inner); break;
-    case ReduceOp::mean: launch_reduce<ReduceOp::mean>(x, out, indices, outer, dim, inner); break;
-    case ReduceOp::max: launch_reduce<ReduceOp::max>(x, out, indices, outer, dim, inner); break;
-    case ReduceOp::min: launch_reduce<ReduceOp::min>(x, out, indices, outer, dim, inner); break;
-    case ReduceOp::argmax: launch_reduce<ReduceOp::argmax>(x, nullptr, indices, outer, dim, inner); break;
+    case ReduceOp::sum:
+      launch_reduce<ReduceOp::sum>(x, out, indices, outer, dim, inner);
+      break;
+    case ReduceOp::mean:
+      launch_reduce<ReduceOp::mean>(x, out, indices, outer, dim, inner);
+      break;
+    case ReduceOp::max:
+      launch_reduce<ReduceOp::max>(x, out, indices, outer, dim, inner);
+      break;
+    case ReduceOp::min:
+      launch_reduce<ReduceOp::min>(x, out, indices, outer, dim, inner);
+      break;
+    case ReduceOp::argmax:
+      launch_reduce<ReduceOp::argmax>(x, nullptr, indices, outer, dim, inner);
+      break;
   }
   cuda_check_launch("reduce");
 }
@@ -200,7 +210,7 @@ void sum_to_shape(const float* x, const int64_t* x_shape, float* out, const int6
   const int64_t reduce_count = x_count / out_count;
   if (out_count >= 4096 || reduce_count < 256) {
     sum_to_shape_thread_kernel<<<grid_for(out_count, 256), 256, 0, cuda_stream()>>>(x, out, kept, reduced, out_count,
-                                                                                     reduce_count);
+                                                                                    reduce_count);
   } else {
     const unsigned blocks = static_cast<unsigned>(out_count < 65535 ? out_count : 65535);
     sum_to_shape_block_kernel<<<blocks, 256, 0, cuda_stream()>>>(x, out, kept, reduced, out_count, reduce_count);

@@ -64,13 +64,12 @@ __global__ void softmax_backward_rows_kernel(float* dx, const float* y, const fl
     for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) s += log ? gr[d] : gr[d] * yr[d];
     s = block_sum(s, partial);
     __syncthreads();
-    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
-      o[d] = log ? gr[d] - expf(yr[d]) * s : yr[d] * (gr[d] - s);
+    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) o[d] = log ? gr[d] - expf(yr[d]) * s : yr[d] * (gr[d] - s);
   }
 }
 
-__global__ void softmax_backward_columns_kernel(float* dx, const float* y, const float* dy, int64_t outer,
-                                                int64_t dim, int64_t inner, bool log) {
+__global__ void softmax_backward_columns_kernel(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim,
+                                                int64_t inner, bool log) {
   const int64_t total = outer * inner;
   for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
     const int64_t o = t / inner, i = t - o * inner;
@@ -97,21 +96,20 @@ void softmax_forward(float* out, const float* x, int64_t outer, int64_t dim, int
     const int threads = dim <= 256 ? 64 : kThreads;
     softmax_rows_kernel<<<row_blocks(outer), threads, 0, cuda_stream()>>>(out, x, outer, dim, log);
   } else {
-    softmax_columns_kernel<<<grid_for(outer * inner, kThreads), kThreads, 0, cuda_stream()>>>(out, x, outer, dim,
-                                                                                           inner, log);
+    softmax_columns_kernel<<<grid_for(outer * inner, kThreads), kThreads, 0, cuda_stream()>>>(out, x, outer, dim, inner,
+                                                                                              log);
   }
   cuda_check_launch("softmaxForward");
 }
 
-void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner,
-                      bool log) {
+void softmax_backward(float* dx, const float* y, const float* dy, int64_t outer, int64_t dim, int64_t inner, bool log) {
   if (outer * inner == 0) return;
   if (inner == 1) {
     const int threads = dim <= 256 ? 64 : kThreads;
     softmax_backward_rows_kernel<<<row_blocks(outer), threads, 0, cuda_stream()>>>(dx, y, dy, outer, dim, log);
   } else {
-    softmax_backward_columns_kernel<<<grid_for(outer * inner, kThreads), kThreads, 0, cuda_stream()>>>(
-        dx, y, dy, outer, dim, inner, log);
+    softmax_backward_columns_kernel<<<grid_for(outer * inner, kThreads), kThreads, 0, cuda_stream()>>>(dx, y, dy, outer,
+                                                                                                       dim, inner, log);
   }
   cuda_check_launch("softmaxBackward");
 }

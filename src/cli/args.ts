@@ -53,13 +53,21 @@ export function suggestion(input: string, candidates: readonly string[], prefix 
       bestDistance = d;
     }
   }
-  return best !== null && bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? ` (did you mean ${prefix}${best}?)` : '';
+  return best !== null && bestDistance <= Math.max(2, Math.floor(input.length / 3))
+    ? ` (did you mean ${prefix}${best}?)`
+    : '';
 }
 
 /** Converts and checks one value given for an option: text from the command line, or a JSON value from a config
  * file (which must already have the option's type: 3, not "3"). */
-export function coerceValue(spec: OptionSpec, raw: unknown, source: string, fromText = true): string | number | boolean {
-  const fail = (expected: string) => new UserError(`invalid value ${JSON.stringify(raw)} for ${source}: expected ${expected}`, 2);
+export function coerceValue(
+  spec: OptionSpec,
+  raw: unknown,
+  source: string,
+  fromText = true,
+): string | number | boolean {
+  const fail = (expected: string) =>
+    new UserError(`invalid value ${JSON.stringify(raw)} for ${source}: expected ${expected}`, 2);
   switch (spec.type) {
     case 'boolean': {
       if (typeof raw === 'boolean') return raw;
@@ -75,12 +83,15 @@ export function coerceValue(spec: OptionSpec, raw: unknown, source: string, from
     }
     case 'number':
     case 'integer': {
-      const value = typeof raw === 'number' ? raw : fromText && typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      const value =
+        typeof raw === 'number' ? raw : fromText && typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
       const integer = spec.type === 'integer';
-      if (!Number.isFinite(value) || (integer && !Number.isSafeInteger(value))) throw fail(integer ? 'an integer' : 'a number');
+      if (!Number.isFinite(value) || (integer && !Number.isSafeInteger(value)))
+        throw fail(integer ? 'an integer' : 'a number');
       if (spec.min !== undefined && (value < spec.min || (spec.exclusiveMin === true && value === spec.min)))
         throw fail(`${integer ? 'an integer' : 'a number'} ${spec.exclusiveMin ? '>' : '>='} ${spec.min}`);
-      if (spec.max !== undefined && value > spec.max) throw fail(`${integer ? 'an integer' : 'a number'} <= ${spec.max}`);
+      if (spec.max !== undefined && value > spec.max)
+        throw fail(`${integer ? 'an integer' : 'a number'} <= ${spec.max}`);
       return value;
     }
   }
@@ -110,7 +121,7 @@ function tokenize(argv: readonly string[], specs: readonly OptionSpec[]): Token[
   for (const s of specs) options[s.name] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
   options.help = { type: 'boolean', short: 'h' };
   const tokens: Token[] = [];
-  for (let start = 0; start < argv.length; ) {
+  for (let start = 0; start < argv.length;) {
     const args = argv.slice(start);
     const parsed = parseArgv({ args, options, strict: false, allowPositionals: true, tokens: true }).tokens;
     const cut = parsed.findIndex((t) => t.kind === 'option' && NEGATIVE_NUMBER.test(args[t.index]));
@@ -124,7 +135,11 @@ function tokenize(argv: readonly string[], specs: readonly OptionSpec[]): Token[
 }
 
 /** The spec a long-option token names and the text of its value; `--no-NAME` is NAME=false for a boolean. */
-function optionValue(token: OptionToken, byName: ReadonlyMap<string, OptionSpec>, command: string): { spec: OptionSpec; raw: string } {
+function optionValue(
+  token: OptionToken,
+  byName: ReadonlyMap<string, OptionSpec>,
+  command: string,
+): { spec: OptionSpec; raw: string } {
   let spec = byName.get(token.name);
   let raw = token.value;
   const negated = token.name.startsWith('no-') ? byName.get(token.name.slice(3)) : undefined;
@@ -132,7 +147,11 @@ function optionValue(token: OptionToken, byName: ReadonlyMap<string, OptionSpec>
     spec = negated;
     raw = 'false';
   }
-  if (spec === undefined) throw new UserError(`unknown option '--${token.name}' for '${command}'${suggestion(token.name, [...byName.keys()], '--')}`, 2);
+  if (spec === undefined)
+    throw new UserError(
+      `unknown option '--${token.name}' for '${command}'${suggestion(token.name, [...byName.keys()], '--')}`,
+      2,
+    );
   if (raw === undefined && spec.type === 'boolean') raw = 'true';
   // A value taken from the next argument may not be another flag: `--out --lr 3` lacks the value of --out.
   const isFlag = raw !== undefined && !token.inlineValue && raw.startsWith('--') && raw.length > 2;
@@ -151,7 +170,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     if (token.kind === 'positional') positionals.push(token.value);
     if (token.kind !== 'option') continue;
     // Short options: only -h. argv holds the whole argument, which names an unknown group such as '-hx'.
-    if (!token.rawName.startsWith('--') && argv[token.index] !== '-h') throw new UserError(`unknown option '${argv[token.index]}' for '${command}'`, 2);
+    if (!token.rawName.startsWith('--') && argv[token.index] !== '-h')
+      throw new UserError(`unknown option '${argv[token.index]}' for '${command}'`, 2);
     if (token.name === 'help') {
       if (token.value !== undefined) throw new UserError("option '--help' takes no value", 2);
       help = true;
@@ -176,27 +196,37 @@ export function findOptionValues(argv: readonly string[], name: string): string[
 }
 
 /** Merges defaults < config file < command line, checks config keys and required options. */
-export function resolveOptions(specs: readonly OptionSpec[], parsed: ParsedArgs, config: Record<string, unknown> | null, configFile = 'config'): OptionValues {
+export function resolveOptions(
+  specs: readonly OptionSpec[],
+  parsed: ParsedArgs,
+  config: Record<string, unknown> | null,
+  configFile = 'config',
+): OptionValues {
   const byKey = new Map(specs.filter((s) => !s.flagOnly).map((s) => [camelCase(s.name), s]));
   const out: OptionValues = {};
   for (const s of specs) if (s.default !== undefined) out[camelCase(s.name)] = s.default;
   if (config !== null) {
     for (const [key, value] of Object.entries(config)) {
       const spec = byKey.get(key);
-      if (spec === undefined) throw new UserError(`unknown key '${key}' in ${configFile}${suggestion(key, [...byKey.keys()])}`, 2);
+      if (spec === undefined)
+        throw new UserError(`unknown key '${key}' in ${configFile}${suggestion(key, [...byKey.keys()])}`, 2);
       out[key] = coerceValue(spec, value, `'${key}' in ${configFile}`, false);
     }
   }
   for (const key of parsed.explicit) out[key] = parsed.values[key];
   for (const s of specs)
-    if (s.required && out[camelCase(s.name)] === undefined) throw new UserError(`missing required option --${s.name}`, 2);
+    if (s.required && out[camelCase(s.name)] === undefined)
+      throw new UserError(`missing required option --${s.name}`, 2);
   return out;
 }
 
 /** The options section of a help text. */
 export function formatOptions(specs: readonly OptionSpec[]): string {
   const rows = specs.map((s) => {
-    const placeholder = s.type === 'boolean' ? '' : ` ${s.placeholder ?? (s.choices ? s.choices.join('|') : s.type === 'integer' || s.type === 'number' ? 'N' : 'VALUE')}`;
+    const placeholder =
+      s.type === 'boolean'
+        ? ''
+        : ` ${s.placeholder ?? (s.choices ? s.choices.join('|') : s.type === 'integer' || s.type === 'number' ? 'N' : 'VALUE')}`;
     const flag = `--${s.name}${placeholder}`;
     const notes: string[] = [];
     if (s.required) notes.push('required');
@@ -205,5 +235,7 @@ export function formatOptions(specs: readonly OptionSpec[]): string {
   });
   rows.push(['-h, --help', 'show this help']);
   const width = Math.min(32, Math.max(...rows.map(([flag]) => flag.length)) + 2);
-  return rows.map(([flag, text]) => `  ${flag.padEnd(width)}${flag.length >= width ? `\n  ${' '.repeat(width)}` : ''}${text}`).join('\n');
+  return rows
+    .map(([flag, text]) => `  ${flag.padEnd(width)}${flag.length >= width ? `\n  ${' '.repeat(width)}` : ''}${text}`)
+    .join('\n');
 }

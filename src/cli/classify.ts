@@ -39,7 +39,8 @@ export function readLabelledTexts(file: string): LabelledText[] {
     const r = row as { text?: unknown; label?: unknown };
     if (r === null || typeof r !== 'object' || typeof r.text !== 'string')
       throw new UserError(`${file}:${i + 1}: expected an object with a string "text", got ${line.slice(0, 60)}`);
-    if (typeof r.label !== 'string' && typeof r.label !== 'number') throw new UserError(`${file}:${i + 1}: "label" must be a string or a number`);
+    if (typeof r.label !== 'string' && typeof r.label !== 'number')
+      throw new UserError(`${file}:${i + 1}: "label" must be a string or a number`);
     out.push({ text: r.text, label: String(r.label) });
   });
   if (out.length === 0) throw new UserError(`data file ${file} holds no examples`);
@@ -63,17 +64,34 @@ function collate(examples: EncodedExample[], indices: number[], padId: number): 
   return {
     input: tensor(ids, { shape: [B, T] }),
     keyPaddingMask: tensor(padding, { shape: [B, T], dtype: 'bool' }),
-    labels: tensor(Int32Array.from(examples, (e) => e.label), { shape: [B] }),
+    labels: tensor(
+      Int32Array.from(examples, (e) => e.label),
+      { shape: [B] },
+    ),
     indices,
   };
 }
 
-function classificationLoader(examples: EncodedExample[], batchSize: number, shuffle: boolean, seed: number, padId: number) {
-  return new DataLoader<EncodedExample, ClassificationBatch>(examples, { batchSize, shuffle, seed, collate: (batch, indices) => collate(batch, indices, padId) });
+function classificationLoader(
+  examples: EncodedExample[],
+  batchSize: number,
+  shuffle: boolean,
+  seed: number,
+  padId: number,
+) {
+  return new DataLoader<EncodedExample, ClassificationBatch>(examples, {
+    batchSize,
+    shuffle,
+    seed,
+    collate: (batch, indices) => collate(batch, indices, padId),
+  });
 }
 
 /** Accuracy and mean loss over every batch of the loader (and the predictions, in dataset order). */
-function evaluateClassifier(model: Module, loader: DataLoader<EncodedExample, ClassificationBatch>): Metrics & { predictions?: never } {
+function evaluateClassifier(
+  model: Module,
+  loader: DataLoader<EncodedExample, ClassificationBatch>,
+): Metrics & { predictions?: never } {
   let correct = 0;
   let total = 0;
   let lossSum = 0;
@@ -98,23 +116,59 @@ function evaluateClassifier(model: Module, loader: DataLoader<EncodedExample, Cl
 }
 
 const MODEL_OPTIONS: OptionSpec[] = [
-  { name: 'tokenizer', type: 'string', choices: ['char', 'word', 'bpe'], default: 'char', description: 'how texts are split into tokens' },
-  { name: 'vocab-size', type: 'integer', min: 5, default: 8000, description: 'largest vocabulary (word: most frequent words; bpe: at least 260)' },
+  {
+    name: 'tokenizer',
+    type: 'string',
+    choices: ['char', 'word', 'bpe'],
+    default: 'char',
+    description: 'how texts are split into tokens',
+  },
+  {
+    name: 'vocab-size',
+    type: 'integer',
+    min: 5,
+    default: 8000,
+    description: 'largest vocabulary (word: most frequent words; bpe: at least 260)',
+  },
   { name: 'max-len', type: 'integer', min: 2, default: 128, description: 'tokens per text (longer texts are cut)' },
   { name: 'd-model', type: 'integer', min: 1, default: 64, description: 'model width' },
   { name: 'nhead', type: 'integer', min: 1, default: 4, description: 'attention heads' },
   { name: 'num-layers', type: 'integer', min: 1, default: 2, description: 'encoder layers' },
   { name: 'dim-feedforward', type: 'integer', min: 1, description: 'feed-forward width (default 4 x d-model)' },
   { name: 'dropout', type: 'number', min: 0, max: 0.99, default: 0.1, description: 'dropout probability' },
-  { name: 'pooling', type: 'string', choices: ['cls', 'mean'], default: 'cls', description: 'first-token state or mean over tokens' },
+  {
+    name: 'pooling',
+    type: 'string',
+    choices: ['cls', 'mean'],
+    default: 'cls',
+    description: 'first-token state or mean over tokens',
+  },
 ];
 
 const DEFAULT_MAX_STEPS = 1000;
 
 const TRAIN_OPTIONS: OptionSpec[] = [
-  { name: 'data', type: 'string', placeholder: 'FILE', description: 'JSON lines of {"text": ..., "label": ...}', required: true },
-  { name: 'val-data', type: 'string', placeholder: 'FILE', description: 'held-out JSON lines (default: a --val-fraction of --data)' },
-  { name: 'val-fraction', type: 'number', min: 0, max: 0.5, default: 0.1, description: 'share of --data held out when there is no --val-data' },
+  {
+    name: 'data',
+    type: 'string',
+    placeholder: 'FILE',
+    description: 'JSON lines of {"text": ..., "label": ...}',
+    required: true,
+  },
+  {
+    name: 'val-data',
+    type: 'string',
+    placeholder: 'FILE',
+    description: 'held-out JSON lines (default: a --val-fraction of --data)',
+  },
+  {
+    name: 'val-fraction',
+    type: 'number',
+    min: 0,
+    max: 0.5,
+    default: 0.1,
+    description: 'share of --data held out when there is no --val-data',
+  },
   ...MODEL_OPTIONS,
   ...trainOptions({ lr: 5e-4, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
 ];
@@ -122,7 +176,8 @@ const TRAIN_OPTIONS: OptionSpec[] = [
 function buildTokenizer(kind: string, texts: string[], vocabSize: number): Tokenizer {
   if (kind === 'word') return WordTokenizer.fromCorpus(texts, { maxSize: vocabSize });
   if (kind === 'bpe') {
-    if (vocabSize < 260) throw new UserError(`--vocab-size must be at least 260 for the bpe tokenizer, got ${vocabSize}`, 2);
+    if (vocabSize < 260)
+      throw new UserError(`--vocab-size must be at least 260 for the bpe tokenizer, got ${vocabSize}`, 2);
     return ByteLevelBPETokenizer.train(texts, { vocabSize });
   }
   return CharTokenizer.fromCorpus(texts, { maxSize: vocabSize });
@@ -159,16 +214,27 @@ async function train(context: CommandContext): Promise<number> {
     trainRows = order.slice(held).map((i) => rows[i]);
   }
   const labels = [...new Set(trainRows.map((r) => r.label))].sort();
-  if (labels.length < 2) throw new UserError(`the training data has ${labels.length} label(s); classification needs at least 2`);
+  if (labels.length < 2)
+    throw new UserError(`the training data has ${labels.length} label(s); classification needs at least 2`);
   const unknown = valRows.find((r) => !labels.includes(r.label));
   if (unknown !== undefined) throw new UserError(`held-out label '${unknown.label}' never occurs in the training data`);
   seedFrom(o);
-  const tokenizer = buildTokenizer(o.tokenizer as string, trainRows.map((r) => r.text), o.vocabSize as number);
+  const tokenizer = buildTokenizer(
+    o.tokenizer as string,
+    trainRows.map((r) => r.text),
+    o.vocabSize as number,
+  );
   const maxLen = o.maxLen as number;
-  const encode = (r: LabelledText): EncodedExample => ({ ids: encodeText(tokenizer, r.text, maxLen), label: labels.indexOf(r.label) });
+  const encode = (r: LabelledText): EncodedExample => ({
+    ids: encodeText(tokenizer, r.text, maxLen),
+    label: labels.indexOf(r.label),
+  });
   const seed = o.seed as number;
   const trainLoader = classificationLoader(trainRows.map(encode), o.batchSize as number, true, seed, tokenizer.padId);
-  const valLoader = valRows.length > 0 ? classificationLoader(valRows.map(encode), o.batchSize as number, false, seed, tokenizer.padId) : null;
+  const valLoader =
+    valRows.length > 0
+      ? classificationLoader(valRows.map(encode), o.batchSize as number, false, seed, tokenizer.padId)
+      : null;
   const model = new EncoderClassifier({
     vocabSize: tokenizer.vocabSize,
     numClasses: labels.length,
@@ -201,7 +267,8 @@ async function train(context: CommandContext): Promise<number> {
 
 function labelsOf(metadata: Record<string, unknown>, dir: string): string[] {
   const labels = metadata.labels;
-  if (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string')) throw new UserError(`checkpoint ${dir} does not list its labels`);
+  if (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string'))
+    throw new UserError(`checkpoint ${dir} does not list its labels`);
   return labels as string[];
 }
 
@@ -213,12 +280,24 @@ function evaluate(context: CommandContext): number {
     const tokenizer = tokenizerOf(checkpoint);
     const rows = readLabelledTexts(o.data as string);
     const unknown = rows.find((r) => !labels.includes(r.label));
-    if (unknown !== undefined) throw new UserError(`label '${unknown.label}' in ${o.data as string} is not one the model knows (${labels.join(', ')})`);
+    if (unknown !== undefined)
+      throw new UserError(
+        `label '${unknown.label}' in ${o.data as string} is not one the model knows (${labels.join(', ')})`,
+      );
     const maxLen = (model as EncoderClassifier).config.maxLen;
     const examples = rows.map((r) => ({ ids: encodeText(tokenizer, r.text, maxLen), label: labels.indexOf(r.label) }));
-    const metrics = evaluateClassifier(model, classificationLoader(examples, o.batchSize as number, false, 0, tokenizer.padId));
-    context.io.stdout.write(`accuracy ${metrics.accuracy.toFixed(4)} | loss ${metrics.loss.toFixed(4)} | examples ${metrics.examples}\n`);
-    if (o.json !== undefined) writeFileAtomic(o.json as string, `${JSON.stringify({ checkpoint: checkpoint.dir, data: o.data, ...metrics }, null, 2)}\n`);
+    const metrics = evaluateClassifier(
+      model,
+      classificationLoader(examples, o.batchSize as number, false, 0, tokenizer.padId),
+    );
+    context.io.stdout.write(
+      `accuracy ${metrics.accuracy.toFixed(4)} | loss ${metrics.loss.toFixed(4)} | examples ${metrics.examples}\n`,
+    );
+    if (o.json !== undefined)
+      writeFileAtomic(
+        o.json as string,
+        `${JSON.stringify({ checkpoint: checkpoint.dir, data: o.data, ...metrics }, null, 2)}\n`,
+      );
     return 0;
   } finally {
     model.dispose();
@@ -229,7 +308,12 @@ function evaluate(context: CommandContext): number {
 function predict(context: CommandContext): number {
   const o = context.options;
   const texts = [...context.positionals];
-  if (o.data !== undefined) texts.push(...readTextFile(o.data as string, 'input file').split('\n').filter((l) => l.trim() !== ''));
+  if (o.data !== undefined)
+    texts.push(
+      ...readTextFile(o.data as string, 'input file')
+        .split('\n')
+        .filter((l) => l.trim() !== ''),
+    );
   if (texts.length === 0) throw new UserError('give texts to classify as arguments or with --data FILE', 2);
   const { model, checkpoint } = loadModel(o.checkpoint as string, 'EncoderClassifier');
   try {
@@ -242,8 +326,15 @@ function predict(context: CommandContext): number {
       for (let start = 0; start < texts.length; start += batchSize) {
         const chunk = texts.slice(start, start + batchSize);
         const probabilities = tidy(() => {
-          const batch = collate(chunk.map((text) => ({ ids: encodeText(tokenizer, text, maxLen), label: 0 })), [], tokenizer.padId);
-          return (model as EncoderClassifier).forward(batch.input, { keyPaddingMask: batch.keyPaddingMask }).softmax(-1).toArray() as number[][];
+          const batch = collate(
+            chunk.map((text) => ({ ids: encodeText(tokenizer, text, maxLen), label: 0 })),
+            [],
+            tokenizer.padId,
+          );
+          return (model as EncoderClassifier)
+            .forward(batch.input, { keyPaddingMask: batch.keyPaddingMask })
+            .softmax(-1)
+            .toArray() as number[][];
         });
         probabilities.forEach((p, i) => {
           const best = p.indexOf(Math.max(...p));
@@ -251,7 +342,10 @@ function predict(context: CommandContext): number {
         });
       }
     });
-    for (const r of results) context.io.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${r.label}\t${r.probability.toFixed(4)}\t${r.text}\n`);
+    for (const r of results)
+      context.io.stdout.write(
+        o.json ? `${JSON.stringify(r)}\n` : `${r.label}\t${r.probability.toFixed(4)}\t${r.text}\n`,
+      );
     return 0;
   } finally {
     model.dispose();
@@ -259,7 +353,13 @@ function predict(context: CommandContext): number {
   }
 }
 
-const CHECKPOINT_OPTION: OptionSpec = { name: 'checkpoint', type: 'string', placeholder: 'DIR', description: 'checkpoint folder, or a training --out folder (its best checkpoint)', required: true };
+const CHECKPOINT_OPTION: OptionSpec = {
+  name: 'checkpoint',
+  type: 'string',
+  placeholder: 'DIR',
+  description: 'checkpoint folder, or a training --out folder (its best checkpoint)',
+  required: true,
+};
 
 export const classifyTask: TaskDefinition = {
   name: 'classify',
@@ -275,7 +375,13 @@ export const classifyTask: TaskDefinition = {
       summary: 'accuracy and loss of a classifier on labelled JSON lines',
       options: [
         CHECKPOINT_OPTION,
-        { name: 'data', type: 'string', placeholder: 'FILE', description: 'JSON lines of {"text": ..., "label": ...}', required: true },
+        {
+          name: 'data',
+          type: 'string',
+          placeholder: 'FILE',
+          description: 'JSON lines of {"text": ..., "label": ...}',
+          required: true,
+        },
         { name: 'batch-size', type: 'integer', min: 1, default: 64, description: 'examples per batch' },
         { name: 'json', type: 'string', placeholder: 'FILE', description: 'also write the metrics to this JSON file' },
       ],

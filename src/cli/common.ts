@@ -17,7 +17,13 @@ import type { CommandContext } from './tasks';
 /** Options of every `train` command; tasks add their data and model options. */
 export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSteps?: number } = {}): OptionSpec[] {
   return [
-    { name: 'out', type: 'string', placeholder: 'DIR', description: 'output folder: checkpoints/, best/, metrics.jsonl, loss.svg', required: true },
+    {
+      name: 'out',
+      type: 'string',
+      placeholder: 'DIR',
+      description: 'output folder: checkpoints/, best/, metrics.jsonl, loss.svg',
+      required: true,
+    },
     { name: 'seed', type: 'integer', min: 0, default: 0, description: 'seed of initialisation, dropout and shuffling' },
     {
       name: 'max-steps',
@@ -25,21 +31,80 @@ export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSte
       min: 1,
       description: `optimizer steps to train for${defaults.maxSteps === undefined ? '' : ` (default: ${defaults.maxSteps} unless --epochs is given)`}`,
     },
-    { name: 'epochs', type: 'integer', min: 1, description: 'passes over the training data (with --max-steps, whichever ends first)' },
-    { name: 'batch-size', type: 'integer', min: 1, default: defaults.batchSize ?? 32, description: 'examples per batch' },
-    { name: 'lr', type: 'number', min: 0, exclusiveMin: true, default: defaults.lr ?? 3e-4, description: 'peak learning rate (AdamW)' },
+    {
+      name: 'epochs',
+      type: 'integer',
+      min: 1,
+      description: 'passes over the training data (with --max-steps, whichever ends first)',
+    },
+    {
+      name: 'batch-size',
+      type: 'integer',
+      min: 1,
+      default: defaults.batchSize ?? 32,
+      description: 'examples per batch',
+    },
+    {
+      name: 'lr',
+      type: 'number',
+      min: 0,
+      exclusiveMin: true,
+      default: defaults.lr ?? 3e-4,
+      description: 'peak learning rate (AdamW)',
+    },
     { name: 'weight-decay', type: 'number', min: 0, default: 0.01, description: 'AdamW weight decay' },
-    { name: 'warmup-steps', type: 'integer', min: 0, default: 100, description: 'linear warmup steps before the cosine decay' },
+    {
+      name: 'warmup-steps',
+      type: 'integer',
+      min: 0,
+      default: 100,
+      description: 'linear warmup steps before the cosine decay',
+    },
     { name: 'min-lr', type: 'number', min: 0, default: 0, description: 'learning rate at the end of the cosine decay' },
     { name: 'grad-accum', type: 'integer', min: 1, default: 1, description: 'micro-batches per optimizer step' },
-    { name: 'clip-grad-norm', type: 'number', min: 0, exclusiveMin: true, default: 1, description: 'clip the gradient norm to this value' },
+    {
+      name: 'clip-grad-norm',
+      type: 'number',
+      min: 0,
+      exclusiveMin: true,
+      default: 1,
+      description: 'clip the gradient norm to this value',
+    },
     { name: 'eval-every', type: 'integer', min: 1, description: 'evaluate every N steps (always at the end)' },
-    { name: 'checkpoint-every', type: 'integer', min: 1, description: 'save a checkpoint every N steps (always at the end)' },
-    { name: 'keep-last', type: 'integer', min: 1, default: 3, description: 'step checkpoints to keep (best/ is kept apart)' },
+    {
+      name: 'checkpoint-every',
+      type: 'integer',
+      min: 1,
+      description: 'save a checkpoint every N steps (always at the end)',
+    },
+    {
+      name: 'keep-last',
+      type: 'integer',
+      min: 1,
+      default: 3,
+      description: 'step checkpoints to keep (best/ is kept apart)',
+    },
     { name: 'log-every', type: 'integer', min: 1, default: 10, description: 'log every N steps' },
-    { name: 'resume', type: 'string', placeholder: 'DIR|auto', description: "continue from a checkpoint folder, or 'auto': the newest one in --out" },
-    { name: 'progress', type: 'string', choices: ['auto', 'bar', 'log', 'none'], default: 'auto', description: 'progress display' },
-    { name: 'max-minutes', type: 'number', min: 0, exclusiveMin: true, description: 'stop (and save) after this many minutes of training' },
+    {
+      name: 'resume',
+      type: 'string',
+      placeholder: 'DIR|auto',
+      description: "continue from a checkpoint folder, or 'auto': the newest one in --out",
+    },
+    {
+      name: 'progress',
+      type: 'string',
+      choices: ['auto', 'bar', 'log', 'none'],
+      default: 'auto',
+      description: 'progress display',
+    },
+    {
+      name: 'max-minutes',
+      type: 'number',
+      min: 0,
+      exclusiveMin: true,
+      description: 'stop (and save) after this many minutes of training',
+    },
   ];
 }
 
@@ -48,7 +113,9 @@ export function readTextFile(file: string, what: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `${what} not found: ${file}` : `cannot read ${what} ${file}: ${(e as Error).message}`);
+    throw new UserError(
+      code === 'ENOENT' ? `${what} not found: ${file}` : `cannot read ${what} ${file}: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -63,7 +130,8 @@ export function readJSONFile(file: string, what: string): unknown {
 
 /** A checkpoint folder, or a training output folder (its best/ checkpoint, else its newest step checkpoint). */
 export function resolveCheckpoint(dir: string): string {
-  if (!fs.existsSync(dir) && !fs.existsSync(`${path.resolve(dir)}.previous`)) throw new UserError(`checkpoint not found: ${dir}`);
+  if (!fs.existsSync(dir) && !fs.existsSync(`${path.resolve(dir)}.previous`))
+    throw new UserError(`checkpoint not found: ${dir}`);
   if (isCheckpoint(dir)) return dir;
   const best = path.join(dir, 'best');
   if (isCheckpoint(best)) return best;
@@ -76,7 +144,9 @@ export function resolveCheckpoint(dir: string): string {
 export function checkpointTask(dir: string): string | null {
   try {
     const resolved = resolveCheckpoint(dir);
-    const state = JSON.parse(fs.readFileSync(path.join(resolved, 'trainer_state.json'), 'utf8')) as { metadata?: { task?: unknown } };
+    const state = JSON.parse(fs.readFileSync(path.join(resolved, 'trainer_state.json'), 'utf8')) as {
+      metadata?: { task?: unknown };
+    };
     return typeof state.metadata?.task === 'string' ? state.metadata.task : null;
   } catch {
     return null;
@@ -89,8 +159,12 @@ export function loadModel(dir: string, expectedType: string): { model: Model; ch
   const checkpoint = loadCheckpoint(resolveCheckpoint(dir));
   try {
     const config = checkpoint.config as ModelConfig | null;
-    if (config === null || typeof config !== 'object') throw new UserError(`checkpoint ${checkpoint.dir} has no config.json`);
-    if (config.type !== expectedType) throw new UserError(`checkpoint ${checkpoint.dir} holds a ${String(config.type)}, this command needs a ${expectedType}`);
+    if (config === null || typeof config !== 'object')
+      throw new UserError(`checkpoint ${checkpoint.dir} has no config.json`);
+    if (config.type !== expectedType)
+      throw new UserError(
+        `checkpoint ${checkpoint.dir} holds a ${String(config.type)}, this command needs a ${expectedType}`,
+      );
     const model = modelFromConfig(config);
     model.loadStateDict(checkpoint.modelState);
     model.eval();
@@ -103,7 +177,10 @@ export function loadModel(dir: string, expectedType: string): { model: Model; ch
 
 export function tokenizerOf(checkpoint: Checkpoint, name = 'default'): Tokenizer {
   const tokenizer = checkpoint.tokenizers[name];
-  if (tokenizer === undefined) throw new UserError(`checkpoint ${checkpoint.dir} has no ${name === 'default' ? 'tokenizer.json' : `tokenizer.${name}.json`}`);
+  if (tokenizer === undefined)
+    throw new UserError(
+      `checkpoint ${checkpoint.dir} has no ${name === 'default' ? 'tokenizer.json' : `tokenizer.${name}.json`}`,
+    );
   return tokenizer;
 }
 
@@ -115,10 +192,16 @@ interface Schedule {
 
 /** The warmup/cosine schedule a checkpoint's run was started with (from its metadata), or null. */
 function savedSchedule(dir: string): Schedule | null {
-  const state = readJSONFile(path.join(dir, 'trainer_state.json'), 'checkpoint state') as { metadata?: { schedule?: Schedule } };
+  const state = readJSONFile(path.join(dir, 'trainer_state.json'), 'checkpoint state') as {
+    metadata?: { schedule?: Schedule };
+  };
   const s = state?.metadata?.schedule;
   if (s === undefined || s === null || typeof s !== 'object') return null;
-  const valid = Number.isInteger(s.warmupSteps) && Number.isInteger(s.totalSteps) && s.totalSteps >= 1 && typeof s.minLr === 'number';
+  const valid =
+    Number.isInteger(s.warmupSteps) &&
+    Number.isInteger(s.totalSteps) &&
+    s.totalSteps >= 1 &&
+    typeof s.minLr === 'number';
   return valid ? { warmupSteps: s.warmupSteps, totalSteps: s.totalSteps, minLr: s.minLr } : null;
 }
 
@@ -150,19 +233,38 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   if (maxSteps === undefined && epochs === undefined) throw new UserError('give --max-steps or --epochs', 2);
   const batchesPerEpoch = run.trainLoader.length ?? 0;
   const accumulation = o.gradAccum as number;
-  const totalSteps = Math.max(1, Math.min(maxSteps ?? Infinity, epochs !== undefined ? Math.ceil((epochs * batchesPerEpoch) / accumulation) : Infinity));
+  const totalSteps = Math.max(
+    1,
+    Math.min(
+      maxSteps ?? Infinity,
+      epochs !== undefined ? Math.ceil((epochs * batchesPerEpoch) / accumulation) : Infinity,
+    ),
+  );
   const outDir = o.out as string;
-  const resumeDir = o.resume === undefined ? null : o.resume === 'auto' ? latestCheckpoint(path.join(outDir, 'checkpoints')) : resolveCheckpoint(o.resume as string);
+  const resumeDir =
+    o.resume === undefined
+      ? null
+      : o.resume === 'auto'
+        ? latestCheckpoint(path.join(outDir, 'checkpoints'))
+        : resolveCheckpoint(o.resume as string);
   if (o.resume === undefined && latestCheckpoint(path.join(outDir, 'checkpoints')) !== null)
-    throw new UserError(`${outDir} already holds checkpoints of a run; pass --resume auto to continue it, or choose another --out`);
+    throw new UserError(
+      `${outDir} already holds checkpoints of a run; pass --resume auto to continue it, or choose another --out`,
+    );
   // The schedule belongs to the run: a resumed run keeps the one it started with, so the learning rates match
   // an uninterrupted run; the new --max-steps / --epochs only say where to stop.
-  let schedule: Schedule = { warmupSteps: Math.min(o.warmupSteps as number, totalSteps), totalSteps, minLr: Math.min(o.minLr as number, o.lr as number) };
+  let schedule: Schedule = {
+    warmupSteps: Math.min(o.warmupSteps as number, totalSteps),
+    totalSteps,
+    minLr: Math.min(o.minLr as number, o.lr as number),
+  };
   if (resumeDir !== null) {
     const saved = savedSchedule(resumeDir);
     if (saved !== null) {
       if (saved.totalSteps < totalSteps)
-        context.io.stderr.write(`${task}: note: the learning-rate schedule of ${resumeDir} ends at step ${saved.totalSteps}; later steps use its final lr\n`);
+        context.io.stderr.write(
+          `${task}: note: the learning-rate schedule of ${resumeDir} ends at step ${saved.totalSteps}; later steps use its final lr\n`,
+        );
       schedule = saved;
     }
   }
@@ -177,9 +279,12 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   const maxMinutes = o.maxMinutes as number | undefined;
   let started = Date.now();
   const trainer: Trainer<B> = new Trainer<B>({
-    onStep: maxMinutes === undefined ? undefined : () => {
-      if ((Date.now() - started) / 60000 >= maxMinutes) trainer.stop();
-    },
+    onStep:
+      maxMinutes === undefined
+        ? undefined
+        : () => {
+            if ((Date.now() - started) / 60000 >= maxMinutes) trainer.stop();
+          },
     model: run.model,
     optimizer,
     scheduler,
@@ -205,13 +310,20 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
     logStream: context.io.stderr,
   });
   context.onInterrupt(() => trainer.stop());
-  if (o.resume === 'auto' && resumeDir === null) context.io.stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
+  if (o.resume === 'auto' && resumeDir === null)
+    context.io.stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
   else if (resumeDir !== null) context.io.stderr.write(`${task}: resuming from ${resumeDir}\n`);
-  context.io.stderr.write(`${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`);
+  context.io.stderr.write(
+    `${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`,
+  );
   try {
     started = Date.now();
     const result = await trainer.train();
-    const evalText = result.lastEval ? ` | eval ${Object.entries(result.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';
+    const evalText = result.lastEval
+      ? ` | eval ${Object.entries(result.lastEval)
+          .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+          .join(', ')}`
+      : '';
     context.io.stdout.write(
       `${result.stopped ? 'stopped' : 'done'} at step ${result.step}: loss ${result.lastLoss === null ? '-' : result.lastLoss.toFixed(4)}${evalText}\n` +
         `checkpoint: ${result.checkpoint}\n` +

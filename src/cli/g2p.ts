@@ -27,10 +27,35 @@ const DEFAULT_MAX_TOKENS = 1500;
 const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'd-model', type: 'integer', min: 1, default: G2P_MODEL_DEFAULTS.dModel, description: 'model width' },
   { name: 'nhead', type: 'integer', min: 1, default: G2P_MODEL_DEFAULTS.nhead, description: 'attention heads' },
-  { name: 'encoder-layers', type: 'integer', min: 1, default: G2P_MODEL_DEFAULTS.numEncoderLayers, description: 'encoder layers' },
-  { name: 'decoder-layers', type: 'integer', min: 1, default: G2P_MODEL_DEFAULTS.numDecoderLayers, description: 'decoder layers' },
-  { name: 'dim-feedforward', type: 'integer', min: 1, default: G2P_MODEL_DEFAULTS.dimFeedforward, description: 'feed-forward width' },
-  { name: 'dropout', type: 'number', min: 0, max: 0.99, default: G2P_MODEL_DEFAULTS.dropout, description: 'dropout probability' },
+  {
+    name: 'encoder-layers',
+    type: 'integer',
+    min: 1,
+    default: G2P_MODEL_DEFAULTS.numEncoderLayers,
+    description: 'encoder layers',
+  },
+  {
+    name: 'decoder-layers',
+    type: 'integer',
+    min: 1,
+    default: G2P_MODEL_DEFAULTS.numDecoderLayers,
+    description: 'decoder layers',
+  },
+  {
+    name: 'dim-feedforward',
+    type: 'integer',
+    min: 1,
+    default: G2P_MODEL_DEFAULTS.dimFeedforward,
+    description: 'feed-forward width',
+  },
+  {
+    name: 'dropout',
+    type: 'number',
+    min: 0,
+    max: 0.99,
+    default: G2P_MODEL_DEFAULTS.dropout,
+    description: 'dropout probability',
+  },
 ];
 
 /** The common train options with the defaults that suit G2P. */
@@ -50,8 +75,21 @@ function g2pTrainOptions(): OptionSpec[] {
 const TRAIN_OPTIONS: OptionSpec[] = [
   ...MODEL_OPTIONS,
   { name: 'max-tokens', type: 'integer', min: 64, default: DEFAULT_MAX_TOKENS, description: 'padded tokens per batch' },
-  { name: 'label-smoothing', type: 'number', min: 0, max: 0.99, default: 0.1, description: 'label smoothing of the loss' },
-  { name: 'dev-words', type: 'integer', min: 0, default: 500, description: 'dev words scored at each evaluation, spread over the split (0: all of dev)' },
+  {
+    name: 'label-smoothing',
+    type: 'number',
+    min: 0,
+    max: 0.99,
+    default: 0.1,
+    description: 'label smoothing of the loss',
+  },
+  {
+    name: 'dev-words',
+    type: 'integer',
+    min: 0,
+    default: 500,
+    description: 'dev words scored at each evaluation, spread over the split (0: all of dev)',
+  },
   { name: 'beam-size', type: 'integer', min: 1, default: 5, description: 'beam width when scoring dev' },
   ...g2pTrainOptions(),
 ];
@@ -89,7 +127,9 @@ async function train(context: CommandContext): Promise<number> {
   });
   // Score dev once per epoch unless asked otherwise.
   if (o.evalEvery === undefined) o.evalEvery = trainLoader.length;
-  context.io.stderr.write(`g2p: ${trainLoader.examples.length} training pairs (${data.train.length} words), ${trainLoader.length} batches per epoch; dev scoring on ${dev.length} words\n`);
+  context.io.stderr.write(
+    `g2p: ${trainLoader.examples.length} training pairs (${data.train.length} words), ${trainLoader.length} batches per epoch; dev scoring on ${dev.length} words\n`,
+  );
   try {
     await runTraining('g2p', context, {
       model,
@@ -97,8 +137,15 @@ async function train(context: CommandContext): Promise<number> {
       trainLoader,
       lossFn: defaultLossFn({ labelSmoothing: o.labelSmoothing as number }),
       evalFn: (m) => {
-        const metrics = noGrad(() => evaluateG2P(m as Seq2SeqTransformer, tokenizers, dev, { beamSize: o.beamSize as number }));
-        return { wer: metrics.wer, per: metrics.per, werNoStress: metrics.werNoStress, perNoStress: metrics.perNoStress };
+        const metrics = noGrad(() =>
+          evaluateG2P(m as Seq2SeqTransformer, tokenizers, dev, { beamSize: o.beamSize as number }),
+        );
+        return {
+          wer: metrics.wer,
+          per: metrics.per,
+          werNoStress: metrics.werNoStress,
+          perNoStress: metrics.perNoStress,
+        };
       },
       tokenizers: { src: tokenizers.graphemes, tgt: tokenizers.phonemes },
       config: model.config,
@@ -122,14 +169,19 @@ function evaluate(context: CommandContext): number {
     const limit = o.limit as number | undefined;
     const entries = limit === undefined ? all : all.slice(0, limit);
     const started = Date.now();
-    const metrics = noGrad(() => evaluateG2P(model as Seq2SeqTransformer, tokenizers, entries, { beamSize: o.beamSize as number }));
+    const metrics = noGrad(() =>
+      evaluateG2P(model as Seq2SeqTransformer, tokenizers, entries, { beamSize: o.beamSize as number }),
+    );
     const seconds = (Date.now() - started) / 1000;
     context.io.stdout.write(
       `${split}: ${metrics.words} words | WER ${percent(metrics.wer)} PER ${percent(metrics.per)} | ` +
         `without stress: WER ${percent(metrics.werNoStress)} PER ${percent(metrics.perNoStress)} | beam ${o.beamSize as number} | ${seconds.toFixed(0)} s\n`,
     );
     if (o.json !== undefined)
-      writeFileAtomic(o.json as string, `${JSON.stringify({ checkpoint: checkpoint.dir, split, beamSize: o.beamSize, seconds, ...metrics }, null, 2)}\n`);
+      writeFileAtomic(
+        o.json as string,
+        `${JSON.stringify({ checkpoint: checkpoint.dir, split, beamSize: o.beamSize, seconds, ...metrics }, null, 2)}\n`,
+      );
     return 0;
   } finally {
     model.dispose();
@@ -148,7 +200,10 @@ function predict(context: CommandContext): number {
     } catch {
       throw new UserError('give words as arguments or one per line on stdin', 2);
     }
-    words = text.split('\n').map((w) => w.trim()).filter((w) => w !== '');
+    words = text
+      .split('\n')
+      .map((w) => w.trim())
+      .filter((w) => w !== '');
   }
   if (words.length === 0) throw new UserError('give words as arguments or one per line on stdin', 2);
   const { model, checkpoint } = loadModel(o.checkpoint as string, 'Seq2SeqTransformer');
@@ -157,7 +212,9 @@ function predict(context: CommandContext): number {
     const batchSize = o.batchSize as number;
     for (let start = 0; start < words.length; start += batchSize) {
       const chunk = words.slice(start, start + batchSize);
-      const predictions = noGrad(() => predictG2P(model as Seq2SeqTransformer, tokenizers, chunk, { beamSize: o.beamSize as number }));
+      const predictions = noGrad(() =>
+        predictG2P(model as Seq2SeqTransformer, tokenizers, chunk, { beamSize: o.beamSize as number }),
+      );
       chunk.forEach((word, i) => context.io.stdout.write(`${word}\t${predictions[i].join(' ')}\n`));
     }
     return 0;
@@ -167,8 +224,20 @@ function predict(context: CommandContext): number {
   }
 }
 
-const CHECKPOINT_OPTION: OptionSpec = { name: 'checkpoint', type: 'string', placeholder: 'DIR', description: 'checkpoint folder, or a g2p train --out folder (its best checkpoint)', required: true };
-const BEAM_OPTION: OptionSpec = { name: 'beam-size', type: 'integer', min: 1, default: 5, description: 'beam width (1: greedy)' };
+const CHECKPOINT_OPTION: OptionSpec = {
+  name: 'checkpoint',
+  type: 'string',
+  placeholder: 'DIR',
+  description: 'checkpoint folder, or a g2p train --out folder (its best checkpoint)',
+  required: true,
+};
+const BEAM_OPTION: OptionSpec = {
+  name: 'beam-size',
+  type: 'integer',
+  min: 1,
+  default: 5,
+  description: 'beam width (1: greedy)',
+};
 
 export const g2pTask: TaskDefinition = {
   name: 'g2p',
@@ -184,9 +253,20 @@ export const g2pTask: TaskDefinition = {
       summary: 'WER and PER (with and without stress digits) on dev or test',
       options: [
         CHECKPOINT_OPTION,
-        { name: 'split', type: 'string', choices: ['dev', 'test'], default: 'dev', description: 'which split to score' },
+        {
+          name: 'split',
+          type: 'string',
+          choices: ['dev', 'test'],
+          default: 'dev',
+          description: 'which split to score',
+        },
         BEAM_OPTION,
-        { name: 'limit', type: 'integer', min: 1, description: 'score only the first N words of the split (a quick check)' },
+        {
+          name: 'limit',
+          type: 'integer',
+          min: 1,
+          description: 'score only the first N words of the split (a quick check)',
+        },
         { name: 'json', type: 'string', placeholder: 'FILE', description: 'also write the metrics to this JSON file' },
       ],
       run: evaluate,
@@ -194,7 +274,11 @@ export const g2pTask: TaskDefinition = {
     predict: {
       summary: 'print word<TAB>PHONEMES for words from the arguments or stdin',
       positionals: '[WORD...]',
-      options: [CHECKPOINT_OPTION, BEAM_OPTION, { name: 'batch-size', type: 'integer', min: 1, default: 256, description: 'words decoded together' }],
+      options: [
+        CHECKPOINT_OPTION,
+        BEAM_OPTION,
+        { name: 'batch-size', type: 'integer', min: 1, default: 256, description: 'words decoded together' },
+      ],
       run: predict,
     },
   },

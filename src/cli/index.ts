@@ -9,7 +9,16 @@ export { parseArgs, resolveOptions, UserError } from './args';
 export type { OptionSpec, OptionType, OptionValues, ParsedArgs } from './args';
 export { COMMANDS, getTask, listTasks, registerTask, unregisterTask } from './tasks';
 export type { CliIO, CommandContext, CommandName, TaskCommand, TaskDefinition } from './tasks';
-export { checkpointTask, loadModel, readJSONFile, readTextFile, resolveCheckpoint, runTraining, tokenizerOf, trainOptions } from './common';
+export {
+  checkpointTask,
+  loadModel,
+  readJSONFile,
+  readTextFile,
+  resolveCheckpoint,
+  runTraining,
+  tokenizerOf,
+  trainOptions,
+} from './common';
 export type { TrainingRun } from './common';
 
 if (require.main === module) {
@@ -21,7 +30,11 @@ if (require.main === module) {
     process.stderr.write('\nstopping after this step (Ctrl-C again to quit now)\n');
     for (const h of handlers) h();
   });
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }, { onInterrupt: (h) => handlers.push(h) }).then(
+  main(
+    process.argv.slice(2),
+    { stdout: process.stdout, stderr: process.stderr },
+    { onInterrupt: (h) => handlers.push(h) },
+  ).then(
     (code) => {
       process.exitCode = code;
     },

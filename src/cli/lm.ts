@@ -15,25 +15,64 @@ const DEFAULT_MAX_STEPS = 2000;
 
 const TRAIN_OPTIONS: OptionSpec[] = [
   { name: 'data', type: 'string', placeholder: 'FILE', description: 'UTF-8 text file to train on', required: true },
-  { name: 'tokenizer', type: 'string', choices: ['char', 'bpe'], default: 'char', description: 'characters, or byte-level BPE learned from the data' },
-  { name: 'vocab-size', type: 'integer', min: 260, default: 512, description: 'BPE vocabulary size (4 specials + 256 bytes + merges)' },
+  {
+    name: 'tokenizer',
+    type: 'string',
+    choices: ['char', 'bpe'],
+    default: 'char',
+    description: 'characters, or byte-level BPE learned from the data',
+  },
+  {
+    name: 'vocab-size',
+    type: 'integer',
+    min: 260,
+    default: 512,
+    description: 'BPE vocabulary size (4 specials + 256 bytes + merges)',
+  },
   { name: 'block-size', type: 'integer', min: 1, default: 64, description: 'context length in tokens' },
   { name: 'd-model', type: 'integer', min: 1, default: 128, description: 'model width' },
   { name: 'nhead', type: 'integer', min: 1, default: 4, description: 'attention heads' },
   { name: 'num-layers', type: 'integer', min: 1, default: 4, description: 'Transformer blocks' },
   { name: 'dim-feedforward', type: 'integer', min: 1, description: 'feed-forward width (default 4 x d-model)' },
   { name: 'dropout', type: 'number', min: 0, max: 0.99, default: 0.1, description: 'dropout probability' },
-  { name: 'val-fraction', type: 'number', min: 0, max: 0.5, default: 0.1, description: 'share of the text (its end) held out for evaluation' },
+  {
+    name: 'val-fraction',
+    type: 'number',
+    min: 0,
+    max: 0.5,
+    default: 0.1,
+    description: 'share of the text (its end) held out for evaluation',
+  },
   ...trainOptions({ lr: 1e-3, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
 ];
 
 const GENERATE_OPTIONS: OptionSpec[] = [
-  { name: 'checkpoint', type: 'string', placeholder: 'DIR', description: 'checkpoint folder, or a training --out folder (its best checkpoint)', required: true },
+  {
+    name: 'checkpoint',
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'checkpoint folder, or a training --out folder (its best checkpoint)',
+    required: true,
+  },
   { name: 'prompt', type: 'string', placeholder: 'TEXT', description: 'text to continue', required: true },
   { name: 'max-tokens', type: 'integer', min: 1, default: 200, description: 'tokens to generate' },
-  { name: 'temperature', type: 'number', min: 0, default: 1, description: 'softmax temperature; 0 picks the most likely token (greedy)' },
+  {
+    name: 'temperature',
+    type: 'number',
+    min: 0,
+    default: 1,
+    description: 'softmax temperature; 0 picks the most likely token (greedy)',
+  },
   { name: 'top-k', type: 'integer', min: 0, default: 0, description: 'sample among the k most likely tokens (0: all)' },
-  { name: 'top-p', type: 'number', min: 0, max: 1, exclusiveMin: true, default: 1, description: 'sample within the smallest set of tokens of this total probability' },
+  {
+    name: 'top-p',
+    type: 'number',
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    default: 1,
+    description: 'sample within the smallest set of tokens of this total probability',
+  },
   { name: 'seed', type: 'integer', min: 0, default: 0, description: 'sampling seed' },
 ];
 
@@ -48,15 +87,20 @@ async function train(context: CommandContext): Promise<number> {
   const text = readTextFile(o.data as string, 'data file');
   if (text.length === 0) throw new UserError(`data file ${o.data as string} is empty`);
   seedFrom(o);
-  const tokenizer: Tokenizer = o.tokenizer === 'bpe' ? ByteLevelBPETokenizer.train([text], { vocabSize: o.vocabSize as number }) : CharTokenizer.fromCorpus([text]);
+  const tokenizer: Tokenizer =
+    o.tokenizer === 'bpe'
+      ? ByteLevelBPETokenizer.train([text], { vocabSize: o.vocabSize as number })
+      : CharTokenizer.fromCorpus([text]);
   const ids = tokenizer.encode(text);
   const blockSize = o.blockSize as number;
   const valTokens = Math.floor(ids.length * (o.valFraction as number));
   const trainIds = ids.slice(0, ids.length - valTokens);
-  if (trainIds.length < 2) throw new UserError(`data file ${o.data as string} has too little text: ${ids.length} tokens`);
+  if (trainIds.length < 2)
+    throw new UserError(`data file ${o.data as string} has too little text: ${ids.length} tokens`);
   const loaderOptions = { blockSize, batchSize: o.batchSize as number, seed: o.seed as number };
   const trainLoader = new LanguageModelDataLoader(trainIds, { ...loaderOptions, shuffle: true });
-  const valLoader = valTokens >= 2 ? new LanguageModelDataLoader(ids.slice(ids.length - valTokens), loaderOptions) : null;
+  const valLoader =
+    valTokens >= 2 ? new LanguageModelDataLoader(ids.slice(ids.length - valTokens), loaderOptions) : null;
   const model = new GPT({
     vocabSize: tokenizer.vocabSize,
     contextLength: blockSize,
@@ -89,11 +133,19 @@ function evaluate(context: CommandContext): number {
     const tokenizer = tokenizerOf(checkpoint);
     const ids = tokenizer.encode(readTextFile(o.data as string, 'data file'));
     if (ids.length < 2) throw new UserError(`data file ${o.data as string} has fewer than 2 tokens`);
-    const loader = new LanguageModelDataLoader(ids, { blockSize: (model as GPT).config.contextLength, batchSize: o.batchSize as number });
+    const loader = new LanguageModelDataLoader(ids, {
+      blockSize: (model as GPT).config.contextLength,
+      batchSize: o.batchSize as number,
+    });
     const metrics = languageModelLoss(model, loader);
-    context.io.stdout.write(`loss ${metrics.loss.toFixed(4)} | perplexity ${metrics.perplexity.toFixed(4)} | tokens ${ids.length - 1}\n`);
+    context.io.stdout.write(
+      `loss ${metrics.loss.toFixed(4)} | perplexity ${metrics.perplexity.toFixed(4)} | tokens ${ids.length - 1}\n`,
+    );
     if (o.json !== undefined)
-      writeFileAtomic(o.json as string, `${JSON.stringify({ checkpoint: checkpoint.dir, data: o.data, ...metrics, tokens: ids.length - 1 }, null, 2)}\n`);
+      writeFileAtomic(
+        o.json as string,
+        `${JSON.stringify({ checkpoint: checkpoint.dir, data: o.data, ...metrics, tokens: ids.length - 1 }, null, 2)}\n`,
+      );
     return 0;
   } finally {
     model.dispose();
@@ -113,13 +165,17 @@ async function generate(context: CommandContext): Promise<number> {
     const contextLength = gpt.config.contextLength;
     // The model attends over contextLength positions: the prompt keeps its end, and the output what fits.
     if (ids.length >= contextLength) {
-      context.io.stderr.write(`lm: the prompt has ${ids.length} tokens; the model's context of ${contextLength} keeps the last ${contextLength - 1}\n`);
+      context.io.stderr.write(
+        `lm: the prompt has ${ids.length} tokens; the model's context of ${contextLength} keeps the last ${contextLength - 1}\n`,
+      );
       ids = ids.slice(ids.length - (contextLength - 1));
     }
     const room = contextLength - ids.length + 1;
     let maxLength = o.maxTokens as number;
     if (maxLength > room) {
-      context.io.stderr.write(`lm: the model's context of ${contextLength} tokens leaves room for ${room} new tokens after this prompt\n`);
+      context.io.stderr.write(
+        `lm: the model's context of ${contextLength} tokens leaves room for ${room} new tokens after this prompt\n`,
+      );
       maxLength = room;
     }
     const temperature = o.temperature as number;
@@ -168,7 +224,13 @@ export const lmTask: TaskDefinition = {
       summary: 'loss and perplexity of a GPT on a text file',
       options: [
         GENERATE_OPTIONS[0],
-        { name: 'data', type: 'string', placeholder: 'FILE', description: 'UTF-8 text file to evaluate on', required: true },
+        {
+          name: 'data',
+          type: 'string',
+          placeholder: 'FILE',
+          description: 'UTF-8 text file to evaluate on',
+          required: true,
+        },
         { name: 'batch-size', type: 'integer', min: 1, default: 32, description: 'windows per batch' },
         { name: 'json', type: 'string', placeholder: 'FILE', description: 'also write the metrics to this JSON file' },
       ],
@@ -177,7 +239,8 @@ export const lmTask: TaskDefinition = {
     generate: {
       summary: 'continue a prompt with a trained GPT',
       options: GENERATE_OPTIONS,
-      details: 'Example:\n  transformer-native generate --checkpoint runs/lm --prompt "Once upon" --max-tokens 100 --temperature 0.8 --top-k 40',
+      details:
+        'Example:\n  transformer-native generate --checkpoint runs/lm --prompt "Once upon" --max-tokens 100 --temperature 0.8 --top-k 40',
       run: generate,
     },
   },

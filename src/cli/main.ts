@@ -2,7 +2,16 @@
 // main() is callable in-process (it returns the exit code and writes only to the given streams).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { camelCase, findOptionValues, formatOptions, OptionSpec, parseArgs, resolveOptions, suggestion, UserError } from './args';
+import {
+  camelCase,
+  findOptionValues,
+  formatOptions,
+  OptionSpec,
+  parseArgs,
+  resolveOptions,
+  suggestion,
+  UserError,
+} from './args';
 import { checkpointTask } from './common';
 import { CliIO, CommandName, COMMANDS, getTask, listTasks, TaskCommand, TaskDefinition } from './tasks';
 import { classifyTask } from './classify';
@@ -16,8 +25,20 @@ registerTask(lmTask);
 registerTask(classifyTask);
 registerTask(g2pTask);
 
-const CONFIG_OPTION: OptionSpec = { name: 'config', type: 'string', placeholder: 'FILE', description: 'JSON file of options (camelCase keys); flags override it', flagOnly: true };
-const TASK_OPTION: OptionSpec = { name: 'task', type: 'string', placeholder: 'NAME', description: 'the task', flagOnly: true };
+const CONFIG_OPTION: OptionSpec = {
+  name: 'config',
+  type: 'string',
+  placeholder: 'FILE',
+  description: 'JSON file of options (camelCase keys); flags override it',
+  flagOnly: true,
+};
+const TASK_OPTION: OptionSpec = {
+  name: 'task',
+  type: 'string',
+  placeholder: 'NAME',
+  description: 'the task',
+  flagOnly: true,
+};
 
 const COMMAND_SUMMARIES: Record<CommandName, string> = {
   train: 'train a model (writes checkpoints, metrics.jsonl and loss.svg)',
@@ -27,7 +48,10 @@ const COMMAND_SUMMARIES: Record<CommandName, string> = {
 };
 
 function packageVersion(): string {
-  for (const candidate of [path.join(__dirname, '..', '..', 'package.json'), path.join(__dirname, '..', 'package.json')]) {
+  for (const candidate of [
+    path.join(__dirname, '..', '..', 'package.json'),
+    path.join(__dirname, '..', 'package.json'),
+  ]) {
     try {
       const pkg = JSON.parse(fs.readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
       if (pkg.name === PROGRAM && typeof pkg.version === 'string') return pkg.version;
@@ -102,7 +126,9 @@ function readConfig(file: string): Record<string, unknown> {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`);
+    throw new UserError(
+      code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`,
+    );
   }
   let json: unknown;
   try {
@@ -110,7 +136,8 @@ function readConfig(file: string): Record<string, unknown> {
   } catch (e) {
     throw new UserError(`config file ${file} is not valid JSON: ${(e as Error).message}`);
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new UserError(`config file ${file} must hold a JSON object`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new UserError(`config file ${file} must hold a JSON object`);
   return json as Record<string, unknown>;
 }
 
@@ -120,7 +147,11 @@ export interface MainOptions {
 }
 
 /** Runs the CLI on argv (without the node and script paths); resolves to the exit code. */
-export async function main(argv: readonly string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }, options: MainOptions = {}): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIO = { stdout: process.stdout, stderr: process.stderr },
+  options: MainOptions = {},
+): Promise<number> {
   let command: CommandName | undefined;
   let taskName: string | undefined;
   try {
@@ -138,21 +169,31 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
       taskName = args.shift() as string;
       if (args.length === 0 || args[0] === '--help' || args[0] === '-h') {
         const task = getTask(taskName) as TaskDefinition;
-        io.stdout.write(`Usage: ${PROGRAM} ${task.name} <command> [options]\n\n${task.description}.\n\nCommands:\n${Object.entries(task.commands).map(([c, s]) => `  ${c.padEnd(10)}${s?.summary}`).join('\n')}\n`);
+        io.stdout.write(
+          `Usage: ${PROGRAM} ${task.name} <command> [options]\n\n${task.description}.\n\nCommands:\n${Object.entries(
+            task.commands,
+          )
+            .map(([c, s]) => `  ${c.padEnd(10)}${s?.summary}`)
+            .join('\n')}\n`,
+        );
         return args.length === 0 ? 2 : 0;
       }
     }
     const first = args.shift() as string;
     if (!(COMMANDS as readonly string[]).includes(first)) {
       const known = [...COMMANDS, ...listTasks().map((t) => t.name)];
-      throw new UserError(`unknown command '${first}'${suggestion(first, known)}. Run '${PROGRAM} --help' for the commands.`, 2);
+      throw new UserError(
+        `unknown command '${first}'${suggestion(first, known)}. Run '${PROGRAM} --help' for the commands.`,
+        2,
+      );
     }
     command = first as CommandName;
 
     // --task (and --checkpoint, for inference) can pick the task; find them before the task's own parse.
     for (const value of findOptionValues(args, TASK_OPTION.name)) {
       if (value.length === 0) throw new UserError("option '--task' needs a value", 2);
-      if (taskName !== undefined && value !== taskName) throw new UserError(`the task is given twice: '${taskName}' and --task ${value}`, 2);
+      if (taskName !== undefined && value !== taskName)
+        throw new UserError(`the task is given twice: '${taskName}' and --task ${value}`, 2);
       taskName = value;
     }
     // The full parse keeps the last --checkpoint given, so its task is the one to read.
@@ -169,10 +210,21 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
     }
     const task = getTask(taskName);
     if (task === undefined)
-      throw new UserError(`unknown task '${taskName}'${suggestion(taskName, listTasks().map((t) => t.name))}; tasks: ${listTasks().map((t) => t.name).join(', ')}`, 2);
+      throw new UserError(
+        `unknown task '${taskName}'${suggestion(
+          taskName,
+          listTasks().map((t) => t.name),
+        )}; tasks: ${listTasks()
+          .map((t) => t.name)
+          .join(', ')}`,
+        2,
+      );
     const spec = task.commands[command];
     if (spec === undefined)
-      throw new UserError(`task '${task.name}' has no '${command}' command (it has ${Object.keys(task.commands).join(', ')})`, 2);
+      throw new UserError(
+        `task '${task.name}' has no '${command}' command (it has ${Object.keys(task.commands).join(', ')})`,
+        2,
+      );
 
     const specs = [...spec.options, CONFIG_OPTION, TASK_OPTION];
     const parsed = parseArgs(args, specs, `${command} --task ${task.name}`);
@@ -185,7 +237,12 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
     const configFile = parsed.values[camelCase(CONFIG_OPTION.name)] as string | undefined;
     const config = configFile === undefined ? null : readConfig(configFile);
     const values = resolveOptions(spec.options, parsed, config, `config file ${configFile}`);
-    const code = await spec.run({ options: values, positionals: parsed.positionals, io, onInterrupt: options.onInterrupt ?? (() => undefined) });
+    const code = await spec.run({
+      options: values,
+      positionals: parsed.positionals,
+      io,
+      onInterrupt: options.onInterrupt ?? (() => undefined),
+    });
     return typeof code === 'number' ? code : 0;
   } catch (e) {
     const err = e as Error;

@@ -48,11 +48,16 @@ const TASK_NAME = /^[a-z][a-z0-9-]*$/;
 /** Adds a task (or replaces one of the same name). */
 export function registerTask(task: TaskDefinition): void {
   if (task === null || typeof task !== 'object' || typeof task.name !== 'string' || !TASK_NAME.test(task.name))
-    throw new TypeError(`registerTask: a task needs a lowercase name of letters, digits and '-', got ${JSON.stringify(task?.name)}`);
-  if ((COMMANDS as readonly string[]).includes(task.name)) throw new RangeError(`registerTask: '${task.name}' is a command name, not a task name`);
+    throw new TypeError(
+      `registerTask: a task needs a lowercase name of letters, digits and '-', got ${JSON.stringify(task?.name)}`,
+    );
+  if ((COMMANDS as readonly string[]).includes(task.name))
+    throw new RangeError(`registerTask: '${task.name}' is a command name, not a task name`);
   for (const [name, command] of Object.entries(task.commands ?? {})) {
-    if (!(COMMANDS as readonly string[]).includes(name)) throw new RangeError(`registerTask: ${task.name}: unknown command '${name}' (expected ${COMMANDS.join(', ')})`);
-    if (typeof command?.run !== 'function') throw new TypeError(`registerTask: ${task.name} ${name}: run must be a function`);
+    if (!(COMMANDS as readonly string[]).includes(name))
+      throw new RangeError(`registerTask: ${task.name}: unknown command '${name}' (expected ${COMMANDS.join(', ')})`);
+    if (typeof command?.run !== 'function')
+      throw new TypeError(`registerTask: ${task.name} ${name}: run must be a function`);
   }
   registry.set(task.name, task);
 }

@@ -61,7 +61,8 @@ export class DataLoader<E, B> implements Iterable<B> {
     if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options are required`);
     if (typeof options.collate !== 'function') throw new TypeError(`${owner}: options.collate must be a function`);
     const { batchSize, maxTokens } = options;
-    if (batchSize === undefined && maxTokens === undefined) throw new RangeError(`${owner}: give batchSize or maxTokens`);
+    if (batchSize === undefined && maxTokens === undefined)
+      throw new RangeError(`${owner}: give batchSize or maxTokens`);
     if (batchSize !== undefined) assertPositiveInt(owner, 'batchSize', batchSize);
     if (maxTokens !== undefined) assertPositiveInt(owner, 'maxTokens', maxTokens);
     const seed = options.seed ?? 0;
@@ -78,18 +79,21 @@ export class DataLoader<E, B> implements Iterable<B> {
 
     if (this.maxTokens !== null || this.bucketByLength) {
       const lengthOf = options.lengthOf;
-      if (typeof lengthOf !== 'function') throw new TypeError(`${owner}: maxTokens and bucketByLength need options.lengthOf`);
+      if (typeof lengthOf !== 'function')
+        throw new TypeError(`${owner}: maxTokens and bucketByLength need options.lengthOf`);
       this.lengths = new Int32Array(examples.length);
       for (let i = 0; i < examples.length; i++) {
         const length = lengthOf(examples[i]);
-        if (!Number.isInteger(length) || length < 0) throw new RangeError(`${owner}: lengthOf(example ${i}) is ${length}, not a non-negative integer`);
+        if (!Number.isInteger(length) || length < 0)
+          throw new RangeError(`${owner}: lengthOf(example ${i}) is ${length}, not a non-negative integer`);
         if (this.maxTokens !== null && length > this.maxTokens)
           throw new RangeError(`${owner}: example ${i} has ${length} tokens, more than maxTokens ${this.maxTokens}`);
         this.lengths[i] = length;
       }
     } else this.lengths = null;
 
-    const typicalBatch = this.batchSize ?? Math.max(1, Math.floor((this.maxTokens as number) / Math.max(1, meanOf(this.lengths))));
+    const typicalBatch =
+      this.batchSize ?? Math.max(1, Math.floor((this.maxTokens as number) / Math.max(1, meanOf(this.lengths))));
     const bucketSize = options.bucketSize ?? 100 * typicalBatch;
     assertPositiveInt(owner, 'bucketSize', bucketSize);
     this.bucketSize = bucketSize;
@@ -144,7 +148,8 @@ export class DataLoader<E, B> implements Iterable<B> {
 
   /** Iterates the rest of the current epoch (from the saved position), then moves to the next epoch. */
   *[Symbol.iterator](): Generator<B, void, undefined> {
-    if (this.position >= this.batchesOf(this.currentEpoch).length) this.loadState({ epoch: this.currentEpoch + 1, position: 0 });
+    if (this.position >= this.batchesOf(this.currentEpoch).length)
+      this.loadState({ epoch: this.currentEpoch + 1, position: 0 });
     const epoch = this.currentEpoch;
     const batches = this.batchesOf(epoch);
     while (this.currentEpoch === epoch && this.position < batches.length) {
@@ -156,7 +161,8 @@ export class DataLoader<E, B> implements Iterable<B> {
       this.position++;
       yield batch;
     }
-    if (this.currentEpoch === epoch && this.position >= batches.length) this.loadState({ epoch: epoch + 1, position: 0 });
+    if (this.currentEpoch === epoch && this.position >= batches.length)
+      this.loadState({ epoch: epoch + 1, position: 0 });
   }
 
   /** Iterates epoch n from its start (and leaves the state at epoch n + 1 when done). */
@@ -172,7 +178,8 @@ export class DataLoader<E, B> implements Iterable<B> {
 
   /** Restores a state: iteration continues with batch `position` of `epoch`. */
   loadState(state: LoaderState): void {
-    if (state === null || typeof state !== 'object') throw new TypeError('DataLoader.loadState: state must be { epoch, position }');
+    if (state === null || typeof state !== 'object')
+      throw new TypeError('DataLoader.loadState: state must be { epoch, position }');
     const { epoch, position } = state;
     assertPositiveInt('DataLoader.loadState', 'epoch', epoch, { allowZero: true });
     const batches = this.batchesOf(epoch).length;
@@ -224,14 +231,20 @@ export function seq2seqLength(example: Seq2SeqExample): number {
 
 export class Seq2SeqDataLoader extends DataLoader<Seq2SeqExample, Seq2SeqBatch> {
   constructor(examples: readonly Seq2SeqExample[], options: Seq2SeqLoaderOptions = {}) {
-    if (!Array.isArray(examples)) throw new TypeError(`Seq2SeqDataLoader: examples must be an array, got ${typeof examples}`);
+    if (!Array.isArray(examples))
+      throw new TypeError(`Seq2SeqDataLoader: examples must be an array, got ${typeof examples}`);
     examples.forEach((e, i) => {
-      if (e === null || typeof e !== 'object') throw new TypeError(`Seq2SeqDataLoader: example ${i} must be { src, tgt }`);
+      if (e === null || typeof e !== 'object')
+        throw new TypeError(`Seq2SeqDataLoader: example ${i} must be { src, tgt }`);
       checkIds(e.src, `Seq2SeqDataLoader: example ${i} src`);
       checkIds(e.tgt, `Seq2SeqDataLoader: example ${i} tgt`);
     });
     const ids = specialIds(options, 'Seq2SeqDataLoader');
-    super(examples, { ...options, lengthOf: seq2seqLength, collate: (batch, indices) => collateSeq2Seq(batch, indices, ids, options.device ?? 'cpu') });
+    super(examples, {
+      ...options,
+      lengthOf: seq2seqLength,
+      collate: (batch, indices) => collateSeq2Seq(batch, indices, ids, options.device ?? 'cpu'),
+    });
   }
 }
 
@@ -292,7 +305,10 @@ export interface WindowOptions {
 
 /** Cuts token streams into windows of up to blockSize + 1 tokens, starting every `stride` tokens; each stream's
  * last window may be shorter (it is padded when batched). Streams never share a window. */
-export function languageModelWindows(streams: ArrayLike<number> | ReadonlyArray<ArrayLike<number>>, options: WindowOptions): Int32Array[] {
+export function languageModelWindows(
+  streams: ArrayLike<number> | ReadonlyArray<ArrayLike<number>>,
+  options: WindowOptions,
+): Int32Array[] {
   const owner = 'languageModelWindows';
   const { blockSize } = options;
   const stride = options.stride ?? blockSize;
@@ -333,11 +349,14 @@ export interface LanguageModelLoaderOptions extends BatchingOptions, WindowOptio
 /** Batches of (input, next-token target) rows from token streams cut by languageModelWindows. */
 export class LanguageModelDataLoader extends DataLoader<Int32Array, LanguageModelBatch> {
   constructor(streams: ArrayLike<number> | ReadonlyArray<ArrayLike<number>>, options: LanguageModelLoaderOptions) {
-    if (options === null || typeof options !== 'object') throw new TypeError('LanguageModelDataLoader: options with blockSize are required');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('LanguageModelDataLoader: options with blockSize are required');
     const padId = options.padId ?? PAD_ID;
     const ignoreIndex = options.ignoreIndex ?? -100;
-    if (!Number.isInteger(padId)) throw new RangeError(`LanguageModelDataLoader: padId must be an integer, got ${padId}`);
-    if (!Number.isInteger(ignoreIndex)) throw new RangeError(`LanguageModelDataLoader: ignoreIndex must be an integer, got ${ignoreIndex}`);
+    if (!Number.isInteger(padId))
+      throw new RangeError(`LanguageModelDataLoader: padId must be an integer, got ${padId}`);
+    if (!Number.isInteger(ignoreIndex))
+      throw new RangeError(`LanguageModelDataLoader: ignoreIndex must be an integer, got ${ignoreIndex}`);
     const device = options.device ?? 'cpu';
     super(languageModelWindows(streams, options), {
       ...options,
@@ -347,7 +366,13 @@ export class LanguageModelDataLoader extends DataLoader<Int32Array, LanguageMode
   }
 }
 
-function collateLanguageModel(windows: Int32Array[], indices: number[], padId: number, ignoreIndex: number, device: Device): LanguageModelBatch {
+function collateLanguageModel(
+  windows: Int32Array[],
+  indices: number[],
+  padId: number,
+  ignoreIndex: number,
+  device: Device,
+): LanguageModelBatch {
   const B = windows.length;
   let T = 0;
   for (const w of windows) T = Math.max(T, w.length - 1);
@@ -359,7 +384,12 @@ function collateLanguageModel(windows: Int32Array[], indices: number[], padId: n
     target.set(w.subarray(1), b * T);
     numTargetTokens += w.length - 1;
   });
-  return { input: tensor(input, { shape: [B, T], device }), target: tensor(target, { shape: [B, T], device }), numTargetTokens, indices };
+  return {
+    input: tensor(input, { shape: [B, T], device }),
+    target: tensor(target, { shape: [B, T], device }),
+    numTargetTokens,
+    indices,
+  };
 }
 
 // ---- helpers -------------------------------------------------------------------------------------------------------
@@ -370,7 +400,10 @@ export function disposeBatch(batch: object): void {
 }
 
 /** Share of padding cells in batches of the given example lengths (padded to each batch's longest). */
-export function paddingFraction(batches: ReadonlyArray<readonly number[]>, lengthOf: (index: number) => number): number {
+export function paddingFraction(
+  batches: ReadonlyArray<readonly number[]>,
+  lengthOf: (index: number) => number,
+): number {
   let cells = 0;
   let real = 0;
   for (const batch of batches) {
@@ -392,15 +425,19 @@ function specialIds(options: SpecialIds, owner: string): Required<SpecialIds> {
 }
 
 function checkIds(ids: ArrayLike<number>, what: string): ArrayLike<number> {
-  if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new TypeError(`${what} must be an array of token ids`);
+  if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number')
+    throw new TypeError(`${what} must be an array of token ids`);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
-    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new RangeError(`${what}[${i}] is ${id}, not a token id (a non-negative int32)`);
+    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff)
+      throw new RangeError(`${what}[${i}] is ${id}, not a token id (a non-negative int32)`);
   }
   return ids;
 }
 
-function isStreamList(streams: ArrayLike<number> | ReadonlyArray<ArrayLike<number>>): streams is ReadonlyArray<ArrayLike<number>> {
+function isStreamList(
+  streams: ArrayLike<number> | ReadonlyArray<ArrayLike<number>>,
+): streams is ReadonlyArray<ArrayLike<number>> {
   return Array.isArray(streams) && streams.length > 0 && typeof streams[0] !== 'number';
 }
 

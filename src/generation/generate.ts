@@ -8,7 +8,15 @@ import { GPT } from '../models/gpt';
 import { Seq2SeqTransformer } from '../models/seq2seq';
 import { Module } from '../nn';
 import { tensor, Tensor } from '../tensor';
-import { argmax, checkSamplingOptions, drawFrom, filteredDistribution, logSoftmax, SamplingOptions, uniformStream } from './sampling';
+import {
+  argmax,
+  checkSamplingOptions,
+  drawFrom,
+  filteredDistribution,
+  logSoftmax,
+  SamplingOptions,
+  uniformStream,
+} from './sampling';
 import { DecoderSession, GenerativeModel, GPTSession, Seq2SeqSession, TokenInput } from './session';
 
 export interface GenerationOptions {
@@ -92,7 +100,9 @@ function tokenRows(op: string, input: TokenInput, vocabSize: number): number[][]
   let rows: number[][];
   if (input instanceof Tensor) {
     if (input.dtype !== 'int32' || input.ndim !== 2 || input.shape[0] < 1 || input.shape[1] < 1)
-      throw new TypeError(`${op}: input must be a non-empty int32 Tensor [B, T], got ${input.dtype} ${fmtShape(input.shape)}`);
+      throw new TypeError(
+        `${op}: input must be a non-empty int32 Tensor [B, T], got ${input.dtype} ${fmtShape(input.shape)}`,
+      );
     rows = input.toArray() as number[][];
   } else {
     if (!Array.isArray(input) || input.length === 0 || !input.every((r) => Array.isArray(r)))
@@ -102,7 +112,8 @@ function tokenRows(op: string, input: TokenInput, vocabSize: number): number[][]
   rows.forEach((row, b) => {
     if (row.length === 0) throw new RangeError(`${op}: input ${b} is empty`);
     row.forEach((id, t) => {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new RangeError(`${op}: input[${b}][${t}] = ${id} is not a token id in [0, ${vocabSize})`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+        throw new RangeError(`${op}: input[${b}][${t}] = ${id} is not a token id in [0, ${vocabSize})`);
     });
   });
   return rows;
@@ -121,7 +132,8 @@ function prepare(op: string, model: GenerativeModel, input: TokenInput, options:
   if (typeof useCache !== 'boolean') throw new TypeError(`${op}: useCache must be a boolean, got ${typeof useCache}`);
   if (model instanceof Seq2SeqTransformer) {
     const { srcVocabSize, tgtVocabSize, maxLen, padId } = model.config;
-    if (options.bosId === undefined) throw new RangeError(`${op}: a Seq2SeqTransformer needs bosId, the token the decoder starts from`);
+    if (options.bosId === undefined)
+      throw new RangeError(`${op}: a Seq2SeqTransformer needs bosId, the token the decoder starts from`);
     const bosId = checkToken(op, 'bosId', options.bosId, tgtVocabSize);
     const eosId = options.eosId == null ? null : checkToken(op, 'eosId', options.eosId, tgtVocabSize);
     const sources = tokenRows(op, input, srcVocabSize);
@@ -147,17 +159,33 @@ function prepare(op: string, model: GenerativeModel, input: TokenInput, options:
   if (model instanceof GPT) {
     const { vocabSize, contextLength } = model.config;
     const eosId = options.eosId == null ? null : checkToken(op, 'eosId', options.eosId, vocabSize);
-    if (options.bosId !== undefined) throw new RangeError(`${op}: bosId applies to a Seq2SeqTransformer; a GPT continues its prompt`);
+    if (options.bosId !== undefined)
+      throw new RangeError(`${op}: bosId applies to a Seq2SeqTransformer; a GPT continues its prompt`);
     const prompts = tokenRows(op, input, vocabSize);
     const T = prompts[0].length;
     if (prompts.some((p) => p.length !== T))
-      throw new RangeError(`${op}: GPT prompts of a batch must have equal lengths, got ${prompts.map((p) => p.length).join(', ')}`);
+      throw new RangeError(
+        `${op}: GPT prompts of a batch must have equal lengths, got ${prompts.map((p) => p.length).join(', ')}`,
+      );
     if (T > contextLength) throw new RangeError(`${op}: the prompt length ${T} exceeds contextLength ${contextLength}`);
     // The last generated token is never fed back, hence the + 1.
-    const maxLength = checkMaxLength(op, options.maxLength, contextLength - T + 1, `contextLength ${contextLength} - prompt length ${T} + 1`);
-    return { model, starts: prompts, maxLength, eosId, openSession: () => new GPTSession(model, prompts.length, useCache) };
+    const maxLength = checkMaxLength(
+      op,
+      options.maxLength,
+      contextLength - T + 1,
+      `contextLength ${contextLength} - prompt length ${T} + 1`,
+    );
+    return {
+      model,
+      starts: prompts,
+      maxLength,
+      eosId,
+      openSession: () => new GPTSession(model, prompts.length, useCache),
+    };
   }
-  throw new TypeError(`${op}: model must be a Seq2SeqTransformer or a GPT, got ${model === null ? 'null' : (model as object)?.constructor?.name ?? typeof model}`);
+  throw new TypeError(
+    `${op}: model must be a Seq2SeqTransformer or a GPT, got ${model === null ? 'null' : ((model as object)?.constructor?.name ?? typeof model)}`,
+  );
 }
 
 function sourceTensor(rows: number[][], S: number, padId: number): Tensor {
@@ -266,12 +294,18 @@ export function sample(model: GenerativeModel, input: TokenInput, options: Sampl
 /** The tokens of one input as they are decoded, greedy or sampled: `for await (const token of
  * generateStream(model, [prompt]))`. The event loop runs between tokens, so a server can send each one as it
  * comes; leaving the loop early frees the session at once. */
-export async function* generateStream(model: GenerativeModel, input: TokenInput, options: StreamOptions = {}): AsyncGenerator<number, GenerationResult, void> {
+export async function* generateStream(
+  model: GenerativeModel,
+  input: TokenInput,
+  options: StreamOptions = {},
+): AsyncGenerator<number, GenerationResult, void> {
   const op = 'generateStream';
   const strategy = options.strategy ?? 'greedy';
-  if (strategy !== 'greedy' && strategy !== 'sample') throw new RangeError(`${op}: strategy must be 'greedy' or 'sample', got '${String(strategy)}'`);
+  if (strategy !== 'greedy' && strategy !== 'sample')
+    throw new RangeError(`${op}: strategy must be 'greedy' or 'sample', got '${String(strategy)}'`);
   const prepared = prepare(op, model, input, options);
-  if (prepared.starts.length !== 1) throw new RangeError(`${op}: streams one input at a time, got a batch of ${prepared.starts.length}`);
+  if (prepared.starts.length !== 1)
+    throw new RangeError(`${op}: streams one input at a time, got a batch of ${prepared.starts.length}`);
   const steps = decodeSteps(prepared, strategy === 'sample' ? samplingChoice(op, options) : greedyChoice);
   try {
     for (;;) {
@@ -315,24 +349,34 @@ function topIndices(values: Float64Array, n: number): number[] {
 
 /** Keeps beamSize hypotheses per input through the steps, extending each by its best tokens; the search
  * is batched over inputs x beams, and the KV cache follows the beams with reorder(). */
-export function beamSearch(model: GenerativeModel, input: TokenInput, options: BeamSearchOptions = {}): BeamSearchResult {
+export function beamSearch(
+  model: GenerativeModel,
+  input: TokenInput,
+  options: BeamSearchOptions = {},
+): BeamSearchResult {
   const op = 'beamSearch';
   const prepared = prepare(op, model, input, options);
   const beamSize = options.beamSize ?? 4;
   assertPositiveInt(op, 'beamSize', beamSize);
   const alpha = options.lengthPenalty ?? 1;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new RangeError(`${op}: lengthPenalty must be a finite number, got ${String(alpha)}`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+    throw new RangeError(`${op}: lengthPenalty must be a finite number, got ${String(alpha)}`);
   const earlyStopping = options.earlyStopping ?? false;
-  if (typeof earlyStopping !== 'boolean') throw new TypeError(`${op}: earlyStopping must be a boolean, got ${typeof earlyStopping}`);
+  if (typeof earlyStopping !== 'boolean')
+    throw new TypeError(`${op}: earlyStopping must be a boolean, got ${typeof earlyStopping}`);
   const numReturn = options.numReturnSequences ?? 1;
   if (!Number.isInteger(numReturn) || numReturn < 1 || numReturn > beamSize)
-    throw new RangeError(`${op}: numReturnSequences must be an integer in [1, beamSize = ${beamSize}], got ${String(numReturn)}`);
+    throw new RangeError(
+      `${op}: numReturnSequences must be an integer in [1, beamSize = ${beamSize}], got ${String(numReturn)}`,
+    );
   const { maxLength, eosId, starts } = prepared;
   const penalty = (length: number) => ((5 + length) / 6) ** alpha;
   // The best score a running beam with this log-probability and length could still reach: its
   // log-probability only falls, and the penalty is monotone in the length, so one of the ends is the best.
   const bound = (logProb: number, length: number) =>
-    length >= maxLength ? logProb / penalty(length) : Math.max(logProb / penalty(length + 1), logProb / penalty(maxLength));
+    length >= maxLength
+      ? logProb / penalty(length)
+      : Math.max(logProb / penalty(length + 1), logProb / penalty(maxLength));
 
   const hypotheses: BeamHypothesis[][] = starts.map(() => []);
   const addHypothesis = (input: number, h: BeamHypothesis) => {
@@ -353,7 +397,7 @@ export function beamSearch(model: GenerativeModel, input: TokenInput, options: B
       const logits = session.nextLogits(beams.map((b) => [...starts[b.input], ...b.tokens]));
       const next: Beam[] = [];
       const parents: number[] = [];
-      for (let first = 0; first < beams.length; ) {
+      for (let first = 0; first < beams.length;) {
         const input = beams[first].input;
         let end = first;
         while (end < beams.length && beams[end].input === input) end++;
@@ -362,7 +406,8 @@ export function beamSearch(model: GenerativeModel, input: TokenInput, options: B
         const candidates: Candidate[] = [];
         for (let row = first; row < end; row++) {
           const logProbs = logSoftmax(logits, row * V, V);
-          for (const token of topIndices(logProbs, 2 * beamSize)) candidates.push({ row, token, logProb: beams[row].logProb + logProbs[token] });
+          for (const token of topIndices(logProbs, 2 * beamSize))
+            candidates.push({ row, token, logProb: beams[row].logProb + logProbs[token] });
         }
         candidates.sort((a, b) => b.logProb - a.logProb || a.row - b.row || a.token - b.token);
         const kept: Beam[] = [];
@@ -371,7 +416,13 @@ export function beamSearch(model: GenerativeModel, input: TokenInput, options: B
           const c = candidates[rank];
           const parent = beams[c.row];
           if (c.token === eosId) {
-            if (rank < beamSize) addHypothesis(input, { tokens: parent.tokens, score: c.logProb / penalty(length), logProb: c.logProb, finished: true });
+            if (rank < beamSize)
+              addHypothesis(input, {
+                tokens: parent.tokens,
+                score: c.logProb / penalty(length),
+                logProb: c.logProb,
+                finished: true,
+              });
             continue;
           }
           kept.push({ input, tokens: [...parent.tokens, c.token], logProb: c.logProb });
@@ -379,7 +430,13 @@ export function beamSearch(model: GenerativeModel, input: TokenInput, options: B
         }
         let done = kept.length === 0;
         if (!done && length === maxLength) {
-          for (const b of kept) addHypothesis(input, { tokens: b.tokens, score: b.logProb / penalty(length), logProb: b.logProb, finished: false });
+          for (const b of kept)
+            addHypothesis(input, {
+              tokens: b.tokens,
+              score: b.logProb / penalty(length),
+              logProb: b.logProb,
+              finished: false,
+            });
           done = true;
         } else if (!done && hypotheses[input].length >= beamSize) {
           const worst = hypotheses[input][beamSize - 1].score;
@@ -399,5 +456,9 @@ export function beamSearch(model: GenerativeModel, input: TokenInput, options: B
     release();
   }
   const returned = hypotheses.map((list) => list.slice(0, numReturn));
-  return { sequences: returned.map((list) => list[0].tokens), scores: returned.map((list) => list[0].score), hypotheses: returned };
+  return {
+    sequences: returned.map((list) => list[0].tokens),
+    scores: returned.map((list) => list[0].score),
+    hypotheses: returned,
+  };
 }

@@ -17,9 +17,12 @@ export function checkSamplingOptions(op: string, options: SamplingOptions): Requ
   const topK = options.topK ?? 0;
   const topP = options.topP ?? 1;
   if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature))
-    throw new RangeError(`${op}: temperature must be a positive number, got ${String(temperature)} (use greedy() for deterministic decoding)`);
+    throw new RangeError(
+      `${op}: temperature must be a positive number, got ${String(temperature)} (use greedy() for deterministic decoding)`,
+    );
   assertPositiveInt(op, 'topK', topK, { allowZero: true });
-  if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) throw new RangeError(`${op}: topP must be in (0, 1], got ${String(topP)}`);
+  if (typeof topP !== 'number' || !(topP > 0 && topP <= 1))
+    throw new RangeError(`${op}: topP must be in (0, 1], got ${String(topP)}`);
   return { temperature, topK, topP };
 }
 
@@ -45,13 +48,23 @@ export function logSoftmax(values: ArrayLike<number>, offset = 0, n = values.len
 /** The distribution sample() draws from, for logits[offset .. offset + n): softmax(logits / temperature),
  * restricted to the topK most likely tokens, then to the smallest most-likely set whose mass reaches topP,
  * and renormalised. Filtered tokens get probability 0; the most likely token is always kept. */
-export function samplingDistribution(logits: ArrayLike<number>, options: SamplingOptions = {}, offset = 0, n = logits.length - offset): Float64Array {
+export function samplingDistribution(
+  logits: ArrayLike<number>,
+  options: SamplingOptions = {},
+  offset = 0,
+  n = logits.length - offset,
+): Float64Array {
   return filteredDistribution(logits, checkSamplingOptions('samplingDistribution', options), offset, n);
 }
 
 /** samplingDistribution with options that checkSamplingOptions has already checked and filled in (sample()
  * checks them once, not at every token). */
-export function filteredDistribution(logits: ArrayLike<number>, filters: Required<SamplingOptions>, offset: number, n: number): Float64Array {
+export function filteredDistribution(
+  logits: ArrayLike<number>,
+  filters: Required<SamplingOptions>,
+  offset: number,
+  n: number,
+): Float64Array {
   const { temperature, topK, topP } = filters;
   const order = Array.from({ length: n }, (_, i) => i);
   // Most likely first; equal logits keep index order, so topK = 1 picks what argmax picks.

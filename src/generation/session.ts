@@ -63,13 +63,20 @@ export class Seq2SeqSession implements DecoderSession {
   private readonly cache: KVCache | null;
   private rows: number;
 
-  constructor(private readonly model: Seq2SeqTransformer, source: Tensor, useCache: boolean) {
+  constructor(
+    private readonly model: Seq2SeqTransformer,
+    source: Tensor,
+    useCache: boolean,
+  ) {
     this.vocabSize = model.config.tgtVocabSize;
     const [B, S] = source.shape;
     const { memory, flags } = noGrad(() =>
       tidy(() => {
         const padding = model.paddingMask(source);
-        return { memory: model.encode(source, { srcKeyPaddingMask: padding }), flags: padding.dataSync() as Int32Array };
+        return {
+          memory: model.encode(source, { srcKeyPaddingMask: padding }),
+          flags: padding.dataSync() as Int32Array,
+        };
       }),
     );
     this.memory = keep(memory);
@@ -88,7 +95,9 @@ export class Seq2SeqSession implements DecoderSession {
         const flat = new Int32Array(this.rows * S);
         this.sourcePadding.forEach((p, i) => flat.set(p, i * S));
         const memoryKeyPaddingMask = tensor(flat, { shape: [this.rows, S], dtype: 'bool' });
-        return lastPosition(this.model.decode(ids, this.memory, { memoryKeyPaddingMask, cache, tgtKeyPaddingMask: null }));
+        return lastPosition(
+          this.model.decode(ids, this.memory, { memoryKeyPaddingMask, cache, tgtKeyPaddingMask: null }),
+        );
       }),
     );
   }
@@ -115,7 +124,11 @@ export class GPTSession implements DecoderSession {
   private readonly cache: KVCache | null;
   private rows: number;
 
-  constructor(private readonly model: GPT, rows: number, useCache: boolean) {
+  constructor(
+    private readonly model: GPT,
+    rows: number,
+    useCache: boolean,
+  ) {
     this.vocabSize = model.config.vocabSize;
     this.cache = useCache ? new KVCache() : null;
     this.rows = rows;

@@ -41,7 +41,9 @@ function writeAndSync(file: string, data: Uint8Array | string): void {
  * then fsync the directory. On failure the temporary file is removed and the previous file is untouched. */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   if (typeof file !== 'string' || file.length === 0)
-    throw new TypeError(`writeFileAtomic: path must be a non-empty string, got ${typeof file === 'string' ? "''" : typeof file}`);
+    throw new TypeError(
+      `writeFileAtomic: path must be a non-empty string, got ${typeof file === 'string' ? "''" : typeof file}`,
+    );
   if (typeof data !== 'string' && !(data instanceof Uint8Array))
     throw new TypeError(`writeFileAtomic: data must be a Uint8Array or a string, got ${typeof data}`);
   const target = path.resolve(file);
@@ -88,7 +90,8 @@ export function recoverDir(dir: string): boolean {
   const base = path.basename(target);
   if (fs.existsSync(parent)) {
     for (const name of fs.readdirSync(parent)) {
-      if (name.startsWith(`.${base}.`) && name.endsWith('.tmpdir')) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+      if (name.startsWith(`.${base}.`) && name.endsWith('.tmpdir'))
+        fs.rmSync(path.join(parent, name), { recursive: true, force: true });
     }
   }
   const previous = previousDirName(target);
@@ -109,7 +112,9 @@ export function recoverDir(dir: string): boolean {
  * the temporary directory is removed and `dir` is untouched. */
 export function replaceDirAtomic(dir: string, fill: (tempDir: string) => void): void {
   if (typeof dir !== 'string' || dir.length === 0)
-    throw new TypeError(`replaceDirAtomic: dir must be a non-empty string, got ${typeof dir === 'string' ? "''" : typeof dir}`);
+    throw new TypeError(
+      `replaceDirAtomic: dir must be a non-empty string, got ${typeof dir === 'string' ? "''" : typeof dir}`,
+    );
   if (typeof fill !== 'function') throw new TypeError(`replaceDirAtomic: fill must be a function, got ${typeof fill}`);
   const target = path.resolve(dir);
   const parent = path.dirname(target);
@@ -121,7 +126,8 @@ export function replaceDirAtomic(dir: string, fill: (tempDir: string) => void): 
   fs.mkdirSync(temp);
   try {
     const result: unknown = fill(temp);
-    if (result instanceof Promise) throw new TypeError('replaceDirAtomic: fill must be synchronous (it returned a Promise)');
+    if (result instanceof Promise)
+      throw new TypeError('replaceDirAtomic: fill must be synchronous (it returned a Promise)');
     fsyncTree(temp);
   } catch (e) {
     fs.rmSync(temp, { recursive: true, force: true });

@@ -23,7 +23,19 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Bytes per element of every dtype this module reads. */
 const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  U64: 8,
+  I32: 4,
+  U32: 4,
+  I16: 2,
+  U16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 /** Dtypes of the format that have no float32/int32 equivalent here. */
 const UNSUPPORTED_DTYPES = new Set(['F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64', 'C128']);
@@ -35,12 +47,17 @@ type TensorSource = Record<string, Tensor> | Map<string, Tensor>;
 function entriesOf(op: string, tensors: TensorSource): Array<[string, Tensor]> {
   let entries: Array<[string, unknown]>;
   if (tensors instanceof Map) entries = [...tensors.entries()];
-  else if (tensors !== null && typeof tensors === 'object' && !Array.isArray(tensors)) entries = Object.entries(tensors);
-  else throw new TypeError(`${op}: tensors must be a Map or a plain object of name -> Tensor, got ${Array.isArray(tensors) ? 'an array' : typeof tensors}`);
+  else if (tensors !== null && typeof tensors === 'object' && !Array.isArray(tensors))
+    entries = Object.entries(tensors);
+  else
+    throw new TypeError(
+      `${op}: tensors must be a Map or a plain object of name -> Tensor, got ${Array.isArray(tensors) ? 'an array' : typeof tensors}`,
+    );
   for (const [name, t] of entries) {
     if (typeof name !== 'string') throw new TypeError(`${op}: tensor names must be strings, got ${typeof name}`);
     if (name === METADATA_KEY) throw new RangeError(`${op}: '${METADATA_KEY}' is reserved and cannot name a tensor`);
-    if (!(t instanceof Tensor)) throw new TypeError(`${op}: '${name}' must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+    if (!(t instanceof Tensor))
+      throw new TypeError(`${op}: '${name}' must be a Tensor, got ${t === null ? 'null' : typeof t}`);
     if (t.isDisposed) throw new Error(`${op}: '${name}' was used after dispose()`);
   }
   // Sorted by name (code units, not locale) so equal content always gives identical bytes.
@@ -50,9 +67,12 @@ function entriesOf(op: string, tensors: TensorSource): Array<[string, Tensor]> {
 function checkMetadata(op: string, metadata: unknown): Record<string, string> {
   if (metadata === undefined || metadata === null) return {};
   if (typeof metadata !== 'object' || Array.isArray(metadata))
-    throw new TypeError(`${op}: metadata must be a plain object of string -> string, got ${Array.isArray(metadata) ? 'an array' : typeof metadata}`);
+    throw new TypeError(
+      `${op}: metadata must be a plain object of string -> string, got ${Array.isArray(metadata) ? 'an array' : typeof metadata}`,
+    );
   for (const [key, value] of Object.entries(metadata)) {
-    if (typeof value !== 'string') throw new TypeError(`${op}: metadata '${key}' must be a string, got ${typeof value}`);
+    if (typeof value !== 'string')
+      throw new TypeError(`${op}: metadata '${key}' must be a string, got ${typeof value}`);
   }
   return { ...(metadata as Record<string, string>) };
 }
@@ -105,7 +125,8 @@ function encode(op: string, tensors: TensorSource, metadata: Record<string, stri
 
 /** Writes the tensors (and optional string metadata) to a .safetensors file, atomically. */
 export function saveSafetensors(file: string, tensors: TensorSource, metadata?: Record<string, string>): void {
-  if (typeof file !== 'string' || file.length === 0) throw new TypeError('saveSafetensors: path must be a non-empty string');
+  if (typeof file !== 'string' || file.length === 0)
+    throw new TypeError('saveSafetensors: path must be a non-empty string');
   writeFileAtomic(file, encode('saveSafetensors', tensors, metadata));
 }
 
@@ -128,7 +149,10 @@ function isNonNegativeInteger(v: unknown): v is number {
 }
 
 /** Parses and validates the whole header against the buffer size, before any tensor data is read. */
-function parseHeader(buf: Uint8Array, source: string): { entries: EntryInfo[]; metadata: Record<string, string>; dataStart: number } {
+function parseHeader(
+  buf: Uint8Array,
+  source: string,
+): { entries: EntryInfo[]; metadata: Record<string, string>; dataStart: number } {
   const fail = (message: string): never => {
     throw new Error(`loadSafetensors: ${source}: ${message}`);
   };
@@ -176,7 +200,8 @@ function parseHeader(buf: Uint8Array, source: string): { entries: EntryInfo[]; m
     for (const key of Object.keys(entry)) if (!ENTRY_KEYS.has(key)) bad(`unknown key '${key}'`);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string') return bad(`dtype must be a string, got ${JSON.stringify(dtype)}`);
-    if (UNSUPPORTED_DTYPES.has(dtype)) bad(`dtype ${dtype} is not supported (readable: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    if (UNSUPPORTED_DTYPES.has(dtype))
+      bad(`dtype ${dtype} is not supported (readable: ${Object.keys(DTYPE_BYTES).join(', ')})`);
     if (!(dtype in DTYPE_BYTES)) bad(`unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger))
       bad(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
@@ -189,7 +214,9 @@ function parseHeader(buf: Uint8Array, source: string): { entries: EntryInfo[]; m
     for (const d of shape as number[]) count *= d;
     const expected = count * DTYPE_BYTES[dtype];
     if (!Number.isSafeInteger(expected) || expected !== end - begin)
-      bad(`shape ${fmtShape(shape as number[])} of ${dtype} needs ${expected} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      bad(
+        `shape ${fmtShape(shape as number[])} of ${dtype} needs ${expected} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      );
     entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
 
@@ -197,12 +224,18 @@ function parseHeader(buf: Uint8Array, source: string): { entries: EntryInfo[]; m
   const ordered = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const e of ordered) {
-    if (e.begin < covered) fail(`tensor '${e.name}': data_offsets [${e.begin}, ${e.end}] overlap the previous tensor (which ends at ${covered})`);
-    if (e.begin > covered) fail(`tensor '${e.name}': data_offsets [${e.begin}, ${e.end}] leave a gap after byte ${covered}`);
+    if (e.begin < covered)
+      fail(
+        `tensor '${e.name}': data_offsets [${e.begin}, ${e.end}] overlap the previous tensor (which ends at ${covered})`,
+      );
+    if (e.begin > covered)
+      fail(`tensor '${e.name}': data_offsets [${e.begin}, ${e.end}] leave a gap after byte ${covered}`);
     covered = e.end;
   }
   if (covered !== dataLength)
-    fail(`tensors cover ${covered} bytes but the data buffer holds ${dataLength}: ${dataLength - covered} trailing bytes`);
+    fail(
+      `tensors cover ${covered} bytes but the data buffer holds ${dataLength}: ${dataLength - covered} trailing bytes`,
+    );
   return { entries, metadata, dataStart };
 }
 
@@ -225,7 +258,9 @@ function decodeEntry(buf: Uint8Array, start: number, e: EntryInfo, source: strin
   let values: Float32Array | Int32Array;
   let dtype: Tensor['dtype'];
   const outOfRange = (i: number, value: bigint | number): never => {
-    throw new RangeError(`loadSafetensors: ${source}: tensor '${e.name}' (${e.dtype}): element ${i} = ${value} does not fit in int32`);
+    throw new RangeError(
+      `loadSafetensors: ${source}: tensor '${e.name}' (${e.dtype}): element ${i} = ${value} does not fit in int32`,
+    );
   };
   switch (e.dtype) {
     case 'F32':
@@ -287,7 +322,10 @@ function decodeEntry(buf: Uint8Array, start: number, e: EntryInfo, source: strin
     case 'BOOL':
       values = Int32Array.from({ length: n }, (_, i) => {
         const v = view.getUint8(i);
-        if (v > 1) throw new RangeError(`loadSafetensors: ${source}: tensor '${e.name}' (BOOL): element ${i} is byte ${v}, not 0 or 1`);
+        if (v > 1)
+          throw new RangeError(
+            `loadSafetensors: ${source}: tensor '${e.name}' (BOOL): element ${i} is byte ${v}, not 0 or 1`,
+          );
         return v;
       });
       dtype = 'bool';
@@ -304,7 +342,9 @@ function decodeEntry(buf: Uint8Array, start: number, e: EntryInfo, source: strin
  * is validated before any tensor is created; if a value fails to convert, tensors already made are disposed. */
 export function loadSafetensorsFromBuffer(buf: Uint8Array, source = '<buffer>'): SafetensorsContent {
   if (!(buf instanceof Uint8Array))
-    throw new TypeError(`loadSafetensorsFromBuffer: buf must be a Buffer or Uint8Array, got ${buf === null ? 'null' : typeof buf}`);
+    throw new TypeError(
+      `loadSafetensorsFromBuffer: buf must be a Buffer or Uint8Array, got ${buf === null ? 'null' : typeof buf}`,
+    );
   const { entries, metadata, dataStart } = parseHeader(buf, source);
   const tensors = new Map<string, Tensor>();
   try {
@@ -319,6 +359,7 @@ export function loadSafetensorsFromBuffer(buf: Uint8Array, source = '<buffer>'):
 
 /** Reads a .safetensors file: its tensors (by name, sorted) and its string metadata. */
 export function loadSafetensors(file: string): SafetensorsContent {
-  if (typeof file !== 'string' || file.length === 0) throw new TypeError('loadSafetensors: path must be a non-empty string');
+  if (typeof file !== 'string' || file.length === 0)
+    throw new TypeError('loadSafetensors: path must be a non-empty string');
   return loadSafetensorsFromBuffer(fs.readFileSync(file), file);
 }

@@ -2,12 +2,29 @@
 // encoder, a pooled vector (the first token's state, or the mean over real tokens) and a Linear-tanh-Linear
 // head to class logits.
 import { assertKnownKeys } from '../checks';
-import { Dropout, Embedding, LayerNorm, LearnedPositionalEncoding, Linear, Module, TransformerEncoder, TransformerEncoderLayer } from '../nn';
+import {
+  Dropout,
+  Embedding,
+  LayerNorm,
+  LearnedPositionalEncoding,
+  Linear,
+  Module,
+  TransformerEncoder,
+  TransformerEncoderLayer,
+} from '../nn';
 import { seedStream } from '../nn/module';
 import { tensor, Tensor } from '../tensor';
 import { checkIds, checkPaddingMask, fillNormal, paddingMaskOf } from './common';
 import {
-  checkConfigObject, checkDivisible, CONFIG_KEY, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
+  checkConfigObject,
+  checkDivisible,
+  CONFIG_KEY,
+  choice,
+  dropoutRate,
+  flag,
+  nonNegativeInt,
+  optionalSeed,
+  positiveInt,
 } from './config';
 
 export interface EncoderClassifierOptions {
@@ -27,18 +44,34 @@ export interface EncoderClassifierOptions {
   seed?: number;
 }
 
-export type EncoderClassifierConfig = Required<Omit<EncoderClassifierOptions, 'seed'>> & { type: 'EncoderClassifier'; seed?: number };
+export type EncoderClassifierConfig = Required<Omit<EncoderClassifierOptions, 'seed'>> & {
+  type: 'EncoderClassifier';
+  seed?: number;
+};
 
 const KEYS = [
-  'type', 'vocabSize', 'numClasses', 'dModel', 'nhead', 'numLayers', 'dimFeedforward', 'dropout', 'maxLen', 'pooling', 'padId',
-  'activation', 'normFirst', 'seed',
+  'type',
+  'vocabSize',
+  'numClasses',
+  'dModel',
+  'nhead',
+  'numLayers',
+  'dimFeedforward',
+  'dropout',
+  'maxLen',
+  'pooling',
+  'padId',
+  'activation',
+  'normFirst',
+  'seed',
 ] as const;
 
 function resolveConfig(options: unknown): EncoderClassifierConfig {
   const op = 'EncoderClassifier';
   const o = checkConfigObject(op, options);
   assertKnownKeys(op, o, KEYS, CONFIG_KEY);
-  if (o.type !== undefined && o.type !== 'EncoderClassifier') throw new RangeError(`${op}: config type must be 'EncoderClassifier', got '${String(o.type)}'`);
+  if (o.type !== undefined && o.type !== 'EncoderClassifier')
+    throw new RangeError(`${op}: config type must be 'EncoderClassifier', got '${String(o.type)}'`);
   const dModel = positiveInt(op, 'dModel', o.dModel);
   const config: EncoderClassifierConfig = {
     type: 'EncoderClassifier',
@@ -58,7 +91,8 @@ function resolveConfig(options: unknown): EncoderClassifierConfig {
   const seed = optionalSeed(op, o.seed);
   if (seed !== undefined) config.seed = seed;
   checkDivisible(op, config.dModel, config.nhead);
-  if (config.padId >= config.vocabSize) throw new RangeError(`${op}: padId ${config.padId} is outside the vocabulary (size ${config.vocabSize})`);
+  if (config.padId >= config.vocabSize)
+    throw new RangeError(`${op}: padId ${config.padId} is outside the vocabulary (size ${config.vocabSize})`);
   return config;
 }
 
@@ -82,9 +116,15 @@ export class EncoderClassifier extends Module {
     const c = resolveConfig(options);
     this.config = c;
     const seeds = seedStream('EncoderClassifier', c.seed);
-    this.tokenEmbedding = this.registerModule('token_embedding', new Embedding(c.vocabSize, c.dModel, { paddingIdx: c.padId, seed: seeds() }));
+    this.tokenEmbedding = this.registerModule(
+      'token_embedding',
+      new Embedding(c.vocabSize, c.dModel, { paddingIdx: c.padId, seed: seeds() }),
+    );
     fillNormal(this.tokenEmbedding.weight, 0.02, seeds(), c.padId); // BERT's N(0, 0.02)
-    this.positionEmbedding = this.registerModule('position_embedding', new LearnedPositionalEncoding(c.maxLen, c.dModel, { std: 0.02, seed: seeds() }));
+    this.positionEmbedding = this.registerModule(
+      'position_embedding',
+      new LearnedPositionalEncoding(c.maxLen, c.dModel, { std: 0.02, seed: seeds() }),
+    );
     this.embeddingNorm = this.registerModule('embedding_norm', new LayerNorm(c.dModel));
     this.dropout = this.registerModule('dropout', new Dropout(c.dropout));
     const layer = () =>
@@ -96,7 +136,10 @@ export class EncoderClassifier extends Module {
         seed: seeds(),
       });
     // Pre-LN stacks need a final norm; post-LN layers already end in one.
-    this.encoder = this.registerModule('encoder', new TransformerEncoder(layer, c.numLayers, { norm: c.normFirst ? new LayerNorm(c.dModel) : null }));
+    this.encoder = this.registerModule(
+      'encoder',
+      new TransformerEncoder(layer, c.numLayers, { norm: c.normFirst ? new LayerNorm(c.dModel) : null }),
+    );
     this.pooler = this.registerModule('pooler', new Linear(c.dModel, c.dModel, { seed: seeds() }));
     this.classifier = this.registerModule('classifier', new Linear(c.dModel, c.numClasses, { seed: seeds() }));
   }
@@ -106,13 +149,17 @@ export class EncoderClassifier extends Module {
     const op = 'EncoderClassifier.forward';
     checkIds(op, 'ids', ids);
     const [B, T] = ids.shape;
-    if (T > this.config.maxLen) throw new RangeError(`${op}: sequence length ${T} exceeds maxLen ${this.config.maxLen}`);
+    if (T > this.config.maxLen)
+      throw new RangeError(`${op}: sequence length ${T} exceeds maxLen ${this.config.maxLen}`);
     let mask = options.keyPaddingMask;
     if (mask === undefined) mask = paddingMaskOf(ids, this.config.padId);
     else checkPaddingMask(op, 'keyPaddingMask', mask, B, T);
     const embedded = this.embeddingNorm.forward(this.positionEmbedding.forward(this.tokenEmbedding.forward(ids)));
     const states = this.encoder.forward(this.dropout.forward(embedded), { srcKeyPaddingMask: mask });
-    const pooled = this.config.pooling === 'cls' ? states.slice(1, 0, 1).reshape(B, this.config.dModel) : meanOverTokens(states, mask);
+    const pooled =
+      this.config.pooling === 'cls'
+        ? states.slice(1, 0, 1).reshape(B, this.config.dModel)
+        : meanOverTokens(states, mask);
     return this.classifier.forward(this.dropout.forward(this.pooler.forward(pooled).tanh()));
   }
 }
@@ -126,7 +173,10 @@ function meanOverTokens(states: Tensor, mask: Tensor | null): Tensor {
   for (let b = 0; b < B; b++) {
     let count = 0;
     for (let t = 0; t < T; t++) if (padding[b * T + t] === 0) count++;
-    if (count === 0) throw new RangeError(`EncoderClassifier.forward: sequence ${b} is all padding, mean pooling needs at least one token`);
+    if (count === 0)
+      throw new RangeError(
+        `EncoderClassifier.forward: sequence ${b} is all padding, mean pooling needs at least one token`,
+      );
     for (let t = 0; t < T; t++) if (padding[b * T + t] === 0) weights[b * T + t] = 1 / count;
   }
   return states.mul(tensor(weights, { shape: [B, T, 1] })).sum(1);

@@ -8,14 +8,23 @@ import { normal, tensor, Tensor, zeros } from '../tensor';
 
 /** Checks that ids is an int32 [B, T] tensor with T >= 1. */
 export function checkIds(op: string, name: string, ids: unknown): Tensor {
-  if (!(ids instanceof Tensor)) throw new TypeError(`${op}: ${name} must be an int32 Tensor [B, T], got ${ids === null ? 'null' : typeof ids}`);
+  if (!(ids instanceof Tensor))
+    throw new TypeError(`${op}: ${name} must be an int32 Tensor [B, T], got ${ids === null ? 'null' : typeof ids}`);
   if (ids.dtype !== 'int32' || ids.ndim !== 2 || ids.shape[0] < 1 || ids.shape[1] < 1)
-    throw new TypeError(`${op}: ${name} must be a non-empty int32 Tensor [B, T], got ${ids.dtype} ${fmtShape(ids.shape)}`);
+    throw new TypeError(
+      `${op}: ${name} must be a non-empty int32 Tensor [B, T], got ${ids.dtype} ${fmtShape(ids.shape)}`,
+    );
   return ids;
 }
 
 /** Checks an optional [B, T] key padding mask (true = padding). */
-export function checkPaddingMask(op: string, name: string, mask: Tensor | null | undefined, B: number, T: number): void {
+export function checkPaddingMask(
+  op: string,
+  name: string,
+  mask: Tensor | null | undefined,
+  B: number,
+  T: number,
+): void {
   if (mask === null || mask === undefined) return;
   if (!(mask instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor or null`);
   if (mask.ndim !== 2 || mask.shape[0] !== B || mask.shape[1] !== T)
@@ -39,7 +48,7 @@ export class TiedLinear extends Module {
   constructor(weight: Tensor, options: { bias?: boolean } = {}) {
     super();
     this.weight = this.registerParameter('weight', weight);
-    this.bias = this.registerParameter('bias', options.bias ?? true ? zeros([weight.shape[0]]) : null);
+    this.bias = this.registerParameter('bias', (options.bias ?? true) ? zeros([weight.shape[0]]) : null);
   }
 
   get inFeatures(): number {

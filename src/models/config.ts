@@ -4,7 +4,9 @@ import { assertPositiveInt, assertSeed, KnownKeysOptions } from '../checks';
 
 export function checkConfigObject(op: string, config: unknown): Record<string, unknown> {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
-    throw new TypeError(`${op}: config must be an object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`);
+    throw new TypeError(
+      `${op}: config must be an object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`,
+    );
   return config as Record<string, unknown>;
 }
 
@@ -26,7 +28,8 @@ export function nonNegativeInt(op: string, name: string, value: unknown, fallbac
 
 export function dropoutRate(op: string, value: unknown, fallback: number): number {
   const v = value ?? fallback;
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new RangeError(`${op}: dropout must be a number in [0, 1), got ${String(v)}`);
+  if (typeof v !== 'number' || !(v >= 0 && v < 1))
+    throw new RangeError(`${op}: dropout must be a number in [0, 1), got ${String(v)}`);
   return v;
 }
 
@@ -36,10 +39,18 @@ export function flag(op: string, name: string, value: unknown, fallback: boolean
   return v;
 }
 
-export function choice<T extends string>(op: string, name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+export function choice<T extends string>(
+  op: string,
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+): T {
   const v = value ?? fallback;
   if (typeof v !== 'string' || !allowed.includes(v as T))
-    throw new RangeError(`${op}: ${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
+    throw new RangeError(
+      `${op}: ${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${typeof v === 'string' ? `'${v}'` : String(v)}`,
+    );
   return v as T;
 }
 

@@ -2,11 +2,30 @@
 // pre-LN self-attention blocks (nn.TransformerEncoderLayer, so the familiar names stay), a final LayerNorm and
 // an LM head tied to the token embedding.
 import { assertKnownKeys } from '../checks';
-import { Dropout, Embedding, KVCache, LayerNorm, LearnedPositionalEncoding, Linear, Module, TransformerEncoder, TransformerEncoderLayer } from '../nn';
+import {
+  Dropout,
+  Embedding,
+  KVCache,
+  LayerNorm,
+  LearnedPositionalEncoding,
+  Linear,
+  Module,
+  TransformerEncoder,
+  TransformerEncoderLayer,
+} from '../nn';
 import { seedStream } from '../nn/module';
 import { Tensor } from '../tensor';
 import { checkIds, fillNormal, fillZeros, TiedLinear } from './common';
-import { checkConfigObject, checkDivisible, CONFIG_KEY, choice, dropoutRate, flag, optionalSeed, positiveInt } from './config';
+import {
+  checkConfigObject,
+  checkDivisible,
+  CONFIG_KEY,
+  choice,
+  dropoutRate,
+  flag,
+  optionalSeed,
+  positiveInt,
+} from './config';
 
 export interface GPTOptions {
   vocabSize: number;
@@ -27,15 +46,26 @@ export interface GPTOptions {
 export type GPTConfig = Required<Omit<GPTOptions, 'seed'>> & { type: 'GPT'; seed?: number };
 
 const KEYS = [
-  'type', 'vocabSize', 'contextLength', 'dModel', 'nhead', 'numLayers', 'dimFeedforward', 'dropout', 'activation', 'normFirst',
-  'tieEmbeddings', 'seed',
+  'type',
+  'vocabSize',
+  'contextLength',
+  'dModel',
+  'nhead',
+  'numLayers',
+  'dimFeedforward',
+  'dropout',
+  'activation',
+  'normFirst',
+  'tieEmbeddings',
+  'seed',
 ] as const;
 
 function resolveConfig(options: unknown): GPTConfig {
   const op = 'GPT';
   const o = checkConfigObject(op, options);
   assertKnownKeys(op, o, KEYS, CONFIG_KEY);
-  if (o.type !== undefined && o.type !== 'GPT') throw new RangeError(`${op}: config type must be 'GPT', got '${String(o.type)}'`);
+  if (o.type !== undefined && o.type !== 'GPT')
+    throw new RangeError(`${op}: config type must be 'GPT', got '${String(o.type)}'`);
   const dModel = positiveInt(op, 'dModel', o.dModel);
   const config: GPTConfig = {
     type: 'GPT',
@@ -75,8 +105,14 @@ export class GPT extends Module {
     const c = resolveConfig(options);
     this.config = c;
     const seeds = seedStream('GPT', c.seed);
-    this.tokenEmbedding = this.registerModule('token_embedding', new Embedding(c.vocabSize, c.dModel, { seed: seeds() }));
-    this.positionEmbedding = this.registerModule('position_embedding', new LearnedPositionalEncoding(c.contextLength, c.dModel, { std: 0.02, seed: seeds() }));
+    this.tokenEmbedding = this.registerModule(
+      'token_embedding',
+      new Embedding(c.vocabSize, c.dModel, { seed: seeds() }),
+    );
+    this.positionEmbedding = this.registerModule(
+      'position_embedding',
+      new LearnedPositionalEncoding(c.contextLength, c.dModel, { std: 0.02, seed: seeds() }),
+    );
     this.dropout = this.registerModule('dropout', new Dropout(c.dropout));
     const block = () =>
       new TransformerEncoderLayer(c.dModel, c.nhead, {
@@ -86,10 +122,15 @@ export class GPT extends Module {
         normFirst: c.normFirst,
         seed: seeds(),
       });
-    this.transformer = this.registerModule('transformer', new TransformerEncoder(block, c.numLayers, { norm: new LayerNorm(c.dModel) }));
+    this.transformer = this.registerModule(
+      'transformer',
+      new TransformerEncoder(block, c.numLayers, { norm: new LayerNorm(c.dModel) }),
+    );
     this.lmHead = this.registerModule(
       'lm_head',
-      c.tieEmbeddings ? new TiedLinear(this.tokenEmbedding.weight, { bias: false }) : new Linear(c.dModel, c.vocabSize, { bias: false, seed: seeds() }),
+      c.tieEmbeddings
+        ? new TiedLinear(this.tokenEmbedding.weight, { bias: false })
+        : new Linear(c.dModel, c.vocabSize, { bias: false, seed: seeds() }),
     );
     this.initWeights(seeds);
   }
@@ -117,7 +158,9 @@ export class GPT extends Module {
     const offset = cache?.length ?? 0;
     const T = ids.shape[1];
     if (offset + T > this.config.contextLength)
-      throw new RangeError(`${op}: positions ${offset}..${offset + T - 1} exceed contextLength ${this.config.contextLength}`);
+      throw new RangeError(
+        `${op}: positions ${offset}..${offset + T - 1} exceed contextLength ${this.config.contextLength}`,
+      );
     const x = this.dropout.forward(this.positionEmbedding.forward(this.tokenEmbedding.forward(ids), offset));
     return this.lmHead.forward(this.transformer.forward(x, { isCausal: true, cache }));
   }

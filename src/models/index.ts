@@ -8,7 +8,12 @@ import { Seq2SeqTransformer, Seq2SeqTransformerConfig, Seq2SeqTransformerOptions
 
 export { EncoderClassifier, GPT, Seq2SeqTransformer, TiedLinear };
 export type {
-  EncoderClassifierConfig, EncoderClassifierOptions, GPTConfig, GPTOptions, Seq2SeqTransformerConfig, Seq2SeqTransformerOptions,
+  EncoderClassifierConfig,
+  EncoderClassifierOptions,
+  GPTConfig,
+  GPTOptions,
+  Seq2SeqTransformerConfig,
+  Seq2SeqTransformerOptions,
 };
 export type { EncoderClassifierForwardOptions } from './classifier';
 export type { GPTForwardOptions } from './gpt';
@@ -39,6 +44,8 @@ export function modelFromConfig(config: ModelConfig): Model {
     case 'EncoderClassifier':
       return new EncoderClassifier(config as EncoderClassifierOptions);
     default:
-      throw new RangeError(`modelFromConfig: unknown model type ${o.type === undefined ? '(missing)' : `'${String(o.type)}'`}; expected one of ${MODEL_TYPES.map((t) => `'${t}'`).join(', ')}`);
+      throw new RangeError(
+        `modelFromConfig: unknown model type ${o.type === undefined ? '(missing)' : `'${String(o.type)}'`}; expected one of ${MODEL_TYPES.map((t) => `'${t}'`).join(', ')}`,
+      );
   }
 }

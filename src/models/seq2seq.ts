@@ -1,12 +1,29 @@
 // The encoder-decoder Transformer of "Attention Is All You Need" for sequence-to-sequence tasks: token
 // embeddings scaled by sqrt(dModel), positions, nn.Transformer, and a `generator` projecting to target logits.
 import { assertKnownKeys, assertPositiveInt, fmtShape } from '../checks';
-import { Dropout, Embedding, KVCache, LearnedPositionalEncoding, Linear, Module, SinusoidalPositionalEncoding, Transformer } from '../nn';
+import {
+  Dropout,
+  Embedding,
+  KVCache,
+  LearnedPositionalEncoding,
+  Linear,
+  Module,
+  SinusoidalPositionalEncoding,
+  Transformer,
+} from '../nn';
 import { seedStream } from '../nn/module';
 import { Tensor } from '../tensor';
 import { checkIds, checkPaddingMask, fillNormal, paddingMaskOf, TiedLinear } from './common';
 import {
-  checkConfigObject, checkDivisible, CONFIG_KEY, choice, dropoutRate, flag, nonNegativeInt, optionalSeed, positiveInt,
+  checkConfigObject,
+  checkDivisible,
+  CONFIG_KEY,
+  choice,
+  dropoutRate,
+  flag,
+  nonNegativeInt,
+  optionalSeed,
+  positiveInt,
 } from './config';
 
 export interface Seq2SeqTransformerOptions {
@@ -35,18 +52,37 @@ export interface Seq2SeqTransformerOptions {
 }
 
 /** The resolved, JSON-serialisable configuration (every default filled in). */
-export type Seq2SeqTransformerConfig = Required<Omit<Seq2SeqTransformerOptions, 'seed'>> & { type: 'Seq2SeqTransformer'; seed?: number };
+export type Seq2SeqTransformerConfig = Required<Omit<Seq2SeqTransformerOptions, 'seed'>> & {
+  type: 'Seq2SeqTransformer';
+  seed?: number;
+};
 
 const KEYS = [
-  'type', 'srcVocabSize', 'tgtVocabSize', 'dModel', 'nhead', 'numEncoderLayers', 'numDecoderLayers', 'dimFeedforward', 'dropout',
-  'activation', 'normFirst', 'maxLen', 'positional', 'tieEmbeddings', 'shareEmbeddings', 'padId', 'seed',
+  'type',
+  'srcVocabSize',
+  'tgtVocabSize',
+  'dModel',
+  'nhead',
+  'numEncoderLayers',
+  'numDecoderLayers',
+  'dimFeedforward',
+  'dropout',
+  'activation',
+  'normFirst',
+  'maxLen',
+  'positional',
+  'tieEmbeddings',
+  'shareEmbeddings',
+  'padId',
+  'seed',
 ] as const;
 
 function resolveConfig(options: unknown): Seq2SeqTransformerConfig {
   const op = 'Seq2SeqTransformer';
   const o = checkConfigObject(op, options);
   assertKnownKeys(op, o, KEYS, CONFIG_KEY);
-  if (o.type !== undefined && o.type !== 'Seq2SeqTransformer') throw new RangeError(`${op}: config type must be 'Seq2SeqTransformer', got '${String(o.type)}'`);
+  if (o.type !== undefined && o.type !== 'Seq2SeqTransformer')
+    throw new RangeError(`${op}: config type must be 'Seq2SeqTransformer', got '${String(o.type)}'`);
   const config: Seq2SeqTransformerConfig = {
     type: 'Seq2SeqTransformer',
     srcVocabSize: positiveInt(op, 'srcVocabSize', o.srcVocabSize),
@@ -69,9 +105,14 @@ function resolveConfig(options: unknown): Seq2SeqTransformerConfig {
   if (seed !== undefined) config.seed = seed;
   checkDivisible(op, config.dModel, config.nhead);
   if (config.shareEmbeddings && config.srcVocabSize !== config.tgtVocabSize)
-    throw new RangeError(`${op}: shareEmbeddings needs equal vocabularies, got srcVocabSize ${config.srcVocabSize} and tgtVocabSize ${config.tgtVocabSize}`);
+    throw new RangeError(
+      `${op}: shareEmbeddings needs equal vocabularies, got srcVocabSize ${config.srcVocabSize} and tgtVocabSize ${config.tgtVocabSize}`,
+    );
   const smallest = Math.min(config.srcVocabSize, config.tgtVocabSize);
-  if (config.padId >= smallest) throw new RangeError(`${op}: padId ${config.padId} is outside the vocabularies (sizes ${config.srcVocabSize} and ${config.tgtVocabSize})`);
+  if (config.padId >= smallest)
+    throw new RangeError(
+      `${op}: padId ${config.padId} is outside the vocabularies (sizes ${config.srcVocabSize} and ${config.tgtVocabSize})`,
+    );
   return config;
 }
 
@@ -115,7 +156,10 @@ export class Seq2SeqTransformer extends Module {
       return e;
     };
     this.srcEmbedding = this.registerModule('src_embedding', embedding(c.srcVocabSize));
-    this.tgtEmbedding = this.registerModule('tgt_embedding', c.shareEmbeddings ? this.srcEmbedding : embedding(c.tgtVocabSize));
+    this.tgtEmbedding = this.registerModule(
+      'tgt_embedding',
+      c.shareEmbeddings ? this.srcEmbedding : embedding(c.tgtVocabSize),
+    );
     this.positionalEncoding = this.registerModule(
       'positional_encoding',
       c.positional === 'learned'
@@ -139,7 +183,9 @@ export class Seq2SeqTransformer extends Module {
     );
     this.generator = this.registerModule(
       'generator',
-      c.tieEmbeddings ? new TiedLinear(this.tgtEmbedding.weight) : new Linear(c.dModel, c.tgtVocabSize, { seed: seeds() }),
+      c.tieEmbeddings
+        ? new TiedLinear(this.tgtEmbedding.weight)
+        : new Linear(c.dModel, c.tgtVocabSize, { seed: seeds() }),
     );
     this.embeddingScale = Math.sqrt(c.dModel);
   }
@@ -149,7 +195,10 @@ export class Seq2SeqTransformer extends Module {
     const op = 'Seq2SeqTransformer.forward';
     checkIds(op, 'src', src);
     checkIds(op, 'tgtIn', tgtIn);
-    if (src.shape[0] !== tgtIn.shape[0]) throw new RangeError(`${op}: src ${fmtShape(src.shape)} and tgtIn ${fmtShape(tgtIn.shape)} have different batch sizes`);
+    if (src.shape[0] !== tgtIn.shape[0])
+      throw new RangeError(
+        `${op}: src ${fmtShape(src.shape)} and tgtIn ${fmtShape(tgtIn.shape)} have different batch sizes`,
+      );
     const srcMask = this.maskOrDefault(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, src);
     const tgtMask = this.maskOrDefault(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, tgtIn);
     const memory = this.encode(src, { srcKeyPaddingMask: srcMask });
@@ -175,9 +224,12 @@ export class Seq2SeqTransformer extends Module {
     const offset = options.offset ?? cache?.length ?? 0;
     assertPositiveInt(op, 'offset', offset, { allowZero: true });
     if (!(memory instanceof Tensor) || memory.ndim !== 3 || memory.shape[0] !== tgtIn.shape[0])
-      throw new RangeError(`${op}: memory must be [B, S, ${this.config.dModel}] with B = ${tgtIn.shape[0]}, got ${memory instanceof Tensor ? fmtShape(memory.shape) : typeof memory}`);
+      throw new RangeError(
+        `${op}: memory must be [B, S, ${this.config.dModel}] with B = ${tgtIn.shape[0]}, got ${memory instanceof Tensor ? fmtShape(memory.shape) : typeof memory}`,
+      );
     checkPaddingMask(op, 'memoryKeyPaddingMask', options.memoryKeyPaddingMask, memory.shape[0], memory.shape[1]);
-    if (cache !== null && options.tgtKeyPaddingMask) throw new RangeError(`${op}: tgtKeyPaddingMask cannot be combined with a cache`);
+    if (cache !== null && options.tgtKeyPaddingMask)
+      throw new RangeError(`${op}: tgtKeyPaddingMask cannot be combined with a cache`);
     checkPaddingMask(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, tgtIn.shape[0], tgtIn.shape[1]);
     const y = this.embed(op, this.tgtEmbedding, tgtIn, offset);
     const hidden = this.transformer.decode(y, memory, {

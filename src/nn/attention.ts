@@ -74,7 +74,8 @@ export class MultiheadAttention extends Module {
     const op = 'MultiheadAttention';
     assertPositiveInt(op, 'embedDim', embedDim);
     assertPositiveInt(op, 'numHeads', numHeads);
-    if (embedDim % numHeads !== 0) throw new RangeError(`${op}: embedDim ${embedDim} is not divisible by numHeads ${numHeads}`);
+    if (embedDim % numHeads !== 0)
+      throw new RangeError(`${op}: embedDim ${embedDim} is not divisible by numHeads ${numHeads}`);
     this.embedDim = embedDim;
     this.numHeads = numHeads;
     this.headDim = embedDim / numHeads;
@@ -106,17 +107,30 @@ export class MultiheadAttention extends Module {
 
   /** query [B, L, E], key [B, S, kdim], value [B, S, vdim] (or unbatched [L, E]...; [L, B, E] when batchFirst
    * is false) -> output [B, L, E] and, when needWeights, weights [B, L, S] (or [B, H, L, S]). */
-  override forward(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions = {}): MultiheadAttentionOutput {
+  override forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options: MultiheadAttentionForwardOptions = {},
+  ): MultiheadAttentionOutput {
     const op = 'MultiheadAttention';
-    const inputs = [['query', query], ['key', key], ['value', value]] as const;
+    const inputs = [
+      ['query', query],
+      ['key', key],
+      ['value', value],
+    ] as const;
     for (const [name, t] of inputs) {
-      if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+      if (!(t instanceof Tensor))
+        throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
       if (t.dtype !== 'float32') throw new TypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
       if (t.ndim !== query.ndim || (t.ndim !== 2 && t.ndim !== 3))
-        throw new RangeError(`${op}: query, key and value must all be 3-D (batched) or 2-D (unbatched); got ${fmtShape(query.shape)}, ${fmtShape(key.shape)}, ${fmtShape(value.shape)}`);
+        throw new RangeError(
+          `${op}: query, key and value must all be 3-D (batched) or 2-D (unbatched); got ${fmtShape(query.shape)}, ${fmtShape(key.shape)}, ${fmtShape(value.shape)}`,
+        );
     }
     const cache = options.cache ?? null;
-    if (cache !== null && !(cache instanceof AttentionCache)) throw new TypeError(`${op}: cache must be an AttentionCache`);
+    if (cache !== null && !(cache instanceof AttentionCache))
+      throw new TypeError(`${op}: cache must be an AttentionCache`);
     const unbatched = query.ndim === 2;
     // Everything below works on batch-first [B, T, features]; an input passed twice is converted once.
     const toBatchFirst = (t: Tensor): Tensor => (unbatched ? t.unsqueeze(0) : this.batchFirst ? t : t.transpose(0, 1));
@@ -128,10 +142,14 @@ export class MultiheadAttention extends Module {
     if (Eq !== E) throw new RangeError(`${op}: query must have ${E} features, got ${fmtShape(query.shape)}`);
     const reuseStatic = cache !== null && cache.mode === 'static' && cache.key !== null;
     if (!reuseStatic) {
-      if (k3.shape[2] !== this.kdim) throw new RangeError(`${op}: key must have kdim = ${this.kdim} features, got ${fmtShape(key.shape)}`);
-      if (v3.shape[2] !== this.vdim) throw new RangeError(`${op}: value must have vdim = ${this.vdim} features, got ${fmtShape(value.shape)}`);
+      if (k3.shape[2] !== this.kdim)
+        throw new RangeError(`${op}: key must have kdim = ${this.kdim} features, got ${fmtShape(key.shape)}`);
+      if (v3.shape[2] !== this.vdim)
+        throw new RangeError(`${op}: value must have vdim = ${this.vdim} features, got ${fmtShape(value.shape)}`);
       if (k3.shape[0] !== B || v3.shape[0] !== B || k3.shape[1] !== v3.shape[1])
-        throw new RangeError(`${op}: batch or length mismatch: query ${fmtShape(query.shape)}, key ${fmtShape(key.shape)}, value ${fmtShape(value.shape)}`);
+        throw new RangeError(
+          `${op}: batch or length mismatch: query ${fmtShape(query.shape)}, key ${fmtShape(key.shape)}, value ${fmtShape(value.shape)}`,
+        );
     }
 
     const needWeights = options.needWeights ?? true;
@@ -160,7 +178,14 @@ export class MultiheadAttention extends Module {
       else heads = F.packedSelfAttention(qkv, this.numHeads, attentionOptions);
       return this.finish(heads, weights, B, L, unbatched, options);
     }
-    if (k3 === q3 && v3 === q3 && cache !== null && cache.mode === 'append' && this.qProjWeight === null && !needWeights) {
+    if (
+      k3 === q3 &&
+      v3 === q3 &&
+      cache !== null &&
+      cache.mode === 'append' &&
+      this.qProjWeight === null &&
+      !needWeights
+    ) {
       // Cached self-attention (decoding): one product makes this step's q, k and v, the cache copies k and v out of
       // it, and attention reads q in place.
       const qkv = linearRows(q3, this.inProjWeight as Tensor, 0, this.inProjBias, 0, 3 * E);
@@ -180,7 +205,8 @@ export class MultiheadAttention extends Module {
     if (reuseStatic) {
       keys = cache.key as Tensor;
       values = cache.value as Tensor;
-      if (keys.shape[0] !== B) throw new RangeError(`${op}: the static cache holds keys for batch ${keys.shape[0]}, the query has batch ${B}`);
+      if (keys.shape[0] !== B)
+        throw new RangeError(`${op}: the static cache holds keys for batch ${keys.shape[0]}, the query has batch ${B}`);
     } else {
       keys = this.projectHeads(k3, 1, this.kProjWeight);
       values = this.projectHeads(v3, 2, this.vProjWeight);
@@ -188,7 +214,8 @@ export class MultiheadAttention extends Module {
     }
     const past = cache !== null && cache.mode === 'append' ? cache.length : 0;
     let S = keys.shape[1];
-    if (cache !== null && cache.mode === 'append') ({ key: keys, value: values, length: S } = cache.append(keys, values));
+    if (cache !== null && cache.mode === 'append')
+      ({ key: keys, value: values, length: S } = cache.append(keys, values));
 
     attentionOptions.attnMask = this.attentionMask(options.attnMask ?? null, B, L, S);
     attentionOptions.keyPaddingMask = this.keyPaddingMask(options.keyPaddingMask ?? null, unbatched, B, S);
@@ -200,7 +227,14 @@ export class MultiheadAttention extends Module {
   }
 
   /** The output projection of heads [B, L, H, D] (or [B, L, E]), and the layout and weights the caller asked for. */
-  private finish(heads: Tensor, weights: Tensor | null, B: number, L: number, unbatched: boolean, options: MultiheadAttentionForwardOptions): MultiheadAttentionOutput {
+  private finish(
+    heads: Tensor,
+    weights: Tensor | null,
+    B: number,
+    L: number,
+    unbatched: boolean,
+    options: MultiheadAttentionForwardOptions,
+  ): MultiheadAttentionOutput {
     let output = this.outProj.forward(heads.reshape(B, L, this.embedDim));
     if (weights !== null && (options.averageAttnWeights ?? true)) weights = weights.mean(1);
     if (unbatched) {
@@ -241,8 +275,11 @@ export class MultiheadAttention extends Module {
     if (!(mask instanceof Tensor)) throw new TypeError(`${op}: attnMask must be a Tensor`);
     const H = this.numHeads;
     if (mask.ndim === 2 && mask.shape[0] === L && mask.shape[1] === S) return mask;
-    if (mask.ndim === 3 && mask.shape[0] === B * H && mask.shape[1] === L && mask.shape[2] === S) return mask.reshape(B, H, L, S);
-    throw new RangeError(`${op}: attnMask must be [L, S] = [${L}, ${S}] or [B * numHeads, L, S] = [${B * H}, ${L}, ${S}], got ${fmtShape(mask.shape)}`);
+    if (mask.ndim === 3 && mask.shape[0] === B * H && mask.shape[1] === L && mask.shape[2] === S)
+      return mask.reshape(B, H, L, S);
+    throw new RangeError(
+      `${op}: attnMask must be [L, S] = [${L}, ${S}] or [B * numHeads, L, S] = [${B * H}, ${L}, ${S}], got ${fmtShape(mask.shape)}`,
+    );
   }
 
   override toString(): string {

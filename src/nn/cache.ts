@@ -19,7 +19,8 @@ export class AttentionCache {
   private cachedLength = 0;
 
   constructor(readonly mode: AttentionCacheMode = 'append') {
-    if (mode !== 'append' && mode !== 'static') throw new RangeError(`AttentionCache: mode must be 'append' or 'static', got '${String(mode)}'`);
+    if (mode !== 'append' && mode !== 'static')
+      throw new RangeError(`AttentionCache: mode must be 'append' or 'static', got '${String(mode)}'`);
   }
 
   /** Cached keys [B, capacity, H, D], of which the first `length` positions are valid (null before the first
@@ -55,7 +56,9 @@ export class AttentionCache {
     if (!(qkv instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: qkv must be a Tensor`);
     assertPositiveInt(`AttentionCache.${op}`, 'numHeads', numHeads);
     if (qkv.dtype !== 'float32' || qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
-      throw new RangeError(`AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmtShape(qkv.shape)} with numHeads ${numHeads}`);
+      throw new RangeError(
+        `AttentionCache.${op}: qkv must be a non-empty float32 [B, T, 3 * numHeads * D], got ${qkv.dtype} ${fmtShape(qkv.shape)} with numHeads ${numHeads}`,
+      );
     const [B, Tnew, threeE] = qkv.shape;
     const E = threeE / 3;
     const at = this.reserve(op, B, Tnew, numHeads, E / numHeads, qkv);
@@ -70,9 +73,12 @@ export class AttentionCache {
     if (this.mode !== 'append') throw new Error(`AttentionCache.${op}: this cache is 'static' (use set())`);
     const past = this.cachedKey;
     if (past !== null && (past.shape[0] !== B || past.shape[2] !== H || past.shape[3] !== D))
-      throw new RangeError(`AttentionCache.${op}: new keys [${B}, ${Tnew}, ${H}, ${D}] do not continue the cached ${fmtShape(past.shape)} (same B, H and D expected)`);
+      throw new RangeError(
+        `AttentionCache.${op}: new keys [${B}, ${Tnew}, ${H}, ${D}] do not continue the cached ${fmtShape(past.shape)} (same B, H and D expected)`,
+      );
     const at = this.cachedLength;
-    if (past === null || at + Tnew > past.shape[1]) this.grow(Math.max(at + Tnew, 2 * (past?.shape[1] ?? 0), 16), [B, H, D], like);
+    if (past === null || at + Tnew > past.shape[1])
+      this.grow(Math.max(at + Tnew, 2 * (past?.shape[1] ?? 0), 16), [B, H, D], like);
     this.cachedLength = at + Tnew;
     return at;
   }
@@ -84,16 +90,20 @@ export class AttentionCache {
   }
 
   private checkPair(op: string, key: Tensor, value: Tensor): void {
-    if (!(key instanceof Tensor) || !(value instanceof Tensor)) throw new TypeError(`AttentionCache.${op}: key and value must be Tensors`);
+    if (!(key instanceof Tensor) || !(value instanceof Tensor))
+      throw new TypeError(`AttentionCache.${op}: key and value must be Tensors`);
     if (key.ndim !== 4 || value.ndim !== 4 || key.shape.some((d, i) => d !== value.shape[i]))
-      throw new RangeError(`AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmtShape(key.shape)} and ${fmtShape(value.shape)}`);
+      throw new RangeError(
+        `AttentionCache.${op}: key and value must both be [B, T, H, D], got ${fmtShape(key.shape)} and ${fmtShape(value.shape)}`,
+      );
   }
 
   /** Moves the valid positions into [B, capacity, H, D] buffers on the device of `like`. */
   private grow(capacity: number, [B, H, D]: number[], like: Tensor): void {
     const resize = (old: Tensor | null): Tensor => {
       const buffer = keep(Tensor.empty([B, capacity, H, D], 'float32', like.device));
-      if (old !== null && this.cachedLength > 0) copyPositions(old, 0, old.shape[1] * H * D, H * D, buffer, 0, this.cachedLength);
+      if (old !== null && this.cachedLength > 0)
+        copyPositions(old, 0, old.shape[1] * H * D, H * D, buffer, 0, this.cachedLength);
       return buffer;
     };
     this.store(resize(this.cachedKey), resize(this.cachedValue), this.cachedLength);
@@ -137,19 +147,34 @@ export class AttentionCache {
 
 /** Copies `count` positions of dst's E = H * D values from src, where position t of batch row b starts at
  * offset + b * batchStride + t * positionStride, to positions at .. at + count - 1 of dst [B, Td, H, D]. */
-function copyPositions(src: Tensor, offset: number, batchStride: number, positionStride: number, dst: Tensor, at: number, count: number): void {
+function copyPositions(
+  src: Tensor,
+  offset: number,
+  batchStride: number,
+  positionStride: number,
+  dst: Tensor,
+  at: number,
+  count: number,
+): void {
   const [B, Td, H, D] = dst.shape;
   const E = H * D;
   copyStridedKernel(kernels(src.device), {
-    src: src.storage, srcOffset: offset, srcStrides: [batchStride, positionStride, 1], dst: dst.storage, dstOffset: at * E,
-    dstStrides: [Td * E, E, 1], shape: [B, count, E],
+    src: src.storage,
+    srcOffset: offset,
+    srcStrides: [batchStride, positionStride, 1],
+    dst: dst.storage,
+    dstOffset: at * E,
+    dstStrides: [Td * E, E, 1],
+    shape: [B, count, E],
   });
 }
 
 function checkIndices(op: string, indices: Tensor): void {
   if (!(indices instanceof Tensor)) throw new TypeError(`${op}: indices must be a Tensor`);
   if (indices.dtype !== 'int32' || indices.ndim !== 1 || indices.size === 0)
-    throw new TypeError(`${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} ${fmtShape(indices.shape)}`);
+    throw new TypeError(
+      `${op}: indices must be a non-empty 1-D int32 tensor, got ${indices.dtype} ${fmtShape(indices.shape)}`,
+    );
 }
 
 /** The caches of one layer: `self` for its self-attention, `cross` for its attention over the memory. */

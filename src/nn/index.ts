@@ -5,13 +5,27 @@ export { Dropout, Embedding, GELU, LayerNorm, Linear, ModuleList, ReLU, Sequenti
 export type { EmbeddingOptions, LayerNormOptions, LinearOptions } from './layers';
 export { LearnedPositionalEncoding, SinusoidalPositionalEncoding } from './positional';
 export { MultiheadAttention } from './attention';
-export type { MultiheadAttentionForwardOptions, MultiheadAttentionOptions, MultiheadAttentionOutput } from './attention';
+export type {
+  MultiheadAttentionForwardOptions,
+  MultiheadAttentionOptions,
+  MultiheadAttentionOutput,
+} from './attention';
 export { AttentionCache, KVCache, LayerKVCache } from './cache';
 export type { AttentionCacheMode } from './cache';
 export {
-  Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+  Transformer,
+  TransformerDecoder,
+  TransformerDecoderLayer,
+  TransformerEncoder,
+  TransformerEncoderLayer,
 } from './transformer';
 export type {
-  Activation, DecoderForwardOptions, DecoderLayerForwardOptions, EncoderForwardOptions, EncoderLayerForwardOptions,
-  TransformerForwardOptions, TransformerLayerOptions, TransformerOptions,
+  Activation,
+  DecoderForwardOptions,
+  DecoderLayerForwardOptions,
+  EncoderForwardOptions,
+  EncoderLayerForwardOptions,
+  TransformerForwardOptions,
+  TransformerLayerOptions,
+  TransformerOptions,
 } from './transformer';

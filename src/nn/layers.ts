@@ -5,7 +5,8 @@ import { normal, ones, Tensor, uniform, zeros } from '../tensor';
 import { Module, seedStream } from './module';
 
 export function checkProbability(op: string, p: number): void {
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new RangeError(`${op}: dropout probability must be in [0, 1], got ${p}`);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+    throw new RangeError(`${op}: dropout probability must be in [0, 1], got ${p}`);
 }
 
 /** U(-1/sqrt(fanIn), 1/sqrt(fanIn)): PyTorch's kaiming_uniform_(a=sqrt(5)) for Linear weights, and its bias init. */
@@ -30,13 +31,20 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options: LinearOptions = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: LinearOptions = {},
+  ) {
     super();
     assertPositiveInt('Linear', 'inFeatures', inFeatures, { allowZero: true });
     assertPositiveInt('Linear', 'outFeatures', outFeatures, { allowZero: true });
     const seeds = seedStream('Linear', options.seed);
     this.weight = this.registerParameter('weight', fanInUniform([outFeatures, inFeatures], inFeatures, seeds()));
-    this.bias = this.registerParameter('bias', options.bias ?? true ? fanInUniform([outFeatures], inFeatures, seeds()) : null);
+    this.bias = this.registerParameter(
+      'bias',
+      (options.bias ?? true) ? fanInUniform([outFeatures], inFeatures, seeds()) : null,
+    );
   }
 
   override forward(x: Tensor): Tensor {
@@ -58,14 +66,20 @@ export class Embedding extends Module {
   readonly weight: Tensor;
   readonly paddingIdx: number | null;
 
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, options: EmbeddingOptions = {}) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    options: EmbeddingOptions = {},
+  ) {
     super();
     assertPositiveInt('Embedding', 'numEmbeddings', numEmbeddings);
     assertPositiveInt('Embedding', 'embeddingDim', embeddingDim);
     let paddingIdx = options.paddingIdx ?? null;
     if (paddingIdx !== null) {
       if (!Number.isInteger(paddingIdx) || paddingIdx >= numEmbeddings || paddingIdx < -numEmbeddings)
-        throw new RangeError(`Embedding: paddingIdx must be within [-${numEmbeddings}, ${numEmbeddings}), got ${paddingIdx}`);
+        throw new RangeError(
+          `Embedding: paddingIdx must be within [-${numEmbeddings}, ${numEmbeddings}), got ${paddingIdx}`,
+        );
       if (paddingIdx < 0) paddingIdx += numEmbeddings;
     }
     this.paddingIdx = paddingIdx;
@@ -103,7 +117,8 @@ export class LayerNorm extends Module {
     if (this.normalizedShape.length === 0) throw new RangeError('LayerNorm: normalizedShape must not be empty');
     for (const d of this.normalizedShape) assertPositiveInt('LayerNorm', 'normalizedShape', d);
     this.eps = options.eps ?? 1e-5;
-    if (!(this.eps > 0) || !Number.isFinite(this.eps)) throw new RangeError(`LayerNorm: eps must be a positive number, got ${this.eps}`);
+    if (!(this.eps > 0) || !Number.isFinite(this.eps))
+      throw new RangeError(`LayerNorm: eps must be a positive number, got ${this.eps}`);
     const affine = options.elementwiseAffine ?? true;
     this.weight = this.registerParameter('weight', affine ? ones(this.normalizedShape) : null);
     this.bias = this.registerParameter('bias', affine && (options.bias ?? true) ? zeros(this.normalizedShape) : null);
@@ -158,7 +173,8 @@ export class GELU extends Module {
 
 function checkModules(op: string, modules: unknown[]): Module[] {
   modules.forEach((m, i) => {
-    if (!(m instanceof Module)) throw new TypeError(`${op}: item ${i} is not a Module (got ${m === null ? 'null' : typeof m})`);
+    if (!(m instanceof Module))
+      throw new TypeError(`${op}: item ${i} is not a Module (got ${m === null ? 'null' : typeof m})`);
   });
   return modules as Module[];
 }

@@ -37,12 +37,15 @@ export class Module {
 
   private checkName(kind: string, name: string): void {
     if (typeof name !== 'string' || !NAME_PATTERN.test(name))
-      throw new TypeError(`${this.constructor.name}.register${kind}: name must be a non-empty string of letters, digits and '_', got '${String(name)}'`);
+      throw new TypeError(
+        `${this.constructor.name}.register${kind}: name must be a non-empty string of letters, digits and '_', got '${String(name)}'`,
+      );
     const taken =
       (kind !== 'Parameter' && this.parameterSlots.has(name)) ||
       (kind !== 'Buffer' && this.bufferSlots.has(name)) ||
       (kind !== 'Module' && this.moduleSlots.has(name));
-    if (taken) throw new Error(`${this.constructor.name}.register${kind}: '${name}' is already registered as another kind`);
+    if (taken)
+      throw new Error(`${this.constructor.name}.register${kind}: '${name}' is already registered as another kind`);
   }
 
   /** Registers a trainable tensor under name: it is kept (no scope disposes it) and requires grad. A null
@@ -50,9 +53,14 @@ export class Module {
   registerParameter<T extends Tensor | null>(name: string, param: T): T {
     this.checkName('Parameter', name);
     if (param !== null) {
-      if (!(param instanceof Tensor)) throw new TypeError(`${this.constructor.name}.registerParameter: '${name}' must be a Tensor or null`);
-      if (param.dtype !== 'float32') throw new TypeError(`${this.constructor.name}.registerParameter: '${name}' must be float32, got ${param.dtype}`);
-      if (!param.isLeaf) throw new Error(`${this.constructor.name}.registerParameter: '${name}' must be a leaf tensor (use detach())`);
+      if (!(param instanceof Tensor))
+        throw new TypeError(`${this.constructor.name}.registerParameter: '${name}' must be a Tensor or null`);
+      if (param.dtype !== 'float32')
+        throw new TypeError(
+          `${this.constructor.name}.registerParameter: '${name}' must be float32, got ${param.dtype}`,
+        );
+      if (!param.isLeaf)
+        throw new Error(`${this.constructor.name}.registerParameter: '${name}' must be a leaf tensor (use detach())`);
       keep(param);
       param.requiresGrad = true;
     }
@@ -103,7 +111,8 @@ export class Module {
       if (seen.has(m)) return;
       seen.add(m);
       out.push([name, m]);
-      for (const [childName, child] of m.namedChildren()) visit(child, name === '' ? childName : `${name}.${childName}`);
+      for (const [childName, child] of m.namedChildren())
+        visit(child, name === '' ? childName : `${name}.${childName}`);
     };
     visit(this, prefix);
     return out;
@@ -113,7 +122,11 @@ export class Module {
     return this.namedModules().map(([, m]) => m);
   }
 
-  private namedTensors(kind: 'parameters' | 'buffers', dedupe: boolean, persistentOnly: boolean): Array<[string, Tensor]> {
+  private namedTensors(
+    kind: 'parameters' | 'buffers',
+    dedupe: boolean,
+    persistentOnly: boolean,
+  ): Array<[string, Tensor]> {
     const out: Array<[string, Tensor]> = [];
     const seen = new Set<Tensor>();
     for (const [prefix, m] of this.namedModules()) {
@@ -165,7 +178,8 @@ export class Module {
 
   /** Sets training mode on this module and every submodule. Returns this. */
   train(mode = true): this {
-    if (typeof mode !== 'boolean') throw new TypeError(`${this.constructor.name}.train: mode must be a boolean, got ${typeof mode}`);
+    if (typeof mode !== 'boolean')
+      throw new TypeError(`${this.constructor.name}.train: mode must be a boolean, got ${typeof mode}`);
     for (const m of this.modules()) m.training = mode;
     return this;
   }
@@ -231,7 +245,8 @@ export class Module {
     for (const [prefix, m] of this.namedModules()) {
       const at = (name: string) => (prefix === '' ? name : `${prefix}.${name}`);
       for (const [name, p] of m.parameterSlots) if (p !== null) out.set(at(name), p.detach());
-      for (const [name, b] of m.bufferSlots) if (b !== null && !m.nonPersistent.has(name)) out.set(at(name), b.detach());
+      for (const [name, b] of m.bufferSlots)
+        if (b !== null && !m.nonPersistent.has(name)) out.set(at(name), b.detach());
     }
     return out;
   }
@@ -242,7 +257,9 @@ export class Module {
   loadStateDict(stateDict: StateDict, options: { strict?: boolean } = {}): LoadStateDictResult {
     const op = `${this.constructor.name}.loadStateDict`;
     if (stateDict === null || typeof stateDict !== 'object')
-      throw new TypeError(`${op}: expected a Map or an object of name -> Tensor, got ${stateDict === null ? 'null' : typeof stateDict}`);
+      throw new TypeError(
+        `${op}: expected a Map or an object of name -> Tensor, got ${stateDict === null ? 'null' : typeof stateDict}`,
+      );
     const strict = options.strict ?? true;
     const source = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict));
     const targets = new Map<string, Tensor>();
@@ -263,12 +280,16 @@ export class Module {
       }
       if (value.isDisposed) mismatches.push(`'${key}' was disposed`);
       else if (value.shape.length !== target.shape.length || value.shape.some((d, i) => d !== target.shape[i]))
-        mismatches.push(`size mismatch for '${key}': got ${fmtShape(value.shape)}, the module has ${fmtShape(target.shape)}`);
-      else if (value.dtype !== target.dtype) mismatches.push(`dtype mismatch for '${key}': got ${value.dtype}, the module has ${target.dtype}`);
+        mismatches.push(
+          `size mismatch for '${key}': got ${fmtShape(value.shape)}, the module has ${fmtShape(target.shape)}`,
+        );
+      else if (value.dtype !== target.dtype)
+        mismatches.push(`dtype mismatch for '${key}': got ${value.dtype}, the module has ${target.dtype}`);
     }
     const problems = [...mismatches];
     if (strict && missingKeys.length > 0) problems.push(`missing keys: ${missingKeys.map((k) => `'${k}'`).join(', ')}`);
-    if (strict && unexpectedKeys.length > 0) problems.push(`unexpected keys: ${unexpectedKeys.map((k) => `'${k}'`).join(', ')}`);
+    if (strict && unexpectedKeys.length > 0)
+      problems.push(`unexpected keys: ${unexpectedKeys.map((k) => `'${k}'`).join(', ')}`);
     if (problems.length > 0) throw new Error(`${op}: cannot load the state dict:\n  ${problems.join('\n  ')}`);
     for (const [key, target] of targets) {
       const value = source.get(key);

@@ -10,7 +10,8 @@ function checkInput(op: string, x: Tensor, dModel: number, maxLen: number, offse
     throw new RangeError(`${op}: input must be [..., T, ${dModel}], got ${fmtShape(x.shape)}`);
   assertPositiveInt(op, 'offset', offset, { allowZero: true });
   const T = x.shape[x.ndim - 2];
-  if (offset + T > maxLen) throw new RangeError(`${op}: positions ${offset}..${offset + T - 1} exceed maxLen ${maxLen}`);
+  if (offset + T > maxLen)
+    throw new RangeError(`${op}: positions ${offset}..${offset + T - 1} exceed maxLen ${maxLen}`);
   return T;
 }
 
@@ -24,7 +25,10 @@ function checkSizes(op: string, dModel: number, maxLen: number): void {
 export class SinusoidalPositionalEncoding extends Module {
   readonly pe: Tensor;
 
-  constructor(readonly dModel: number, readonly maxLen = 5000) {
+  constructor(
+    readonly dModel: number,
+    readonly maxLen = 5000,
+  ) {
     super();
     checkSizes('SinusoidalPositionalEncoding', dModel, maxLen);
     const table = new Float32Array(maxLen * dModel);
@@ -52,11 +56,16 @@ export class SinusoidalPositionalEncoding extends Module {
 export class LearnedPositionalEncoding extends Module {
   readonly weight: Tensor;
 
-  constructor(readonly maxLen: number, readonly dModel: number, options: { std?: number; seed?: number } = {}) {
+  constructor(
+    readonly maxLen: number,
+    readonly dModel: number,
+    options: { std?: number; seed?: number } = {},
+  ) {
     super();
     checkSizes('LearnedPositionalEncoding', dModel, maxLen);
     const std = options.std ?? 0.02;
-    if (!(std >= 0) || !Number.isFinite(std)) throw new RangeError(`LearnedPositionalEncoding: std must be a non-negative number, got ${std}`);
+    if (!(std >= 0) || !Number.isFinite(std))
+      throw new RangeError(`LearnedPositionalEncoding: std must be a non-negative number, got ${std}`);
     const seed = seedStream('LearnedPositionalEncoding', options.seed)();
     this.weight = this.registerParameter('weight', normal([maxLen, dModel], 0, std, { seed }));
   }

@@ -35,7 +35,12 @@ interface ResolvedLayerOptions {
   bias: boolean;
 }
 
-function resolveLayerOptions(op: string, dModel: number, nhead: number, options: TransformerLayerOptions): ResolvedLayerOptions {
+function resolveLayerOptions(
+  op: string,
+  dModel: number,
+  nhead: number,
+  options: TransformerLayerOptions,
+): ResolvedLayerOptions {
   assertPositiveInt(op, 'dModel', dModel);
   assertPositiveInt(op, 'nhead', nhead);
   const dimFeedforward = options.dimFeedforward ?? 2048;
@@ -48,7 +53,8 @@ function resolveLayerOptions(op: string, dModel: number, nhead: number, options:
   if (activationOption === 'relu') activation = F.relu;
   else if (activationOption === 'gelu') activation = (x) => F.gelu(x);
   else if (typeof activationOption === 'function') activation = activationOption;
-  else throw new RangeError(`${op}: activation must be 'relu', 'gelu' or a function, got '${String(activationOption)}'`);
+  else
+    throw new RangeError(`${op}: activation must be 'relu', 'gelu' or a function, got '${String(activationOption)}'`);
   return {
     dimFeedforward,
     dropout,
@@ -91,14 +97,32 @@ export class TransformerEncoderLayer extends Module {
   readonly normFirst: boolean;
   private readonly activation: (x: Tensor) => Tensor;
 
-  constructor(readonly dModel: number, readonly nhead: number, private readonly options: TransformerLayerOptions = {}) {
+  constructor(
+    readonly dModel: number,
+    readonly nhead: number,
+    private readonly options: TransformerLayerOptions = {},
+  ) {
     super();
     const o = resolveLayerOptions('TransformerEncoderLayer', dModel, nhead, options);
     const seeds = seedStream('TransformerEncoderLayer', options.seed);
-    this.selfAttn = this.registerModule('self_attn', new MultiheadAttention(dModel, nhead, { dropout: o.dropout, bias: o.bias, batchFirst: o.batchFirst, seed: seeds() }));
-    this.linear1 = this.registerModule('linear1', new Linear(dModel, o.dimFeedforward, { bias: o.bias, seed: seeds() }));
+    this.selfAttn = this.registerModule(
+      'self_attn',
+      new MultiheadAttention(dModel, nhead, {
+        dropout: o.dropout,
+        bias: o.bias,
+        batchFirst: o.batchFirst,
+        seed: seeds(),
+      }),
+    );
+    this.linear1 = this.registerModule(
+      'linear1',
+      new Linear(dModel, o.dimFeedforward, { bias: o.bias, seed: seeds() }),
+    );
     this.dropout = this.registerModule('dropout', new Dropout(o.dropout));
-    this.linear2 = this.registerModule('linear2', new Linear(o.dimFeedforward, dModel, { bias: o.bias, seed: seeds() }));
+    this.linear2 = this.registerModule(
+      'linear2',
+      new Linear(o.dimFeedforward, dModel, { bias: o.bias, seed: seeds() }),
+    );
     this.norm1 = this.registerModule('norm1', new LayerNorm(dModel, { eps: o.layerNormEps, bias: o.bias }));
     this.norm2 = this.registerModule('norm2', new LayerNorm(dModel, { eps: o.layerNormEps, bias: o.bias }));
     this.dropout1 = this.registerModule('dropout1', new Dropout(o.dropout));
@@ -119,7 +143,8 @@ export class TransformerEncoderLayer extends Module {
           cache,
         }).output,
       );
-    const feedForward = (x: Tensor) => this.dropout2.forward(this.linear2.forward(this.dropout.forward(this.activation(this.linear1.forward(x)))));
+    const feedForward = (x: Tensor) =>
+      this.dropout2.forward(this.linear2.forward(this.dropout.forward(this.activation(this.linear1.forward(x)))));
     let x = src;
     if (this.normFirst) {
       x = x.add(selfAttention(this.norm1.forward(x)));
@@ -165,16 +190,32 @@ export class TransformerDecoderLayer extends Module {
   readonly normFirst: boolean;
   private readonly activation: (x: Tensor) => Tensor;
 
-  constructor(readonly dModel: number, readonly nhead: number, private readonly options: TransformerLayerOptions = {}) {
+  constructor(
+    readonly dModel: number,
+    readonly nhead: number,
+    private readonly options: TransformerLayerOptions = {},
+  ) {
     super();
     const o = resolveLayerOptions('TransformerDecoderLayer', dModel, nhead, options);
     const seeds = seedStream('TransformerDecoderLayer', options.seed);
-    const attention = () => new MultiheadAttention(dModel, nhead, { dropout: o.dropout, bias: o.bias, batchFirst: o.batchFirst, seed: seeds() });
+    const attention = () =>
+      new MultiheadAttention(dModel, nhead, {
+        dropout: o.dropout,
+        bias: o.bias,
+        batchFirst: o.batchFirst,
+        seed: seeds(),
+      });
     this.selfAttn = this.registerModule('self_attn', attention());
     this.multiheadAttn = this.registerModule('multihead_attn', attention());
-    this.linear1 = this.registerModule('linear1', new Linear(dModel, o.dimFeedforward, { bias: o.bias, seed: seeds() }));
+    this.linear1 = this.registerModule(
+      'linear1',
+      new Linear(dModel, o.dimFeedforward, { bias: o.bias, seed: seeds() }),
+    );
     this.dropout = this.registerModule('dropout', new Dropout(o.dropout));
-    this.linear2 = this.registerModule('linear2', new Linear(o.dimFeedforward, dModel, { bias: o.bias, seed: seeds() }));
+    this.linear2 = this.registerModule(
+      'linear2',
+      new Linear(o.dimFeedforward, dModel, { bias: o.bias, seed: seeds() }),
+    );
     this.norm1 = this.registerModule('norm1', new LayerNorm(dModel, { eps: o.layerNormEps, bias: o.bias }));
     this.norm2 = this.registerModule('norm2', new LayerNorm(dModel, { eps: o.layerNormEps, bias: o.bias }));
     this.norm3 = this.registerModule('norm3', new LayerNorm(dModel, { eps: o.layerNormEps, bias: o.bias }));
@@ -187,7 +228,8 @@ export class TransformerDecoderLayer extends Module {
 
   override forward(tgt: Tensor, memory: Tensor, options: DecoderLayerForwardOptions = {}): Tensor {
     const cache = options.cache ?? null;
-    if (cache !== null && !(cache instanceof LayerKVCache)) throw new TypeError('TransformerDecoderLayer: cache must be a LayerKVCache (e.g. kvCache.layer(i))');
+    if (cache !== null && !(cache instanceof LayerKVCache))
+      throw new TypeError('TransformerDecoderLayer: cache must be a LayerKVCache (e.g. kvCache.layer(i))');
     const selfAttention = (x: Tensor) =>
       this.dropout1.forward(
         this.selfAttn.forward(x, x, x, {
@@ -208,7 +250,8 @@ export class TransformerDecoderLayer extends Module {
           cache: cache?.cross,
         }).output,
       );
-    const feedForward = (x: Tensor) => this.dropout3.forward(this.linear2.forward(this.dropout.forward(this.activation(this.linear1.forward(x)))));
+    const feedForward = (x: Tensor) =>
+      this.dropout3.forward(this.linear2.forward(this.dropout.forward(this.activation(this.linear1.forward(x)))));
     let x = tgt;
     if (this.normFirst) {
       x = x.add(selfAttention(this.norm1.forward(x)));
@@ -227,12 +270,18 @@ export class TransformerDecoderLayer extends Module {
 
 type LayerSource<L> = L | ((index: number) => L);
 
-function buildLayers<L extends Module & { clone(): L }>(op: string, source: LayerSource<L>, numLayers: number, kind: new (...args: never[]) => L): L[] {
+function buildLayers<L extends Module & { clone(): L }>(
+  op: string,
+  source: LayerSource<L>,
+  numLayers: number,
+  kind: new (...args: never[]) => L,
+): L[] {
   assertPositiveInt(op, 'numLayers', numLayers);
   const layers: L[] = [];
   for (let i = 0; i < numLayers; i++) {
     // A layer instance is used first and then copied, like PyTorch's deepcopy clones (all start identical).
-    const layer = typeof source === 'function' ? (source as (index: number) => L)(i) : i === 0 ? source : source.clone();
+    const layer =
+      typeof source === 'function' ? (source as (index: number) => L)(i) : i === 0 ? source : source.clone();
     if (!(layer instanceof kind)) throw new TypeError(`${op}: layer ${i} is not a ${kind.name}`);
     layers.push(layer);
   }
@@ -252,15 +301,23 @@ export class TransformerEncoder extends Module {
   readonly layers: ModuleList<TransformerEncoderLayer>;
   readonly norm: LayerNorm | null;
 
-  constructor(layer: LayerSource<TransformerEncoderLayer>, numLayers: number, options: { norm?: LayerNorm | null } = {}) {
+  constructor(
+    layer: LayerSource<TransformerEncoderLayer>,
+    numLayers: number,
+    options: { norm?: LayerNorm | null } = {},
+  ) {
     super();
-    this.layers = this.registerModule('layers', new ModuleList(buildLayers('TransformerEncoder', layer, numLayers, TransformerEncoderLayer)));
+    this.layers = this.registerModule(
+      'layers',
+      new ModuleList(buildLayers('TransformerEncoder', layer, numLayers, TransformerEncoderLayer)),
+    );
     this.norm = this.registerModule('norm', options.norm ?? null);
   }
 
   override forward(src: Tensor, options: EncoderForwardOptions = {}): Tensor {
     const cache = options.cache ?? null;
-    if (cache !== null && !(cache instanceof KVCache)) throw new TypeError('TransformerEncoder: cache must be a KVCache');
+    if (cache !== null && !(cache instanceof KVCache))
+      throw new TypeError('TransformerEncoder: cache must be a KVCache');
     let x = src;
     let i = 0;
     for (const layer of this.layers) {
@@ -292,15 +349,23 @@ export class TransformerDecoder extends Module {
   readonly layers: ModuleList<TransformerDecoderLayer>;
   readonly norm: LayerNorm | null;
 
-  constructor(layer: LayerSource<TransformerDecoderLayer>, numLayers: number, options: { norm?: LayerNorm | null } = {}) {
+  constructor(
+    layer: LayerSource<TransformerDecoderLayer>,
+    numLayers: number,
+    options: { norm?: LayerNorm | null } = {},
+  ) {
     super();
-    this.layers = this.registerModule('layers', new ModuleList(buildLayers('TransformerDecoder', layer, numLayers, TransformerDecoderLayer)));
+    this.layers = this.registerModule(
+      'layers',
+      new ModuleList(buildLayers('TransformerDecoder', layer, numLayers, TransformerDecoderLayer)),
+    );
     this.norm = this.registerModule('norm', options.norm ?? null);
   }
 
   override forward(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Tensor {
     const cache = options.cache ?? null;
-    if (cache !== null && !(cache instanceof KVCache)) throw new TypeError('TransformerDecoder: cache must be a KVCache');
+    if (cache !== null && !(cache instanceof KVCache))
+      throw new TypeError('TransformerDecoder: cache must be a KVCache');
     let x = tgt;
     let i = 0;
     for (const layer of this.layers) {
@@ -374,11 +439,19 @@ export class Transformer extends Module {
     const norm = () => new LayerNorm(this.dModel, { eps: options.layerNormEps ?? 1e-5, bias: options.bias ?? true });
     this.encoder = this.registerModule(
       'encoder',
-      new TransformerEncoder(() => new TransformerEncoderLayer(this.dModel, this.nhead, layerOptions()), numEncoderLayers, { norm: norm() }),
+      new TransformerEncoder(
+        () => new TransformerEncoderLayer(this.dModel, this.nhead, layerOptions()),
+        numEncoderLayers,
+        { norm: norm() },
+      ),
     );
     this.decoder = this.registerModule(
       'decoder',
-      new TransformerDecoder(() => new TransformerDecoderLayer(this.dModel, this.nhead, layerOptions()), numDecoderLayers, { norm: norm() }),
+      new TransformerDecoder(
+        () => new TransformerDecoderLayer(this.dModel, this.nhead, layerOptions()),
+        numDecoderLayers,
+        { norm: norm() },
+      ),
     );
     noGrad(() => {
       for (const p of this.parameters()) {
@@ -397,9 +470,16 @@ export class Transformer extends Module {
   }
 
   /** The encoder's memory for src. */
-  encode(src: Tensor, options: Pick<TransformerForwardOptions, 'srcMask' | 'srcKeyPaddingMask' | 'srcIsCausal'> = {}): Tensor {
+  encode(
+    src: Tensor,
+    options: Pick<TransformerForwardOptions, 'srcMask' | 'srcKeyPaddingMask' | 'srcIsCausal'> = {},
+  ): Tensor {
     this.checkInput('src', src);
-    return this.encoder.forward(src, { mask: options.srcMask, srcKeyPaddingMask: options.srcKeyPaddingMask, isCausal: options.srcIsCausal });
+    return this.encoder.forward(src, {
+      mask: options.srcMask,
+      srcKeyPaddingMask: options.srcKeyPaddingMask,
+      isCausal: options.srcIsCausal,
+    });
   }
 
   /** The decoder on tgt and the memory; with a cache, tgt holds only the new positions. */
@@ -407,7 +487,9 @@ export class Transformer extends Module {
     this.checkInput('tgt', tgt);
     this.checkInput('memory', memory);
     if (memory.shape[0] !== tgt.shape[0])
-      throw new RangeError(`Transformer: the batch sizes of src/memory (${memory.shape[0]}) and tgt (${tgt.shape[0]}) differ`);
+      throw new RangeError(
+        `Transformer: the batch sizes of src/memory (${memory.shape[0]}) and tgt (${tgt.shape[0]}) differ`,
+      );
     return this.decoder.forward(tgt, memory, {
       tgtMask: options.tgtMask,
       memoryMask: options.memoryMask,
@@ -422,7 +504,9 @@ export class Transformer extends Module {
   private checkInput(name: string, t: Tensor): void {
     if (!(t instanceof Tensor)) throw new TypeError(`Transformer: ${name} must be a Tensor`);
     if (t.ndim !== 3 || t.shape[2] !== this.dModel)
-      throw new RangeError(`Transformer: ${name} must be [B, T, ${this.dModel}] (batch first), got ${fmtShape(t.shape)}`);
+      throw new RangeError(
+        `Transformer: ${name} must be [B, T, ${this.dModel}] (batch first), got ${fmtShape(t.shape)}`,
+      );
   }
 
   /** A float [n, n] mask with -Infinity above the diagonal and 0 elsewhere (position i sees j <= i). */

@@ -48,8 +48,29 @@ export interface AttentionForwardCall extends AttentionArgs {
 
 export function attentionForwardKernel(kernels: NativeAddon, c: AttentionForwardCall): void {
   kernels.attentionForward(
-    c.q, c.k, c.v, c.out, c.lse, c.weights, c.B, c.H, c.Tq, c.Tk, c.D, c.qView, c.kView, c.vView, c.outView,
-    c.scale, c.isCausal, c.causalOffset, c.keyPadding, c.attnMask, c.maskView, c.dropoutP, c.seed,
+    c.q,
+    c.k,
+    c.v,
+    c.out,
+    c.lse,
+    c.weights,
+    c.B,
+    c.H,
+    c.Tq,
+    c.Tk,
+    c.D,
+    c.qView,
+    c.kView,
+    c.vView,
+    c.outView,
+    c.scale,
+    c.isCausal,
+    c.causalOffset,
+    c.keyPadding,
+    c.attnMask,
+    c.maskView,
+    c.dropoutP,
+    c.seed,
   );
 }
 
@@ -71,8 +92,33 @@ export interface AttentionBackwardCall extends AttentionArgs {
 
 export function attentionBackwardKernel(kernels: NativeAddon, c: AttentionBackwardCall): void {
   kernels.attentionBackward(
-    c.q, c.k, c.v, c.out, c.dout, c.lse, c.dq, c.dk, c.dv, c.B, c.H, c.Tq, c.Tk, c.D, c.qView, c.kView, c.vView,
-    c.outView, c.scale, c.isCausal, c.causalOffset, c.keyPadding, c.attnMask, c.maskView, c.dropoutP, c.seed, c.probs,
+    c.q,
+    c.k,
+    c.v,
+    c.out,
+    c.dout,
+    c.lse,
+    c.dq,
+    c.dk,
+    c.dv,
+    c.B,
+    c.H,
+    c.Tq,
+    c.Tk,
+    c.D,
+    c.qView,
+    c.kView,
+    c.vView,
+    c.outView,
+    c.scale,
+    c.isCausal,
+    c.causalOffset,
+    c.keyPadding,
+    c.attnMask,
+    c.maskView,
+    c.dropoutP,
+    c.seed,
+    c.probs,
   );
 }
 
@@ -118,20 +164,37 @@ function additiveMask(mask: Tensor): Tensor {
 
 /** Fused scaled-dot-product attention over q [B, H, Tq, D] (or [B, Tq, D]), k and v [B, H, Tk, D]
  * (or [B, T, H, D] with layout 'bthd'). */
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { needWeights: true }): [Tensor, Tensor];
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: AttentionOptions & { needWeights: true },
+): [Tensor, Tensor];
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor | [Tensor, Tensor] {
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: AttentionOptions = {},
+): Tensor | [Tensor, Tensor] {
   const op = 'scaledDotProductAttention';
   assertFloat(op, 'query', q);
   assertFloat(op, 'key', k);
   assertFloat(op, 'value', v);
   const layout = options.layout ?? 'bhtd';
-  if (layout !== 'bhtd' && layout !== 'bthd') throw new RangeError(`${op}: layout must be 'bhtd' or 'bthd', got '${String(layout)}'`);
+  if (layout !== 'bhtd' && layout !== 'bthd')
+    throw new RangeError(`${op}: layout must be 'bhtd' or 'bthd', got '${String(layout)}'`);
   if (q.ndim !== k.ndim || q.ndim !== v.ndim || (q.ndim !== 3 && q.ndim !== 4) || (layout === 'bthd' && q.ndim !== 4))
-    throw new RangeError(`${op}: query, key and value must all be ${layout === 'bthd' ? '[B, T, H, D]' : '[B, H, T, D] or [B, T, D]'}; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
+    throw new RangeError(
+      `${op}: query, key and value must all be ${layout === 'bthd' ? '[B, T, H, D]' : '[B, H, T, D] or [B, T, D]'}; got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`,
+    );
   // Sizes as [B, H, T, D] whatever the layout.
   const four = (t: Tensor) =>
-    t.ndim === 3 ? [t.shape[0], 1, t.shape[1], t.shape[2]] : layout === 'bthd' ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]] : [...t.shape];
+    t.ndim === 3
+      ? [t.shape[0], 1, t.shape[1], t.shape[2]]
+      : layout === 'bthd'
+        ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]]
+        : [...t.shape];
   const [B, H, Tq, D] = four(q);
   const [Bk, Hk, Tcap, Dk] = four(k);
   const [Bv, Hv, Tv, Dv] = four(v);
@@ -139,8 +202,11 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (!Number.isInteger(Tk) || Tk < 1 || Tk > Tcap)
     throw new RangeError(`${op}: kvLength must be an integer in [1, ${Tcap}], got ${options.kvLength}`);
   if (Bk !== B || Bv !== B || Hk !== H || Hv !== H || Dk !== D || Dv !== D || Tv !== Tcap)
-    throw new RangeError(`${op}: shapes do not match: query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)}, value ${fmtShape(v.shape)}`);
-  if (B * H * Tq * D === 0 || Tk === 0) throw new RangeError(`${op}: empty inputs (query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)})`);
+    throw new RangeError(
+      `${op}: shapes do not match: query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)}, value ${fmtShape(v.shape)}`,
+    );
+  if (B * H * Tq * D === 0 || Tk === 0)
+    throw new RangeError(`${op}: empty inputs (query ${fmtShape(q.shape)}, key ${fmtShape(k.shape)})`);
   const view = (T: number): AttentionView => (layout === 'bthd' ? [0, T * H * D, D, H * D] : [0, H * T * D, T * D, D]);
   const qView = view(Tq);
   const kView = view(Tcap);
@@ -161,22 +227,47 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
  * backward writes their gradients into one [B, T, 3 * E] tensor, so the projection runs as a single product
  * forward and backward. Returns [B, T, E], or [out, weights [B, H, T, T]] with needWeights; options as for
  * scaledDotProductAttention (layout and kvLength do not apply). */
-export function packedSelfAttention(qkv: Tensor, numHeads: number, options: AttentionOptions & { needWeights: true }): [Tensor, Tensor];
+export function packedSelfAttention(
+  qkv: Tensor,
+  numHeads: number,
+  options: AttentionOptions & { needWeights: true },
+): [Tensor, Tensor];
 export function packedSelfAttention(qkv: Tensor, numHeads: number, options?: AttentionOptions): Tensor;
-export function packedSelfAttention(qkv: Tensor, numHeads: number, options: AttentionOptions = {}): Tensor | [Tensor, Tensor] {
+export function packedSelfAttention(
+  qkv: Tensor,
+  numHeads: number,
+  options: AttentionOptions = {},
+): Tensor | [Tensor, Tensor] {
   const op = 'packedSelfAttention';
   assertFloat(op, 'qkv', qkv);
   assertPositiveInt(op, 'numHeads', numHeads);
   if (qkv.ndim !== 3 || qkv.shape[2] % (3 * numHeads) !== 0 || qkv.size === 0)
-    throw new RangeError(`${op}: qkv must be a non-empty [B, T, 3 * numHeads * D], got ${fmtShape(qkv.shape)} with numHeads ${numHeads}`);
+    throw new RangeError(
+      `${op}: qkv must be a non-empty [B, T, 3 * numHeads * D], got ${fmtShape(qkv.shape)} with numHeads ${numHeads}`,
+    );
   const [B, T, threeE] = qkv.shape;
   const E = threeE / 3;
   const H = numHeads;
   const D = E / H;
   const rows = (offset: number): AttentionView => [offset, T * threeE, D, threeE];
-  const call = attentionCall(op, options, {
-    B, H, Tq: T, Tk: T, D, qView: rows(0), kView: rows(E), vView: rows(2 * E), outView: [0, T * E, D, E],
-  }, qkv, qkv, qkv);
+  const call = attentionCall(
+    op,
+    options,
+    {
+      B,
+      H,
+      Tq: T,
+      Tk: T,
+      D,
+      qView: rows(0),
+      kView: rows(E),
+      vView: rows(2 * E),
+      outView: [0, T * E, D, E],
+    },
+    qkv,
+    qkv,
+    qkv,
+  );
   const out = Tensor.empty([B, T, E], 'float32', qkv.device);
   const recorded = runAttention(call, qkv, qkv, qkv, out, [qkv], (g, run) => {
     // The three views cover every element of the gradient, so it needs no zeroing.
@@ -191,25 +282,48 @@ export function packedSelfAttention(qkv: Tensor, numHeads: number, options: Atte
  * over keys and values [B, Tcap, H, D] of which the first kvLength positions are used: cached decoding, where one
  * product makes this step's q, k and v and the cache has taken k and v already. Returns [B, L, E]. The gradient
  * reaches the query part of qkv only: the cached keys and values are detached. */
-export function packedQueryAttention(qkv: Tensor, keys: Tensor, values: Tensor, options: AttentionOptions & { kvLength: number }): Tensor {
+export function packedQueryAttention(
+  qkv: Tensor,
+  keys: Tensor,
+  values: Tensor,
+  options: AttentionOptions & { kvLength: number },
+): Tensor {
   const op = 'packedQueryAttention';
   assertFloat(op, 'qkv', qkv);
   assertFloat(op, 'key', keys);
   assertFloat(op, 'value', values);
   if (keys.ndim !== 4 || values.ndim !== 4 || keys.shape.some((d, i) => d !== values.shape[i]))
-    throw new RangeError(`${op}: key and value must both be [B, T, H, D], got ${fmtShape(keys.shape)} and ${fmtShape(values.shape)}`);
+    throw new RangeError(
+      `${op}: key and value must both be [B, T, H, D], got ${fmtShape(keys.shape)} and ${fmtShape(values.shape)}`,
+    );
   const [B, Tcap, H, D] = keys.shape;
   const E = H * D;
   if (qkv.ndim !== 3 || qkv.shape[0] !== B || qkv.shape[2] !== 3 * E || qkv.shape[1] === 0)
     throw new RangeError(`${op}: qkv must be [B, L, 3 * H * D] = [${B}, L, ${3 * E}], got ${fmtShape(qkv.shape)}`);
   const L = qkv.shape[1];
   const Tk = options.kvLength;
-  if (!Number.isInteger(Tk) || Tk < 1 || Tk > Tcap) throw new RangeError(`${op}: kvLength must be an integer in [1, ${Tcap}], got ${Tk}`);
+  if (!Number.isInteger(Tk) || Tk < 1 || Tk > Tcap)
+    throw new RangeError(`${op}: kvLength must be an integer in [1, ${Tcap}], got ${Tk}`);
   if (options.needWeights) throw new RangeError(`${op}: needWeights is not supported`);
   const kView: AttentionView = [0, Tcap * E, D, E];
-  const call = attentionCall(op, options, {
-    B, H, Tq: L, Tk, D, qView: [0, L * 3 * E, D, 3 * E], kView, vView: kView, outView: [0, L * E, D, E],
-  }, qkv, keys, values);
+  const call = attentionCall(
+    op,
+    options,
+    {
+      B,
+      H,
+      Tq: L,
+      Tk,
+      D,
+      qView: [0, L * 3 * E, D, 3 * E],
+      kView,
+      vView: kView,
+      outView: [0, L * E, D, E],
+    },
+    qkv,
+    keys,
+    values,
+  );
   const out = Tensor.empty([B, L, E], 'float32', qkv.device);
   return runAttention(call, qkv, keys, values, out, [qkv], (g, run) => {
     const dqkv = Tensor.empty(qkv.shape, 'float32', qkv.device, true);
@@ -224,30 +338,51 @@ export function packedQueryAttention(qkv: Tensor, keys: Tensor, values: Tensor, 
 
 /** Sizes and views of one attention call, as the kernels take them. */
 interface AttentionGeometry {
-  B: number; H: number; Tq: number; Tk: number; D: number;
-  qView: AttentionView; kView: AttentionView; vView: AttentionView; outView: AttentionView;
+  B: number;
+  H: number;
+  Tq: number;
+  Tk: number;
+  D: number;
+  qView: AttentionView;
+  kView: AttentionView;
+  vView: AttentionView;
+  outView: AttentionView;
 }
 
 /** An attention call with its options checked and its masks in kernel form. */
 interface AttentionCall extends AttentionGeometry {
   op: string;
   kernels: NativeAddon;
-  scale: number; isCausal: boolean; causalOffset: number; dropoutP: number; seed: number;
-  keyPadding: Tensor | null; additive: Tensor | null; maskView: AttentionView;
+  scale: number;
+  isCausal: boolean;
+  causalOffset: number;
+  dropoutP: number;
+  seed: number;
+  keyPadding: Tensor | null;
+  additive: Tensor | null;
+  maskView: AttentionView;
   /** Masks made here, disposed when no backward needs them. */
   temporaries: Tensor[];
   lse: Tensor;
   weights: Tensor | null;
 }
 
-function attentionCall(op: string, options: AttentionOptions, g: AttentionGeometry, q: Tensor, k: Tensor, v: Tensor): AttentionCall {
+function attentionCall(
+  op: string,
+  options: AttentionOptions,
+  g: AttentionGeometry,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+): AttentionCall {
   const { B, H, Tq, Tk, D } = g;
   const dropoutP = options.dropoutP ?? 0;
   if (!(dropoutP >= 0 && dropoutP < 1)) throw new RangeError(`${op}: dropoutP must be in [0, 1), got ${dropoutP}`);
   const scale = options.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
   const causalOffset = options.causalOffset ?? 0;
-  if (!Number.isInteger(causalOffset)) throw new RangeError(`${op}: causalOffset must be an integer, got ${causalOffset}`);
+  if (!Number.isInteger(causalOffset))
+    throw new RangeError(`${op}: causalOffset must be an integer, got ${causalOffset}`);
 
   // Masks: int/bool key padding goes to the kernel as is; everything else becomes one additive float mask.
   let keyPadding: Tensor | null = null;
@@ -287,10 +422,26 @@ function attentionCall(op: string, options: AttentionOptions, g: AttentionGeomet
   // Spelled out rather than spread: a spread of g made a new object shape per call, whose allocations
   // outlived the young generation (every scavenge of a 200-token generation copied ~2.5 MB of them).
   return {
-    B, H, Tq, Tk, D, qView: g.qView, kView: g.kView, vView: g.vView, outView: g.outView,
-    op, kernels, scale, isCausal: options.isCausal ?? false, causalOffset, dropoutP,
-    seed: dropoutP > 0 ? options.seed ?? nextSeed() : 0,
-    keyPadding, additive, maskView, temporaries,
+    B,
+    H,
+    Tq,
+    Tk,
+    D,
+    qView: g.qView,
+    kView: g.kView,
+    vView: g.vView,
+    outView: g.outView,
+    op,
+    kernels,
+    scale,
+    isCausal: options.isCausal ?? false,
+    causalOffset,
+    dropoutP,
+    seed: dropoutP > 0 ? (options.seed ?? nextSeed()) : 0,
+    keyPadding,
+    additive,
+    maskView,
+    temporaries,
     lse: Tensor.empty([B, H, Tq], 'float32', q.device),
     weights: options.needWeights ? Tensor.empty([B, H, Tq, Tk], 'float32', q.device) : null,
   };
@@ -303,33 +454,83 @@ export const KEEP_PROBS_MAX_LENGTH = 64;
 /** Runs the forward into out and records the backward; `gradients` allocates the input gradients and calls
  * run(dout, dq, dk, dv), which fills them through the call's views. */
 function runAttention(
-  c: AttentionCall, q: Tensor, k: Tensor, v: Tensor, out: Tensor, inputs: Tensor[],
+  c: AttentionCall,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  inputs: Tensor[],
   gradients: (g: Tensor, run: (g: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) => void) => (Tensor | null)[],
 ): Tensor {
   // Flash-style attention recomputes the probabilities in the backward so as never to store the T x T scores.
   // For short sequences they are small (no larger than Q when Tk <= D) and keeping them skips the recomputed
   // Q K^T product and its exps.
-  const probs = c.weights === null && q.device === 'cpu' && c.Tq <= KEEP_PROBS_MAX_LENGTH &&
-    c.Tk <= KEEP_PROBS_MAX_LENGTH && needsGrad(...inputs)
-    ? Tensor.empty([c.B, c.H, c.Tq, c.Tk], 'float32', q.device)
-    : null;
+  const probs =
+    c.weights === null &&
+    q.device === 'cpu' &&
+    c.Tq <= KEEP_PROBS_MAX_LENGTH &&
+    c.Tk <= KEEP_PROBS_MAX_LENGTH &&
+    needsGrad(...inputs)
+      ? Tensor.empty([c.B, c.H, c.Tq, c.Tk], 'float32', q.device)
+      : null;
   const written = c.weights ?? probs;
   const keyPadding = c.keyPadding ? c.keyPadding.storage : null;
   const attnMask = c.additive ? c.additive.storage : null;
   attentionForwardKernel(c.kernels, {
-    q: q.storage, k: k.storage, v: v.storage, out: out.storage, lse: c.lse.storage, weights: written ? written.storage : null,
-    B: c.B, H: c.H, Tq: c.Tq, Tk: c.Tk, D: c.D, qView: c.qView, kView: c.kView, vView: c.vView, outView: c.outView,
-    scale: c.scale, isCausal: c.isCausal, causalOffset: c.causalOffset, keyPadding, attnMask, maskView: c.maskView,
-    dropoutP: c.dropoutP, seed: c.seed,
+    q: q.storage,
+    k: k.storage,
+    v: v.storage,
+    out: out.storage,
+    lse: c.lse.storage,
+    weights: written ? written.storage : null,
+    B: c.B,
+    H: c.H,
+    Tq: c.Tq,
+    Tk: c.Tk,
+    D: c.D,
+    qView: c.qView,
+    kView: c.kView,
+    vView: c.vView,
+    outView: c.outView,
+    scale: c.scale,
+    isCausal: c.isCausal,
+    causalOffset: c.causalOffset,
+    keyPadding,
+    attnMask,
+    maskView: c.maskView,
+    dropoutP: c.dropoutP,
+    seed: c.seed,
   });
   const recorded = record(out, c.op, inputs, (g) =>
     gradients(g, (dout, dq, dk, dv) => {
       attentionBackwardKernel(kernelsFor(c.op, dout), {
-        q: q.storage, k: k.storage, v: v.storage, out: out.storage, dout: dout.storage, lse: c.lse.storage,
-        dq: dq.storage, dk: dk.storage, dv: dv.storage, probs: probs && !probs.isDisposed ? probs.storage : null,
-        B: c.B, H: c.H, Tq: c.Tq, Tk: c.Tk, D: c.D, qView: c.qView, kView: c.kView, vView: c.vView, outView: c.outView,
-        scale: c.scale, isCausal: c.isCausal, causalOffset: c.causalOffset, keyPadding, attnMask, maskView: c.maskView,
-        dropoutP: c.dropoutP, seed: c.seed,
+        q: q.storage,
+        k: k.storage,
+        v: v.storage,
+        out: out.storage,
+        dout: dout.storage,
+        lse: c.lse.storage,
+        dq: dq.storage,
+        dk: dk.storage,
+        dv: dv.storage,
+        probs: probs && !probs.isDisposed ? probs.storage : null,
+        B: c.B,
+        H: c.H,
+        Tq: c.Tq,
+        Tk: c.Tk,
+        D: c.D,
+        qView: c.qView,
+        kView: c.kView,
+        vView: c.vView,
+        outView: c.outView,
+        scale: c.scale,
+        isCausal: c.isCausal,
+        causalOffset: c.causalOffset,
+        keyPadding,
+        attnMask,
+        maskView: c.maskView,
+        dropoutP: c.dropoutP,
+        seed: c.seed,
       });
       // Freed with the first backward; a second one through a retained graph recomputes them.
       probs?.dispose();

@@ -33,8 +33,15 @@ function topologicalOrder(root: Tensor): Tensor[] {
 function addInPlace(target: Tensor, g: Tensor): void {
   const strides = [1];
   binaryKernel(kernelsFor('backward', target, g), {
-    op: 'add', a: target.storage, aOffset: 0, aStrides: strides, b: g.storage, bOffset: 0, bStrides: strides,
-    out: target.storage, shape: [target.size],
+    op: 'add',
+    a: target.storage,
+    aOffset: 0,
+    aStrides: strides,
+    b: g.storage,
+    bOffset: 0,
+    bStrides: strides,
+    out: target.storage,
+    shape: [target.size],
   });
 }
 
@@ -43,9 +50,17 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
     throw new Error('backward: this tensor does not require grad (no input of the computation had requiresGrad)');
   if (grad === undefined) {
     if (root.size !== 1)
-      throw new RangeError(`backward: grad can be omitted only for a one-element output, got shape ${fmtShape(root.shape)}`);
-  } else if (grad.size !== root.size || grad.shape.length !== root.shape.length || grad.shape.some((d, i) => d !== root.shape[i])) {
-    throw new RangeError(`backward: grad shape ${fmtShape(grad.shape)} does not match the output shape ${fmtShape(root.shape)}`);
+      throw new RangeError(
+        `backward: grad can be omitted only for a one-element output, got shape ${fmtShape(root.shape)}`,
+      );
+  } else if (
+    grad.size !== root.size ||
+    grad.shape.length !== root.shape.length ||
+    grad.shape.some((d, i) => d !== root.shape[i])
+  ) {
+    throw new RangeError(
+      `backward: grad shape ${fmtShape(grad.shape)} does not match the output shape ${fmtShape(root.shape)}`,
+    );
   }
   noGrad(() => {
     // Every gradient in `grads` is held by the engine alone, so it may be accumulated into in place.
@@ -65,7 +80,9 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
         continue;
       }
       if (node.backwardFn === null)
-        throw new Error(`backward: the graph through '${node.name}' was already freed; pass { retainGraph: true } to the first backward()`);
+        throw new Error(
+          `backward: the graph through '${node.name}' was already freed; pass { retainGraph: true } to the first backward()`,
+        );
       const backwardFn = node.backwardFn;
       const inputGrads = tidy(() => backwardFn(g));
       const inputs = node.inputs;

@@ -31,7 +31,12 @@ function gather(src: Tensor, shape: number[], strides: number[], offset: number)
   const ks = shape.length === 0 ? [1] : shape;
   const ss = shape.length === 0 ? [0] : strides;
   copyStridedKernel(kernelsFor('copy', src), {
-    src: src.storage, srcOffset: offset, srcStrides: ss, dst: out.storage, dstOffset: 0, dstStrides: contiguousStrides(ks),
+    src: src.storage,
+    srcOffset: offset,
+    srcStrides: ss,
+    dst: out.storage,
+    dstOffset: 0,
+    dstStrides: contiguousStrides(ks),
     shape: ks,
   });
   return out;
@@ -40,12 +45,19 @@ function gather(src: Tensor, shape: number[], strides: number[], offset: number)
 export function permute(x: Tensor, dims: number[]): Tensor {
   assertTensor('permute', 'input', x);
   if (dims.length !== x.ndim)
-    throw new RangeError(`permute: ${dims.length} dims given for a tensor of rank ${x.ndim} (shape ${fmtShape(x.shape)})`);
+    throw new RangeError(
+      `permute: ${dims.length} dims given for a tensor of rank ${x.ndim} (shape ${fmtShape(x.shape)})`,
+    );
   if (x.ndim > MAX_RANK) throw new RangeError(`permute: rank ${x.ndim} exceeds ${MAX_RANK}`);
   const perm = dims.map((d) => normalizeDim('permute', d, x.ndim));
   if (new Set(perm).size !== perm.length) throw new RangeError(`permute: repeated dim in ${fmtShape(dims)}`);
   const strides = contiguousStrides(x.shape);
-  const out = gather(x, perm.map((p) => x.shape[p]), perm.map((p) => strides[p]), 0);
+  const out = gather(
+    x,
+    perm.map((p) => x.shape[p]),
+    perm.map((p) => strides[p]),
+    0,
+  );
   const inverse = new Array<number>(perm.length);
   perm.forEach((p, i) => (inverse[p] = i));
   return record(out, 'permute', [x], (g) => [permute(g, inverse)]);
@@ -99,8 +111,13 @@ export function slice(x: Tensor, dim: number, start: number, end?: number): Tens
     const gx = Tensor.empty(x.shape, 'float32', x.device, true);
     if (g.size > 0)
       copyStridedKernel(kernelsFor('slice', g), {
-        src: g.storage, srcOffset: 0, srcStrides: contiguousStrides(shape), dst: gx.storage, dstOffset: s * strides[d],
-        dstStrides: strides, shape,
+        src: g.storage,
+        srcOffset: 0,
+        srcStrides: contiguousStrides(shape),
+        dst: gx.storage,
+        dstOffset: s * strides[d],
+        dstStrides: strides,
+        shape,
       });
     return [gx];
   });
@@ -108,14 +125,17 @@ export function slice(x: Tensor, dim: number, start: number, end?: number): Tens
 
 /** Concatenates tensors of equal shape except along dim. */
 export function cat(tensors: Tensor[], dim = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new RangeError('cat: expected a non-empty array of tensors');
+  if (!Array.isArray(tensors) || tensors.length === 0)
+    throw new RangeError('cat: expected a non-empty array of tensors');
   tensors.forEach((t, i) => assertTensor('cat', `tensors[${i}]`, t));
   const first = tensors[0];
   const d = normalizeDim('cat', dim, first.ndim);
   for (const [i, t] of tensors.entries()) {
     if (t.dtype !== first.dtype) throw new TypeError(`cat: tensors[${i}] is ${t.dtype}, tensors[0] is ${first.dtype}`);
     if (t.ndim !== first.ndim || t.shape.some((s, k) => k !== d && s !== first.shape[k]))
-      throw new RangeError(`cat: tensors[${i}] has shape ${fmtShape(t.shape)}, incompatible with ${fmtShape(first.shape)} along dim ${d}`);
+      throw new RangeError(
+        `cat: tensors[${i}] has shape ${fmtShape(t.shape)}, incompatible with ${fmtShape(first.shape)} along dim ${d}`,
+      );
   }
   const shape = [...first.shape];
   shape[d] = tensors.reduce((sum, t) => sum + t.shape[d], 0);
@@ -128,17 +148,28 @@ export function cat(tensors: Tensor[], dim = 0): Tensor {
     starts.push(at);
     if (t.size > 0)
       copyStridedKernel(k, {
-        src: t.storage, srcOffset: 0, srcStrides: contiguousStrides(t.shape), dst: out.storage,
-        dstOffset: at * outStrides[d], dstStrides: outStrides, shape: [...t.shape],
+        src: t.storage,
+        srcOffset: 0,
+        srcStrides: contiguousStrides(t.shape),
+        dst: out.storage,
+        dstOffset: at * outStrides[d],
+        dstStrides: outStrides,
+        shape: [...t.shape],
       });
     at += t.shape[d];
   }
-  return record(out, 'cat', tensors, (g) => tensors.map((t, i) => (t.requiresGrad ? slice(g, d, starts[i], starts[i] + t.shape[d]) : null)));
+  return record(out, 'cat', tensors, (g) =>
+    tensors.map((t, i) => (t.requiresGrad ? slice(g, d, starts[i], starts[i] + t.shape[d]) : null)),
+  );
 }
 
 /** Stacks tensors of equal shape along a new dim. */
 export function stack(tensors: Tensor[], dim = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new RangeError('stack: expected a non-empty array of tensors');
+  if (!Array.isArray(tensors) || tensors.length === 0)
+    throw new RangeError('stack: expected a non-empty array of tensors');
   const d = normalizeDim('stack', dim, tensors[0].ndim + 1);
-  return cat(tensors.map((t) => unsqueeze(t, d)), d);
+  return cat(
+    tensors.map((t) => unsqueeze(t, d)),
+    d,
+  );
 }

@@ -58,7 +58,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const smoothing = options.labelSmoothing ?? 0;
   const reduction = options.reduction ?? 'mean';
   if (!Number.isInteger(ignoreIndex)) throw new RangeError(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`);
-  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`${op}: labelSmoothing must be in [0, 1], got ${smoothing}`);
+  if (!(smoothing >= 0 && smoothing <= 1))
+    throw new RangeError(`${op}: labelSmoothing must be in [0, 1], got ${smoothing}`);
   if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none')
     throw new RangeError(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
   if (logits.ndim === 0) throw new RangeError(`${op}: input must have a class dim`);
@@ -67,7 +68,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const C = logits.shape[classDim];
   const expectedTarget = logits.shape.filter((_, i) => i !== classDim);
   if (targets.ndim !== expectedTarget.length || targets.shape.some((d, i) => d !== expectedTarget[i]))
-    throw new RangeError(`${op}: target shape ${fmtShape(targets.shape)} does not match input ${fmtShape(logits.shape)} (expected ${fmtShape(expectedTarget)})`);
+    throw new RangeError(
+      `${op}: target shape ${fmtShape(targets.shape)} does not match input ${fmtShape(logits.shape)} (expected ${fmtShape(expectedTarget)})`,
+    );
   const rows = logits.ndim > 2 ? permute(logits, [0, ...logits.shape.slice(2).map((_, i) => i + 2), 1]) : logits;
   const N = targets.size;
   const k = kernelsFor(op, logits, targets);
@@ -75,15 +78,28 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const lse = Tensor.empty([N], 'float32', logits.device);
   if (N > 0)
     crossEntropyForwardKernel(k, {
-      logits: rows.storage, targets: targets.storage, losses: losses.storage, lse: lse.storage, N, C, ignoreIndex,
+      logits: rows.storage,
+      targets: targets.storage,
+      losses: losses.storage,
+      lse: lse.storage,
+      N,
+      C,
+      ignoreIndex,
       labelSmoothing: smoothing,
     });
   const gradRows = (dlosses: Tensor): Tensor => {
     const dRows = Tensor.empty(rows.shape, 'float32', rows.device);
     if (N > 0)
       crossEntropyBackwardKernel(kernelsFor(op, dlosses), {
-        logits: rows.storage, targets: targets.storage, lse: lse.storage, dlosses: dlosses.storage,
-        dlogits: dRows.storage, N, C, ignoreIndex, labelSmoothing: smoothing,
+        logits: rows.storage,
+        targets: targets.storage,
+        lse: lse.storage,
+        dlosses: dlosses.storage,
+        dlogits: dRows.storage,
+        N,
+        C,
+        ignoreIndex,
+        labelSmoothing: smoothing,
       });
     return dRows; // for [N, C, d...] inputs, the permute's own node routes this back
   };
@@ -108,7 +124,13 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
     const kk = kernelsFor(op, g);
     if (N > 0) {
       copyStridedKernel(kk, {
-        src: g.storage, srcOffset: 0, srcStrides: [0], dst: dlosses.storage, dstOffset: 0, dstStrides: [1], shape: [N],
+        src: g.storage,
+        srcOffset: 0,
+        srcStrides: [0],
+        dst: dlosses.storage,
+        dstOffset: 0,
+        dstStrides: [1],
+        shape: [N],
       });
       if (perRowScale !== 1)
         unaryKernel(kk, { op: 'scale', x: dlosses.storage, out: dlosses.storage, n: N, param: perRowScale });

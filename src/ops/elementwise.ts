@@ -96,7 +96,10 @@ export function castKernel(k: NativeAddon, c: CastCall): void {
 
 /** The CUDA addon's casts between float32 and bfloat16 (two per 4-byte element of the bfloat16 side):
  * float32 -> bfloat16 rounds to nearest even when toBf16, else bfloat16 -> float32 widens. */
-export function castBf16Kernel(k: CudaAddon, c: { src: NativeStorage; dst: NativeStorage; n: number; toBf16: boolean }): void {
+export function castBf16Kernel(
+  k: CudaAddon,
+  c: { src: NativeStorage; dst: NativeStorage; n: number; toBf16: boolean },
+): void {
   if (c.toBf16) k.castToBf16(c.src, c.dst, c.n);
   else k.castFromBf16(c.src, c.dst, c.n);
 }
@@ -107,8 +110,15 @@ function binaryRaw(op: BinaryOp, name: string, a: Tensor, b: Tensor): Tensor {
   if (out.size === 0) return out;
   const ks = kernelShape(shape);
   binaryKernel(kernelsFor(name, a, b), {
-    op, a: a.storage, aOffset: 0, aStrides: broadcastStrides(kernelShape(a.shape), ks),
-    b: b.storage, bOffset: 0, bStrides: broadcastStrides(kernelShape(b.shape), ks), out: out.storage, shape: ks,
+    op,
+    a: a.storage,
+    aOffset: 0,
+    aStrides: broadcastStrides(kernelShape(a.shape), ks),
+    b: b.storage,
+    bOffset: 0,
+    bStrides: broadcastStrides(kernelShape(b.shape), ks),
+    out: out.storage,
+    shape: ks,
   });
   return out;
 }
@@ -124,7 +134,13 @@ function unaryGrad(op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor, param = 0): Te
   const dx = Tensor.empty(x.shape, 'float32', x.device);
   if (dx.size > 0)
     unaryBackwardKernel(kernelsFor(op, x, dy), {
-      op, x: x.storage, y: y.storage, dy: dy.storage, dx: dx.storage, n: x.size, param,
+      op,
+      x: x.storage,
+      y: y.storage,
+      dy: dy.storage,
+      dx: dx.storage,
+      n: x.size,
+      param,
     });
   return dx;
 }
@@ -136,7 +152,8 @@ function scalarTensor(value: number, like: Tensor): Tensor {
 }
 
 function checkNumber(op: string, v: number): void {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`${op}: the scalar operand must be a number, got ${v}`);
+  if (typeof v !== 'number' || Number.isNaN(v))
+    throw new TypeError(`${op}: the scalar operand must be a number, got ${v}`);
 }
 
 function unaryOp(op: UnaryOp, name: string, x: Tensor, param = 0): Tensor {
@@ -211,9 +228,19 @@ export function pow(a: Tensor, exponent: Tensor | number): Tensor {
   return record(out, 'pow', [a, b], (g) => {
     // da = g * b * a^(b-1) = g * b * out / a; db = g * out * log(a)
     const ga = a.requiresGrad
-      ? sumTo(binaryRaw('mul', 'pow', g, binaryRaw('mul', 'pow', b, binaryRaw('pow', 'pow', a, unaryRaw('addScalar', b, -1)))), a.shape)
+      ? sumTo(
+          binaryRaw(
+            'mul',
+            'pow',
+            g,
+            binaryRaw('mul', 'pow', b, binaryRaw('pow', 'pow', a, unaryRaw('addScalar', b, -1))),
+          ),
+          a.shape,
+        )
       : null;
-    const gb = b.requiresGrad ? sumTo(binaryRaw('mul', 'pow', g, binaryRaw('mul', 'pow', out, unaryRaw('log', a))), b.shape) : null;
+    const gb = b.requiresGrad
+      ? sumTo(binaryRaw('mul', 'pow', g, binaryRaw('mul', 'pow', out, unaryRaw('log', a))), b.shape)
+      : null;
     return [ga, gb];
   });
 }
@@ -308,17 +335,23 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   if (typeof value !== 'number') throw new TypeError(`maskedFill: value must be a number, got ${typeof value}`);
   const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
   if (shape.length !== x.shape.length || shape.some((d, i) => d !== x.shape[i]))
-    throw new RangeError(`maskedFill: mask ${fmtShape(mask.shape)} does not broadcast to the input ${fmtShape(x.shape)}`);
+    throw new RangeError(
+      `maskedFill: mask ${fmtShape(mask.shape)} does not broadcast to the input ${fmtShape(x.shape)}`,
+    );
   const ks = kernelShape(shape);
   const maskStrides = broadcastStrides(kernelShape(mask.shape), ks);
   const apply = (src: Tensor, fillValue: number): Tensor => {
     const out = Tensor.empty(src.shape, 'float32', src.device);
     if (out.size > 0)
       maskedFillKernel(kernelsFor('maskedFill', src, mask), {
-        x: src.storage, mask: mask.storage, maskStrides, out: out.storage, shape: ks, value: fillValue,
+        x: src.storage,
+        mask: mask.storage,
+        maskStrides,
+        out: out.storage,
+        shape: ks,
+        value: fillValue,
       });
     return out;
   };
   return record(apply(x, value), 'maskedFill', [x], (g) => [apply(g, 0)]);
 }
-

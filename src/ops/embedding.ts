@@ -48,12 +48,26 @@ export function embedding(ids: Tensor, weight: Tensor, options: { paddingIdx?: n
   if (options.paddingIdx != null && paddingIdx < 0) paddingIdx += V;
   const N = ids.size;
   const out = Tensor.empty([...ids.shape, C], 'float32', weight.device);
-  if (N > 0) embeddingForwardKernel(kernelsFor(op, ids, weight), { weight: weight.storage, ids: ids.storage, out: out.storage, N, V, C });
+  if (N > 0)
+    embeddingForwardKernel(kernelsFor(op, ids, weight), {
+      weight: weight.storage,
+      ids: ids.storage,
+      out: out.storage,
+      N,
+      V,
+      C,
+    });
   return record(out, op, [null, weight], (g) => {
     const dw = Tensor.empty(weight.shape, 'float32', weight.device, true);
     if (N > 0)
       embeddingBackwardKernel(kernelsFor(op, g), {
-        dout: g.storage, ids: ids.storage, dweight: dw.storage, N, V, C, paddingIdx,
+        dout: g.storage,
+        ids: ids.storage,
+        dweight: dw.storage,
+        N,
+        V,
+        C,
+        paddingIdx,
       });
     return [null, dw];
   });

@@ -49,9 +49,25 @@ export function gemmBf16Kernel(k: CudaAddon, c: GemmCall): void {
 function callGemm(binding: NativeAddon['gemm'], c: GemmCall): void {
   const { M, N, K } = c;
   binding(
-    c.a, c.aOffset ?? 0, c.b, c.bOffset ?? 0, c.c, c.cOffset ?? 0, c.bias ?? null, c.biasOffset ?? 0,
-    c.transA ?? false, c.transB ?? false, M, N, K, c.batch ?? 1, c.strideA ?? M * K, c.strideB ?? K * N,
-    c.strideC ?? M * N, c.alpha ?? 1, c.beta ?? 0,
+    c.a,
+    c.aOffset ?? 0,
+    c.b,
+    c.bOffset ?? 0,
+    c.c,
+    c.cOffset ?? 0,
+    c.bias ?? null,
+    c.biasOffset ?? 0,
+    c.transA ?? false,
+    c.transB ?? false,
+    M,
+    N,
+    K,
+    c.batch ?? 1,
+    c.strideA ?? M * K,
+    c.strideB ?? K * N,
+    c.strideC ?? M * N,
+    c.alpha ?? 1,
+    c.beta ?? 0,
   );
 }
 
@@ -63,13 +79,32 @@ interface GemmOperand {
 
 /** C[batch] (+)= op(A) op(B) with C freshly allocated, or accumulated into when beta = 1. */
 function gemmInto(
-  op: string, c: Tensor, a: GemmOperand, b: GemmOperand, M: number, N: number, K: number, batch: number,
-  beta: number, bias: Tensor | null = null,
+  op: string,
+  c: Tensor,
+  a: GemmOperand,
+  b: GemmOperand,
+  M: number,
+  N: number,
+  K: number,
+  batch: number,
+  beta: number,
+  bias: Tensor | null = null,
 ): void {
   if (c.size === 0) return;
   gemmKernel(kernelsFor(op, a.t, b.t, c), {
-    a: a.t.storage, b: b.t.storage, c: c.storage, M, N, K, transA: a.trans, transB: b.trans, batch,
-    strideA: a.stride, strideB: b.stride, bias: bias ? bias.storage : null, beta,
+    a: a.t.storage,
+    b: b.t.storage,
+    c: c.storage,
+    M,
+    N,
+    K,
+    transA: a.trans,
+    transB: b.trans,
+    batch,
+    strideA: a.stride,
+    strideB: b.stride,
+    bias: bias ? bias.storage : null,
+    beta,
   });
 }
 
@@ -94,7 +129,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const [M, K] = a.shape.slice(-2);
   const [K2, N] = b.shape.slice(-2);
   if (K !== K2)
-    throw new RangeError(`matmul: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (${K} != ${K2})`);
+    throw new RangeError(
+      `matmul: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (${K} != ${K2})`,
+    );
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   const batchShape = broadcastShapes('matmul', batchA, batchB);
@@ -116,7 +153,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     if (a.requiresGrad) {
       // dA = dC B^T, per batch; summed over the batches where A was broadcast.
       const full = Tensor.empty([...batchShape, M, K], 'float32', a.device);
-      if (B.stride === 0) gemmInto('matmul', full, { t: g, trans: false, stride: 0 }, { ...B, trans: true }, batch * M, K, N, 1, 0);
+      if (B.stride === 0)
+        gemmInto('matmul', full, { t: g, trans: false, stride: 0 }, { ...B, trans: true }, batch * M, K, N, 1, 0);
       else gemmInto('matmul', full, { t: g, trans: false, stride: M * N }, { ...B, trans: true }, M, K, N, batch, 0);
       ga = sumTo(full, a.shape);
     }
@@ -124,7 +162,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       if (B.stride === 0 && A.stride !== 0) {
         // B shared across the batch: dB = A_all^T dC_all as one GEMM over the stacked rows.
         gb = Tensor.empty([K, N], 'float32', b.device);
-        gemmInto('matmul', gb, { t: fullA, trans: true, stride: 0 }, { t: g, trans: false, stride: 0 }, K, N, batch * M, 1, 0);
+        gemmInto(
+          'matmul',
+          gb,
+          { t: fullA, trans: true, stride: 0 },
+          { t: g, trans: false, stride: 0 },
+          K,
+          N,
+          batch * M,
+          1,
+          0,
+        );
         gb = b.ndim === 2 ? gb : gb.reshape([...b.shape]);
       } else {
         const full = Tensor.empty([...batchShape, K, N], 'float32', b.device);
@@ -144,23 +192,56 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (weight.ndim !== 2) throw new RangeError(`linear: weight must be 2-D [out, in], got ${fmtShape(weight.shape)}`);
   const [outF, inF] = weight.shape;
   if (x.ndim === 0 || x.shape[x.ndim - 1] !== inF)
-    throw new RangeError(`linear: input ${fmtShape(x.shape)} does not end in in_features = ${inF} (weight ${fmtShape(weight.shape)})`);
+    throw new RangeError(
+      `linear: input ${fmtShape(x.shape)} does not end in in_features = ${inF} (weight ${fmtShape(weight.shape)})`,
+    );
   if (bias != null && (bias.ndim !== 1 || bias.shape[0] !== outF))
     throw new RangeError(`linear: bias must have shape [${outF}], got ${fmtShape(bias.shape)}`);
   const rows = x.size / inF;
   const out = Tensor.empty([...x.shape.slice(0, -1), outF], 'float32', x.device);
-  gemmInto('linear', out, { t: x, trans: false, stride: 0 }, { t: weight, trans: true, stride: 0 }, rows, outF, inF, 1, 0, bias ?? null);
+  gemmInto(
+    'linear',
+    out,
+    { t: x, trans: false, stride: 0 },
+    { t: weight, trans: true, stride: 0 },
+    rows,
+    outF,
+    inF,
+    1,
+    0,
+    bias ?? null,
+  );
   return record(out, 'linear', [x, weight, bias ?? null], (g) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     let gbias: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.empty(x.shape, 'float32', x.device);
-      gemmInto('linear', gx, { t: g, trans: false, stride: 0 }, { t: weight, trans: false, stride: 0 }, rows, inF, outF, 1, 0);
+      gemmInto(
+        'linear',
+        gx,
+        { t: g, trans: false, stride: 0 },
+        { t: weight, trans: false, stride: 0 },
+        rows,
+        inF,
+        outF,
+        1,
+        0,
+      );
     }
     if (weight.requiresGrad) {
       gw = Tensor.empty(weight.shape, 'float32', weight.device);
-      gemmInto('linear', gw, { t: g, trans: true, stride: 0 }, { t: x, trans: false, stride: 0 }, outF, inF, rows, 1, 0);
+      gemmInto(
+        'linear',
+        gw,
+        { t: g, trans: true, stride: 0 },
+        { t: x, trans: false, stride: 0 },
+        outF,
+        inF,
+        rows,
+        1,
+        0,
+      );
     }
     if (bias != null && bias.requiresGrad) {
       gbias = Tensor.empty([outF], 'float32', bias.device);

@@ -7,7 +7,24 @@ export { cat, expand, permute, slice, stack, transpose } from './copy';
 export { crossEntropy } from './crossentropy';
 export type { CrossEntropyOptions } from './crossentropy';
 export {
-  abs, add, cast, clone, div, exp, gelu, log, maskedFill, maximum, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub,
+  abs,
+  add,
+  cast,
+  clone,
+  div,
+  exp,
+  gelu,
+  log,
+  maskedFill,
+  maximum,
+  minimum,
+  mul,
+  neg,
+  pow,
+  relu,
+  sigmoid,
+  sqrt,
+  sub,
   tanh,
 } from './elementwise';
 export { embedding } from './embedding';

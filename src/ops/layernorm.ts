@@ -43,13 +43,20 @@ export function layerNormBackwardKernel(k: NativeAddon, c: LayerNormBackwardCall
 
 /** PyTorch's F.layer_norm over the trailing normalizedShape dims. */
 export function layerNorm(
-  x: Tensor, normalizedShape: number | number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5,
+  x: Tensor,
+  normalizedShape: number | number[],
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  eps = 1e-5,
 ): Tensor {
   assertFloat('layerNorm', 'input', x);
   const norm = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
   if (norm.length === 0 || norm.length > x.ndim || norm.some((d, i) => x.shape[x.ndim - norm.length + i] !== d))
     throw new RangeError(`layerNorm: input ${fmtShape(x.shape)} does not end in normalizedShape ${fmtShape(norm)}`);
-  for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
+  for (const [name, p] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
     if (p == null) continue;
     assertFloat('layerNorm', name, p);
     if (p.ndim !== norm.length || p.shape.some((d, i) => d !== norm[i]))
@@ -64,8 +71,15 @@ export function layerNorm(
   const rstd = Tensor.empty([N], 'float32', x.device);
   if (N > 0)
     layerNormForwardKernel(k, {
-      x: x.storage, weight: weight ? weight.storage : null, bias: bias ? bias.storage : null, out: out.storage,
-      mean: mean.storage, rstd: rstd.storage, N, C, eps,
+      x: x.storage,
+      weight: weight ? weight.storage : null,
+      bias: bias ? bias.storage : null,
+      out: out.storage,
+      mean: mean.storage,
+      rstd: rstd.storage,
+      N,
+      C,
+      eps,
     });
   const recorded = record(out, 'layerNorm', [x, weight ?? null, bias ?? null], (g) => {
     const dx = Tensor.empty(x.shape, 'float32', x.device);
@@ -74,8 +88,16 @@ export function layerNorm(
     const kg = kernelsFor('layerNorm', g);
     if (N > 0)
       layerNormBackwardKernel(kg, {
-        dout: g.storage, x: x.storage, weight: weight ? weight.storage : null, mean: mean.storage, rstd: rstd.storage,
-        dx: dx.storage, dweight: dw ? dw.storage : null, dbias: db ? db.storage : null, N, C,
+        dout: g.storage,
+        x: x.storage,
+        weight: weight ? weight.storage : null,
+        mean: mean.storage,
+        rstd: rstd.storage,
+        dx: dx.storage,
+        dweight: dw ? dw.storage : null,
+        dbias: db ? db.storage : null,
+        N,
+        C,
       });
     else for (const t of [dw, db]) if (t) fillKernel(kg, { dst: t.storage, n: t.size, value: 0 });
     return [x.requiresGrad ? dx : null, dw, db];

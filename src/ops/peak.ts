@@ -8,7 +8,8 @@ export function measureFmaGflopsKernel(k: NativeAddon, c: { threads: number; sec
 
 /** GB/s of a triad (a = b + s * c) over arrays of bytesPerArray on `threads` threads, best of `repeats`. */
 export function measureBandwidthGBsKernel(
-  k: NativeAddon, c: { threads: number; bytesPerArray: number; repeats: number },
+  k: NativeAddon,
+  c: { threads: number; bytesPerArray: number; repeats: number },
 ): number {
   return k.measureBandwidthGBs(c.threads, c.bytesPerArray, c.repeats);
 }

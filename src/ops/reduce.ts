@@ -58,7 +58,10 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   const padded = [...new Array<number>(g.shape.length - shape.length).fill(1), ...shape];
   const out = Tensor.empty(padded, 'float32', g.device);
   sumToShapeKernel(kernelsFor('sumTo', g), {
-    x: g.storage, xShape: kernelShape(g.shape), out: out.storage, outShape: kernelShape(padded),
+    x: g.storage,
+    xShape: kernelShape(g.shape),
+    out: out.storage,
+    outShape: kernelShape(padded),
   });
   if (padded.length === shape.length) return out;
   const view = out.shareWith(shape);
@@ -71,7 +74,13 @@ function reducedShape(shape: readonly number[], dim: number, keepdim: boolean): 
 }
 
 /** One kernel call reducing a single dim (all dims at once when dim is null). */
-function reduceOnce(op: ReduceOp, x: Tensor, dim: number | null, keepdim: boolean, withIndices: boolean): [Tensor, Tensor | null] {
+function reduceOnce(
+  op: ReduceOp,
+  x: Tensor,
+  dim: number | null,
+  keepdim: boolean,
+  withIndices: boolean,
+): [Tensor, Tensor | null] {
   const [outer, n, inner] = dim === null ? [1, x.size, 1] : splitAround(x.shape, dim);
   const shape = dim === null ? (keepdim ? x.shape.map(() => 1) : []) : reducedShape(x.shape, dim, keepdim);
   if (n === 0 && op !== 'sum' && op !== 'mean')
@@ -80,7 +89,13 @@ function reduceOnce(op: ReduceOp, x: Tensor, dim: number | null, keepdim: boolea
   const indices = withIndices ? Tensor.empty(shape, 'int32', x.device) : null;
   if (outer * inner > 0)
     reduceKernel(kernelsFor(op, x), {
-      op, x: x.storage, out: values ? values.storage : null, indices: indices ? indices.storage : null, outer, dim: n, inner,
+      op,
+      x: x.storage,
+      out: values ? values.storage : null,
+      indices: indices ? indices.storage : null,
+      outer,
+      dim: n,
+      inner,
     });
   return [values ?? (indices as Tensor), indices];
 }
@@ -118,7 +133,13 @@ function sumOrMean(op: 'sum' | 'mean', x: Tensor, dim: number | number[] | undef
     if (op === 'sum') return [full];
     const scaled = Tensor.empty(full.shape, 'float32', full.device);
     if (full.size > 0)
-      unaryKernel(kernelsFor('mean', full), { op: 'scale', x: full.storage, out: scaled.storage, n: full.size, param: 1 / count });
+      unaryKernel(kernelsFor('mean', full), {
+        op: 'scale',
+        x: full.storage,
+        out: scaled.storage,
+        n: full.size,
+        param: 1 / count,
+      });
     return [scaled];
   });
 }
@@ -139,7 +160,14 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim
   const out = record(values, op, [x], (g) => {
     const [outer, n, inner] = d === null ? [1, x.size, 1] : splitAround(x.shape, d);
     const gx = Tensor.empty(x.shape, 'float32', x.device);
-    indexBackwardKernel(kernelsFor(op, g), { dy: g.storage, indices: idx.storage, dx: gx.storage, outer, dim: n, inner });
+    indexBackwardKernel(kernelsFor(op, g), {
+      dy: g.storage,
+      indices: idx.storage,
+      dx: gx.storage,
+      outer,
+      dim: n,
+      inner,
+    });
     return [gx];
   });
   if (out.gradFn === null) idx.dispose();

@@ -25,7 +25,9 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
     resolved[inferAt] = x.size / known;
   }
   if (numel(resolved) !== x.size)
-    throw new RangeError(`reshape: shape ${fmtShape(shape)} is invalid for input of shape ${fmtShape(x.shape)} (${x.size} elements)`);
+    throw new RangeError(
+      `reshape: shape ${fmtShape(shape)} is invalid for input of shape ${fmtShape(x.shape)} (${x.size} elements)`,
+    );
   const out = x.shareWith(resolved);
   return record(out, 'reshape', [x], (g) => [g.shareWith(x.shape)]);
 }
@@ -49,7 +51,11 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 /** Removes dim (when its size is 1), or every size-1 dim when dim is omitted. */
 export function squeeze(x: Tensor, dim?: number): Tensor {
   assertTensor('squeeze', 'input', x);
-  if (dim === undefined) return reshape(x, x.shape.filter((s) => s !== 1));
+  if (dim === undefined)
+    return reshape(
+      x,
+      x.shape.filter((s) => s !== 1),
+    );
   const d = normalizeDim('squeeze', dim, x.ndim);
   if (x.shape[d] !== 1) return reshape(x, [...x.shape]);
   return reshape(x, [...x.shape.slice(0, d), ...x.shape.slice(d + 1)]);

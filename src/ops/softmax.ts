@@ -39,11 +39,20 @@ function softmaxImpl(name: 'softmax' | 'logSoftmax', x: Tensor, dim: number): Te
   const [outer, n, inner] = x.ndim === 0 ? [1, 1, 1] : splitAround(x.shape, d);
   const log = name === 'logSoftmax';
   const y = Tensor.empty(x.shape, 'float32', x.device);
-  if (y.size > 0) softmaxForwardKernel(kernelsFor(name, x), { x: x.storage, out: y.storage, outer, dim: n, inner, log });
+  if (y.size > 0)
+    softmaxForwardKernel(kernelsFor(name, x), { x: x.storage, out: y.storage, outer, dim: n, inner, log });
   return record(y, name, [x], (g) => {
     const gx = Tensor.empty(x.shape, 'float32', x.device);
     if (gx.size > 0)
-      softmaxBackwardKernel(kernelsFor(name, g), { y: y.storage, dy: g.storage, dx: gx.storage, outer, dim: n, inner, log });
+      softmaxBackwardKernel(kernelsFor(name, g), {
+        y: y.storage,
+        dy: g.storage,
+        dx: gx.storage,
+        outer,
+        dim: n,
+        inner,
+        log,
+      });
     return [gx];
   });
 }

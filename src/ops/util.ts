@@ -8,7 +8,8 @@ import { needsGrad, Shape, Tensor } from '../tensor';
 export const MAX_RANK = 8;
 
 export function assertTensor(op: string, name: string, t: unknown): asserts t is Tensor {
-  if (!(t instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+  if (!(t instanceof Tensor))
+    throw new TypeError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
   if (t.isDisposed) throw new Error(`${op}: ${name} (shape ${fmtShape(t.shape)}) was used after dispose()`);
 }
 

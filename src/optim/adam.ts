@@ -34,10 +34,20 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   /** True for AdamW: weight decay shrinks the parameter instead of adding to the gradient. */
   protected abstract readonly decoupled: boolean;
 
-  protected constructor(name: string, params: ParamsInput<AdamOptions>, options: Partial<AdamOptions>, weightDecay: number) {
+  protected constructor(
+    name: string,
+    params: ParamsInput<AdamOptions>,
+    options: Partial<AdamOptions>,
+    weightDecay: number,
+  ) {
     if (options === null || typeof options !== 'object') throw new TypeError(`${name}: options must be an object`);
     assertKnownKeys(name, options, ADAM_KEYS);
-    super(name, params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false, ...options }, ADAM_STATE);
+    super(
+      name,
+      params,
+      { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false, ...options },
+      ADAM_STATE,
+    );
   }
 
   protected checkOptions(o: Record<string, unknown>, where: string): void {
@@ -54,7 +64,14 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   }
 
   protected updateParam(param: Tensor, grad: Tensor, state: ParamState, group: ParamGroup<AdamOptions>): void {
-    const { lr, betas: [beta1, beta2], eps, weightDecay, amsgrad, maximize } = group;
+    const {
+      lr,
+      betas: [beta1, beta2],
+      eps,
+      weightDecay,
+      amsgrad,
+      maximize,
+    } = group;
     if (state.step === undefined) {
       state.step = 0;
       state.expAvg = this.newState(param, 'zeros');
@@ -80,7 +97,17 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     const decoupledDecay = this.decoupled ? weightDecay : 0;
     if (!amsgrad) {
       adamwStepKernel(k, {
-        param: param.storage, grad: g, m: m.storage, v: v.storage, n, lr, beta1, beta2, eps, weightDecay: decoupledDecay, step,
+        param: param.storage,
+        grad: g,
+        m: m.storage,
+        v: v.storage,
+        n,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay: decoupledDecay,
+        step,
       });
       return;
     }

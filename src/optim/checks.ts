@@ -1,10 +1,20 @@
 // Option checks shared by the optimizers and schedulers: each names the class, the option set and the value.
 
-export function checkNumber(owner: string, where: string, name: string, value: unknown, min: number, max = Infinity, maxInclusive = true): number {
+export function checkNumber(
+  owner: string,
+  where: string,
+  name: string,
+  value: unknown,
+  min: number,
+  max = Infinity,
+  maxInclusive = true,
+): number {
   if (typeof value !== 'number' || !Number.isFinite(value))
     throw new TypeError(`${owner}: ${where}: ${name} must be a finite number, got ${String(value)}`);
   if (value < min || value > max || (!maxInclusive && value === max))
-    throw new RangeError(`${owner}: ${where}: ${name} must be in [${min}, ${max}${maxInclusive ? ']' : ')'}, got ${value}`);
+    throw new RangeError(
+      `${owner}: ${where}: ${name} must be in [${min}, ${max}${maxInclusive ? ']' : ')'}, got ${value}`,
+    );
   return value;
 }
 
@@ -16,6 +26,7 @@ export function checkInteger(owner: string, where: string, name: string, value: 
 }
 
 export function checkBoolean(owner: string, where: string, name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`${owner}: ${where}: ${name} must be a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean')
+    throw new TypeError(`${owner}: ${where}: ${name} must be a boolean, got ${String(value)}`);
   return value;
 }

@@ -55,11 +55,20 @@ export interface ClipGradNormOptions {
 }
 
 function gradientsOf(op: string, params: Tensor | Iterable<Tensor>): Tensor[] {
-  const list = params instanceof Tensor ? [params] : params !== null && typeof params === 'object' && Symbol.iterator in params ? [...params] : null;
-  if (list === null) throw new TypeError(`${op}: params must be a Tensor or an array of Tensors, got ${params === null ? 'null' : typeof params}`);
+  const list =
+    params instanceof Tensor
+      ? [params]
+      : params !== null && typeof params === 'object' && Symbol.iterator in params
+        ? [...params]
+        : null;
+  if (list === null)
+    throw new TypeError(
+      `${op}: params must be a Tensor or an array of Tensors, got ${params === null ? 'null' : typeof params}`,
+    );
   const grads: Tensor[] = [];
   list.forEach((p, i) => {
-    if (!(p instanceof Tensor)) throw new TypeError(`${op}: params[${i}] must be a Tensor, got ${p === null ? 'null' : typeof p}`);
+    if (!(p instanceof Tensor))
+      throw new TypeError(`${op}: params[${i}] must be a Tensor, got ${p === null ? 'null' : typeof p}`);
     if (p.grad === null) return;
     if (p.grad.isDisposed) throw new Error(`${op}: the gradient of params[${i}] was disposed`);
     grads.push(p.grad);
@@ -71,7 +80,10 @@ function gradientsOf(op: string, params: Tensor | Iterable<Tensor>): Tensor[] {
  * maxNorm, and returns that total norm as it was before clipping. normType is p > 0 or Infinity (max |g|).
  * Parameters without a gradient are skipped. */
 export function clipGradNorm(
-  params: Tensor | Iterable<Tensor>, maxNorm: number, normType: number | 'inf' = 2, options: ClipGradNormOptions = {},
+  params: Tensor | Iterable<Tensor>,
+  maxNorm: number,
+  normType: number | 'inf' = 2,
+  options: ClipGradNormOptions = {},
 ): number {
   const op = 'clipGradNorm';
   if (typeof maxNorm !== 'number' || Number.isNaN(maxNorm) || maxNorm < 0)
@@ -95,7 +107,9 @@ export function clipGradNorm(
     total = sum ** (1 / p);
   }
   if (options.errorIfNonfinite && !Number.isFinite(total))
-    throw new Error(`${op}: the total norm of order ${p} of the gradients is ${total}; the gradients cannot be clipped`);
+    throw new Error(
+      `${op}: the total norm of order ${p} of the gradients is ${total}; the gradients cannot be clipped`,
+    );
   const coefficient = maxNorm / (total + 1e-6);
   // torch multiplies by min(coefficient, 1); multiplying by 1 changes nothing, so only smaller factors (or NaN,
   // which torch propagates into the gradients) are applied.
@@ -117,10 +131,21 @@ export function clipGradValue(params: Tensor | Iterable<Tensor>, clipValue: numb
     const bound = new k.Storage(4, false);
     try {
       // The bound is read with stride 0: broadcast over every element.
-      for (const [op, value] of [['minimum', clipValue], ['maximum', -clipValue]] as const) {
+      for (const [op, value] of [
+        ['minimum', clipValue],
+        ['maximum', -clipValue],
+      ] as const) {
         fillKernel(k, { dst: bound, n: 1, value });
         binaryKernel(k, {
-          op, a: g.storage, aOffset: 0, aStrides: [1], b: bound, bOffset: 0, bStrides: [0], out: g.storage, shape: [g.size],
+          op,
+          a: g.storage,
+          aOffset: 0,
+          aStrides: [1],
+          b: bound,
+          bOffset: 0,
+          bStrides: [0],
+          out: g.storage,
+          shape: [g.size],
         });
       }
     } finally {

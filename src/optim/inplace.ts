@@ -27,7 +27,14 @@ export class Workspace {
 }
 
 /** out = a op b over n elements (out may be a or b). */
-export function binaryInto(k: NativeAddon, op: BinaryOp, out: NativeStorage, a: NativeStorage, b: NativeStorage, n: number): void {
+export function binaryInto(
+  k: NativeAddon,
+  op: BinaryOp,
+  out: NativeStorage,
+  a: NativeStorage,
+  b: NativeStorage,
+  n: number,
+): void {
   if (n > 0) binaryKernel(k, { op, a, aOffset: 0, aStrides: [1], b, bOffset: 0, bStrides: [1], out, shape: [n] });
 }
 
@@ -37,7 +44,14 @@ export function scaleInto(k: NativeAddon, out: NativeStorage, x: NativeStorage, 
 }
 
 /** y += alpha * x, with `scratch` (distinct from x and y) holding alpha * x. */
-export function addScaled(k: NativeAddon, y: NativeStorage, x: NativeStorage, alpha: number, n: number, scratch: NativeStorage): void {
+export function addScaled(
+  k: NativeAddon,
+  y: NativeStorage,
+  x: NativeStorage,
+  alpha: number,
+  n: number,
+  scratch: NativeStorage,
+): void {
   if (alpha === 0 || n === 0) return;
   if (alpha === 1) {
     binaryInto(k, 'add', y, y, x, n);

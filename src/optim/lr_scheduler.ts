@@ -54,10 +54,13 @@ export abstract class LRScheduler {
   private apply(): void {
     const groups = this.optimizer.paramGroups;
     if (groups.length !== this.baseLrs.length)
-      throw new RangeError(`${this.name}.step: the optimizer has ${groups.length} param groups, the scheduler was made for ${this.baseLrs.length}`);
+      throw new RangeError(
+        `${this.name}.step: the optimizer has ${groups.length} param groups, the scheduler was made for ${this.baseLrs.length}`,
+      );
     const lrs = this.baseLrs.map((base, i) => {
       const lr = this.lrAt(this.lastEpoch, base, i);
-      if (!Number.isFinite(lr) || lr < 0) throw new RangeError(`${this.name}.step: epoch ${this.lastEpoch} gives group ${i} the invalid lr ${lr}`);
+      if (!Number.isFinite(lr) || lr < 0)
+        throw new RangeError(`${this.name}.step: epoch ${this.lastEpoch} gives group ${i} the invalid lr ${lr}`);
       return lr;
     });
     lrs.forEach((lr, i) => {
@@ -83,10 +86,13 @@ export abstract class LRScheduler {
     const epoch = checkInteger(op, 'state dict', 'lastEpoch', stateDict.lastEpoch, 0);
     const baseLrs = stateDict.baseLrs;
     if (!Array.isArray(baseLrs) || baseLrs.length !== this.optimizer.paramGroups.length)
-      throw new RangeError(`${op}: baseLrs must hold one lr per param group (${this.optimizer.paramGroups.length}), got ${JSON.stringify(baseLrs)}`);
+      throw new RangeError(
+        `${op}: baseLrs must hold one lr per param group (${this.optimizer.paramGroups.length}), got ${JSON.stringify(baseLrs)}`,
+      );
     baseLrs.forEach((lr, i) => checkNumber(op, 'state dict', `baseLrs[${i}]`, lr, 0));
     for (const [key, value] of Object.entries(this.options()))
-      if (stateDict[key] !== value) throw new RangeError(`${op}: the dict's ${key} is ${String(stateDict[key])}, this scheduler's ${value}`);
+      if (stateDict[key] !== value)
+        throw new RangeError(`${op}: the dict's ${key} is ${String(stateDict[key])}, this scheduler's ${value}`);
     this.lastEpoch = epoch;
     this.baseLrs = [...baseLrs];
     this.apply();
@@ -110,7 +116,8 @@ export class NoamLR extends LRScheduler {
 
   constructor(optimizer: Optimizer<{ lr: number }> | LrSettable, options: NoamOptions) {
     super(optimizer, 'NoamLR');
-    if (options === null || typeof options !== 'object') throw new TypeError('NoamLR: options must be { dModel, warmupSteps, factor? }');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('NoamLR: options must be { dModel, warmupSteps, factor? }');
     assertKnownKeys('NoamLR', options, ['dModel', 'warmupSteps', 'factor']);
     this.dModel = checkInteger('NoamLR', 'options', 'dModel', options.dModel, 1);
     this.warmupSteps = checkInteger('NoamLR', 'options', 'warmupSteps', options.warmupSteps, 1);
@@ -146,12 +153,15 @@ export class WarmupCosineLR extends LRScheduler {
 
   constructor(optimizer: Optimizer<{ lr: number }> | LrSettable, options: WarmupCosineOptions) {
     super(optimizer, 'WarmupCosineLR');
-    if (options === null || typeof options !== 'object') throw new TypeError('WarmupCosineLR: options must be { warmupSteps, totalSteps, minLr? }');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('WarmupCosineLR: options must be { warmupSteps, totalSteps, minLr? }');
     assertKnownKeys('WarmupCosineLR', options, ['warmupSteps', 'totalSteps', 'minLr']);
     this.warmupSteps = checkInteger('WarmupCosineLR', 'options', 'warmupSteps', options.warmupSteps, 0);
     this.totalSteps = checkInteger('WarmupCosineLR', 'options', 'totalSteps', options.totalSteps, 1);
     if (this.warmupSteps > this.totalSteps)
-      throw new RangeError(`WarmupCosineLR: options: warmupSteps (${this.warmupSteps}) exceeds totalSteps (${this.totalSteps})`);
+      throw new RangeError(
+        `WarmupCosineLR: options: warmupSteps (${this.warmupSteps}) exceeds totalSteps (${this.totalSteps})`,
+      );
     this.minLr = checkNumber('WarmupCosineLR', 'options', 'minLr', options.minLr ?? 0, 0);
     this.start();
   }
@@ -180,7 +190,8 @@ export class StepLR extends LRScheduler {
 
   constructor(optimizer: Optimizer<{ lr: number }> | LrSettable, options: StepLROptions) {
     super(optimizer, 'StepLR');
-    if (options === null || typeof options !== 'object') throw new TypeError('StepLR: options must be { stepSize, gamma? }');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('StepLR: options must be { stepSize, gamma? }');
     assertKnownKeys('StepLR', options, ['stepSize', 'gamma']);
     this.stepSize = checkInteger('StepLR', 'options', 'stepSize', options.stepSize, 1);
     this.gamma = checkNumber('StepLR', 'options', 'gamma', options.gamma ?? 0.1, 0);
@@ -210,7 +221,10 @@ export class LambdaLR extends LRScheduler {
     if (lambdas.length !== groups)
       throw new RangeError(`LambdaLR: got ${lambdas.length} lrLambda functions for ${groups} param groups`);
     lambdas.forEach((f, i) => {
-      if (typeof f !== 'function') throw new TypeError(`LambdaLR: lrLambda${Array.isArray(lrLambda) ? `[${i}]` : ''} must be a function, got ${typeof f}`);
+      if (typeof f !== 'function')
+        throw new TypeError(
+          `LambdaLR: lrLambda${Array.isArray(lrLambda) ? `[${i}]` : ''} must be a function, got ${typeof f}`,
+        );
     });
     this.lambdas = lambdas;
     this.start();
@@ -219,7 +233,9 @@ export class LambdaLR extends LRScheduler {
   protected lrAt(epoch: number, baseLr: number, group: number): number {
     const factor = this.lambdas[group](epoch);
     if (typeof factor !== 'number' || !Number.isFinite(factor))
-      throw new RangeError(`LambdaLR.step: lrLambda(${epoch}) for group ${group} returned ${String(factor)}, not a finite number`);
+      throw new RangeError(
+        `LambdaLR.step: lrLambda(${epoch}) for group ${group} returned ${String(factor)}, not a finite number`,
+      );
     return baseLr * factor;
   }
 

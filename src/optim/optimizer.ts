@@ -50,14 +50,24 @@ export abstract class Optimizer<O extends { lr: number }> {
   ) {
     this.checkOptions(defaults as unknown as Record<string, unknown>, 'options');
     this.defaults = Object.freeze({ ...defaults });
-    if (params === null || typeof params !== 'object' || typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function')
-      throw new TypeError(`${name}: params must be an array of Tensors or of parameter groups, got ${params === null ? 'null' : typeof params}`);
+    if (
+      params === null ||
+      typeof params !== 'object' ||
+      typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function'
+    )
+      throw new TypeError(
+        `${name}: params must be an array of Tensors or of parameter groups, got ${params === null ? 'null' : typeof params}`,
+      );
     const items = [...(params as Iterable<unknown>)];
     if (items.length === 0) throw new RangeError(`${name}: got an empty parameter list`);
-    if (items.every((p) => p instanceof Tensor)) this.addParamGroup({ params: items as Tensor[] } as unknown as ParamGroupInput<O>);
+    if (items.every((p) => p instanceof Tensor))
+      this.addParamGroup({ params: items as Tensor[] } as unknown as ParamGroupInput<O>);
     else if (items.every((g) => !(g instanceof Tensor) && g !== null && typeof g === 'object'))
       for (const g of items) this.addParamGroup(g as ParamGroupInput<O>);
-    else throw new TypeError(`${name}: params must be all Tensors or all parameter groups { params, ...options }, not a mix`);
+    else
+      throw new TypeError(
+        `${name}: params must be all Tensors or all parameter groups { params, ...options }, not a mix`,
+      );
   }
 
   /** Validates one option set; `where` says which ('options', 'param group 1'...). Throws on bad values. */
@@ -72,24 +82,38 @@ export abstract class Optimizer<O extends { lr: number }> {
     if (group === null || typeof group !== 'object' || Array.isArray(group))
       throw new TypeError(`${this.name}: ${where} must be an object { params, ...options }`);
     const rawParams = group.params as unknown;
-    if (rawParams instanceof Tensor) throw new TypeError(`${this.name}: ${where}: params must be an array of Tensors, got a single Tensor (wrap it in [ ])`);
-    if (rawParams === null || typeof rawParams !== 'object' || typeof (rawParams as Iterable<unknown>)[Symbol.iterator] !== 'function')
+    if (rawParams instanceof Tensor)
+      throw new TypeError(
+        `${this.name}: ${where}: params must be an array of Tensors, got a single Tensor (wrap it in [ ])`,
+      );
+    if (
+      rawParams === null ||
+      typeof rawParams !== 'object' ||
+      typeof (rawParams as Iterable<unknown>)[Symbol.iterator] !== 'function'
+    )
       throw new TypeError(`${this.name}: ${where}: params must be an array of Tensors`);
     const params = [...(rawParams as Iterable<unknown>)];
     if (params.length === 0) throw new RangeError(`${this.name}: ${where} has no parameters`);
     const seen = new Set(this.paramGroups.flatMap((g) => g.params));
     params.forEach((p, i) => {
-      if (!(p instanceof Tensor)) throw new TypeError(`${this.name}: ${where}: params[${i}] must be a Tensor, got ${p === null ? 'null' : typeof p}`);
+      if (!(p instanceof Tensor))
+        throw new TypeError(
+          `${this.name}: ${where}: params[${i}] must be a Tensor, got ${p === null ? 'null' : typeof p}`,
+        );
       if (p.isDisposed) throw new Error(`${this.name}: ${where}: params[${i}] was disposed`);
-      if (p.dtype !== 'float32') throw new TypeError(`${this.name}: ${where}: params[${i}] must be float32, got ${p.dtype}`);
-      if (!p.isLeaf) throw new Error(`${this.name}: ${where}: params[${i}] is not a leaf tensor (it has a gradFn); optimize leaves`);
-      if (seen.has(p)) throw new Error(`${this.name}: ${where}: params[${i}] appears more than once (in this or another group)`);
+      if (p.dtype !== 'float32')
+        throw new TypeError(`${this.name}: ${where}: params[${i}] must be float32, got ${p.dtype}`);
+      if (!p.isLeaf)
+        throw new Error(`${this.name}: ${where}: params[${i}] is not a leaf tensor (it has a gradFn); optimize leaves`);
+      if (seen.has(p))
+        throw new Error(`${this.name}: ${where}: params[${i}] appears more than once (in this or another group)`);
       seen.add(p);
     });
     for (const key of Object.keys(group)) {
       if (key in this.defaults || key === 'params') continue;
       const camel = snakeToCamel(key);
-      if (camel !== key && camel in this.defaults) throw new TypeError(`${this.name}: ${where}: unknown option '${key}' (did you mean '${camel}'?)`);
+      if (camel !== key && camel in this.defaults)
+        throw new TypeError(`${this.name}: ${where}: unknown option '${key}' (did you mean '${camel}'?)`);
     }
     const merged = { ...this.defaults, ...group, params: params as Tensor[] } as ParamGroup<O>;
     this.checkOptions(merged, where);
@@ -109,9 +133,12 @@ export abstract class Optimizer<O extends { lr: number }> {
         const grad = param.grad;
         if (grad === null) return;
         if (param.isDisposed) throw new Error(`${this.name}.step: ${where}: parameter ${i} was disposed`);
-        if (grad.isDisposed) throw new Error(`${this.name}.step: ${where}: the gradient of parameter ${i} was disposed`);
+        if (grad.isDisposed)
+          throw new Error(`${this.name}.step: ${where}: the gradient of parameter ${i} was disposed`);
         if (grad.dtype !== 'float32' || grad.size !== param.size || grad.shape.some((d, j) => d !== param.shape[j]))
-          throw new RangeError(`${this.name}.step: ${where}: the gradient of parameter ${i} is ${grad.dtype} ${fmtShape(grad.shape)}, the parameter float32 ${fmtShape(param.shape)}`);
+          throw new RangeError(
+            `${this.name}.step: ${where}: the gradient of parameter ${i} is ${grad.dtype} ${fmtShape(grad.shape)}, the parameter float32 ${fmtShape(param.shape)}`,
+          );
         updates.push([param, grad, group]);
       });
     });
@@ -162,20 +189,31 @@ export abstract class Optimizer<O extends { lr: number }> {
    * before anything changes. */
   loadStateDict(stateDict: OptimizerStateDict): void {
     const op = `${this.name}.loadStateDict`;
-    if (stateDict === null || typeof stateDict !== 'object' || !Array.isArray(stateDict.paramGroups) || stateDict.state === null || typeof stateDict.state !== 'object')
+    if (
+      stateDict === null ||
+      typeof stateDict !== 'object' ||
+      !Array.isArray(stateDict.paramGroups) ||
+      stateDict.state === null ||
+      typeof stateDict.state !== 'object'
+    )
       throw new TypeError(`${op}: expected { state, paramGroups }`);
     const saved = stateDict.paramGroups;
     if (saved.length !== this.paramGroups.length)
-      throw new RangeError(`${op}: the dict has ${saved.length} parameter groups, this optimizer ${this.paramGroups.length}`);
+      throw new RangeError(
+        `${op}: the dict has ${saved.length} parameter groups, this optimizer ${this.paramGroups.length}`,
+      );
     const params: Tensor[] = [];
     const newOptions = saved.map((g, gi) => {
       const own = this.paramGroups[gi];
       if (g === null || typeof g !== 'object' || !Array.isArray(g.params))
         throw new TypeError(`${op}: paramGroups[${gi}] must be an object with a params array`);
       if (g.params.length !== own.params.length)
-        throw new RangeError(`${op}: paramGroups[${gi}] has ${g.params.length} parameters, this optimizer's group ${own.params.length}`);
+        throw new RangeError(
+          `${op}: paramGroups[${gi}] has ${g.params.length} parameters, this optimizer's group ${own.params.length}`,
+        );
       g.params.forEach((index, j) => {
-        if (index !== params.length + j) throw new RangeError(`${op}: paramGroups[${gi}].params[${j}] is ${index}, expected ${params.length + j}`);
+        if (index !== params.length + j)
+          throw new RangeError(`${op}: paramGroups[${gi}].params[${j}] is ${index}, expected ${params.length + j}`);
       });
       params.push(...own.params);
       const { params: _indices, ...options } = g;
@@ -193,14 +231,24 @@ export abstract class Optimizer<O extends { lr: number }> {
         if (spec.required && !(name in entry)) throw new RangeError(`${op}: state[${index}] lacks '${name}'`);
       for (const [name, value] of Object.entries(entry)) {
         const spec = this.stateSchema[name];
-        if (spec === undefined) throw new RangeError(`${op}: state[${index}] has unknown entry '${name}' (expected ${Object.keys(this.stateSchema).join(', ')})`);
+        if (spec === undefined)
+          throw new RangeError(
+            `${op}: state[${index}] has unknown entry '${name}' (expected ${Object.keys(this.stateSchema).join(', ')})`,
+          );
         if (spec.kind === 'count') {
           if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
             throw new TypeError(`${op}: state[${index}].${name} must be a non-negative integer, got ${String(value)}`);
         } else {
-          if (!(value instanceof Tensor) || value.isDisposed) throw new TypeError(`${op}: state[${index}].${name} must be a live Tensor`);
-          if (value.dtype !== 'float32' || value.size !== param.size || value.shape.some((d, j) => d !== param.shape[j]))
-            throw new RangeError(`${op}: state[${index}].${name} is ${value.dtype} ${fmtShape(value.shape)}, the parameter is float32 ${fmtShape(param.shape)}`);
+          if (!(value instanceof Tensor) || value.isDisposed)
+            throw new TypeError(`${op}: state[${index}].${name} must be a live Tensor`);
+          if (
+            value.dtype !== 'float32' ||
+            value.size !== param.size ||
+            value.shape.some((d, j) => d !== param.shape[j])
+          )
+            throw new RangeError(
+              `${op}: state[${index}].${name} is ${value.dtype} ${fmtShape(value.shape)}, the parameter is float32 ${fmtShape(param.shape)}`,
+            );
         }
       }
       return [param, entry] as const;
@@ -214,7 +262,8 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.disposeState();
     for (const [param, entry] of entries) {
       const copy: ParamState = {};
-      for (const [name, value] of Object.entries(entry)) copy[name] = value instanceof Tensor ? this.newState(param, value) : value;
+      for (const [name, value] of Object.entries(entry))
+        copy[name] = value instanceof Tensor ? this.newState(param, value) : value;
       this.state.set(param, copy);
     }
   }
@@ -254,14 +303,18 @@ export function flattenStateDict(stateDict: OptimizerStateDict): FlatStateDict {
 
 /** Rebuilds a state dict from flattenStateDict's parts (e.g. after loadSafetensors and JSON.parse), for
  * loadStateDict. */
-export function unflattenStateDict(tensors: Map<string, Tensor> | Record<string, Tensor>, json: FlatStateDict['json']): OptimizerStateDict {
+export function unflattenStateDict(
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  json: FlatStateDict['json'],
+): OptimizerStateDict {
   if (json === null || typeof json !== 'object' || !Array.isArray(json.paramGroups))
     throw new TypeError('unflattenStateDict: json must be { paramGroups, counters }');
   const state: Record<number, ParamState> = {};
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   for (const [key, t] of entries) {
     const match = /^state\.(\d+)\.([^.]+)$/.exec(key);
-    if (match === null) throw new RangeError(`unflattenStateDict: tensor name '${key}' is not of the form state.<index>.<entry>`);
+    if (match === null)
+      throw new RangeError(`unflattenStateDict: tensor name '${key}' is not of the form state.<index>.<entry>`);
     (state[Number(match[1])] ??= {})[match[2]] = t;
   }
   for (const [index, entry] of Object.entries(json.counters ?? {})) Object.assign((state[Number(index)] ??= {}), entry);

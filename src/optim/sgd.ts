@@ -23,12 +23,18 @@ const SGD_KEYS = ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'max
 export class SGD extends Optimizer<SGDOptions> {
   /** lr has no default (as in torch.optim.SGD); momentum, dampening, weightDecay 0; nesterov, maximize false. */
   constructor(params: ParamsInput<SGDOptions>, options: Partial<SGDOptions> & { lr: number }) {
-    if (options === null || typeof options !== 'object') throw new TypeError('SGD: options must be an object with at least lr');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('SGD: options must be an object with at least lr');
     assertKnownKeys('SGD', options, SGD_KEYS);
     if (options.lr === undefined) throw new TypeError('SGD: options.lr is required');
-    super('SGD', params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options }, {
-      momentumBuffer: { kind: 'tensor', required: false },
-    });
+    super(
+      'SGD',
+      params,
+      { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options },
+      {
+        momentumBuffer: { kind: 'tensor', required: false },
+      },
+    );
   }
 
   protected checkOptions(o: Record<string, unknown>, where: string): void {
@@ -38,7 +44,9 @@ export class SGD extends Optimizer<SGDOptions> {
     checkNumber('SGD', where, 'weightDecay', o.weightDecay, 0);
     checkBoolean('SGD', where, 'maximize', o.maximize);
     if (checkBoolean('SGD', where, 'nesterov', o.nesterov) && (momentum <= 0 || dampening !== 0))
-      throw new RangeError(`SGD: ${where}: nesterov needs momentum > 0 and dampening 0, got momentum ${momentum}, dampening ${dampening}`);
+      throw new RangeError(
+        `SGD: ${where}: nesterov needs momentum > 0 and dampening 0, got momentum ${momentum}, dampening ${dampening}`,
+      );
   }
 
   protected updateParam(param: Tensor, grad: Tensor, state: ParamState, group: ParamGroup<SGDOptions>): void {

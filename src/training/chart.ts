@@ -85,14 +85,21 @@ export function lineChartSVG(series: readonly ChartSeries[], options: ChartOptio
   const f = (v: number) => v.toFixed(1);
 
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  if (options.title) parts.push(`<text x="${f(width / 2)}" y="24" text-anchor="middle" font-size="15">${escapeXml(options.title)}</text>`);
+  if (options.title)
+    parts.push(
+      `<text x="${f(width / 2)}" y="24" text-anchor="middle" font-size="15">${escapeXml(options.title)}</text>`,
+    );
   // Grid and ticks.
   for (const t of yTicks) {
     const y = f(py(t));
     parts.push(`<line x1="${margin.left}" y1="${y}" x2="${margin.left + plotW}" y2="${y}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${margin.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${formatTick(t)}</text>`);
+    parts.push(
+      `<text x="${margin.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${formatTick(t)}</text>`,
+    );
   }
   for (const t of xTicks) {
     const x = f(px(t));
@@ -100,18 +107,31 @@ export function lineChartSVG(series: readonly ChartSeries[], options: ChartOptio
     parts.push(`<text x="${x}" y="${margin.top + plotH + 18}" text-anchor="middle">${formatTick(t)}</text>`);
   }
   // Axes.
-  parts.push(`<line x1="${margin.left}" y1="${margin.top + plotH}" x2="${margin.left + plotW}" y2="${margin.top + plotH}" stroke="black"/>`);
-  parts.push(`<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${margin.top + plotH}" stroke="black"/>`);
-  if (options.xLabel) parts.push(`<text x="${f(margin.left + plotW / 2)}" y="${height - 12}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
+  parts.push(
+    `<line x1="${margin.left}" y1="${margin.top + plotH}" x2="${margin.left + plotW}" y2="${margin.top + plotH}" stroke="black"/>`,
+  );
+  parts.push(
+    `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${margin.top + plotH}" stroke="black"/>`,
+  );
+  if (options.xLabel)
+    parts.push(
+      `<text x="${f(margin.left + plotW / 2)}" y="${height - 12}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+    );
   if (options.yLabel)
-    parts.push(`<text transform="translate(16 ${f(margin.top + plotH / 2)}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>`);
+    parts.push(
+      `<text transform="translate(16 ${f(margin.top + plotH / 2)}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>`,
+    );
   // Series.
   for (const s of series) {
     const points = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (points.length === 0) continue;
     const style = `fill="none" stroke="${escapeXml(s.color)}" stroke-width="${s.width ?? 2}" stroke-opacity="${s.opacity ?? 1}"${s.dashed ? ' stroke-dasharray="6 4"' : ''}`;
-    parts.push(`<polyline class="series" data-name="${escapeXml(s.name)}" ${style} points="${points.map(([x, y]) => `${f(px(x))},${f(py(y))}`).join(' ')}"/>`);
-    if (s.markers) for (const [x, y] of points) parts.push(`<circle cx="${f(px(x))}" cy="${f(py(y))}" r="3" fill="${escapeXml(s.color)}"/>`);
+    parts.push(
+      `<polyline class="series" data-name="${escapeXml(s.name)}" ${style} points="${points.map(([x, y]) => `${f(px(x))},${f(py(y))}`).join(' ')}"/>`,
+    );
+    if (s.markers)
+      for (const [x, y] of points)
+        parts.push(`<circle cx="${f(px(x))}" cy="${f(py(y))}" r="3" fill="${escapeXml(s.color)}"/>`);
   }
   // Legend, top right inside the plot.
   const shown = series.filter((s) => s.points.length > 0);
@@ -119,10 +139,14 @@ export function lineChartSVG(series: readonly ChartSeries[], options: ChartOptio
   const lx = margin.left + plotW - legendW - 8;
   let ly = margin.top + 8;
   if (shown.length > 0)
-    parts.push(`<rect x="${f(lx)}" y="${ly}" width="${legendW}" height="${shown.length * 18 + 8}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`);
+    parts.push(
+      `<rect x="${f(lx)}" y="${ly}" width="${legendW}" height="${shown.length * 18 + 8}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`,
+    );
   for (const s of shown) {
     ly += 18;
-    parts.push(`<line x1="${f(lx + 8)}" y1="${ly - 4}" x2="${f(lx + 30)}" y2="${ly - 4}" stroke="${escapeXml(s.color)}" stroke-width="${s.width ?? 2}"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    parts.push(
+      `<line x1="${f(lx + 8)}" y1="${ly - 4}" x2="${f(lx + 30)}" y2="${ly - 4}" stroke="${escapeXml(s.color)}" stroke-width="${s.width ?? 2}"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
     parts.push(`<text class="legend" x="${f(lx + 36)}" y="${ly}">${escapeXml(s.name)}</text>`);
   }
   parts.push('</svg>');
@@ -135,11 +159,20 @@ export function lossChartSVG(
   evalLoss: ReadonlyArray<readonly [number, number]> = [],
   options: ChartOptions & { smoothing?: number } = {},
 ): string {
-  const smoothed = smoothSeries(train.map(([, y]) => y), options.smoothing ?? 0.8);
+  const smoothed = smoothSeries(
+    train.map(([, y]) => y),
+    options.smoothing ?? 0.8,
+  );
   const series: ChartSeries[] = [
     { name: 'train loss', points: train, color: '#1f77b4', width: 1, opacity: 0.3 },
     { name: 'train loss (smoothed)', points: train.map(([x], i) => [x, smoothed[i]] as const), color: '#1f77b4' },
   ];
-  if (evalLoss.length > 0) series.push({ name: 'eval loss', points: evalLoss, color: '#d62728', dashed: true, markers: true });
-  return lineChartSVG(series, { title: options.title ?? 'Loss', xLabel: options.xLabel ?? 'step', yLabel: options.yLabel ?? 'loss', ...options });
+  if (evalLoss.length > 0)
+    series.push({ name: 'eval loss', points: evalLoss, color: '#d62728', dashed: true, markers: true });
+  return lineChartSVG(series, {
+    title: options.title ?? 'Loss',
+    xLabel: options.xLabel ?? 'step',
+    yLabel: options.yLabel ?? 'loss',
+    ...options,
+  });
 }

@@ -99,24 +99,31 @@ function namedTokenizers(tokenizers: SaveCheckpointOptions['tokenizers']): Array
   if (tokenizers === undefined) return [];
   if (tokenizers instanceof Tokenizer) return [[DEFAULT_TOKENIZER, tokenizers]];
   if (tokenizers === null || typeof tokenizers !== 'object')
-    throw new TypeError(`saveCheckpoint: tokenizers must be a Tokenizer or an object of name -> Tokenizer, got ${tokenizers === null ? 'null' : typeof tokenizers}`);
+    throw new TypeError(
+      `saveCheckpoint: tokenizers must be a Tokenizer or an object of name -> Tokenizer, got ${tokenizers === null ? 'null' : typeof tokenizers}`,
+    );
   return Object.entries(tokenizers).map(([name, t]) => {
-    if (!TOKENIZER_NAME.test(name)) throw new RangeError(`saveCheckpoint: tokenizer name '${name}' must hold only letters, digits, '_' and '-'`);
+    if (!TOKENIZER_NAME.test(name))
+      throw new RangeError(`saveCheckpoint: tokenizer name '${name}' must hold only letters, digits, '_' and '-'`);
     if (!(t instanceof Tokenizer)) throw new TypeError(`saveCheckpoint: tokenizers.${name} must be a Tokenizer`);
     return [name, t];
   });
 }
 
 function checkCounters(op: string, counters: unknown): TrainerCounters {
-  if (counters === null || typeof counters !== 'object') throw new TypeError(`${op}: trainer counters must be an object`);
+  if (counters === null || typeof counters !== 'object')
+    throw new TypeError(`${op}: trainer counters must be an object`);
   const c = counters as Record<string, unknown>;
   for (const key of ['step', 'epoch', 'tokensSeen'])
     if (!Number.isSafeInteger(c[key]) || (c[key] as number) < 0)
       throw new RangeError(`${op}: trainer.${key} must be a non-negative integer, got ${String(c[key])}`);
   if (typeof c.elapsedSeconds !== 'number' || !(c.elapsedSeconds >= 0))
-    throw new RangeError(`${op}: trainer.elapsedSeconds must be a non-negative number, got ${String(c.elapsedSeconds)}`);
+    throw new RangeError(
+      `${op}: trainer.elapsedSeconds must be a non-negative number, got ${String(c.elapsedSeconds)}`,
+    );
   for (const key of ['bestMetric', 'bestStep'])
-    if (c[key] !== null && typeof c[key] !== 'number') throw new TypeError(`${op}: trainer.${key} must be a number or null, got ${String(c[key])}`);
+    if (c[key] !== null && typeof c[key] !== 'number')
+      throw new TypeError(`${op}: trainer.${key} must be a number or null, got ${String(c[key])}`);
   return {
     step: c.step as number,
     epoch: c.epoch as number,
@@ -157,7 +164,8 @@ export function saveCheckpoint(dir: string, options: SaveCheckpointOptions): voi
       saveSafetensors(path.join(temp, CHECKPOINT_FILES.optimizerTensors), flat.tensors);
       writeJSON(temp, CHECKPOINT_FILES.optimizer, { type: optimizer.constructor.name, ...flat.json });
     }
-    if (scheduler !== undefined) writeJSON(temp, CHECKPOINT_FILES.scheduler, { type: scheduler.constructor.name, state: scheduler.stateDict() });
+    if (scheduler !== undefined)
+      writeJSON(temp, CHECKPOINT_FILES.scheduler, { type: scheduler.constructor.name, state: scheduler.stateDict() });
     for (const [name, tokenizer] of tokenizers) writeJSON(temp, tokenizerFile(name), tokenizer.toJSON());
     if (options.config !== undefined) writeJSON(temp, CHECKPOINT_FILES.config, options.config);
     writeJSON(temp, CHECKPOINT_FILES.trainerState, {
@@ -192,7 +200,10 @@ function keepAll(tensors: Map<string, Tensor>): Map<string, Tensor> {
 /** Whether dir holds a checkpoint (after finishing or undoing an interrupted write). */
 export function isCheckpoint(dir: string): boolean {
   recoverDir(dir);
-  return fs.existsSync(path.join(dir, CHECKPOINT_FILES.trainerState)) && fs.existsSync(path.join(dir, CHECKPOINT_FILES.model));
+  return (
+    fs.existsSync(path.join(dir, CHECKPOINT_FILES.trainerState)) &&
+    fs.existsSync(path.join(dir, CHECKPOINT_FILES.model))
+  );
 }
 
 /** Reads a checkpoint folder written by saveCheckpoint (first repairing an interrupted replacement). */
@@ -203,12 +214,17 @@ export function loadCheckpoint(dir: string): Checkpoint {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${op}: no checkpoint folder at ${dir}`);
   const file = (name: string) => path.join(dir, name);
   if (!fs.existsSync(file(CHECKPOINT_FILES.trainerState)) || !fs.existsSync(file(CHECKPOINT_FILES.model)))
-    throw new Error(`${op}: ${dir} is not a checkpoint (it lacks ${CHECKPOINT_FILES.model} or ${CHECKPOINT_FILES.trainerState})`);
+    throw new Error(
+      `${op}: ${dir} is not a checkpoint (it lacks ${CHECKPOINT_FILES.model} or ${CHECKPOINT_FILES.trainerState})`,
+    );
 
   const state = readJSON(op, file(CHECKPOINT_FILES.trainerState)) as Record<string, unknown>;
-  if (state === null || typeof state !== 'object') throw new TypeError(`${op}: ${file(CHECKPOINT_FILES.trainerState)} must hold an object`);
+  if (state === null || typeof state !== 'object')
+    throw new TypeError(`${op}: ${file(CHECKPOINT_FILES.trainerState)} must hold an object`);
   if (state.version !== CHECKPOINT_VERSION)
-    throw new RangeError(`${op}: unsupported checkpoint version ${String(state.version)} in ${dir} (expected ${CHECKPOINT_VERSION})`);
+    throw new RangeError(
+      `${op}: unsupported checkpoint version ${String(state.version)} in ${dir} (expected ${CHECKPOINT_VERSION})`,
+    );
   const trainer = state.trainer === null || state.trainer === undefined ? null : checkCounters(op, state.trainer);
   const rngState = typeof state.rngState === 'number' ? state.rngState : null;
   const dataLoaderState = (state.dataLoader ?? null) as LoaderState | null;
@@ -238,7 +254,9 @@ export function loadCheckpoint(dir: string): Checkpoint {
   let optimizerType: string | null = null;
   try {
     if (fs.existsSync(file(CHECKPOINT_FILES.optimizer))) {
-      const json = readJSON(op, file(CHECKPOINT_FILES.optimizer)) as { type: string } & Parameters<typeof unflattenStateDict>[1];
+      const json = readJSON(op, file(CHECKPOINT_FILES.optimizer)) as { type: string } & Parameters<
+        typeof unflattenStateDict
+      >[1];
       const tensors = fs.existsSync(file(CHECKPOINT_FILES.optimizerTensors))
         ? keepAll(loadSafetensors(file(CHECKPOINT_FILES.optimizerTensors)).tensors)
         : new Map<string, Tensor>();
@@ -266,7 +284,8 @@ export function loadCheckpoint(dir: string): Checkpoint {
     dispose() {
       for (const t of modelState.values()) t.dispose();
       if (optimizerState !== null)
-        for (const entry of Object.values(optimizerState.state)) for (const v of Object.values(entry)) if (v instanceof Tensor) v.dispose();
+        for (const entry of Object.values(optimizerState.state))
+          for (const v of Object.values(entry)) if (v instanceof Tensor) v.dispose();
     },
   };
 }
@@ -276,21 +295,27 @@ export function loadCheckpoint(dir: string): Checkpoint {
  * underlying loaders allow; returns the checkpoint's trainer counters. */
 export function restoreCheckpoint(source: string | Checkpoint, targets: RestoreTargets): TrainerCounters | null {
   const op = 'restoreCheckpoint';
-  if (targets === null || typeof targets !== 'object' || targets.model === undefined) throw new TypeError(`${op}: targets must hold at least { model }`);
+  if (targets === null || typeof targets !== 'object' || targets.model === undefined)
+    throw new TypeError(`${op}: targets must hold at least { model }`);
   const checkpoint = typeof source === 'string' ? loadCheckpoint(source) : source;
   try {
     const { optimizer, scheduler, dataLoader } = targets;
     if (optimizer !== undefined) {
       if (checkpoint.optimizerState === null) throw new Error(`${op}: ${checkpoint.dir} holds no optimizer state`);
       if (checkpoint.optimizerType !== optimizer.constructor.name)
-        throw new TypeError(`${op}: ${checkpoint.dir} holds ${checkpoint.optimizerType} state, the optimizer is ${optimizer.constructor.name}`);
+        throw new TypeError(
+          `${op}: ${checkpoint.dir} holds ${checkpoint.optimizerType} state, the optimizer is ${optimizer.constructor.name}`,
+        );
     }
     if (scheduler !== undefined) {
       if (checkpoint.schedulerState === null) throw new Error(`${op}: ${checkpoint.dir} holds no scheduler state`);
       if (checkpoint.schedulerType !== scheduler.constructor.name)
-        throw new TypeError(`${op}: ${checkpoint.dir} holds ${checkpoint.schedulerType} state, the scheduler is ${scheduler.constructor.name}`);
+        throw new TypeError(
+          `${op}: ${checkpoint.dir} holds ${checkpoint.schedulerType} state, the scheduler is ${scheduler.constructor.name}`,
+        );
     }
-    if (dataLoader !== undefined && checkpoint.dataLoaderState === null) throw new Error(`${op}: ${checkpoint.dir} holds no data loader state`);
+    if (dataLoader !== undefined && checkpoint.dataLoaderState === null)
+      throw new Error(`${op}: ${checkpoint.dir} holds no data loader state`);
     targets.model.loadStateDict(checkpoint.modelState);
     if (optimizer !== undefined) optimizer.loadStateDict(checkpoint.optimizerState as OptimizerStateDict);
     if (scheduler !== undefined) scheduler.loadStateDict(checkpoint.schedulerState as SchedulerStateDict);

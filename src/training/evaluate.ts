@@ -12,8 +12,13 @@ export interface EvaluateLossOptions<B> {
 /** The loss over every batch of `batches`, in eval mode without gradients: batches are weighted by the tokens
  * their loss covered (numTokens) when the loss function reports them, else equally. For a DataLoader this reads
  * the rest of its current epoch, so pass a loader kept for evaluation (or loader.epoch(0)). */
-export function evaluateLoss<B>(model: Module, batches: Iterable<B>, options: EvaluateLossOptions<B> = {}): { loss: number; numTokens: number } {
-  if (batches === null || typeof (batches as Iterable<B>)?.[Symbol.iterator] !== 'function') throw new TypeError('evaluateLoss: batches must be iterable');
+export function evaluateLoss<B>(
+  model: Module,
+  batches: Iterable<B>,
+  options: EvaluateLossOptions<B> = {},
+): { loss: number; numTokens: number } {
+  if (batches === null || typeof (batches as Iterable<B>)?.[Symbol.iterator] !== 'function')
+    throw new TypeError('evaluateLoss: batches must be iterable');
   const lossFn = options.lossFn ?? (defaultLossFn() as LossFn<B>);
   const wasTraining = model.training;
   model.eval();

@@ -1,8 +1,24 @@
 // Training: the Trainer loop, checkpoints, default losses and the loss chart.
 export { Trainer, train, readMetrics } from './trainer';
-export type { EvalFn, EvalRecord, Metrics, ProgressMode, StepInfo, TrainerOptions, TrainRecord, TrainResult } from './trainer';
+export type {
+  EvalFn,
+  EvalRecord,
+  Metrics,
+  ProgressMode,
+  StepInfo,
+  TrainerOptions,
+  TrainRecord,
+  TrainResult,
+} from './trainer';
 export {
-  CHECKPOINT_FILES, CHECKPOINT_VERSION, isCheckpoint, latestCheckpoint, listCheckpoints, loadCheckpoint, restoreCheckpoint, saveCheckpoint,
+  CHECKPOINT_FILES,
+  CHECKPOINT_VERSION,
+  isCheckpoint,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  restoreCheckpoint,
+  saveCheckpoint,
 } from './checkpoint';
 export type { Checkpoint, RestoreTargets, ResumableLoader, SaveCheckpointOptions, TrainerCounters } from './checkpoint';
 export { evaluateLoss } from './evaluate';

@@ -44,19 +44,27 @@ function tokenLoss(logits: Tensor, targets: Tensor, ignoreIndex: number, labelSm
  * - `{ input, keyPaddingMask, labels }` (classification): `model.forward(input, { keyPaddingMask })` -> [B, C]. */
 export function defaultLossFn(options: DefaultLossOptions = {}): LossFn<unknown> {
   const labelSmoothing = options.labelSmoothing ?? 0;
-  if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`defaultLossFn: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
+  if (!(labelSmoothing >= 0 && labelSmoothing < 1))
+    throw new RangeError(`defaultLossFn: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
   return (model, batch) => {
     const b = batch as Record<string, unknown>;
-    if (b === null || typeof b !== 'object') throw new TypeError(`defaultLossFn: a batch must be an object, got ${b === null ? 'null' : typeof b}`);
+    if (b === null || typeof b !== 'object')
+      throw new TypeError(`defaultLossFn: a batch must be an object, got ${b === null ? 'null' : typeof b}`);
     if (isTensor(b.src) && isTensor(b.tgtIn) && isTensor(b.tgtOut)) {
-      const logits = model.forward(b.src, b.tgtIn, { srcKeyPaddingMask: b.srcKeyPaddingMask, tgtKeyPaddingMask: b.tgtKeyPaddingMask }) as Tensor;
+      const logits = model.forward(b.src, b.tgtIn, {
+        srcKeyPaddingMask: b.srcKeyPaddingMask,
+        tgtKeyPaddingMask: b.tgtKeyPaddingMask,
+      }) as Tensor;
       const config = (model as { config?: { padId?: number } }).config;
       const loss = tokenLoss(logits, b.tgtOut, config?.padId ?? PAD_ID, labelSmoothing);
       return { loss, numTokens: typeof b.numTargetTokens === 'number' ? b.numTargetTokens : undefined };
     }
     if (isTensor(b.input) && isTensor(b.target)) {
       const logits = model.forward(b.input) as Tensor;
-      return { loss: tokenLoss(logits, b.target, -100, labelSmoothing), numTokens: typeof b.numTargetTokens === 'number' ? b.numTargetTokens : undefined };
+      return {
+        loss: tokenLoss(logits, b.target, -100, labelSmoothing),
+        numTokens: typeof b.numTargetTokens === 'number' ? b.numTargetTokens : undefined,
+      };
     }
     if (isTensor(b.input) && isTensor(b.labels)) {
       const logits = model.forward(b.input, { keyPaddingMask: b.keyPaddingMask }) as Tensor;

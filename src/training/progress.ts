@@ -40,7 +40,8 @@ export class ProgressDisplay {
     this.bar = useBar
       ? new SingleBar({
           stream,
-          format: 'step {value}/{total} [{bar}] {percentage}% | epoch {epoch} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
+          format:
+            'step {value}/{total} [{bar}] {percentage}% | epoch {epoch} | loss {loss} | lr {lr} | {tps} tok/s | ETA {eta_formatted}',
           hideCursor: true,
           noTTYOutput: mode === 'bar',
           etaBuffer: 50,

@@ -16,7 +16,12 @@ import type { Optimizer } from '../optim/optimizer';
 import { Tensor, tidy } from '../tensor';
 import { lossChartSVG } from './chart';
 import {
-  latestCheckpoint, listCheckpoints, ResumableLoader, restoreCheckpoint, saveCheckpoint, TrainerCounters,
+  latestCheckpoint,
+  listCheckpoints,
+  ResumableLoader,
+  restoreCheckpoint,
+  saveCheckpoint,
+  TrainerCounters,
 } from './checkpoint';
 import { evaluateLoss } from './evaluate';
 import { defaultLossFn, LossFn } from './losses';
@@ -232,26 +237,42 @@ export class Trainer<B = unknown> {
   private readonly evalFn: EvalFn | undefined;
   private readonly accumulation: number;
   private readonly logEvery: number;
-  private counters: TrainerCounters = { step: 0, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 };
+  private counters: TrainerCounters = {
+    step: 0,
+    epoch: 0,
+    bestMetric: null,
+    bestStep: null,
+    tokensSeen: 0,
+    elapsedSeconds: 0,
+  };
   private stopRequested = false;
   private running = false;
 
   constructor(options: TrainerOptions<B>) {
     if (options === null || typeof options !== 'object') throw new TypeError('Trainer: options must be an object');
     const { model, optimizer, trainLoader } = options;
-    if (model === undefined || typeof (model as Module).parameters !== 'function') throw new TypeError('Trainer: options.model must be an nn.Module');
+    if (model === undefined || typeof (model as Module).parameters !== 'function')
+      throw new TypeError('Trainer: options.model must be an nn.Module');
     if (optimizer === undefined || typeof (optimizer as Optimizer<{ lr: number }>).step !== 'function')
       throw new TypeError('Trainer: options.optimizer must be an optimizer');
-    if (trainLoader === undefined || typeof trainLoader[Symbol.iterator] !== 'function' || typeof trainLoader.state !== 'function')
+    if (
+      trainLoader === undefined ||
+      typeof trainLoader[Symbol.iterator] !== 'function' ||
+      typeof trainLoader.state !== 'function'
+    )
       throw new TypeError('Trainer: options.trainLoader must be a DataLoader (iterable, with state() and loadState())');
-    if (options.lossFn !== undefined && typeof options.lossFn !== 'function') throw new TypeError('Trainer: options.lossFn must be a function');
-    if (options.evalFn !== undefined && typeof options.evalFn !== 'function') throw new TypeError('Trainer: options.evalFn must be a function');
+    if (options.lossFn !== undefined && typeof options.lossFn !== 'function')
+      throw new TypeError('Trainer: options.lossFn must be a function');
+    if (options.evalFn !== undefined && typeof options.evalFn !== 'function')
+      throw new TypeError('Trainer: options.evalFn must be a function');
     if (options.evalLoader !== undefined && typeof options.evalLoader?.[Symbol.iterator] !== 'function')
       throw new TypeError('Trainer: options.evalLoader must be iterable (a DataLoader)');
-    if (options.evalFn !== undefined && options.evalLoader !== undefined) throw new RangeError('Trainer: give evalFn or evalLoader, not both');
+    if (options.evalFn !== undefined && options.evalLoader !== undefined)
+      throw new RangeError('Trainer: give evalFn or evalLoader, not both');
     checkPositiveInteger('maxSteps', options.maxSteps);
     checkPositiveInteger('epochs', options.epochs);
-    if (options.maxSteps === undefined && options.epochs === undefined) throw new RangeError('Trainer: give maxSteps or epochs');
+    if (options.maxSteps === undefined && options.epochs === undefined)
+      throw new RangeError('Trainer: give maxSteps or epochs');
     this.accumulation = checkPositiveInteger('gradAccumulationSteps', options.gradAccumulationSteps) ?? 1;
     this.logEvery = checkPositiveInteger('logEvery', options.logEvery) ?? 10;
     checkPositiveInteger('evalEvery', options.evalEvery);
@@ -262,10 +283,13 @@ export class Trainer<B = unknown> {
     if (options.bestMode !== undefined && options.bestMode !== 'min' && options.bestMode !== 'max')
       throw new RangeError(`Trainer: bestMode must be 'min' or 'max', got '${String(options.bestMode)}'`);
     if (options.progress !== undefined && !['auto', 'bar', 'log', 'none'].includes(options.progress))
-      throw new RangeError(`Trainer: progress must be 'auto', 'bar', 'log' or 'none', got '${String(options.progress)}'`);
+      throw new RangeError(
+        `Trainer: progress must be 'auto', 'bar', 'log' or 'none', got '${String(options.progress)}'`,
+      );
     if (options.outDir !== undefined && (typeof options.outDir !== 'string' || options.outDir.length === 0))
       throw new TypeError('Trainer: outDir must be a non-empty string');
-    if (options.resume === true && options.outDir === undefined) throw new RangeError('Trainer: resume: true needs outDir');
+    if (options.resume === true && options.outDir === undefined)
+      throw new RangeError('Trainer: resume: true needs outDir');
     if ((options.checkpointEvery !== undefined || options.keepLast !== undefined) && options.outDir === undefined)
       throw new RangeError('Trainer: checkpointEvery and keepLast need outDir');
     this.options = options;
@@ -275,7 +299,10 @@ export class Trainer<B = unknown> {
     this.trainLoader = trainLoader;
     this.lossFn = options.lossFn ?? (defaultLossFn() as LossFn<B>);
     const { evalLoader } = options;
-    this.evalFn = evalLoader === undefined ? options.evalFn : (m) => ({ loss: evaluateLoss(m, evalLoader, { lossFn: this.lossFn }).loss });
+    this.evalFn =
+      evalLoader === undefined
+        ? options.evalFn
+        : (m) => ({ loss: evaluateLoss(m, evalLoader, { lossFn: this.lossFn }).loss });
   }
 
   /** The counters (steps, epoch, best metric...) as they stand. */
@@ -300,9 +327,19 @@ export class Trainer<B = unknown> {
    * they are about to be recomputed. A fresh run refuses an outDir holding a later run's checkpoints. */
   private prepareOutput(): void {
     const { resume, outDir } = this.options;
-    const dir = resume === undefined ? null : resume === true ? latestCheckpoint(path.join(outDir as string, CHECKPOINTS_DIR)) : resume;
+    const dir =
+      resume === undefined
+        ? null
+        : resume === true
+          ? latestCheckpoint(path.join(outDir as string, CHECKPOINTS_DIR))
+          : resume;
     if (dir !== null) {
-      const counters = restoreCheckpoint(dir, { model: this.model, optimizer: this.optimizer, scheduler: this.scheduler, dataLoader: this.trainLoader });
+      const counters = restoreCheckpoint(dir, {
+        model: this.model,
+        optimizer: this.optimizer,
+        scheduler: this.scheduler,
+        dataLoader: this.trainLoader,
+      });
       if (counters === null) throw new Error(`Trainer: checkpoint ${dir} holds no trainer counters`);
       this.counters = { ...counters };
     }
@@ -310,7 +347,9 @@ export class Trainer<B = unknown> {
     const step = this.counters.step;
     const later = listCheckpoints(this.file(CHECKPOINTS_DIR)).filter((c) => c.step > step);
     if (resume === undefined && later.length > 0)
-      throw new Error(`Trainer: ${outDir} already holds checkpoints of a run (${path.basename(later[later.length - 1].dir)}); resume it (resume: true) or use another outDir`);
+      throw new Error(
+        `Trainer: ${outDir} already holds checkpoints of a run (${path.basename(later[later.length - 1].dir)}); resume it (resume: true) or use another outDir`,
+      );
     if (fs.existsSync(this.file(METRICS_FILE))) {
       const kept = readMetrics(this.file(METRICS_FILE)).filter((r) => r.step <= step);
       writeFileAtomic(this.file(METRICS_FILE), kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
@@ -338,7 +377,8 @@ export class Trainer<B = unknown> {
     const keepLast = this.options.keepLast;
     if (keepLast !== undefined) {
       const all = listCheckpoints(root);
-      for (const old of all.slice(0, Math.max(0, all.length - keepLast))) fs.rmSync(old.dir, { recursive: true, force: true });
+      for (const old of all.slice(0, Math.max(0, all.length - keepLast)))
+        fs.rmSync(old.dir, { recursive: true, force: true });
     }
     return dir;
   }
@@ -370,7 +410,13 @@ export class Trainer<B = unknown> {
     } finally {
       run.progress.stop();
     }
-    return { ...this.counters, lastLoss: run.last?.loss ?? null, lastEval: run.lastEval, checkpoint: run.lastCheckpoint, stopped: this.stopRequested };
+    return {
+      ...this.counters,
+      lastLoss: run.last?.loss ?? null,
+      lastEval: run.lastEval,
+      checkpoint: run.lastCheckpoint,
+      stopped: this.stopRequested,
+    };
   }
 
   /** Prepares outDir (restoring the checkpoint when resuming), starts the progress display, puts the model in
@@ -381,7 +427,11 @@ export class Trainer<B = unknown> {
     this.prepareOutput();
     const batches = new EpochBatches(this.trainLoader, epochs);
     const totalSteps = maxSteps ?? Math.ceil(((epochs as number) * (this.trainLoader.length ?? 0)) / this.accumulation);
-    const progress = new ProgressDisplay(this.options.logStream ?? process.stderr, this.options.progress ?? 'auto', totalSteps);
+    const progress = new ProgressDisplay(
+      this.options.logStream ?? process.stderr,
+      this.options.progress ?? 'auto',
+      totalSteps,
+    );
     progress.start(this.counters.step, this.counters.epoch, this.optimizer.paramGroups[0].lr);
     this.model.train();
     return new RunState(batches, progress, this.counters.step, this.counters.elapsedSeconds);
@@ -426,7 +476,8 @@ export class Trainer<B = unknown> {
     const step = this.counters.step;
     const trainedNow = step > run.stepAtStart;
     if (trainedNow && run.lastEvalStep !== step) await this.evaluate(run);
-    if (run.lastCheckpointStep !== step && (trainedNow || this.options.resume === undefined)) this.saveStepCheckpoint(run);
+    if (run.lastCheckpointStep !== step && (trainedNow || this.options.resume === undefined))
+      this.saveStepCheckpoint(run);
     this.counters.elapsedSeconds = run.elapsed();
     if (this.options.outDir !== undefined) this.writeChart();
   }
@@ -446,7 +497,15 @@ export class Trainer<B = unknown> {
     const tps = window.tokens > 0 && seconds > 0 ? window.tokens / seconds : null;
     this.counters.elapsedSeconds = now;
     const { step, epoch } = this.counters;
-    const r: TrainRecord = { type: 'train', step, epoch, loss: window.loss / window.steps, lr: last.lr, tokensPerSecond: tps, elapsed: now };
+    const r: TrainRecord = {
+      type: 'train',
+      step,
+      epoch,
+      loss: window.loss / window.steps,
+      lr: last.lr,
+      tokensPerSecond: tps,
+      elapsed: now,
+    };
     if (last.gradNorm !== null) r.gradNorm = last.gradNorm;
     this.record(r);
     run.progress.train(r, seconds / window.steps);
@@ -465,11 +524,18 @@ export class Trainer<B = unknown> {
     } finally {
       model.train();
     }
-    if (metrics === null || typeof metrics !== 'object') throw new TypeError('Trainer: evalFn must return an object of metrics');
+    if (metrics === null || typeof metrics !== 'object')
+      throw new TypeError('Trainer: evalFn must return an object of metrics');
     run.lastEval = metrics;
     run.lastEvalStep = counters.step;
     counters.elapsedSeconds = run.elapsed();
-    this.record({ type: 'eval', step: counters.step, epoch: counters.epoch, metrics, elapsed: counters.elapsedSeconds });
+    this.record({
+      type: 'eval',
+      step: counters.step,
+      epoch: counters.epoch,
+      metrics,
+      elapsed: counters.elapsedSeconds,
+    });
     run.progress.eval(counters.step, metrics);
     this.trackBest(metrics);
   }
@@ -516,8 +582,12 @@ export class Trainer<B = unknown> {
       if (out === null || typeof out !== 'object' || !(out.loss instanceof Tensor))
         throw new TypeError('Trainer: lossFn must return { loss: Tensor, numTokens? }');
       const { loss } = out;
-      if (loss.size !== 1) throw new RangeError(`Trainer: the loss must be a scalar, got shape ${fmtShape(loss.shape)}`);
-      if (!loss.requiresGrad) throw new Error('Trainer: the loss does not require grad (was it computed under noGrad, or are all parameters frozen?)');
+      if (loss.size !== 1)
+        throw new RangeError(`Trainer: the loss must be a scalar, got shape ${fmtShape(loss.shape)}`);
+      if (!loss.requiresGrad)
+        throw new Error(
+          'Trainer: the loss does not require grad (was it computed under noGrad, or are all parameters frozen?)',
+        );
       const value = loss.item();
       if (!Number.isFinite(value)) throw new Error(`Trainer: the loss is ${value} at step ${this.counters.step + 1}`);
       (this.accumulation > 1 ? loss.mul(1 / this.accumulation) : loss).backward();

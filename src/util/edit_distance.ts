@@ -5,7 +5,8 @@
  * strings compare by UTF-16 code unit, arrays by element (===). One row of the table is kept. */
 export function editDistance<T>(a: ArrayLike<T>, b: ArrayLike<T>): number {
   const isSequence = (s: unknown) => typeof s === 'string' || Array.isArray(s) || ArrayBuffer.isView(s);
-  if (!isSequence(a) || !isSequence(b)) throw new TypeError('editDistance: both arguments must be strings or arrays of tokens');
+  if (!isSequence(a) || !isSequence(b))
+    throw new TypeError('editDistance: both arguments must be strings or arrays of tokens');
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let diagonal = row[0];

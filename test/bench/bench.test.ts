@@ -6,28 +6,69 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { expectError } from '../helpers';
 
-interface Options { quick: boolean; filter: string | null; threads: number[]; json: string; compare: boolean; help: boolean }
-interface Row { name: string; shape: string; unit: string; work: number; peer: string; spec: { kind: string }; endToEnd?: boolean; setup: unknown }
+interface Options {
+  quick: boolean;
+  filter: string | null;
+  threads: number[];
+  json: string;
+  compare: boolean;
+  help: boolean;
+}
+interface Row {
+  name: string;
+  shape: string;
+  unit: string;
+  work: number;
+  peer: string;
+  spec: { kind: string };
+  endToEnd?: boolean;
+  setup: unknown;
+}
 interface ResultRow {
-  name: string; shape: string; threads: number; medianMs: number; minMs: number; maxMs: number; value: number;
-  unit: string; ofLimit?: number; peer?: { name: string; value: number; ratio: number };
+  name: string;
+  shape: string;
+  threads: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  value: number;
+  unit: string;
+  ofLimit?: number;
+  peer?: { name: string; value: number; ratio: number };
 }
 interface Results {
-  date: string; cpu: string; threads: number[];
-  limits: { fmaGflops: Record<string, number>; bandwidthGBs: Record<string, number> }; rows: ResultRow[];
+  date: string;
+  cpu: string;
+  threads: number[];
+  limits: { fmaGflops: Record<string, number>; bandwidthGBs: Record<string, number> };
+  rows: ResultRow[];
 }
 
- 
 const { parseArgs, nameFilter } = require('../../bench/lib/options') as {
   parseArgs: (argv: string[], defaultJson: string) => Options;
   nameFilter: (filter: string | null) => (name: string) => boolean;
 };
 const {
-  allRows, attentionFlops, layerNormBytes, softmaxBytes, ELEMENTWISE_BYTES, reduceBytes, crossEntropyBytes, embeddingBytes,
+  allRows,
+  attentionFlops,
+  layerNormBytes,
+  softmaxBytes,
+  ELEMENTWISE_BYTES,
+  reduceBytes,
+  crossEntropyBytes,
+  embeddingBytes,
   adamwBytes,
 } = require('../../bench/lib/rows') as {
   allRows: () => Row[];
-  attentionFlops: (s: { B: number; H: number; Tq: number; Tk: number; D: number; causal: boolean; backward: boolean }) => number;
+  attentionFlops: (s: {
+    B: number;
+    H: number;
+    Tq: number;
+    Tk: number;
+    D: number;
+    causal: boolean;
+    backward: boolean;
+  }) => number;
   layerNormBytes: (N: number, C: number) => number;
   softmaxBytes: (N: number, C: number) => number;
   ELEMENTWISE_BYTES: { add: number; geluFwdBwd: number };
@@ -37,31 +78,51 @@ const {
   adamwBytes: (n: number) => number;
 };
 const { main } = require('../../bench/run') as {
-  main: (argv: string[], io: { out: (s: string) => void; log: (s: string) => void }, tuning?: object) => Promise<Results | null>;
+  main: (
+    argv: string[],
+    io: { out: (s: string) => void; log: (s: string) => void },
+    tuning?: object,
+  ) => Promise<Results | null>;
 };
-interface PeakRss { date: string; steps: number; threads: number; oursMiB: number; peer?: { name: string; MiB: number; ratio: number } }
+interface PeakRss {
+  date: string;
+  steps: number;
+  threads: number;
+  oursMiB: number;
+  peer?: { name: string; MiB: number; ratio: number };
+}
 const peakRss = require('../../bench/peak-rss') as {
   main: (argv: string[], out: (s: string) => void) => Promise<PeakRss>;
   parseArgs: (argv: string[]) => { steps: number; json: string | null; side: string | null };
 };
 const { Affinity, affinityList, expandCpus } = require('../../bench/lib/affinity') as {
   Affinity: new () => {
-    single: string | null; pinSelf(threads: number): void; restore(): void;
+    single: string | null;
+    pinSelf(threads: number): void;
+    restore(): void;
     command(threads: number, command: string, args: string[]): [string, string[]];
-    follow(pid: number): void; chooseFastest(probe: () => number): string | null;
+    follow(pid: number): void;
+    chooseFastest(probe: () => number): string | null;
   };
   affinityList: (pid: number) => string | null;
   expandCpus: (list: string) => string[];
 };
 // Short limit measurements keep each run at a fraction of a second.
 const FAST_LIMITS = { limitAttempts: 1, fmaSeconds: 0.01, bandwidthBytes: 1 << 22, bandwidthRepeats: 2 };
- 
 
 describe('bench options', () => {
   test('defaults and every option', () => {
-    expect(parseArgs([], 'r.json')).toEqual({ quick: false, filter: null, threads: [1, 2], json: 'r.json', compare: false, help: false });
-    expect(parseArgs(['--quick', '--filter', 'gemm NN', '--threads', '2,1,2', '--json', 'out.json', '--compare'], 'r.json'))
-      .toEqual({ quick: true, filter: 'gemm NN', threads: [1, 2], json: 'out.json', compare: true, help: false });
+    expect(parseArgs([], 'r.json')).toEqual({
+      quick: false,
+      filter: null,
+      threads: [1, 2],
+      json: 'r.json',
+      compare: false,
+      help: false,
+    });
+    expect(
+      parseArgs(['--quick', '--filter', 'gemm NN', '--threads', '2,1,2', '--json', 'out.json', '--compare'], 'r.json'),
+    ).toEqual({ quick: true, filter: 'gemm NN', threads: [1, 2], json: 'out.json', compare: true, help: false });
   });
 
   test('bad options throw and name the option', () => {
@@ -103,10 +164,19 @@ describe('bench rows', () => {
       expect(names).toContain(`softmax fwd+bwd ${shape}`);
     }
     for (const name of [
-      'elementwise add 1536x1024', 'elementwise add 384', 'elementwise gelu fwd+bwd 1536x1024', 'reduce sum 1536x1024 dim 1',
-      'reduce sum 1536x1024 dim 0', 'copy permute BTHD->BHTD 8x256x6x64', 'crossentropy fwd+bwd 1536x64',
-      'crossentropy fwd+bwd 2048x256', 'embedding fwd+bwd 1536 ids 64x256', 'embedding fwd+bwd 2048 ids 256x384',
-      'random dropout 1536x1024 p=0.1', 'random normal 1536x1024', 'adamw step 5.6M',
+      'elementwise add 1536x1024',
+      'elementwise add 384',
+      'elementwise gelu fwd+bwd 1536x1024',
+      'reduce sum 1536x1024 dim 1',
+      'reduce sum 1536x1024 dim 0',
+      'copy permute BTHD->BHTD 8x256x6x64',
+      'crossentropy fwd+bwd 1536x64',
+      'crossentropy fwd+bwd 2048x256',
+      'embedding fwd+bwd 1536 ids 64x256',
+      'embedding fwd+bwd 2048 ids 256x384',
+      'random dropout 1536x1024 p=0.1',
+      'random normal 1536x1024',
+      'adamw step 5.6M',
     ])
       expect(names).toContain(name);
     const endToEnd = rows.filter((r) => r.endToEnd);
@@ -117,7 +187,8 @@ describe('bench rows', () => {
   test('each kernel row is named after its family, and every kernel family has a row', () => {
     // A family is a native/addon/<family>_binding.cc; peak is the bench's own limits, not a row.
     const root = path.join(__dirname, '..', '..');
-    const families = fs.readdirSync(path.join(root, 'native', 'addon'))
+    const families = fs
+      .readdirSync(path.join(root, 'native', 'addon'))
       .map((file) => /^(\w+)_binding\.cc$/.exec(file)?.[1])
       .filter((family): family is string => family !== undefined && family !== 'peak');
     expect(families.length).toBeGreaterThanOrEqual(11);
@@ -140,14 +211,20 @@ describe('bench rows', () => {
 
   test('each kernel row runs exactly the kernels its name says, with its shape', () => {
     // A stand-in addon records kernel calls instead of running them (storages stay real).
-     
+
     const { addon } = require('../../src/native') as { addon: { Storage: unknown } };
     let calls: Array<{ kernel: string; args: unknown[] }> = [];
-    const recorder = new Proxy({}, {
-      get: (_target, kernel: string) => (kernel === 'Storage' ? addon.Storage : (...args: unknown[]) => {
-        calls.push({ kernel, args });
-      }),
-    });
+    const recorder = new Proxy(
+      {},
+      {
+        get: (_target, kernel: string) =>
+          kernel === 'Storage'
+            ? addon.Storage
+            : (...args: unknown[]) => {
+                calls.push({ kernel, args });
+              },
+      },
+    );
     const expected: Record<string, string[]> = {
       gemm: ['gemm'],
       attention: ['attentionForward'],
@@ -185,7 +262,10 @@ describe('bench rows', () => {
       impl.run();
       impl.dispose();
       const spec = row.spec as Record<string, number | boolean | string>;
-      const kernels = spec.kind === 'attention' && spec.backward ? ['attentionForward', 'attentionBackward'] : expected[spec.kind as string];
+      const kernels =
+        spec.kind === 'attention' && spec.backward
+          ? ['attentionForward', 'attentionBackward']
+          : expected[spec.kind as string];
       expect({ row: row.name, kernels: calls.map((c) => c.kernel) }).toEqual({ row: row.name, kernels });
       if (spec.kind === 'gemm') {
         // gemm(a, aOff, b, bOff, c, cOff, bias, biasOff, transA, transB, M, N, K, batch, ...)
@@ -199,12 +279,12 @@ describe('bench rows', () => {
         expect(calls[0].args[16]).toBe(spec.causal);
       }
       const work = workOf[spec.kind as string];
-      if (work !== undefined) expect({ row: row.name, work: row.work }).toEqual({ row: row.name, work: work(calls[0].args) });
+      if (work !== undefined)
+        expect({ row: row.name, work: row.work }).toEqual({ row: row.name, work: work(calls[0].args) });
     }
   });
 
   test('each kernel row sets up, runs once and disposes on the real addon', () => {
-     
     const { addon } = require('../../src/native') as { addon: unknown };
     for (const row of rows.filter((r) => !r.endToEnd)) {
       const impl = (row.setup as (a: unknown) => { run: () => void; dispose: () => void })(addon);
@@ -244,7 +324,11 @@ describe('bench run', () => {
   test('a tiny filtered run writes the results schema', async () => {
     const json = path.join(dir, 'results.json');
     const { out, io } = silent();
-    const results = await main(['--quick', '--filter', '^(gemm NN 128\\^3|softmax fwd\\+bwd 1536x256)$', '--threads', '1', '--json', json], io, FAST_LIMITS);
+    const results = await main(
+      ['--quick', '--filter', '^(gemm NN 128\\^3|softmax fwd\\+bwd 1536x256)$', '--threads', '1', '--json', json],
+      io,
+      FAST_LIMITS,
+    );
     expect(results).not.toBeNull();
     const written = JSON.parse(fs.readFileSync(json, 'utf8')) as Results;
     expect(written).toEqual(results);
@@ -257,7 +341,17 @@ describe('bench run', () => {
     }
     expect(written.rows.map((r) => r.name)).toEqual(['gemm NN 128^3', 'softmax fwd+bwd 1536x256']);
     for (const row of written.rows) {
-      expect(Object.keys(row)).toEqual(['name', 'shape', 'threads', 'medianMs', 'minMs', 'maxMs', 'value', 'unit', 'ofLimit']);
+      expect(Object.keys(row)).toEqual([
+        'name',
+        'shape',
+        'threads',
+        'medianMs',
+        'minMs',
+        'maxMs',
+        'value',
+        'unit',
+        'ofLimit',
+      ]);
       expect(row.threads).toBe(1);
       expect(row.minMs).toBeGreaterThan(0);
       expect(row.minMs).toBeLessThanOrEqual(row.medianMs);
@@ -290,7 +384,21 @@ describe('bench run', () => {
   test('--compare without Python says "peer unavailable" and writes no peer fields', async () => {
     const { out, io } = silent();
     const results = await withPython(path.join(dir, 'no-such-python'), () =>
-      main(['--quick', '--compare', '--filter', 'gemm TN 128^3', '--threads', '2', '--json', path.join(dir, 'compare.json')], io, FAST_LIMITS));
+      main(
+        [
+          '--quick',
+          '--compare',
+          '--filter',
+          'gemm TN 128^3',
+          '--threads',
+          '2',
+          '--json',
+          path.join(dir, 'compare.json'),
+        ],
+        io,
+        FAST_LIMITS,
+      ),
+    );
     expect(results!.rows).toHaveLength(1);
     expect(results!.rows[0].peer).toBeUndefined();
     expect(results!.rows[0].threads).toBe(2);
@@ -300,29 +408,49 @@ describe('bench run', () => {
   /** A stand-in for python3 that speaks the peer protocol from a shell script: `timeReply` answers each 'time'. */
   function fakePython(name: string, timeReply: string): string {
     const file = path.join(dir, name);
-    fs.writeFileSync(file, [
-      '#!/bin/sh',
-      'if [ "$1" = "-c" ]; then echo 3; exit 0; fi',
-      'while read -r line; do',
-      '  case "$line" in',
-      '    *\\"hello\\"*) echo \'{"ok": true, "name": "fake 1.0"}\' ;;',
-      `    *\\"time\\"*) ${timeReply} ;;`,
-      '    *\\"maxrss\\"*) echo \'{"ok": true, "maxRssKiB": 1048576}\' ;;',
-      '    *) echo \'{"ok": true}\' ;;',
-      '  esac',
-      'done',
-      '',
-    ].join('\n'), { mode: 0o755 });
+    fs.writeFileSync(
+      file,
+      [
+        '#!/bin/sh',
+        'if [ "$1" = "-c" ]; then echo 3; exit 0; fi',
+        'while read -r line; do',
+        '  case "$line" in',
+        '    *\\"hello\\"*) echo \'{"ok": true, "name": "fake 1.0"}\' ;;',
+        `    *\\"time\\"*) ${timeReply} ;;`,
+        '    *\\"maxrss\\"*) echo \'{"ok": true, "maxRssKiB": 1048576}\' ;;',
+        '    *) echo \'{"ok": true}\' ;;',
+        '  esac',
+        'done',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
     return file;
   }
 
-  test('--compare records the peer\'s name, throughput and ours/peer ratio', async () => {
+  test("--compare records the peer's name, throughput and ours/peer ratio", async () => {
     const python = fakePython('python-ok', 'echo \'{"ok": true, "ms": 2}\'');
     const { out, io } = silent();
     const results = await withPython(python, () =>
-      main(['--quick', '--compare', '--filter', 'gemm NN 256^3', '--threads', '1', '--json', path.join(dir, 'peer.json')], io, FAST_LIMITS));
+      main(
+        ['--quick', '--compare', '--filter', 'gemm NN 256^3', '--threads', '1', '--json', path.join(dir, 'peer.json')],
+        io,
+        FAST_LIMITS,
+      ),
+    );
     const row = results!.rows[0];
-    expect(Object.keys(row)).toEqual(['name', 'shape', 'threads', 'medianMs', 'minMs', 'maxMs', 'value', 'unit', 'ofLimit', 'peer']);
+    expect(Object.keys(row)).toEqual([
+      'name',
+      'shape',
+      'threads',
+      'medianMs',
+      'minMs',
+      'maxMs',
+      'value',
+      'unit',
+      'ofLimit',
+      'peer',
+    ]);
     expect(Object.keys(row.peer!)).toEqual(['name', 'value', 'ratio']);
     expect(row.peer!.name).toBe('fake 1.0 (1 thread)');
     expect(row.peer!.value).toBeCloseTo((2 * 256 ** 3) / 0.002 / 1e9, 9);
@@ -334,18 +462,25 @@ describe('bench run', () => {
     const python = fakePython('python-dies', 'exit 1');
     const { out, io } = silent();
     const results = await withPython(python, () =>
-      main(['--quick', '--compare', '--filter', 'gemm NT 128^3', '--threads', '1', '--json', path.join(dir, 'dies.json')], io, FAST_LIMITS));
+      main(
+        ['--quick', '--compare', '--filter', 'gemm NT 128^3', '--threads', '1', '--json', path.join(dir, 'dies.json')],
+        io,
+        FAST_LIMITS,
+      ),
+    );
     expect(results!.rows).toHaveLength(1);
     expect(results!.rows[0].peer).toBeUndefined();
     expect(results!.rows[0].value).toBeGreaterThan(0);
     expect(out.join('\n')).toMatch(/\| gemm NT 128\^3 \|.*\| peer failed \|/);
   });
 
-  test('peak-rss: our training process and the peer\'s peak RSS in MiB, and theirs / ours', async () => {
+  test("peak-rss: our training process and the peer's peak RSS in MiB, and theirs / ours", async () => {
     const python = fakePython('python-rss', 'echo \'{"ok": true, "ms": 2}\'');
     const out: string[] = [];
     const json = path.join(dir, 'rss.json');
-    const result = await withPython(python, () => peakRss.main(['--steps', '1', '--json', json], (line) => out.push(line)));
+    const result = await withPython(python, () =>
+      peakRss.main(['--steps', '1', '--json', json], (line) => out.push(line)),
+    );
     expect(result.steps).toBe(1);
     expect(result.oursMiB).toBeGreaterThan(40); // node, the addon, the seed model and its AdamW state
     expect(result.oursMiB).toBeLessThan(2048);
@@ -355,7 +490,9 @@ describe('bench run', () => {
     expect(out[1]).toMatch(/^fake 1\.0: 1024 MiB; theirs \/ ours = [\d.]+x$/);
 
     const alone: string[] = [];
-    const unavailable = await withPython(path.join(dir, 'no-such-python'), () => peakRss.main(['--steps', '1'], (line) => alone.push(line)));
+    const unavailable = await withPython(path.join(dir, 'no-such-python'), () =>
+      peakRss.main(['--steps', '1'], (line) => alone.push(line)),
+    );
     expect(unavailable.peer).toBeUndefined();
     expect(alone[1]).toBe('peer unavailable: no python3 found');
   }, 60_000);
@@ -390,7 +527,11 @@ describe('bench run', () => {
     expect(affinityList(process.pid)).toBe(before);
     // A whole run leaves the process as it found it.
     const { io } = silent();
-    await main(['--quick', '--filter', 'gemm NN 128^3', '--threads', '1', '--json', path.join(dir, 'pin.json')], io, FAST_LIMITS);
+    await main(
+      ['--quick', '--filter', 'gemm NN 128^3', '--threads', '1', '--json', path.join(dir, 'pin.json')],
+      io,
+      FAST_LIMITS,
+    );
     expect(affinityList(process.pid)).toBe(before);
   });
 
@@ -434,7 +575,8 @@ describe('bench run', () => {
   });
 
   test('a filter that matches nothing is an error', async () => {
-    await expect(main(['--quick', '--filter', 'no such row', '--json', path.join(dir, 'x.json')], silent().io))
-      .rejects.toThrow(/--filter 'no such row' matches no row/);
+    await expect(
+      main(['--quick', '--filter', 'no such row', '--json', path.join(dir, 'x.json')], silent().io),
+    ).rejects.toThrow(/--filter 'no such row' matches no row/);
   });
 });

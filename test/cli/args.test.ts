@@ -20,12 +20,19 @@ function userError(fn: () => unknown): UserError {
 }
 
 test('flag forms and typed values', () => {
-  const parsed = parseArgs(['--out', 'dir', '--max-steps=5', '--lr', '1e-2', '--no-shuffle', 'word', '--', '--not-a-flag'], SPECS, 'train');
+  const parsed = parseArgs(
+    ['--out', 'dir', '--max-steps=5', '--lr', '1e-2', '--no-shuffle', 'word', '--', '--not-a-flag'],
+    SPECS,
+    'train',
+  );
   expect(parsed.values).toEqual({ out: 'dir', maxSteps: 5, lr: 0.01, shuffle: false });
   expect(parsed.positionals).toEqual(['word', '--not-a-flag']);
   expect([...parsed.explicit].sort()).toEqual(['lr', 'maxSteps', 'out', 'shuffle']);
   expect(parsed.help).toBe(false);
-  expect(parseArgs(['--shuffle=false', '-h'], SPECS, 'train')).toMatchObject({ values: { shuffle: false }, help: true });
+  expect(parseArgs(['--shuffle=false', '-h'], SPECS, 'train')).toMatchObject({
+    values: { shuffle: false },
+    help: true,
+  });
   expect(parseArgs(['--shuffle'], SPECS, 'train').values).toEqual({ shuffle: true });
 });
 
@@ -52,10 +59,20 @@ test('bad flags and values are usage errors (exit code 2) naming the flag', () =
 test('defaults < config file < command line; required options and unknown config keys', () => {
   const parsed = parseArgs(['--lr', '0.5'], SPECS, 'train');
   const config = { out: 'from-config', lr: 0.1, maxSteps: 7, shuffle: false };
-  expect(resolveOptions(SPECS, parsed, config, 'c.json')).toEqual({ out: 'from-config', maxSteps: 7, lr: 0.5, mode: 'a', shuffle: false });
+  expect(resolveOptions(SPECS, parsed, config, 'c.json')).toEqual({
+    out: 'from-config',
+    maxSteps: 7,
+    lr: 0.5,
+    mode: 'a',
+    shuffle: false,
+  });
   expect(userError(() => resolveOptions(SPECS, parsed, null)).message).toBe('missing required option --out');
-  expect(userError(() => resolveOptions(SPECS, parsed, { out: 'x', maxStep: 3 }, 'c.json')).message).toBe("unknown key 'maxStep' in c.json (did you mean maxSteps?)");
-  expect(userError(() => resolveOptions(SPECS, parsed, { out: 'x', maxSteps: '3' }, 'c.json')).message).toMatch(/invalid value "3" for 'maxSteps' in c.json: expected an integer/);
+  expect(userError(() => resolveOptions(SPECS, parsed, { out: 'x', maxStep: 3 }, 'c.json')).message).toBe(
+    "unknown key 'maxStep' in c.json (did you mean maxSteps?)",
+  );
+  expect(userError(() => resolveOptions(SPECS, parsed, { out: 'x', maxSteps: '3' }, 'c.json')).message).toMatch(
+    /invalid value "3" for 'maxSteps' in c.json: expected an integer/,
+  );
 });
 
 test('suggestions only for close names; help lists every option with defaults', () => {
@@ -72,7 +89,11 @@ test('suggestions only for close names; help lists every option with defaults', 
 test('arguments that start with a dash: negative values and positionals; repeated flags; short options', () => {
   const specs: OptionSpec[] = [...SPECS, { name: 'shift', type: 'number', description: 'offset' }];
   // A flag's value may be negative; a negative number standing alone is a positional, '-1e-3' included.
-  const parsed = parseArgs(['--shift', '-1e-3', '-5', '-1e-3', '--out', 'dir', '-', '--shift=-2', '--max-steps', '3', '--max-steps', '4'], specs, 'train');
+  const parsed = parseArgs(
+    ['--shift', '-1e-3', '-5', '-1e-3', '--out', 'dir', '-', '--shift=-2', '--max-steps', '3', '--max-steps', '4'],
+    specs,
+    'train',
+  );
   expect(parsed.values).toEqual({ shift: -2, out: 'dir', maxSteps: 4 });
   expect(parsed.positionals).toEqual(['-5', '-1e-3', '-']);
   expect(parseArgs(['--out', '-x'], specs, 'train').values).toEqual({ out: '-x' });

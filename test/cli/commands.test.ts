@@ -31,7 +31,10 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
   return runWith({}, ...argv);
 }
 
-async function runWith(options: MainOptions, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runWith(
+  options: MainOptions,
+  ...argv: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = sink();
   const stderr = sink();
   const code = await main(argv, { stdout, stderr }, options);
@@ -57,7 +60,8 @@ describe('help', () => {
     expect(bare.stdout).toMatch(/Usage: transformer-native <command> --task NAME/);
     const help = await run('--help');
     expect(help.code).toBe(0);
-    for (const word of ['train', 'eval', 'predict', 'generate', 'lm', 'classify']) expect(help.stdout).toContain(`  ${word}`);
+    for (const word of ['train', 'eval', 'predict', 'generate', 'lm', 'classify'])
+      expect(help.stdout).toContain(`  ${word}`);
     expect(help.stdout).toMatch(/lm\s+language modelling: a GPT trained on a text file \(train, eval, generate\)/);
   });
 
@@ -66,11 +70,17 @@ describe('help', () => {
     expect(train.code).toBe(0);
     expect(train.stdout).toMatch(/Usage: transformer-native train --task NAME/);
     expect(train.stdout).toMatch(/lm\s+train a GPT on a text file/);
-    for (const argv of [['train', '--task', 'lm', '--help'], ['lm', 'train', '--help'], ['train', '--task=lm', '-h']]) {
+    for (const argv of [
+      ['train', '--task', 'lm', '--help'],
+      ['lm', 'train', '--help'],
+      ['train', '--task=lm', '-h'],
+    ]) {
       const r = await run(...argv);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/--data FILE\s+UTF-8 text file to train on \(required\)/);
-      expect(r.stdout).toMatch(/--max-steps N\s+optimizer steps to train for \(default: 2000 unless --epochs is given\)/);
+      expect(r.stdout).toMatch(
+        /--max-steps N\s+optimizer steps to train for \(default: 2000 unless --epochs is given\)/,
+      );
       expect(r.stdout).toMatch(/--config FILE/);
     }
     const generate = await run('generate', '--task', 'lm', '--help');
@@ -88,14 +98,26 @@ describe('user errors', () => {
     await expectUserError(['train'], 2, /'train' needs --task NAME \(one of classify, g2p, lm\)/);
     await expectUserError(['train', '--task', 'lmm'], 2, /unknown task 'lmm' \(did you mean lm\?\)/);
     await expectUserError(['generate', '--task', 'classify'], 2, /task 'classify' has no 'generate' command/);
-    await expectUserError(['train', '--task', 'lm', '--max-step', '3'], 2, /unknown option '--max-step' .*\(did you mean --max-steps\?\)\nRun 'transformer-native train --task lm --help'/);
+    await expectUserError(
+      ['train', '--task', 'lm', '--max-step', '3'],
+      2,
+      /unknown option '--max-step' .*\(did you mean --max-steps\?\)\nRun 'transformer-native train --task lm --help'/,
+    );
     await expectUserError(['train', '--task', 'lm', '--out', 'x'], 2, /missing required option --data/);
     await expectUserError(['train', '--task', 'lm', '--data'], 2, /option '--data' needs a value/);
-    await expectUserError(['train', '--task', 'lm', 'stray', '--data', 'x', '--out', 'y'], 2, /unexpected argument 'stray'/);
+    await expectUserError(
+      ['train', '--task', 'lm', 'stray', '--data', 'x', '--out', 'y'],
+      2,
+      /unexpected argument 'stray'/,
+    );
   });
 
   test('the task given twice, after --, or flags without values before the task is known', async () => {
-    await expectUserError(['train', '--task', 'lm', '--task', 'classify'], 2, /the task is given twice: 'lm' and --task classify/);
+    await expectUserError(
+      ['train', '--task', 'lm', '--task', 'classify'],
+      2,
+      /the task is given twice: 'lm' and --task classify/,
+    );
     await expectUserError(['lm', 'train', '--task=g2p'], 2, /the task is given twice: 'lm' and --task g2p/);
     await expectUserError(['predict', '--', '--task', 'classify'], 2, /'predict' needs --task NAME/);
     await expectUserError(['train', '--task', '--data', 'x'], 2, /option '--task' needs a value/);
@@ -104,34 +126,86 @@ describe('user errors', () => {
 
   test('invalid values', async () => {
     const base = ['train', '--task', 'lm', '--data', 'x.txt', '--out', path.join(root, 'never')];
-    await expectUserError([...base, '--max-steps', 'ten'], 2, /invalid value "ten" for --max-steps: expected an integer/);
-    await expectUserError([...base, '--max-steps', '0'], 2, /invalid value "0" for --max-steps: expected an integer >= 1/);
+    await expectUserError(
+      [...base, '--max-steps', 'ten'],
+      2,
+      /invalid value "ten" for --max-steps: expected an integer/,
+    );
+    await expectUserError(
+      [...base, '--max-steps', '0'],
+      2,
+      /invalid value "0" for --max-steps: expected an integer >= 1/,
+    );
     await expectUserError([...base, '--lr', '-1'], 2, /invalid value "-1" for --lr: expected a number > 0/);
-    await expectUserError([...base, '--tokenizer', 'words'], 2, /invalid value "words" for --tokenizer: expected one of char, bpe/);
+    await expectUserError(
+      [...base, '--tokenizer', 'words'],
+      2,
+      /invalid value "words" for --tokenizer: expected one of char, bpe/,
+    );
     await expectUserError([...base, '--dropout', '1.5'], 2, /for --dropout: expected a number <= 0.99/);
   });
 
   test('missing files, bad JSON and bad config keys', async () => {
     const out = path.join(root, 'never');
-    await expectUserError(['train', '--task', 'lm', '--data', path.join(root, 'nope.txt'), '--out', out], 1, /data file not found: .*nope\.txt/);
+    await expectUserError(
+      ['train', '--task', 'lm', '--data', path.join(root, 'nope.txt'), '--out', out],
+      1,
+      /data file not found: .*nope\.txt/,
+    );
     const badJson = path.join(root, 'bad.json');
     fs.writeFileSync(badJson, '{ "maxSteps": 3,, }');
-    await expectUserError(['train', '--task', 'lm', '--config', badJson], 1, /config file .*bad\.json is not valid JSON/);
-    await expectUserError(['train', '--task', 'lm', '--config', path.join(root, 'none.json')], 1, /config file not found/);
+    await expectUserError(
+      ['train', '--task', 'lm', '--config', badJson],
+      1,
+      /config file .*bad\.json is not valid JSON/,
+    );
+    await expectUserError(
+      ['train', '--task', 'lm', '--config', path.join(root, 'none.json')],
+      1,
+      /config file not found/,
+    );
     const unknownKey = path.join(root, 'unknown.json');
     fs.writeFileSync(unknownKey, JSON.stringify({ data: 'x', out: 'y', maxStep: 3 }));
-    await expectUserError(['train', '--task', 'lm', '--config', unknownKey], 2, /unknown key 'maxStep' in config file .*\(did you mean maxSteps\?\)/);
+    await expectUserError(
+      ['train', '--task', 'lm', '--config', unknownKey],
+      2,
+      /unknown key 'maxStep' in config file .*\(did you mean maxSteps\?\)/,
+    );
     const badValue = path.join(root, 'value.json');
     fs.writeFileSync(badValue, JSON.stringify({ data: 'x', out: 'y', batchSize: 'big' }));
-    await expectUserError(['train', '--task', 'lm', '--config', badValue], 2, /invalid value "big" for 'batchSize' in config file/);
-    await expectUserError(['generate', '--task', 'lm', '--checkpoint', path.join(root, 'nothing'), '--prompt', 'a'], 1, /checkpoint not found: .*nothing/);
+    await expectUserError(
+      ['train', '--task', 'lm', '--config', badValue],
+      2,
+      /invalid value "big" for 'batchSize' in config file/,
+    );
+    await expectUserError(
+      ['generate', '--task', 'lm', '--checkpoint', path.join(root, 'nothing'), '--prompt', 'a'],
+      1,
+      /checkpoint not found: .*nothing/,
+    );
   });
 
   test('errors thrown by the library are reported without a stack trace', async () => {
     const data = path.join(root, 'small.txt');
     fs.writeFileSync(data, TEXT);
     // dModel 10 is not divisible by 4 heads: the model constructor refuses it.
-    await expectUserError(['train', '--task', 'lm', '--data', data, '--out', path.join(root, 'bad-model'), '--d-model', '10', '--max-steps', '1'], 1, /GPT: .*10.*4/);
+    await expectUserError(
+      [
+        'train',
+        '--task',
+        'lm',
+        '--data',
+        data,
+        '--out',
+        path.join(root, 'bad-model'),
+        '--d-model',
+        '10',
+        '--max-steps',
+        '1',
+      ],
+      1,
+      /GPT: .*10.*4/,
+    );
   });
 });
 
@@ -143,20 +217,68 @@ describe('lm', () => {
     fs.writeFileSync(data(), TEXT);
     const config = path.join(root, 'lm.json');
     // The config asks for 200 steps; the flag overrides it.
-    fs.writeFileSync(config, JSON.stringify({ data: data(), maxSteps: 200, blockSize: 16, dModel: 32, nhead: 2, numLayers: 1, batchSize: 8, warmupSteps: 5, lr: 0.01, progress: 'log' }));
-    const trained = await run('train', '--task', 'lm', '--config', config, '--out', out(), '--max-steps', '40', '--eval-every', '20', '--log-every', '10', '--checkpoint-every', '20');
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        data: data(),
+        maxSteps: 200,
+        blockSize: 16,
+        dModel: 32,
+        nhead: 2,
+        numLayers: 1,
+        batchSize: 8,
+        warmupSteps: 5,
+        lr: 0.01,
+        progress: 'log',
+      }),
+    );
+    const trained = await run(
+      'train',
+      '--task',
+      'lm',
+      '--config',
+      config,
+      '--out',
+      out(),
+      '--max-steps',
+      '40',
+      '--eval-every',
+      '20',
+      '--log-every',
+      '10',
+      '--checkpoint-every',
+      '20',
+    );
     expect(trained.stderr).toMatch(/lm: training a model of [\d,]+ parameters for 40 steps/);
     expect(trained.code).toBe(0);
-    expect(trained.stdout).toMatch(/^done at step 40: loss \d+\.\d{4} \| eval loss \d+\.\d{4}, perplexity \d+\.\d{4}\ncheckpoint: .*step-00000040\nmetrics: .*metrics\.jsonl, chart: .*loss\.svg\n$/);
+    expect(trained.stdout).toMatch(
+      /^done at step 40: loss \d+\.\d{4} \| eval loss \d+\.\d{4}, perplexity \d+\.\d{4}\ncheckpoint: .*step-00000040\nmetrics: .*metrics\.jsonl, chart: .*loss\.svg\n$/,
+    );
     expect(trained.stderr).toMatch(/step 40\/40 \| epoch \d+ \| loss/);
-    for (const file of ['metrics.jsonl', 'loss.svg', 'best', 'checkpoints']) expect(fs.existsSync(path.join(out(), file))).toBe(true);
+    for (const file of ['metrics.jsonl', 'loss.svg', 'best', 'checkpoints'])
+      expect(fs.existsSync(path.join(out(), file))).toBe(true);
     const records = readMetrics(path.join(out(), 'metrics.jsonl'));
     expect(records.filter((r) => r.type === 'train').map((r) => r.step)).toEqual([10, 20, 30, 40]);
     const losses = records.filter((r) => r.type === 'train').map((r) => (r as { loss: number }).loss);
     expect(losses[3]).toBeLessThan(losses[0]);
 
     // Sampling is seeded; greedy decoding is deterministic; the task comes from the checkpoint.
-    const sample = (seed: string) => run('generate', '--checkpoint', out(), '--prompt', 'the ', '--max-tokens', '30', '--temperature', '0.8', '--top-k', '5', '--seed', seed);
+    const sample = (seed: string) =>
+      run(
+        'generate',
+        '--checkpoint',
+        out(),
+        '--prompt',
+        'the ',
+        '--max-tokens',
+        '30',
+        '--temperature',
+        '0.8',
+        '--top-k',
+        '5',
+        '--seed',
+        seed,
+      );
     const a = await sample('1');
     const b = await sample('1');
     expect(a.code).toBe(0);
@@ -165,10 +287,25 @@ describe('lm', () => {
     // 16 positions: the 4-token prompt leaves room for 13 new tokens, which the command says.
     expect(a.stderr).toBe("lm: the model's context of 16 tokens leaves room for 13 new tokens after this prompt\n");
     expect(a.stdout.length).toBeGreaterThan('the '.length + 5);
-    const greedy = await run('lm', 'generate', '--checkpoint', path.join(out(), 'checkpoints', 'step-00000040'), '--prompt', 'the c', '--temperature', '0', '--max-tokens', '20');
+    const greedy = await run(
+      'lm',
+      'generate',
+      '--checkpoint',
+      path.join(out(), 'checkpoints', 'step-00000040'),
+      '--prompt',
+      'the c',
+      '--temperature',
+      '0',
+      '--max-tokens',
+      '20',
+    );
     expect(greedy.code).toBe(0);
     expect(greedy.stdout).toMatch(/^the c/);
-    await expectUserError(['generate', '--checkpoint', out(), '--prompt', 'x', '--top-p', '0'], 2, /--top-p: expected a number > 0/);
+    await expectUserError(
+      ['generate', '--checkpoint', out(), '--prompt', 'x', '--top-p', '0'],
+      2,
+      /--top-p: expected a number > 0/,
+    );
     // eval on the training text: the same loss as the last eval on the held-out tail, roughly.
     const metricsFile = path.join(root, 'lm-eval.json');
     const evaluated = await run('eval', '--checkpoint', out(), '--data', data(), '--json', metricsFile);
@@ -179,31 +316,88 @@ describe('lm', () => {
     expect(saved.loss).toBeLessThan(losses[0]);
 
     // Resume the run to 60 steps: it continues the metrics file from the last checkpoint.
-    const resumed = await run('train', '--task', 'lm', '--config', config, '--out', out(), '--max-steps', '60', '--log-every', '10', '--resume', 'auto');
+    const resumed = await run(
+      'train',
+      '--task',
+      'lm',
+      '--config',
+      config,
+      '--out',
+      out(),
+      '--max-steps',
+      '60',
+      '--log-every',
+      '10',
+      '--resume',
+      'auto',
+    );
     expect(resumed.code).toBe(0);
     expect(resumed.stderr).toMatch(/lm: resuming from .*step-00000040\n/);
     expect(resumed.stderr).toMatch(/the learning-rate schedule of .* ends at step 40; later steps use its final lr/);
     expect(resumed.stdout).toMatch(/^done at step 60/);
-    const steps = readMetrics(path.join(out(), 'metrics.jsonl')).filter((r) => r.type === 'train').map((r) => r.step);
+    const steps = readMetrics(path.join(out(), 'metrics.jsonl'))
+      .filter((r) => r.type === 'train')
+      .map((r) => r.step);
     expect(steps).toEqual([10, 20, 30, 40, 50, 60]);
-    await expectUserError(['train', '--task', 'lm', '--config', config, '--out', out()], 1, /already holds checkpoints of a run; pass --resume auto to continue it/);
+    await expectUserError(
+      ['train', '--task', 'lm', '--config', config, '--out', out()],
+      1,
+      /already holds checkpoints of a run; pass --resume auto to continue it/,
+    );
     // keepLast 3 (default): step 20, 40, 60 remain.
-    expect(fs.readdirSync(path.join(out(), 'checkpoints')).sort()).toEqual(['step-00000020', 'step-00000040', 'step-00000060']);
+    expect(fs.readdirSync(path.join(out(), 'checkpoints')).sort()).toEqual([
+      'step-00000020',
+      'step-00000040',
+      'step-00000060',
+    ]);
   });
 
   test('an interrupted run resumed with --resume auto has the losses of an uninterrupted one', async () => {
-    const flags = ['--data', data(), '--max-steps', '12', '--block-size', '16', '--d-model', '16', '--nhead', '2', '--num-layers', '1',
-      '--batch-size', '4', '--warmup-steps', '3', '--log-every', '1', '--progress', 'none', '--seed', '7'];
+    const flags = [
+      '--data',
+      data(),
+      '--max-steps',
+      '12',
+      '--block-size',
+      '16',
+      '--d-model',
+      '16',
+      '--nhead',
+      '2',
+      '--num-layers',
+      '1',
+      '--batch-size',
+      '4',
+      '--warmup-steps',
+      '3',
+      '--log-every',
+      '1',
+      '--progress',
+      'none',
+      '--seed',
+      '7',
+    ];
     const straightDir = path.join(root, 'straight');
     expect((await run('train', '--task', 'lm', ...flags, '--out', straightDir)).code).toBe(0);
     const interruptedDir = path.join(root, 'interrupted');
     // The "Ctrl-C" arrives once the first step has run: the trainer stops there and saves a checkpoint.
-    const stopped = await runWith({ onInterrupt: (stop) => setImmediate(stop) }, 'train', '--task', 'lm', ...flags, '--out', interruptedDir);
+    const stopped = await runWith(
+      { onInterrupt: (stop) => setImmediate(stop) },
+      'train',
+      '--task',
+      'lm',
+      ...flags,
+      '--out',
+      interruptedDir,
+    );
     expect(stopped.code).toBe(0);
     expect(stopped.stdout).toMatch(/^stopped at step 1:/);
     const resumed = await run('train', '--task', 'lm', ...flags, '--out', interruptedDir, '--resume', 'auto');
     expect(resumed.stdout).toMatch(/^done at step 12:/);
-    const lossesOf = (dir: string) => readMetrics(path.join(dir, 'metrics.jsonl')).filter((r) => r.type === 'train').map((r) => (r as { loss: number }).loss);
+    const lossesOf = (dir: string) =>
+      readMetrics(path.join(dir, 'metrics.jsonl'))
+        .filter((r) => r.type === 'train')
+        .map((r) => (r as { loss: number }).loss);
     const straight = lossesOf(straightDir);
     const interrupted = lossesOf(interruptedDir);
     expect(interrupted).toHaveLength(12);
@@ -211,8 +405,31 @@ describe('lm', () => {
   });
 
   test('a BPE tokenizer trains too', async () => {
-    const r = await run('train', '--task', 'lm', '--data', data(), '--out', path.join(root, 'bpe'), '--tokenizer', 'bpe', '--vocab-size', '280',
-      '--max-steps', '3', '--block-size', '8', '--d-model', '16', '--nhead', '2', '--num-layers', '1', '--progress', 'none');
+    const r = await run(
+      'train',
+      '--task',
+      'lm',
+      '--data',
+      data(),
+      '--out',
+      path.join(root, 'bpe'),
+      '--tokenizer',
+      'bpe',
+      '--vocab-size',
+      '280',
+      '--max-steps',
+      '3',
+      '--block-size',
+      '8',
+      '--d-model',
+      '16',
+      '--nhead',
+      '2',
+      '--num-layers',
+      '1',
+      '--progress',
+      'none',
+    );
     expect(r.code).toBe(0);
     const tokenizer = JSON.parse(fs.readFileSync(path.join(root, 'bpe', 'best', 'tokenizer.json'), 'utf8'));
     expect(tokenizer.type).toBe('ByteLevelBPETokenizer');
@@ -229,8 +446,32 @@ describe('classify', () => {
     const data = path.join(root, 'cls.jsonl');
     fs.writeFileSync(data, `${rows.join('\n')}\n`);
     const out = path.join(root, 'cls-run');
-    const trained = await run('classify', 'train', '--data', data, '--out', out, '--max-steps', '30', '--d-model', '16', '--nhead', '2', '--num-layers', '1',
-      '--batch-size', '8', '--lr', '0.005', '--warmup-steps', '3', '--eval-every', '10', '--progress', 'none');
+    const trained = await run(
+      'classify',
+      'train',
+      '--data',
+      data,
+      '--out',
+      out,
+      '--max-steps',
+      '30',
+      '--d-model',
+      '16',
+      '--nhead',
+      '2',
+      '--num-layers',
+      '1',
+      '--batch-size',
+      '8',
+      '--lr',
+      '0.005',
+      '--warmup-steps',
+      '3',
+      '--eval-every',
+      '10',
+      '--progress',
+      'none',
+    );
     expect(trained.code).toBe(0);
     expect(trained.stdout).toMatch(/eval loss \d+\.\d{4}, accuracy 1\.0000/);
     const json = path.join(root, 'cls-metrics.json');
@@ -242,15 +483,43 @@ describe('classify', () => {
     expect(predicted.code).toBe(0);
     expect(predicted.stdout).toMatch(/^ab\t\d\.\d{4}\tababab\nxyz\t\d\.\d{4}\txyzxyz\n$/);
     fs.writeFileSync(path.join(root, 'bad.jsonl'), '{"text": "a", "label": "ab"}\n{"text": 3}\n');
-    await expectUserError(['eval', '--checkpoint', out, '--data', path.join(root, 'bad.jsonl')], 1, /bad\.jsonl:2: expected an object with a string "text"/);
+    await expectUserError(
+      ['eval', '--checkpoint', out, '--data', path.join(root, 'bad.jsonl')],
+      1,
+      /bad\.jsonl:2: expected an object with a string "text"/,
+    );
     await expectUserError(['predict', '--checkpoint', out], 2, /give texts to classify/);
     // --epochs alone sets the length: 72 training rows (8 held out) in batches of 8 for 2 epochs.
-    const byEpochs = await run('classify', 'train', '--data', data, '--out', path.join(root, 'cls-epochs'), '--epochs', '2', '--tokenizer', 'word',
-      '--d-model', '8', '--nhead', '2', '--num-layers', '1', '--batch-size', '8', '--progress', 'none');
+    const byEpochs = await run(
+      'classify',
+      'train',
+      '--data',
+      data,
+      '--out',
+      path.join(root, 'cls-epochs'),
+      '--epochs',
+      '2',
+      '--tokenizer',
+      'word',
+      '--d-model',
+      '8',
+      '--nhead',
+      '2',
+      '--num-layers',
+      '1',
+      '--batch-size',
+      '8',
+      '--progress',
+      'none',
+    );
     expect(byEpochs.code).toBe(0);
     expect(byEpochs.stderr).toMatch(/for 18 steps/);
     expect(byEpochs.stdout).toMatch(/^done at step 18:/);
-    await expectUserError(['generate', '--task', 'lm', '--checkpoint', out, '--prompt', 'a'], 1, /holds a EncoderClassifier, this command needs a GPT/);
+    await expectUserError(
+      ['generate', '--task', 'lm', '--checkpoint', out, '--prompt', 'a'],
+      1,
+      /holds a EncoderClassifier, this command needs a GPT/,
+    );
   });
 });
 
@@ -263,19 +532,34 @@ test('tasks plug in through the registry', async () => {
       predict: {
         summary: 'print the words',
         positionals: '[WORD...]',
-        options: [{ name: 'upper', type: 'boolean', description: 'upper-case' }, { name: 'times', type: 'integer', min: 1, default: 1, description: 'repeats' }],
+        options: [
+          { name: 'upper', type: 'boolean', description: 'upper-case' },
+          { name: 'times', type: 'integer', min: 1, default: 1, description: 'repeats' },
+        ],
         run: ({ options, positionals, io }) => {
           seen.push(options);
           const words = positionals.map((w) => (options.upper ? w.toUpperCase() : w));
-          io.stdout.write(`${Array(options.times as number).fill(words.join(' ')).join(' | ')}\n`);
+          io.stdout.write(
+            `${Array(options.times as number)
+              .fill(words.join(' '))
+              .join(' | ')}\n`,
+          );
           return positionals.length > 0 ? 0 : 3;
         },
       },
     },
   });
   try {
-    expect(await run('echo', 'predict', 'a', 'b', '--upper', '--times', '2')).toEqual({ code: 0, stdout: 'A B | A B\n', stderr: '' });
-    expect(await run('predict', '--task', 'echo', '--no-upper', '--', '--x')).toEqual({ code: 0, stdout: '--x\n', stderr: '' });
+    expect(await run('echo', 'predict', 'a', 'b', '--upper', '--times', '2')).toEqual({
+      code: 0,
+      stdout: 'A B | A B\n',
+      stderr: '',
+    });
+    expect(await run('predict', '--task', 'echo', '--no-upper', '--', '--x')).toEqual({
+      code: 0,
+      stdout: '--x\n',
+      stderr: '',
+    });
     expect((await run('echo', 'predict')).code).toBe(3);
     expect((await run('--help')).stdout).toMatch(/echo\s+repeats its input \(predict\)/);
   } finally {

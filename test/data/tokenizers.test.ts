@@ -94,7 +94,11 @@ describe('CharTokenizer', () => {
     expectError(() => tok.decode([4, 99]), 'RangeError', /CharTokenizer.decode: id 99 at position 1/);
     expectError(() => tok.decode([1.5]), 'RangeError', /id 1.5/);
     expectError(() => CharTokenizer.fromCorpus(['a'], { maxSize: 3 }), 'RangeError', /maxSize 3/);
-    expectError(() => CharTokenizer.fromJSON({ type: 'WordTokenizer', version: 1 }), 'TypeError', /holds a WordTokenizer/);
+    expectError(
+      () => CharTokenizer.fromJSON({ type: 'WordTokenizer', version: 1 }),
+      'TypeError',
+      /holds a WordTokenizer/,
+    );
   });
 });
 
@@ -141,7 +145,17 @@ describe('WordTokenizer', () => {
 
 describe('ByteLevelBPETokenizer', () => {
   test('pre-tokenisation keeps leading spaces and covers the text', () => {
-    expect(pretokenize("Hello world, it's 2024!  ok")).toEqual(['Hello', ' world', ',', ' it', "'s", ' 2024', '!', ' ', ' ok']);
+    expect(pretokenize("Hello world, it's 2024!  ok")).toEqual([
+      'Hello',
+      ' world',
+      ',',
+      ' it',
+      "'s",
+      ' 2024',
+      '!',
+      ' ',
+      ' ok',
+    ]);
     for (const s of SAMPLES) expect(pretokenize(s).join('')).toBe(s);
   });
 
@@ -158,7 +172,10 @@ describe('ByteLevelBPETokenizer', () => {
     // Pieces: "ab" x1, " ab" x2, " abc" x1. Pair counts: (a,b) 4, (Ġ,a) 3, (b,c) 1 -> merge a+b;
     // then (Ġ,ab) 3, (ab,c) 1 -> merge Ġ+ab; then (Ġab,c) 1 < minFrequency 2 -> stop.
     const tok = ByteLevelBPETokenizer.train(['ab ab ab abc'], { vocabSize: 300, minFrequency: 2 });
-    expect(tok.merges).toEqual([['a', 'b'], ['Ġ', 'ab']]);
+    expect(tok.merges).toEqual([
+      ['a', 'b'],
+      ['Ġ', 'ab'],
+    ]);
     expect(tok.vocabSize).toBe(262);
     expect(tok.encode(' ab ab')).toEqual([261, 261]);
     expect(tok.encode('abc')).toEqual([260, 4 + 99]);
@@ -176,7 +193,11 @@ describe('ByteLevelBPETokenizer', () => {
   test('ties go to the pair of lower ids', () => {
     // Pieces "ab", " ba": (Ġ,b), (a,b), (b,a) all occur once; Ġ (32) < a (97) < b (98).
     const tok = ByteLevelBPETokenizer.train(['ab ba'], { vocabSize: 300, minFrequency: 1 });
-    expect(tok.merges).toEqual([['Ġ', 'b'], ['a', 'b'], ['Ġb', 'a']]);
+    expect(tok.merges).toEqual([
+      ['Ġ', 'b'],
+      ['a', 'b'],
+      ['Ġb', 'a'],
+    ]);
     // Order of the corpus does not matter.
     expect(ByteLevelBPETokenizer.train([' ba', 'ab'], { vocabSize: 300, minFrequency: 1 }).merges).toEqual(tok.merges);
   });
@@ -189,7 +210,10 @@ describe('ByteLevelBPETokenizer', () => {
 
   test('encode applies merges by rank, not left to right', () => {
     // Ranks: (b,c) first, then (a,b): "abc" must become a + bc, never ab + c.
-    const tok = new ByteLevelBPETokenizer([['b', 'c'], ['a', 'b']]);
+    const tok = new ByteLevelBPETokenizer([
+      ['b', 'c'],
+      ['a', 'b'],
+    ]);
     expect(tok.encode('abc').map((id) => tok.idToToken(id))).toEqual(['a', 'bc']);
     expect(tok.encode('abab').map((id) => tok.idToToken(id))).toEqual(['ab', 'ab']);
   });
@@ -235,12 +259,18 @@ describe('ByteLevelBPETokenizer', () => {
       return symbols;
     };
     const r = rng(5);
-    const texts = [...corpus.slice(0, 300), ...Array.from({ length: 200 }, () => corpus[Math.floor(r() * corpus.length)].replace(/ /g, ''))];
+    const texts = [
+      ...corpus.slice(0, 300),
+      ...Array.from({ length: 200 }, () => corpus[Math.floor(r() * corpus.length)].replace(/ /g, '')),
+    ];
     for (const text of texts) {
       const expected = pretokenize(text).flatMap(reference);
       expect(tok.encode(text).map((id) => tok.idToToken(id))).toEqual(expected);
     }
-    const long = corpus.slice(0, 20_000).join('').replace(/[^a-z]/g, ''); // one piece of ~280k letters
+    const long = corpus
+      .slice(0, 20_000)
+      .join('')
+      .replace(/[^a-z]/g, ''); // one piece of ~280k letters
     expect(long.length).toBeGreaterThan(50_000);
     // The work is counted, not timed (a time limit fails on a busy machine). Each lookup of a pair's merge queues a
     // candidate or checks a popped one, at O(log n) per queue operation: n - 1 lookups for the initial pairs, 2
@@ -282,14 +312,42 @@ describe('ByteLevelBPETokenizer', () => {
   });
 
   test('bad input', () => {
-    expectError(() => ByteLevelBPETokenizer.train(['x'], { vocabSize: 100 }), 'RangeError', /vocabSize must be an integer in \[260/);
-    expectError(() => ByteLevelBPETokenizer.train(['x'], { vocabSize: 300, minFrequency: 0 }), 'RangeError', /minFrequency/);
-    expectError(() => ByteLevelBPETokenizer.train('text' as unknown as string[], { vocabSize: 300 }), 'TypeError', /train: corpus must be an iterable of strings/);
-    expectError(() => ByteLevelBPETokenizer.train([5 as unknown as string], { vocabSize: 300 }), 'TypeError', /corpus items must be strings, got number/);
+    expectError(
+      () => ByteLevelBPETokenizer.train(['x'], { vocabSize: 100 }),
+      'RangeError',
+      /vocabSize must be an integer in \[260/,
+    );
+    expectError(
+      () => ByteLevelBPETokenizer.train(['x'], { vocabSize: 300, minFrequency: 0 }),
+      'RangeError',
+      /minFrequency/,
+    );
+    expectError(
+      () => ByteLevelBPETokenizer.train('text' as unknown as string[], { vocabSize: 300 }),
+      'TypeError',
+      /train: corpus must be an iterable of strings/,
+    );
+    expectError(
+      () => ByteLevelBPETokenizer.train([5 as unknown as string], { vocabSize: 300 }),
+      'TypeError',
+      /corpus items must be strings, got number/,
+    );
     expectError(() => new ByteLevelBPETokenizer([['a', 'zz']]), 'RangeError', /merge 0 \("a", "zz"\) uses a token/);
-    expectError(() => new ByteLevelBPETokenizer([['a', 'b'], ['a', 'b']]), 'RangeError', /appears twice/);
+    expectError(
+      () =>
+        new ByteLevelBPETokenizer([
+          ['a', 'b'],
+          ['a', 'b'],
+        ]),
+      'RangeError',
+      /appears twice/,
+    );
     expectError(() => new ByteLevelBPETokenizer().decode([260]), 'RangeError', /decode: id 260 at position 0/);
-    expectError(() => ByteLevelBPETokenizer.fromJSON({ type: 'ByteLevelBPETokenizer', version: 2 }), 'RangeError', /version 2/);
+    expectError(
+      () => ByteLevelBPETokenizer.fromJSON({ type: 'ByteLevelBPETokenizer', version: 2 }),
+      'RangeError',
+      /version 2/,
+    );
     expectError(() => loadTokenizer('/nonexistent/tokenizer.json'), 'Error', /loadTokenizer: cannot read/);
   });
 });
@@ -302,7 +360,9 @@ function naiveMerges(corpus: string[], maxMerges: number, minFrequency: number):
   const merges: Array<[string, string]> = [];
   while (merges.length < maxMerges) {
     const counts = new Map<string, number>();
-    for (const w of words) for (let i = 0; i + 1 < w.length; i++) counts.set(`${w[i]},${w[i + 1]}`, (counts.get(`${w[i]},${w[i + 1]}`) ?? 0) + 1);
+    for (const w of words)
+      for (let i = 0; i + 1 < w.length; i++)
+        counts.set(`${w[i]},${w[i + 1]}`, (counts.get(`${w[i]},${w[i + 1]}`) ?? 0) + 1);
     let best: [number, number] | null = null;
     let bestCount = 0;
     for (const [key, n] of counts) {

@@ -17,7 +17,6 @@ const hasDriver = fs.existsSync('/proc/driver/nvidia/version') || fs.existsSync(
 
 describe('CUDA backend without a GPU', () => {
   test('the package imports and runs on the CPU whatever the CUDA state', () => {
-     
     const pkg = require('../../src/index') as typeof import('../../src/index');
     const t = pkg.ones([2, 2]);
     expect(Array.from(t.dataSync())).toEqual([1, 1, 1, 1]);
@@ -53,7 +52,6 @@ describe('CUDA backend without a GPU', () => {
     process.env.TN_CUDA_ADDON = path.join(root, 'build-cuda', 'no-such-addon.node');
     try {
       jest.isolateModules(() => {
-         
         const fresh = require('../../src/cuda') as typeof import('../../src/cuda');
         expect(fresh.cuda.isAvailable()).toBe(false);
         expect(fresh.cuda.deviceCount()).toBe(0);
@@ -70,16 +68,29 @@ describe('CUDA backend without a GPU', () => {
   });
 
   (built ? test : test.skip)('the CUDA addon exports every CPU kernel and the device functions', () => {
-     
     const gpu = require(addonFile) as Record<string, unknown>;
-    const cpuOnly = ['setNumThreads', 'getNumThreads', 'setIsa', 'getIsa', 'supportedIsas', 'measureFmaGflops',
-      'measureBandwidthGBs'];
+    const cpuOnly = [
+      'setNumThreads',
+      'getNumThreads',
+      'setIsa',
+      'getIsa',
+      'supportedIsas',
+      'measureFmaGflops',
+      'measureBandwidthGBs',
+    ];
     for (const name of Object.keys(addon)) {
       if (cpuOnly.includes(name)) expect(gpu[name]).toBeUndefined();
       else expect(typeof gpu[name]).toBe('function');
     }
-    const deviceFunctions = ['deviceCount', 'deviceName', 'synchronize', 'isAvailable', 'gemmBf16', 'castToBf16',
-      'castFromBf16'];
+    const deviceFunctions = [
+      'deviceCount',
+      'deviceName',
+      'synchronize',
+      'isAvailable',
+      'gemmBf16',
+      'castToBf16',
+      'castFromBf16',
+    ];
     for (const name of deviceFunctions) expect(typeof gpu[name]).toBe('function');
     expect(typeof (gpu.deviceCount as () => number)()).toBe('number');
     if (!hasDriver) {

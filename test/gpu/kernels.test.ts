@@ -11,16 +11,26 @@ const BF16 = 1e-2;
 describeGpu('CUDA gemm (TF32 tensor cores)', () => {
   const shapes: Array<[number, number, number]> = [
     // Odd sizes take the element-wise loads; multiples of 4 along a contiguous extent take 16-byte loads.
-    [1, 1, 1], [7, 13, 5], [65, 129, 33], [130, 257, 100], [300, 17, 1000], [128, 128, 32], [1, 300, 77],
-    [36, 44, 28], [130, 260, 100], [256, 384, 96],
+    [1, 1, 1],
+    [7, 13, 5],
+    [65, 129, 33],
+    [130, 257, 100],
+    [300, 17, 1000],
+    [128, 128, 32],
+    [1, 300, 77],
+    [36, 44, 28],
+    [130, 260, 100],
+    [256, 384, 96],
   ];
   for (const [M, N, K] of shapes) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         test(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`, () => {
-          const a = randomArray(M * K, 1), b = randomArray(K * N, 2);
+          const a = randomArray(M * K, 1),
+            b = randomArray(K * N, 2);
           const r = onBoth([a, b], [{ n: M * N }], (k, [sa, sb, sc]) =>
-            k.gemm(sa, 0, sb, 0, sc, 0, null, 0, transA, transB, M, N, K, 1, 0, 0, 0, 1, 0));
+            k.gemm(sa, 0, sb, 0, sc, 0, null, 0, transA, transB, M, N, K, 1, 0, 0, 0, 1, 0),
+          );
           expectClose(r, TF32);
         });
       }
@@ -29,33 +39,44 @@ describeGpu('CUDA gemm (TF32 tensor cores)', () => {
 
   test('batched, strided, alpha/beta and bias, with offsets', () => {
     const [M, N, K, batch] = [37, 45, 29, 3];
-    const a = randomArray(5 + batch * (M * K + 3), 3), b = randomArray(2 + batch * K * N, 4);
-    const bias = randomArray(1 + N, 5), c0 = randomArray(7 + batch * M * N, 6);
+    const a = randomArray(5 + batch * (M * K + 3), 3),
+      b = randomArray(2 + batch * K * N, 4);
+    const bias = randomArray(1 + N, 5),
+      c0 = randomArray(7 + batch * M * N, 6);
     const r = onBoth([a, b, bias], [{ n: c0.length, init: c0 }], (k, [sa, sb, sbias, sc]) =>
-      k.gemm(sa, 5, sb, 2, sc, 7, sbias, 1, false, true, M, N, K, batch, M * K + 3, K * N, M * N, 0.7, 0.3));
+      k.gemm(sa, 5, sb, 2, sc, 7, sbias, 1, false, true, M, N, K, batch, M * K + 3, K * N, M * N, 0.7, 0.3),
+    );
     expectClose(r, TF32);
   });
 
   test('batched with 16-byte aligned operands and strides, both transposed', () => {
     const [M, N, K, batch] = [36, 44, 28, 3];
-    const a = randomArray(batch * M * K, 17), b = randomArray(batch * K * N, 18), c0 = randomArray(batch * M * N, 19);
+    const a = randomArray(batch * M * K, 17),
+      b = randomArray(batch * K * N, 18),
+      c0 = randomArray(batch * M * N, 19);
     const r = onBoth([a, b], [{ n: c0.length, init: c0 }], (k, [sa, sb, sc]) =>
-      k.gemm(sa, 0, sb, 0, sc, 0, null, 0, true, true, M, N, K, batch, M * K, K * N, M * N, 1.5, -1));
+      k.gemm(sa, 0, sb, 0, sc, 0, null, 0, true, true, M, N, K, batch, M * K, K * N, M * N, 1.5, -1),
+    );
     expectClose(r, TF32);
   });
 
   test('strideC = 0 accumulates the batches in order; stride 0 operands broadcast', () => {
     const [M, N, K, batch] = [20, 33, 17, 4];
-    const a = randomArray(batch * M * K, 7), b = randomArray(K * N, 8), c0 = randomArray(M * N, 9);
+    const a = randomArray(batch * M * K, 7),
+      b = randomArray(K * N, 8),
+      c0 = randomArray(M * N, 9);
     const r = onBoth([a, b], [{ n: M * N, init: c0 }], (k, [sa, sb, sc]) =>
-      k.gemm(sa, 0, sb, 0, sc, 0, null, 0, false, false, M, N, K, batch, M * K, 0, 0, 1, 1));
+      k.gemm(sa, 0, sb, 0, sc, 0, null, 0, false, false, M, N, K, batch, M * K, 0, 0, 1, 1),
+    );
     expectClose(r, TF32);
   });
 
   test('K = 0 gives beta * C + bias; empty products do nothing', () => {
-    const c0 = randomArray(6, 10), bias = randomArray(3, 11);
+    const c0 = randomArray(6, 10),
+      bias = randomArray(3, 11);
     const r = onBoth([new Float32Array(1), new Float32Array(1), bias], [{ n: 6, init: c0 }], (k, [sa, sb, sbias, sc]) =>
-      k.gemm(sa, 0, sb, 0, sc, 0, sbias, 0, false, false, 2, 3, 0, 1, 0, 0, 0, 1, 0.5));
+      k.gemm(sa, 0, sb, 0, sc, 0, sbias, 0, false, false, 2, 3, 0, 1, 0, 0, 0, 1, 0.5),
+    );
     expectClose(r, FP32);
   });
 });
@@ -74,7 +95,8 @@ describeGpu('CUDA BF16 GEMM and casts', () => {
   test('castToBf16 / castFromBf16 round to nearest even', () => {
     const x = randomArray(1001, 12, -100, 100);
     const g = gpu();
-    const src = new g.Storage(x.length * 4), back = new g.Storage(x.length * 4);
+    const src = new g.Storage(x.length * 4),
+      back = new g.Storage(x.length * 4);
     const half = new g.Storage(Math.ceil(x.length / 2) * 4);
     src.write(x, 0);
     g.castToBf16(src, half, x.length);
@@ -84,21 +106,31 @@ describeGpu('CUDA BF16 GEMM and casts', () => {
   });
 
   for (const [M, N, K, transA, transB] of [
-    [67, 45, 130, false, false], [128, 256, 64, false, true],
-    [33, 70, 19, true, false], [5, 9, 300, true, true], [64, 72, 48, true, true], [40, 24, 80, false, false],
+    [67, 45, 130, false, false],
+    [128, 256, 64, false, true],
+    [33, 70, 19, true, false],
+    [5, 9, 300, true, true],
+    [64, 72, 48, true, true],
+    [40, 24, 80, false, false],
   ] as Array<[number, number, number, boolean, boolean]>) {
     test(`M=${M} N=${N} K=${K} transA=${transA} transB=${transB} with bias, alpha and beta`, () => {
       const g = gpu();
-      const a = randomArray(M * K, 13), b = randomArray(K * N, 14);
-      const bias = randomArray(N, 15), c0 = randomArray(M * N, 16);
+      const a = randomArray(M * K, 13),
+        b = randomArray(K * N, 14);
+      const bias = randomArray(N, 15),
+        c0 = randomArray(M * N, 16);
       const toBf16 = (x: Float32Array): NativeStorage => {
-        const f = new g.Storage(x.length * 4), h = new g.Storage(Math.ceil(x.length / 2) * 4);
+        const f = new g.Storage(x.length * 4),
+          h = new g.Storage(Math.ceil(x.length / 2) * 4);
         f.write(x, 0);
         g.castToBf16(f, h, x.length);
         f.dispose();
         return h;
       };
-      const sa = toBf16(a), sb = toBf16(b), sbias = new g.Storage(N * 4), sc = new g.Storage(M * N * 4);
+      const sa = toBf16(a),
+        sb = toBf16(b),
+        sbias = new g.Storage(N * 4),
+        sc = new g.Storage(M * N * 4);
       sbias.write(bias, 0);
       sc.write(c0, 0);
       g.gemmBf16(sa, 0, sb, 0, sc, 0, sbias, 0, transA, transB, M, N, K, 1, 0, 0, 0, 0.5, 0.25);
@@ -106,11 +138,13 @@ describeGpu('CUDA BF16 GEMM and casts', () => {
       for (const s of [sa, sb, sbias, sc]) s.dispose();
       // Against the CPU on the same bf16-rounded inputs (exact products: only the summation order differs)...
       const exact = onBoth([roundToBf16(a), roundToBf16(b), bias], [{ n: M * N, init: c0 }], (k, [xa, xb, xbias, xc]) =>
-        k.gemm(xa, 0, xb, 0, xc, 0, xbias, 0, transA, transB, M, N, K, 1, 0, 0, 0, 0.5, 0.25));
+        k.gemm(xa, 0, xb, 0, xc, 0, xbias, 0, transA, transB, M, N, K, 1, 0, 0, 0, 0.5, 0.25),
+      );
       expect(normError(got, exact.cpu[0])).toBeLessThan(1e-4);
       // ...and against float32 inputs, within bf16 precision.
       const full = onBoth([a, b, bias], [{ n: M * N, init: c0 }], (k, [xa, xb, xbias, xc]) =>
-        k.gemm(xa, 0, xb, 0, xc, 0, xbias, 0, transA, transB, M, N, K, 1, 0, 0, 0, 0.5, 0.25));
+        k.gemm(xa, 0, xb, 0, xc, 0, xbias, 0, transA, transB, M, N, K, 1, 0, 0, 0, 0.5, 0.25),
+      );
       expect(normError(got, full.cpu[0])).toBeLessThan(BF16);
     });
   }
@@ -118,8 +152,11 @@ describeGpu('CUDA BF16 GEMM and casts', () => {
   test('gemmBf16 checks its storages', () => {
     const g = gpu();
     const s = new g.Storage(8);
-    expectError(() => g.gemmBf16(s, 0, s, 0, s, 0, null, 0, false, false, 4, 4, 4, 1, 0, 0, 0, 1, 0), 'RangeError',
-      /A holds 4 bfloat16/);
+    expectError(
+      () => g.gemmBf16(s, 0, s, 0, s, 0, null, 0, false, false, 4, 4, 4, 1, 0, 0, 0, 1, 0),
+      'RangeError',
+      /A holds 4 bfloat16/,
+    );
     s.dispose();
   });
 });
@@ -168,10 +205,15 @@ describeGpu('CUDA flash attention forward and backward', () => {
       if (c.packed) {
         const row = 3 * H * D;
         qkv = [randomArray(B * Tq * row, 20)];
-        views = [[0, Tq * row, D, row], [H * D, Tq * row, D, row], [2 * H * D, Tq * row, D, row]];
+        views = [
+          [0, Tq * row, D, row],
+          [H * D, Tq * row, D, row],
+          [2 * H * D, Tq * row, D, row],
+        ];
       } else {
         qkv = [
-          randomArray(B * H * Tq * D, 21, -2, 2), randomArray(B * H * Tk * D, 22, -2, 2),
+          randomArray(B * H * Tq * D, 21, -2, 2),
+          randomArray(B * H * Tk * D, 22, -2, 2),
           randomArray(B * H * Tk * D, 23),
         ];
         views = [contiguous(Tq), contiguous(Tk), contiguous(Tk)];
@@ -194,19 +236,66 @@ describeGpu('CUDA flash attention forward and backward', () => {
       const inputs = [...qkv, dout, padding, mask];
       const n = B * H * Tq * D;
       const outputs = [
-        { n }, { n: B * H * Tq }, { n: qkvSize }, { n: c.packed ? qkvSize : qkv[1].length },
-        { n: c.packed ? qkvSize : qkv[2].length }, { n: c.weights ? B * H * Tq * Tk : 1 },
+        { n },
+        { n: B * H * Tq },
+        { n: qkvSize },
+        { n: c.packed ? qkvSize : qkv[1].length },
+        { n: c.packed ? qkvSize : qkv[2].length },
+        { n: c.weights ? B * H * Tq * Tk : 1 },
       ];
       const r = onBoth(inputs, outputs, (k, s) => {
         const [q, kk, v] = c.packed ? [s[0], s[0], s[0]] : [s[0], s[1], s[2]];
         const rest = s.slice(qkv.length);
         const [sdout, spad, smask, out, lse, dq, dk, dv, weights] = rest;
-        const options = [scale, c.causal ?? false, c.causalOffset ?? 0, c.padding ? spad : null,
-          c.mask ? smask : null, maskView, c.dropoutP ?? 0, 1234] as const;
-        k.attentionForward(q, kk, v, out, lse, c.weights ? weights : null, B, H, Tq, Tk, D, views[0], views[1],
-          views[2], outView, ...options);
-        k.attentionBackward(q, kk, v, out, sdout, lse, dq, dk, dv, B, H, Tq, Tk, D, views[0], views[1], views[2],
-          outView, ...options);
+        const options = [
+          scale,
+          c.causal ?? false,
+          c.causalOffset ?? 0,
+          c.padding ? spad : null,
+          c.mask ? smask : null,
+          maskView,
+          c.dropoutP ?? 0,
+          1234,
+        ] as const;
+        k.attentionForward(
+          q,
+          kk,
+          v,
+          out,
+          lse,
+          c.weights ? weights : null,
+          B,
+          H,
+          Tq,
+          Tk,
+          D,
+          views[0],
+          views[1],
+          views[2],
+          outView,
+          ...options,
+        );
+        k.attentionBackward(
+          q,
+          kk,
+          v,
+          out,
+          sdout,
+          lse,
+          dq,
+          dk,
+          dv,
+          B,
+          H,
+          Tq,
+          Tk,
+          D,
+          views[0],
+          views[1],
+          views[2],
+          outView,
+          ...options,
+        );
       });
       // lse may hold +Infinity for fully masked rows: those must match exactly, the rest within FP32.
       expectClose(r, FP32);
@@ -218,8 +307,36 @@ describeGpu('CUDA flash attention forward and backward', () => {
     const s = new g.Storage(4 * 300 * 4);
     const lse = new g.Storage(16);
     const view: AttentionView = [0, 300, 300, 300];
-    expectError(() => g.attentionForward(s, s, s, s, lse, null, 1, 1, 1, 1, 300, view, view, view, view, 1, false, 0,
-      null, null, [0, 0, 0, 0], 0, 0), 'Error', /head size D = 300/);
+    expectError(
+      () =>
+        g.attentionForward(
+          s,
+          s,
+          s,
+          s,
+          lse,
+          null,
+          1,
+          1,
+          1,
+          1,
+          300,
+          view,
+          view,
+          view,
+          view,
+          1,
+          false,
+          0,
+          null,
+          null,
+          [0, 0, 0, 0],
+          0,
+          0,
+        ),
+      'Error',
+      /head size D = 300/,
+    );
     s.dispose();
     lse.dispose();
   });
@@ -228,27 +345,54 @@ describeGpu('CUDA flash attention forward and backward', () => {
 // ---- norms --------------------------------------------------------------------------------------------------
 
 describeGpu('CUDA layernorm, softmax, cross-entropy', () => {
-  for (const [N, C] of [[1, 1], [37, 33], [5, 769], [300, 64]]) {
+  for (const [N, C] of [
+    [1, 1],
+    [37, 33],
+    [5, 769],
+    [300, 64],
+  ]) {
     for (const affine of [true, false]) {
       test(`layernorm N=${N} C=${C} affine=${affine}`, () => {
-        const x = randomArray(N * C, 30, -3, 5), dout = randomArray(N * C, 33);
-        const w = randomArray(C, 31), b = randomArray(C, 32);
-        const r = onBoth([x, w, b, dout], [{ n: N * C }, { n: N }, { n: N }, { n: N * C }, { n: C }, { n: C }],
+        const x = randomArray(N * C, 30, -3, 5),
+          dout = randomArray(N * C, 33);
+        const w = randomArray(C, 31),
+          b = randomArray(C, 32);
+        const r = onBoth(
+          [x, w, b, dout],
+          [{ n: N * C }, { n: N }, { n: N }, { n: N * C }, { n: C }, { n: C }],
           (k, [sx, sw, sb, sd, out, mean, rstd, dx, dw, db]) => {
             k.layerNormForward(sx, affine ? sw : null, affine ? sb : null, out, mean, rstd, N, C, 1e-5);
-            k.layerNormBackward(sd, sx, affine ? sw : null, mean, rstd, dx, affine ? dw : null, affine ? db : null,
-              N, C);
-          });
+            k.layerNormBackward(
+              sd,
+              sx,
+              affine ? sw : null,
+              mean,
+              rstd,
+              dx,
+              affine ? dw : null,
+              affine ? db : null,
+              N,
+              C,
+            );
+          },
+        );
         expectClose(r, FP32);
       });
     }
   }
 
-  for (const [outer, dim, inner] of [[1, 1, 1], [33, 17, 1], [4, 1000, 1], [3, 9, 5], [2, 300, 7]]) {
+  for (const [outer, dim, inner] of [
+    [1, 1, 1],
+    [33, 17, 1],
+    [4, 1000, 1],
+    [3, 9, 5],
+    [2, 300, 7],
+  ]) {
     for (const log of [false, true]) {
       test(`${log ? 'log-' : ''}softmax [${outer}, ${dim}, ${inner}]`, () => {
         const n = outer * dim * inner;
-        const x = randomArray(n, 40, -8, 8), dy = randomArray(n, 41);
+        const x = randomArray(n, 40, -8, 8),
+          dy = randomArray(n, 41);
         const r = onBoth([x, dy], [{ n }, { n }], (k, [sx, sdy, y, dx]) => {
           k.softmaxForward(sx, y, outer, dim, inner, log);
           k.softmaxBackward(y, sdy, dx, outer, dim, inner, log);
@@ -258,9 +402,15 @@ describeGpu('CUDA layernorm, softmax, cross-entropy', () => {
     }
   }
 
-  for (const [N, C, smoothing] of [[1, 1, 0], [37, 11, 0], [20, 5000, 0.1], [64, 33, 1]]) {
+  for (const [N, C, smoothing] of [
+    [1, 1, 0],
+    [37, 11, 0],
+    [20, 5000, 0.1],
+    [64, 33, 1],
+  ]) {
     test(`cross-entropy N=${N} C=${C} labelSmoothing=${smoothing} with ignored rows`, () => {
-      const logits = randomArray(N * C, 50, -6, 6), dl = randomArray(N, 51);
+      const logits = randomArray(N * C, 50, -6, 6),
+        dl = randomArray(N, 51);
       const targets = randomInts(N, 52, 0, C);
       for (let i = 0; i < N; i += 4) targets[i] = -100;
       const outputs = [{ n: N }, { n: N }, { n: N * C }];
@@ -274,11 +424,16 @@ describeGpu('CUDA layernorm, softmax, cross-entropy', () => {
 
   test('cross-entropy names a bad target read from device memory', () => {
     const g = gpu();
-    const logits = new g.Storage(6 * 4 * 4), targets = new g.Storage(6 * 4);
-    const out = new g.Storage(6 * 4), lse = new g.Storage(6 * 4);
+    const logits = new g.Storage(6 * 4 * 4),
+      targets = new g.Storage(6 * 4);
+    const out = new g.Storage(6 * 4),
+      lse = new g.Storage(6 * 4);
     targets.write(new Int32Array([0, 1, 2, 99, 3, -7]), 0);
-    expectError(() => g.crossEntropyForward(logits, targets, out, lse, 6, 4, -100, 0), 'RangeError',
-      /targets\[3\] = 99/);
+    expectError(
+      () => g.crossEntropyForward(logits, targets, out, lse, 6, 4, -100, 0),
+      'RangeError',
+      /targets\[3\] = 99/,
+    );
     for (const s of [logits, targets, out, lse]) s.dispose();
   });
 });
@@ -290,24 +445,42 @@ describeGpu('CUDA element-wise kernels', () => {
   for (const op of binaryOps) {
     test(`binary ${op} with broadcasting`, () => {
       const shape = [3, 5, 7];
-      const a = randomArray(3 * 5 * 7, 60, op === 'pow' ? 0.1 : -2, 2), b = randomArray(5, 61, 0.5, 2);
+      const a = randomArray(3 * 5 * 7, 60, op === 'pow' ? 0.1 : -2, 2),
+        b = randomArray(5, 61, 0.5, 2);
       a[4] = NaN;
       const r = onBoth([a, b], [{ n: 105 }], (k, [sa, sb, out]) =>
-        k.binary(op, sa, 0, [35, 7, 1], sb, 0, [0, 1, 0], out, shape));
+        k.binary(op, sa, 0, [35, 7, 1], sb, 0, [0, 1, 0], out, shape),
+      );
       expectClose(r, FP32);
       const r2 = onBoth([a, a], [{ n: 105 }], (k, [sa, sb, out]) =>
-        k.binary(op, sa, 0, [35, 7, 1], sb, 0, [35, 7, 1], out, shape));
+        k.binary(op, sa, 0, [35, 7, 1], sb, 0, [35, 7, 1], out, shape),
+      );
       expectClose(r2, FP32);
     });
   }
 
-  const unaryOps: Array<[UnaryOp, number]> = [['neg', 0], ['exp', 0], ['log', 0], ['sqrt', 0], ['tanh', 0], ['relu', 0],
-    ['sigmoid', 0], ['gelu', 0], ['geluTanh', 0], ['abs', 0], ['scale', 1.7], ['addScalar', -0.3], ['powScalar', 2],
-    ['powScalar', 3.5], ['powScalar', 0]];
+  const unaryOps: Array<[UnaryOp, number]> = [
+    ['neg', 0],
+    ['exp', 0],
+    ['log', 0],
+    ['sqrt', 0],
+    ['tanh', 0],
+    ['relu', 0],
+    ['sigmoid', 0],
+    ['gelu', 0],
+    ['geluTanh', 0],
+    ['abs', 0],
+    ['scale', 1.7],
+    ['addScalar', -0.3],
+    ['powScalar', 2],
+    ['powScalar', 3.5],
+    ['powScalar', 0],
+  ];
   for (const [op, param] of unaryOps) {
     test(`unary ${op}(${param}) forward and backward`, () => {
       const positive = op === 'log' || op === 'sqrt' || (op === 'powScalar' && param === 3.5);
-      const x = randomArray(1001, 62, positive ? 0.05 : -5, 5), dy = randomArray(1001, 63);
+      const x = randomArray(1001, 62, positive ? 0.05 : -5, 5),
+        dy = randomArray(1001, 63);
       const r = onBoth([x, dy], [{ n: 1001 }, { n: 1001 }], (k, [sx, sdy, y, dx]) => {
         k.unary(op, sx, y, 1001, param);
         k.unaryBackward(op, sx, y, sdy, dx, 1001, param);
@@ -331,7 +504,12 @@ describeGpu('CUDA element-wise kernels', () => {
 describeGpu('CUDA reductions, indexing and copies', () => {
   const reduceOps: ReduceOp[] = ['sum', 'mean', 'max', 'min', 'argmax'];
   for (const op of reduceOps) {
-    for (const [outer, dim, inner] of [[1, 1, 1], [7, 300, 1], [3, 33, 5], [2, 5, 129]]) {
+    for (const [outer, dim, inner] of [
+      [1, 1, 1],
+      [7, 300, 1],
+      [3, 33, 5],
+      [2, 5, 129],
+    ]) {
       test(`reduce ${op} [${outer}, ${dim}, ${inner}] (ties and NaN)`, () => {
         const n = outer * dim * inner;
         const x = randomArray(n, 70);
@@ -339,8 +517,8 @@ describeGpu('CUDA reductions, indexing and copies', () => {
         if (n > 40) x[40] = NaN;
         const rows = outer * inner;
         const r = onBoth([x], [{ n: rows }, { n: rows, int: true }], (k, [sx, out, idx]) =>
-          k.reduce(op, sx, op === 'argmax' ? null : out, op === 'sum' || op === 'mean' ? null : idx, outer, dim,
-            inner));
+          k.reduce(op, sx, op === 'argmax' ? null : out, op === 'sum' || op === 'mean' ? null : idx, outer, dim, inner),
+        );
         expectClose(r, FP32, op === 'sum' ? dim / 2 : 0.5); // |x| averages 1/2
         if (op !== 'sum' && op !== 'mean') expectEqual({ cpu: [r.cpu[1]], gpu: [r.gpu[1]] });
       });
@@ -349,26 +527,62 @@ describeGpu('CUDA reductions, indexing and copies', () => {
 
   test('indexBackward scatters and checks indices on the device', () => {
     const [outer, dim, inner] = [4, 9, 6];
-    const dy = randomArray(outer * inner, 71), idx = randomInts(outer * inner, 72, 0, dim);
+    const dy = randomArray(outer * inner, 71),
+      idx = randomInts(outer * inner, 72, 0, dim);
     const r = onBoth([dy, idx], [{ n: outer * dim * inner }], (k, [sdy, si, dx]) =>
-      k.indexBackward(sdy, si, dx, outer, dim, inner));
+      k.indexBackward(sdy, si, dx, outer, dim, inner),
+    );
     expectEqual(r);
     const g = gpu();
-    const sdy = new g.Storage(4 * 4), si = new g.Storage(4 * 4), dx = new g.Storage(4 * 9 * 4);
+    const sdy = new g.Storage(4 * 4),
+      si = new g.Storage(4 * 4),
+      dx = new g.Storage(4 * 9 * 4);
     si.write(new Int32Array([0, 3, -1, 2]), 0);
     expectError(() => g.indexBackward(sdy, si, dx, 4, 9, 1), 'RangeError', /indices\[2\] = -1 is outside \[0, 9\)/);
     for (const s of [sdy, si, dx]) s.dispose();
   });
 
   for (const [xShape, outShape] of [
-    [[6, 7], [1, 7]], [[6, 7], [6, 1]], [[5000, 3], [1, 3]], [[2, 3, 4, 5], [2, 1, 4, 1]], [[3, 1, 5], [1, 1, 1]],
-    [[300, 40], [1, 1]], [[4096, 2], [4096, 1]], [[0, 4], [1, 4]],
+    [
+      [6, 7],
+      [1, 7],
+    ],
+    [
+      [6, 7],
+      [6, 1],
+    ],
+    [
+      [5000, 3],
+      [1, 3],
+    ],
+    [
+      [2, 3, 4, 5],
+      [2, 1, 4, 1],
+    ],
+    [
+      [3, 1, 5],
+      [1, 1, 1],
+    ],
+    [
+      [300, 40],
+      [1, 1],
+    ],
+    [
+      [4096, 2],
+      [4096, 1],
+    ],
+    [
+      [0, 4],
+      [1, 4],
+    ],
   ]) {
     test(`sumToShape [${xShape}] -> [${outShape}]`, () => {
-      const xn = xShape.reduce((p, d) => p * d, 1), on = outShape.reduce((p, d) => p * d, 1);
+      const xn = xShape.reduce((p, d) => p * d, 1),
+        on = outShape.reduce((p, d) => p * d, 1);
       const x = randomArray(xn, 73);
       const r = onBoth([x], [{ n: on, init: randomArray(on, 74) }], (k, [sx, out]) =>
-        k.sumToShape(sx, xShape, out, outShape));
+        k.sumToShape(sx, xShape, out, outShape),
+      );
       // Each output sums xn / on terms of mean size 1/2.
       expectClose(r, FP32, Math.max(1e-6, xn / Math.max(on, 1) / 2));
     });
@@ -376,14 +590,18 @@ describeGpu('CUDA reductions, indexing and copies', () => {
 
   test('embedding forward and backward (repeated ids, paddingIdx) and id checks', () => {
     const [N, V, C] = [50, 13, 37];
-    const weight = randomArray(V * C, 75), ids = randomInts(N, 76, 0, V), dout = randomArray(N * C, 77);
+    const weight = randomArray(V * C, 75),
+      ids = randomInts(N, 76, 0, V),
+      dout = randomArray(N * C, 77);
     const r = onBoth([weight, ids, dout], [{ n: N * C }, { n: V * C }], (k, [sw, si, sd, out, dw]) => {
       k.embeddingForward(sw, si, out, N, V, C);
       k.embeddingBackward(sd, si, dw, N, V, C, 3);
     });
     expectClose(r, FP32);
     const g = gpu();
-    const sw = new g.Storage(V * C * 4), si = new g.Storage(3 * 4), out = new g.Storage(3 * C * 4);
+    const sw = new g.Storage(V * C * 4),
+      si = new g.Storage(3 * 4),
+      out = new g.Storage(3 * C * 4);
     si.write(new Int32Array([1, 13, 2]), 0);
     expectError(() => g.embeddingForward(sw, si, out, 3, V, C), 'RangeError', /ids\[1\] = 13 is outside \[0, V = 13\)/);
     for (const s of [sw, si, out]) s.dispose();
@@ -398,7 +616,8 @@ describeGpu('CUDA reductions, indexing and copies', () => {
     expectEqual(r);
     const ints = randomInts(30, 79, -1e9, 1e9);
     const r2 = onBoth([ints], [{ n: 30, int: true }], (k, [src, dst]) =>
-      k.copyStrided(src, 0, [1, 10], dst, 0, [3, 1], [10, 3]));
+      k.copyStrided(src, 0, [1, 10], dst, 0, [3, 1], [10, 3]),
+    );
     expectEqual(r2);
   });
 });
@@ -427,7 +646,8 @@ describeGpu('CUDA random numbers, dropout and AdamW', () => {
 
   test('AdamW steps match the CPU', () => {
     const n = 3001;
-    const param = randomArray(n, 81), grads = [randomArray(n, 82), randomArray(n, 83), randomArray(n, 84)];
+    const param = randomArray(n, 81),
+      grads = [randomArray(n, 82), randomArray(n, 83), randomArray(n, 84)];
     const r = onBoth([...grads], [{ n, init: param }, { n }, { n }], (k, [g1, g2, g3, p, m, v]) => {
       [g1, g2, g3].forEach((g, i) => k.adamwStep(p, g, m, v, n, 1e-2, 0.9, 0.999, 1e-8, 0.1, i + 1));
     });

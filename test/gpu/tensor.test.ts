@@ -34,16 +34,21 @@ describeGpu('tensors on the GPU', () => {
 
   test('random tensors are the same on both devices for a seed', () => {
     tidy(() => {
-      const cpu = randn([1001], { seed: 5 }), gpu = randn([1001], { seed: 5, device: 'cuda' });
+      const cpu = randn([1001], { seed: 5 }),
+        gpu = randn([1001], { seed: 5, device: 'cuda' });
       expect(normError(values(gpu), values(cpu))).toBeLessThan(1e-6);
     });
   });
 
   test('ops chained on the GPU match the CPU', () => {
     tidy(() => {
-      const a = randn([4, 9, 33], { seed: 2 }), b = randn([33, 17], { seed: 3 }), c = randn([17], { seed: 4 });
+      const a = randn([4, 9, 33], { seed: 2 }),
+        b = randn([33, 17], { seed: 3 }),
+        c = randn([17], { seed: 4 });
       const run = (x: Tensor, y: Tensor, z: Tensor): Tensor =>
-        F.softmax(x.matmul(y).add(z).gelu().mul(2).sub(x.sum(-1, true)), -1).mean(1).transpose(0, 1);
+        F.softmax(x.matmul(y).add(z).gelu().mul(2).sub(x.sum(-1, true)), -1)
+          .mean(1)
+          .transpose(0, 1);
       const cpu = run(a, b, c);
       const gpu = run(a.cuda(), b.cuda(), c.cuda());
       expect(gpu.device).toBe('cuda');
@@ -58,9 +63,12 @@ describeGpu('tensors on the GPU', () => {
         const x = randn([16, 13], { seed: 10 }).to(device);
         const targets = tensor(Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 5)).to(device);
         const params = [
-          randn([32, 13], { seed: 11 }).mul(0.3), randn([32], { seed: 12 }).mul(0.1),
-          randn([32], { seed: 13 }).add(1), randn([32], { seed: 14 }).mul(0.1),
-          randn([5, 32], { seed: 15 }).mul(0.3), randn([5], { seed: 16 }).mul(0.1),
+          randn([32, 13], { seed: 11 }).mul(0.3),
+          randn([32], { seed: 12 }).mul(0.1),
+          randn([32], { seed: 13 }).add(1),
+          randn([32], { seed: 14 }).mul(0.1),
+          randn([5, 32], { seed: 15 }).mul(0.3),
+          randn([5], { seed: 16 }).mul(0.1),
         ].map((p) => p.to(device).requiresGrad_());
         const [w1, b1, g, beta, w2, b2] = params;
         const h = F.layerNorm(F.gelu(F.linear(x, w1, b1)), 32, g, beta);
@@ -70,7 +78,8 @@ describeGpu('tensors on the GPU', () => {
         for (const p of params) p.zeroGrad(); // gradients outlive tidy
         return result;
       });
-    const cpu = grads('cpu'), gpu = grads('cuda');
+    const cpu = grads('cpu'),
+      gpu = grads('cuda');
     // TF32 products (10-bit mantissas) in four GEMMs and through layernorm's backward.
     cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(5e-3));
   });
@@ -96,13 +105,15 @@ describeGpu('tensors on the GPU', () => {
         for (const t of [q, k, v]) t.zeroGrad();
         return result;
       });
-    const cpu = run('cpu'), gpu = run('cuda');
+    const cpu = run('cpu'),
+      gpu = run('cuda');
     cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(1e-5));
   });
 
   test('mixing devices is an error naming both', () => {
     tidy(() => {
-      const a = randn([3]), b = randn([3]).cuda();
+      const a = randn([3]),
+        b = randn([3]).cuda();
       expectError(() => a.add(b), 'Error', /different devices \(cpu and cuda\)/);
     });
   });
@@ -127,7 +138,10 @@ describeGpu('tensors on the GPU', () => {
     const step = (layer: nn.Module, device: 'cpu' | 'cuda'): number[][] => {
       const optimizer = new AdamW(layer.parameters(), { lr: 1e-2 });
       const result = tidy(() => {
-        const loss = layer.forward(randn([3, 7, 32], { seed: 41 }).to(device)).pow(2).mean();
+        const loss = layer
+          .forward(randn([3, 7, 32], { seed: 41 }).to(device))
+          .pow(2)
+          .mean();
         loss.backward();
         optimizer.step();
         return [[loss.item()], ...layer.parameters().map((p) => values(p))];
@@ -136,12 +150,14 @@ describeGpu('tensors on the GPU', () => {
       layer.zeroGrad();
       return result;
     };
-    const cpuLayer = build(), gpuLayer = build();
+    const cpuLayer = build(),
+      gpuLayer = build();
     const params = gpuLayer.parameters();
     expect(gpuLayer.to('cuda')).toBe(gpuLayer);
     expect(gpuLayer.parameters()).toEqual(params); // same objects, new memory
     expect(params.every((p) => p.device === 'cuda')).toBe(true);
-    const cpu = step(cpuLayer, 'cpu'), gpu = step(gpuLayer, 'cuda');
+    const cpu = step(cpuLayer, 'cpu'),
+      gpu = step(gpuLayer, 'cuda');
     cpu.forEach((c, i) => expect(normError(gpu[i], c)).toBeLessThan(5e-3)); // TF32 products
     gpuLayer.cpu();
     expect(params.every((p) => p.device === 'cpu')).toBe(true);

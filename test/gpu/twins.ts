@@ -8,8 +8,10 @@ export const hasCuda = cuda.isAvailable();
 export const describeGpu = hasCuda ? describe : describe.skip;
 
 /** The kernel functions both addons share. */
-export type Kernels = Omit<CudaAddon, 'deviceCount' | 'deviceName' | 'synchronize' | 'isAvailable' | 'gemmBf16' |
-  'castToBf16' | 'castFromBf16'>;
+export type Kernels = Omit<
+  CudaAddon,
+  'deviceCount' | 'deviceName' | 'synchronize' | 'isAvailable' | 'gemmBf16' | 'castToBf16' | 'castFromBf16'
+>;
 
 export function gpu(): CudaAddon {
   return cudaAddon();
@@ -65,7 +67,8 @@ export function normError(actual: ArrayLike<number>, expected: ArrayLike<number>
   }
   let worst = 0;
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i], e = expected[i];
+    const a = actual[i],
+      e = expected[i];
     if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
     const err = Math.abs(a - e) / scale;
     if (!(err <= worst)) worst = Number.isNaN(err) ? Infinity : err;

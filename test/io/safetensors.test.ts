@@ -4,8 +4,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  loadSafetensors, loadSafetensorsFromBuffer, previousDirName, recoverDir, replaceDirAtomic, saveSafetensors,
-  serializeSafetensors, writeFileAtomic,
+  loadSafetensors,
+  loadSafetensorsFromBuffer,
+  previousDirName,
+  recoverDir,
+  replaceDirAtomic,
+  saveSafetensors,
+  serializeSafetensors,
+  writeFileAtomic,
 } from '../../src/io';
 import { Tensor, tensor, zeros } from '../../src/tensor';
 import { expectError, randomArray } from '../helpers';
@@ -31,17 +37,34 @@ function rawFile(header: unknown, data: Uint8Array = new Uint8Array(0), headerTe
 describe('writing and reading back', () => {
   test('float32, int32 and bool tensors of every rank round-trip through a file, with metadata', () => {
     const f = tensor(randomArray(24, 1), { shape: [2, 3, 4] });
-    const i = tensor([[-7, 0, 2147483647], [-2147483648, 5, 1]], { dtype: 'int32' });
+    const i = tensor(
+      [
+        [-7, 0, 2147483647],
+        [-2147483648, 5, 1],
+      ],
+      { dtype: 'int32' },
+    );
     const b = tensor([true, false, false, true, true]);
     const scalar = tensor(2.5, { shape: [] });
     const empty = zeros([0, 3]);
     const emptyInt = zeros([4, 0], { dtype: 'int32' });
     const file = path.join(dir, 'model.safetensors');
-    saveSafetensors(file, { 'layer.weight': f, ids: i, mask: b, scalar, empty, emptyInt }, { format: 'pt', epoch: '3' });
+    saveSafetensors(
+      file,
+      { 'layer.weight': f, ids: i, mask: b, scalar, empty, emptyInt },
+      { format: 'pt', epoch: '3' },
+    );
     const { tensors, metadata } = loadSafetensors(file);
     expect(metadata).toEqual({ format: 'pt', epoch: '3' });
     expect([...tensors.keys()]).toEqual(['empty', 'emptyInt', 'ids', 'layer.weight', 'mask', 'scalar']);
-    for (const [name, original] of [['layer.weight', f], ['ids', i], ['mask', b], ['scalar', scalar], ['empty', empty], ['emptyInt', emptyInt]] as const) {
+    for (const [name, original] of [
+      ['layer.weight', f],
+      ['ids', i],
+      ['mask', b],
+      ['scalar', scalar],
+      ['empty', empty],
+      ['emptyInt', emptyInt],
+    ] as const) {
       const loaded = tensors.get(name) as Tensor;
       expect(loaded.dtype).toBe(original.dtype);
       expect(loaded.shape).toEqual(original.shape);
@@ -53,22 +76,32 @@ describe('writing and reading back', () => {
   });
 
   test('a Map works as input, and the buffer pair round-trips without files', () => {
-    const tensors = new Map([['b', tensor([1, 2, 3])], ['a', tensor([4], { dtype: 'int32' })]]);
+    const tensors = new Map([
+      ['b', tensor([1, 2, 3])],
+      ['a', tensor([4], { dtype: 'int32' })],
+    ]);
     const loaded = loadSafetensorsFromBuffer(serializeSafetensors(tensors));
     expect([...loaded.tensors.keys()]).toEqual(['a', 'b']);
     expect(loaded.tensors.get('b')?.toArray()).toEqual([1, 2, 3]);
     expect(loaded.metadata).toEqual({});
-    expectError(() => serializeSafetensors({ w: 1 as unknown as Tensor }), 'TypeError', /serializeSafetensors: 'w' must be a Tensor, got number/);
+    expectError(
+      () => serializeSafetensors({ w: 1 as unknown as Tensor }),
+      'TypeError',
+      /serializeSafetensors: 'w' must be a Tensor, got number/,
+    );
   });
 
   test('the bytes follow the format: LE header length, padded sorted header, offsets from the data start', () => {
-    const buf = serializeSafetensors({ z: tensor([1.5, -2]), a: tensor([7], { dtype: 'int32' }), m: tensor([true, false]) }, { k: 'v' });
+    const buf = serializeSafetensors(
+      { z: tensor([1.5, -2]), a: tensor([7], { dtype: 'int32' }), m: tensor([true, false]) },
+      { k: 'v' },
+    );
     const n = Number(buf.readBigUInt64LE(0));
     expect(n % 8).toBe(0);
     const text = buf.subarray(8, 8 + n).toString('utf8');
     expect(text.trimEnd()).toBe(
       '{"__metadata__":{"k":"v"},"a":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},' +
-      '"m":{"dtype":"BOOL","shape":[2],"data_offsets":[4,6]},"z":{"dtype":"F32","shape":[2],"data_offsets":[6,14]}}',
+        '"m":{"dtype":"BOOL","shape":[2],"data_offsets":[4,6]},"z":{"dtype":"F32","shape":[2],"data_offsets":[6,14]}}',
     );
     expect(/^ *$/.test(text.slice(text.trimEnd().length))).toBe(true);
     const data = buf.subarray(8 + n);
@@ -88,13 +121,25 @@ describe('writing and reading back', () => {
 
   test('bad arguments to save throw clear errors', () => {
     const file = path.join(dir, 'bad.safetensors');
-    expectError(() => saveSafetensors(file, { w: [1, 2] as unknown as Tensor }), 'TypeError', /saveSafetensors: 'w' must be a Tensor/);
+    expectError(
+      () => saveSafetensors(file, { w: [1, 2] as unknown as Tensor }),
+      'TypeError',
+      /saveSafetensors: 'w' must be a Tensor/,
+    );
     const gone = tensor([1]);
     gone.dispose();
     expectError(() => saveSafetensors(file, { gone }), 'Error', /'gone' was used after dispose/);
     expectError(() => saveSafetensors(file, { __metadata__: tensor([1]) }), 'RangeError', /'__metadata__' is reserved/);
-    expectError(() => saveSafetensors(file, { a: tensor([1]) }, { epoch: 3 as unknown as string }), 'TypeError', /metadata 'epoch' must be a string/);
-    expectError(() => saveSafetensors(file, [tensor([1])] as unknown as Record<string, Tensor>), 'TypeError', /must be a Map or a plain object/);
+    expectError(
+      () => saveSafetensors(file, { a: tensor([1]) }, { epoch: 3 as unknown as string }),
+      'TypeError',
+      /metadata 'epoch' must be a string/,
+    );
+    expectError(
+      () => saveSafetensors(file, [tensor([1])] as unknown as Record<string, Tensor>),
+      'TypeError',
+      /must be a Map or a plain object/,
+    );
     expect(fs.existsSync(file)).toBe(false);
   });
 });
@@ -142,14 +187,26 @@ describe('malformed files throw clear errors naming the file and tensor', () => 
       expect((error as Error).message).toMatch(/^loadSafetensors: cut\.safetensors: /);
     }
     expectError(() => loadSafetensorsFromBuffer(buf.subarray(0, 5), 'x'), 'Error', /5 bytes, too short/);
-    expectError(() => loadSafetensorsFromBuffer(buf.subarray(0, 8 + n - 1), 'x'), 'Error', /runs past the end of the file/);
-    expectError(() => loadSafetensorsFromBuffer(buf.subarray(0, buf.length - 1), 'x'), 'Error', /tensor 'b'.*run past the 19-byte data buffer/);
+    expectError(
+      () => loadSafetensorsFromBuffer(buf.subarray(0, 8 + n - 1), 'x'),
+      'Error',
+      /runs past the end of the file/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(buf.subarray(0, buf.length - 1), 'x'),
+      'Error',
+      /tensor 'b'.*run past the 19-byte data buffer/,
+    );
   });
 
   test('a file on disk is named in the error', () => {
     const file = path.join(dir, 'truncated.safetensors');
     fs.writeFileSync(file, valid().subarray(0, 20));
-    expectError(() => loadSafetensors(file), 'Error', new RegExp(`loadSafetensors: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: header length`));
+    expectError(
+      () => loadSafetensors(file),
+      'Error',
+      new RegExp(`loadSafetensors: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: header length`),
+    );
     expectError(() => loadSafetensors(path.join(dir, 'missing.safetensors')), 'Error', /ENOENT/);
   });
 
@@ -164,9 +221,21 @@ describe('malformed files throw clear errors naming the file and tensor', () => 
   });
 
   test('header that is not a JSON object', () => {
-    expectError(() => loadSafetensorsFromBuffer(rawFile(null, undefined, '{"a": '), 'f'), 'Error', /f: header is not valid JSON/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile(null, undefined, '[1, 2]  '), 'f'), 'Error', /header is not a JSON object/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile(null, undefined, '{} trailing'), 'f'), 'Error', /not valid JSON/);
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile(null, undefined, '{"a": '), 'f'),
+      'Error',
+      /f: header is not valid JSON/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile(null, undefined, '[1, 2]  '), 'f'),
+      'Error',
+      /header is not a JSON object/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile(null, undefined, '{} trailing'), 'f'),
+      'Error',
+      /not valid JSON/,
+    );
     const badUtf8 = rawFile(null, undefined, '{"a":1}');
     badUtf8[10] = 0xff;
     expectError(() => loadSafetensorsFromBuffer(badUtf8, 'f'), 'Error', /not valid UTF-8/);
@@ -175,62 +244,176 @@ describe('malformed files throw clear errors naming the file and tensor', () => 
   test('an empty header object is a valid file with no tensors', () => {
     const loaded = loadSafetensorsFromBuffer(rawFile({}));
     expect(loaded.tensors.size).toBe(0);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({}, new Uint8Array(3)), 'f'), 'Error', /cover 0 bytes but the data buffer holds 3/);
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({}, new Uint8Array(3)), 'f'),
+      'Error',
+      /cover 0 bytes but the data buffer holds 3/,
+    );
   });
 
   test('offsets outside the buffer, overlapping, with gaps, reversed, or not integers', () => {
     const data = new Uint8Array(16);
-    const entry = (begin: number, end: number) => ({ dtype: 'F32', shape: [(end - begin) / 4], data_offsets: [begin, end] });
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: entry(8, 24) }, data), 'f'), 'Error', /tensor 'x': data_offsets \[8, 24\] run past the 16-byte data buffer/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 12), y: entry(8, 16) }, data), 'f'), 'Error', /tensor 'y'.*overlap/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 8), y: entry(12, 16) }, data), 'f'), 'Error', /tensor 'y'.*gap after byte 8/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: entry(4, 16) }, data), 'f'), 'Error', /tensor 'x'.*gap after byte 0/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 8) }, data), 'f'), 'Error', /cover 8 bytes but the data buffer holds 16: 8 trailing/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 16), y: entry(0, 16) }, data), 'f'), 'Error', /overlap/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [0], data_offsets: [16, 0] } }, data), 'f'), 'Error', /\[16, 0\] are reversed/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0.5, 16] } }, data), 'f'), 'Error', /tensor 'x': data_offsets must be two non-negative integers/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0] } }, data), 'f'), 'Error', /data_offsets must be two/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [-4, 12] } }, data), 'f'), 'Error', /data_offsets must be two/);
+    const entry = (begin: number, end: number) => ({
+      dtype: 'F32',
+      shape: [(end - begin) / 4],
+      data_offsets: [begin, end],
+    });
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: entry(8, 24) }, data), 'f'),
+      'Error',
+      /tensor 'x': data_offsets \[8, 24\] run past the 16-byte data buffer/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 12), y: entry(8, 16) }, data), 'f'),
+      'Error',
+      /tensor 'y'.*overlap/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 8), y: entry(12, 16) }, data), 'f'),
+      'Error',
+      /tensor 'y'.*gap after byte 8/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: entry(4, 16) }, data), 'f'),
+      'Error',
+      /tensor 'x'.*gap after byte 0/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 8) }, data), 'f'),
+      'Error',
+      /cover 8 bytes but the data buffer holds 16: 8 trailing/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: entry(0, 16), y: entry(0, 16) }, data), 'f'),
+      'Error',
+      /overlap/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [0], data_offsets: [16, 0] } }, data), 'f'),
+      'Error',
+      /\[16, 0\] are reversed/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0.5, 16] } }, data), 'f'),
+      'Error',
+      /tensor 'x': data_offsets must be two non-negative integers/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [0] } }, data), 'f'),
+      'Error',
+      /data_offsets must be two/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [4], data_offsets: [-4, 12] } }, data), 'f'),
+      'Error',
+      /data_offsets must be two/,
+    );
   });
 
   test('shape and byte size disagree, or the shape is not integers', () => {
     const data = new Uint8Array(16);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 16] } }, data), 'f'), 'Error', /tensor 'x': shape \[2, 3\] of F32 needs 24 bytes, data_offsets \[0, 16\] hold 16/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F64', shape: [4], data_offsets: [0, 16] } }, data), 'f'), 'Error', /F64 needs 32 bytes/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [2.5], data_offsets: [0, 16] } }, data), 'f'), 'Error', /shape must be an array of non-negative integers/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data), 'f'), 'Error', /shape must be/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: '4', data_offsets: [0, 16] } }, data), 'f'), 'Error', /shape must be/);
-    expectError(() => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 16] } }, data), 'f'), 'Error', /needs .* bytes/);
+    expectError(
+      () =>
+        loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 16] } }, data), 'f'),
+      'Error',
+      /tensor 'x': shape \[2, 3\] of F32 needs 24 bytes, data_offsets \[0, 16\] hold 16/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F64', shape: [4], data_offsets: [0, 16] } }, data), 'f'),
+      'Error',
+      /F64 needs 32 bytes/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [2.5], data_offsets: [0, 16] } }, data), 'f'),
+      'Error',
+      /shape must be an array of non-negative integers/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, data), 'f'),
+      'Error',
+      /shape must be/,
+    );
+    expectError(
+      () => loadSafetensorsFromBuffer(rawFile({ x: { dtype: 'F32', shape: '4', data_offsets: [0, 16] } }, data), 'f'),
+      'Error',
+      /shape must be/,
+    );
+    expectError(
+      () =>
+        loadSafetensorsFromBuffer(
+          rawFile({ x: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 16] } }, data),
+          'f',
+        ),
+      'Error',
+      /needs .* bytes/,
+    );
   });
 
   test('unknown or unsupported dtypes, unknown keys, missing fields, bad metadata', () => {
     const data = new Uint8Array(4);
     const f = (header: unknown) => () => loadSafetensorsFromBuffer(rawFile(header, data), 'f');
-    expectError(f({ x: { dtype: 'F31', shape: [1], data_offsets: [0, 4] } }), 'Error', /tensor 'x': unknown dtype "F31"/);
-    expectError(f({ x: { dtype: 'F8_E4M3', shape: [4], data_offsets: [0, 4] } }), 'Error', /tensor 'x': dtype F8_E4M3 is not supported/);
-    expectError(f({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4], extra: 1 } }), 'Error', /tensor 'x': unknown key 'extra'/);
+    expectError(
+      f({ x: { dtype: 'F31', shape: [1], data_offsets: [0, 4] } }),
+      'Error',
+      /tensor 'x': unknown dtype "F31"/,
+    );
+    expectError(
+      f({ x: { dtype: 'F8_E4M3', shape: [4], data_offsets: [0, 4] } }),
+      'Error',
+      /tensor 'x': dtype F8_E4M3 is not supported/,
+    );
+    expectError(
+      f({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4], extra: 1 } }),
+      'Error',
+      /tensor 'x': unknown key 'extra'/,
+    );
     expectError(f({ x: { shape: [1], data_offsets: [0, 4] } }), 'Error', /tensor 'x': dtype must be a string/);
     expectError(f({ x: { dtype: 'F32', data_offsets: [0, 4] } }), 'Error', /tensor 'x': shape must be/);
     expectError(f({ x: [1, 2] }), 'Error', /tensor 'x': entry must be an object/);
-    expectError(f({ __metadata__: { a: 1 }, x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }), 'Error', /metadata 'a' must be a string/);
-    expectError(f({ __metadata__: 'meta', x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }), 'Error', /'__metadata__' must be an object/);
+    expectError(
+      f({ __metadata__: { a: 1 }, x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }),
+      'Error',
+      /metadata 'a' must be a string/,
+    );
+    expectError(
+      f({ __metadata__: 'meta', x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }),
+      'Error',
+      /'__metadata__' must be an object/,
+    );
   });
 
   test('values that do not convert: I64 beyond int32, BOOL bytes other than 0/1', () => {
     const big = new Uint8Array(16);
     new DataView(big.buffer).setBigInt64(8, 2n ** 40n, true);
-    const header = { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'I64', shape: [1], data_offsets: [4, 12] }, c: { dtype: 'F32', shape: [1], data_offsets: [12, 16] } };
+    const header = {
+      a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+      b: { dtype: 'I64', shape: [1], data_offsets: [4, 12] },
+      c: { dtype: 'F32', shape: [1], data_offsets: [12, 16] },
+    };
     const shifted = new Uint8Array(16);
     shifted.set(big.subarray(8, 16), 4);
-    expectError(() => loadSafetensorsFromBuffer(rawFile(header, shifted), 'f'), 'RangeError', /f: tensor 'b' \(I64\): element 0 = 1099511627776 does not fit in int32/);
     expectError(
-      () => loadSafetensorsFromBuffer(rawFile({ m: { dtype: 'BOOL', shape: [2], data_offsets: [0, 2] } }, Uint8Array.from([1, 2])), 'f'),
-      'RangeError', /tensor 'm' \(BOOL\): element 1 is byte 2/,
+      () => loadSafetensorsFromBuffer(rawFile(header, shifted), 'f'),
+      'RangeError',
+      /f: tensor 'b' \(I64\): element 0 = 1099511627776 does not fit in int32/,
+    );
+    expectError(
+      () =>
+        loadSafetensorsFromBuffer(
+          rawFile({ m: { dtype: 'BOOL', shape: [2], data_offsets: [0, 2] } }, Uint8Array.from([1, 2])),
+          'f',
+        ),
+      'RangeError',
+      /tensor 'm' \(BOOL\): element 1 is byte 2/,
     );
   });
 
   test('a non-buffer argument is a TypeError', () => {
-    expectError(() => loadSafetensorsFromBuffer('abc' as unknown as Uint8Array), 'TypeError', /must be a Buffer or Uint8Array/);
+    expectError(
+      () => loadSafetensorsFromBuffer('abc' as unknown as Uint8Array),
+      'TypeError',
+      /must be a Buffer or Uint8Array/,
+    );
   });
 });
 
@@ -251,7 +434,11 @@ describe('atomic writes', () => {
     expect(fs.readdirSync(dir)).toEqual(['occupied']);
     expect(() => writeFileAtomic(path.join(dir, 'no', 'such', 'dir', 'f'), 'x')).toThrow(/ENOENT/);
     expectError(() => writeFileAtomic('', 'x'), 'TypeError', /writeFileAtomic: path must be a non-empty string/);
-    expectError(() => writeFileAtomic(path.join(dir, 'f'), 5 as unknown as string), 'TypeError', /data must be a Uint8Array or a string/);
+    expectError(
+      () => writeFileAtomic(path.join(dir, 'f'), 5 as unknown as string),
+      'TypeError',
+      /data must be a Uint8Array or a string/,
+    );
   });
 
   test('replaceDirAtomic swaps a whole directory, and keeps the old one when fill throws', () => {
@@ -297,8 +484,16 @@ describe('atomic writes', () => {
   });
 
   test('replaceDirAtomic argument errors', () => {
-    expectError(() => replaceDirAtomic('', () => undefined), 'TypeError', /replaceDirAtomic: dir must be a non-empty string/);
-    expectError(() => replaceDirAtomic(path.join(dir, 'x'), null as unknown as () => void), 'TypeError', /fill must be a function/);
+    expectError(
+      () => replaceDirAtomic('', () => undefined),
+      'TypeError',
+      /replaceDirAtomic: dir must be a non-empty string/,
+    );
+    expectError(
+      () => replaceDirAtomic(path.join(dir, 'x'), null as unknown as () => void),
+      'TypeError',
+      /fill must be a function/,
+    );
     const file = path.join(dir, 'plain');
     fs.writeFileSync(file, 'x');
     expectError(() => replaceDirAtomic(file, () => undefined), 'Error', /exists and is not a directory/);

@@ -14,13 +14,22 @@ interface Hyper {
   weightDecay: number;
 }
 
-function adamwRef(param: Float64Array, grad: Float32Array, m: Float64Array, v: Float64Array, h: Hyper, step: number): void {
-  const bias1 = 1 - h.beta1 ** step, bias2 = 1 - h.beta2 ** step;
+function adamwRef(
+  param: Float64Array,
+  grad: Float32Array,
+  m: Float64Array,
+  v: Float64Array,
+  h: Hyper,
+  step: number,
+): void {
+  const bias1 = 1 - h.beta1 ** step,
+    bias2 = 1 - h.beta2 ** step;
   for (let i = 0; i < param.length; i++) {
     param[i] *= 1 - h.lr * h.weightDecay;
     m[i] = h.beta1 * m[i] + (1 - h.beta1) * grad[i];
     v[i] = h.beta2 * v[i] + (1 - h.beta2) * grad[i] * grad[i];
-    const mhat = m[i] / bias1, vhat = v[i] / bias2;
+    const mhat = m[i] / bias1,
+      vhat = v[i] / bias2;
     param[i] -= (h.lr * mhat) / (sqrt(vhat) + h.eps);
   }
 }
@@ -36,8 +45,13 @@ describe('adamwStep', () => {
       settings.forEach((h, k) => {
         for (const path of kernelPaths()) {
           const p0 = uniformArray(n, n + k);
-          const param = Float64Array.from(p0), m = new Float64Array(n), v = new Float64Array(n);
-          const ps = storageOf(p0), ms = emptyStorage(n), vs = emptyStorage(n), gs = emptyStorage(n);
+          const param = Float64Array.from(p0),
+            m = new Float64Array(n),
+            v = new Float64Array(n);
+          const ps = storageOf(p0),
+            ms = emptyStorage(n),
+            vs = emptyStorage(n),
+            gs = emptyStorage(n);
           addon.fill(ms, 0, n, 0);
           addon.fill(vs, 0, n, 0);
           for (let step = 1; step <= 5; step++) {
@@ -46,7 +60,12 @@ describe('adamwStep', () => {
             adamwRef(param, g, m, v, h, step);
             onPath(path, () => addon.adamwStep(ps, gs, ms, vs, n, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, step));
           }
-          expect({ n, k, path, ok: relError(ps.readFloat32(0, n), param, 1e-2) < 1e-5 }).toEqual({ n, k, path, ok: true });
+          expect({ n, k, path, ok: relError(ps.readFloat32(0, n), param, 1e-2) < 1e-5 }).toEqual({
+            n,
+            k,
+            path,
+            ok: true,
+          });
           expect(relError(ms.readFloat32(0, n), m, 1e-3)).toBeLessThan(1e-5);
           expect(relError(vs.readFloat32(0, n), v, 1e-5)).toBeLessThan(1e-4);
         }

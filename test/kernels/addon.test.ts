@@ -57,10 +57,17 @@ describe('addon basics', () => {
 
 describe('environment overrides', () => {
   const probe = (env: Record<string, string>) =>
-    execFileSync(process.execPath, ['-e', `const a = require('node-gyp-build')(${JSON.stringify(path.join(__dirname, '..', '..'))}); console.log(a.getIsa(), a.getNumThreads())`], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-    }).trim();
+    execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `const a = require('node-gyp-build')(${JSON.stringify(path.join(__dirname, '..', '..'))}); console.log(a.getIsa(), a.getNumThreads())`,
+      ],
+      {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      },
+    ).trim();
 
   test('TN_ISA=generic forces the portable path', () => {
     expect(probe({ TN_ISA: 'generic' }).split(' ')[0]).toBe('generic');

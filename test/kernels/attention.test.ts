@@ -253,8 +253,23 @@ function run(c: Case, t: Tensors, mode: Mode = 'weights'): Result {
   const maskView: MaskView = c.mask ? c.mask.view : [0, 0, 0, 0];
   const scale = c.scale ?? 1 / Math.sqrt(D);
   const common = [
-    B, H, Tq, Tk, D, L.q.view, L.k.view, L.v.view, L.out.view, scale, c.causal ?? false, c.causalOffset ?? 0,
-    keyPadding, mask, maskView, c.dropoutP ?? 0, c.seed ?? 0,
+    B,
+    H,
+    Tq,
+    Tk,
+    D,
+    L.q.view,
+    L.k.view,
+    L.v.view,
+    L.out.view,
+    scale,
+    c.causal ?? false,
+    c.causalOffset ?? 0,
+    keyPadding,
+    mask,
+    maskView,
+    c.dropoutP ?? 0,
+    c.seed ?? 0,
   ] as const;
   addon.attentionForward(q, k, v, out, lse, weights, ...common);
   addon.attentionBackward(q, k, v, out, dout, lse, dq, dk, dv, ...common, mode === 'probs' ? weights : null);
@@ -298,9 +313,10 @@ function within(label: string, name: string, error: number, tolerance: number): 
 function expectLse(actual: Float32Array, expected: Float64Array): void {
   let wrong = 0;
   for (let i = 0; i < expected.length; i++) {
-    const ok = expected[i] === Infinity
-      ? actual[i] === Infinity
-      : Math.abs(actual[i] - expected[i]) < 1e-4 * Math.max(1, Math.abs(expected[i]));
+    const ok =
+      expected[i] === Infinity
+        ? actual[i] === Infinity
+        : Math.abs(actual[i] - expected[i]) < 1e-4 * Math.max(1, Math.abs(expected[i]));
     if (!ok) wrong++;
   }
   expect(wrong).toBe(0);
@@ -321,21 +337,22 @@ function expectUntouchedOutside(raw: Float32Array, views: Array<[AttentionView, 
 function checkCase(c: Case, seed = 1): void {
   const t = makeTensors(c, seed);
   const ref = reference(c, t);
-  for (const path of kernelPaths()) for (const mode of ['weights', 'probs'] as const) {
-    const got = onPath(path, () => run(c, t, mode));
-    const label = `${path.isa} x${path.threads}, ${mode}`;
-    within(label, 'out', scaledError(got.out, ref.out), 1e-5);
-    expectLse(got.lse, ref.lse);
-    within(label, 'weights', scaledError(got.weights, ref.weights), 1e-5);
-    within(label, 'dq', scaledError(got.dq, ref.dq), 1e-4);
-    within(label, 'dk', scaledError(got.dk, ref.dk), 1e-4);
-    within(label, 'dv', scaledError(got.dv, ref.dv), 1e-4);
-    const L = t.layouts;
-    expectUntouchedOutside(got.outRaw, [[L.out.view, c.Tq]], c);
-    const gradViews: Array<[AttentionView, number]> = [[L.q.view, c.Tq]];
-    if (c.packed) gradViews.push([L.k.view, c.Tk], [L.v.view, c.Tk]);
-    expectUntouchedOutside(got.dqRaw, gradViews, c);
-  }
+  for (const path of kernelPaths())
+    for (const mode of ['weights', 'probs'] as const) {
+      const got = onPath(path, () => run(c, t, mode));
+      const label = `${path.isa} x${path.threads}, ${mode}`;
+      within(label, 'out', scaledError(got.out, ref.out), 1e-5);
+      expectLse(got.lse, ref.lse);
+      within(label, 'weights', scaledError(got.weights, ref.weights), 1e-5);
+      within(label, 'dq', scaledError(got.dq, ref.dq), 1e-4);
+      within(label, 'dk', scaledError(got.dk, ref.dk), 1e-4);
+      within(label, 'dv', scaledError(got.dv, ref.dv), 1e-4);
+      const L = t.layouts;
+      expectUntouchedOutside(got.outRaw, [[L.out.view, c.Tq]], c);
+      const gradViews: Array<[AttentionView, number]> = [[L.q.view, c.Tq]];
+      if (c.packed) gradViews.push([L.k.view, c.Tk], [L.v.view, c.Tk]);
+      expectUntouchedOutside(got.dqRaw, gradViews, c);
+    }
 }
 
 // ---- tests -------------------------------------------------------------------------------------------------------
@@ -362,7 +379,8 @@ describe('attention forward and backward vs a float64 reference', () => {
   ])('causal Tq=$Tq Tk=$Tk offset=$causalOffset', (c) => checkCase({ ...c, causal: true }));
 
   test('key padding, including a batch row with every key ignored', () => {
-    const B = 3, Tk = 37;
+    const B = 3,
+      Tk = 37;
     const keyPadding = new Int32Array(B * Tk);
     const r = rng(5);
     for (let j = 0; j < Tk; j++) keyPadding[j] = r() < 0.3 ? 1 : 0;
@@ -373,7 +391,11 @@ describe('attention forward and backward vs a float64 reference', () => {
   });
 
   test('additive masks with broadcast strides and -Infinity entries', () => {
-    const B = 2, H = 3, Tq = 9, Tk = 70, D = 8;
+    const B = 2,
+      H = 3,
+      Tq = 9,
+      Tk = 70,
+      D = 8;
     // [B, 1, Tq, Tk]: shared by heads
     const perBatch = randomArray(B * Tq * Tk, 11, -2, 2);
     for (let n = 0; n < perBatch.length; n += 5) perBatch[n] = -Infinity;
@@ -411,7 +433,15 @@ describe('attention dropout', () => {
     const first = run(c, t).out;
     expect(run(c, t).out).toEqual(first);
     for (const path of kernelPaths())
-      within(path.isa, 'out', scaledError(onPath(path, () => run(c, t).out), first), 1e-5);
+      within(
+        path.isa,
+        'out',
+        scaledError(
+          onPath(path, () => run(c, t).out),
+          first,
+        ),
+        1e-5,
+      );
     const other = run({ ...c, seed: 10 }, t).out;
     expect(scaledError(other, first)).toBeGreaterThan(1e-2);
   });
@@ -473,8 +503,16 @@ describe('attention gradients by central finite differences of the forward', () 
     const mask = randomArray(3 * 4, 8, -1, 1);
     mask[5] = -Infinity;
     finiteDifferenceCheck({
-      B: 1, H: 2, Tq: 3, Tk: 4, D: 3, causal: true, causalOffset: 1,
-      keyPadding: new Int32Array([0, 0, 1, 0]), mask: { data: mask, view: [0, 0, 0, 4] }, scale: 0.9,
+      B: 1,
+      H: 2,
+      Tq: 3,
+      Tk: 4,
+      D: 3,
+      causal: true,
+      causalOffset: 1,
+      keyPadding: new Int32Array([0, 0, 1, 0]),
+      mask: { data: mask, view: [0, 0, 0, 4] },
+      scale: 0.9,
     });
   });
 
@@ -484,43 +522,180 @@ describe('attention gradients by central finite differences of the forward', () 
 });
 
 describe('attention argument checks', () => {
-  const B = 2, H = 2, Tq = 3, Tk = 4, D = 5;
+  const B = 2,
+    H = 2,
+    Tq = 3,
+    Tk = 4,
+    D = 5;
   const qv: AttentionView = [0, H * Tq * D, Tq * D, D];
   const kv: AttentionView = [0, H * Tk * D, Tk * D, D];
   let s: Record<string, NativeStorage>;
   beforeEach(() => {
     s = {
-      q: emptyStorage(B * H * Tq * D), k: emptyStorage(B * H * Tk * D), v: emptyStorage(B * H * Tk * D),
-      out: emptyStorage(B * H * Tq * D), dout: emptyStorage(B * H * Tq * D), lse: emptyStorage(B * H * Tq),
-      dq: emptyStorage(B * H * Tq * D), dk: emptyStorage(B * H * Tk * D), dv: emptyStorage(B * H * Tk * D),
-      small: emptyStorage(3), pad: emptyStorage(B * Tk), mask: emptyStorage(Tq * Tk),
+      q: emptyStorage(B * H * Tq * D),
+      k: emptyStorage(B * H * Tk * D),
+      v: emptyStorage(B * H * Tk * D),
+      out: emptyStorage(B * H * Tq * D),
+      dout: emptyStorage(B * H * Tq * D),
+      lse: emptyStorage(B * H * Tq),
+      dq: emptyStorage(B * H * Tq * D),
+      dk: emptyStorage(B * H * Tk * D),
+      dv: emptyStorage(B * H * Tk * D),
+      small: emptyStorage(3),
+      pad: emptyStorage(B * Tk),
+      mask: emptyStorage(Tq * Tk),
       weights: emptyStorage(B * H * Tq * Tk),
     };
   });
   afterEach(() => Object.values(s).forEach((x) => x.disposed || x.dispose()));
 
-  type Overrides = Partial<Record<
-    'q' | 'k' | 'v' | 'out' | 'dout' | 'lse' | 'weights' | 'probs' | 'dq' | 'dk' | 'dv' | 'B' | 'H' | 'Tq' | 'Tk' | 'D' |
-    'qView' | 'kView' | 'vView' | 'outView' | 'scale' | 'isCausal' | 'causalOffset' | 'keyPadding' | 'attnMask' |
-    'maskView' | 'dropoutP' | 'seed', unknown>>;
+  type Overrides = Partial<
+    Record<
+      | 'q'
+      | 'k'
+      | 'v'
+      | 'out'
+      | 'dout'
+      | 'lse'
+      | 'weights'
+      | 'probs'
+      | 'dq'
+      | 'dk'
+      | 'dv'
+      | 'B'
+      | 'H'
+      | 'Tq'
+      | 'Tk'
+      | 'D'
+      | 'qView'
+      | 'kView'
+      | 'vView'
+      | 'outView'
+      | 'scale'
+      | 'isCausal'
+      | 'causalOffset'
+      | 'keyPadding'
+      | 'attnMask'
+      | 'maskView'
+      | 'dropoutP'
+      | 'seed',
+      unknown
+    >
+  >;
 
   function forward(o: Overrides = {}): void {
-    const a = { q: s.q, k: s.k, v: s.v, out: s.out, lse: s.lse, weights: null, B, H, Tq, Tk, D, qView: qv, kView: kv,
-      vView: kv, outView: qv, scale: 0.5, isCausal: false, causalOffset: 0, keyPadding: null, attnMask: null,
-      maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0, ...o } as unknown as Record<string, never>;
-    addon.attentionForward(a.q, a.k, a.v, a.out, a.lse, a.weights, a.B, a.H, a.Tq, a.Tk, a.D, a.qView, a.kView,
-      a.vView, a.outView, a.scale, a.isCausal, a.causalOffset, a.keyPadding, a.attnMask, a.maskView, a.dropoutP,
-      a.seed);
+    const a = {
+      q: s.q,
+      k: s.k,
+      v: s.v,
+      out: s.out,
+      lse: s.lse,
+      weights: null,
+      B,
+      H,
+      Tq,
+      Tk,
+      D,
+      qView: qv,
+      kView: kv,
+      vView: kv,
+      outView: qv,
+      scale: 0.5,
+      isCausal: false,
+      causalOffset: 0,
+      keyPadding: null,
+      attnMask: null,
+      maskView: [0, 0, 0, 0],
+      dropoutP: 0,
+      seed: 0,
+      ...o,
+    } as unknown as Record<string, never>;
+    addon.attentionForward(
+      a.q,
+      a.k,
+      a.v,
+      a.out,
+      a.lse,
+      a.weights,
+      a.B,
+      a.H,
+      a.Tq,
+      a.Tk,
+      a.D,
+      a.qView,
+      a.kView,
+      a.vView,
+      a.outView,
+      a.scale,
+      a.isCausal,
+      a.causalOffset,
+      a.keyPadding,
+      a.attnMask,
+      a.maskView,
+      a.dropoutP,
+      a.seed,
+    );
   }
 
   function backward(o: Overrides = {}): void {
-    const a = { q: s.q, k: s.k, v: s.v, out: s.out, dout: s.dout, lse: s.lse, dq: s.dq, dk: s.dk, dv: s.dv, B, H, Tq,
-      Tk, D, qView: qv, kView: kv, vView: kv, outView: qv, scale: 0.5, isCausal: false, causalOffset: 0,
-      keyPadding: null, attnMask: null, maskView: [0, 0, 0, 0], dropoutP: 0, seed: 0, ...o,
+    const a = {
+      q: s.q,
+      k: s.k,
+      v: s.v,
+      out: s.out,
+      dout: s.dout,
+      lse: s.lse,
+      dq: s.dq,
+      dk: s.dk,
+      dv: s.dv,
+      B,
+      H,
+      Tq,
+      Tk,
+      D,
+      qView: qv,
+      kView: kv,
+      vView: kv,
+      outView: qv,
+      scale: 0.5,
+      isCausal: false,
+      causalOffset: 0,
+      keyPadding: null,
+      attnMask: null,
+      maskView: [0, 0, 0, 0],
+      dropoutP: 0,
+      seed: 0,
+      ...o,
     } as unknown as Record<string, never>;
-    addon.attentionBackward(a.q, a.k, a.v, a.out, a.dout, a.lse, a.dq, a.dk, a.dv, a.B, a.H, a.Tq, a.Tk, a.D,
-      a.qView, a.kView, a.vView, a.outView, a.scale, a.isCausal, a.causalOffset, a.keyPadding, a.attnMask,
-      a.maskView, a.dropoutP, a.seed, a.probs);
+    addon.attentionBackward(
+      a.q,
+      a.k,
+      a.v,
+      a.out,
+      a.dout,
+      a.lse,
+      a.dq,
+      a.dk,
+      a.dv,
+      a.B,
+      a.H,
+      a.Tq,
+      a.Tk,
+      a.D,
+      a.qView,
+      a.kView,
+      a.vView,
+      a.outView,
+      a.scale,
+      a.isCausal,
+      a.causalOffset,
+      a.keyPadding,
+      a.attnMask,
+      a.maskView,
+      a.dropoutP,
+      a.seed,
+      a.probs,
+    );
   }
 
   test('valid arguments pass', () => {
@@ -528,27 +703,42 @@ describe('attention argument checks', () => {
     backward();
     backward({ probs: s.weights });
     forward({
-      keyPadding: s.pad, attnMask: s.mask, maskView: [0, 0, 0, Tk], isCausal: true, dropoutP: 0.5, seed: 2 ** 53 - 1,
+      keyPadding: s.pad,
+      attnMask: s.mask,
+      maskView: [0, 0, 0, Tk],
+      isCausal: true,
+      dropoutP: 0.5,
+      seed: 2 ** 53 - 1,
     });
   });
 
   test('storages too small for their views', () => {
-    expectError(() => forward({ q: s.small }), 'RangeError',
-      /attentionForward: q view \[0, 30, 15, 5\] over \[2, 2, 3, 5\] reaches element 60 but q holds 3/);
+    expectError(
+      () => forward({ q: s.small }),
+      'RangeError',
+      /attentionForward: q view \[0, 30, 15, 5\] over \[2, 2, 3, 5\] reaches element 60 but q holds 3/,
+    );
     expectError(() => forward({ kView: [1, H * Tk * D, Tk * D, D] }), 'RangeError', /attentionForward: k view/);
     expectError(() => forward({ vView: [0, 0, 0, 100] }), 'RangeError', /attentionForward: v view/);
     expectError(() => forward({ out: s.small }), 'RangeError', /attentionForward: out view/);
     expectError(() => forward({ lse: s.small }), 'RangeError', /attentionForward: lse holds 3 elements, needs 12/);
     expectError(() => forward({ weights: s.small }), 'RangeError', /attentionForward: weights holds 3 elements/);
     expectError(() => forward({ keyPadding: s.small }), 'RangeError', /attentionForward: keyPadding holds 3/);
-    expectError(() => forward({ attnMask: s.mask, maskView: [0, 0, 0, Tk + 1] }), 'RangeError',
-      /attentionForward: attnMask view/);
+    expectError(
+      () => forward({ attnMask: s.mask, maskView: [0, 0, 0, Tk + 1] }),
+      'RangeError',
+      /attentionForward: attnMask view/,
+    );
     expectError(() => forward({ attnMask: s.mask, maskView: [0, 1, 0, Tk] }), 'RangeError', /attnMask view/);
     expectError(() => forward({ qView: [0, 2 ** 50, 2 ** 50, 2 ** 50] }), 'RangeError', /q view .* past 2\^50/);
     for (const name of ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'])
       expectError(() => backward({ [name]: s.small }), 'RangeError', new RegExp(`attentionBackward: ${name} view`));
     expectError(() => backward({ lse: s.small }), 'RangeError', /attentionBackward: lse holds 3/);
-    expectError(() => backward({ probs: s.small }), 'RangeError', /attentionBackward: probs holds 3 elements, needs 48/);
+    expectError(
+      () => backward({ probs: s.small }),
+      'RangeError',
+      /attentionBackward: probs holds 3 elements, needs 48/,
+    );
   });
 
   test('sizes must be integers >= 1', () => {
@@ -589,7 +779,10 @@ describe('attention argument checks', () => {
     expectError(() => forward(), 'TypeError', /attentionForward: v is used after dispose/);
     s.dk.dispose();
     expectError(() => backward({ v: s.k }), 'TypeError', /attentionBackward: dk is used after dispose/);
-    expectError(() => (addon.attentionForward as unknown as () => void)(), 'TypeError',
-      /attentionForward: expected 23 arguments/);
+    expectError(
+      () => (addon.attentionForward as unknown as () => void)(),
+      'TypeError',
+      /attentionForward: expected 23 arguments/,
+    );
   });
 });

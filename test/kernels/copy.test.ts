@@ -14,13 +14,21 @@ function contiguousStrides(shape: number[]): number[] {
 }
 
 /** dst after copying src's view into dst's view, element by element. */
-function copyRef(src: ArrayLike<number>, srcOffset: number, srcStrides: number[], dst: Float32Array, dstOffset: number,
-  dstStrides: number[], shape: number[]): Float32Array {
+function copyRef(
+  src: ArrayLike<number>,
+  srcOffset: number,
+  srcStrides: number[],
+  dst: Float32Array,
+  dstOffset: number,
+  dstStrides: number[],
+  shape: number[],
+): Float32Array {
   const out = dst.slice();
   const n = shape.reduce((p, s) => p * s, 1);
   const idx = new Array<number>(shape.length).fill(0);
   for (let i = 0; i < n; i++) {
-    let s = srcOffset, d = dstOffset;
+    let s = srcOffset,
+      d = dstOffset;
     for (let k = 0; k < shape.length; k++) {
       s += idx[k] * srcStrides[k];
       d += idx[k] * dstStrides[k];
@@ -34,16 +42,28 @@ function copyRef(src: ArrayLike<number>, srcOffset: number, srcStrides: number[]
   return out;
 }
 
-function check(srcData: Float32Array, srcOffset: number, srcStrides: number[], dstSize: number, dstOffset: number,
-  dstStrides: number[], shape: number[]): void {
+function check(
+  srcData: Float32Array,
+  srcOffset: number,
+  srcStrides: number[],
+  dstSize: number,
+  dstOffset: number,
+  dstStrides: number[],
+  shape: number[],
+): void {
   const src = storageOf(srcData);
   const initial = new Float32Array(dstSize).fill(-7);
   const expected = copyRef(srcData, srcOffset, srcStrides, initial, dstOffset, dstStrides, shape);
   for (const path of kernelPaths()) {
     const dst = storageOf(initial);
     onPath(path, () => addon.copyStrided(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape));
-    expect({ shape, srcStrides, dstStrides, path, same: Array.from(dst.readFloat32(0, dstSize)).every((v, i) => Object.is(v, expected[i])) })
-      .toEqual({ shape, srcStrides, dstStrides, path, same: true });
+    expect({
+      shape,
+      srcStrides,
+      dstStrides,
+      path,
+      same: Array.from(dst.readFloat32(0, dstSize)).every((v, i) => Object.is(v, expected[i])),
+    }).toEqual({ shape, srcStrides, dstStrides, path, same: true });
   }
 }
 
@@ -58,13 +78,29 @@ describe('copyStrided', () => {
   test('permutes (transpose, [B,T,H,D] -> [B,H,T,D]) make a view contiguous', () => {
     check(uniformArray(33 * 7, 1), 0, [1, 33], 33 * 7, 0, [7, 1], [33, 7]);
     const [B, T, H, D] = [2, 7, 3, 5];
-    check(uniformArray(B * T * H * D, 2), 0, [T * H * D, D, H * D, 1], B * T * H * D, 0, contiguousStrides([B, H, T, D]), [B, H, T, D]);
+    check(
+      uniformArray(B * T * H * D, 2),
+      0,
+      [T * H * D, D, H * D, 1],
+      B * T * H * D,
+      0,
+      contiguousStrides([B, H, T, D]),
+      [B, H, T, D],
+    );
     // An 8-dim permute.
     const source = [2, 3, 2, 3, 2, 1, 2, 3];
     const perm = [7, 2, 0, 5, 1, 6, 3, 4];
     const viewShape = perm.map((p) => source[p]);
     const count = source.reduce((p, s) => p * s, 1);
-    check(uniformArray(count, 7), 0, perm.map((p) => contiguousStrides(source)[p]), count, 0, contiguousStrides(viewShape), viewShape);
+    check(
+      uniformArray(count, 7),
+      0,
+      perm.map((p) => contiguousStrides(source)[p]),
+      count,
+      0,
+      contiguousStrides(viewShape),
+      viewShape,
+    );
     const big = [3, 129, 2, 50];
     const n = big.reduce((p, s) => p * s, 1);
     check(uniformArray(n, 3), 0, [129 * 100, 50, 100, 1], n, 0, contiguousStrides([3, 2, 129, 50]), [3, 2, 129, 50]);
@@ -97,16 +133,52 @@ describe('copyStrided', () => {
   test('rejects views reaching outside their storage and bad arguments', () => {
     const src = storageOf(uniformArray(12, 1));
     const dst = emptyStorage(12);
-    expectError(() => addon.copyStrided(src, 1, [4, 1], dst, 0, [4, 1], [3, 4]), 'RangeError', /copyStrided: src holds 12/);
-    expectError(() => addon.copyStrided(src, 0, [4, 1], dst, 0, [1, 4], [3, 4]), 'RangeError', /copyStrided: dst holds 12/);
-    expectError(() => addon.copyStrided(src, 0, [4, -1], dst, 0, [4, 1], [3, 4]), 'RangeError', /copyStrided: srcStrides\[1\]/);
-    expectError(() => addon.copyStrided(src, 0, [4], dst, 0, [4, 1], [3, 4]), 'RangeError', /copyStrided: srcStrides has 1 entries/);
-    expectError(() => addon.copyStrided(src, 0, [4, 1], dst, 0, [4, 1], [3, NaN]), 'RangeError', /copyStrided: shape\[1\]/);
-    expectError(() => addon.copyStrided(src, -1, [4, 1], dst, 0, [4, 1], [3, 4]), 'RangeError', /copyStrided: srcOffset/);
-    expectError(() => addon.copyStrided(src, 0, [2 ** 49, 1], dst, 0, [4, 1], [2 ** 20, 4]), 'RangeError', /copyStrided/);
-    expectError(() => addon.copyStrided(src, 0, [1], dst, 0, [1], new Array(9).fill(1)), 'RangeError', /copyStrided: shape has 9 entries/);
+    expectError(
+      () => addon.copyStrided(src, 1, [4, 1], dst, 0, [4, 1], [3, 4]),
+      'RangeError',
+      /copyStrided: src holds 12/,
+    );
+    expectError(
+      () => addon.copyStrided(src, 0, [4, 1], dst, 0, [1, 4], [3, 4]),
+      'RangeError',
+      /copyStrided: dst holds 12/,
+    );
+    expectError(
+      () => addon.copyStrided(src, 0, [4, -1], dst, 0, [4, 1], [3, 4]),
+      'RangeError',
+      /copyStrided: srcStrides\[1\]/,
+    );
+    expectError(
+      () => addon.copyStrided(src, 0, [4], dst, 0, [4, 1], [3, 4]),
+      'RangeError',
+      /copyStrided: srcStrides has 1 entries/,
+    );
+    expectError(
+      () => addon.copyStrided(src, 0, [4, 1], dst, 0, [4, 1], [3, NaN]),
+      'RangeError',
+      /copyStrided: shape\[1\]/,
+    );
+    expectError(
+      () => addon.copyStrided(src, -1, [4, 1], dst, 0, [4, 1], [3, 4]),
+      'RangeError',
+      /copyStrided: srcOffset/,
+    );
+    expectError(
+      () => addon.copyStrided(src, 0, [2 ** 49, 1], dst, 0, [4, 1], [2 ** 20, 4]),
+      'RangeError',
+      /copyStrided/,
+    );
+    expectError(
+      () => addon.copyStrided(src, 0, [1], dst, 0, [1], new Array(9).fill(1)),
+      'RangeError',
+      /copyStrided: shape has 9 entries/,
+    );
     const gone = emptyStorage(12);
     gone.dispose();
-    expectError(() => addon.copyStrided(src, 0, [1], gone, 0, [1], [12]), 'TypeError', /copyStrided: dst is used after dispose/);
+    expectError(
+      () => addon.copyStrided(src, 0, [1], gone, 0, [1], [12]),
+      'TypeError',
+      /copyStrided: dst is used after dispose/,
+    );
   });
 });

@@ -20,7 +20,13 @@ function refForward(x: Float32Array, t: Int32Array, N: number, C: number, ignore
 }
 
 function refBackward(
-  x: Float32Array, t: Int32Array, dl: Float32Array, N: number, C: number, ignore: number, e: number,
+  x: Float32Array,
+  t: Int32Array,
+  dl: Float32Array,
+  N: number,
+  C: number,
+  ignore: number,
+  e: number,
 ): Float64Array {
   const { lse } = refForward(x, t, N, C, ignore, e);
   const dx = new Float64Array(N * C);
@@ -60,7 +66,15 @@ function run(x: Float32Array, t: Int32Array, dl: Float32Array, N: number, C: num
 }
 
 describe('crossEntropy', () => {
-  const sizes: Array<[number, number]> = [[1, 1], [1, 7], [7, 33], [33, 257], [257, 7], [5, 1000], [9, 16]];
+  const sizes: Array<[number, number]> = [
+    [1, 1],
+    [1, 7],
+    [7, 33],
+    [33, 257],
+    [257, 7],
+    [5, 1000],
+    [9, 16],
+  ];
   for (const path of kernelPaths()) {
     for (const [N, C] of sizes) {
       for (const e of [0, 0.1, 1]) {
@@ -159,10 +173,16 @@ describe('crossEntropy', () => {
         return () => (addon.crossEntropyForward as (...args: unknown[]) => void)(...a);
       };
       expect(fwd()).not.toThrow();
-      expectError(fwd([1, storageOf(new Int32Array([0, 4, 1]))]), 'RangeError',
-        /crossEntropyForward: targets\[1\] = 4 is outside \[0, C = 4\)/);
-      expectError(fwd([1, storageOf(new Int32Array([0, 1, -1]))]), 'RangeError',
-        /crossEntropyForward: targets\[2\] = -1 is outside \[0, C = 4\) and is not ignoreIndex \(-100\)/);
+      expectError(
+        fwd([1, storageOf(new Int32Array([0, 4, 1]))]),
+        'RangeError',
+        /crossEntropyForward: targets\[1\] = 4 is outside \[0, C = 4\)/,
+      );
+      expectError(
+        fwd([1, storageOf(new Int32Array([0, 1, -1]))]),
+        'RangeError',
+        /crossEntropyForward: targets\[2\] = -1 is outside \[0, C = 4\) and is not ignoreIndex \(-100\)/,
+      );
       expectError(fwd([6, -1]), 'RangeError', /crossEntropyForward: targets\[2\] = -100/);
       expectError(fwd([0, emptyStorage(N * C - 1)]), 'RangeError', /crossEntropyForward: logits holds 11/);
       expectError(fwd([1, emptyStorage(N - 1)]), 'RangeError', /crossEntropyForward: targets holds/);
@@ -189,8 +209,11 @@ describe('crossEntropy', () => {
         return () => (addon.crossEntropyBackward as (...args: unknown[]) => void)(...a);
       };
       expect(bwd()).not.toThrow();
-      expectError(bwd([1, storageOf(new Int32Array([7, 0, 0]))]), 'RangeError',
-        /crossEntropyBackward: targets\[0\] = 7 is outside \[0, C = 4\)/);
+      expectError(
+        bwd([1, storageOf(new Int32Array([7, 0, 0]))]),
+        'RangeError',
+        /crossEntropyBackward: targets\[0\] = 7 is outside \[0, C = 4\)/,
+      );
       expectError(bwd([0, emptyStorage(N * C - 1)]), 'RangeError', /crossEntropyBackward: logits holds/);
       expectError(bwd([2, emptyStorage(N - 1)]), 'RangeError', /crossEntropyBackward: lse holds/);
       expectError(bwd([3, emptyStorage(N - 1)]), 'RangeError', /crossEntropyBackward: dlosses holds/);

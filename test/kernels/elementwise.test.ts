@@ -9,18 +9,37 @@ const isNaN = (v: number): boolean => v !== v;
 
 const BINARY_OPS: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum'];
 const UNARY_OPS: UnaryOp[] = [
-  'neg', 'exp', 'log', 'sqrt', 'tanh', 'relu', 'sigmoid', 'gelu', 'geluTanh', 'abs', 'scale', 'addScalar', 'powScalar',
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'tanh',
+  'relu',
+  'sigmoid',
+  'gelu',
+  'geluTanh',
+  'abs',
+  'scale',
+  'addScalar',
+  'powScalar',
 ];
 
 function binaryRef(op: BinaryOp, a: number, b: number): number {
   switch (op) {
-    case 'add': return a + b;
-    case 'sub': return a - b;
-    case 'mul': return a * b;
-    case 'div': return a / b;
-    case 'pow': return pow(a, b);
-    case 'maximum': return isNaN(a) || isNaN(b) ? NaN : max(a, b);
-    case 'minimum': return isNaN(a) || isNaN(b) ? NaN : min(a, b);
+    case 'add':
+      return a + b;
+    case 'sub':
+      return a - b;
+    case 'mul':
+      return a * b;
+    case 'div':
+      return a / b;
+    case 'pow':
+      return pow(a, b);
+    case 'maximum':
+      return isNaN(a) || isNaN(b) ? NaN : max(a, b);
+    case 'minimum':
+      return isNaN(a) || isNaN(b) ? NaN : min(a, b);
   }
 }
 
@@ -58,7 +77,8 @@ function gather(shape: number[], fn: (offsets: (strides: number[]) => number) =>
 function erfc(x: number): number {
   if (x < 0) return 2 - erfc(-x);
   if (x < 3) {
-    let term = x, sum = x;
+    let term = x,
+      sum = x;
     for (let n = 1; n < 200; n++) {
       term *= (-x * x) / n;
       sum += term / (2 * n + 1);
@@ -67,7 +87,7 @@ function erfc(x: number): number {
     return 1 - (2 / sqrt(Math.PI)) * sum;
   }
   let f = 0;
-  for (let k = 80; k >= 1; k--) f = (k / 2) / (x + f);
+  for (let k = 80; k >= 1; k--) f = k / 2 / (x + f);
   return exp(-x * x) / sqrt(Math.PI) / (x + f);
 }
 
@@ -76,40 +96,67 @@ const K = sqrt(2 / Math.PI);
 
 function unaryRef(op: UnaryOp, x: number, p: number): number {
   switch (op) {
-    case 'neg': return -x;
-    case 'exp': return exp(x);
-    case 'log': return log(x);
-    case 'sqrt': return sqrt(x);
-    case 'tanh': return tanh(x);
-    case 'relu': return isNaN(x) ? NaN : max(x, 0);
-    case 'sigmoid': return 1 / (1 + exp(-x));
-    case 'gelu': return 0.5 * x * erfc(-x / Math.SQRT2);
-    case 'geluTanh': return 0.5 * x * (1 + tanh(K * (x + 0.044715 * x * x * x)));
-    case 'abs': return abs(x);
-    case 'scale': return x * p;
-    case 'addScalar': return x + p;
-    case 'powScalar': return pow(x, p);
+    case 'neg':
+      return -x;
+    case 'exp':
+      return exp(x);
+    case 'log':
+      return log(x);
+    case 'sqrt':
+      return sqrt(x);
+    case 'tanh':
+      return tanh(x);
+    case 'relu':
+      return isNaN(x) ? NaN : max(x, 0);
+    case 'sigmoid':
+      return 1 / (1 + exp(-x));
+    case 'gelu':
+      return 0.5 * x * erfc(-x / Math.SQRT2);
+    case 'geluTanh':
+      return 0.5 * x * (1 + tanh(K * (x + 0.044715 * x * x * x)));
+    case 'abs':
+      return abs(x);
+    case 'scale':
+      return x * p;
+    case 'addScalar':
+      return x + p;
+    case 'powScalar':
+      return pow(x, p);
   }
 }
 
 function unaryGradRef(op: UnaryOp, x: number, p: number): number {
   switch (op) {
-    case 'neg': return -1;
-    case 'exp': return exp(x);
-    case 'log': return 1 / x;
-    case 'sqrt': return 0.5 / sqrt(x);
-    case 'tanh': return 1 - tanh(x) ** 2;
-    case 'relu': return x > 0 ? 1 : 0;
-    case 'sigmoid': { const s = 1 / (1 + exp(-x)); return s * (1 - s); }
-    case 'gelu': return 0.5 * erfc(-x / Math.SQRT2) + (x * exp(-0.5 * x * x)) / SQRT2PI;
+    case 'neg':
+      return -1;
+    case 'exp':
+      return exp(x);
+    case 'log':
+      return 1 / x;
+    case 'sqrt':
+      return 0.5 / sqrt(x);
+    case 'tanh':
+      return 1 - tanh(x) ** 2;
+    case 'relu':
+      return x > 0 ? 1 : 0;
+    case 'sigmoid': {
+      const s = 1 / (1 + exp(-x));
+      return s * (1 - s);
+    }
+    case 'gelu':
+      return 0.5 * erfc(-x / Math.SQRT2) + (x * exp(-0.5 * x * x)) / SQRT2PI;
     case 'geluTanh': {
       const t = tanh(K * (x + 0.044715 * x ** 3));
       return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * K * (1 + 3 * 0.044715 * x * x);
     }
-    case 'abs': return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case 'scale': return p;
-    case 'addScalar': return 1;
-    case 'powScalar': return p === 0 ? 0 : p * pow(x, p - 1);
+    case 'abs':
+      return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case 'scale':
+      return p;
+    case 'addScalar':
+      return 1;
+    case 'powScalar':
+      return p === 0 ? 0 : p * pow(x, p - 1);
   }
 }
 
@@ -125,7 +172,8 @@ const PARAM: Partial<Record<UnaryOp, number>> = { scale: -1.75, addScalar: 0.625
 
 function runBinary(op: BinaryOp, shape: number[], aShape: number[], bShape: number[], seed: number): void {
   const aData = op === 'pow' ? uniformArray(numel(aShape), seed, 0.1, 3) : uniformArray(numel(aShape), seed, -2, 2);
-  const bData = op === 'div' ? uniformArray(numel(bShape), seed + 1, 0.5, 2) : uniformArray(numel(bShape), seed + 1, -2, 2);
+  const bData =
+    op === 'div' ? uniformArray(numel(bShape), seed + 1, 0.5, 2) : uniformArray(numel(bShape), seed + 1, -2, 2);
   const aStrides = broadcastStrides(shape, aShape);
   const bStrides = broadcastStrides(shape, bShape);
   // Place the operands at nonzero offsets to check offsets are honoured.
@@ -136,8 +184,14 @@ function runBinary(op: BinaryOp, shape: number[], aShape: number[], bShape: numb
     const out = emptyStorage(numel(shape));
     onPath(path, () => addon.binary(op, a, 3, aStrides, b, 1, bStrides, out, shape));
     const got = out.readFloat32(0, numel(shape));
-    expect({ op, shape, aShape, bShape, path, err: relError(got, expected) < 2e-6 }).toEqual(
-      { op, shape, aShape, bShape, path, err: true });
+    expect({ op, shape, aShape, bShape, path, err: relError(got, expected) < 2e-6 }).toEqual({
+      op,
+      shape,
+      aShape,
+      bShape,
+      path,
+      err: true,
+    });
     out.dispose();
   }
   a.dispose();
@@ -151,15 +205,51 @@ describe('binary', () => {
     [[7], [7], [7]],
     [[257], [257], [1]], // scalar b
     [[33], [1], [33]], // scalar a
-    [[5, 7], [5, 7], [1, 7]], // row broadcast
-    [[5, 7], [5, 7], [5, 1]], // column broadcast
-    [[3, 5, 7], [3, 5, 7], [3, 1, 7]], // middle dim
-    [[5, 6], [5, 1], [1, 6]], // outer product
-    [[2, 3, 1, 4, 5], [2, 3, 1, 4, 5], [1, 3, 1, 1, 5]], // rank 5
-    [[2, 3, 4, 5], [1, 1, 1, 1], [2, 3, 4, 5]],
-    [[2, 3, 1, 2, 3, 1, 2, 3], [2, 1, 1, 2, 3, 1, 1, 3], [1, 3, 1, 2, 1, 1, 2, 1]], // rank 8
-    [[129, 257], [129, 257], [1, 257]], // large enough to split over threads
-    [[257, 129], [257, 129], [257, 129]],
+    [
+      [5, 7],
+      [5, 7],
+      [1, 7],
+    ], // row broadcast
+    [
+      [5, 7],
+      [5, 7],
+      [5, 1],
+    ], // column broadcast
+    [
+      [3, 5, 7],
+      [3, 5, 7],
+      [3, 1, 7],
+    ], // middle dim
+    [
+      [5, 6],
+      [5, 1],
+      [1, 6],
+    ], // outer product
+    [
+      [2, 3, 1, 4, 5],
+      [2, 3, 1, 4, 5],
+      [1, 3, 1, 1, 5],
+    ], // rank 5
+    [
+      [2, 3, 4, 5],
+      [1, 1, 1, 1],
+      [2, 3, 4, 5],
+    ],
+    [
+      [2, 3, 1, 2, 3, 1, 2, 3],
+      [2, 1, 1, 2, 3, 1, 1, 3],
+      [1, 3, 1, 2, 1, 1, 2, 1],
+    ], // rank 8
+    [
+      [129, 257],
+      [129, 257],
+      [1, 257],
+    ], // large enough to split over threads
+    [
+      [257, 129],
+      [257, 129],
+      [257, 129],
+    ],
   ];
   for (const op of BINARY_OPS) {
     test(`${op} on every broadcast pattern and path`, () => {
@@ -184,9 +274,11 @@ describe('binary', () => {
 
   test('out may alias a or b', () => {
     const n = 33001;
-    const x = uniformArray(n, 5), y = uniformArray(n, 6);
+    const x = uniformArray(n, 5),
+      y = uniformArray(n, 6);
     for (const path of kernelPaths()) {
-      const a = storageOf(x), b = storageOf(y);
+      const a = storageOf(x),
+        b = storageOf(y);
       onPath(path, () => addon.binary('sub', a, 0, [1], b, 0, [1], a, [n]));
       onPath(path, () => addon.binary('mul', a, 0, [1], b, 0, [1], b, [n]));
       const got = b.readFloat32(0, n);
@@ -210,7 +302,11 @@ describe('binary', () => {
   test('rejects bad arguments', () => {
     const a = storageOf(uniformArray(12, 1));
     const out = emptyStorage(12);
-    expectError(() => addon.binary('mod' as BinaryOp, a, 0, [1], a, 0, [1], out, [12]), 'TypeError', /binary: unknown op 'mod'/);
+    expectError(
+      () => addon.binary('mod' as BinaryOp, a, 0, [1], a, 0, [1], out, [12]),
+      'TypeError',
+      /binary: unknown op 'mod'/,
+    );
     expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], out, [13]), 'RangeError', /binary: a holds 12/);
     expectError(() => addon.binary('add', a, 1, [1], a, 0, [1], out, [12]), 'RangeError', /binary: a holds/);
     expectError(() => addon.binary('add', a, 0, [5, 1], a, 0, [0, 1], out, [3, 4]), 'RangeError', /binary: a holds/);
@@ -220,14 +316,30 @@ describe('binary', () => {
     expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], out, [NaN]), 'RangeError', /binary: shape\[0\]/);
     expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], out, [2.5]), 'RangeError', /binary: shape\[0\]/);
     expectError(() => addon.binary('add', a, 0.5, [1], a, 0, [1], out, [2]), 'RangeError', /binary: aOffset/);
-    expectError(() => addon.binary('add', a, 0, [1], a, 0, [1], emptyStorage(4), [12]), 'RangeError', /binary: out holds 4/);
+    expectError(
+      () => addon.binary('add', a, 0, [1], a, 0, [1], emptyStorage(4), [12]),
+      'RangeError',
+      /binary: out holds 4/,
+    );
     const big = new Array(9).fill(1);
     expectError(() => addon.binary('add', a, 0, big, a, 0, big, out, big), 'RangeError', /binary: shape has 9 entries/);
-    expectError(() => addon.binary('add', a, 0, [2 ** 40, 2 ** 40], a, 0, [1, 1], out, [2 ** 20, 1]), 'RangeError', /binary/);
-    expectError(() => addon.binary('add', {} as never, 0, [1], a, 0, [1], out, [12]), 'TypeError', /binary: a must be a Storage/);
+    expectError(
+      () => addon.binary('add', a, 0, [2 ** 40, 2 ** 40], a, 0, [1, 1], out, [2 ** 20, 1]),
+      'RangeError',
+      /binary/,
+    );
+    expectError(
+      () => addon.binary('add', {} as never, 0, [1], a, 0, [1], out, [12]),
+      'TypeError',
+      /binary: a must be a Storage/,
+    );
     const gone = storageOf(uniformArray(12, 2));
     gone.dispose();
-    expectError(() => addon.binary('add', a, 0, [1], gone, 0, [1], out, [12]), 'TypeError', /binary: b is used after dispose/);
+    expectError(
+      () => addon.binary('add', a, 0, [1], gone, 0, [1], out, [12]),
+      'TypeError',
+      /binary: b is used after dispose/,
+    );
   });
 });
 
@@ -243,8 +355,12 @@ describe('unary', () => {
         for (const path of kernelPaths()) {
           const out = emptyStorage(n);
           onPath(path, () => addon.unary(op, x, out, n, p));
-          expect({ op, n, path, err: relError(out.readFloat32(0, n), expected, 1e-2) < 2e-6 }).toEqual(
-            { op, n, path, err: true });
+          expect({ op, n, path, err: relError(out.readFloat32(0, n), expected, 1e-2) < 2e-6 }).toEqual({
+            op,
+            n,
+            path,
+            err: true,
+          });
           out.dispose();
         }
         x.dispose();
@@ -256,27 +372,37 @@ describe('unary', () => {
       for (const n of [1, 7, 33, 257, 33001]) {
         const xData = unaryInput(op, n, 7 * n);
         const dyData = uniformArray(n, 3 * n);
-        const x = storageOf(xData), dy = storageOf(dyData);
+        const x = storageOf(xData),
+          dy = storageOf(dyData);
         const y = emptyStorage(n);
         addon.unary(op, x, y, n, p);
         const expected = Array.from(xData, (v, i) => dyData[i] * unaryGradRef(op, v, p));
         for (const path of kernelPaths()) {
           const dx = emptyStorage(n);
           onPath(path, () => addon.unaryBackward(op, x, y, dy, dx, n, p));
-          expect({ op, n, path, err: relError(dx.readFloat32(0, n), expected, 1e-2) < 1e-5 }).toEqual(
-            { op, n, path, err: true });
+          expect({ op, n, path, err: relError(dx.readFloat32(0, n), expected, 1e-2) < 1e-5 }).toEqual({
+            op,
+            n,
+            path,
+            err: true,
+          });
           dx.dispose();
         }
         if (n <= 257) {
           // Central differences of the native forward, float32: h = 1e-2 balances truncation and rounding.
           const h = 1e-2;
-          const plus = storageOf(xData.map((v) => v + h)), minus = storageOf(xData.map((v) => v - h));
-          const fPlus = emptyStorage(n), fMinus = emptyStorage(n), dx = emptyStorage(n);
+          const plus = storageOf(xData.map((v) => v + h)),
+            minus = storageOf(xData.map((v) => v - h));
+          const fPlus = emptyStorage(n),
+            fMinus = emptyStorage(n),
+            dx = emptyStorage(n);
           addon.unary(op, plus, fPlus, n, p);
           addon.unary(op, minus, fMinus, n, p);
           addon.unaryBackward(op, x, y, dy, dx, n, p);
-          const a = fPlus.readFloat32(0, n), b = fMinus.readFloat32(0, n);
-          const plusX = plus.readFloat32(0, n), minusX = minus.readFloat32(0, n);
+          const a = fPlus.readFloat32(0, n),
+            b = fMinus.readFloat32(0, n);
+          const plusX = plus.readFloat32(0, n),
+            minusX = minus.readFloat32(0, n);
           const fd = Array.from(a, (v, i) => (dyData[i] * (v - b[i])) / (plusX[i] - minusX[i]));
           expect(relError(dx.readFloat32(0, n), fd, 1e-1)).toBeLessThan(1e-2);
         }
@@ -337,8 +463,16 @@ describe('unary', () => {
     expectError(() => addon.unary('exp', x, out, NaN, 0), 'RangeError', /unary: n must be an integer/);
     expectError(() => addon.unary('exp', x, out, 1.5, 0), 'RangeError', /unary: n must be an integer/);
     expectError(() => addon.unary('scale', x, out, 8, 'x' as never), 'TypeError', /unary: param must be a number/);
-    expectError(() => addon.unaryBackward('exp', x, x, x, emptyStorage(2), 8, 0), 'RangeError', /unaryBackward: dx holds 2/);
-    expectError(() => addon.unaryBackward('nope' as UnaryOp, x, x, x, x, 8, 0), 'TypeError', /unaryBackward: unknown op 'nope'/);
+    expectError(
+      () => addon.unaryBackward('exp', x, x, x, emptyStorage(2), 8, 0),
+      'RangeError',
+      /unaryBackward: dx holds 2/,
+    );
+    expectError(
+      () => addon.unaryBackward('nope' as UnaryOp, x, x, x, x, 8, 0),
+      'TypeError',
+      /unaryBackward: unknown op 'nope'/,
+    );
     const gone = storageOf(uniformArray(8, 1));
     gone.dispose();
     expectError(() => addon.unary('exp', gone, out, 8, 0), 'TypeError', /unary: x is used after dispose/);
@@ -371,10 +505,12 @@ describe('fill and cast', () => {
     const floats = new Float32Array(n).map(() => (r() - 0.5) * 1e4);
     floats.set([2.9, -2.9, 0.5, -0.5, NaN, 1e10, -1e10], 0);
     for (const path of kernelPaths()) {
-      const src = storageOf(ints), dst = emptyStorage(n);
+      const src = storageOf(ints),
+        dst = emptyStorage(n);
       onPath(path, () => addon.cast(src, dst, n, true));
       expect(firstMismatch(dst.readFloat32(0, n), Float32Array.from(ints))).toBe(-1);
-      const fsrc = storageOf(floats), idst = emptyStorage(n);
+      const fsrc = storageOf(floats),
+        idst = emptyStorage(n);
       onPath(path, () => addon.cast(fsrc, idst, n, false));
       const got = idst.readInt32(0, n);
       expect(Array.from(got.slice(0, 7))).toEqual([2, -2, 0, 0, 0, 2147483647, -2147483648]);
@@ -404,8 +540,20 @@ describe('maskedFill', () => {
   test('rejects bad arguments', () => {
     const x = storageOf(new Float32Array(6));
     const m = storageOf(new Int32Array(3));
-    expectError(() => addon.maskedFill(x, m, 0, [0, 1], emptyStorage(4), [2, 3], 0), 'RangeError', /maskedFill: out holds 4/);
-    expectError(() => addon.maskedFill(x, m, 0, [3, 1], emptyStorage(6), [2, 3], 0), 'RangeError', /maskedFill: mask holds 3/);
-    expectError(() => addon.maskedFill(x, m, 0, [0], emptyStorage(6), [2, 3], 0), 'RangeError', /maskStrides has 1 entries/);
+    expectError(
+      () => addon.maskedFill(x, m, 0, [0, 1], emptyStorage(4), [2, 3], 0),
+      'RangeError',
+      /maskedFill: out holds 4/,
+    );
+    expectError(
+      () => addon.maskedFill(x, m, 0, [3, 1], emptyStorage(6), [2, 3], 0),
+      'RangeError',
+      /maskedFill: mask holds 3/,
+    );
+    expectError(
+      () => addon.maskedFill(x, m, 0, [0], emptyStorage(6), [2, 3], 0),
+      'RangeError',
+      /maskStrides has 1 entries/,
+    );
   });
 });

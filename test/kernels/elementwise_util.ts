@@ -32,7 +32,8 @@ export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>,
 export function firstMismatch(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   if (actual.length !== expected.length) return Math.min(actual.length, expected.length);
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i], e = expected[i];
+    const a = actual[i],
+      e = expected[i];
     if (a !== e && !(a !== a && e !== e)) return i;
     if (a === 0 && 1 / a !== 1 / e) return i;
   }

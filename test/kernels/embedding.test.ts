@@ -11,14 +11,21 @@ function randomIds(n: number, V: number, seed: number): Int32Array {
   return new Int32Array(n).map(() => floor(r() * V));
 }
 
-const SIZES: Array<[number, number, number]> = [[1, 1, 1], [7, 3, 5], [33, 7, 33], [257, 50, 17], [300, 40, 257]];
+const SIZES: Array<[number, number, number]> = [
+  [1, 1, 1],
+  [7, 3, 5],
+  [33, 7, 33],
+  [257, 50, 17],
+  [300, 40, 257],
+];
 
 describe('embedding', () => {
   test('forward gathers rows on every path', () => {
     for (const [N, V, C] of SIZES) {
       const w = uniformArray(V * C, V);
       const ids = randomIds(N, V, N);
-      const weight = storageOf(w), idStorage = storageOf(ids);
+      const weight = storageOf(w),
+        idStorage = storageOf(ids);
       const expected = new Float32Array(N * C);
       for (let n = 0; n < N; n++) expected.set(w.subarray(ids[n] * C, ids[n] * C + C), n * C);
       for (const path of kernelPaths()) {
@@ -40,7 +47,8 @@ describe('embedding', () => {
           if (ids[n] === paddingIdx) continue;
           for (let c = 0; c < C; c++) expected[ids[n] * C + c] += g[n * C + c];
         }
-        const dout = storageOf(g), idStorage = storageOf(ids);
+        const dout = storageOf(g),
+          idStorage = storageOf(ids);
         let first: Float32Array | undefined;
         for (const path of kernelPaths()) {
           const dweight = storageOf(initial);
@@ -70,7 +78,8 @@ describe('embedding', () => {
     const grad = dweight.readFloat32(0, V * C);
     const h = 1e-2;
     for (let k = 0; k < V * C; k++) {
-      const plus = w.slice(), minus = w.slice();
+      const plus = w.slice(),
+        minus = w.slice();
       plus[k] += h;
       minus[k] -= h;
       expect(abs((loss(plus) - loss(minus)) / (2 * h) - grad[k])).toBeLessThan(1e-2 * max(1, abs(grad[k])));
@@ -80,27 +89,64 @@ describe('embedding', () => {
   test('rejects bad arguments', () => {
     const weight = storageOf(uniformArray(12, 1)); // V = 4, C = 3
     const out = emptyStorage(6);
-    expectError(() => addon.embeddingForward(weight, storageOf(new Int32Array([1, 4])), out, 2, 4, 3), 'RangeError',
-      /embeddingForward: ids\[1\] = 4 is outside \[0, V = 4\)/);
-    expectError(() => addon.embeddingForward(weight, storageOf(new Int32Array([-1, 0])), out, 2, 4, 3), 'RangeError',
-      /embeddingForward: ids\[0\] = -1/);
-    expectError(() => addon.embeddingForward(weight, storageOf(new Int32Array([0, 1])), out, 2, 5, 3), 'RangeError',
-      /embeddingForward: weight holds 12/);
-    expectError(() => addon.embeddingForward(weight, storageOf(new Int32Array([0])), out, 2, 4, 3), 'RangeError',
-      /embeddingForward: ids holds 1/);
-    expectError(() => addon.embeddingForward(weight, storageOf(new Int32Array([0, 1])), out, 2, 4, -3), 'RangeError',
-      /embeddingForward: C must be in/);
-    expectError(() => addon.embeddingForward(weight, storageOf(new Int32Array([0, 1])), out, 2.5, 4, 3), 'RangeError',
-      /embeddingForward: N must be an integer/);
+    expectError(
+      () => addon.embeddingForward(weight, storageOf(new Int32Array([1, 4])), out, 2, 4, 3),
+      'RangeError',
+      /embeddingForward: ids\[1\] = 4 is outside \[0, V = 4\)/,
+    );
+    expectError(
+      () => addon.embeddingForward(weight, storageOf(new Int32Array([-1, 0])), out, 2, 4, 3),
+      'RangeError',
+      /embeddingForward: ids\[0\] = -1/,
+    );
+    expectError(
+      () => addon.embeddingForward(weight, storageOf(new Int32Array([0, 1])), out, 2, 5, 3),
+      'RangeError',
+      /embeddingForward: weight holds 12/,
+    );
+    expectError(
+      () => addon.embeddingForward(weight, storageOf(new Int32Array([0])), out, 2, 4, 3),
+      'RangeError',
+      /embeddingForward: ids holds 1/,
+    );
+    expectError(
+      () => addon.embeddingForward(weight, storageOf(new Int32Array([0, 1])), out, 2, 4, -3),
+      'RangeError',
+      /embeddingForward: C must be in/,
+    );
+    expectError(
+      () => addon.embeddingForward(weight, storageOf(new Int32Array([0, 1])), out, 2.5, 4, 3),
+      'RangeError',
+      /embeddingForward: N must be an integer/,
+    );
     const ids = storageOf(new Int32Array([0, 1]));
-    expectError(() => addon.embeddingBackward(out, storageOf(new Int32Array([0, 7])), weight, 2, 4, 3, -1), 'RangeError',
-      /embeddingBackward: ids\[1\] = 7/);
-    expectError(() => addon.embeddingBackward(out, ids, weight, 2, 4, 3, 4), 'RangeError', /embeddingBackward: paddingIdx = 4/);
-    expectError(() => addon.embeddingBackward(out, ids, weight, 2, 4, 3, -2), 'RangeError', /embeddingBackward: paddingIdx must be in/);
-    expectError(() => addon.embeddingBackward(out, ids, emptyStorage(3), 2, 4, 3, -1), 'RangeError', /embeddingBackward: dweight holds 3/);
+    expectError(
+      () => addon.embeddingBackward(out, storageOf(new Int32Array([0, 7])), weight, 2, 4, 3, -1),
+      'RangeError',
+      /embeddingBackward: ids\[1\] = 7/,
+    );
+    expectError(
+      () => addon.embeddingBackward(out, ids, weight, 2, 4, 3, 4),
+      'RangeError',
+      /embeddingBackward: paddingIdx = 4/,
+    );
+    expectError(
+      () => addon.embeddingBackward(out, ids, weight, 2, 4, 3, -2),
+      'RangeError',
+      /embeddingBackward: paddingIdx must be in/,
+    );
+    expectError(
+      () => addon.embeddingBackward(out, ids, emptyStorage(3), 2, 4, 3, -1),
+      'RangeError',
+      /embeddingBackward: dweight holds 3/,
+    );
     const gone = storageOf(new Int32Array([0, 1]));
     gone.dispose();
-    expectError(() => addon.embeddingBackward(out, gone, weight, 2, 4, 3, -1), 'TypeError', /embeddingBackward: ids is used after dispose/);
+    expectError(
+      () => addon.embeddingBackward(out, gone, weight, 2, 4, 3, -1),
+      'TypeError',
+      /embeddingBackward: ids is used after dispose/,
+    );
     // A padding id may be anything in range; ids equal to it are skipped even at V - 1.
     addon.embeddingBackward(out, storageOf(new Int32Array([3, 3])), weight, 2, 4, 3, 3);
   });

@@ -34,7 +34,6 @@ interface Prepared {
   tolerance: Float64Array; // per-element allowed error
 }
 
-
 function prepare(c: Case, seed: number): Prepared {
   const { M, N, K } = c;
   const batch = c.batch ?? 1;
@@ -90,9 +89,25 @@ function run(p: Prepared): Float32Array {
   const [oa, ob, oc, obias] = c.offsets ?? [0, 0, 0, 0];
   const cs = storageOf(p.c0);
   addon.gemm(
-    storageOf(p.a), oa, storageOf(p.b), ob, cs, oc, p.bias ? storageOf(p.bias) : null, obias,
-    c.transA ?? false, c.transB ?? false, c.M, c.N, c.K, c.batch ?? 1, p.strides[0], p.strides[1], p.strides[2],
-    c.alpha ?? 1, c.beta ?? 0,
+    storageOf(p.a),
+    oa,
+    storageOf(p.b),
+    ob,
+    cs,
+    oc,
+    p.bias ? storageOf(p.bias) : null,
+    obias,
+    c.transA ?? false,
+    c.transB ?? false,
+    c.M,
+    c.N,
+    c.K,
+    c.batch ?? 1,
+    p.strides[0],
+    p.strides[1],
+    p.strides[2],
+    c.alpha ?? 1,
+    c.beta ?? 0,
   );
   return cs.readFloat32(0, p.c0.length);
 }
@@ -128,12 +143,28 @@ const TRANSPOSES: Array<[boolean, boolean]> = [
 describe('gemm', () => {
   test('odd and tile-boundary sizes, all transpose pairs', () => {
     const shapes: Array<[number, number, number]> = [
-      [1, 1, 1], [7, 33, 5], [33, 7, 1], [5, 6, 15], [6, 16, 17], [15, 17, 16], [16, 5, 6], [17, 15, 95],
-      [95, 97, 33], [97, 95, 7], [257, 33, 40], [33, 257, 300], [130, 97, 257],
+      [1, 1, 1],
+      [7, 33, 5],
+      [33, 7, 1],
+      [5, 6, 15],
+      [6, 16, 17],
+      [15, 17, 16],
+      [16, 5, 6],
+      [17, 15, 95],
+      [95, 97, 33],
+      [97, 95, 7],
+      [257, 33, 40],
+      [33, 257, 300],
+      [130, 97, 257],
       // The AVX-512 tile is 12 x 32.
-      [12, 32, 9], [11, 31, 12], [13, 33, 8], [24, 48, 31], [25, 65, 64],
+      [12, 32, 9],
+      [11, 31, 12],
+      [13, 33, 8],
+      [24, 48, 31],
+      [25, 65, 64],
       // Packed A (N > 64) with a last panel of 12 rows read through a 16-lane load, K not a multiple of 4.
-      [14, 70, 39], [28, 97, 42],
+      [14, 70, 39],
+      [28, 97, 42],
     ];
     const cases: Case[] = [];
     for (const [M, N, K] of shapes) for (const [transA, transB] of TRANSPOSES) cases.push({ M, N, K, transA, transB });
@@ -162,12 +193,27 @@ describe('gemm', () => {
   test('one row of C (M = 1) reads B in place', () => {
     const cases: Case[] = [];
     const shapes: Array<[number, number]> = [
-      [1, 1], [7, 3], [31, 8], [32, 9], [33, 16], [65, 17], [600, 40], [1030, 7],
+      [1, 1],
+      [7, 3],
+      [31, 8],
+      [32, 9],
+      [33, 16],
+      [65, 17],
+      [600, 40],
+      [1030, 7],
     ];
     for (const [N, K] of shapes)
       for (const [transA, transB] of TRANSPOSES)
         cases.push({
-          M: 1, N, K, transA, transB, alpha: 0.75, beta: N % 2 ? 0 : -0.5, bias: K % 2 === 1, nanC: N % 2 === 1,
+          M: 1,
+          N,
+          K,
+          transA,
+          transB,
+          alpha: 0.75,
+          beta: N % 2 ? 0 : -0.5,
+          bias: K % 2 === 1,
+          nanC: N % 2 === 1,
         });
     // Big enough to split the columns over threads (an odd batch sharing one B keeps the inputs small).
     cases.push({ M: 1, N: 1030, K: 300, batch: 7, strideB: 0, transB: true });
@@ -191,8 +237,16 @@ describe('gemm', () => {
     checkOnEveryPath([
       // Gaps between matrices, and element offsets into every storage.
       {
-        M: 9, N: 13, K: 11, batch: 5, strideA: 9 * 11 + 4, strideB: 11 * 13 + 1, strideC: 9 * 13 + 7,
-        offsets: [3, 5, 2, 1], bias: true, beta: 0.25,
+        M: 9,
+        N: 13,
+        K: 11,
+        batch: 5,
+        strideA: 9 * 11 + 4,
+        strideB: 11 * 13 + 1,
+        strideC: 9 * 13 + 7,
+        offsets: [3, 5, 2, 1],
+        bias: true,
+        beta: 0.25,
       },
       // One B shared by every batch (a linear layer over a batch of inputs), and one A shared.
       { M: 24, N: 24, K: 32, batch: 48, strideB: 0, transB: true },
@@ -260,7 +314,9 @@ describe('gemm', () => {
       // batch 2 with stride 0 fits; with a stride it needs room for the second matrix.
       call({ 13: 2 });
       expectError(
-        () => call({ 13: 2, 14: 20 }), 'RangeError', /^gemm: A holds 20 elements, needs 40 \(.*batch=2, strideA=20/,
+        () => call({ 13: 2, 14: 20 }),
+        'RangeError',
+        /^gemm: A holds 20 elements, needs 40 \(.*batch=2, strideA=20/,
       );
       expectError(() => call({ 13: 2, 16: 1 }), 'RangeError', /^gemm: C holds 12 elements, needs 13/);
       // The extent overflows before it could be compared with any storage.

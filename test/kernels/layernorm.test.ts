@@ -1,11 +1,23 @@
 import { addon, NativeStorage } from '../../src/native';
 import {
-  emptyStorage, expectError, kernelPaths, maxRelError, onPath, randomArray, readAll, storageOf,
+  emptyStorage,
+  expectError,
+  kernelPaths,
+  maxRelError,
+  onPath,
+  randomArray,
+  readAll,
+  storageOf,
 } from '../helpers';
 
 // Naive float64 references.
 function refForward(
-  x: Float32Array, w: Float32Array | null, b: Float32Array | null, N: number, C: number, eps: number,
+  x: Float32Array,
+  w: Float32Array | null,
+  b: Float32Array | null,
+  N: number,
+  C: number,
+  eps: number,
 ) {
   const out = new Float64Array(N * C);
   const mean = new Float64Array(N);
@@ -62,8 +74,14 @@ interface Run {
 }
 
 function run(
-  x: Float32Array, w: Float32Array | null, b: Float32Array | null, dout: Float32Array, N: number, C: number,
-  eps: number, wantParamGrads: boolean,
+  x: Float32Array,
+  w: Float32Array | null,
+  b: Float32Array | null,
+  dout: Float32Array,
+  N: number,
+  C: number,
+  eps: number,
+  wantParamGrads: boolean,
 ): Run {
   const xs = storageOf(x);
   const ws = w ? storageOf(w) : null;
@@ -92,7 +110,15 @@ function run(
 
 describe('layerNorm', () => {
   const sizes: Array<[number, number]> = [
-    [1, 1], [1, 7], [7, 33], [33, 257], [257, 7], [5, 1000], [3, 16], [2, 24], [257, 33],
+    [1, 1],
+    [1, 7],
+    [7, 33],
+    [33, 257],
+    [257, 7],
+    [5, 1000],
+    [3, 16],
+    [2, 24],
+    [257, 33],
   ];
   for (const path of kernelPaths()) {
     for (const [N, C] of sizes) {
@@ -125,7 +151,10 @@ describe('layerNorm', () => {
       const w = randomArray(C, 32, 0.5, 1.5);
       const b = randomArray(C, 33);
       const dout = randomArray(N * C, 34);
-      for (const [ww, bb] of [[w, null], [null, b]] as Array<[Float32Array | null, Float32Array | null]>) {
+      for (const [ww, bb] of [
+        [w, null],
+        [null, b],
+      ] as Array<[Float32Array | null, Float32Array | null]>) {
         const got = onPath(path, () => run(x, ww, bb, dout, N, C, 1e-5, true));
         expect(maxRelError(got.out, refForward(x, ww, bb, N, C, 1e-5).out, 1e-2)).toBeLessThan(1e-4);
         const refB = refBackward(dout, x, ww, N, C, 1e-5);
@@ -257,8 +286,11 @@ describe('layerNorm', () => {
       const gone = emptyStorage(N * C);
       gone.dispose();
       expectError(fwd([0, gone]), 'TypeError', /layerNormForward: x is used after dispose/);
-      expectError(() => (addon.layerNormForward as (...args: unknown[]) => void)(x, w), 'TypeError',
-        /layerNormForward: expected 9 arguments/);
+      expectError(
+        () => (addon.layerNormForward as (...args: unknown[]) => void)(x, w),
+        'TypeError',
+        /layerNormForward: expected 9 arguments/,
+      );
     });
 
     test('backward', () => {

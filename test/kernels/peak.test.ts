@@ -14,8 +14,16 @@ test('the FMA peak and the triad bandwidth are positive, finite rates', () => {
 });
 
 test('bad arguments are named', () => {
-  expectError(() => measureFmaGflopsKernel(addon, { threads: 0, seconds: 0.05 }), 'RangeError', /measureFmaGflops: threads/);
-  expectError(() => measureFmaGflopsKernel(addon, { threads: 1, seconds: 0 }), 'RangeError', /seconds must be in \(0, 60\]/);
+  expectError(
+    () => measureFmaGflopsKernel(addon, { threads: 0, seconds: 0.05 }),
+    'RangeError',
+    /measureFmaGflops: threads/,
+  );
+  expectError(
+    () => measureFmaGflopsKernel(addon, { threads: 1, seconds: 0 }),
+    'RangeError',
+    /seconds must be in \(0, 60\]/,
+  );
   expectError(
     () => measureBandwidthGBsKernel(addon, { threads: 1, bytesPerArray: 16, repeats: 1 }),
     'RangeError',

@@ -7,7 +7,8 @@ import { uniformArray } from './elementwise_util';
 const { abs, max, min, sqrt } = Math;
 
 function stats(v: Float32Array): { mean: number; std: number } {
-  let s = 0, s2 = 0;
+  let s = 0,
+    s2 = 0;
   for (let i = 0; i < v.length; i++) {
     s += v[i];
     s2 += v[i] * v[i];
@@ -27,7 +28,8 @@ describe('randomFill', () => {
 
   test('uniform lies in [a, b) with the right mean and spread', () => {
     const v = fill(n, 'uniform', 42, -3, 5);
-    let lo = Infinity, hi = -Infinity;
+    let lo = Infinity,
+      hi = -Infinity;
     for (const x of v) {
       lo = min(lo, x);
       hi = max(hi, x);
@@ -69,12 +71,24 @@ describe('randomFill', () => {
   test('rejects bad arguments', () => {
     const s = emptyStorage(4);
     expectError(() => addon.randomFill(s, 5, 'uniform', 1, 0, 1), 'RangeError', /randomFill: dst holds 4/);
-    expectError(() => addon.randomFill(s, 4, 'cauchy' as never, 1, 0, 1), 'TypeError', /randomFill: unknown dist 'cauchy'/);
+    expectError(
+      () => addon.randomFill(s, 4, 'cauchy' as never, 1, 0, 1),
+      'TypeError',
+      /randomFill: unknown dist 'cauchy'/,
+    );
     expectError(() => addon.randomFill(s, 4, 'uniform', -1, 0, 1), 'RangeError', /randomFill: seed must be in/);
     expectError(() => addon.randomFill(s, 4, 'uniform', 2 ** 53, 0, 1), 'RangeError', /randomFill: seed must be in/);
-    expectError(() => addon.randomFill(s, 4, 'uniform', 1.5, 0, 1), 'RangeError', /randomFill: seed must be an integer/);
+    expectError(
+      () => addon.randomFill(s, 4, 'uniform', 1.5, 0, 1),
+      'RangeError',
+      /randomFill: seed must be an integer/,
+    );
     expectError(() => addon.randomFill(s, 4, 'uniform', 1, 1, 0), 'RangeError', /randomFill: uniform needs a <= b/);
-    expectError(() => addon.randomFill(s, 4, 'normal', 1, 0, -1), 'RangeError', /randomFill: normal needs a standard deviation/);
+    expectError(
+      () => addon.randomFill(s, 4, 'normal', 1, 0, -1),
+      'RangeError',
+      /randomFill: normal needs a standard deviation/,
+    );
     expectError(() => addon.randomFill(s, 4, 'normal', 1, NaN, 1), 'RangeError', /randomFill: a must be finite/);
     expectError(() => addon.randomFill(s, -4, 'normal', 1, 0, 1), 'RangeError', /randomFill: n must be in/);
   });

@@ -17,12 +17,13 @@ function reduceRef(op: ReduceOp, x: Float32Array, outer: number, dim: number, in
   const indices = new Int32Array(outer * inner);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
-      let sum = 0, best = NaN, at = -1;
+      let sum = 0,
+        best = NaN,
+        at = -1;
       for (let d = 0; d < dim; d++) {
         const v = x[(o * dim + d) * inner + i];
         sum += v;
-        const better = at < 0 || (isNaN(v) && !isNaN(best)) ||
-          (op === 'min' ? v < best : v > best);
+        const better = at < 0 || (isNaN(v) && !isNaN(best)) || (op === 'min' ? v < best : v > best);
         if (better && !(isNaN(best) && at >= 0)) {
           best = v;
           at = d;
@@ -36,10 +37,20 @@ function reduceRef(op: ReduceOp, x: Float32Array, outer: number, dim: number, in
 }
 
 const SHAPES: Array<[number, number, number]> = [
-  [1, 1, 1], [1, 7, 1], [3, 33, 1], [5, 1, 7], [2, 7, 33], [7, 33, 257], [1, 257, 3], [1, 40000, 1], [4, 9000, 1],
-  [1, 130, 300], [300, 130, 1],
+  [1, 1, 1],
+  [1, 7, 1],
+  [3, 33, 1],
+  [5, 1, 7],
+  [2, 7, 33],
+  [7, 33, 257],
+  [1, 257, 3],
+  [1, 40000, 1],
+  [4, 9000, 1],
+  [1, 130, 300],
+  [300, 130, 1],
   // Sums over the middle axis: rows in chunks of 256 (partial sums combined), columns in blocks of 4096.
-  [3, 777, 9], [2, 520, 4099],
+  [3, 777, 9],
+  [2, 520, 4099],
 ];
 
 describe('reduce', () => {
@@ -60,8 +71,14 @@ describe('reduce', () => {
             // Sums are float32 accumulations: allow sqrt(dim) roundings relative to the sum of |x|.
             const tol = op === 'sum' || op === 'mean' ? 1e-6 * sqrt(dim) * 4 : 0;
             const floor = op === 'sum' ? sqrt(dim) * 0.1 : op === 'mean' ? 0.1 / sqrt(dim) : 1e-3;
-            expect({ op, outer, dim, inner, path, ok: relError(out.readFloat32(0, outer * inner), ref.values, floor) <= tol })
-              .toEqual({ op, outer, dim, inner, path, ok: true });
+            expect({
+              op,
+              outer,
+              dim,
+              inner,
+              path,
+              ok: relError(out.readFloat32(0, outer * inner), ref.values, floor) <= tol,
+            }).toEqual({ op, outer, dim, inner, path, ok: true });
           }
           if (op !== 'sum' && op !== 'mean') {
             expect(firstMismatch(idx.readInt32(0, outer * inner), ref.indices)).toBe(-1);
@@ -75,7 +92,8 @@ describe('reduce', () => {
     const data = new Float32Array([1, NaN, 3, NaN, 2, 0, -1, -2, 5]);
     const x = storageOf(data);
     for (const path of kernelPaths()) {
-      const out = emptyStorage(3), idx = emptyStorage(3);
+      const out = emptyStorage(3),
+        idx = emptyStorage(3);
       onPath(path, () => addon.reduce('max', x, out, null, 3, 3, 1));
       expect(Array.from(out.readFloat32(0, 3))).toEqual([NaN, NaN, 5]);
       onPath(path, () => addon.reduce('min', x, out, idx, 3, 3, 1));
@@ -103,8 +121,13 @@ describe('reduce', () => {
 
   test('rejects bad arguments', () => {
     const x = storageOf(uniformArray(12, 1));
-    const out = emptyStorage(4), idx = emptyStorage(4);
-    expectError(() => addon.reduce('prod' as ReduceOp, x, out, null, 4, 3, 1), 'TypeError', /reduce: unknown op 'prod'/);
+    const out = emptyStorage(4),
+      idx = emptyStorage(4);
+    expectError(
+      () => addon.reduce('prod' as ReduceOp, x, out, null, 4, 3, 1),
+      'TypeError',
+      /reduce: unknown op 'prod'/,
+    );
     expectError(() => addon.reduce('sum', x, out, null, 4, 4, 1), 'RangeError', /reduce: x holds 12/);
     expectError(() => addon.reduce('sum', x, emptyStorage(2), null, 4, 3, 1), 'RangeError', /reduce: out holds 2/);
     expectError(() => addon.reduce('sum', x, null, null, 4, 3, 1), 'TypeError', /reduce: out must be a Storage/);
@@ -112,7 +135,11 @@ describe('reduce', () => {
     expectError(() => addon.reduce('max', x, out, idx, 4, 0, 1), 'RangeError', /reduce: dim must be >= 1/);
     expectError(() => addon.reduce('max', x, out, idx, -4, 3, 1), 'RangeError', /reduce: outer must be in/);
     expectError(() => addon.reduce('max', x, out, idx, 4, NaN, 1), 'RangeError', /reduce: dim must be an integer/);
-    expectError(() => addon.reduce('max', x, out, idx, 2 ** 30, 2 ** 30, 2 ** 30), 'RangeError', /reduce: outer\*dim\*inner has too many/);
+    expectError(
+      () => addon.reduce('max', x, out, idx, 2 ** 30, 2 ** 30, 2 ** 30),
+      'RangeError',
+      /reduce: outer\*dim\*inner has too many/,
+    );
     const gone = emptyStorage(4);
     gone.dispose();
     expectError(() => addon.reduce('max', x, out, gone, 4, 3, 1), 'TypeError', /reduce: indices is used after dispose/);
@@ -121,17 +148,25 @@ describe('reduce', () => {
 
 describe('indexBackward', () => {
   test('scatters dy to the winners, zero elsewhere, and is the gradient of max', () => {
-    for (const [outer, dim, inner] of [[1, 1, 1], [3, 7, 1], [2, 33, 5], [7, 257, 33]] as Array<[number, number, number]>) {
+    for (const [outer, dim, inner] of [
+      [1, 1, 1],
+      [3, 7, 1],
+      [2, 33, 5],
+      [7, 257, 33],
+    ] as Array<[number, number, number]>) {
       const n = outer * dim * inner;
       const data = uniformArray(n, dim);
       const dyData = uniformArray(outer * inner, inner);
-      const x = storageOf(data), dy = storageOf(dyData);
-      const out = emptyStorage(outer * inner), idx = emptyStorage(outer * inner);
+      const x = storageOf(data),
+        dy = storageOf(dyData);
+      const out = emptyStorage(outer * inner),
+        idx = emptyStorage(outer * inner);
       addon.reduce('max', x, out, idx, outer, dim, inner);
       const indices = idx.readInt32(0, outer * inner);
       const expected = new Float32Array(n);
       for (let o = 0; o < outer; o++)
-        for (let i = 0; i < inner; i++) expected[(o * dim + indices[o * inner + i]) * inner + i] = dyData[o * inner + i];
+        for (let i = 0; i < inner; i++)
+          expected[(o * dim + indices[o * inner + i]) * inner + i] = dyData[o * inner + i];
       for (const path of kernelPaths()) {
         const dx = storageOf(new Float32Array(n).fill(9));
         onPath(path, () => addon.indexBackward(dy, idx, dx, outer, dim, inner));
@@ -149,7 +184,8 @@ describe('indexBackward', () => {
         };
         const h = 1e-3;
         for (let k = 0; k < n; k++) {
-          const plus = data.slice(), minus = data.slice();
+          const plus = data.slice(),
+            minus = data.slice();
           plus[k] += h;
           minus[k] -= h;
           const fd = (loss(plus) - loss(minus)) / (2 * h);
@@ -162,15 +198,31 @@ describe('indexBackward', () => {
   test('rejects bad arguments', () => {
     const dy = storageOf(uniformArray(3, 1));
     const dx = emptyStorage(9);
-    expectError(() => addon.indexBackward(dy, storageOf(new Int32Array([0, 3, 1])), dx, 3, 3, 1), 'RangeError',
-      /indexBackward: indices\[1\] = 3 is outside \[0, 3\)/);
-    expectError(() => addon.indexBackward(dy, storageOf(new Int32Array([0, -1, 1])), dx, 3, 3, 1), 'RangeError',
-      /indexBackward: indices\[1\] = -1/);
-    expectError(() => addon.indexBackward(dy, storageOf(new Int32Array([0, 1])), dx, 3, 3, 1), 'RangeError',
-      /indexBackward: indices holds 2/);
-    expectError(() => addon.indexBackward(dy, storageOf(new Int32Array([0, 1, 2])), dx, 3, 4, 1), 'RangeError',
-      /indexBackward: dx holds 9/);
-    expectError(() => addon.indexBackward(dy, null as never, dx, 3, 3, 1), 'TypeError', /indexBackward: indices must be a Storage/);
+    expectError(
+      () => addon.indexBackward(dy, storageOf(new Int32Array([0, 3, 1])), dx, 3, 3, 1),
+      'RangeError',
+      /indexBackward: indices\[1\] = 3 is outside \[0, 3\)/,
+    );
+    expectError(
+      () => addon.indexBackward(dy, storageOf(new Int32Array([0, -1, 1])), dx, 3, 3, 1),
+      'RangeError',
+      /indexBackward: indices\[1\] = -1/,
+    );
+    expectError(
+      () => addon.indexBackward(dy, storageOf(new Int32Array([0, 1])), dx, 3, 3, 1),
+      'RangeError',
+      /indexBackward: indices holds 2/,
+    );
+    expectError(
+      () => addon.indexBackward(dy, storageOf(new Int32Array([0, 1, 2])), dx, 3, 4, 1),
+      'RangeError',
+      /indexBackward: dx holds 9/,
+    );
+    expectError(
+      () => addon.indexBackward(dy, null as never, dx, 3, 3, 1),
+      'TypeError',
+      /indexBackward: indices must be a Storage/,
+    );
   });
 });
 
@@ -195,19 +247,55 @@ describe('sumToShape', () => {
     [[1], [1]],
     [[7], [1]],
     [[7], [7]],
-    [[33, 5], [1, 5]], // bias gradient
-    [[33, 5], [33, 1]],
-    [[3, 5, 7], [3, 1, 7]],
-    [[3, 5, 7], [1, 5, 1]],
-    [[2, 3, 4, 5, 6], [2, 1, 4, 1, 6]],
-    [[2, 3, 4, 5, 6], [1, 3, 1, 5, 1]],
-    [[2, 1, 4, 1, 3], [1, 1, 4, 1, 1]],
-    [[129, 257], [1, 257]], // splits over threads
-    [[600, 33], [1, 33]], // more than 256 rows: per-chunk partial rows, added in chunk order
-    [[2, 513, 20], [2, 1, 20]],
-    [[257, 129], [257, 1]],
+    [
+      [33, 5],
+      [1, 5],
+    ], // bias gradient
+    [
+      [33, 5],
+      [33, 1],
+    ],
+    [
+      [3, 5, 7],
+      [3, 1, 7],
+    ],
+    [
+      [3, 5, 7],
+      [1, 5, 1],
+    ],
+    [
+      [2, 3, 4, 5, 6],
+      [2, 1, 4, 1, 6],
+    ],
+    [
+      [2, 3, 4, 5, 6],
+      [1, 3, 1, 5, 1],
+    ],
+    [
+      [2, 1, 4, 1, 3],
+      [1, 1, 4, 1, 1],
+    ],
+    [
+      [129, 257],
+      [1, 257],
+    ], // splits over threads
+    [
+      [600, 33],
+      [1, 33],
+    ], // more than 256 rows: per-chunk partial rows, added in chunk order
+    [
+      [2, 513, 20],
+      [2, 1, 20],
+    ],
+    [
+      [257, 129],
+      [257, 1],
+    ],
     [[40000], [1]],
-    [[0, 3], [1, 3]],
+    [
+      [0, 3],
+      [1, 3],
+    ],
   ];
   test('matches the float64 sum on every pattern and path, identical across paths', () => {
     for (const [xShape, outShape] of cases) {
@@ -222,9 +310,14 @@ describe('sumToShape', () => {
         const out = storageOf(new Float32Array(outCount).fill(9));
         onPath(path, () => addon.sumToShape(x, xShape, out, outShape));
         const got = out.readFloat32(0, outCount);
-        expect({ xShape, outShape, path, ok: relError(got, expected, max(1e-3, sqrt(reduced) * 0.1)) < 1e-5 * sqrt(reduced) + 1e-6 })
-          .toEqual({ xShape, outShape, path, ok: true });
-        if (first) expect(firstMismatch(got, first)).toBe(-1); // deterministic whatever the thread count
+        expect({
+          xShape,
+          outShape,
+          path,
+          ok: relError(got, expected, max(1e-3, sqrt(reduced) * 0.1)) < 1e-5 * sqrt(reduced) + 1e-6,
+        }).toEqual({ xShape, outShape, path, ok: true });
+        if (first)
+          expect(firstMismatch(got, first)).toBe(-1); // deterministic whatever the thread count
         else first = got;
       }
     }
@@ -233,8 +326,16 @@ describe('sumToShape', () => {
   test('rejects bad arguments', () => {
     const x = storageOf(uniformArray(12, 1));
     const out = emptyStorage(4);
-    expectError(() => addon.sumToShape(x, [3, 4], out, [4]), 'RangeError', /sumToShape: outShape has rank 1, xShape has rank 2/);
-    expectError(() => addon.sumToShape(x, [3, 4], out, [2, 4]), 'RangeError', /sumToShape: outShape\[0\] = 2 must be 1 or xShape\[0\] = 3/);
+    expectError(
+      () => addon.sumToShape(x, [3, 4], out, [4]),
+      'RangeError',
+      /sumToShape: outShape has rank 1, xShape has rank 2/,
+    );
+    expectError(
+      () => addon.sumToShape(x, [3, 4], out, [2, 4]),
+      'RangeError',
+      /sumToShape: outShape\[0\] = 2 must be 1 or xShape\[0\] = 3/,
+    );
     expectError(() => addon.sumToShape(x, [3, 5], out, [1, 5]), 'RangeError', /sumToShape: x holds 12/);
     expectError(() => addon.sumToShape(x, [3, 4], emptyStorage(2), [3, 1]), 'RangeError', /sumToShape: out holds 2/);
     expectError(() => addon.sumToShape(x, [3, -4], out, [1, -4]), 'RangeError', /sumToShape: xShape\[1\]/);

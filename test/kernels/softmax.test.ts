@@ -20,7 +20,12 @@ function refForward(x: Float32Array, outer: number, dim: number, inner: number, 
 }
 
 function refBackward(
-  y: ArrayLike<number>, dy: Float32Array, outer: number, dim: number, inner: number, log: boolean,
+  y: ArrayLike<number>,
+  dy: Float32Array,
+  outer: number,
+  dim: number,
+  inner: number,
+  log: boolean,
 ): Float64Array {
   const dx = new Float64Array(dy.length);
   for (let o = 0; o < outer; o++) {
@@ -58,8 +63,19 @@ function backward(y: Float32Array, dy: Float32Array, outer: number, dim: number,
 
 describe('softmax', () => {
   const shapes: Array<[number, number, number]> = [
-    [1, 1, 1], [1, 7, 1], [7, 33, 1], [33, 257, 1], [3, 1000, 1], [257, 7, 1], [2, 16, 1],
-    [1, 7, 3], [3, 33, 7], [2, 5, 257], [4, 1, 9], [2, 257, 33], [1, 3, 600],
+    [1, 1, 1],
+    [1, 7, 1],
+    [7, 33, 1],
+    [33, 257, 1],
+    [3, 1000, 1],
+    [257, 7, 1],
+    [2, 16, 1],
+    [1, 7, 3],
+    [3, 33, 7],
+    [2, 5, 257],
+    [4, 1, 9],
+    [2, 257, 33],
+    [1, 3, 600],
   ];
   for (const path of kernelPaths()) {
     for (const [outer, dim, inner] of shapes) {
@@ -91,7 +107,10 @@ describe('softmax', () => {
       expect(logY[0]).toBeCloseTo(-Math.log(1 + Math.exp(-1) + Math.exp(-2)), 5);
       // Same with columns (inner > 1).
       const xc = new Float32Array(2 * x.length);
-      x.forEach((v, d) => { xc[2 * d] = v; xc[2 * d + 1] = v / 2; });
+      x.forEach((v, d) => {
+        xc[2 * d] = v;
+        xc[2 * d + 1] = v / 2;
+      });
       const yc = onPath(path, () => forward(xc, 1, x.length, 2, false));
       expect(maxRelError(yc, refForward(xc, 1, x.length, 2, false), 1e-6)).toBeLessThan(1e-5);
     }
@@ -102,7 +121,9 @@ describe('softmax', () => {
     const ts: number[] = [];
     for (let t = -87; t <= 87; t += 0.37) ts.push(t);
     const x = new Float32Array(ts.length * 2);
-    ts.forEach((t, i) => { x[2 * i] = t; });
+    ts.forEach((t, i) => {
+      x[2 * i] = t;
+    });
     for (const path of kernelPaths()) {
       const y = onPath(path, () => forward(x, ts.length, 2, 1, false));
       const ref = refForward(x, ts.length, 2, 1, false);
@@ -117,7 +138,10 @@ describe('softmax', () => {
   });
 
   test('backward matches central finite differences of the forward', () => {
-    for (const [outer, dim, inner] of [[2, 5, 1], [2, 4, 3]] as Array<[number, number, number]>) {
+    for (const [outer, dim, inner] of [
+      [2, 5, 1],
+      [2, 4, 3],
+    ] as Array<[number, number, number]>) {
       for (const log of [false, true]) {
         const n = outer * dim * inner;
         const x = randomArray(n, 41 + dim, -2, 2);
@@ -192,8 +216,11 @@ describe('softmax', () => {
       const gone = emptyStorage(24);
       gone.dispose();
       expectError(bwd([0, gone]), 'TypeError', /softmaxBackward: y is used after dispose/);
-      expectError(() => (addon.softmaxBackward as (...args: unknown[]) => void)(x, x, x), 'TypeError',
-        /softmaxBackward: expected 7 arguments/);
+      expectError(
+        () => (addon.softmaxBackward as (...args: unknown[]) => void)(x, x, x),
+        'TypeError',
+        /softmaxBackward: expected 7 arguments/,
+      );
     });
   });
 });

@@ -36,12 +36,22 @@ for (let r = 0; r < paused; r++) {
 console.log(String(wrong));
 `;
 
-function run(threads: number, backToBack: number, paused: number, pauseMs: number, env: Record<string, string> = {}): string {
-  return execFileSync(process.execPath, ['-e', script, String(threads), String(backToBack), String(paused), String(pauseMs)], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, ...env },
-  }).trim();
+function run(
+  threads: number,
+  backToBack: number,
+  paused: number,
+  pauseMs: number,
+  env: Record<string, string> = {},
+): string {
+  return execFileSync(
+    process.execPath,
+    ['-e', script, String(threads), String(backToBack), String(paused), String(pauseMs)],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, ...env },
+    },
+  ).trim();
 }
 
 describe('thread pool', () => {

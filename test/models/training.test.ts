@@ -36,8 +36,18 @@ test('a Seq2SeqTransformer learns to reverse sequences (>= 99% token accuracy, g
   const random = rng(7);
   const example = () => Array.from({ length: 3 + Math.floor(random() * 4) }, () => 3 + Math.floor(random() * symbols));
   const model = new Seq2SeqTransformer({
-    srcVocabSize: 3 + symbols, tgtVocabSize: 3 + symbols, dModel: 32, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2,
-    dimFeedforward: 64, dropout: 0, maxLen: 16, shareEmbeddings: true, tieEmbeddings: true, seed: 3,
+    srcVocabSize: 3 + symbols,
+    tgtVocabSize: 3 + symbols,
+    dModel: 32,
+    nhead: 4,
+    numEncoderLayers: 2,
+    numDecoderLayers: 2,
+    dimFeedforward: 64,
+    dropout: 0,
+    maxLen: 16,
+    shareEmbeddings: true,
+    tieEmbeddings: true,
+    seed: 3,
   });
   const optimizer = new optim.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0.01 });
   const steps = 500;
@@ -46,8 +56,14 @@ test('a Seq2SeqTransformer learns to reverse sequences (>= 99% token accuracy, g
     const sources = Array.from({ length: 32 }, example);
     const targets = sources.map((s) => [...s].reverse());
     const src = idsTensor(sources, 6);
-    const tgtIn = idsTensor(targets.map((t) => [BOS, ...t]), 7);
-    const tgtOut = idsTensor(targets.map((t) => [...t, EOS]), 7);
+    const tgtIn = idsTensor(
+      targets.map((t) => [BOS, ...t]),
+      7,
+    );
+    const tgtOut = idsTensor(
+      targets.map((t) => [...t, EOS]),
+      7,
+    );
     trainStep(optimizer, schedule, () => {
       const logits = model.forward(src, tgtIn);
       return F.crossEntropy(logits.reshape(-1, 3 + symbols), tgtOut.reshape(-1), { ignoreIndex: PAD });
@@ -76,7 +92,15 @@ test('a GPT memorises a short text: greedy decoding from its first character rep
   const text = 'the quick brown fox jumps over the lazy dog; the end.';
   const chars = [...new Set(text)].sort();
   const ids = [...text].map((c) => chars.indexOf(c));
-  const model = new GPT({ vocabSize: chars.length, contextLength: 64, dModel: 48, nhead: 4, numLayers: 2, dropout: 0, seed: 5 });
+  const model = new GPT({
+    vocabSize: chars.length,
+    contextLength: 64,
+    dModel: 48,
+    nhead: 4,
+    numLayers: 2,
+    dropout: 0,
+    seed: 5,
+  });
   const optimizer = new optim.AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0 });
   const steps = 150;
   const schedule = new optim.lrScheduler.WarmupCosineLR(optimizer, { warmupSteps: 10, totalSteps: steps, minLr: 1e-4 });
@@ -115,9 +139,28 @@ test('an EncoderClassifier learns which of two marker tokens comes first (>= 95%
   };
   const batch = (n: number) => {
     const examples = Array.from({ length: n }, example);
-    return { ids: idsTensor(examples.map(([t]) => t), 11), labels: tensor(examples.map(([, y]) => y), { dtype: 'int32' }) };
+    return {
+      ids: idsTensor(
+        examples.map(([t]) => t),
+        11,
+      ),
+      labels: tensor(
+        examples.map(([, y]) => y),
+        { dtype: 'int32' },
+      ),
+    };
   };
-  const model = new EncoderClassifier({ vocabSize: 15, numClasses: 2, dModel: 32, nhead: 4, numLayers: 2, dimFeedforward: 64, dropout: 0, maxLen: 16, seed: 9 });
+  const model = new EncoderClassifier({
+    vocabSize: 15,
+    numClasses: 2,
+    dModel: 32,
+    nhead: 4,
+    numLayers: 2,
+    dimFeedforward: 64,
+    dropout: 0,
+    maxLen: 16,
+    seed: 9,
+  });
   const optimizer = new optim.AdamW(model.parameters(), { lr: 2e-3, weightDecay: 0.01 });
   const steps = 300;
   const schedule = new optim.lrScheduler.WarmupCosineLR(optimizer, { warmupSteps: 20, totalSteps: steps, minLr: 1e-4 });

@@ -23,7 +23,10 @@ describe('nn.MultiheadAttention', () => {
   test("PyTorch's parameters and initialisation", () => {
     const mha = new nn.MultiheadAttention(32, 4, { seed: 1 });
     expect(mha.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([
-      ['in_proj_weight', [96, 32]], ['in_proj_bias', [96]], ['out_proj.weight', [32, 32]], ['out_proj.bias', [32]],
+      ['in_proj_weight', [96, 32]],
+      ['in_proj_bias', [96]],
+      ['out_proj.weight', [32, 32]],
+      ['out_proj.bias', [32]],
     ]);
     expect(values(mha.inProjBias!).every((v) => v === 0)).toBe(true);
     expect(values(mha.outProj.bias!).every((v) => v === 0)).toBe(true);
@@ -33,10 +36,21 @@ describe('nn.MultiheadAttention', () => {
     expect(Math.max(...w.map(Math.abs))).toBeGreaterThan(0.95 * bound);
     const separate = new nn.MultiheadAttention(8, 2, { kdim: 5, vdim: 3, bias: false });
     expect(separate.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([
-      ['q_proj_weight', [8, 8]], ['k_proj_weight', [8, 5]], ['v_proj_weight', [8, 3]], ['out_proj.weight', [8, 8]],
+      ['q_proj_weight', [8, 8]],
+      ['k_proj_weight', [8, 5]],
+      ['v_proj_weight', [8, 3]],
+      ['out_proj.weight', [8, 8]],
     ]);
-    expectError(() => new nn.MultiheadAttention(10, 3), 'RangeError', /MultiheadAttention: embedDim 10 is not divisible by numHeads 3/);
-    expectError(() => new nn.MultiheadAttention(8, 2, { dropout: 1 }), 'RangeError', /MultiheadAttention: dropout must be below 1/);
+    expectError(
+      () => new nn.MultiheadAttention(10, 3),
+      'RangeError',
+      /MultiheadAttention: embedDim 10 is not divisible by numHeads 3/,
+    );
+    expectError(
+      () => new nn.MultiheadAttention(8, 2, { dropout: 1 }),
+      'RangeError',
+      /MultiheadAttention: dropout must be below 1/,
+    );
     mha.dispose();
     separate.dispose();
   });
@@ -46,7 +60,10 @@ describe('nn.MultiheadAttention', () => {
     tidy(() => {
       const q = randn([2, 3, 8], { seed: 1 });
       const kv = randn([2, 5, 8], { seed: 2 });
-      const padding = tensor([[false, false, false, true, true], [false, false, false, false, false]]);
+      const padding = tensor([
+        [false, false, false, true, true],
+        [false, false, false, false, false],
+      ]);
       const { output, weights } = mha.forward(q, kv, kv, { keyPaddingMask: padding });
       expect(output.shape).toEqual([2, 3, 8]);
       expect(weights!.shape).toEqual([2, 3, 5]);
@@ -64,10 +81,17 @@ describe('nn.MultiheadAttention', () => {
       // isCausal == a causal bool mask == a causal float mask (self-attention).
       const x = randn([2, 4, 8], { seed: 3 });
       const causal = mha.forward(x, x, x, { isCausal: true }).output;
-      const boolMask = tensor([0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0].map((v) => v === 1), { shape: [4, 4] });
-      expect(maxRelError(values(mha.forward(x, x, x, { attnMask: boolMask }).output), values(causal))).toBeLessThan(1e-6);
+      const boolMask = tensor(
+        [0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0].map((v) => v === 1),
+        { shape: [4, 4] },
+      );
+      expect(maxRelError(values(mha.forward(x, x, x, { attnMask: boolMask }).output), values(causal))).toBeLessThan(
+        1e-6,
+      );
       const floatMask = nn.Transformer.generateSquareSubsequentMask(4);
-      expect(maxRelError(values(mha.forward(x, x, x, { attnMask: floatMask }).output), values(causal))).toBeLessThan(1e-6);
+      expect(maxRelError(values(mha.forward(x, x, x, { attnMask: floatMask }).output), values(causal))).toBeLessThan(
+        1e-6,
+      );
     });
     mha.dispose();
   });
@@ -88,7 +112,11 @@ describe('nn.MultiheadAttention', () => {
       expect(got.output.shape).toEqual([3, 2, 8]);
       expect(maxRelError(values(got.output.transpose(0, 1)), values(expected.output))).toBeLessThan(1e-6);
       expect(maxRelError(values(got.weights!), values(expected.weights!))).toBeLessThan(1e-6);
-      const single = batchFirst.forward(q.slice(0, 1, 2).squeeze(0), k.slice(0, 1, 2).squeeze(0), v.slice(0, 1, 2).squeeze(0));
+      const single = batchFirst.forward(
+        q.slice(0, 1, 2).squeeze(0),
+        k.slice(0, 1, 2).squeeze(0),
+        v.slice(0, 1, 2).squeeze(0),
+      );
       expect(single.output.shape).toEqual([3, 8]);
       expect(single.weights!.shape).toEqual([3, 4]);
       expect(maxRelError(values(single.output), values(expected.output.slice(0, 1, 2)))).toBeLessThan(1e-6);
@@ -119,7 +147,9 @@ describe('nn.MultiheadAttention', () => {
     perturbBiases(mha);
     const fn = (q: Tensor, k: Tensor, v: Tensor) => mha.forward(q, k, v, { needWeights: false }).output;
     expect(gradCheck(fn, [{ shape: [2, 3, 4] }, { shape: [2, 2, 4] }, { shape: [2, 2, 4] }])).toBeLessThan(2e-2);
-    expect(gradCheck((x: Tensor) => mha.forward(x, x, x, { isCausal: true }).output, [{ shape: [1, 3, 4] }])).toBeLessThan(2e-2);
+    expect(
+      gradCheck((x: Tensor) => mha.forward(x, x, x, { isCausal: true }).output, [{ shape: [1, 3, 4] }]),
+    ).toBeLessThan(2e-2);
     const x = tensor(randomArray(12, 3), { shape: [1, 3, 4] });
     const mem = tensor(randomArray(8, 4), { shape: [1, 2, 4] });
     expect(parameterGradCheck(mha, () => mha.forward(x, x, x).output)).toBeLessThan(2e-2);
@@ -136,35 +166,40 @@ describe('nn.MultiheadAttention', () => {
 
   // needWeights false takes the decoding path (one packed q/k/v product, k and v copied into the cache, q read in
   // place); needWeights true projects q, k and v separately.
-  test.each([false, true])('an append cache fed a few positions at a time equals full causal self-attention (needWeights %s)', (needWeights) => {
-    const mha = new nn.MultiheadAttention(8, 2, { seed: 8 }).eval();
-    perturbBiases(mha);
-    noGrad(() =>
-      tidy(() => {
-        const T = 21;
-        const x = randn([2, T, 8], { seed: 9 });
-        const full = values(mha.forward(x, x, x, { isCausal: true, needWeights: false }).output);
-        const cache = new nn.AttentionCache();
-        const steps: number[] = [];
-        // Two positions, then one at a time, then three: query i sees cached keys j <= i + past. The capacity
-        // starts at 16 and doubles, which moves the cached positions once.
-        const cuts = [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, T];
-        for (let c = 1; c < cuts.length; c++) {
-          const step = x.slice(1, cuts[c - 1], cuts[c]);
-          steps.push(...values(mha.forward(step, step, step, { isCausal: true, cache, needWeights }).output.permute(1, 0, 2)));
-          expect(cache.length).toBe(cuts[c]);
-          expect(cache.key!.shape).toEqual([2, cuts[c] <= 16 ? 16 : 32, 2, 4]);
-        }
-        const fullByTime = values(tensor(full, { shape: [2, T, 8] }).permute(1, 0, 2));
-        expect(maxRelError(steps, fullByTime)).toBeLessThan(1e-5);
-        const kept = cache.key!;
-        cache.dispose();
-        expect(kept.isDisposed).toBe(true);
-        expect(cache.length).toBe(0);
-      }),
-    );
-    mha.dispose();
-  });
+  test.each([false, true])(
+    'an append cache fed a few positions at a time equals full causal self-attention (needWeights %s)',
+    (needWeights) => {
+      const mha = new nn.MultiheadAttention(8, 2, { seed: 8 }).eval();
+      perturbBiases(mha);
+      noGrad(() =>
+        tidy(() => {
+          const T = 21;
+          const x = randn([2, T, 8], { seed: 9 });
+          const full = values(mha.forward(x, x, x, { isCausal: true, needWeights: false }).output);
+          const cache = new nn.AttentionCache();
+          const steps: number[] = [];
+          // Two positions, then one at a time, then three: query i sees cached keys j <= i + past. The capacity
+          // starts at 16 and doubles, which moves the cached positions once.
+          const cuts = [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, T];
+          for (let c = 1; c < cuts.length; c++) {
+            const step = x.slice(1, cuts[c - 1], cuts[c]);
+            steps.push(
+              ...values(mha.forward(step, step, step, { isCausal: true, cache, needWeights }).output.permute(1, 0, 2)),
+            );
+            expect(cache.length).toBe(cuts[c]);
+            expect(cache.key!.shape).toEqual([2, cuts[c] <= 16 ? 16 : 32, 2, 4]);
+          }
+          const fullByTime = values(tensor(full, { shape: [2, T, 8] }).permute(1, 0, 2));
+          expect(maxRelError(steps, fullByTime)).toBeLessThan(1e-5);
+          const kept = cache.key!;
+          cache.dispose();
+          expect(kept.isDisposed).toBe(true);
+          expect(cache.length).toBe(0);
+        }),
+      );
+      mha.dispose();
+    },
+  );
 
   test('cached self-attention: both paths give the same outputs and gradients, with a padding mask', () => {
     const mha = new nn.MultiheadAttention(8, 2, { seed: 12 }).eval();
@@ -173,11 +208,19 @@ describe('nn.MultiheadAttention', () => {
       tidy(() => {
         const x = randn([2, 5, 8], { seed: 13 });
         const step = x.slice(1, 3, 5).detach().requiresGrad_();
-        const keyPaddingMask = tensor([[false, true, false, false, false], [false, false, false, false, true]]);
+        const keyPaddingMask = tensor([
+          [false, true, false, false, false],
+          [false, false, false, false, true],
+        ]);
         const cache = new nn.AttentionCache();
-        noGrad(() => mha.forward(x.slice(1, 0, 3), x.slice(1, 0, 3), x.slice(1, 0, 3), { isCausal: true, cache, needWeights }));
+        noGrad(() =>
+          mha.forward(x.slice(1, 0, 3), x.slice(1, 0, 3), x.slice(1, 0, 3), { isCausal: true, cache, needWeights }),
+        );
         const out = mha.forward(step, step, step, { isCausal: true, cache, needWeights, keyPaddingMask }).output;
-        out.mul(tensor(randomArray(out.size, 14), { shape: out.shape })).sum().backward();
+        out
+          .mul(tensor(randomArray(out.size, 14), { shape: out.shape }))
+          .sum()
+          .backward();
         const grads = [step.grad!, ...mha.parameters().map((p) => p.grad!)].map(values);
         cache.dispose();
         mha.zeroGrad();
@@ -210,8 +253,16 @@ describe('nn.MultiheadAttention', () => {
       const valid = (t: Tensor) => values(t.slice(1, 0, 21)); // past the length the buffers hold no data yet
       expect(valid(packed.key!)).toEqual(valid(separate.key!));
       expect(valid(packed.value!)).toEqual(valid(separate.value!));
-      expectError(() => packed.appendPacked(qkv, 3), 'RangeError', /appendPacked: qkv must be a non-empty float32 \[B, T, 3 \* numHeads \* D\], got float32 \[2, 3, 24\] with numHeads 3/);
-      expectError(() => packed.appendPacked(tensor(randomArray(3 * 24, 1), { shape: [3, 1, 24] }), H), 'RangeError', /new keys \[3, 1, 2, 4\] do not continue the cached \[2, 32, 2, 4\]/);
+      expectError(
+        () => packed.appendPacked(qkv, 3),
+        'RangeError',
+        /appendPacked: qkv must be a non-empty float32 \[B, T, 3 \* numHeads \* D\], got float32 \[2, 3, 24\] with numHeads 3/,
+      );
+      expectError(
+        () => packed.appendPacked(tensor(randomArray(3 * 24, 1), { shape: [3, 1, 24] }), H),
+        'RangeError',
+        /new keys \[3, 1, 2, 4\] do not continue the cached \[2, 32, 2, 4\]/,
+      );
       expectError(() => new nn.AttentionCache('static').appendPacked(qkv, H), 'Error', /this cache is 'static'/);
       packed.dispose();
       separate.dispose();
@@ -235,8 +286,16 @@ describe('nn.MultiheadAttention', () => {
       expect(maxRelError(gw, values(w.grad!))).toBeLessThan(1e-6);
       expect(maxRelError(gb, values(b.grad!))).toBeLessThan(1e-6);
       expect(gw.slice(0, 15).every((v) => v === 0) && gw.slice(35).every((v) => v === 0)).toBe(true);
-      expectError(() => linearRows(x, w, 6, b, 0, 4), 'RangeError', /linearRows: rows 6\.\.9 are outside the weight \[9, 5\]/);
-      expectError(() => linearRows(x, w, 0, b, 9, 4), 'RangeError', /linearRows: entries 9\.\.12 are outside the bias \[12\]/);
+      expectError(
+        () => linearRows(x, w, 6, b, 0, 4),
+        'RangeError',
+        /linearRows: rows 6\.\.9 are outside the weight \[9, 5\]/,
+      );
+      expectError(
+        () => linearRows(x, w, 0, b, 9, 4),
+        'RangeError',
+        /linearRows: entries 9\.\.12 are outside the bias \[12\]/,
+      );
     });
   });
 
@@ -246,13 +305,37 @@ describe('nn.MultiheadAttention', () => {
       const q = randn([2, 3, 8]);
       const k = randn([2, 4, 6]);
       const v = randn([2, 4, 8]);
-      expectError(() => mha.forward(randn([2, 3, 7]), k, v), 'RangeError', /MultiheadAttention: query must have 8 features, got \[2, 3, 7\]/);
-      expectError(() => mha.forward(q, v, v), 'RangeError', /MultiheadAttention: key must have kdim = 6 features, got \[2, 4, 8\]/);
-      expectError(() => mha.forward(q, randn([1, 4, 6]), v), 'RangeError', /MultiheadAttention: batch or length mismatch/);
-      expectError(() => mha.forward(q, k, v, { attnMask: randn([3, 3]) }), 'RangeError', /attnMask must be \[L, S\] = \[3, 4\] or \[B \* numHeads, L, S\] = \[4, 3, 4\], got \[3, 3\]/);
-      expectError(() => mha.forward(q, k, v, { keyPaddingMask: randn([2, 3]) }), 'RangeError', /keyPaddingMask must be \[B, S\] = \[2, 4\], got \[2, 3\]/);
+      expectError(
+        () => mha.forward(randn([2, 3, 7]), k, v),
+        'RangeError',
+        /MultiheadAttention: query must have 8 features, got \[2, 3, 7\]/,
+      );
+      expectError(
+        () => mha.forward(q, v, v),
+        'RangeError',
+        /MultiheadAttention: key must have kdim = 6 features, got \[2, 4, 8\]/,
+      );
+      expectError(
+        () => mha.forward(q, randn([1, 4, 6]), v),
+        'RangeError',
+        /MultiheadAttention: batch or length mismatch/,
+      );
+      expectError(
+        () => mha.forward(q, k, v, { attnMask: randn([3, 3]) }),
+        'RangeError',
+        /attnMask must be \[L, S\] = \[3, 4\] or \[B \* numHeads, L, S\] = \[4, 3, 4\], got \[3, 3\]/,
+      );
+      expectError(
+        () => mha.forward(q, k, v, { keyPaddingMask: randn([2, 3]) }),
+        'RangeError',
+        /keyPaddingMask must be \[B, S\] = \[2, 4\], got \[2, 3\]/,
+      );
       expectError(() => mha.forward(q, k, randn([4, 8])), 'RangeError', /must all be 3-D \(batched\) or 2-D/);
-      expectError(() => mha.forward(q, k, v, { cache: {} as nn.AttentionCache }), 'TypeError', /cache must be an AttentionCache/);
+      expectError(
+        () => mha.forward(q, k, v, { cache: {} as nn.AttentionCache }),
+        'TypeError',
+        /cache must be an AttentionCache/,
+      );
     });
     mha.dispose();
   });

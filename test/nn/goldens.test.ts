@@ -35,11 +35,17 @@ const goldens = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'golden', 
 };
 
 function dequantize(p: Quantized, requiresGrad = false): Tensor {
-  return tensor(Float32Array.from(p.q, (v) => v / goldens.scale), { shape: p.shape, requiresGrad });
+  return tensor(
+    Float32Array.from(p.q, (v) => v / goldens.scale),
+    { shape: p.shape, requiresGrad },
+  );
 }
 
 function boolMask(p: Packed): Tensor {
-  return tensor(p.data.map((v) => v !== 0), { shape: p.shape });
+  return tensor(
+    p.data.map((v) => v !== 0),
+    { shape: p.shape },
+  );
 }
 
 function loadState(module: nn.Module, c: GoldenCase): void {
@@ -87,7 +93,9 @@ describe.each(['transformer', 'transformerNormFirstGelu'])('nn.Transformer vs Py
       const T = tgt.shape[1];
       const tgtMask = nn.Transformer.generateSquareSubsequentMask(T);
       // The generated mask is PyTorch's: -Infinity exactly where torch's is.
-      expect(Array.from(tgtMask.dataSync(), (v) => (v === -Infinity ? 1 : v === 0 ? 0 : NaN))).toEqual((c.masks.tgtCausal as Packed).data);
+      expect(Array.from(tgtMask.dataSync(), (v) => (v === -Infinity ? 1 : v === 0 ? 0 : NaN))).toEqual(
+        (c.masks.tgtCausal as Packed).data,
+      );
       const out = model.forward(src, tgt, {
         tgtMask,
         memoryMask: boolMask(c.masks.memoryMask as Packed),
@@ -108,7 +116,15 @@ test('a torch.nn.Transformer state_dict saved as safetensors loads unchanged and
   const { tensors, metadata } = loadSafetensors(path.join(__dirname, '..', 'golden', 'transformer.safetensors'));
   expect(metadata).toEqual({ format: 'pt' });
   expect([...tensors.keys()]).toContain('encoder.layers.0.self_attn.in_proj_weight');
-  const model = new nn.Transformer({ dModel: 16, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 32, dropout: 0, seed: 3 }).eval();
+  const model = new nn.Transformer({
+    dModel: 16,
+    nhead: 4,
+    numEncoderLayers: 2,
+    numDecoderLayers: 2,
+    dimFeedforward: 32,
+    dropout: 0,
+    seed: 3,
+  }).eval();
   const { missingKeys, unexpectedKeys } = model.loadStateDict(tensors);
   expect([missingKeys, unexpectedKeys]).toEqual([[], []]);
   for (const t of tensors.values()) t.dispose();
@@ -133,7 +149,12 @@ describe('nn.MultiheadAttention vs PyTorch', () => {
       vdim: c.config.vdim as number,
     });
     expect(mha.namedParameters().map(([n]) => n)).toEqual([
-      'q_proj_weight', 'k_proj_weight', 'v_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias',
+      'q_proj_weight',
+      'k_proj_weight',
+      'v_proj_weight',
+      'in_proj_bias',
+      'out_proj.weight',
+      'out_proj.bias',
     ]);
     loadState(mha, c);
     tidy(() => {

@@ -9,7 +9,10 @@ import { expectError, maxRelError, randomArray } from '../helpers';
 describe('nn.Linear', () => {
   test('y = x W^T + b, with PyTorch names, shapes and init bounds', () => {
     const fc = new nn.Linear(50, 30, { seed: 3 });
-    expect(fc.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [30, 50]], ['bias', [30]]]);
+    expect(fc.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([
+      ['weight', [30, 50]],
+      ['bias', [30]],
+    ]);
     const bound = 1 / Math.sqrt(50);
     const w = Array.from(fc.weight.dataSync());
     expect(Math.max(...w.map(Math.abs))).toBeLessThanOrEqual(bound);
@@ -35,8 +38,16 @@ describe('nn.Linear', () => {
     const noBias = new nn.Linear(4, 2, { bias: false });
     expect(noBias.bias).toBeNull();
     expect(noBias.namedParameters().map(([n]) => n)).toEqual(['weight']);
-    expectError(() => new nn.Linear(2.5, 3), 'RangeError', /Linear: inFeatures must be a non-negative integer, got 2.5/);
-    expectError(() => tidy(() => fc.forward(randn([2, 3]))), 'RangeError', /linear: input \[2, 3\] does not end in in_features = 50/);
+    expectError(
+      () => new nn.Linear(2.5, 3),
+      'RangeError',
+      /Linear: inFeatures must be a non-negative integer, got 2.5/,
+    );
+    expectError(
+      () => tidy(() => fc.forward(randn([2, 3]))),
+      'RangeError',
+      /linear: input \[2, 3\] does not end in in_features = 50/,
+    );
     fc.dispose();
     noBias.dispose();
   });
@@ -54,7 +65,10 @@ describe('nn.Linear', () => {
 describe('nn.LayerNorm', () => {
   test('normalises the trailing dims; ones/zeros init; elementwiseAffine false has no parameters', () => {
     const norm = new nn.LayerNorm([2, 3], { eps: 1e-5 });
-    expect(norm.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([['weight', [2, 3]], ['bias', [2, 3]]]);
+    expect(norm.namedParameters().map(([n, p]) => [n, p.shape])).toEqual([
+      ['weight', [2, 3]],
+      ['bias', [2, 3]],
+    ]);
     expect(Array.from(norm.weight!.dataSync())).toEqual([1, 1, 1, 1, 1, 1]);
     expect(Array.from(norm.bias!.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
     tidy(() => {
@@ -104,7 +118,13 @@ describe('nn.Embedding', () => {
     expect(std).toBeGreaterThan(0.93);
     expect(std).toBeLessThan(1.07);
     tidy(() => {
-      const ids = tensor([[1, 399, 1], [5, 399, 0]], { dtype: 'int32' });
+      const ids = tensor(
+        [
+          [1, 399, 1],
+          [5, 399, 0],
+        ],
+        { dtype: 'int32' },
+      );
       const out = embed.forward(ids);
       expect(out.shape).toEqual([2, 3, 8]);
       expect(Array.from(out.dataSync().slice(8, 16))).toEqual(new Array(8).fill(0));
@@ -114,7 +134,11 @@ describe('nn.Embedding', () => {
       expect(Array.from(g.slice(8, 16))).toEqual(new Array(8).fill(2)); // id 1 twice
       expect(Array.from(g.slice(399 * 8))).toEqual(new Array(8).fill(0));
     });
-    expectError(() => new nn.Embedding(4, 2, { paddingIdx: 4 }), 'RangeError', /Embedding: paddingIdx must be within \[-4, 4\), got 4/);
+    expectError(
+      () => new nn.Embedding(4, 2, { paddingIdx: 4 }),
+      'RangeError',
+      /Embedding: paddingIdx must be within \[-4, 4\), got 4/,
+    );
     embed.dispose();
   });
 });
@@ -140,7 +164,11 @@ describe('activations and dropout', () => {
       const approx = Array.from(xs, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
       expect(maxRelError(new nn.GELU({ approximate: 'tanh' }).forward(x).dataSync(), approx)).toBeLessThan(1e-5);
     });
-    expectError(() => new nn.GELU({ approximate: 'fast' as 'tanh' }), 'RangeError', /GELU: approximate must be 'none' or 'tanh', got 'fast'/);
+    expectError(
+      () => new nn.GELU({ approximate: 'fast' as 'tanh' }),
+      'RangeError',
+      /GELU: approximate must be 'none' or 'tanh', got 'fast'/,
+    );
   });
 
   test('Dropout drops ~p and rescales in training, is the identity in eval', () => {
@@ -193,8 +221,16 @@ describe('positional encodings', () => {
             expect(y[(b * 4 + t) * 6 + i]).toBeCloseTo(expected, 5);
           }
     });
-    expectError(() => tidy(() => pe.forward(randn([1, 4, 6]), 47)), 'RangeError', /SinusoidalPositionalEncoding: positions 47\.\.50 exceed maxLen 50/);
-    expectError(() => tidy(() => pe.forward(randn([1, 4, 5]))), 'RangeError', /SinusoidalPositionalEncoding: input must be \[\.\.\., T, 6\], got \[1, 4, 5\]/);
+    expectError(
+      () => tidy(() => pe.forward(randn([1, 4, 6]), 47)),
+      'RangeError',
+      /SinusoidalPositionalEncoding: positions 47\.\.50 exceed maxLen 50/,
+    );
+    expectError(
+      () => tidy(() => pe.forward(randn([1, 4, 5]))),
+      'RangeError',
+      /SinusoidalPositionalEncoding: input must be \[\.\.\., T, 6\], got \[1, 4, 5\]/,
+    );
     pe.dispose();
   });
 
@@ -209,7 +245,9 @@ describe('positional encodings', () => {
       const ys = y.dataSync();
       for (let i = 0; i < 12; i++) expect(ys[i]).toBeCloseTo(xs[i] + w[12 + (i % 6)], 6);
       y.sum().backward();
-      expect(Array.from(pe.weight.grad!.dataSync())).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+      expect(Array.from(pe.weight.grad!.dataSync())).toEqual([
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      ]);
     });
     pe.dispose();
   });

@@ -32,7 +32,10 @@ class Net extends nn.Module {
   constructor() {
     super();
     this.blocks = this.registerModule('blocks', new nn.ModuleList([new Block(), new Block()]));
-    this.head = this.registerModule('head', new nn.Sequential(new nn.Linear(4, 2, { bias: false }), new nn.ReLU(), new nn.Dropout(0.5)));
+    this.head = this.registerModule(
+      'head',
+      new nn.Sequential(new nn.Linear(4, 2, { bias: false }), new nn.ReLU(), new nn.Dropout(0.5)),
+    );
   }
 
   override forward(x: Tensor): Tensor {
@@ -41,8 +44,16 @@ class Net extends nn.Module {
 }
 
 const netNames = [
-  'blocks.0.scale', 'blocks.0.fc.weight', 'blocks.0.fc.bias', 'blocks.0.norm.weight', 'blocks.0.norm.bias',
-  'blocks.1.scale', 'blocks.1.fc.weight', 'blocks.1.fc.bias', 'blocks.1.norm.weight', 'blocks.1.norm.bias',
+  'blocks.0.scale',
+  'blocks.0.fc.weight',
+  'blocks.0.fc.bias',
+  'blocks.0.norm.weight',
+  'blocks.0.norm.bias',
+  'blocks.1.scale',
+  'blocks.1.fc.weight',
+  'blocks.1.fc.bias',
+  'blocks.1.norm.weight',
+  'blocks.1.norm.bias',
   'head.0.weight',
 ];
 
@@ -51,11 +62,27 @@ describe('nn.Module', () => {
     const net = new Net();
     expect(net.namedParameters().map(([n]) => n)).toEqual(netNames);
     expect(net.parameters()).toHaveLength(netNames.length);
-    expect(net.namedBuffers().map(([n]) => n)).toEqual(['blocks.0.counter', 'blocks.0.scratch', 'blocks.1.counter', 'blocks.1.scratch']);
+    expect(net.namedBuffers().map(([n]) => n)).toEqual([
+      'blocks.0.counter',
+      'blocks.0.scratch',
+      'blocks.1.counter',
+      'blocks.1.scratch',
+    ]);
     expect(net.namedChildren().map(([n]) => n)).toEqual(['blocks', 'head']);
     expect(net.children()).toEqual([net.blocks, net.head]);
     expect(net.namedModules().map(([n]) => n)).toEqual([
-      '', 'blocks', 'blocks.0', 'blocks.0.fc', 'blocks.0.norm', 'blocks.1', 'blocks.1.fc', 'blocks.1.norm', 'head', 'head.0', 'head.1', 'head.2',
+      '',
+      'blocks',
+      'blocks.0',
+      'blocks.0.fc',
+      'blocks.0.norm',
+      'blocks.1',
+      'blocks.1.fc',
+      'blocks.1.norm',
+      'head',
+      'head.0',
+      'head.1',
+      'head.2',
     ]);
     expect(net.modules()[0]).toBe(net);
     expect(net.numParameters()).toBe(2 * (1 + 12 + 3 + 3 + 3) + 8);
@@ -94,13 +121,25 @@ describe('nn.Module', () => {
 
   test('registration errors name the module and the offending value', () => {
     const m = new nn.Module();
-    expectError(() => m.registerParameter('a.b', zeros([1])), 'TypeError', /Module\.registerParameter: name must be .*got 'a\.b'/);
-    expectError(() => m.registerParameter('ids', tensor([1], { dtype: 'int32' })), 'TypeError', /'ids' must be float32, got int32/);
+    expectError(
+      () => m.registerParameter('a.b', zeros([1])),
+      'TypeError',
+      /Module\.registerParameter: name must be .*got 'a\.b'/,
+    );
+    expectError(
+      () => m.registerParameter('ids', tensor([1], { dtype: 'int32' })),
+      'TypeError',
+      /'ids' must be float32, got int32/,
+    );
     m.registerBuffer('x', zeros([1]));
     expectError(() => m.registerParameter('x', zeros([1])), 'Error', /'x' is already registered as another kind/);
     expectError(() => m.registerModule('child', {} as nn.Module), 'TypeError', /'child' must be a Module/);
     expectError(() => m.forward(), 'Error', /Module: forward\(\) is not implemented/);
-    expectError(() => new nn.Sequential(new nn.ReLU(), 3 as unknown as nn.Module), 'TypeError', /Sequential: item 1 is not a Module/);
+    expectError(
+      () => new nn.Sequential(new nn.ReLU(), 3 as unknown as nn.Module),
+      'TypeError',
+      /Sequential: item 1 is not a Module/,
+    );
     m.dispose();
   });
 
@@ -145,8 +184,18 @@ describe('nn.Module', () => {
     const b = new Net().eval();
     const state = a.stateDict();
     expect([...state.keys()]).toEqual([
-      'blocks.0.scale', 'blocks.0.counter', 'blocks.0.fc.weight', 'blocks.0.fc.bias', 'blocks.0.norm.weight', 'blocks.0.norm.bias',
-      'blocks.1.scale', 'blocks.1.counter', 'blocks.1.fc.weight', 'blocks.1.fc.bias', 'blocks.1.norm.weight', 'blocks.1.norm.bias',
+      'blocks.0.scale',
+      'blocks.0.counter',
+      'blocks.0.fc.weight',
+      'blocks.0.fc.bias',
+      'blocks.0.norm.weight',
+      'blocks.0.norm.bias',
+      'blocks.1.scale',
+      'blocks.1.counter',
+      'blocks.1.fc.weight',
+      'blocks.1.fc.bias',
+      'blocks.1.norm.weight',
+      'blocks.1.norm.bias',
       'head.0.weight',
     ]);
     // Entries are detached views of the module's memory: disposing them leaves the module intact.
@@ -178,7 +227,11 @@ describe('nn.Module', () => {
     bad.set('blocks.0.scale', zeros([1]));
     expectError(() => net.loadStateDict(bad), 'Error', /missing keys: 'blocks\.1\.fc\.bias'/);
     expectError(() => net.loadStateDict(bad), 'Error', /unexpected keys: 'extra\.weight'/);
-    expectError(() => net.loadStateDict(bad), 'Error', /size mismatch for 'blocks\.0\.fc\.weight': got \[4, 3\], the module has \[3, 4\]/);
+    expectError(
+      () => net.loadStateDict(bad),
+      'Error',
+      /size mismatch for 'blocks\.0\.fc\.weight': got \[4, 3\], the module has \[3, 4\]/,
+    );
     expect(net.blocks.get(0).scale.item()).toBe(2); // nothing was copied
     expect(Array.from(net.blocks.get(0).fc.weight.dataSync())).toEqual(before);
 
@@ -186,18 +239,53 @@ describe('nn.Module', () => {
     expectError(() => net.loadStateDict(bad, { strict: false }), 'Error', /size mismatch for 'blocks\.0\.fc\.weight'/);
     bad.delete('blocks.0.fc.weight');
     const result = net.loadStateDict(bad, { strict: false });
-    expect(result).toEqual({ missingKeys: ['blocks.0.fc.weight', 'blocks.1.fc.bias'], unexpectedKeys: ['extra.weight'] });
+    expect(result).toEqual({
+      missingKeys: ['blocks.0.fc.weight', 'blocks.1.fc.bias'],
+      unexpectedKeys: ['extra.weight'],
+    });
     expect(net.blocks.get(0).scale.item()).toBe(0);
-    expectError(() => net.loadStateDict(new Map([['head.0.weight', tensor([[1, 2, 3, 4], [5, 6, 7, 8]], { dtype: 'int32' })]]), { strict: false }), 'Error', /dtype mismatch for 'head\.0\.weight': got int32/);
-    expectError(() => net.loadStateDict(null as unknown as Map<string, Tensor>), 'TypeError', /Net\.loadStateDict: expected a Map or an object/);
-    expectError(() => net.loadStateDict({ 'head.0.weight': [1, 2] as unknown as Tensor }, { strict: false }), 'Error', /'head\.0\.weight' is not a Tensor/);
+    expectError(
+      () =>
+        net.loadStateDict(
+          new Map([
+            [
+              'head.0.weight',
+              tensor(
+                [
+                  [1, 2, 3, 4],
+                  [5, 6, 7, 8],
+                ],
+                { dtype: 'int32' },
+              ),
+            ],
+          ]),
+          { strict: false },
+        ),
+      'Error',
+      /dtype mismatch for 'head\.0\.weight': got int32/,
+    );
+    expectError(
+      () => net.loadStateDict(null as unknown as Map<string, Tensor>),
+      'TypeError',
+      /Net\.loadStateDict: expected a Map or an object/,
+    );
+    expectError(
+      () => net.loadStateDict({ 'head.0.weight': [1, 2] as unknown as Tensor }, { strict: false }),
+      'Error',
+      /'head\.0\.weight' is not a Tensor/,
+    );
     for (const t of [...state.values(), ...bad.values()]) t.dispose();
     net.dispose();
   });
 
   test('zeroGrad drops gradients; requiresGrad_ freezes; numParameters counts trainable ones', () => {
     const fc = new nn.Linear(3, 2);
-    tidy(() => fc.forward(randn([4, 3])).sum().backward());
+    tidy(() =>
+      fc
+        .forward(randn([4, 3]))
+        .sum()
+        .backward(),
+    );
     expect(fc.parameters().every((p) => p.grad !== null)).toBe(true);
     fc.zeroGrad();
     expect(fc.parameters().every((p) => p.grad === null)).toBe(true);
@@ -209,7 +297,12 @@ describe('nn.Module', () => {
 
   test('dispose frees every parameter, buffer and gradient', () => {
     const net = new Net();
-    tidy(() => net.forward(randn([2, 4])).sum().backward());
+    tidy(() =>
+      net
+        .forward(randn([2, 4]))
+        .sum()
+        .backward(),
+    );
     const grad = net.head.get(0).parameters()[0].grad as Tensor;
     const tensors = [...net.parameters(), ...net.buffers()];
     net.dispose();
@@ -219,7 +312,12 @@ describe('nn.Module', () => {
 
   test("to('cpu') keeps the same tensors; a bad device or a missing GPU changes nothing", () => {
     const net = new Net();
-    tidy(() => net.forward(randn([2, 4], { seed: 1 })).sum().backward());
+    tidy(() =>
+      net
+        .forward(randn([2, 4], { seed: 1 }))
+        .sum()
+        .backward(),
+    );
     const tensors = [...net.parameters(), ...net.buffers()];
     const before = tensors.map((t) => Array.from(t.dataSync()));
     expect(net.to('cpu')).toBe(net);
@@ -247,7 +345,11 @@ describe('nn.Module', () => {
     expect(values(c)).not.toEqual(values(a));
     expect(values(d)).toEqual(values(e));
     expect(values(d)).not.toEqual(values(a));
-    expectError(() => new nn.Linear(2, 2, { seed: -1 }), 'RangeError', /Linear: seed must be an integer in \[0, 2\^53\), got -1/);
+    expectError(
+      () => new nn.Linear(2, 2, { seed: -1 }),
+      'RangeError',
+      /Linear: seed must be an integer in \[0, 2\^53\), got -1/,
+    );
     for (const m of [a, b, c, d, e]) m.dispose();
   });
 

@@ -6,12 +6,18 @@ import { gradCheck } from '../gradcheck';
 import { expectError, kernelPaths, maxRelError, onPath, randomArray } from '../helpers';
 
 interface Setup {
-  B: number; T: number; H: number; D: number;
+  B: number;
+  T: number;
+  H: number;
+  D: number;
   options: AttentionOptions;
 }
 
 /** Output and qkv gradient of the packed call and of the split one, for the same random upstream gradient. */
-function bothWays({ B, T, H, D, options }: Setup): { packed: (Float32Array | Int32Array)[]; split: (Float32Array | Int32Array)[] } {
+function bothWays({ B, T, H, D, options }: Setup): {
+  packed: (Float32Array | Int32Array)[];
+  split: (Float32Array | Int32Array)[];
+} {
   return tidy(() => {
     const E = H * D;
     const data = randomArray(B * T * 3 * E, 3);
@@ -32,7 +38,10 @@ function bothWays({ B, T, H, D, options }: Setup): { packed: (Float32Array | Int
       ? F.scaledDotProductAttention(q, k, v, { ...splitOptions, needWeights: true })
       : [F.scaledDotProductAttention(q, k, v, splitOptions)];
     splitOut[0].backward(upstream.reshape(B, T, H, D));
-    const gradients = cat([q, k, v].map((t) => (t.grad as Tensor).reshape(B, T, E)), 2);
+    const gradients = cat(
+      [q, k, v].map((t) => (t.grad as Tensor).reshape(B, T, E)),
+      2,
+    );
     return {
       packed: [...packedOut.map((t) => t.dataSync()), (qkv.grad as Tensor).dataSync()],
       split: [...splitOut.map((t) => t.dataSync()), gradients.dataSync()],
@@ -44,14 +53,26 @@ describe('F.packedSelfAttention', () => {
   const cases: [string, Setup][] = [
     ['plain', { B: 2, T: 5, H: 3, D: 4, options: {} }],
     ['causal, one head, odd sizes', { B: 1, T: 7, H: 1, D: 3, options: { isCausal: true } }],
-    ['float mask, key padding and weights', {
-      B: 2, T: 4, H: 2, D: 5,
-      options: {
-        attnMask: tensor(randomArray(16, 9), { shape: [4, 4] }),
-        keyPaddingMask: tensor([[0, 0, 0, 1], [0, 1, 0, 0]], { dtype: 'bool' }),
-        needWeights: true,
+    [
+      'float mask, key padding and weights',
+      {
+        B: 2,
+        T: 4,
+        H: 2,
+        D: 5,
+        options: {
+          attnMask: tensor(randomArray(16, 9), { shape: [4, 4] }),
+          keyPaddingMask: tensor(
+            [
+              [0, 0, 0, 1],
+              [0, 1, 0, 0],
+            ],
+            { dtype: 'bool' },
+          ),
+          needWeights: true,
+        },
       },
-    }],
+    ],
     ['dropout with a fixed seed', { B: 2, T: 33, H: 2, D: 8, options: { dropoutP: 0.3, seed: 1234 } }],
     ['more keys than one tile', { B: 1, T: 70, H: 2, D: 16, options: { isCausal: true } }],
   ];
@@ -67,7 +88,9 @@ describe('F.packedSelfAttention', () => {
 
   test('gradient check', () => {
     const TOL = 2e-2;
-    expect(gradCheck((qkv) => F.packedSelfAttention(qkv, 2, { isCausal: true }), [{ shape: [2, 3, 12] }])).toBeLessThan(TOL);
+    expect(gradCheck((qkv) => F.packedSelfAttention(qkv, 2, { isCausal: true }), [{ shape: [2, 3, 12] }])).toBeLessThan(
+      TOL,
+    );
   });
 
   test('argument checks', () => {
@@ -76,7 +99,11 @@ describe('F.packedSelfAttention', () => {
     expectError(() => F.packedSelfAttention(qkv, 5), 'RangeError', /\[B, T, 3 \* numHeads \* D\], got \[2, 3, 12\]/);
     expectError(() => F.packedSelfAttention(qkv.reshape(6, 12), 2), 'RangeError', /got \[6, 12\]/);
     expectError(() => F.packedSelfAttention(qkv, 2, { dropoutP: 1 }), 'RangeError', /dropoutP must be in \[0, 1\)/);
-    expectError(() => F.packedSelfAttention(qkv, 2, { keyPaddingMask: tensor([[0, 1]], { dtype: 'bool' }) }), 'RangeError', /keyPaddingMask must be \[B, Tk\]/);
+    expectError(
+      () => F.packedSelfAttention(qkv, 2, { keyPaddingMask: tensor([[0, 1]], { dtype: 'bool' }) }),
+      'RangeError',
+      /keyPaddingMask must be \[B, Tk\]/,
+    );
     expectError(() => F.packedSelfAttention(tensor([[[1, 2, 3]]], { dtype: 'int32' }), 1), 'TypeError');
   });
 });

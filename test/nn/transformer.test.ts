@@ -26,27 +26,74 @@ const small = { dModel: 16, nhead: 4, dimFeedforward: 32, dropout: 0.1 };
 describe('Transformer layers', () => {
   test("encoder and decoder layers have PyTorch's submodules", () => {
     const enc = new nn.TransformerEncoderLayer(16, 4, { dimFeedforward: 32 });
-    expect(enc.namedChildren().map(([n]) => n)).toEqual(['self_attn', 'linear1', 'dropout', 'linear2', 'norm1', 'norm2', 'dropout1', 'dropout2']);
+    expect(enc.namedChildren().map(([n]) => n)).toEqual([
+      'self_attn',
+      'linear1',
+      'dropout',
+      'linear2',
+      'norm1',
+      'norm2',
+      'dropout1',
+      'dropout2',
+    ]);
     expect(enc.namedParameters().map(([n, p]) => `${n} [${p.shape.join(', ')}]`)).toEqual([
-      'self_attn.in_proj_weight [48, 16]', 'self_attn.in_proj_bias [48]', 'self_attn.out_proj.weight [16, 16]', 'self_attn.out_proj.bias [16]',
-      'linear1.weight [32, 16]', 'linear1.bias [32]', 'linear2.weight [16, 32]', 'linear2.bias [16]',
-      'norm1.weight [16]', 'norm1.bias [16]', 'norm2.weight [16]', 'norm2.bias [16]',
+      'self_attn.in_proj_weight [48, 16]',
+      'self_attn.in_proj_bias [48]',
+      'self_attn.out_proj.weight [16, 16]',
+      'self_attn.out_proj.bias [16]',
+      'linear1.weight [32, 16]',
+      'linear1.bias [32]',
+      'linear2.weight [16, 32]',
+      'linear2.bias [16]',
+      'norm1.weight [16]',
+      'norm1.bias [16]',
+      'norm2.weight [16]',
+      'norm2.bias [16]',
     ]);
     const dec = new nn.TransformerDecoderLayer(16, 4, { dimFeedforward: 32 });
     expect(dec.namedChildren().map(([n]) => n)).toEqual([
-      'self_attn', 'multihead_attn', 'linear1', 'dropout', 'linear2', 'norm1', 'norm2', 'norm3', 'dropout1', 'dropout2', 'dropout3',
+      'self_attn',
+      'multihead_attn',
+      'linear1',
+      'dropout',
+      'linear2',
+      'norm1',
+      'norm2',
+      'norm3',
+      'dropout1',
+      'dropout2',
+      'dropout3',
     ]);
     expect((enc.dropout1 as nn.Dropout).p).toBe(0.1);
-    expectError(() => new nn.TransformerEncoderLayer(16, 4, { activation: 'swish' as 'gelu' }), 'RangeError', /TransformerEncoderLayer: activation must be 'relu', 'gelu' or a function, got 'swish'/);
-    expectError(() => new nn.TransformerDecoderLayer(16, 4, { dimFeedforward: 0 }), 'RangeError', /TransformerDecoderLayer: dimFeedforward must be a positive integer, got 0/);
+    expectError(
+      () => new nn.TransformerEncoderLayer(16, 4, { activation: 'swish' as 'gelu' }),
+      'RangeError',
+      /TransformerEncoderLayer: activation must be 'relu', 'gelu' or a function, got 'swish'/,
+    );
+    expectError(
+      () => new nn.TransformerDecoderLayer(16, 4, { dimFeedforward: 0 }),
+      'RangeError',
+      /TransformerDecoderLayer: dimFeedforward must be a positive integer, got 0/,
+    );
     enc.dispose();
     dec.dispose();
   });
 
   test('an encoder built from a layer instance starts with identical copies; a factory builds fresh layers', () => {
-    const copies = new nn.TransformerEncoder(new nn.TransformerEncoderLayer(16, 4, { dimFeedforward: 32 }), 3, { norm: new nn.LayerNorm(16) });
-    expect(copies.namedParameters().map(([n]) => n).filter((n) => n.endsWith('in_proj_weight') || n.startsWith('norm'))).toEqual([
-      'layers.0.self_attn.in_proj_weight', 'layers.1.self_attn.in_proj_weight', 'layers.2.self_attn.in_proj_weight', 'norm.weight', 'norm.bias',
+    const copies = new nn.TransformerEncoder(new nn.TransformerEncoderLayer(16, 4, { dimFeedforward: 32 }), 3, {
+      norm: new nn.LayerNorm(16),
+    });
+    expect(
+      copies
+        .namedParameters()
+        .map(([n]) => n)
+        .filter((n) => n.endsWith('in_proj_weight') || n.startsWith('norm')),
+    ).toEqual([
+      'layers.0.self_attn.in_proj_weight',
+      'layers.1.self_attn.in_proj_weight',
+      'layers.2.self_attn.in_proj_weight',
+      'norm.weight',
+      'norm.bias',
     ]);
     const [a, b] = [copies.layers.get(0), copies.layers.get(2)];
     expect(values(a.linear1.weight)).toEqual(values(b.linear1.weight));
@@ -54,15 +101,28 @@ describe('Transformer layers', () => {
     const fresh = new nn.TransformerEncoder(() => new nn.TransformerEncoderLayer(16, 4, { dimFeedforward: 32 }), 2);
     expect(values(fresh.layers.get(0).linear1.weight)).not.toEqual(values(fresh.layers.get(1).linear1.weight));
     expect(fresh.norm).toBeNull();
-    expectError(() => new nn.TransformerEncoder(() => new nn.Linear(2, 2) as unknown as nn.TransformerEncoderLayer, 1), 'TypeError', /TransformerEncoder: layer 0 is not a TransformerEncoderLayer/);
-    expectError(() => new nn.TransformerDecoder(() => new nn.TransformerDecoderLayer(16, 4), 0), 'RangeError', /TransformerDecoder: numLayers must be a positive integer, got 0/);
+    expectError(
+      () => new nn.TransformerEncoder(() => new nn.Linear(2, 2) as unknown as nn.TransformerEncoderLayer, 1),
+      'TypeError',
+      /TransformerEncoder: layer 0 is not a TransformerEncoderLayer/,
+    );
+    expectError(
+      () => new nn.TransformerDecoder(() => new nn.TransformerDecoderLayer(16, 4), 0),
+      'RangeError',
+      /TransformerDecoder: numLayers must be a positive integer, got 0/,
+    );
     copies.dispose();
     fresh.dispose();
   });
 
   test('sequence-first layers give the batch-first results', () => {
     const bf = new nn.TransformerDecoderLayer(16, 4, { dimFeedforward: 32, normFirst: true, seed: 1 }).eval();
-    const sf = new nn.TransformerDecoderLayer(16, 4, { dimFeedforward: 32, normFirst: true, batchFirst: false, seed: 2 }).eval();
+    const sf = new nn.TransformerDecoderLayer(16, 4, {
+      dimFeedforward: 32,
+      normFirst: true,
+      batchFirst: false,
+      seed: 2,
+    }).eval();
     perturbVectors(bf);
     const state = bf.stateDict();
     sf.loadStateDict(state);
@@ -83,7 +143,12 @@ describe('nn.Transformer', () => {
   test('names, final norms, xavier-initialised matrices, defaults', () => {
     const model = new nn.Transformer({ ...small, numEncoderLayers: 2, numDecoderLayers: 1, seed: 3 });
     const names = model.namedParameters().map(([n]) => n);
-    expect(names.filter((n) => n.includes('norm.'))).toEqual(['encoder.norm.weight', 'encoder.norm.bias', 'decoder.norm.weight', 'decoder.norm.bias']);
+    expect(names.filter((n) => n.includes('norm.'))).toEqual([
+      'encoder.norm.weight',
+      'encoder.norm.bias',
+      'decoder.norm.weight',
+      'decoder.norm.bias',
+    ]);
     expect(names).toContain('decoder.layers.0.multihead_attn.out_proj.weight');
     expect(model.numParameters()).toBe(2 * 2224 + 3344 + 64);
     for (const [name, p] of model.namedParameters()) {
@@ -103,9 +168,17 @@ describe('nn.Transformer', () => {
 
   test('generateSquareSubsequentMask: -Infinity above the diagonal', () => {
     const mask = nn.Transformer.generateSquareSubsequentMask(3);
-    expect(mask.toArray()).toEqual([[0, -Infinity, -Infinity], [0, 0, -Infinity], [0, 0, 0]]);
+    expect(mask.toArray()).toEqual([
+      [0, -Infinity, -Infinity],
+      [0, 0, -Infinity],
+      [0, 0, 0],
+    ]);
     mask.dispose();
-    expectError(() => nn.Transformer.generateSquareSubsequentMask(0), 'RangeError', /generateSquareSubsequentMask: n must be a positive integer, got 0/);
+    expectError(
+      () => nn.Transformer.generateSquareSubsequentMask(0),
+      'RangeError',
+      /generateSquareSubsequentMask: n must be a positive integer, got 0/,
+    );
   });
 
   test('dropout acts in training mode only', () => {
@@ -123,47 +196,68 @@ describe('nn.Transformer', () => {
     model.dispose();
   });
 
-  test.each([false, true])('decoding step by step with a KVCache equals the full causal forward (normFirst %s)', (normFirst) => {
-    const model = new nn.Transformer({ ...small, numEncoderLayers: 2, numDecoderLayers: 2, normFirst, activation: 'gelu', seed: 5 }).eval();
-    perturbVectors(model);
-    noGrad(() =>
-      tidy(() => {
-        const src = randn([2, 6, 16], { seed: 3 });
-        const tgt = randn([2, 5, 16], { seed: 4 });
-        const srcPadding = tensor([[false, false, false, false, true, true], [false, false, false, false, false, false]]);
-        const full = model.forward(src, tgt, {
-          tgtMask: nn.Transformer.generateSquareSubsequentMask(5),
-          srcKeyPaddingMask: srcPadding,
-          memoryKeyPaddingMask: srcPadding,
-        });
-        const causalFlag = model.forward(src, tgt, { tgtIsCausal: true, srcKeyPaddingMask: srcPadding, memoryKeyPaddingMask: srcPadding });
-        expect(maxRelError(values(causalFlag), values(full))).toBeLessThan(1e-5);
-        const memory = model.encode(src, { srcKeyPaddingMask: srcPadding });
-        const cache = new nn.KVCache();
-        const steps: Tensor[] = [];
-        for (let t = 0; t < 5; t++) {
-          expect(cache.length).toBe(t);
-          steps.push(model.decode(tgt.slice(1, t, t + 1), memory, { memoryKeyPaddingMask: srcPadding, cache }));
-        }
-        expect(cache.numLayers).toBe(2);
-        // The memory's keys/values were projected once, on the first step.
-        expect(cache.layer(1).cross.length).toBe(6);
-        expect(maxRelError(values(cat(steps, 1)), values(full))).toBeLessThan(1e-5);
-        const cached = [cache.layer(0).self.key!, cache.layer(1).cross.value!];
-        cache.dispose();
-        expect(cached.every((t) => t.isDisposed)).toBe(true);
-        expect(cache.length).toBe(0);
-      }),
-    );
-    model.dispose();
-  });
+  test.each([false, true])(
+    'decoding step by step with a KVCache equals the full causal forward (normFirst %s)',
+    (normFirst) => {
+      const model = new nn.Transformer({
+        ...small,
+        numEncoderLayers: 2,
+        numDecoderLayers: 2,
+        normFirst,
+        activation: 'gelu',
+        seed: 5,
+      }).eval();
+      perturbVectors(model);
+      noGrad(() =>
+        tidy(() => {
+          const src = randn([2, 6, 16], { seed: 3 });
+          const tgt = randn([2, 5, 16], { seed: 4 });
+          const srcPadding = tensor([
+            [false, false, false, false, true, true],
+            [false, false, false, false, false, false],
+          ]);
+          const full = model.forward(src, tgt, {
+            tgtMask: nn.Transformer.generateSquareSubsequentMask(5),
+            srcKeyPaddingMask: srcPadding,
+            memoryKeyPaddingMask: srcPadding,
+          });
+          const causalFlag = model.forward(src, tgt, {
+            tgtIsCausal: true,
+            srcKeyPaddingMask: srcPadding,
+            memoryKeyPaddingMask: srcPadding,
+          });
+          expect(maxRelError(values(causalFlag), values(full))).toBeLessThan(1e-5);
+          const memory = model.encode(src, { srcKeyPaddingMask: srcPadding });
+          const cache = new nn.KVCache();
+          const steps: Tensor[] = [];
+          for (let t = 0; t < 5; t++) {
+            expect(cache.length).toBe(t);
+            steps.push(model.decode(tgt.slice(1, t, t + 1), memory, { memoryKeyPaddingMask: srcPadding, cache }));
+          }
+          expect(cache.numLayers).toBe(2);
+          // The memory's keys/values were projected once, on the first step.
+          expect(cache.layer(1).cross.length).toBe(6);
+          expect(maxRelError(values(cat(steps, 1)), values(full))).toBeLessThan(1e-5);
+          const cached = [cache.layer(0).self.key!, cache.layer(1).cross.value!];
+          cache.dispose();
+          expect(cached.every((t) => t.isDisposed)).toBe(true);
+          expect(cache.length).toBe(0);
+        }),
+      );
+      model.dispose();
+    },
+  );
 
   test('reordering the cache (beam search) equals decoding the reordered batch', () => {
     const model = new nn.Transformer({ ...small, numEncoderLayers: 1, numDecoderLayers: 2, seed: 8 }).eval();
     perturbVectors(model);
     noGrad(() =>
       tidy(() => {
-        const rows = (t: Tensor, picks: number[]) => cat(picks.map((i) => t.slice(0, i, i + 1)), 0);
+        const rows = (t: Tensor, picks: number[]) =>
+          cat(
+            picks.map((i) => t.slice(0, i, i + 1)),
+            0,
+          );
         const src = randn([2, 4, 16], { seed: 1 });
         const tgt = randn([2, 5, 16], { seed: 2 });
         const beams = [1, 0, 1];
@@ -179,7 +273,11 @@ describe('nn.Transformer', () => {
         const wideMemory = rows(memory, beams);
         const last = [3, 4].map((t) => model.decode(wideTgt.slice(1, t, t + 1), wideMemory, { cache }));
         expect(maxRelError(values(cat(last, 1)), values(full.slice(1, 3, 5)))).toBeLessThan(1e-5);
-        expectError(() => cache.reorder(tensor([0.5])), 'TypeError', /KVCache\.reorder: indices must be a non-empty 1-D int32 tensor, got float32 \[1\]/);
+        expectError(
+          () => cache.reorder(tensor([0.5])),
+          'TypeError',
+          /KVCache\.reorder: indices must be a non-empty 1-D int32 tensor, got float32 \[1\]/,
+        );
         cache.dispose();
       }),
     );
@@ -212,10 +310,32 @@ describe('nn.Transformer', () => {
   test('bad inputs throw errors naming the module and the shapes', () => {
     const model = new nn.Transformer({ ...small, numEncoderLayers: 1, numDecoderLayers: 1 });
     tidy(() => {
-      expectError(() => model.forward(randn([2, 5, 8]), randn([2, 4, 16])), 'RangeError', /Transformer: src must be \[B, T, 16\] \(batch first\), got \[2, 5, 8\]/);
-      expectError(() => model.forward(randn([2, 5, 16]), randn([3, 4, 16])), 'RangeError', /Transformer: the batch sizes of src\/memory \(2\) and tgt \(3\) differ/);
-      expectError(() => model.forward(randn([2, 5, 16]), randn([2, 4, 16]), { tgtMask: nn.Transformer.generateSquareSubsequentMask(5) }), 'RangeError', /attnMask must be \[L, S\] = \[4, 4\]/);
-      expectError(() => model.decoder.forward(randn([2, 1, 16]), randn([2, 5, 16]), { cache: new nn.LayerKVCache() as unknown as nn.KVCache }), 'TypeError', /TransformerDecoder: cache must be a KVCache/);
+      expectError(
+        () => model.forward(randn([2, 5, 8]), randn([2, 4, 16])),
+        'RangeError',
+        /Transformer: src must be \[B, T, 16\] \(batch first\), got \[2, 5, 8\]/,
+      );
+      expectError(
+        () => model.forward(randn([2, 5, 16]), randn([3, 4, 16])),
+        'RangeError',
+        /Transformer: the batch sizes of src\/memory \(2\) and tgt \(3\) differ/,
+      );
+      expectError(
+        () =>
+          model.forward(randn([2, 5, 16]), randn([2, 4, 16]), {
+            tgtMask: nn.Transformer.generateSquareSubsequentMask(5),
+          }),
+        'RangeError',
+        /attnMask must be \[L, S\] = \[4, 4\]/,
+      );
+      expectError(
+        () =>
+          model.decoder.forward(randn([2, 1, 16]), randn([2, 5, 16]), {
+            cache: new nn.LayerKVCache() as unknown as nn.KVCache,
+          }),
+        'TypeError',
+        /TransformerDecoder: cache must be a KVCache/,
+      );
     });
     model.dispose();
   });
@@ -255,7 +375,8 @@ describe('memory', () => {
       model.eval();
       const cache = new nn.KVCache();
       const encoded = noGrad(() => tidy(() => model.encode(src)));
-      for (let t = 0; t < 4; t++) noGrad(() => tidy(() => void model.decode(tgt.slice(1, t, t + 1), encoded, { cache })));
+      for (let t = 0; t < 4; t++)
+        noGrad(() => tidy(() => void model.decode(tgt.slice(1, t, t + 1), encoded, { cache })));
       // Per layer: self keys+values [2, 16, 4, 4] (capacity 16) and cross keys+values [2, 5, 4, 4], 4 bytes each.
       expect(live() - before).toBe(encoded.size * 4 + (2 * 2 * 16 * 4 * 4 + 2 * 2 * 5 * 4 * 4) * 4);
       cache.dispose();

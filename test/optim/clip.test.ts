@@ -16,9 +16,11 @@ interface ClipCase {
   total: number;
   clipped: Packed[];
 }
-const golden = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'golden', 'optim.json'), 'utf8')) as {
-  clipGradNorm: Record<string, ClipCase>;
-}).clipGradNorm;
+const golden = (
+  JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'golden', 'optim.json'), 'utf8')) as {
+    clipGradNorm: Record<string, ClipCase>;
+  }
+).clipGradNorm;
 
 const fromPacked = (p: Packed) => tensor(Float32Array.from(p.data), { shape: p.shape });
 
@@ -61,7 +63,11 @@ describe('clipGradNorm', () => {
   test('a non-finite norm propagates like torch, or throws with errorIfNonfinite', () => {
     const p = zeros([2]).requiresGrad_();
     p.grad = keep(tensor([NaN, 1]));
-    expectError(() => clipGradNorm(p, 1, 2, { errorIfNonfinite: true }), 'Error', /clipGradNorm: the total norm of order 2 of the gradients is NaN/);
+    expectError(
+      () => clipGradNorm(p, 1, 2, { errorIfNonfinite: true }),
+      'Error',
+      /clipGradNorm: the total norm of order 2 of the gradients is NaN/,
+    );
     expect(p.grad.toArray()).toEqual([NaN, 1]);
     expect(clipGradNorm(p, 1, Infinity)).toBeNaN();
     const q = zeros([2]).requiresGrad_();
@@ -75,8 +81,16 @@ describe('clipGradNorm', () => {
     expectError(() => clipGradNorm(p, -1), 'RangeError', /clipGradNorm: maxNorm must be a number >= 0, got -1/);
     expectError(() => clipGradNorm(p, 1, 0), 'RangeError', /normType must be a number > 0 or Infinity, got 0/);
     expectError(() => clipGradNorm(p, 1, 'two' as unknown as number), 'RangeError', /normType must be/);
-    expectError(() => clipGradNorm([p, 5 as unknown as Tensor], 1), 'TypeError', /clipGradNorm: params\[1\] must be a Tensor, got number/);
-    expectError(() => clipGradNorm(null as unknown as Tensor, 1), 'TypeError', /params must be a Tensor or an array of Tensors, got null/);
+    expectError(
+      () => clipGradNorm([p, 5 as unknown as Tensor], 1),
+      'TypeError',
+      /clipGradNorm: params\[1\] must be a Tensor, got number/,
+    );
+    expectError(
+      () => clipGradNorm(null as unknown as Tensor, 1),
+      'TypeError',
+      /params must be a Tensor or an array of Tensors, got null/,
+    );
   });
 });
 

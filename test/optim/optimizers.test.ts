@@ -32,7 +32,8 @@ const classes = { SGD, Adam, AdamW } as const;
 
 function makeOptimizer(c: OptimCase, params: Tensor[]): Optimizer<{ lr: number }> {
   const Cls = classes[c.optimizer] as unknown as new (p: unknown, o: unknown) => Optimizer<{ lr: number }>;
-  const input = c.groups === null ? params : c.groups.map((g) => ({ params: g.params.map((i) => params[i]), ...g.options }));
+  const input =
+    c.groups === null ? params : c.groups.map((g) => ({ params: g.params.map((i) => params[i]), ...g.options }));
   return new Cls(input, c.options);
 }
 
@@ -92,7 +93,11 @@ describe('updates', () => {
   });
 
   test('empty parameters step without error', () => {
-    for (const make of [(p: Tensor[]) => new SGD(p, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.1 }), (p: Tensor[]) => new AdamW(p, { amsgrad: true }), (p: Tensor[]) => new Adam(p)]) {
+    for (const make of [
+      (p: Tensor[]) => new SGD(p, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.1 }),
+      (p: Tensor[]) => new AdamW(p, { amsgrad: true }),
+      (p: Tensor[]) => new Adam(p),
+    ]) {
       const p = zeros([0, 3]).requiresGrad_();
       p.grad = keep(zeros([0, 3]));
       const optimizer = make([p]);
@@ -183,8 +188,14 @@ describe('updates', () => {
 describe('parameter groups', () => {
   test('groups take their own options over the defaults, and lr is mutable per group', () => {
     const [a, b] = freshParams();
-    const optimizer = new AdamW([{ params: [a] }, { params: [b], lr: 0.5, weightDecay: 0 }], { lr: 0.01, betas: [0.8, 0.9] });
-    expect(optimizer.paramGroups.map((g) => [g.lr, g.weightDecay, g.betas])).toEqual([[0.01, 0.01, [0.8, 0.9]], [0.5, 0, [0.8, 0.9]]]);
+    const optimizer = new AdamW([{ params: [a] }, { params: [b], lr: 0.5, weightDecay: 0 }], {
+      lr: 0.01,
+      betas: [0.8, 0.9],
+    });
+    expect(optimizer.paramGroups.map((g) => [g.lr, g.weightDecay, g.betas])).toEqual([
+      [0.01, 0.01, [0.8, 0.9]],
+      [0.5, 0, [0.8, 0.9]],
+    ]);
     expect(optimizer.paramGroups[1].params[0]).toBe(b);
     optimizer.paramGroups[0].lr = 0;
     setGrads([a, b], 0);
@@ -197,13 +208,26 @@ describe('parameter groups', () => {
     const [a, b] = freshParams();
     const optimizer = new SGD([a], { lr: 0.1 });
     optimizer.addParamGroup({ params: [b], lr: 0.2, momentum: 0.5 });
-    expect(optimizer.paramGroups.map((g) => [g.lr, g.momentum])).toEqual([[0.1, 0], [0.2, 0.5]]);
-    expectError(() => optimizer.addParamGroup({ params: [a] }), 'Error', /SGD: param group 2: params\[0\] appears more than once/);
+    expect(optimizer.paramGroups.map((g) => [g.lr, g.momentum])).toEqual([
+      [0.1, 0],
+      [0.2, 0.5],
+    ]);
+    expectError(
+      () => optimizer.addParamGroup({ params: [a] }),
+      'Error',
+      /SGD: param group 2: params\[0\] appears more than once/,
+    );
   });
 });
 
 describe('state dicts', () => {
-  function runSteps(optimizer: Optimizer<{ lr: number }>, params: Tensor[], from: number, to: number, c?: OptimCase): void {
+  function runSteps(
+    optimizer: Optimizer<{ lr: number }>,
+    params: Tensor[],
+    from: number,
+    to: number,
+    c?: OptimCase,
+  ): void {
     for (let k = from; k < to; k++) {
       if (c?.lrChange?.beforeStep === k) optimizer.paramGroups[c.lrChange.group].lr *= c.lrChange.factor;
       setGrads(params, k);
@@ -223,7 +247,13 @@ describe('state dicts', () => {
       // Through a checkpoint: state tensors into safetensors, the rest into JSON.
       const flat = flattenStateDict(saved);
       expect(Object.keys(flat.tensors).sort()).toEqual(
-        Object.entries(saved.state).flatMap(([i, e]) => Object.keys(e).filter((k) => e[k] instanceof Tensor).map((k) => `state.${i}.${k}`)).sort(),
+        Object.entries(saved.state)
+          .flatMap(([i, e]) =>
+            Object.keys(e)
+              .filter((k) => e[k] instanceof Tensor)
+              .map((k) => `state.${i}.${k}`),
+          )
+          .sort(),
       );
       const bytes = serializeSafetensors(flat.tensors);
       const json = JSON.stringify(flat.json);
@@ -254,8 +284,16 @@ describe('state dicts', () => {
   });
 
   test('unflattenStateDict rejects tensor names it did not make', () => {
-    expectError(() => unflattenStateDict({ 'layer.weight': tensor([1]) }, { paramGroups: [], counters: {} }), 'RangeError', /tensor name 'layer.weight' is not of the form state.<index>.<entry>/);
-    expectError(() => unflattenStateDict({}, null as unknown as ReturnType<typeof flattenStateDict>['json']), 'TypeError', /json must be \{ paramGroups, counters \}/);
+    expectError(
+      () => unflattenStateDict({ 'layer.weight': tensor([1]) }, { paramGroups: [], counters: {} }),
+      'RangeError',
+      /tensor name 'layer.weight' is not of the form state.<index>.<entry>/,
+    );
+    expectError(
+      () => unflattenStateDict({}, null as unknown as ReturnType<typeof flattenStateDict>['json']),
+      'TypeError',
+      /json must be \{ paramGroups, counters \}/,
+    );
   });
 
   test('mismatched dicts are rejected before anything changes', () => {
@@ -266,19 +304,43 @@ describe('state dicts', () => {
     const sgd = new SGD(freshParams(), { lr: 0.1, momentum: 0.9 });
     expectError(() => sgd.loadStateDict(good), 'RangeError', /SGD.loadStateDict: state\[0\] has unknown entry 'step'/);
     const one = new Adam([freshParams()[0]]);
-    expectError(() => one.loadStateDict(good), 'RangeError', /Adam.loadStateDict: paramGroups\[0\] has 2 parameters, this optimizer's group 1/);
+    expectError(
+      () => one.loadStateDict(good),
+      'RangeError',
+      /Adam.loadStateDict: paramGroups\[0\] has 2 parameters, this optimizer's group 1/,
+    );
     const twoGroups = new Adam([{ params: [freshParams()[0]] }, { params: [freshParams()[1]] }]);
     expectError(() => twoGroups.loadStateDict(good), 'RangeError', /the dict has 1 parameter groups, this optimizer 2/);
     const swapped = new Adam(freshParams().reverse());
-    expectError(() => swapped.loadStateDict(good), 'RangeError', /state\[0\].expAvg is float32 \[3, 4\], the parameter is float32 \[5\]/);
+    expectError(
+      () => swapped.loadStateDict(good),
+      'RangeError',
+      /state\[0\].expAvg is float32 \[3, 4\], the parameter is float32 \[5\]/,
+    );
     const target = new Adam(freshParams(), { lr: 0.7 });
     const badLr = { ...good, paramGroups: [{ ...good.paramGroups[0], lr: -1 }] };
-    expectError(() => target.loadStateDict(badLr), 'RangeError', /Adam: paramGroups\[0\]: lr must be in \[0, Infinity\], got -1/);
+    expectError(
+      () => target.loadStateDict(badLr),
+      'RangeError',
+      /Adam: paramGroups\[0\]: lr must be in \[0, Infinity\], got -1/,
+    );
     const missing = { ...good, state: { 0: { step: 1, expAvg: good.state[0].expAvg } } };
     expectError(() => target.loadStateDict(missing), 'RangeError', /state\[0\] lacks 'expAvgSq'/);
-    expectError(() => target.loadStateDict({ ...good, state: { 0: { ...good.state[0], step: 1.5 } } }), 'TypeError', /state\[0\].step must be a non-negative integer, got 1.5/);
-    expectError(() => target.loadStateDict({ ...good, state: { 7: good.state[0] } }), 'RangeError', /state index 7 is not a parameter index in \[0, 2\)/);
-    expectError(() => target.loadStateDict(null as unknown as OptimizerStateDict), 'TypeError', /expected \{ state, paramGroups \}/);
+    expectError(
+      () => target.loadStateDict({ ...good, state: { 0: { ...good.state[0], step: 1.5 } } }),
+      'TypeError',
+      /state\[0\].step must be a non-negative integer, got 1.5/,
+    );
+    expectError(
+      () => target.loadStateDict({ ...good, state: { 7: good.state[0] } }),
+      'RangeError',
+      /state index 7 is not a parameter index in \[0, 2\)/,
+    );
+    expectError(
+      () => target.loadStateDict(null as unknown as OptimizerStateDict),
+      'TypeError',
+      /expected \{ state, paramGroups \}/,
+    );
     expect(target.paramGroups[0].lr).toBe(0.7);
     expect(target.stateDict().state).toEqual({});
   });
@@ -291,9 +353,17 @@ describe('argument errors', () => {
     const p = tensor([1]).requiresGrad_();
     expectError(() => new Adam([p, p]), 'Error', /params\[1\] appears more than once/);
     expectError(() => new Adam([p, 3 as unknown as Tensor]), 'TypeError', /not a mix/);
-    expectError(() => new Adam([{ params: [p] }, { params: [1 as unknown as Tensor] }]), 'TypeError', /Adam: param group 1: params\[0\] must be a Tensor, got number/);
+    expectError(
+      () => new Adam([{ params: [p] }, { params: [1 as unknown as Tensor] }]),
+      'TypeError',
+      /Adam: param group 1: params\[0\] must be a Tensor, got number/,
+    );
     expectError(() => new Adam([{ params: p as unknown as Tensor[] }]), 'TypeError', /got a single Tensor/);
-    expectError(() => new Adam([tensor([1], { dtype: 'int32' })]), 'TypeError', /params\[0\] must be float32, got int32/);
+    expectError(
+      () => new Adam([tensor([1], { dtype: 'int32' })]),
+      'TypeError',
+      /params\[0\] must be float32, got int32/,
+    );
     expectError(() => new Adam([p.mul(2)]), 'Error', /params\[0\] is not a leaf tensor/);
     const gone = tensor([1]);
     gone.dispose();
@@ -303,15 +373,39 @@ describe('argument errors', () => {
   test('bad options name the optimizer, the group and the value', () => {
     const p = () => [tensor([1]).requiresGrad_()];
     expectError(() => new SGD(p(), {} as { lr: number }), 'TypeError', /SGD: options.lr is required/);
-    expectError(() => new SGD(p(), { lr: -0.1 }), 'RangeError', /SGD: options: lr must be in \[0, Infinity\], got -0.1/);
+    expectError(
+      () => new SGD(p(), { lr: -0.1 }),
+      'RangeError',
+      /SGD: options: lr must be in \[0, Infinity\], got -0.1/,
+    );
     expectError(() => new SGD(p(), { lr: NaN }), 'TypeError', /SGD: options: lr must be a finite number, got NaN/);
-    expectError(() => new SGD(p(), { lr: 0.1, nesterov: true }), 'RangeError', /nesterov needs momentum > 0 and dampening 0/);
-    expectError(() => new SGD(p(), { lr: 0.1, weight_decay: 0.1 } as { lr: number }), 'TypeError', /SGD: unknown option 'weight_decay'/);
-    expectError(() => new Adam(p(), { betas: [0.9, 1] }), 'RangeError', /Adam: options: betas\[1\] must be in \[0, 1\), got 1/);
-    expectError(() => new Adam(p(), { betas: [0.9] as unknown as [number, number] }), 'TypeError', /betas must be \[beta1, beta2\]/);
+    expectError(
+      () => new SGD(p(), { lr: 0.1, nesterov: true }),
+      'RangeError',
+      /nesterov needs momentum > 0 and dampening 0/,
+    );
+    expectError(
+      () => new SGD(p(), { lr: 0.1, weight_decay: 0.1 } as { lr: number }),
+      'TypeError',
+      /SGD: unknown option 'weight_decay'/,
+    );
+    expectError(
+      () => new Adam(p(), { betas: [0.9, 1] }),
+      'RangeError',
+      /Adam: options: betas\[1\] must be in \[0, 1\), got 1/,
+    );
+    expectError(
+      () => new Adam(p(), { betas: [0.9] as unknown as [number, number] }),
+      'TypeError',
+      /betas must be \[beta1, beta2\]/,
+    );
     expectError(() => new AdamW(p(), { eps: -1 }), 'RangeError', /AdamW: options: eps must be in/);
     expectError(() => new AdamW(p(), { amsgrad: 1 as unknown as boolean }), 'TypeError', /amsgrad must be a boolean/);
-    expectError(() => new AdamW([{ params: p(), weight_decay: 0 }]), 'TypeError', /AdamW: param group 0: unknown option 'weight_decay' \(did you mean 'weightDecay'\?\)/);
+    expectError(
+      () => new AdamW([{ params: p(), weight_decay: 0 }]),
+      'TypeError',
+      /AdamW: param group 0: unknown option 'weight_decay' \(did you mean 'weightDecay'\?\)/,
+    );
     expectError(() => new AdamW([{ params: p(), lr: -1 }]), 'RangeError', /AdamW: param group 0: lr must be in/);
   });
 
@@ -321,7 +415,11 @@ describe('argument errors', () => {
     const optimizer = new SGD([first, w], { lr: 0.1 });
     first.grad = keep(tensor([1]));
     w.grad = keep(tensor([1, 2, 3]));
-    expectError(() => optimizer.step(), 'RangeError', /SGD.step: param group 0: the gradient of parameter 1 is float32 \[3\], the parameter float32 \[2\]/);
+    expectError(
+      () => optimizer.step(),
+      'RangeError',
+      /SGD.step: param group 0: the gradient of parameter 1 is float32 \[3\], the parameter float32 \[2\]/,
+    );
     expect(first.item()).toBe(5); // checked before anything changed
     optimizer.zeroGrad();
     optimizer.paramGroups[0].lr = NaN;

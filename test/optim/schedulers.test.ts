@@ -13,13 +13,18 @@ interface SchedulerCase {
   options?: Record<string, number>;
   lrs: number[][];
 }
-const golden = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'golden', 'optim.json'), 'utf8')) as {
-  schedulers: Record<string, SchedulerCase>;
-}).schedulers;
+const golden = (
+  JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'golden', 'optim.json'), 'utf8')) as {
+    schedulers: Record<string, SchedulerCase>;
+  }
+).schedulers;
 
 /** An SGD with one single-parameter group per base lr. */
 function optimizerWith(base: number[]): SGD {
-  return new SGD(base.map((lr) => ({ params: [tensor([0]).requiresGrad_()], lr })), { lr: base[0] });
+  return new SGD(
+    base.map((lr) => ({ params: [tensor([0]).requiresGrad_()], lr })),
+    { lr: base[0] },
+  );
 }
 
 const makers: Record<string, (o: SGD, c: SchedulerCase) => lrScheduler.LRScheduler> = {
@@ -50,7 +55,7 @@ describe('lr sequences match torch', () => {
 });
 
 describe('schedules', () => {
-  test('NoamLR peaks at warmupSteps with dModel^-0.5 * warmup^-0.5 * factor, whatever the groups\' lrs', () => {
+  test("NoamLR peaks at warmupSteps with dModel^-0.5 * warmup^-0.5 * factor, whatever the groups' lrs", () => {
     const optimizer = optimizerWith([123, 0.5]);
     const scheduler = new NoamLR(optimizer, { dModel: 512, warmupSteps: 4000 });
     const lrs: number[] = [scheduler.getLastLr()[0]];
@@ -125,7 +130,10 @@ describe('schedules', () => {
   });
 
   test('schedulers drive AdamW groups too', () => {
-    const optimizer = new AdamW([{ params: [tensor([1]).requiresGrad_()] }, { params: [tensor([2]).requiresGrad_()], lr: 0.01 }], { lr: 0.1 });
+    const optimizer = new AdamW(
+      [{ params: [tensor([1]).requiresGrad_()] }, { params: [tensor([2]).requiresGrad_()], lr: 0.01 }],
+      { lr: 0.1 },
+    );
     const scheduler = new StepLR(optimizer, { stepSize: 2 });
     scheduler.step();
     scheduler.step();
@@ -137,26 +145,82 @@ describe('argument errors', () => {
   test('bad options name the scheduler and the value', () => {
     const o = optimizerWith([0.1]);
     expectError(() => new StepLR(o, { stepSize: 0 }), 'RangeError', /StepLR: options: stepSize must be >= 1, got 0/);
-    expectError(() => new StepLR(o, { stepSize: 1.5 }), 'TypeError', /StepLR: options: stepSize must be an integer, got 1.5/);
-    expectError(() => new StepLR(o, { stepSize: 2, step_size: 2 } as unknown as lrScheduler.StepLROptions), 'TypeError', /StepLR: unknown option 'step_size'/);
-    expectError(() => new NoamLR(o, { dModel: 512 } as lrScheduler.NoamOptions), 'TypeError', /NoamLR: options: warmupSteps must be an integer, got undefined/);
-    expectError(() => new NoamLR(o, { dModel: 512, warmupSteps: 10, factor: -1 }), 'RangeError', /NoamLR: options: factor must be in/);
-    expectError(() => new WarmupCosineLR(o, { warmupSteps: 11, totalSteps: 10 }), 'RangeError', /warmupSteps \(11\) exceeds totalSteps \(10\)/);
-    expectError(() => new WarmupCosineLR(o, { warmupSteps: 1, totalSteps: 10, minLr: NaN }), 'TypeError', /minLr must be a finite number, got NaN/);
-    expectError(() => new LambdaLR(optimizerWith([1, 2]), [(e) => e]), 'RangeError', /LambdaLR: got 1 lrLambda functions for 2 param groups/);
-    expectError(() => new LambdaLR(o, 5 as unknown as lrScheduler.LrLambda), 'TypeError', /LambdaLR: lrLambda must be a function, got number/);
-    expectError(() => new LambdaLR(o, () => NaN), 'RangeError', /LambdaLR.step: lrLambda\(0\) for group 0 returned NaN/);
-    expectError(() => new StepLR({} as SGD, { stepSize: 1 }), 'TypeError', /StepLR: optimizer must be an optimizer with paramGroups/);
+    expectError(
+      () => new StepLR(o, { stepSize: 1.5 }),
+      'TypeError',
+      /StepLR: options: stepSize must be an integer, got 1.5/,
+    );
+    expectError(
+      () => new StepLR(o, { stepSize: 2, step_size: 2 } as unknown as lrScheduler.StepLROptions),
+      'TypeError',
+      /StepLR: unknown option 'step_size'/,
+    );
+    expectError(
+      () => new NoamLR(o, { dModel: 512 } as lrScheduler.NoamOptions),
+      'TypeError',
+      /NoamLR: options: warmupSteps must be an integer, got undefined/,
+    );
+    expectError(
+      () => new NoamLR(o, { dModel: 512, warmupSteps: 10, factor: -1 }),
+      'RangeError',
+      /NoamLR: options: factor must be in/,
+    );
+    expectError(
+      () => new WarmupCosineLR(o, { warmupSteps: 11, totalSteps: 10 }),
+      'RangeError',
+      /warmupSteps \(11\) exceeds totalSteps \(10\)/,
+    );
+    expectError(
+      () => new WarmupCosineLR(o, { warmupSteps: 1, totalSteps: 10, minLr: NaN }),
+      'TypeError',
+      /minLr must be a finite number, got NaN/,
+    );
+    expectError(
+      () => new LambdaLR(optimizerWith([1, 2]), [(e) => e]),
+      'RangeError',
+      /LambdaLR: got 1 lrLambda functions for 2 param groups/,
+    );
+    expectError(
+      () => new LambdaLR(o, 5 as unknown as lrScheduler.LrLambda),
+      'TypeError',
+      /LambdaLR: lrLambda must be a function, got number/,
+    );
+    expectError(
+      () => new LambdaLR(o, () => NaN),
+      'RangeError',
+      /LambdaLR.step: lrLambda\(0\) for group 0 returned NaN/,
+    );
+    expectError(
+      () => new StepLR({} as SGD, { stepSize: 1 }),
+      'TypeError',
+      /StepLR: optimizer must be an optimizer with paramGroups/,
+    );
   });
 
   test('mismatched state dicts and changed group counts are rejected', () => {
     const o = optimizerWith([0.1]);
     const s = new StepLR(o, { stepSize: 3 });
     const other = new StepLR(optimizerWith([0.1]), { stepSize: 4 });
-    expectError(() => s.loadStateDict(other.stateDict()), 'RangeError', /StepLR.loadStateDict: the dict's stepSize is 4, this scheduler's 3/);
-    expectError(() => s.loadStateDict({ ...s.stateDict(), lastEpoch: -2 }), 'RangeError', /lastEpoch must be >= 0, got -2/);
-    expectError(() => s.loadStateDict({ ...s.stateDict(), baseLrs: [0.1, 0.2] }), 'RangeError', /baseLrs must hold one lr per param group \(1\)/);
+    expectError(
+      () => s.loadStateDict(other.stateDict()),
+      'RangeError',
+      /StepLR.loadStateDict: the dict's stepSize is 4, this scheduler's 3/,
+    );
+    expectError(
+      () => s.loadStateDict({ ...s.stateDict(), lastEpoch: -2 }),
+      'RangeError',
+      /lastEpoch must be >= 0, got -2/,
+    );
+    expectError(
+      () => s.loadStateDict({ ...s.stateDict(), baseLrs: [0.1, 0.2] }),
+      'RangeError',
+      /baseLrs must hold one lr per param group \(1\)/,
+    );
     o.addParamGroup({ params: [tensor([1]).requiresGrad_()], lr: 0.5 });
-    expectError(() => s.step(), 'RangeError', /StepLR.step: the optimizer has 2 param groups, the scheduler was made for 1/);
+    expectError(
+      () => s.step(),
+      'RangeError',
+      /StepLR.step: the optimizer has 2 param groups, the scheduler was made for 1/,
+    );
   });
 });

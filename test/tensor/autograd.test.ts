@@ -28,9 +28,15 @@ describe('gradient checks', () => {
   });
 
   const broadcastShapes: Array<[number[], number[]]> = [
-    [[2, 3], [2, 3]],
+    [
+      [2, 3],
+      [2, 3],
+    ],
     [[2, 3], [3]],
-    [[4, 1, 3], [2, 1]],
+    [
+      [4, 1, 3],
+      [2, 1],
+    ],
     [[1], [2, 2]],
   ];
   test.each(broadcastShapes)('binary ops broadcast %j with %j', (a, b) => {
@@ -44,8 +50,24 @@ describe('gradient checks', () => {
     // Values of x and y at least 0.1 apart, so no finite-difference step crosses a tie.
     const xs = positive(a, 0).map((v) => v * 2 - 1.5);
     const ys = positive(b, 3).map((v) => v - 1.1);
-    expect(gradCheck((x, y) => x.maximum(y), [{ shape: a, data: xs }, { shape: b, data: ys }])).toBeLessThan(TOL);
-    expect(gradCheck((x, y) => x.minimum(y), [{ shape: a, data: xs }, { shape: b, data: ys }])).toBeLessThan(TOL);
+    expect(
+      gradCheck(
+        (x, y) => x.maximum(y),
+        [
+          { shape: a, data: xs },
+          { shape: b, data: ys },
+        ],
+      ),
+    ).toBeLessThan(TOL);
+    expect(
+      gradCheck(
+        (x, y) => x.minimum(y),
+        [
+          { shape: a, data: xs },
+          { shape: b, data: ys },
+        ],
+      ),
+    ).toBeLessThan(TOL);
   });
 
   test('reductions', () => {
@@ -84,31 +106,46 @@ describe('gradient checks', () => {
   });
 
   test('fused ops', () => {
-    expect(gradCheck((x, w, b) => F.linear(x, w, b), [{ shape: [2, 3, 4] }, { shape: [5, 4] }, { shape: [5] }])).toBeLessThan(TOL);
-    expect(gradCheck((x, w, b) => F.layerNorm(x, [6], w, b), [{ shape: [3, 6] }, { shape: [6] }, { shape: [6] }])).toBeLessThan(TOL);
     expect(
-      gradCheck((q, k, v) => F.scaledDotProductAttention(q, k, v, { isCausal: true }), [
-        { shape: [1, 2, 3, 4] }, { shape: [1, 2, 5, 4] }, { shape: [1, 2, 5, 4] },
-      ]),
+      gradCheck((x, w, b) => F.linear(x, w, b), [{ shape: [2, 3, 4] }, { shape: [5, 4] }, { shape: [5] }]),
     ).toBeLessThan(TOL);
     expect(
-      gradCheck((q, k, v) => F.scaledDotProductAttention(q, k, v, { isCausal: true, layout: 'bthd' }), [
-        { shape: [1, 3, 2, 4] }, { shape: [1, 5, 2, 4] }, { shape: [1, 5, 2, 4] },
-      ]),
+      gradCheck((x, w, b) => F.layerNorm(x, [6], w, b), [{ shape: [3, 6] }, { shape: [6] }, { shape: [6] }]),
+    ).toBeLessThan(TOL);
+    expect(
+      gradCheck(
+        (q, k, v) => F.scaledDotProductAttention(q, k, v, { isCausal: true }),
+        [{ shape: [1, 2, 3, 4] }, { shape: [1, 2, 5, 4] }, { shape: [1, 2, 5, 4] }],
+      ),
+    ).toBeLessThan(TOL);
+    expect(
+      gradCheck(
+        (q, k, v) => F.scaledDotProductAttention(q, k, v, { isCausal: true, layout: 'bthd' }),
+        [{ shape: [1, 3, 2, 4] }, { shape: [1, 5, 2, 4] }, { shape: [1, 5, 2, 4] }],
+      ),
     ).toBeLessThan(TOL);
     const targets = tensor([1, -100, 3, 0], { dtype: 'int32' });
-    expect(
-      gradCheck((x) => F.crossEntropy(x, targets, { labelSmoothing: 0.1 }), [{ shape: [4, 5] }]),
-    ).toBeLessThan(TOL);
+    expect(gradCheck((x) => F.crossEntropy(x, targets, { labelSmoothing: 0.1 }), [{ shape: [4, 5] }])).toBeLessThan(
+      TOL,
+    );
     expect(
       gradCheck((x) => F.crossEntropy(x, tensor([[1, 2, 0]], { dtype: 'int32' })), [{ shape: [1, 4, 3] }]),
     ).toBeLessThan(TOL);
-    const ids = tensor([[0, 2], [2, 1]], { dtype: 'int32' });
+    const ids = tensor(
+      [
+        [0, 2],
+        [2, 1],
+      ],
+      { dtype: 'int32' },
+    );
     expect(gradCheck((w) => F.embedding(ids, w), [{ shape: [3, 4] }])).toBeLessThan(TOL);
   });
 
   test('a 2-layer MLP end to end', () => {
-    const x = tensor([[0.1, -0.4, 0.7], [0.5, 0.2, -0.3]]);
+    const x = tensor([
+      [0.1, -0.4, 0.7],
+      [0.5, 0.2, -0.3],
+    ]);
     const targets = tensor([1, 0], { dtype: 'int32' });
     const mlp = (w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) =>
       F.crossEntropy(F.linear(F.linear(x, w1, b1).tanh(), w2, b2), targets);

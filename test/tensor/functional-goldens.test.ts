@@ -29,7 +29,11 @@ function check(name: string, fn: (inputs: Record<string, Tensor>, options: Recor
     const inputs: Record<string, Tensor> = {};
     for (const [key, packed] of Object.entries(c.inputs)) {
       const integer = INTEGER_INPUTS.has(key);
-      inputs[key] = tensor(packed.data, { shape: packed.shape, dtype: integer ? 'int32' : 'float32', requiresGrad: !integer && key in c.grads });
+      inputs[key] = tensor(packed.data, {
+        shape: packed.shape,
+        dtype: integer ? 'int32' : 'float32',
+        requiresGrad: !integer && key in c.grads,
+      });
     }
     const out = fn(inputs, c.options ?? {});
     expect(out.shape).toEqual(c.output.shape);
@@ -53,7 +57,8 @@ describe('PyTorch goldens', () => {
   test('logSoftmax', () => check('logSoftmax', (i) => F.logSoftmax(i.x, -1)));
   test('crossEntropy with label smoothing and ignoreIndex', () =>
     check('crossEntropy', (i, o) => F.crossEntropy(i.logits, i.targets, o)));
-  test('crossEntropy without reduction', () => check('crossEntropyNone', (i, o) => F.crossEntropy(i.logits, i.targets, o)));
+  test('crossEntropy without reduction', () =>
+    check('crossEntropyNone', (i, o) => F.crossEntropy(i.logits, i.targets, o)));
   test('gelu (erf)', () => check('gelu', (i) => F.gelu(i.x)));
   test('gelu (tanh)', () => check('geluTanh', (i) => F.gelu(i.x, { approximate: 'tanh' })));
   test('attention, causal, Tq != Tk', () =>

@@ -27,7 +27,9 @@ test('RSS stays flat over many forward/backward steps', () => {
   for (let i = 0; i < steps; i++) step();
   const grownMiB = (process.memoryUsage().rss - before) / 2 ** 20;
   if (process.env.TN_MEMORY_STEPS)
-    console.log(`${steps} steps: RSS ${(before / 2 ** 20).toFixed(1)} MiB -> ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB`);
+    console.log(
+      `${steps} steps: RSS ${(before / 2 ** 20).toFixed(1)} MiB -> ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB`,
+    );
   // One step allocates ~100 KiB of tensors: a leak of any of them would add > 100 MiB over 1,500 steps.
   expect(grownMiB).toBeLessThan(16);
   // Exactly the same native storages: every step's tensors were returned to the allocator and reused.

@@ -1,7 +1,20 @@
 // The Tensor API: creation, data access, element-wise ops with broadcasting, reductions, shapes, matmul,
 // disposal and scopes, and errors for bad input.
 import {
-  arange, cat, F, full, manualSeed, matmul, ones, rand, randn, stack, Tensor, tensor, tidy, zeros,
+  arange,
+  cat,
+  F,
+  full,
+  manualSeed,
+  matmul,
+  ones,
+  rand,
+  randn,
+  stack,
+  Tensor,
+  tensor,
+  tidy,
+  zeros,
 } from '../../src';
 import { expectError, maxRelError, randomArray } from '../helpers';
 
@@ -10,15 +23,24 @@ const close = (t: Tensor, expected: number[], tol = 1e-5) =>
 
 describe('creation and data access', () => {
   test('tensor() infers shape and dtype', () => {
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(t.shape).toEqual([2, 3]);
     expect(t.dtype).toBe('float32');
     expect(t.device).toBe('cpu');
-    expect(t.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(t.toArray()).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(tensor(new Int32Array([1, 2])).dtype).toBe('int32');
     expect(tensor([true, false]).toArray()).toEqual([true, false]);
     expect(tensor(3.5).item()).toBe(3.5);
-    expect(tensor([1, 2, 3, 4], { shape: [2, 2], dtype: 'int32' }).toArray()).toEqual([[1, 2], [3, 4]]);
+    expect(tensor([1, 2, 3, 4], { shape: [2, 2], dtype: 'int32' }).toArray()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 
   test('toArray returns a copy', () => {
@@ -29,7 +51,10 @@ describe('creation and data access', () => {
   });
 
   test('zeros, ones, full, arange', () => {
-    expect(zeros([2, 2]).toArray()).toEqual([[0, 0], [0, 0]]);
+    expect(zeros([2, 2]).toArray()).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
     expect(ones([3]).toArray()).toEqual([1, 1, 1]);
     expect(full([2], 7, { dtype: 'int32' }).toArray()).toEqual([7, 7]);
     expect(arange(5).toArray()).toEqual([0, 1, 2, 3, 4]);
@@ -75,12 +100,30 @@ describe('element-wise ops', () => {
     const ta = tensor(a, { shape: [2, 3, 4] });
     const tb = tensor(b, { shape: [3, 1] });
     const expected = (f: (x: number, y: number) => number) => Array.from(a, (x, i) => f(x, b[Math.floor(i / 4) % 3]));
-    close(ta.add(tb), expected((x, y) => x + y));
-    close(ta.sub(tb), expected((x, y) => x - y));
-    close(ta.mul(tb), expected((x, y) => x * y));
-    close(ta.div(tb), expected((x, y) => x / y));
-    close(ta.maximum(tb), expected((x, y) => Math.max(x, y)));
-    close(tb.pow(ta.abs()).reshape(-1).slice(0, 0, 3), [0, 1, 2].map((i) => b[0] ** Math.abs(a[i])));
+    close(
+      ta.add(tb),
+      expected((x, y) => x + y),
+    );
+    close(
+      ta.sub(tb),
+      expected((x, y) => x - y),
+    );
+    close(
+      ta.mul(tb),
+      expected((x, y) => x * y),
+    );
+    close(
+      ta.div(tb),
+      expected((x, y) => x / y),
+    );
+    close(
+      ta.maximum(tb),
+      expected((x, y) => Math.max(x, y)),
+    );
+    close(
+      tb.pow(ta.abs()).reshape(-1).slice(0, 0, 3),
+      [0, 1, 2].map((i) => b[0] ** Math.abs(a[i])),
+    );
   });
 
   test('unary ops match Math', () => {
@@ -90,10 +133,22 @@ describe('element-wise ops', () => {
     close(t.log(), Array.from(x, Math.log));
     close(t.sqrt(), Array.from(x, Math.sqrt));
     close(t.tanh(), Array.from(x, Math.tanh));
-    close(t.neg(), Array.from(x, (v) => -v));
-    close(t.sigmoid(), Array.from(x, (v) => 1 / (1 + Math.exp(-v))));
-    close(t.sub(1).relu(), Array.from(x, (v) => Math.max(0, v - 1)));
-    close(t.pow(2.5), Array.from(x, (v) => v ** 2.5));
+    close(
+      t.neg(),
+      Array.from(x, (v) => -v),
+    );
+    close(
+      t.sigmoid(),
+      Array.from(x, (v) => 1 / (1 + Math.exp(-v))),
+    );
+    close(
+      t.sub(1).relu(),
+      Array.from(x, (v) => Math.max(0, v - 1)),
+    );
+    close(
+      t.pow(2.5),
+      Array.from(x, (v) => v ** 2.5),
+    );
   });
 
   test('scalar operands', () => {
@@ -107,13 +162,23 @@ describe('element-wise ops', () => {
   });
 
   test('maskedFill', () => {
-    const t = tensor([[1, 2], [3, 4]]);
+    const t = tensor([
+      [1, 2],
+      [3, 4],
+    ]);
     const filled = t.maskedFill(tensor([false, true]), -Infinity);
-    expect(filled.toArray()).toEqual([[1, -Infinity], [3, -Infinity]]);
+    expect(filled.toArray()).toEqual([
+      [1, -Infinity],
+      [3, -Infinity],
+    ]);
   });
 
   test('errors name the op and the shapes', () => {
-    expectError(() => tensor([1, 2, 3]).add(tensor([1, 2])), 'RangeError', /add: shapes \[3\] and \[2\] cannot be broadcast/);
+    expectError(
+      () => tensor([1, 2, 3]).add(tensor([1, 2])),
+      'RangeError',
+      /add: shapes \[3\] and \[2\] cannot be broadcast/,
+    );
     expectError(() => tensor([1], { dtype: 'int32' }).exp(), 'TypeError', /exp: input must be float32, got int32/);
     expectError(() => tensor([1]).add('x' as never), 'TypeError', /add: other must be a Tensor/);
     expectError(() => tensor([1]).gelu({ approximate: 'fast' as never }), 'RangeError', /approximate/);
@@ -121,7 +186,10 @@ describe('element-wise ops', () => {
 });
 
 describe('reductions', () => {
-  const x = tensor([[1, 5, 3], [4, 2, 6]]);
+  const x = tensor([
+    [1, 5, 3],
+    [4, 2, 6],
+  ]);
   test('sum, mean, max, min, argmax with dims and keepdim', () => {
     expect(x.sum().item()).toBe(21);
     expect(x.sum(0).toArray()).toEqual([5, 7, 9]);
@@ -152,7 +220,10 @@ describe('reductions', () => {
 });
 
 describe('shapes', () => {
-  const x = tensor(Array.from({ length: 24 }, (_, i) => i), { shape: [2, 3, 4] });
+  const x = tensor(
+    Array.from({ length: 24 }, (_, i) => i),
+    { shape: [2, 3, 4] },
+  );
   test('reshape shares memory and infers -1', () => {
     expect(x.reshape(4, -1).shape).toEqual([4, 6]);
     expect(x.view([6, 4]).shape).toEqual([6, 4]);
@@ -167,7 +238,15 @@ describe('shapes', () => {
     expect(arr[3][2][1]).toBe(1 * 12 + 2 * 4 + 3);
     const p = x.permute(1, 2, 0);
     expect((p.toArray() as number[][][])[2][1][0]).toBe(0 * 12 + 2 * 4 + 1);
-    expect(tensor([[1, 2], [3, 4]]).T.toArray()).toEqual([[1, 3], [2, 4]]);
+    expect(
+      tensor([
+        [1, 2],
+        [3, 4],
+      ]).T.toArray(),
+    ).toEqual([
+      [1, 3],
+      [2, 4],
+    ]);
     expectError(() => x.permute(0, 0, 1), 'RangeError', /repeated/);
   });
 
@@ -175,10 +254,24 @@ describe('shapes', () => {
     expect(x.slice(2, 1, 3).shape).toEqual([2, 3, 2]);
     expect(x.slice(0, -1).toArray()).toEqual([(x.toArray() as number[][][])[1]]);
     const a = tensor([[1, 2]]);
-    const b = tensor([[3, 4], [5, 6]]);
-    expect(cat([a, b], 0).toArray()).toEqual([[1, 2], [3, 4], [5, 6]]);
+    const b = tensor([
+      [3, 4],
+      [5, 6],
+    ]);
+    expect(cat([a, b], 0).toArray()).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
     expect(stack([a, a], 0).shape).toEqual([2, 1, 2]);
-    expect(tensor([[1], [2]]).expand(2, 3).toArray()).toEqual([[1, 1, 1], [2, 2, 2]]);
+    expect(
+      tensor([[1], [2]])
+        .expand(2, 3)
+        .toArray(),
+    ).toEqual([
+      [1, 1, 1],
+      [2, 2, 2],
+    ]);
     expect(zeros([1, 3, 1]).squeeze().shape).toEqual([3]);
     expect(zeros([3]).unsqueeze(-1).shape).toEqual([3, 1]);
     expectError(() => cat([a, tensor([1, 2])], 0), 'RangeError', /cat: tensors\[1\]/);
@@ -197,7 +290,11 @@ describe('matmul', () => {
     return out;
   };
 
-  test.each([[1, 1, 1], [7, 33, 5], [33, 7, 257]])('%i x %i @ %i', (M, K, N) => {
+  test.each([
+    [1, 1, 1],
+    [7, 33, 5],
+    [33, 7, 257],
+  ])('%i x %i @ %i', (M, K, N) => {
     const a = randomArray(M * K, M);
     const b = randomArray(K * N, N);
     close(matmul(tensor(a, { shape: [M, K] }), tensor(b, { shape: [K, N] })), naive(a, b, M, K, N), 1e-4);
@@ -216,7 +313,11 @@ describe('matmul', () => {
 
   test('linear matches x W^T + b', () => {
     const x = tensor([[1, 2]]);
-    const w = tensor([[1, 0], [0, 1], [1, 1]]);
+    const w = tensor([
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]);
     expect(F.linear(x, w, tensor([0.5, 0, -1])).toArray()).toEqual([[1.5, 2, 2]]);
     expectError(() => F.linear(x, zeros([3, 4])), 'RangeError', /in_features = 4/);
   });
@@ -259,14 +360,30 @@ describe('bad input to the fused ops', () => {
     const logits = zeros([2, 3]);
     expectError(() => F.crossEntropy(logits, tensor([0, 3], { dtype: 'int32' })), 'RangeError', /crossEntropy.*3/);
     expectError(() => F.crossEntropy(logits, tensor([0], { dtype: 'int32' })), 'RangeError', /target shape \[1\]/);
-    expectError(() => F.crossEntropy(logits, tensor([0, 1], { dtype: 'int32' }), { labelSmoothing: 2 }), 'RangeError', /labelSmoothing/);
+    expectError(
+      () => F.crossEntropy(logits, tensor([0, 1], { dtype: 'int32' }), { labelSmoothing: 2 }),
+      'RangeError',
+      /labelSmoothing/,
+    );
   });
 
   test('attention shapes and masks', () => {
     const q = zeros([1, 2, 3, 4]);
-    expectError(() => F.scaledDotProductAttention(q, zeros([1, 2, 5, 3]), zeros([1, 2, 5, 3])), 'RangeError', /shapes do not match/);
-    expectError(() => F.scaledDotProductAttention(q, q, q, { keyPaddingMask: zeros([1, 4], { dtype: 'bool' }) }), 'RangeError', /keyPaddingMask must be \[B, Tk\]/);
-    expectError(() => F.scaledDotProductAttention(q, q, q, { attnMask: zeros([5, 3]) }), 'RangeError', /cannot be broadcast/);
+    expectError(
+      () => F.scaledDotProductAttention(q, zeros([1, 2, 5, 3]), zeros([1, 2, 5, 3])),
+      'RangeError',
+      /shapes do not match/,
+    );
+    expectError(
+      () => F.scaledDotProductAttention(q, q, q, { keyPaddingMask: zeros([1, 4], { dtype: 'bool' }) }),
+      'RangeError',
+      /keyPaddingMask must be \[B, Tk\]/,
+    );
+    expectError(
+      () => F.scaledDotProductAttention(q, q, q, { attnMask: zeros([5, 3]) }),
+      'RangeError',
+      /cannot be broadcast/,
+    );
     expectError(() => F.scaledDotProductAttention(q, q, q, { dropoutP: 1 }), 'RangeError', /dropoutP/);
   });
 
@@ -279,9 +396,17 @@ describe('bad input to the fused ops', () => {
     const q = randn([2, 5, 3, 4], { seed: 1 });
     const k = randn([2, 6, 3, 4], { seed: 2 });
     const v = randn([2, 6, 3, 4], { seed: 3 });
-    const mask = tensor([[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0]], { dtype: 'bool' });
+    const mask = tensor(
+      [
+        [0, 0, 0, 0, 1, 1],
+        [0, 0, 0, 0, 0, 0],
+      ],
+      { dtype: 'bool' },
+    );
     const a = F.scaledDotProductAttention(q, k, v, { layout: 'bthd', keyPaddingMask: mask });
-    const b = F.scaledDotProductAttention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), { keyPaddingMask: mask });
+    const b = F.scaledDotProductAttention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), {
+      keyPaddingMask: mask,
+    });
     expect(a.shape).toEqual([2, 5, 3, 4]);
     expect(maxRelError(a.dataSync(), b.transpose(1, 2).dataSync())).toBeLessThan(1e-6);
     expectError(() => F.scaledDotProductAttention(q, k, v, { layout: 'tbhd' as never }), 'RangeError', /layout/);
@@ -290,8 +415,16 @@ describe('bad input to the fused ops', () => {
   test('a boolean attention mask equals the additive -Infinity mask', () => {
     const q = randn([1, 1, 3, 4], { seed: 1 });
     const k = randn([1, 1, 3, 4], { seed: 2 });
-    const banned = tensor([[false, true, true], [false, false, true], [false, false, false]]);
-    const additive = tensor([[0, -Infinity, -Infinity], [0, 0, -Infinity], [0, 0, 0]]);
+    const banned = tensor([
+      [false, true, true],
+      [false, false, true],
+      [false, false, false],
+    ]);
+    const additive = tensor([
+      [0, -Infinity, -Infinity],
+      [0, 0, -Infinity],
+      [0, 0, 0],
+    ]);
     const a = F.scaledDotProductAttention(q, k, k, { attnMask: banned }).dataSync();
     const b = F.scaledDotProductAttention(q, k, k, { attnMask: additive }).dataSync();
     const c = F.scaledDotProductAttention(q, k, k, { isCausal: true }).dataSync();

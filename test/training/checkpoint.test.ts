@@ -8,13 +8,19 @@ import { AdamW } from '../../src/optim/adam';
 import { WarmupCosineLR } from '../../src/optim/lr_scheduler';
 import { SGD } from '../../src/optim/sgd';
 import { getRngState, manualSeed, setRngState } from '../../src/tensor';
-import { latestCheckpoint, listCheckpoints, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from '../../src/training/checkpoint';
+import {
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  restoreCheckpoint,
+  saveCheckpoint,
+} from '../../src/training/checkpoint';
 import { Trainer } from '../../src/training/trainer';
 import { expectError } from '../helpers';
 import { cyclicStream, lmLoader, TinyLM } from './helpers';
 
 // The real fs module object, shared with the code under test, so spies on it see every call.
- 
+
 const nodeFs = require('node:fs') as typeof fs;
 
 let root: string;
@@ -52,14 +58,32 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     const dir = path.join(root, 'ckpt');
     const counters = { step: 3, epoch: 0, bestMetric: 1.5, bestStep: 2, tokensSeen: 96, elapsedSeconds: 1.25 };
     const rngBefore = getRngState();
-    saveCheckpoint(dir, { ...a, dataLoader: a.loader, trainer: counters, tokenizers, config: a.model.config, metadata: { task: 'lm' } });
+    saveCheckpoint(dir, {
+      ...a,
+      dataLoader: a.loader,
+      trainer: counters,
+      tokenizers,
+      config: a.model.config,
+      metadata: { task: 'lm' },
+    });
     expect(fs.readdirSync(dir).sort()).toEqual([
-      'config.json', 'model.safetensors', 'optimizer.json', 'optimizer.safetensors', 'scheduler.json',
-      'tokenizer.src.json', 'tokenizer.tgt.json', 'trainer_state.json',
+      'config.json',
+      'model.safetensors',
+      'optimizer.json',
+      'optimizer.safetensors',
+      'scheduler.json',
+      'tokenizer.src.json',
+      'tokenizer.tgt.json',
+      'trainer_state.json',
     ]);
 
     const checkpoint = loadCheckpoint(dir);
-    expect([...checkpoint.modelState.keys()].sort()).toEqual(a.model.namedParameters().map(([n]) => n).sort());
+    expect([...checkpoint.modelState.keys()].sort()).toEqual(
+      a.model
+        .namedParameters()
+        .map(([n]) => n)
+        .sort(),
+    );
     expect(checkpoint.trainer).toEqual(counters);
     expect(checkpoint.rngState).toBe(rngBefore);
     expect(checkpoint.dataLoaderState).toEqual(a.loader.state());
@@ -74,7 +98,12 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     // Fresh objects built from another seed take every piece of state back.
     const b = trainedSetup(99);
     setRngState(12345);
-    const restored = restoreCheckpoint(dir, { model: b.model, optimizer: b.optimizer, scheduler: b.scheduler, dataLoader: b.loader });
+    const restored = restoreCheckpoint(dir, {
+      model: b.model,
+      optimizer: b.optimizer,
+      scheduler: b.scheduler,
+      dataLoader: b.loader,
+    });
     expect(restored).toEqual(counters);
     expect(weightsOf(b.model)).toEqual(weightsOf(a.model));
     expect(b.optimizer.paramGroups[0].lr).toBe(a.optimizer.paramGroups[0].lr);
@@ -84,7 +113,9 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     const stateA = a.optimizer.stateDict().state[0];
     const stateB = b.optimizer.stateDict().state[0];
     expect(stateB.step).toBe(stateA.step);
-    expect(Array.from((stateB.expAvg as import('../../src/tensor').Tensor).dataSync())).toEqual(Array.from((stateA.expAvg as import('../../src/tensor').Tensor).dataSync()));
+    expect(Array.from((stateB.expAvg as import('../../src/tensor').Tensor).dataSync())).toEqual(
+      Array.from((stateA.expAvg as import('../../src/tensor').Tensor).dataSync()),
+    );
     for (const s of [a, b]) {
       s.model.dispose();
       s.optimizer.dispose();
@@ -108,9 +139,17 @@ describe('saveCheckpoint / loadCheckpoint', () => {
   test('errors name the problem', () => {
     manualSeed(3);
     const model = new TinyLM(VOCAB);
-    expectError(() => loadCheckpoint(path.join(root, 'missing')), 'Error', /loadCheckpoint: no checkpoint folder at .*missing/);
+    expectError(
+      () => loadCheckpoint(path.join(root, 'missing')),
+      'Error',
+      /loadCheckpoint: no checkpoint folder at .*missing/,
+    );
     fs.mkdirSync(path.join(root, 'empty'));
-    expectError(() => loadCheckpoint(path.join(root, 'empty')), 'Error', /is not a checkpoint \(it lacks model.safetensors/);
+    expectError(
+      () => loadCheckpoint(path.join(root, 'empty')),
+      'Error',
+      /is not a checkpoint \(it lacks model.safetensors/,
+    );
     const dir = path.join(root, 'c');
     saveCheckpoint(dir, { model, optimizer: new SGD(model.parameters(), { lr: 0.1 }) });
     expectError(
@@ -118,10 +157,18 @@ describe('saveCheckpoint / loadCheckpoint', () => {
       'TypeError',
       /holds SGD state, the optimizer is AdamW/,
     );
-    expectError(() => restoreCheckpoint(dir, { model, dataLoader: lmLoader([4, 5, 6, 7]) }), 'Error', /holds no data loader state/);
+    expectError(
+      () => restoreCheckpoint(dir, { model, dataLoader: lmLoader([4, 5, 6, 7]) }),
+      'Error',
+      /holds no data loader state/,
+    );
     fs.writeFileSync(path.join(dir, 'trainer_state.json'), '{ not json');
     expectError(() => loadCheckpoint(dir), 'Error', /trainer_state.json is not valid JSON/);
-    expectError(() => saveCheckpoint(dir, { model, tokenizers: { 'a/b': new CharTokenizer('a') } }), 'RangeError', /tokenizer name 'a\/b'/);
+    expectError(
+      () => saveCheckpoint(dir, { model, tokenizers: { 'a/b': new CharTokenizer('a') } }),
+      'RangeError',
+      /tokenizer name 'a\/b'/,
+    );
     expectError(() => saveCheckpoint('', { model }), 'TypeError', /saveCheckpoint: dir must be a non-empty string/);
     model.dispose();
   });
@@ -132,7 +179,10 @@ describe('atomicity', () => {
     manualSeed(4);
     const model = new TinyLM(VOCAB);
     const dir = path.join(root, 'ckpt');
-    saveCheckpoint(dir, { model, trainer: { step: 1, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 } });
+    saveCheckpoint(dir, {
+      model,
+      trainer: { step: 1, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 },
+    });
     const saved = weightsOf(model);
     // Change the weights so a completed second save would be visible.
     model.head.bias?.copy_(model.head.bias.add(1));
@@ -148,7 +198,11 @@ describe('atomicity', () => {
       return (realWrite as (...a: unknown[]) => number)(...args);
     }) as typeof fs.writeSync);
     expectError(
-      () => saveCheckpoint(dir, { model, trainer: { step: 2, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 } }),
+      () =>
+        saveCheckpoint(dir, {
+          model,
+          trainer: { step: 2, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 },
+        }),
       'Error',
       /ENOSPC/,
     );
@@ -172,7 +226,11 @@ describe('atomicity', () => {
       realRename(from, to);
     });
     expectError(
-      () => saveCheckpoint(dir, { model, trainer: { step: 2, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 } }),
+      () =>
+        saveCheckpoint(dir, {
+          model,
+          trainer: { step: 2, epoch: 0, bestMetric: null, bestStep: null, tokensSeen: 0, elapsedSeconds: 0 },
+        }),
       'Error',
       /killed/,
     );
@@ -188,7 +246,11 @@ describe('atomicity', () => {
 
 describe('resume', () => {
   /** Trains with everything stochastic on: dropout, shuffling, accumulation across epochs, clipping, a schedule. */
-  function makeTrainer(seed: number, maxSteps: number, extra: { outDir?: string; resume?: string; checkpointEvery?: number; onLoss: (l: number) => void }) {
+  function makeTrainer(
+    seed: number,
+    maxSteps: number,
+    extra: { outDir?: string; resume?: string; checkpointEvery?: number; onLoss: (l: number) => void },
+  ) {
     const s = trainedSetup(seed);
     const trainer = new Trainer({
       model: s.model,
@@ -230,7 +292,11 @@ describe('resume', () => {
     resumed.forEach((loss, i) => expect(Math.abs(loss - straight[i])).toBeLessThanOrEqual(1e-6));
     expect(weightsOf(second.model)).toEqual(weightsOf(a.model));
     // metrics.jsonl holds each step once: the resumed run continued the file.
-    const steps = fs.readFileSync(path.join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    const steps = fs
+      .readFileSync(path.join(outDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step);
     expect(steps).toEqual([...new Set(steps)].sort((x, y) => x - y));
     expect(listCheckpoints(path.join(outDir, 'checkpoints')).map((c) => c.step)).toEqual([N, 2 * N]);
     for (const s of [a, first, second]) {

@@ -44,7 +44,10 @@ export function cyclicStream(length: number, vocabSize: number, seed = 1): numbe
   return out;
 }
 
-export function lmLoader(stream: number[], options: { shuffle?: boolean; batchSize?: number; blockSize?: number } = {}): LanguageModelDataLoader {
+export function lmLoader(
+  stream: number[],
+  options: { shuffle?: boolean; batchSize?: number; blockSize?: number } = {},
+): LanguageModelDataLoader {
   return new LanguageModelDataLoader(stream, {
     blockSize: options.blockSize ?? 8,
     batchSize: options.batchSize ?? 4,

@@ -56,7 +56,11 @@ function heldOutTokenLoss(model: TinyLM, loader: LanguageModelDataLoader): numbe
   let sum = 0;
   let n = 0;
   for (const batch of loader.epoch(0)) {
-    sum += tidy(() => F.crossEntropy(model.forward(batch.input).reshape([-1, VOCAB]), batch.target.reshape([-1]), { reduction: 'sum' }).item());
+    sum += tidy(() =>
+      F.crossEntropy(model.forward(batch.input).reshape([-1, VOCAB]), batch.target.reshape([-1]), {
+        reduction: 'sum',
+      }).item(),
+    );
     n += batch.numTargetTokens;
     batch.input.dispose();
     batch.target.dispose();
@@ -71,7 +75,9 @@ function heldOutLoss(loader: LanguageModelDataLoader) {
     let sum = 0;
     let n = 0;
     for (const batch of loader.epoch(0)) {
-      sum += tidy(() => F.crossEntropy(model.forward(batch.input).reshape([-1, VOCAB]), batch.target.reshape([-1])).item());
+      sum += tidy(() =>
+        F.crossEntropy(model.forward(batch.input).reshape([-1, VOCAB]), batch.target.reshape([-1])).item(),
+      );
       n++;
       batch.input.dispose();
       batch.target.dispose();
@@ -111,7 +117,16 @@ test('learns, logs lines, appends metrics.jsonl and draws loss.svg', async () =>
   expect(trainRecords.map((r) => r.step)).toEqual([10, 20, 30, 40, 50, 60]);
   expect(evalRecords.map((r) => r.step)).toEqual([20, 40, 60]);
   const first = trainRecords[0] as import('../../src/training/trainer').TrainRecord;
-  expect(Object.keys(first).sort()).toEqual(['elapsed', 'epoch', 'gradNorm', 'loss', 'lr', 'step', 'tokensPerSecond', 'type']);
+  expect(Object.keys(first).sort()).toEqual([
+    'elapsed',
+    'epoch',
+    'gradNorm',
+    'loss',
+    'lr',
+    'step',
+    'tokensPerSecond',
+    'type',
+  ]);
   expect(first.tokensPerSecond).toBeGreaterThan(0);
   expect(first.lr).toBe(2e-2);
   // The cycle is learnable: the loss falls well below chance (ln 6 = 1.79 over the 6 regular tokens).
@@ -120,14 +135,28 @@ test('learns, logs lines, appends metrics.jsonl and draws loss.svg', async () =>
   expect((evalRecords[2] as import('../../src/training/trainer').EvalRecord).metrics.loss).toBeLessThan(1.2);
   // Plain lines on a non-terminal stream.
   const lines = log.text().trim().split('\n');
-  expect(lines.filter((l) => /^step \d+\/60 \| epoch \d+ \| loss \d+\.\d{4} \| lr \d\.\d\de-\d+ \| \d+ tok\/s \| elapsed \S+ \| ETA \S+$/.test(l))).toHaveLength(6);
+  expect(
+    lines.filter((l) =>
+      /^step \d+\/60 \| epoch \d+ \| loss \d+\.\d{4} \| lr \d\.\d\de-\d+ \| \d+ tok\/s \| elapsed \S+ \| ETA \S+$/.test(
+        l,
+      ),
+    ),
+  ).toHaveLength(6);
   expect(lines.filter((l) => /^eval @ step (20|40|60): loss \d+\.\d{4}$/.test(l))).toHaveLength(3);
   // The chart: raw and smoothed train loss, eval loss, a legend.
   const svg = fs.readFileSync(path.join(outDir, 'loss.svg'), 'utf8');
   expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
   expect(svg.trim().endsWith('</svg>')).toBe(true);
-  expect([...svg.matchAll(/<polyline class="series" data-name="([^"]+)"/g)].map((m) => m[1])).toEqual(['train loss', 'train loss (smoothed)', 'eval loss']);
-  expect([...svg.matchAll(/<text class="legend"[^>]*>([^<]+)</g)].map((m) => m[1])).toEqual(['train loss', 'train loss (smoothed)', 'eval loss']);
+  expect([...svg.matchAll(/<polyline class="series" data-name="([^"]+)"/g)].map((m) => m[1])).toEqual([
+    'train loss',
+    'train loss (smoothed)',
+    'eval loss',
+  ]);
+  expect([...svg.matchAll(/<text class="legend"[^>]*>([^<]+)</g)].map((m) => m[1])).toEqual([
+    'train loss',
+    'train loss (smoothed)',
+    'eval loss',
+  ]);
   // Final checkpoint, and best/ at the eval with the lowest loss.
   expect(result.checkpoint).toBe(path.join(outDir, 'checkpoints', 'step-00000060'));
   const evalLosses = evalRecords.map((r) => (r as import('../../src/training/trainer').EvalRecord).metrics.loss);
@@ -136,16 +165,28 @@ test('learns, logs lines, appends metrics.jsonl and draws loss.svg', async () =>
   expect(best.trainer?.bestStep).toBe(bestEval.step);
   best.dispose();
   // The eval loss is the token-weighted mean over the eval set.
-  expect((evalRecords[2] as import('../../src/training/trainer').EvalRecord).metrics.loss).toBeCloseTo(heldOutTokenLoss(model, evalLoader), 5);
+  expect((evalRecords[2] as import('../../src/training/trainer').EvalRecord).metrics.loss).toBeCloseTo(
+    heldOutTokenLoss(model, evalLoader),
+    5,
+  );
   dispose();
 });
 
 test('a progress bar on a terminal shows loss, lr, tokens/s and ETA', async () => {
   const { model, optimizer, dispose } = setup();
   const tty = captureStream(true);
-  await new Trainer({ model, optimizer, trainLoader: lmLoader(cyclicStream(200, VOCAB)), maxSteps: 20, logEvery: 5, logStream: tty }).train();
+  await new Trainer({
+    model,
+    optimizer,
+    trainLoader: lmLoader(cyclicStream(200, VOCAB)),
+    maxSteps: 20,
+    logEvery: 5,
+    logStream: tty,
+  }).train();
   const text = tty.text();
-  expect(text).toMatch(/step 20\/20 \[.*\] 100% \| epoch \d+ \| loss \d+\.\d{4} \| lr \d\.\d\de-\d+ \| \d+ tok\/s \| ETA \S+/);
+  expect(text).toMatch(
+    /step 20\/20 \[.*\] 100% \| epoch \d+ \| loss \d+\.\d{4} \| lr \d\.\d\de-\d+ \| \d+ tok\/s \| ETA \S+/,
+  );
   dispose();
 });
 
@@ -156,7 +197,12 @@ test('gradient accumulation over two half batches equals one full batch', async 
     const model = new TinyLM(VOCAB, 16, 0);
     const optimizer = new SGD(model.parameters(), { lr: 0.5 });
     await new Trainer({
-      model, optimizer, trainLoader: lmLoader(stream, { batchSize, shuffle: false }), maxSteps: 1, gradAccumulationSteps: accumulation, progress: 'none',
+      model,
+      optimizer,
+      trainLoader: lmLoader(stream, { batchSize, shuffle: false }),
+      maxSteps: 1,
+      gradAccumulationSteps: accumulation,
+      progress: 'none',
     }).train();
     const weights = model.parameters().map((p) => Array.from(p.dataSync()));
     model.dispose();
@@ -167,7 +213,10 @@ test('gradient accumulation over two half batches equals one full batch', async 
   const initial = (() => {
     manualSeed(3);
     const m = new TinyLM(VOCAB, 16, 0);
-    const w = m.parameters().map((p) => Array.from(p.dataSync())).flat();
+    const w = m
+      .parameters()
+      .map((p) => Array.from(p.dataSync()))
+      .flat();
     m.dispose();
     return w;
   })();
@@ -180,7 +229,13 @@ test('epochs limit the run; accumulation carries across epoch ends', async () =>
   const loader = lmLoader(cyclicStream(200, VOCAB)); // 7 batches per epoch
   const steps: number[] = [];
   const result = await new Trainer({
-    model, optimizer, trainLoader: loader, epochs: 2, gradAccumulationSteps: 2, progress: 'none', onStep: (s) => steps.push(s.epoch),
+    model,
+    optimizer,
+    trainLoader: loader,
+    epochs: 2,
+    gradAccumulationSteps: 2,
+    progress: 'none',
+    onStep: (s) => steps.push(s.epoch),
   }).train();
   expect(result.step).toBe(7); // 14 batches, 2 per step
   expect(loader.state()).toEqual({ epoch: 2, position: 0 });
@@ -213,8 +268,17 @@ test('best/ follows the watched metric; keepLast prunes step checkpoints', async
   best.dispose();
   // A fresh run into the same folder would mix two runs' checkpoints: refused.
   await expect(
-    new Trainer({ model, optimizer, trainLoader: lmLoader(cyclicStream(200, VOCAB)), maxSteps: 5, outDir, progress: 'none' }).train(),
-  ).rejects.toThrow(/already holds checkpoints of a run \(step-00000040\); resume it \(resume: true\) or use another outDir/);
+    new Trainer({
+      model,
+      optimizer,
+      trainLoader: lmLoader(cyclicStream(200, VOCAB)),
+      maxSteps: 5,
+      outDir,
+      progress: 'none',
+    }).train(),
+  ).rejects.toThrow(
+    /already holds checkpoints of a run \(step-00000040\); resume it \(resume: true\) or use another outDir/,
+  );
   dispose();
 });
 
@@ -222,13 +286,22 @@ test('stop() ends after the current step and saves a checkpoint', async () => {
   const { model, optimizer, dispose } = setup();
   const outDir = path.join(root, 'run');
   const trainer = new Trainer({
-    model, optimizer, trainLoader: lmLoader(cyclicStream(200, VOCAB)), maxSteps: 100, outDir, progress: 'none',
+    model,
+    optimizer,
+    trainLoader: lmLoader(cyclicStream(200, VOCAB)),
+    maxSteps: 100,
+    outDir,
+    progress: 'none',
     onStep: ({ step }) => {
       if (step === 5) trainer.stop();
     },
   });
   const result = await trainer.train();
-  expect(result).toMatchObject({ step: 5, stopped: true, checkpoint: path.join(outDir, 'checkpoints', 'step-00000005') });
+  expect(result).toMatchObject({
+    step: 5,
+    stopped: true,
+    checkpoint: path.join(outDir, 'checkpoints', 'step-00000005'),
+  });
   dispose();
 });
 
@@ -238,7 +311,12 @@ test('steps run in training mode and evals in eval mode, whatever mode the model
   const modes: string[] = [];
   const mode = () => (model.training ? 'train' : 'eval');
   await new Trainer({
-    model, optimizer, trainLoader: lmLoader(cyclicStream(100, VOCAB)), maxSteps: 3, evalEvery: 2, progress: 'none',
+    model,
+    optimizer,
+    trainLoader: lmLoader(cyclicStream(100, VOCAB)),
+    maxSteps: 3,
+    evalEvery: 2,
+    progress: 'none',
     lossFn: (m, batch) => {
       modes.push(`step ${mode()}`);
       return defaultLossFn()(m, batch);
@@ -260,8 +338,18 @@ test('memory stays flat across steps, evals and checkpoints', async () => {
   // during the trainer's awaits, which changes memory().storages but neither of these.
   const snapshots = new Map<number, Partial<ReturnType<typeof memory>>>();
   await new Trainer({
-    model, optimizer, trainLoader: lmLoader(cyclicStream(300, VOCAB)), maxSteps: 60, gradAccumulationSteps: 2, clipGradNorm: 1,
-    evalFn: heldOutLoss(evalLoader), evalEvery: 10, checkpointEvery: 10, keepLast: 1, outDir: path.join(root, 'run'), progress: 'none',
+    model,
+    optimizer,
+    trainLoader: lmLoader(cyclicStream(300, VOCAB)),
+    maxSteps: 60,
+    gradAccumulationSteps: 2,
+    clipGradNorm: 1,
+    evalFn: heldOutLoss(evalLoader),
+    evalEvery: 10,
+    checkpointEvery: 10,
+    keepLast: 1,
+    outDir: path.join(root, 'run'),
+    progress: 'none',
     onStep: ({ step }) => {
       if (step !== 20 && step !== 60) return;
       const { undisposedStorages, undisposedBytes, cachedStorages, cachedBytes } = memory();
@@ -275,20 +363,67 @@ test('memory stays flat across steps, evals and checkpoints', async () => {
 test('the default loss handles language-model batches; bad options and losses are named', async () => {
   const { model, optimizer, dispose } = setup();
   const loader = lmLoader(cyclicStream(100, VOCAB));
-  expectError(() => new Trainer({ model, optimizer, trainLoader: loader }), 'RangeError', /Trainer: give maxSteps or epochs/);
-  expectError(() => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 0 }), 'RangeError', /maxSteps must be a positive integer, got 0/);
-  expectError(() => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, clipGradNorm: -1 }), 'RangeError', /clipGradNorm must be a positive number, got -1/);
-  expectError(() => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, keepLast: 2 }), 'RangeError', /keepLast need outDir/);
-  expectError(() => new Trainer({ model, optimizer, trainLoader: [] as never, maxSteps: 1 }), 'TypeError', /trainLoader must be a DataLoader/);
-  expectError(() => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, evalLoader: loader, evalFn: () => ({}) }), 'RangeError', /give evalFn or evalLoader, not both/);
+  expectError(
+    () => new Trainer({ model, optimizer, trainLoader: loader }),
+    'RangeError',
+    /Trainer: give maxSteps or epochs/,
+  );
+  expectError(
+    () => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 0 }),
+    'RangeError',
+    /maxSteps must be a positive integer, got 0/,
+  );
+  expectError(
+    () => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, clipGradNorm: -1 }),
+    'RangeError',
+    /clipGradNorm must be a positive number, got -1/,
+  );
+  expectError(
+    () => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, keepLast: 2 }),
+    'RangeError',
+    /keepLast need outDir/,
+  );
+  expectError(
+    () => new Trainer({ model, optimizer, trainLoader: [] as never, maxSteps: 1 }),
+    'TypeError',
+    /trainLoader must be a DataLoader/,
+  );
+  expectError(
+    () => new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, evalLoader: loader, evalFn: () => ({}) }),
+    'RangeError',
+    /give evalFn or evalLoader, not both/,
+  );
   const run = (lossFn: (m: TinyLM, b: unknown) => { loss: Tensor }) =>
-    new Trainer({ model, optimizer, trainLoader: loader, maxSteps: 1, progress: 'none', lossFn: lossFn as never }).train();
-  await expect(run(() => ({ loss: 3 as unknown as Tensor }))).rejects.toThrow(/lossFn must return \{ loss: Tensor, numTokens\? \}/);
-  await expect(run(() => ({ loss: tensor([Number.NaN]).requiresGrad_().sum() }))).rejects.toThrow(/the loss is NaN at step 1/);
-  await expect(run(() => ({ loss: tensor([1, 2]).requiresGrad_() }))).rejects.toThrow(/the loss must be a scalar, got shape \[2\]/);
+    new Trainer({
+      model,
+      optimizer,
+      trainLoader: loader,
+      maxSteps: 1,
+      progress: 'none',
+      lossFn: lossFn as never,
+    }).train();
+  await expect(run(() => ({ loss: 3 as unknown as Tensor }))).rejects.toThrow(
+    /lossFn must return \{ loss: Tensor, numTokens\? \}/,
+  );
+  await expect(run(() => ({ loss: tensor([Number.NaN]).requiresGrad_().sum() }))).rejects.toThrow(
+    /the loss is NaN at step 1/,
+  );
+  await expect(run(() => ({ loss: tensor([1, 2]).requiresGrad_() }))).rejects.toThrow(
+    /the loss must be a scalar, got shape \[2\]/,
+  );
   const empty = new DataLoader<number, { x: Tensor }>([], { batchSize: 1, collate: () => ({ x: tensor([0]) }) });
-  await expect(new Trainer({ model, optimizer, trainLoader: empty, maxSteps: 1, progress: 'none' }).train()).rejects.toThrow(/yields no batches/);
-  await expect(new Trainer({ model, optimizer, trainLoader: lmLoader(cyclicStream(100, VOCAB)), maxSteps: 2, progress: 'none' }).train()).resolves.toMatchObject({ step: 2 });
+  await expect(
+    new Trainer({ model, optimizer, trainLoader: empty, maxSteps: 1, progress: 'none' }).train(),
+  ).rejects.toThrow(/yields no batches/);
+  await expect(
+    new Trainer({
+      model,
+      optimizer,
+      trainLoader: lmLoader(cyclicStream(100, VOCAB)),
+      maxSteps: 2,
+      progress: 'none',
+    }).train(),
+  ).resolves.toMatchObject({ step: 2 });
   dispose();
 });
 
@@ -299,28 +434,78 @@ test('the default loss fits Seq2SeqTransformer and EncoderClassifier batches', a
     return { src, tgt: [...src].reverse() };
   });
   manualSeed(11);
-  const seq2seq = new Seq2SeqTransformer({ srcVocabSize: 12, tgtVocabSize: 12, dModel: 16, nhead: 2, numEncoderLayers: 1, numDecoderLayers: 1, dimFeedforward: 32, dropout: 0 });
+  const seq2seq = new Seq2SeqTransformer({
+    srcVocabSize: 12,
+    tgtVocabSize: 12,
+    dModel: 16,
+    nhead: 2,
+    numEncoderLayers: 1,
+    numDecoderLayers: 1,
+    dimFeedforward: 32,
+    dropout: 0,
+  });
   const loader = new Seq2SeqDataLoader(examples, { batchSize: 6 });
   const [batch] = loader.epoch(0);
   const { loss, numTokens } = defaultLossFn()(seq2seq, batch);
   const expected = F.crossEntropy(
-    seq2seq.forward(batch.src, batch.tgtIn, { srcKeyPaddingMask: batch.srcKeyPaddingMask, tgtKeyPaddingMask: batch.tgtKeyPaddingMask }).reshape([-1, 12]),
+    seq2seq
+      .forward(batch.src, batch.tgtIn, {
+        srcKeyPaddingMask: batch.srcKeyPaddingMask,
+        tgtKeyPaddingMask: batch.tgtKeyPaddingMask,
+      })
+      .reshape([-1, 12]),
     batch.tgtOut.reshape([-1]),
     { ignoreIndex: 0 },
   );
   expect(loss.item()).toBeCloseTo(expected.item(), 6);
   expect(numTokens).toBe(batch.numTargetTokens);
   const losses: number[] = [];
-  await new Trainer({ model: seq2seq, optimizer: new AdamW(seq2seq.parameters(), { lr: 1e-2 }), trainLoader: loader, maxSteps: 24, progress: 'none', onStep: (i) => losses.push(i.loss) }).train();
+  await new Trainer({
+    model: seq2seq,
+    optimizer: new AdamW(seq2seq.parameters(), { lr: 1e-2 }),
+    trainLoader: loader,
+    maxSteps: 24,
+    progress: 'none',
+    onStep: (i) => losses.push(i.loss),
+  }).train();
   expect(losses[23]).toBeLessThan(losses[0]);
 
-  const classifier = new EncoderClassifier({ vocabSize: 12, numClasses: 3, dModel: 16, nhead: 2, numLayers: 1, dimFeedforward: 32, dropout: 0 });
-  const ids = tensor([[1, 5, 6, 0], [1, 7, 8, 9]], { dtype: 'int32' });
-  const keyPaddingMask = tensor([[false, false, false, true], [false, false, false, false]]);
+  const classifier = new EncoderClassifier({
+    vocabSize: 12,
+    numClasses: 3,
+    dModel: 16,
+    nhead: 2,
+    numLayers: 1,
+    dimFeedforward: 32,
+    dropout: 0,
+  });
+  const ids = tensor(
+    [
+      [1, 5, 6, 0],
+      [1, 7, 8, 9],
+    ],
+    { dtype: 'int32' },
+  );
+  const keyPaddingMask = tensor([
+    [false, false, false, true],
+    [false, false, false, false],
+  ]);
   const labels = tensor([2, 0], { dtype: 'int32' });
-  const out = defaultLossFn({ labelSmoothing: 0.1 })(classifier, { input: ids, keyPaddingMask, labels, indices: [0, 1] });
-  expect(out.loss.item()).toBeCloseTo(F.crossEntropy(classifier.forward(ids, { keyPaddingMask }), labels, { labelSmoothing: 0.1 }).item(), 6);
-  expectError(() => defaultLossFn()(classifier, { x: ids }), 'TypeError', /cannot tell the task from a batch with keys \[x\]/);
+  const out = defaultLossFn({ labelSmoothing: 0.1 })(classifier, {
+    input: ids,
+    keyPaddingMask,
+    labels,
+    indices: [0, 1],
+  });
+  expect(out.loss.item()).toBeCloseTo(
+    F.crossEntropy(classifier.forward(ids, { keyPaddingMask }), labels, { labelSmoothing: 0.1 }).item(),
+    6,
+  );
+  expectError(
+    () => defaultLossFn()(classifier, { x: ids }),
+    'TypeError',
+    /cannot tell the task from a batch with keys \[x\]/,
+  );
   seq2seq.dispose();
   classifier.dispose();
 });
@@ -331,7 +516,14 @@ test('chart helpers: round ticks and bias-corrected smoothing', () => {
   expect(niceTicks(0, 1000, 5)).toEqual([0, 200, 400, 600, 800, 1000]);
   expect(smoothSeries([2, 2, 2], 0.9).map((v) => Number(v.toFixed(6)))).toEqual([2, 2, 2]);
   expect(smoothSeries([1, 3], 0)).toEqual([1, 3]);
-  const svg = lossChartSVG([[1, 2], [2, 1]], [], { title: 'a < b' });
+  const svg = lossChartSVG(
+    [
+      [1, 2],
+      [2, 1],
+    ],
+    [],
+    { title: 'a < b' },
+  );
   expect(svg).toContain('a &lt; b');
   expect(svg).not.toContain('eval loss');
 });

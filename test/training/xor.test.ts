@@ -2,7 +2,12 @@
 import { F, noGrad, randn, Tensor, tensor, tidy } from '../../src';
 
 test('a 2-layer MLP learns XOR (loss < 0.05)', () => {
-  const x = tensor([[0, 0], [0, 1], [1, 0], [1, 1]]);
+  const x = tensor([
+    [0, 0],
+    [0, 1],
+    [1, 0],
+    [1, 1],
+  ]);
   const y = tensor([0, 1, 1, 0], { dtype: 'int32' });
   const params = [
     randn([8, 2], { seed: 1 }).mul(0.8).requiresGrad_(),

@@ -140,7 +140,9 @@ export function stringArrayField(json: TokenizerJSON, field: string, owner: stri
 export function checkSpecialTokens(json: TokenizerJSON, owner: string): void {
   const specials = stringArrayField(json, 'specialTokens', owner);
   if (specials.length !== SPECIAL_TOKENS.length || specials.some((t, i) => t !== SPECIAL_TOKENS[i]))
-    throw new RangeError(`${owner}: special tokens [${specials.join(', ')}] differ from [${SPECIAL_TOKENS.join(', ')}]`);
+    throw new RangeError(
+      `${owner}: special tokens [${specials.join(', ')}] differ from [${SPECIAL_TOKENS.join(', ')}]`,
+    );
 }
 
 /** Counts items, then keeps those seen at least minFrequency times, the most frequent first (ties by code
@@ -162,6 +164,10 @@ export function selectByFrequency(
 }
 
 export function checkCorpus(corpus: unknown, owner: string): asserts corpus is Iterable<string> {
-  if (corpus === null || typeof corpus !== 'object' || typeof (corpus as Iterable<string>)[Symbol.iterator] !== 'function')
+  if (
+    corpus === null ||
+    typeof corpus !== 'object' ||
+    typeof (corpus as Iterable<string>)[Symbol.iterator] !== 'function'
+  )
     throw new TypeError(`${owner}: corpus must be an iterable of strings`);
 }

@@ -71,14 +71,19 @@ export class ByteLevelBPETokenizer extends Tokenizer {
     const mergeList: Array<readonly [string, string]> = [];
     for (const pair of merges) {
       if (!Array.isArray(pair) || pair.length !== 2)
-        throw new TypeError(`${owner}: merge ${mergeList.length} must be a pair of token strings, got ${JSON.stringify(pair)}`);
+        throw new TypeError(
+          `${owner}: merge ${mergeList.length} must be a pair of token strings, got ${JSON.stringify(pair)}`,
+        );
       const [left, right] = pair;
       const a = idOf.get(left);
       const b = idOf.get(right);
       if (a === undefined || b === undefined)
-        throw new RangeError(`${owner}: merge ${mergeList.length} (${JSON.stringify(left)}, ${JSON.stringify(right)}) uses a token no earlier merge made`);
+        throw new RangeError(
+          `${owner}: merge ${mergeList.length} (${JSON.stringify(left)}, ${JSON.stringify(right)}) uses a token no earlier merge made`,
+        );
       const key = a * PAIR_SHIFT + b;
-      if (mergeOf.has(key)) throw new RangeError(`${owner}: merge (${JSON.stringify(left)}, ${JSON.stringify(right)}) appears twice`);
+      if (mergeOf.has(key))
+        throw new RangeError(`${owner}: merge (${JSON.stringify(left)}, ${JSON.stringify(right)}) appears twice`);
       // Two different merges can spell the same token ("ab"+"c", "a"+"bc"); they share its id.
       const merged = left + right;
       let id = idOf.get(merged);
@@ -108,7 +113,9 @@ export class ByteLevelBPETokenizer extends Tokenizer {
     const minFrequency = options.minFrequency ?? 2;
     const baseSize = FIRST_BYTE_ID + 256;
     if (!Number.isInteger(vocabSize) || vocabSize < baseSize || vocabSize > MAX_VOCAB_SIZE)
-      throw new RangeError(`${owner}: vocabSize must be an integer in [${baseSize}, ${MAX_VOCAB_SIZE}], got ${vocabSize}`);
+      throw new RangeError(
+        `${owner}: vocabSize must be an integer in [${baseSize}, ${MAX_VOCAB_SIZE}], got ${vocabSize}`,
+      );
     assertPositiveInt(owner, 'minFrequency', minFrequency);
 
     const wordCounts = new Map<string, number>();
@@ -271,13 +278,18 @@ export class ByteLevelBPETokenizer extends Tokenizer {
     const data = checkTokenizerJSON(json, 'ByteLevelBPETokenizer', owner);
     checkSpecialTokens(data, owner);
     const merges = data.merges;
-    if (!Array.isArray(merges) || merges.some((m) => !Array.isArray(m) || m.length !== 2 || m.some((t: unknown) => typeof t !== 'string')))
+    if (
+      !Array.isArray(merges) ||
+      merges.some((m) => !Array.isArray(m) || m.length !== 2 || m.some((t: unknown) => typeof t !== 'string'))
+    )
       throw new TypeError(`${owner}: field "merges" must be an array of [string, string] pairs`);
     return new ByteLevelBPETokenizer(merges as Array<[string, string]>);
   }
 
   static load(path: string): ByteLevelBPETokenizer {
-    return ByteLevelBPETokenizer.fromJSON(readTokenizerJSON(path, 'ByteLevelBPETokenizer', 'ByteLevelBPETokenizer.load'));
+    return ByteLevelBPETokenizer.fromJSON(
+      readTokenizerJSON(path, 'ByteLevelBPETokenizer', 'ByteLevelBPETokenizer.load'),
+    );
   }
 }
 

@@ -37,12 +37,15 @@ export class CharTokenizer extends Tokenizer {
     checkCorpus(corpus, 'CharTokenizer.fromCorpus');
     const counts = new Map<string, number>();
     for (const text of corpus) {
-      if (typeof text !== 'string') throw new TypeError(`CharTokenizer.fromCorpus: corpus items must be strings, got ${typeof text}`);
+      if (typeof text !== 'string')
+        throw new TypeError(`CharTokenizer.fromCorpus: corpus items must be strings, got ${typeof text}`);
       for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
     }
     const maxSize = options.maxSize ?? Infinity;
     if (maxSize < SPECIAL_TOKENS.length)
-      throw new RangeError(`CharTokenizer.fromCorpus: maxSize ${maxSize} leaves no room for the ${SPECIAL_TOKENS.length} special tokens`);
+      throw new RangeError(
+        `CharTokenizer.fromCorpus: maxSize ${maxSize} leaves no room for the ${SPECIAL_TOKENS.length} special tokens`,
+      );
     return new CharTokenizer(
       selectByFrequency(counts, options.minFrequency ?? 1, maxSize - SPECIAL_TOKENS.length, 'CharTokenizer.fromCorpus'),
     );

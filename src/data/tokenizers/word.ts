@@ -41,14 +41,22 @@ export class WordTokenizer extends Tokenizer {
     checkCorpus(corpus, 'WordTokenizer.fromCorpus');
     const maxSize = options.maxSize ?? Infinity;
     if (maxSize < SPECIAL_TOKENS.length)
-      throw new RangeError(`WordTokenizer.fromCorpus: maxSize ${maxSize} leaves no room for the ${SPECIAL_TOKENS.length} special tokens`);
+      throw new RangeError(
+        `WordTokenizer.fromCorpus: maxSize ${maxSize} leaves no room for the ${SPECIAL_TOKENS.length} special tokens`,
+      );
     const splitter = new WordTokenizer([], options);
     const counts = new Map<string, number>();
     for (const text of corpus) {
-      if (typeof text !== 'string') throw new TypeError(`WordTokenizer.fromCorpus: corpus items must be strings, got ${typeof text}`);
+      if (typeof text !== 'string')
+        throw new TypeError(`WordTokenizer.fromCorpus: corpus items must be strings, got ${typeof text}`);
       for (const w of splitter.split(text)) counts.set(w, (counts.get(w) ?? 0) + 1);
     }
-    const words = selectByFrequency(counts, options.minFrequency ?? 1, maxSize - SPECIAL_TOKENS.length, 'WordTokenizer.fromCorpus');
+    const words = selectByFrequency(
+      counts,
+      options.minFrequency ?? 1,
+      maxSize - SPECIAL_TOKENS.length,
+      'WordTokenizer.fromCorpus',
+    );
     return new WordTokenizer(words, options);
   }
 
@@ -86,13 +94,20 @@ export class WordTokenizer extends Tokenizer {
   }
 
   toJSON(): TokenizerJSON {
-    return { type: 'WordTokenizer', version: 1, specialTokens: [...SPECIAL_TOKENS], lowercase: this.lowercase, words: this.words };
+    return {
+      type: 'WordTokenizer',
+      version: 1,
+      specialTokens: [...SPECIAL_TOKENS],
+      lowercase: this.lowercase,
+      words: this.words,
+    };
   }
 
   static fromJSON(json: unknown): WordTokenizer {
     const data = checkTokenizerJSON(json, 'WordTokenizer', 'WordTokenizer.fromJSON');
     checkSpecialTokens(data, 'WordTokenizer.fromJSON');
-    if (typeof data.lowercase !== 'boolean') throw new TypeError('WordTokenizer.fromJSON: field "lowercase" must be a boolean');
+    if (typeof data.lowercase !== 'boolean')
+      throw new TypeError('WordTokenizer.fromJSON: field "lowercase" must be a boolean');
     return new WordTokenizer(stringArrayField(data, 'words', 'WordTokenizer.fromJSON'), { lowercase: data.lowercase });
   }
 

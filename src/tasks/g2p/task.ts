@@ -21,7 +21,10 @@ export const G2P_MODEL_DEFAULTS = {
 
 export type G2PModelOptions = typeof G2P_MODEL_DEFAULTS;
 
-export function buildG2PModel(tokenizers: G2PTokenizers, options: Partial<G2PModelOptions> & { seed?: number } = {}): Seq2SeqTransformer {
+export function buildG2PModel(
+  tokenizers: G2PTokenizers,
+  options: Partial<G2PModelOptions> & { seed?: number } = {},
+): Seq2SeqTransformer {
   const { graphemes, phonemes } = tokenizers;
   return new Seq2SeqTransformer({
     ...G2P_MODEL_DEFAULTS,
@@ -33,7 +36,11 @@ export function buildG2PModel(tokenizers: G2PTokenizers, options: Partial<G2PMod
 }
 
 /** Shuffled, length-bucketed batches of (word, pronunciation) pairs holding about maxTokens padded tokens. */
-export function g2pLoader(entries: readonly G2PEntry[], tokenizers: G2PTokenizers, options: { maxTokens: number; seed: number; shuffle?: boolean }): Seq2SeqDataLoader {
+export function g2pLoader(
+  entries: readonly G2PEntry[],
+  tokenizers: G2PTokenizers,
+  options: { maxTokens: number; seed: number; shuffle?: boolean },
+): Seq2SeqDataLoader {
   const { phonemes } = tokenizers;
   return new Seq2SeqDataLoader(encodeG2PPairs(entries, tokenizers), {
     maxTokens: options.maxTokens,
@@ -54,7 +61,12 @@ export interface G2PPredictOptions {
 }
 
 /** Beam-search pronunciations (phoneme tokens with stress digits) for words, in batches. */
-export function predictG2P(model: Seq2SeqTransformer, tokenizers: G2PTokenizers, words: readonly string[], options: G2PPredictOptions = {}): string[][] {
+export function predictG2P(
+  model: Seq2SeqTransformer,
+  tokenizers: G2PTokenizers,
+  words: readonly string[],
+  options: G2PPredictOptions = {},
+): string[][] {
   const beamSize = options.beamSize ?? 5;
   const batchSize = options.batchSize ?? 256;
   const { graphemes, phonemes } = tokenizers;
@@ -73,13 +85,27 @@ export function predictG2P(model: Seq2SeqTransformer, tokenizers: G2PTokenizers,
       maxLength: Math.min(longest + 8, model.config.maxLen),
       lengthPenalty: options.lengthPenalty ?? 0.6,
     });
-    for (const seq of result.sequences) out.push(seq.map((id) => phonemes.idToToken(id) ?? phonemes.idToToken(phonemes.unkId) ?? '<unk>'));
+    for (const seq of result.sequences)
+      out.push(seq.map((id) => phonemes.idToToken(id) ?? phonemes.idToToken(phonemes.unkId) ?? '<unk>'));
   }
   return out;
 }
 
 /** WER and PER, with and without stress, of the model's predictions for entries. */
-export function evaluateG2P(model: Seq2SeqTransformer, tokenizers: G2PTokenizers, entries: readonly G2PEntry[], options: G2PPredictOptions = {}): G2PMetrics {
-  const predictions = predictG2P(model, tokenizers, entries.map((e) => e.word), options);
-  return g2pMetrics(predictions, entries.map((e) => e.pronunciations));
+export function evaluateG2P(
+  model: Seq2SeqTransformer,
+  tokenizers: G2PTokenizers,
+  entries: readonly G2PEntry[],
+  options: G2PPredictOptions = {},
+): G2PMetrics {
+  const predictions = predictG2P(
+    model,
+    tokenizers,
+    entries.map((e) => e.word),
+    options,
+  );
+  return g2pMetrics(
+    predictions,
+    entries.map((e) => e.pronunciations),
+  );
 }
