@@ -33,7 +33,7 @@ export * as nn from './nn';
 export * as models from './models';
 export * as generation from './generation';
 export { Seq2SeqTransformer, GPT, EncoderClassifier, modelFromConfig } from './models';
-export { greedy, sample, beamSearch, generateStream } from './generation';
+export { greedy, sample, beamSearch, generateStream, ContinuousBatcher } from './generation';
 export * as training from './training';
 export {
   Trainer,

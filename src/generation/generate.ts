@@ -224,7 +224,8 @@ interface StepToken {
   token: number;
 }
 
-type ChooseToken = (logits: Float32Array, offset: number, vocabSize: number) => number;
+/** Picks the next token from logits[offset .. offset + vocabSize). */
+export type ChooseToken = (logits: Float32Array, offset: number, vocabSize: number) => number;
 
 /** Decodes step by step, yielding each step's new tokens (end tokens excluded) and returning the result.
  * Finished rows leave the batch (and the cache) at once. */
@@ -271,9 +272,9 @@ function runToEnd(steps: Generator<StepToken[], GenerationResult, void>): Genera
   }
 }
 
-const greedyChoice: ChooseToken = (logits, offset, V) => argmax(logits, offset, V);
+export const greedyChoice: ChooseToken = (logits, offset, V) => argmax(logits, offset, V);
 
-function samplingChoice(op: string, options: SampleOptions): ChooseToken {
+export function samplingChoice(op: string, options: SampleOptions): ChooseToken {
   const filters = checkSamplingOptions(op, options);
   const uniform = uniformStream(op, options.seed);
   return (logits, offset, V) => drawFrom(filteredDistribution(logits, filters, offset, V), uniform());

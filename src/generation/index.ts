@@ -12,4 +12,6 @@ export type {
 export { argmax, logSoftmax, samplingDistribution } from './sampling';
 export type { SamplingOptions } from './sampling';
 export { GPTSession, Seq2SeqSession } from './session';
+export { ContinuousBatcher } from './batch';
+export type { BatchSequenceOptions, BatchToken } from './batch';
 export type { DecoderSession, GenerativeModel, TokenInput } from './session';

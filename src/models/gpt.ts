@@ -6,6 +6,7 @@ import {
   Dropout,
   Embedding,
   KVCache,
+  KVCacheRows,
   LayerNorm,
   LearnedPositionalEncoding,
   Linear,
@@ -87,8 +88,10 @@ function resolveConfig(options: unknown): GPTConfig {
 }
 
 export interface GPTForwardOptions {
-  /** Incremental decoding: ids hold only the new positions, the cache keeps the keys/values of the past ones. */
-  cache?: KVCache | null;
+  /** Incremental decoding: ids hold only the new positions, the cache keeps the keys/values of the past ones.
+   * A KVCacheRows gives each batch row its own cache, so rows at different lengths decode in one call
+   * (continuous batching). */
+  cache?: KVCache | KVCacheRows | null;
 }
 
 export class GPT extends Module {
@@ -154,14 +157,23 @@ export class GPT extends Module {
     const op = 'GPT.forward';
     checkIds(op, 'ids', ids);
     const cache = options.cache ?? null;
-    if (cache !== null && !(cache instanceof KVCache)) throw new TypeError(`${op}: cache must be an nn.KVCache`);
-    const offset = cache?.length ?? 0;
+    if (cache !== null && !(cache instanceof KVCache) && !(cache instanceof KVCacheRows))
+      throw new TypeError(`${op}: cache must be an nn.KVCache or an nn.KVCacheRows`);
     const T = ids.shape[1];
-    if (offset + T > this.config.contextLength)
-      throw new RangeError(
-        `${op}: positions ${offset}..${offset + T - 1} exceed contextLength ${this.config.contextLength}`,
-      );
-    const x = this.dropout.forward(this.positionEmbedding.forward(this.tokenEmbedding.forward(ids), offset));
+    const offsets = cache instanceof KVCacheRows ? cache.lengths : [cache?.length ?? 0];
+    if (cache instanceof KVCacheRows && offsets.length !== ids.shape[0])
+      throw new RangeError(`${op}: ${offsets.length} row caches for ${ids.shape[0]} rows of ids`);
+    for (const offset of offsets)
+      if (offset + T > this.config.contextLength)
+        throw new RangeError(
+          `${op}: positions ${offset}..${offset + T - 1} exceed contextLength ${this.config.contextLength}`,
+        );
+    const tokens = this.tokenEmbedding.forward(ids);
+    const positioned =
+      cache instanceof KVCacheRows
+        ? this.positionEmbedding.forwardRows(tokens, offsets)
+        : this.positionEmbedding.forward(tokens, offsets[0]);
+    const x = this.dropout.forward(positioned);
     return this.lmHead.forward(this.transformer.forward(x, { isCausal: true, cache }));
   }
 }

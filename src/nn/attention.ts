@@ -9,8 +9,9 @@
 import { assertPositiveInt, fmtShape } from '../checks';
 import * as F from '../functional';
 import { AttentionOptions, packedQueryAttention } from '../ops/attention';
+import { cat } from '../ops/copy';
 import { Tensor, zeros } from '../tensor';
-import { AttentionCache } from './cache';
+import { AttentionCache, AttentionCacheRows } from './cache';
 import { checkProbability, Linear, xavierUniform } from './layers';
 import { Module, seedStream } from './module';
 import { linearRows } from './projection';
@@ -43,8 +44,9 @@ export interface MultiheadAttentionForwardOptions {
   /** Average the weights over heads: [B, L, S] (default), else [B, numHeads, L, S]. */
   averageAttnWeights?: boolean;
   /** Incremental decoding: an 'append' cache adds this call's keys/values to the past ones; a 'static' cache
-   * projects key/value on its first call and reuses them afterwards. */
-  cache?: AttentionCache | null;
+   * projects key/value on its first call and reuses them afterwards. AttentionCacheRows (self-attention of a
+   * batch, needWeights false, no masks): row b appends to and attends over its own cache rows[b]. */
+  cache?: AttentionCache | AttentionCacheRows | null;
 }
 
 export interface MultiheadAttentionOutput {
@@ -129,8 +131,9 @@ export class MultiheadAttention extends Module {
         );
     }
     const cache = options.cache ?? null;
+    if (cache instanceof AttentionCacheRows) return this.forwardRows(query, key, value, cache, options);
     if (cache !== null && !(cache instanceof AttentionCache))
-      throw new TypeError(`${op}: cache must be an AttentionCache`);
+      throw new TypeError(`${op}: cache must be an AttentionCache or an AttentionCacheRows`);
     const unbatched = query.ndim === 2;
     // Everything below works on batch-first [B, T, features]; an input passed twice is converted once.
     const toBatchFirst = (t: Tensor): Tensor => (unbatched ? t.unsqueeze(0) : this.batchFirst ? t : t.transpose(0, 1));
@@ -186,16 +189,9 @@ export class MultiheadAttention extends Module {
       this.qProjWeight === null &&
       !needWeights
     ) {
-      // Cached self-attention (decoding): one product makes this step's q, k and v, the cache copies k and v out of
-      // it, and attention reads q in place.
+      // Cached self-attention (decoding): one product makes this step's q, k and v.
       const qkv = linearRows(q3, this.inProjWeight as Tensor, 0, this.inProjBias, 0, 3 * E);
-      const past = cache.length;
-      const { key, value, length } = cache.appendPacked(qkv, this.numHeads);
-      attentionOptions.attnMask = this.attentionMask(options.attnMask ?? null, B, L, length);
-      attentionOptions.keyPaddingMask = this.keyPaddingMask(options.keyPaddingMask ?? null, unbatched, B, length);
-      attentionOptions.causalOffset = past;
-      attentionOptions.kvLength = length;
-      heads = packedQueryAttention(qkv, key, value, attentionOptions);
+      heads = this.attendCached(qkv, cache, attentionOptions, options, unbatched);
       return this.finish(heads, null, B, L, unbatched, options);
     }
 
@@ -224,6 +220,62 @@ export class MultiheadAttention extends Module {
     if (needWeights) [heads, weights] = F.scaledDotProductAttention(q, keys, values, attentionOptions as WithWeights);
     else heads = F.scaledDotProductAttention(q, keys, values, attentionOptions);
     return this.finish(heads, weights, B, L, unbatched, options);
+  }
+
+  /** Attention of a packed projection qkv [B, L, 3E] over an append cache: the cache copies this step's k and v
+   * out of it, and attention reads q in place. Returns the heads [B, L, E]. */
+  private attendCached(
+    qkv: Tensor,
+    cache: AttentionCache,
+    attentionOptions: AttentionOptions & { kvLength: number; causalOffset: number },
+    options: MultiheadAttentionForwardOptions,
+    unbatched: boolean,
+  ): Tensor {
+    const [B, L] = qkv.shape;
+    const past = cache.length;
+    const { key, value, length } = cache.appendPacked(qkv, this.numHeads);
+    attentionOptions.attnMask = this.attentionMask(options.attnMask ?? null, B, L, length);
+    attentionOptions.keyPaddingMask = this.keyPaddingMask(options.keyPaddingMask ?? null, unbatched, B, length);
+    attentionOptions.causalOffset = past;
+    attentionOptions.kvLength = length;
+    return packedQueryAttention(qkv, key, value, attentionOptions);
+  }
+
+  /** Self-attention of a batch whose rows decode at their own lengths: the in-projection and the output
+   * projection run once over the batch, each row's attention over its own cache, exactly as that row alone. */
+  private forwardRows(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    cache: AttentionCacheRows,
+    options: MultiheadAttentionForwardOptions,
+  ): MultiheadAttentionOutput {
+    const op = 'MultiheadAttention';
+    if (key !== query || value !== query || query.ndim !== 3 || !this.batchFirst || this.qProjWeight !== null)
+      throw new RangeError(
+        `${op}: per-row caches need batch-first self-attention (query = key = value) with in_proj_weight`,
+      );
+    if ((options.needWeights ?? true) || options.attnMask || options.keyPaddingMask)
+      throw new RangeError(`${op}: per-row caches take no masks and need needWeights: false`);
+    const [B, L, E] = query.shape;
+    if (E !== this.embedDim)
+      throw new RangeError(`${op}: query must have ${this.embedDim} features, got ${fmtShape(query.shape)}`);
+    if (cache.rows.length !== B) throw new RangeError(`${op}: ${cache.rows.length} row caches for a batch of ${B}`);
+    const qkv = linearRows(query, this.inProjWeight as Tensor, 0, this.inProjBias, 0, 3 * E);
+    const heads = cache.rows.map((rowCache, b) => {
+      const attentionOptions = {
+        attnMask: null as Tensor | null,
+        keyPaddingMask: null as Tensor | null,
+        isCausal: options.isCausal ?? false,
+        causalOffset: 0,
+        dropoutP: this.training ? this.dropout : 0,
+        needWeights: false,
+        layout: 'bthd' as const,
+        kvLength: 0,
+      };
+      return this.attendCached(qkv.slice(0, b, b + 1), rowCache, attentionOptions, options, false);
+    });
+    return this.finish(B === 1 ? heads[0] : cat(heads, 0), null, B, L, false, options);
   }
 
   /** The output projection of heads [B, L, H, D] (or [B, L, E]), and the layout and weights the caller asked for. */

@@ -224,3 +224,36 @@ export class KVCache {
     this.layerCaches.length = 0;
   }
 }
+
+/** The self-attention caches of the rows of a batch, one AttentionCache (of batch 1) per row, each at its own
+ * length: continuous batching decodes sequences of different lengths in one step, each attending over its own
+ * cache, while the projections and feed-forward layers run batched. */
+export class AttentionCacheRows {
+  constructor(readonly rows: readonly AttentionCache[]) {
+    if (
+      !Array.isArray(rows) ||
+      rows.length === 0 ||
+      rows.some((r) => !(r instanceof AttentionCache) || r.mode !== 'append')
+    )
+      throw new TypeError('AttentionCacheRows: rows must be a non-empty array of append AttentionCaches');
+  }
+}
+
+/** A batch whose row b decodes with its own KVCache rows[b] (its own length and positions): layer i of the
+ * stack gets AttentionCacheRows over the rows' layer-i self caches. The rows stay owned by the caller. */
+export class KVCacheRows {
+  constructor(readonly rows: readonly KVCache[]) {
+    if (!Array.isArray(rows) || rows.length === 0 || rows.some((r) => !(r instanceof KVCache)))
+      throw new TypeError('KVCacheRows: rows must be a non-empty array of KVCaches');
+  }
+
+  /** The self-attention caches of layer i, one per row. */
+  layer(i: number): { self: AttentionCacheRows } {
+    return { self: new AttentionCacheRows(this.rows.map((r) => r.layer(i).self)) };
+  }
+
+  /** Each row's decoded length: the position of its next token. */
+  get lengths(): number[] {
+    return this.rows.map((r) => r.length);
+  }
+}

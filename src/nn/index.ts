@@ -10,7 +10,7 @@ export type {
   MultiheadAttentionOptions,
   MultiheadAttentionOutput,
 } from './attention';
-export { AttentionCache, KVCache, LayerKVCache } from './cache';
+export { AttentionCache, AttentionCacheRows, KVCache, KVCacheRows, LayerKVCache } from './cache';
 export type { AttentionCacheMode } from './cache';
 export {
   Transformer,

@@ -1,6 +1,7 @@
 // Positional encodings added to [B, T, dModel] (or [T, dModel]) inputs. `offset` is the position of the first
 // row, so a decoder fed one new token at a time keeps adding the right encodings.
 import { assertPositiveInt, fmtShape } from '../checks';
+import { embedding } from '../ops';
 import { normal, tensor, Tensor } from '../tensor';
 import { Module, seedStream } from './module';
 
@@ -74,5 +75,21 @@ export class LearnedPositionalEncoding extends Module {
   override forward(x: Tensor, offset = 0): Tensor {
     const T = checkInput('LearnedPositionalEncoding', x, this.dModel, this.maxLen, offset);
     return x.add(this.weight.slice(0, offset, offset + T));
+  }
+
+  /** x [B, T, dModel] + weight[offsets[b] + t] in row b: rows at different positions (continuous batching). */
+  forwardRows(x: Tensor, offsets: readonly number[]): Tensor {
+    const op = 'LearnedPositionalEncoding.forwardRows';
+    if (!(x instanceof Tensor) || x.ndim !== 3 || x.shape[2] !== this.dModel)
+      throw new RangeError(`${op}: input must be [B, T, ${this.dModel}]`);
+    const [B, T] = x.shape;
+    if (!Array.isArray(offsets) || offsets.length !== B)
+      throw new RangeError(`${op}: offsets must hold one position per row (${B}), got ${String(offsets?.length)}`);
+    const ids = new Int32Array(B * T);
+    offsets.forEach((offset, b) => {
+      checkInput(op, x, this.dModel, this.maxLen, offset);
+      for (let t = 0; t < T; t++) ids[b * T + t] = offset + t;
+    });
+    return x.add(embedding(tensor(ids, { shape: [B, T], dtype: 'int32' }), this.weight));
   }
 }

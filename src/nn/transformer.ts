@@ -5,7 +5,7 @@ import { assertPositiveInt, fmtShape } from '../checks';
 import * as F from '../functional';
 import { tensor, Tensor } from '../tensor';
 import { noGrad } from '../autograd';
-import { AttentionCache, KVCache, LayerKVCache } from './cache';
+import { AttentionCache, AttentionCacheRows, KVCache, KVCacheRows, LayerKVCache } from './cache';
 import { MultiheadAttention } from './attention';
 import { checkProbability, Dropout, LayerNorm, Linear, ModuleList, xavierUniform } from './layers';
 import { Module, seedStream } from './module';
@@ -80,8 +80,8 @@ export interface EncoderLayerForwardOptions {
   srcKeyPaddingMask?: Tensor | null;
   /** Causal self-attention without a mask tensor (default: true when a cache is given). */
   isCausal?: boolean;
-  /** Incremental decoding (decoder-only models): the self-attention cache of this layer. */
-  cache?: AttentionCache | null;
+  /** Incremental decoding (decoder-only models): the self-attention cache of this layer, or one per row. */
+  cache?: AttentionCache | AttentionCacheRows | null;
 }
 
 /** Self-attention and a feed-forward block, each with a residual connection and a LayerNorm. */
@@ -292,8 +292,9 @@ export interface EncoderForwardOptions {
   mask?: Tensor | null;
   srcKeyPaddingMask?: Tensor | null;
   isCausal?: boolean;
-  /** Incremental decoding for decoder-only stacks: layer i uses cache.layer(i).self. */
-  cache?: KVCache | null;
+  /** Incremental decoding for decoder-only stacks: layer i uses cache.layer(i).self (a KVCacheRows gives each
+   * batch row its own cache). */
+  cache?: KVCache | KVCacheRows | null;
 }
 
 /** numLayers encoder layers, then the optional final `norm`. */
@@ -316,8 +317,8 @@ export class TransformerEncoder extends Module {
 
   override forward(src: Tensor, options: EncoderForwardOptions = {}): Tensor {
     const cache = options.cache ?? null;
-    if (cache !== null && !(cache instanceof KVCache))
-      throw new TypeError('TransformerEncoder: cache must be a KVCache');
+    if (cache !== null && !(cache instanceof KVCache) && !(cache instanceof KVCacheRows))
+      throw new TypeError('TransformerEncoder: cache must be a KVCache or a KVCacheRows');
     let x = src;
     let i = 0;
     for (const layer of this.layers) {
