@@ -326,6 +326,31 @@ void scale_and_add_bias(float* C, const float* bias, int64_t M, int64_t N, float
   }
 }
 
+// A few rows of C (decoding a batch of sequences, one token each) go row by row through the single-row kernel,
+// over column blocks small enough that their part of B stays in L2 while every row passes over it: B leaves
+// DRAM once, not once per row, and each row of C is exactly what the row kernel gives it alone, so a sequence
+// decodes to the same tokens in a batch as by itself.
+constexpr int64_t kFewRowsMax = 8;
+constexpr int64_t kFewRowsBlockBytes = 128 * 1024;
+
+// Columns per block of the few-rows path: about kFewRowsBlockBytes of B, a whole number of NR-column panels.
+int64_t few_rows_block(const Path& path, int64_t K) {
+  const int64_t columns = kFewRowsBlockBytes / (4 * std::max<int64_t>(K, 1));
+  return std::max<int64_t>(path.NR, columns / path.NR * path.NR);
+}
+
+void gemm_few_rows(const Path& path, const float* A, const float* B, float* C, const float* bias, bool transB,
+                   int64_t M, int64_t N, int64_t K, float alpha, float beta, bool parallel) {
+  const int64_t width = few_rows_block(path, K);
+  const int64_t blocks = (N + width - 1) / width;
+  parallel_for(blocks, parallel ? 1 : blocks, [&](int64_t begin, int64_t end) {
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t j0 = blk * width, j1 = std::min(N, j0 + width);
+      for (int64_t i = 0; i < M; ++i) path.row(A + i * K, B, transB, N, K, j0, j1, C + i * N, alpha, beta, bias);
+    }
+  });
+}
+
 // Below this many flops in a whole call waking the pool costs more than it saves.
 constexpr double kMinParallelFlops = 2.0 * 128 * 128 * 128;
 // A single row (M = 1, as in token-by-token decoding) is bound by reading B, not by flops: from 512 KiB of B
@@ -354,6 +379,11 @@ void gemm(const float* A, const float* B, float* C, const float* bias, bool tran
   auto operand_a = [&](int64_t b) { return transA ? Operand{A + b * strideA, 1, M} : Operand{A + b * strideA, K, 1}; };
   auto operand_bt = [&](int64_t b) { return transB ? Operand{B + b * strideB, K, 1} : Operand{B + b * strideB, 1, N}; };
 
+  if (batch == 1 && M > 1 && M <= kFewRowsMax && !transA) {
+    gemm_few_rows(path, A, B, C, bias, transB, M, N, K, alpha, beta,
+                  threads > 1 && M * N * K >= kMinParallelRowElements);
+    return;
+  }
   // Many independent products go whole, one per thread at a time.
   if (!parallel || (batches_independent && (batch >= 4 * threads || batch % threads == 0))) {
     // Grain: with no parallelism the whole range is one chunk, run on this thread.

@@ -222,6 +222,43 @@ describe('gemm', () => {
     checkOnEveryPath(cases);
   });
 
+  test('a few rows of C (2 to 8) go row by row over column blocks', () => {
+    const cases: Case[] = [];
+    for (const M of [2, 5, 8])
+      for (const [N, K] of [
+        [7, 3],
+        [33, 17],
+        [600, 40],
+        [1030, 300],
+      ])
+        for (const transB of [false, true])
+          cases.push({ M, N, K, transB, alpha: 0.75, beta: N % 2 ? 0 : -0.5, bias: K % 2 === 1, nanC: N % 2 === 1 });
+    cases.push({ M: 9, N: 100, K: 40, transB: true }); // past the few-rows limit: the tiled path
+    checkOnEveryPath(cases);
+  });
+
+  test('each row of a few-row product equals that row alone (M = 1), bit for bit', () => {
+    // Continuous batching relies on this: a sequence decodes to the same tokens in a batch as by itself.
+    const [M, N, K] = [6, 1100, 384];
+    const a = randomArray(M * K, 5);
+    const b = randomArray(N * K, 6);
+    const bias = randomArray(N, 7);
+    for (const path of kernelPaths())
+      for (const transB of [false, true])
+        onPath(path, () => {
+          const [sa, sb, sbias] = [storageOf(a), storageOf(b), storageOf(bias)];
+          const together = emptyStorage(M * N);
+          const alone = emptyStorage(N);
+          addon.gemm(sa, 0, sb, 0, together, 0, sbias, 0, false, transB, M, N, K, 1, M * K, K * N, M * N, 1, 0);
+          const all = together.readFloat32(0, M * N);
+          for (let i = 0; i < M; i++) {
+            addon.gemm(sa, i * K, sb, 0, alone, 0, sbias, 0, false, transB, 1, N, K, 1, K, K * N, N, 1, 0);
+            expect(Array.from(alone.readFloat32(0, N))).toEqual(Array.from(all.subarray(i * N, (i + 1) * N)));
+          }
+          for (const s of [sa, sb, sbias, together, alone]) s.dispose();
+        });
+  });
+
   test('alpha, beta and bias', () => {
     const cases: Case[] = [];
     for (const [transA, transB] of TRANSPOSES) {
