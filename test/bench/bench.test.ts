@@ -91,6 +91,9 @@ interface PeakRss {
   oursMiB: number;
   peer?: { name: string; MiB: number; ratio: number };
 }
+const serveBench = require('../../bench/serve') as {
+  main: (argv: string[]) => { streams: number; oneStream: number; manyStreams: number; ratio: number };
+};
 const peakRss = require('../../bench/peak-rss') as {
   main: (argv: string[], out: (s: string) => void) => Promise<PeakRss>;
   parseArgs: (argv: string[]) => { steps: number; json: string | null; side: string | null };
@@ -496,6 +499,29 @@ describe('bench run', () => {
     expect(unavailable.peer).toBeUndefined();
     expect(alone[1]).toBe('peer unavailable: no python3 found');
   }, 60_000);
+
+  test('serve: 1 stream against N streams decoded together, and its options', () => {
+    const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tn-bench-serve-')), 'serve.json');
+    const report = serveBench.main([
+      '--streams',
+      '3',
+      '--tokens',
+      '4',
+      '--repeats',
+      '1',
+      '--threads',
+      '1',
+      '--json',
+      json,
+    ]);
+    expect(report).toEqual(JSON.parse(fs.readFileSync(json, 'utf8')));
+    expect(report.streams).toBe(3);
+    expect(report.oneStream).toBeGreaterThan(0);
+    expect(report.ratio).toBeCloseTo(report.manyStreams / report.oneStream, 10);
+    expect(() => serveBench.main(['--streams', '0'])).toThrow(/--streams must be a positive integer/);
+    expect(() => serveBench.main(['--tokens', '500'])).toThrow(/--tokens exceeds the context/);
+    expect(() => serveBench.main(['--nope'])).toThrow(/nope/);
+  });
 
   test('peak-rss options', () => {
     expect(peakRss.parseArgs([])).toEqual({ steps: 20, json: null, side: null });
