@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""The Python side of `npm run bench -- --compare`: rebuilds a row's work in numpy (GEMM) or PyTorch (attention,
-the memory-bound kernels, end-to-end models) and times it on request.
+"""The Python side of `npm run bench -- --compare`: rebuilds a row's work in numpy (GEMM, on OpenBLAS or on BLIS)
+or PyTorch (attention, the memory-bound kernels, end-to-end models) and times it on request.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout.
-  {"op": "hello"}                                         -> {"ok": true, "name": "..."}
+  {"op": "hello"}                                         -> {"ok": true, "name": "...", "isa": "...",
+                                                               "capped": true | false | null, "capNote": "..."}
   {"op": "setup", "id": n, "spec": {...}, "threads": t}   -> {"ok": true, "name": "..."}
   {"op": "time", "id": n, "iters": k}                     -> {"ok": true, "ms": milliseconds per call}
   {"op": "free", "id": n}                                 -> {"ok": true}
   {"op": "maxrss"}                                        -> {"ok": true, "maxRssKiB": peak resident set so far}
-Errors answer {"ok": false, "error": "..."}. argv[1] is the library: "numpy" or "torch".
+Errors answer {"ok": false, "error": "..."}. argv[1] is the library: "numpy" (numpy on OpenBLAS), "blis" (numpy on
+BLIS) or "torch". hello's "isa" is the kernel path the library reports it runs; "capped" says whether the caps in
+the environment (OPENBLAS_CORETYPE, BLIS_ARCH_TYPE, ATEN_CPU_CAPABILITY) took effect, null when none is set.
 """
 import json
 import math
@@ -20,40 +23,167 @@ import time
 LIBRARY = sys.argv[1] if len(sys.argv) > 1 else "numpy"
 
 
-def prefer_openblas():
-    """Debian installs OpenBLAS beside the reference BLAS and lets an alternative pick libblas.so.3; point the
-    loader at OpenBLAS's copy for this process alone (the loader reads LD_LIBRARY_PATH only at start, hence
-    the re-exec)."""
-    if os.environ.get("BENCH_PEER_REEXEC") == "1":
-        return
+def blas_directory(flavours):
+    """Debian installs OpenBLAS and BLIS beside the reference BLAS, each with its own libblas.so.3, and lets an
+    alternative pick the system's; the directory of the first flavour installed, or None."""
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    for flavour in ("openblas-pthread", "openblas-openmp"):
+    for flavour in flavours:
         directory = os.path.join("/usr/lib", multiarch, flavour)
         if os.path.exists(os.path.join(directory, "libblas.so.3")):
-            env = dict(os.environ, BENCH_PEER_REEXEC="1")
-            env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [directory, env.get("LD_LIBRARY_PATH")]))
-            os.execve(sys.executable, [sys.executable] + sys.argv, env)
+            return directory
+    return None
+
+
+OPENBLAS_FLAVOURS = ("openblas-pthread", "openblas-openmp")
+BLIS_FLAVOURS = ("blis-pthread", "blis-openmp")
+
+
+def blis_arch_number(directory, name):
+    """BLIS 0.9 reads BLIS_ARCH_TYPE as the number of a sub-configuration in its own table (a name reads as 0,
+    which is skx); the number of `name` there, from bli_arch_string of the libblis beside the libblas.so.3, or
+    None. The table ends with generic."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL(os.path.join(directory, "libblis.so.4"))
+        lib.bli_arch_string.restype = ctypes.c_char_p
+        lib.bli_arch_string.argtypes = [ctypes.c_int]
+    except (OSError, AttributeError):
+        return None
+    for number in range(64):
+        arch = lib.bli_arch_string(number)
+        if arch is None:
+            return None
+        if arch.decode() == name:
+            return number
+        if arch == b"generic":
+            return None
+    return None
+
+
+def prefer_blas():
+    """Points the loader at OpenBLAS's libblas.so.3 (numpy, torch) or BLIS's (blis) for this process alone, leaving
+    the system's alternative alone (the loader reads LD_LIBRARY_PATH only at start, hence the re-exec). For BLIS,
+    a BLIS_ARCH_TYPE name becomes its number (BENCH_BLIS_ARCH keeps the name for hello's check), and
+    BLIS_ARCH_DEBUG=1 makes it name the sub-configuration it selects."""
+    if os.environ.get("BENCH_PEER_REEXEC") == "1":
+        return
+    directory = blas_directory(BLIS_FLAVOURS if LIBRARY == "blis" else OPENBLAS_FLAVOURS)
+    if directory is None:
+        return  # numpy and torch run on the system's BLAS; hello says so, and the blis peer reports it missing
+    env = dict(os.environ, BENCH_PEER_REEXEC="1")
+    env.pop("BENCH_BLIS_ARCH", None)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [directory, env.get("LD_LIBRARY_PATH")]))
+    arch = env.get("BLIS_ARCH_TYPE")
+    if LIBRARY == "blis":
+        env["BLIS_ARCH_DEBUG"] = "1"
+    if LIBRARY == "blis" and arch and not arch.isdigit():
+        number = blis_arch_number(directory, arch)
+        env["BENCH_BLIS_ARCH"] = arch
+        if number is None:
+            del env["BLIS_ARCH_TYPE"]  # unknown to this BLIS: it picks its own, and hello reports it uncapped
+        else:
+            env["BLIS_ARCH_TYPE"] = str(number)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def mapped_libraries():
+    try:
+        with open("/proc/self/maps") as maps:
+            return {line.split()[-1] for line in maps if "/" in line}
+    except OSError:
+        return set()
+
+
+def openblas_core():
+    """(version, core name) of the OpenBLAS mapped into this process, or None."""
+    import ctypes
+
+    libraries = mapped_libraries()
+    try:
+        lib = ctypes.CDLL(next(lib for lib in libraries if "openblas" in lib and "libblas" in lib))
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        return lib.openblas_get_config().decode().split()[1], lib.openblas_get_corename().decode()
+    except (OSError, StopIteration, AttributeError, IndexError):
+        return None
+
+
+def blis_arch():
+    """(version, sub-configuration) of the BLIS that numpy runs on, or None when numpy does not run on BLIS. Its
+    libblas.so.3 exports BLAS alone, so the sub-configuration comes from BLIS_ARCH_DEBUG=1, which makes BLIS name
+    it on stderr as it starts (when numpy loads it, or at its first call); the version from the libblis beside
+    it. Call before anything imports numpy."""
+    import ctypes
+    import re
+    import tempfile
+
+    with tempfile.TemporaryFile() as log:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            import numpy
+
+            square = numpy.ones((64, 64), numpy.float32)
+            numpy.matmul(square, square)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    sys.stderr.write("".join(line for line in text.splitlines(True) if not line.startswith("libblis: selecting")))
+    path = next((lib for lib in mapped_libraries() if "/blis" in lib and "libblas" in lib), None)
+    if path is None:
+        return None
+    selected = re.search(r"sub-configuration '([^']+)'", text)
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(path), "libblis.so.4"))
+        lib.bli_info_get_version_str.restype = ctypes.c_char_p
+        version = lib.bli_info_get_version_str().decode()
+    except (OSError, AttributeError):
+        version = "?"
+    return version, selected.group(1) if selected else "unknown"
 
 
 def blas_description():
     """Which BLAS numpy really runs, from the libraries mapped into this process."""
-    try:
-        with open("/proc/self/maps") as maps:
-            libraries = {line.split()[-1] for line in maps if "blas" in line}
-    except OSError:
+    libraries = [lib for lib in mapped_libraries() if "blas" in lib]
+    if not libraries:
         return "BLAS"
-    if not any("openblas" in lib for lib in libraries):
-        return "reference BLAS"
-    try:
-        import ctypes
+    core = openblas_core()
+    if core:
+        return f"OpenBLAS {core[0]} {core[1]}"
+    return "OpenBLAS" if any("openblas" in lib for lib in libraries) else "reference BLAS"
 
-        lib = ctypes.CDLL(next(lib for lib in libraries if "openblas" in lib and "libblas" in lib))
-        lib.openblas_get_corename.restype = ctypes.c_char_p
-        lib.openblas_get_config.restype = ctypes.c_char_p
-        version = lib.openblas_get_config().decode().split()[1]
-        return f"OpenBLAS {version} {lib.openblas_get_corename().decode()}"
-    except (OSError, StopIteration, AttributeError, IndexError):
-        return "OpenBLAS"
+
+def torch_capability():
+    """The ATen kernels' CPU capability ('AVX2', 'AVX512', 'NO AVX' for default), as torch 1.13 reports it."""
+    import torch
+
+    for line in torch.__config__.show().splitlines():
+        if "CPU capability usage:" in line:
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def cap_check(checks):
+    """(capped, note) for a list of (variable, requested value, what the library runs, whether that matches)."""
+    requested = [check for check in checks if check[1]]
+    if not requested:
+        return None, None
+    missed = [f"{name}={value} but it runs {runs}" for name, value, runs, ok in requested if not ok]
+    return (not missed), ("; ".join(missed) or None)
+
+
+# ATEN_CPU_CAPABILITY's values and what torch.__config__.show() calls them.
+ATEN_CAPABILITY_NAMES = {"default": ("NO AVX", "DEFAULT"), "avx2": ("AVX2",), "avx512": ("AVX512",)}
+
+
+def openblas_check(core):
+    requested = os.environ.get("OPENBLAS_CORETYPE")
+    runs = core[1] if core else "no OpenBLAS"
+    return ("OPENBLAS_CORETYPE", requested, runs, bool(core) and runs.lower() == (requested or "").lower())
 
 
 # ---- numpy ------------------------------------------------------------------------------------------------------
@@ -365,6 +495,7 @@ def torch_gpt_generate(spec):
 
 BUILDERS = {
     "numpy": {"gemm": numpy_gemm},
+    "blis": {"gemm": numpy_gemm},
     "torch": {
         "layernorm": torch_layernorm,
         "softmax": torch_softmax,
@@ -389,19 +520,50 @@ class Peer:
     def __init__(self):
         self.calls = {}  # id -> (run, threads)
         self.name = None
+        self.hello_reply = None
 
     def hello(self, _message):
+        if self.hello_reply is None:
+            self.hello_reply = self.describe()
+        return self.hello_reply
+
+    def describe(self):
+        """The library's name, the kernel path it runs and whether its caps took effect (see the protocol)."""
         if LIBRARY == "numpy":
             import numpy
 
+            core = openblas_core()
             self.name = f"numpy {numpy.__version__} + {blas_description()}"
+            isa = f"OpenBLAS {core[1]}" if core else blas_description()
+            capped, note = cap_check([openblas_check(core)])
+        elif LIBRARY == "blis":
+            blis = blis_arch()
+            import numpy
+
+            if blis is None:
+                raise RuntimeError("numpy does not run on BLIS here (Debian: apt-get install libblis4-pthread)")
+            self.name = f"numpy {numpy.__version__} + BLIS {blis[0]} {blis[1]}"
+            isa = f"BLIS {blis[1]}"
+            requested = os.environ.get("BENCH_BLIS_ARCH") or os.environ.get("BLIS_ARCH_TYPE")
+            capped, note = cap_check([("BLIS_ARCH_TYPE", requested, blis[1], blis[1] == requested)])
         elif LIBRARY == "torch":
             import torch
 
+            core = openblas_core()
+            capability = torch_capability()
             self.name = f"torch {torch.__version__.split('+')[0]}"
+            isa = f"ATen {capability}, " + (f"OpenBLAS {core[1]}" if core else blas_description())
+            requested = os.environ.get("ATEN_CPU_CAPABILITY")
+            aten_ok = capability in ATEN_CAPABILITY_NAMES.get(requested, ())
+            capped, note = cap_check(
+                [("ATEN_CPU_CAPABILITY", requested, capability, aten_ok), openblas_check(core)]
+            )
         else:
             raise ValueError(f"unknown library {LIBRARY!r}")
-        return {"name": self.name}
+        reply = {"name": self.name, "isa": isa, "capped": capped}
+        if note:
+            reply["capNote"] = note
+        return reply
 
     def set_threads(self, threads):
         if LIBRARY == "torch":
@@ -457,5 +619,5 @@ def main():
 
 
 if __name__ == "__main__":
-    prefer_openblas()
+    prefer_blas()
     main()
