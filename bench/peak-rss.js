@@ -71,7 +71,7 @@ async function torchPeak(steps) {
   const python = findPython();
   if (python === null) return { error: 'no python3 found' };
   const child = spawn(python, [path.join(__dirname, 'peers', 'peer.py'), 'torch'], {
-    env: peerEnv(1, false),
+    env: peerEnv('torch', 1),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // `npm run bench`: native kernels against this machine's limits (FMA peak, memory bandwidth), optionally side by
-// side with numpy (OpenBLAS) and PyTorch. Prints a Markdown table and writes the results as JSON.
+// side with numpy (on OpenBLAS and on BLIS) and PyTorch, on our widest path or the one --isa names (the peers
+// then capped to it). Prints a Markdown table and writes the results as JSON.
 const os = require('node:os');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -97,42 +98,82 @@ function measureLimits(addon, threadCounts, settings, affinity, probe, log) {
   return limits;
 }
 
-/** Times one row at one thread count (and its peer when given); returns the JSON row and a table note. A peer
- * that fails mid-row (e.g. runs out of memory) drops out of that row; ours is still measured. */
+/** The peers of one row at one thread count: each peer library's fastest setting (calibratePeer), its timings,
+ * or why it has none ('peer unavailable', 'peer failed'). */
+async function preparePeers(row, threads, settings, peers, log) {
+  const sides = [];
+  for (const library of row.peers) {
+    const side = { library, best: null, times: [], note: null };
+    sides.push(side);
+    const prepared = await peers.setupAll(row, library, threads);
+    if (prepared.error) {
+      side.note = 'peer unavailable';
+      log(`${row.name} [${threads}t]: ${library} peer unavailable: ${prepared.error}`);
+      continue;
+    }
+    await calibratePeer(prepared.handles, settings).then(
+      (best) => {
+        side.best = best;
+      },
+      (error) => failSide(side, error, row, threads, log),
+    );
+  }
+  return sides;
+}
+
+/** A peer that fails mid-row (e.g. runs out of memory) drops out of that row. */
+function failSide(side, error, row, threads, log) {
+  log(`${row.name} [${threads}t]: ${error.message}`);
+  side.note = 'peer failed';
+  side.best = null;
+}
+
+/** A row's peer figures: `peer` for the fastest peer library measured (the ratio is taken against it), and,
+ * where the row has several peer libraries (GEMM: OpenBLAS and BLIS), `peers` with every one's figure or note. */
+function peerFigures(row, sides, oursValue) {
+  const figures = sides.map((side) => {
+    if (side.best === null) return { library: side.library, note: side.note };
+    const { handle } = side.best;
+    const value = throughput(row.work, row.unit, summarize(side.times).medianMs);
+    return { library: side.library, name: handle.label, isa: handle.isa, capped: handle.capped, value };
+  });
+  const measured = figures.filter((f) => f.value !== undefined);
+  const out = {};
+  if (measured.length > 0) {
+    const fastest = measured.reduce((a, b) => (b.value > a.value ? b : a));
+    out.peer = { ...fastest, ratio: oursValue / fastest.value };
+  }
+  if (row.peers.length > 1 && sides.length > 0)
+    out.peers = figures.map((f) => (f.value === undefined ? f : { ...f, ratio: oursValue / f.value }));
+  return out;
+}
+
+/** Times one row at one thread count (and its peers when given); returns the JSON row and a table note (set
+ * when no peer was measured). Ours is measured whatever the peers do. */
 async function runRow(addon, pkg, row, threads, settings, limits, peers, affinity, probe, log) {
   if (threads === 1) pinOneThread(addon, affinity, probe);
   else affinity.pinSelf(threads);
   addon.setNumThreads(threads);
   const ours = row.setup(addon, pkg, row.spec);
-  let peer = null;
-  let note = null;
-  const peerFailed = (error) => {
-    log(`${row.name} [${threads}t]: ${error.message}`);
-    note = 'peer failed';
-    peer = null;
-  };
+  let sides = [];
   try {
     const oursIters = calibrate(ours.run, settings);
-    if (peers !== null) {
-      const prepared = await peers.setupAll(row, threads);
-      if (prepared.error) {
-        note = 'peer unavailable';
-        log(`${row.name} [${threads}t]: peer unavailable: ${prepared.error}`);
-      } else
-        await calibratePeer(prepared.handles, settings).then((best) => {
-          peer = best;
-        }, peerFailed);
-    }
-    const settle =
-      peer !== null && peer.handle.processThreads > 1 ? () => sleep(PEER_SETTLE_MS) : async () => undefined;
-    await settle();
+    if (peers !== null) sides = await preparePeers(row, threads, settings, peers, log);
+    // OpenBLAS and OpenMP workers of a multi-threaded peer process spin after each call.
+    const spins = (side) => side.best !== null && side.best.handle.processThreads > 1;
+    if (sides.some(spins)) await sleep(PEER_SETTLE_MS);
     const oursTimes = [];
-    const peerTimes = [];
     for (let r = 0; r < settings.repeats; r++) {
       oursTimes.push(timeCalls(ours.run, oursIters));
-      if (peer === null) continue;
-      await peer.handle.time(peer.iters).then((ms) => peerTimes.push(ms), peerFailed);
-      await settle();
+      for (const side of sides) {
+        if (side.best === null) continue;
+        const spinning = spins(side);
+        await side.best.handle.time(side.best.iters).then(
+          (ms) => side.times.push(ms),
+          (error) => failSide(side, error, row, threads, log),
+        );
+        if (spinning) await sleep(PEER_SETTLE_MS);
+      }
     }
     const stats = summarize(oursTimes);
     const result = {
@@ -145,11 +186,9 @@ async function runRow(addon, pkg, row, threads, settings, limits, peers, affinit
     };
     if (row.limit !== null)
       result.ofLimit = result.value / (row.limit === 'fma' ? limits.fmaGflops : limits.bandwidthGBs)[threads];
-    if (peer !== null) {
-      const peerValue = throughput(row.work, row.unit, summarize(peerTimes).medianMs);
-      result.peer = { name: peer.handle.label, value: peerValue, ratio: result.value / peerValue };
-      await peer.handle.free();
-    }
+    Object.assign(result, peerFigures(row, sides, result.value));
+    for (const side of sides) if (side.best !== null) await side.best.handle.free();
+    const note = sides.length > 0 && result.peer === undefined ? sides.find((s) => s.note !== null).note : null;
     return { result, note };
   } finally {
     ours.dispose();
@@ -157,6 +196,20 @@ async function runRow(addon, pkg, row, threads, settings, limits, peers, affinit
 }
 
 const CONSOLE = { out: (s) => process.stdout.write(`${s}\n`), log: (s) => process.stderr.write(`${s}\n`) };
+
+/** Puts our kernels on the --isa path (`isa`); without it they keep the path the addon chose at load, the
+ * widest this CPU runs unless TN_ISA said otherwise. */
+function useIsa(addon, isa, log) {
+  const supported = addon.supportedIsas();
+  if (isa === null) {
+    const widest = supported[supported.length - 1];
+    if (addon.getIsa() !== widest)
+      log(`ours runs ${addon.getIsa()}, not ${widest}, with the peers uncapped: --isa ${addon.getIsa()} caps them too`);
+    return;
+  }
+  if (!supported.includes(isa)) throw new RangeError(`bench: --isa ${isa}: this CPU runs only ${supported.join(', ')}`);
+  addon.setIsa(isa);
+}
 
 /** Runs the benchmark for argv (the arguments after the script); returns the results object (null for --help).
  * `tuning` overrides timing settings (tests use it to shorten the limit measurements). */
@@ -166,8 +219,17 @@ async function main(argv, io = CONSOLE, tuning = {}) {
     io.out(USAGE);
     return null;
   }
-  const settings = { ...(options.quick ? SETTINGS.quick : SETTINGS.full), ...tuning };
   const addon = loadAddon();
+  const savedIsa = addon.getIsa();
+  try {
+    useIsa(addon, options.isa, io.log);
+    return await measure(addon, options, { ...(options.quick ? SETTINGS.quick : SETTINGS.full), ...tuning }, io);
+  } finally {
+    addon.setIsa(savedIsa);
+  }
+}
+
+async function measure(addon, options, settings, io) {
   const savedThreads = addon.getNumThreads();
   const matches = nameFilter(options.filter);
   // End-to-end rows take minutes; --quick keeps them only when --filter asks for them.
@@ -189,11 +251,22 @@ async function main(argv, io = CONSOLE, tuning = {}) {
   }
   const python = options.compare ? findPython() : null;
   if (options.compare && python === null) io.log('compare: no python3 found: peer unavailable');
-  const peers = options.compare ? new PeerPool(python, affinity) : null;
+  const peers = options.compare ? new PeerPool(python, affinity, { isa: options.isa, log: io.log }) : null;
   // The compiled package, needed only by end-to-end rows; kernel rows use the addon alone.
   const pkg = runnable.some((row) => row.endToEnd) ? require(path.join(ROOT, 'dist')) : null;
 
-  const results = { date: new Date().toISOString(), cpu: cpuName(addon), threads: options.threads, limits, rows: [] };
+  // isa: the path our kernels ran; isaOption: --isa (null: none, the peers ran uncapped); peers (with --compare):
+  // each peer library's caps and the path it reported.
+  const results = {
+    date: new Date().toISOString(),
+    cpu: cpuName(addon),
+    isa: addon.getIsa(),
+    isaOption: options.isa,
+    threads: options.threads,
+    limits,
+    ...(peers !== null ? { peers: {} } : {}),
+    rows: [],
+  };
   const peerNotes = new Map();
   try {
     for (const row of runnable) {
@@ -213,9 +286,13 @@ async function main(argv, io = CONSOLE, tuning = {}) {
         if (note !== null) peerNotes.set(results.rows.length, note);
         results.rows.push(result);
         const vs = result.peer ? `, ${result.peer.ratio.toFixed(2)}x ${result.peer.name}` : note ? `, ${note}` : '';
+        const others = (result.peers ?? [])
+          .filter((p) => p.library !== result.peer?.library)
+          .map((p) => (p.value === undefined ? `${p.library}: ${p.note}` : `${p.ratio.toFixed(2)}x ${p.name}`));
         const where = threads === 1 && affinity.single !== null ? ` on CPU ${affinity.single}` : '';
         io.log(
-          `${row.name} [${threads}t${where}]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}`,
+          `${row.name} [${threads}t${where}]: ${result.medianMs.toFixed(3)} ms, ${result.value.toFixed(1)} ${row.unit}${vs}` +
+            (others.length > 0 ? ` (${others.join('; ')})` : ''),
         );
       }
     }
@@ -225,13 +302,14 @@ async function main(argv, io = CONSOLE, tuning = {}) {
     addon.setNumThreads(savedThreads);
     if (peers !== null) peers.close();
   }
+  if (peers !== null) Object.assign(results.peers, peers.libraryReport());
   if (pending.length > 0) io.log(`not measured yet (our side pending): ${pending.map((r) => r.name).join(', ')}`);
   writeFileAtomic(options.json, `${JSON.stringify(results, null, 2)}\n`);
   io.out(markdown(results, { compare: options.compare, peerNotes }));
   return results;
 }
 
-module.exports = { main };
+module.exports = { main, useIsa };
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((error) => {

@@ -7,12 +7,28 @@ const USAGE = `usage: npm run bench -- [options]
   --filter <name>    only rows whose name contains <name> or matches it as a case-insensitive regex
   --threads <list>   comma-separated thread counts, e.g. 1,2 (default 1,2)
   --json <path>      where to write the results (default bench/results.json)
-  --compare          time the same work in numpy (OpenBLAS) and PyTorch, interleaved with ours
+  --compare          time the same work in numpy (on OpenBLAS and on BLIS) and PyTorch, interleaved with ours;
+                     GEMM rows compare against the faster of OpenBLAS and BLIS
+  --isa <path>       generic, avx2 or avx512: run our kernels on that path and cap the peers to the same
+                     instruction set (OPENBLAS_CORETYPE, BLIS_ARCH_TYPE, ATEN_CPU_CAPABILITY); default: our
+                     widest path on this CPU, peers at their own defaults
   --help             print this text`;
 
-/** Parses argv (without node and the script) into { quick, filter, threads, json, compare, help }. */
+/** The instruction-set paths --isa accepts, narrowest first. */
+const ISAS = ['generic', 'avx2', 'avx512'];
+
+/** Parses argv (without node and the script) into { quick, filter, threads, json, compare, isa, help }; isa is
+ * null when --isa is not given. */
 function parseArgs(argv, defaultJson) {
-  const options = { quick: false, filter: null, threads: [1, 2], json: defaultJson, compare: false, help: false };
+  const options = {
+    quick: false,
+    filter: null,
+    threads: [1, 2],
+    json: defaultJson,
+    compare: false,
+    isa: null,
+    help: false,
+  };
   const valueOf = (i, flag) => {
     const value = argv[i + 1];
     if (value === undefined || value.startsWith('--')) throw new TypeError(`bench: ${flag} needs a value`);
@@ -40,6 +56,9 @@ function parseArgs(argv, defaultJson) {
       case '--threads':
         options.threads = parseThreads(valueOf(i++, arg));
         break;
+      case '--isa':
+        options.isa = parseIsa(valueOf(i++, arg));
+        break;
       default:
         throw new TypeError(`bench: unknown option '${arg}'\n${USAGE}`);
     }
@@ -55,6 +74,11 @@ function parseThreads(text) {
   return [...new Set(threads)].sort((a, b) => a - b);
 }
 
+function parseIsa(text) {
+  if (!ISAS.includes(text)) throw new RangeError(`bench: --isa expects ${ISAS.join(', ')}, got '${text}'`);
+  return text;
+}
+
 /** A predicate on row names: substring match, or a case-insensitive regex when the text is one. */
 function nameFilter(filter) {
   if (filter === null) return () => true;
@@ -68,4 +92,4 @@ function nameFilter(filter) {
   return (name) => name.toLowerCase().includes(lower) || (regex !== null && regex.test(name));
 }
 
-module.exports = { USAGE, parseArgs, nameFilter };
+module.exports = { USAGE, ISAS, parseArgs, nameFilter };

@@ -1,7 +1,8 @@
 'use strict';
-// The Node side of --compare: Python peer processes (bench/peers/peer.py) speaking JSON lines. OpenBLAS fixes
-// its thread count when it starts, so numpy runs one process per thread count; PyTorch runs one process per
-// thread count and OMP wait policy, and each row keeps the fastest of its candidate settings.
+// The Node side of --compare: Python peer processes (bench/peers/peer.py) speaking JSON lines. OpenBLAS and BLIS
+// fix their thread counts when they start, so numpy runs one process per BLAS library and thread count; PyTorch
+// runs one process per thread count and OMP wait policy, and each row keeps the fastest of its candidate
+// settings. Under --isa every peer process starts with its library capped to the instruction set of our path.
 const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -65,26 +66,60 @@ class PeerProcess {
   }
 }
 
-/** Environment of a peer: OpenBLAS's core-type overrides removed (they slow a current OpenBLAS), thread
- * counts fixed. */
-function peerEnv(threads, passiveWait) {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  delete env.OMP_WAIT_POLICY;
-  env.OPENBLAS_NUM_THREADS = String(threads);
-  env.OMP_NUM_THREADS = String(threads);
-  env.MKL_NUM_THREADS = String(threads);
+// The instruction-set caps under --isa. OpenBLAS: the core type whose kernels it runs (Prescott: 128-bit SSE3,
+// the oldest core of its default x86-64 list; Haswell: AVX2+FMA; nothing for avx512, where it picks its own).
+// BLIS: the sub-configuration (peer.py translates the name into the number BLIS 0.9 reads). PyTorch: the ATen
+// kernels' capability (1.13 knows default, avx2 and avx512, and runs avx2 unless asked for avx512) and, for its
+// products, the OpenBLAS core.
+const OPENBLAS_CORE = { generic: 'Prescott', avx2: 'Haswell' };
+const BLIS_ARCH = { generic: 'generic', avx2: 'haswell' };
+const ATEN_CAPABILITY = { generic: 'default', avx2: 'avx2', avx512: 'avx512' };
+
+/** The environment settings that cap `library` ('numpy', 'blis' or 'torch') to the path `isa`, or null when
+ * nothing is capped (no --isa, or a library that picks the widest path itself). */
+function peerCaps(library, isa) {
+  if (isa === null) return null;
+  const caps = {};
+  if (library === 'torch') caps.ATEN_CPU_CAPABILITY = ATEN_CAPABILITY[isa];
+  if ((library === 'numpy' || library === 'torch') && OPENBLAS_CORE[isa]) caps.OPENBLAS_CORETYPE = OPENBLAS_CORE[isa];
+  if (library === 'blis' && BLIS_ARCH[isa]) caps.BLIS_ARCH_TYPE = BLIS_ARCH[isa];
+  return Object.keys(caps).length > 0 ? caps : null;
+}
+
+/** 'A=x, B=y' for a caps object; 'none' for null. */
+function capsText(caps) {
+  return caps === null
+    ? 'none'
+    : Object.entries(caps)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(', ');
+}
+
+// Variables that choose a library's kernels: removed from every peer's environment (OPENBLAS_CORETYPE and
+// OPENBLAS_L2_SIZE, set for old-CPU workarounds, slow a current OpenBLAS), so that only --isa sets them.
+const KERNEL_VARIABLES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE', 'BLIS_ARCH_TYPE', 'ATEN_CPU_CAPABILITY'];
+const THREAD_VARIABLES = ['OPENBLAS_NUM_THREADS', 'BLIS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'];
+
+/** Environment of a peer process of `library`, from `base`: the kernel choices removed, then the caps of --isa
+ * (`isa`, null for none) set; thread counts fixed; OMP_WAIT_POLICY=PASSIVE when passiveWait. */
+function peerEnv(library, threads, { passiveWait = false, isa = null } = {}, base = process.env) {
+  const env = { ...base };
+  for (const name of [...KERNEL_VARIABLES, 'OMP_WAIT_POLICY']) delete env[name];
+  for (const name of THREAD_VARIABLES) env[name] = String(threads);
   if (passiveWait) env.OMP_WAIT_POLICY = 'PASSIVE';
-  return env;
+  return Object.assign(env, peerCaps(library, isa));
 }
 
 class PeerPool {
-  /** affinity: where each process runs (bench/lib/affinity.js), or null to leave that to the system. */
-  constructor(python, affinity = null) {
+  /** affinity: where each process runs (bench/lib/affinity.js), or null to leave that to the system; isa: the
+   * --isa path the peers are capped to (null: none); log: where a cap that did not take effect is reported. */
+  constructor(python, affinity = null, { isa = null, log = () => undefined } = {}) {
     this.python = python;
     this.affinity = affinity;
-    this.processes = new Map(); // key -> Promise<{ process, name } | { error }>
+    this.isa = isa;
+    this.log = log;
+    this.processes = new Map(); // key -> Promise<{ process, name, isa, capped } | { error }>
+    this.libraries = new Map(); // library -> what its first process said (see libraryReport)
     this.nextId = 1;
   }
 
@@ -93,19 +128,22 @@ class PeerPool {
     const key = `${library}/${threads}/${passiveWait}`;
     if (!this.processes.has(key)) {
       const started = (async () => {
-        if (this.python === null) return { error: 'no python3 found' };
+        if (this.python === null) return this.noteLibrary(library, { error: 'no python3 found' });
         const args = [PEER_SCRIPT, library];
         const [command, commandArgs] = this.affinity
           ? this.affinity.command(threads, this.python, args)
           : [this.python, args];
-        const peer = new PeerProcess(command, commandArgs, library, peerEnv(threads, passiveWait));
+        const env = peerEnv(library, threads, { passiveWait, isa: this.isa });
+        const peer = new PeerProcess(command, commandArgs, library, env);
         if (this.affinity && threads === 1 && peer.child.pid !== undefined) this.affinity.follow(peer.child.pid);
         try {
           const hello = await peer.request({ op: 'hello' });
-          return { process: peer, name: hello.name };
+          const report = { name: hello.name, isa: hello.isa ?? null, capped: hello.capped ?? null };
+          if (hello.capNote) report.capNote = hello.capNote;
+          return { process: peer, ...this.noteLibrary(library, report) };
         } catch (error) {
           peer.close();
-          return { error: error.message };
+          return this.noteLibrary(library, { error: error.message });
         }
       })();
       this.processes.set(key, started);
@@ -113,23 +151,45 @@ class PeerPool {
     return this.processes.get(key);
   }
 
-  /** The candidate settings of a row at `threads` (the process's BLAS/OpenMP threads); callThreads is what the
-   * peer asks its library for per call: numpy runs with exactly `threads`; torch tries 1..threads intra-op
-   * threads under each OMP wait policy. */
-  candidates(row, threads) {
-    if (row.peer === 'numpy') return [{ library: 'numpy', threads, callThreads: threads, passiveWait: false }];
+  /** Keeps the first report of each library (its processes differ in thread settings only) and logs a cap that
+   * did not take effect; returns the report. */
+  noteLibrary(library, report) {
+    if (!this.libraries.has(library) || (this.libraries.get(library).error && !report.error)) {
+      this.libraries.set(library, report);
+      if (report.capped === false)
+        this.log(
+          `${library} peer NOT capped (${capsText(peerCaps(library, this.isa))}): ${report.capNote ?? report.isa}`,
+        );
+    }
+    return report;
+  }
+
+  /** For the results: each library that was started, with the caps it was given (null: none) and what its
+   * process reported: { cap, name, isa, capped, capNote? } or { cap, error }. */
+  libraryReport() {
+    return Object.fromEntries(
+      [...this.libraries].map(([library, report]) => [library, { cap: peerCaps(library, this.isa), ...report }]),
+    );
+  }
+
+  /** The candidate settings of `library` at `threads` (the process's BLAS/OpenMP threads); callThreads is what
+   * the peer asks its library for per call: numpy (on OpenBLAS or BLIS) runs with exactly `threads`; torch tries
+   * 1..threads intra-op threads under each OMP wait policy. */
+  candidates(library, threads) {
+    if (library !== 'torch') return [{ library, threads, callThreads: threads, passiveWait: false }];
     const list = [];
     for (const passiveWait of [false, true])
       for (let t = 1; t <= threads; t++) list.push({ library: 'torch', threads, callThreads: t, passiveWait });
     return list;
   }
 
-  /** Sets the row up in every candidate setting; returns { handles } for those that work, each
-   * { label, threads, processThreads, time(iters) -> Promise<ms per call>, free() }, or { error } when none does. */
-  async setupAll(row, threads) {
+  /** Sets the row up in every candidate setting of `library`; returns { handles } for those that work, each
+   * { library, label, isa, capped, threads, processThreads, time(iters) -> Promise<ms per call>, free() }, or
+   * { error } when none does. */
+  async setupAll(row, library, threads) {
     const handles = [];
     let lastError = 'no candidate';
-    for (const candidate of this.candidates(row, threads)) {
+    for (const candidate of this.candidates(library, threads)) {
       const started = await this.process(candidate.library, candidate.threads, candidate.passiveWait);
       if (started.error) {
         lastError = started.error;
@@ -145,7 +205,10 @@ class PeerPool {
       const settings = [`${candidate.callThreads} thread${candidate.callThreads > 1 ? 's' : ''}`];
       if (candidate.passiveWait) settings.push('OMP_WAIT_POLICY=PASSIVE');
       handles.push({
+        library,
         label: `${started.name} (${settings.join(', ')})`,
+        isa: started.isa,
+        capped: started.capped,
         threads: candidate.callThreads,
         // BLAS and OpenMP threads of the peer's process: a torch call asked for 1 thread still runs its products on
         // these, and they spin after the call.
@@ -162,4 +225,4 @@ class PeerPool {
   }
 }
 
-module.exports = { PeerPool, findPython, peerEnv };
+module.exports = { PeerPool, findPython, peerEnv, peerCaps, capsText };

@@ -2,6 +2,7 @@
 // Output: the Markdown table and the results JSON (written atomically).
 const fs = require('node:fs');
 const path = require('node:path');
+const { capsText } = require('./peer');
 
 function fixed(x) {
   if (x >= 100) return x.toFixed(0);
@@ -13,7 +14,13 @@ function fixed(x) {
 /** A short label for the table; the JSON keeps the peer's full name. */
 function shortPeer(name) {
   const setting = /\((.*)\)$/.exec(name);
-  const library = name.includes('OpenBLAS') ? 'OpenBLAS' : name.startsWith('torch') ? 'torch' : name.split(' ')[0];
+  const library = name.includes('OpenBLAS')
+    ? 'OpenBLAS'
+    : name.includes('BLIS')
+      ? 'BLIS'
+      : name.startsWith('torch')
+        ? 'torch'
+        : name.split(' ')[0];
   if (!setting) return library;
   const threads = /(\d+) threads?/.exec(setting[1]);
   return `${library} ${threads ? `${threads[1]}t` : ''}${setting[1].includes('PASSIVE') ? ' passive' : ''}`.trim();
@@ -30,17 +37,52 @@ function limitsLines(results) {
   return lines;
 }
 
-/** The results as Markdown: a header (date, CPU, limits) and one table row per result row. `peerNotes` maps
- * row index to a note shown instead of peer figures (e.g. 'peer unavailable'). */
+/** What the peer libraries ran: per library its name, the caps it was given and whether they took effect. */
+function peerLines(results) {
+  const lines = [];
+  for (const [library, peer] of Object.entries(results.peers ?? {})) {
+    const cap = peer.cap === null ? 'uncapped' : capsText(peer.cap);
+    let status = '';
+    if (peer.error) status = `: unavailable (${peer.error})`;
+    else if (peer.capped === false) status = `: NOT capped (${peer.capNote ?? `runs ${peer.isa}`})`;
+    else if (peer.capped === true) status = ': took effect';
+    const what = peer.error ? library : `${peer.name}${peer.isa ? ` [${peer.isa}]` : ''}`;
+    lines.push(`- ${what}: ${cap}${status}`);
+  }
+  return lines;
+}
+
+/** The ISA line of the header: our path, and whether the peers were capped to it. */
+function isaLine(results) {
+  if (results.isaOption === null)
+    return `ISA: ours ${results.isa} (no --isa: our widest path unless TN_ISA chose another); peers at their own defaults`;
+  return `ISA: ours ${results.isa} (--isa ${results.isaOption}); peers capped to the same instruction set where their library takes a cap`;
+}
+
+/** The peer cells of a compared row: the peer the ratio used, and in brackets any other peer of the row. */
+function peerCells(row, note) {
+  if (!row.peer) return [note ?? 'peer unavailable', '', ''];
+  const others = (row.peers ?? [])
+    .filter((p) => p.library !== row.peer.library)
+    .map((p) =>
+      p.value === undefined ? `${p.library} ${p.note.replace('peer ', '')}` : `${shortPeer(p.name)} ${fixed(p.value)}`,
+    );
+  const flag = row.peer.capped === false ? ' NOT capped' : '';
+  const name = `${shortPeer(row.peer.name)}${flag}${others.length > 0 ? ` (${others.join(', ')})` : ''}`;
+  return [name, fixed(row.peer.value), `${row.peer.ratio.toFixed(2)}x`];
+}
+
+/** The results as Markdown: a header (date, CPU, ISA paths, peers, limits) and one table row per result row.
+ * `peerNotes` maps row index to a note shown instead of peer figures (e.g. 'peer unavailable'). */
 function markdown(results, { compare, peerNotes }) {
-  const lines = [
-    `Date: ${results.date}  `,
-    `CPU: ${results.cpu}`,
-    '',
-    'Limits (measured at start):',
-    ...limitsLines(results),
-    '',
-  ];
+  const lines = [`Date: ${results.date}  `, `CPU: ${results.cpu}  `, isaLine(results), ''];
+  if (compare) {
+    const peers = peerLines(results);
+    if (peers.length > 0) lines.push('Peers (library [path it reported]: caps):', ...peers, '');
+    if (results.rows.some((row) => row.peers))
+      lines.push('GEMM rows: ours/peer against the faster of OpenBLAS and BLIS; the other in brackets.', '');
+  }
+  lines.push('Limits (measured at start):', ...limitsLines(results), '');
   const header = ['row', 'shape', 'threads', 'median ms', 'min-max ms', 'value', 'unit', '% of limit'];
   if (compare) header.push('peer', 'peer value', 'ours/peer');
   lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => ' --- ').join('|')}|`);
@@ -55,10 +97,7 @@ function markdown(results, { compare, peerNotes }) {
       row.unit,
       row.ofLimit === undefined ? '' : `${(row.ofLimit * 100).toFixed(0)}%`,
     ];
-    if (compare) {
-      if (row.peer) cells.push(shortPeer(row.peer.name), fixed(row.peer.value), `${row.peer.ratio.toFixed(2)}x`);
-      else cells.push(peerNotes.get(i) ?? 'peer unavailable', '', '');
-    }
+    if (compare) cells.push(...peerCells(row, peerNotes.get(i)));
     lines.push(`| ${cells.join(' | ')} |`);
   });
   return lines.join('\n');

@@ -1,6 +1,7 @@
 'use strict';
 // The benchmark rows. Each row names its work (flops, bytes or tokens per call), the machine limit it is
-// measured against, a `spec` that the Python peer rebuilds on its side, and `setup`, which allocates inputs
+// measured against, a `spec` that the Python peers rebuild on their side, the peer libraries that time it
+// (`peers`: GEMM runs numpy on OpenBLAS and on BLIS, the rest PyTorch), and `setup`, which allocates inputs
 // and returns the call to time. Kernel rows call the typed kernel calls of src/ops/<family>.ts (compiled to
 // dist/) on raw storages, so they measure the kernel alone (no Tensor or autograd overhead).
 const { family, opsUtil } = require('./kernels');
@@ -39,7 +40,7 @@ function gemmRow(layout, M, N, K, batch, label) {
     unit: GFLOP,
     limit: 'fma',
     work: 2 * M * N * K * batch,
-    peer: 'numpy',
+    peers: ['numpy', 'blis'],
     spec: { kind: 'gemm', transA, transB, M, N, K, batch },
     setup(addon) {
       const [a, b, c] = storages(addon, [batch * M * K, batch * K * N, batch * M * N], 11);
@@ -82,7 +83,7 @@ function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
     unit: GFLOP,
     limit: 'fma',
     work: attentionFlops(spec),
-    peer: 'torch',
+    peers: ['torch'],
     spec,
     setup(addon) {
       const nq = B * H * Tq * D;
@@ -169,7 +170,7 @@ function bandwidthRow(name, shape, bytes, spec, bind) {
     unit: GBS,
     limit: 'bandwidth',
     work: bytes,
-    peer: 'torch',
+    peers: ['torch'],
     spec,
     setup(addon) {
       const owned = [];
@@ -591,7 +592,7 @@ function endToEndRows() {
     unit: TOKENS,
     limit: null,
     work: tokensPerCall,
-    peer: 'torch',
+    peers: ['torch'],
     spec,
     endToEnd: true,
     setup: (addon, pkg, rowSpec) => END_TO_END_SETUP[rowSpec.kind](addon, pkg, rowSpec),

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { expectError } from '../helpers';
 
 interface Options {
@@ -12,6 +12,7 @@ interface Options {
   threads: number[];
   json: string;
   compare: boolean;
+  isa: string | null;
   help: boolean;
 }
 interface Row {
@@ -19,7 +20,7 @@ interface Row {
   shape: string;
   unit: string;
   work: number;
-  peer: string;
+  peers: string[];
   spec: { kind: string };
   endToEnd?: boolean;
   setup: unknown;
@@ -34,13 +35,34 @@ interface ResultRow {
   value: number;
   unit: string;
   ofLimit?: number;
-  peer?: { name: string; value: number; ratio: number };
+  peer?: MeasuredPeer;
+  peers?: Array<MeasuredPeer | { library: string; note: string }>;
+}
+/** A peer library's figure in a row; `peers` lists one per library, or its note when it has none. */
+interface MeasuredPeer {
+  library: string;
+  name: string;
+  isa: string | null;
+  capped: boolean | null;
+  value: number;
+  ratio: number;
+}
+interface PeerReport {
+  cap: Record<string, string> | null;
+  name?: string;
+  isa?: string | null;
+  capped?: boolean | null;
+  capNote?: string;
+  error?: string;
 }
 interface Results {
   date: string;
   cpu: string;
+  isa: string;
+  isaOption: string | null;
   threads: number[];
   limits: { fmaGflops: Record<string, number>; bandwidthGBs: Record<string, number> };
+  peers?: Record<string, PeerReport>;
   rows: ResultRow[];
 }
 
@@ -77,12 +99,30 @@ const {
   embeddingBytes: (N: number, V: number, C: number) => number;
   adamwBytes: (n: number) => number;
 };
-const { main } = require('../../bench/run') as {
+interface IsaAddon {
+  supportedIsas(): string[];
+  getIsa(): string;
+  setIsa(isa: string): void;
+}
+const { main, useIsa } = require('../../bench/run') as {
   main: (
     argv: string[],
     io: { out: (s: string) => void; log: (s: string) => void },
     tuning?: object,
   ) => Promise<Results | null>;
+  useIsa: (addon: IsaAddon, isa: string | null, log: (s: string) => void) => void;
+};
+// The addon the bench loads (the same module): its ISA path before and after a run.
+const { addon: isaAddon } = require('../../src/native') as { addon: IsaAddon };
+const { peerEnv, peerCaps, findPython } = require('../../bench/lib/peer') as {
+  findPython: () => string | null;
+  peerEnv: (
+    library: string,
+    threads: number,
+    options?: { passiveWait?: boolean; isa?: string | null },
+    base?: Record<string, string>,
+  ) => Record<string, string>;
+  peerCaps: (library: string, isa: string | null) => Record<string, string> | null;
 };
 interface PeakRss {
   date: string;
@@ -121,11 +161,24 @@ describe('bench options', () => {
       threads: [1, 2],
       json: 'r.json',
       compare: false,
+      isa: null,
       help: false,
     });
     expect(
-      parseArgs(['--quick', '--filter', 'gemm NN', '--threads', '2,1,2', '--json', 'out.json', '--compare'], 'r.json'),
-    ).toEqual({ quick: true, filter: 'gemm NN', threads: [1, 2], json: 'out.json', compare: true, help: false });
+      parseArgs(
+        ['--quick', '--filter', 'gemm NN', '--threads', '2,1,2', '--json', 'out.json', '--compare', '--isa', 'avx2'],
+        'r.json',
+      ),
+    ).toEqual({
+      quick: true,
+      filter: 'gemm NN',
+      threads: [1, 2],
+      json: 'out.json',
+      compare: true,
+      isa: 'avx2',
+      help: false,
+    });
+    for (const isa of ['generic', 'avx2', 'avx512']) expect(parseArgs(['--isa', isa], 'r.json').isa).toBe(isa);
   });
 
   test('bad options throw and name the option', () => {
@@ -134,6 +187,35 @@ describe('bench options', () => {
     expectError(() => parseArgs(['--json', '--quick'], 'r.json'), 'TypeError', /--json needs a value/);
     expectError(() => parseArgs(['--threads', '1,x'], 'r.json'), 'RangeError', /--threads .* got '1,x'/);
     expectError(() => parseArgs(['--threads', '0'], 'r.json'), 'RangeError', /--threads/);
+    expectError(
+      () => parseArgs(['--isa', 'sse4'], 'r.json'),
+      'RangeError',
+      /bench: --isa expects generic, avx2, avx512, got 'sse4'/,
+    );
+    expectError(() => parseArgs(['--isa', 'AVX2'], 'r.json'), 'RangeError', /got 'AVX2'/);
+    expectError(() => parseArgs(['--isa'], 'r.json'), 'TypeError', /--isa needs a value/);
+    expectError(() => parseArgs(['--isa', '--compare'], 'r.json'), 'TypeError', /--isa needs a value/);
+  });
+
+  test('--isa: a path this CPU does not run is an error; without --isa ours keeps the path chosen at load', () => {
+    const calls: string[] = [];
+    const logs: string[] = [];
+    const avx2Only: IsaAddon = {
+      supportedIsas: () => ['generic', 'avx2'],
+      getIsa: () => 'avx2',
+      setIsa: (isa) => calls.push(isa),
+    };
+    expectError(
+      () => useIsa(avx2Only, 'avx512', (s) => logs.push(s)),
+      'RangeError',
+      /--isa avx512: this CPU runs only generic, avx2/,
+    );
+    useIsa(avx2Only, 'generic', (s) => logs.push(s));
+    useIsa(avx2Only, null, (s) => logs.push(s));
+    expect(calls).toEqual(['generic']);
+    expect(logs).toEqual([]); // avx2 is the widest here: the plain run is the avx2 run
+    useIsa({ ...avx2Only, getIsa: () => 'generic' }, null, (s) => logs.push(s));
+    expect(logs).toEqual(['ours runs generic, not avx2, with the peers uncapped: --isa generic caps them too']);
   });
 
   test('filter: substring (even with regex characters) or case-insensitive regex', () => {
@@ -144,6 +226,106 @@ describe('bench options', () => {
     expect(nameFilter('LAYERNORM')('layernorm fwd+bwd 1536x256')).toBe(true);
     expect(nameFilter('fwd+bwd')('attention fwd+bwd B8 H6 T256 D64')).toBe(true);
     expect(nameFilter(null)('anything')).toBe(true);
+  });
+});
+
+describe('bench peer environment', () => {
+  // Kernel choices inherited from the shell (old-CPU workarounds, a forced torch path) that no peer may keep.
+  const base = {
+    PATH: '/bin',
+    OPENBLAS_CORETYPE: 'Zen',
+    OPENBLAS_L2_SIZE: '524288',
+    BLIS_ARCH_TYPE: '0',
+    ATEN_CPU_CAPABILITY: 'avx512',
+    OMP_WAIT_POLICY: 'ACTIVE',
+  };
+  const threadVariables = (t: string) => ({
+    OPENBLAS_NUM_THREADS: t,
+    BLIS_NUM_THREADS: t,
+    OMP_NUM_THREADS: t,
+    MKL_NUM_THREADS: t,
+  });
+  const libraries = ['numpy', 'blis', 'torch'];
+
+  test('without --isa every peer runs uncapped: inherited kernel choices removed, thread counts fixed', () => {
+    for (const library of libraries) {
+      expect(peerEnv(library, 2, {}, base)).toEqual({ PATH: '/bin', ...threadVariables('2') });
+      expect(peerEnv(library, 2, { isa: null }, base)).toEqual({ PATH: '/bin', ...threadVariables('2') });
+      expect(peerCaps(library, null)).toBeNull();
+    }
+    expect(peerEnv('torch', 1, { passiveWait: true }, base)).toEqual({
+      PATH: '/bin',
+      ...threadVariables('1'),
+      OMP_WAIT_POLICY: 'PASSIVE',
+    });
+  });
+
+  test('each --isa caps each peer library to the same instruction set', () => {
+    const caps: Record<string, Record<string, Record<string, string>>> = {
+      generic: {
+        numpy: { OPENBLAS_CORETYPE: 'Prescott' },
+        blis: { BLIS_ARCH_TYPE: 'generic' },
+        torch: { ATEN_CPU_CAPABILITY: 'default', OPENBLAS_CORETYPE: 'Prescott' },
+      },
+      avx2: {
+        numpy: { OPENBLAS_CORETYPE: 'Haswell' },
+        blis: { BLIS_ARCH_TYPE: 'haswell' },
+        torch: { ATEN_CPU_CAPABILITY: 'avx2', OPENBLAS_CORETYPE: 'Haswell' },
+      },
+      // OpenBLAS and BLIS pick their widest kernels themselves; torch 1.13 runs avx2 unless asked for avx512.
+      avx512: { numpy: {}, blis: {}, torch: { ATEN_CPU_CAPABILITY: 'avx512' } },
+    };
+    for (const [isa, byLibrary] of Object.entries(caps)) {
+      for (const library of libraries) {
+        const expected = byLibrary[library];
+        expect({ isa, library, env: peerEnv(library, 1, { isa }, base) }).toEqual({
+          isa,
+          library,
+          env: { PATH: '/bin', ...threadVariables('1'), ...expected },
+        });
+        expect(peerCaps(library, isa)).toEqual(Object.keys(expected).length > 0 ? expected : null);
+      }
+    }
+    expect(peerEnv('torch', 2, { passiveWait: true, isa: 'avx2' }, base)).toEqual({
+      PATH: '/bin',
+      ...threadVariables('2'),
+      OMP_WAIT_POLICY: 'PASSIVE',
+      ATEN_CPU_CAPABILITY: 'avx2',
+      OPENBLAS_CORETYPE: 'Haswell',
+    });
+  });
+
+  test('where Python and the libraries are installed, the real peers report the avx2 caps as taken', () => {
+    const python = findPython();
+    if (python === null || !isaAddon.supportedIsas().includes('avx2')) return;
+    const script = path.join(__dirname, '..', '..', 'bench', 'peers', 'peer.py');
+    const hello = (library: string) => {
+      const child = spawnSync(python, [script, library], {
+        input: '{"op": "hello"}\n',
+        env: peerEnv(library, 1, { isa: 'avx2' }),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      const line = child.stdout.split('\n')[0];
+      return line ? (JSON.parse(line) as { ok: boolean; name?: string; isa?: string; capped?: boolean }) : null;
+    };
+    const numpy = hello('numpy');
+    if (numpy?.ok && numpy.name!.includes('OpenBLAS'))
+      expect([numpy.isa, numpy.capped]).toEqual(['OpenBLAS Haswell', true]);
+    const blis = hello('blis'); // not ok where BLIS is not installed
+    if (blis?.ok) expect([blis.isa, blis.capped]).toEqual(['BLIS haswell', true]);
+    const torch = hello('torch');
+    if (torch?.ok) expect(torch.isa).toMatch(/^ATen AVX2, /);
+    if (torch?.ok && torch.isa!.includes('OpenBLAS')) expect(torch.capped).toBe(true);
+  }, 120_000);
+
+  test("the base environment defaults to this process's, which stays unchanged", () => {
+    const before = { ...process.env };
+    const env = peerEnv('numpy', 3, { isa: 'avx2' });
+    expect(process.env).toEqual(before);
+    expect(env.PATH).toBe(process.env.PATH);
+    expect(env.OPENBLAS_NUM_THREADS).toBe('3');
+    expect(env.OPENBLAS_CORETYPE).toBe('Haswell');
   });
 });
 
@@ -335,8 +517,12 @@ describe('bench run', () => {
     expect(results).not.toBeNull();
     const written = JSON.parse(fs.readFileSync(json, 'utf8')) as Results;
     expect(written).toEqual(results);
-    expect(Object.keys(written).sort()).toEqual(['cpu', 'date', 'limits', 'rows', 'threads']);
+    expect(Object.keys(written)).toEqual(['date', 'cpu', 'isa', 'isaOption', 'threads', 'limits', 'rows']);
     expect(Number.isNaN(Date.parse(written.date))).toBe(false);
+    // No --isa: ours on the path chosen at load (the widest this CPU runs), no peer caps.
+    expect(written.isa).toBe(isaAddon.getIsa());
+    expect(written.isaOption).toBeNull();
+    expect(written.cpu).toContain(`kernels: ${written.isa}`);
     expect(written.threads).toEqual([1]);
     for (const limit of [written.limits.fmaGflops, written.limits.bandwidthGBs]) {
       expect(Object.keys(limit).sort()).toEqual(['1', '2']);
@@ -370,7 +556,36 @@ describe('bench run', () => {
     const table = out.join('\n');
     expect(table).toContain('| gemm NN 128^3 | 128x128x128 | 1 |');
     expect(table).toContain(`CPU: ${written.cpu}`);
+    expect(table).toContain(`ISA: ours ${written.isa} (no --isa`);
     expect(fs.readdirSync(dir)).toEqual(['results.json']); // no temporary file left behind
+  });
+
+  test('--isa runs ours on that path (the CPU line and the JSON name it) and restores the path after', async () => {
+    const before = isaAddon.getIsa();
+    for (const isa of isaAddon.supportedIsas()) {
+      const { out, io } = silent();
+      const results = await main(
+        [
+          '--quick',
+          '--isa',
+          isa,
+          '--filter',
+          '^gemm NN 128\\^3$',
+          '--threads',
+          '1',
+          '--json',
+          path.join(dir, 'isa.json'),
+        ],
+        io,
+        FAST_LIMITS,
+      );
+      expect({ isa: results!.isa, option: results!.isaOption }).toEqual({ isa, option: isa });
+      expect(results!.cpu).toContain(`kernels: ${isa}`);
+      expect(out.join('\n')).toContain(
+        `ISA: ours ${isa} (--isa ${isa}); peers capped to the same instruction set where`,
+      );
+      expect(isaAddon.getIsa()).toBe(before);
+    }
   });
 
   async function withPython<T>(python: string, fn: () => Promise<T>): Promise<T> {
@@ -382,6 +597,27 @@ describe('bench run', () => {
       if (saved === undefined) delete process.env.BENCH_PYTHON;
       else process.env.BENCH_PYTHON = saved;
     }
+  }
+
+  /** A quick --compare run of the rows `filter` selects on 1 thread, with `python` as the peers' Python and `extra`
+   * options: the results, the table and the log. */
+  async function compareRun(python: string, filter: string, extra: string[] = []) {
+    const argv = [
+      '--quick',
+      '--compare',
+      ...extra,
+      '--filter',
+      filter,
+      '--threads',
+      '1',
+      '--json',
+      path.join(dir, 'c.json'),
+    ];
+    const out: string[] = [];
+    const logs: string[] = [];
+    const io = { out: (s: string) => out.push(s), log: (s: string) => logs.push(s) };
+    const results = (await withPython(python, () => main(argv, io, FAST_LIMITS)))!;
+    return { results, table: out.join('\n'), log: logs.join('\n') };
   }
 
   test('--compare without Python says "peer unavailable" and writes no peer fields', async () => {
@@ -405,11 +641,18 @@ describe('bench run', () => {
     expect(results!.rows).toHaveLength(1);
     expect(results!.rows[0].peer).toBeUndefined();
     expect(results!.rows[0].threads).toBe(2);
+    expect(results!.peers).toEqual({
+      numpy: { cap: null, error: 'no python3 found' },
+      blis: { cap: null, error: 'no python3 found' },
+    });
     expect(out.join('\n')).toMatch(/\| gemm TN 128\^3 \|.*\| peer unavailable \|/);
   });
 
-  /** A stand-in for python3 that speaks the peer protocol from a shell script: `timeReply` answers each 'time'. */
-  function fakePython(name: string, timeReply: string): string {
+  const HELLO = 'echo \'{"ok": true, "name": "fake 1.0"}\'';
+
+  /** A stand-in for python3 that speaks the peer protocol from a shell script: `timeReply` answers each 'time',
+   * `helloReply` each 'hello' (shell commands; $2 is the peer library, the environment the peer's). */
+  function fakePython(name: string, timeReply: string, helloReply = HELLO): string {
     const file = path.join(dir, name);
     fs.writeFileSync(
       file,
@@ -418,7 +661,7 @@ describe('bench run', () => {
         'if [ "$1" = "-c" ]; then echo 3; exit 0; fi',
         'while read -r line; do',
         '  case "$line" in',
-        '    *\\"hello\\"*) echo \'{"ok": true, "name": "fake 1.0"}\' ;;',
+        `    *\\"hello\\"*) ${helloReply} ;;`,
         `    *\\"time\\"*) ${timeReply} ;;`,
         '    *\\"maxrss\\"*) echo \'{"ok": true, "maxRssKiB": 1048576}\' ;;',
         '    *) echo \'{"ok": true}\' ;;',
@@ -431,50 +674,133 @@ describe('bench run', () => {
     return file;
   }
 
-  test("--compare records the peer's name, throughput and ours/peer ratio", async () => {
+  test("--compare records each peer's name, throughput and ours/peer ratio", async () => {
     const python = fakePython('python-ok', 'echo \'{"ok": true, "ms": 2}\'');
-    const { out, io } = silent();
-    const results = await withPython(python, () =>
-      main(
-        ['--quick', '--compare', '--filter', 'gemm NN 256^3', '--threads', '1', '--json', path.join(dir, 'peer.json')],
-        io,
-        FAST_LIMITS,
-      ),
+    const { results, table } = await compareRun(python, '^(gemm NN 256\\^3|softmax fwd\\+bwd 1536x256)$');
+    expect(Object.keys(results)).toEqual(['date', 'cpu', 'isa', 'isaOption', 'threads', 'limits', 'peers', 'rows']);
+    // The fake reports no path: capped null, as for an uncapped peer.
+    const fake = { cap: null, name: 'fake 1.0', isa: null, capped: null };
+    expect(results.peers).toEqual({ numpy: fake, blis: fake, torch: fake });
+    const [gemm, softmax] = results.rows;
+    const keys = ['name', 'shape', 'threads', 'medianMs', 'minMs', 'maxMs', 'value', 'unit', 'ofLimit', 'peer'];
+    expect(Object.keys(gemm)).toEqual([...keys, 'peers']); // GEMM: OpenBLAS and BLIS
+    expect(Object.keys(softmax)).toEqual(keys); // one peer library: no list
+    expect(Object.keys(gemm.peer!)).toEqual(['library', 'name', 'isa', 'capped', 'value', 'ratio']);
+    expect(gemm.peer!.library).toBe('numpy'); // a tie keeps the first
+    expect(gemm.peer!.name).toBe('fake 1.0 (1 thread)');
+    expect(gemm.peer!.value).toBeCloseTo((2 * 256 ** 3) / 0.002 / 1e9, 9);
+    expect(gemm.peer!.ratio).toBeCloseTo(gemm.value / gemm.peer!.value, 9);
+    expect(gemm.peers!.map((p) => p.library)).toEqual(['numpy', 'blis']);
+    for (const p of gemm.peers! as MeasuredPeer[]) expect(p.ratio).toBeCloseTo(gemm.value / p.value, 9);
+    expect(softmax.peer!.library).toBe('torch');
+    expect(table).toMatch(/\| gemm NN 256\^3 \|.*\| fake 1t \(fake 1t 16\.8\) \| 16\.8 \| [\d.]+x \|/);
+    expect(table).toMatch(/\| softmax fwd\+bwd 1536x256 \|.*\| fake 1t \| [\d.]+ \| [\d.]+x \|/);
+  });
+
+  test('GEMM rows take the ratio against the faster of OpenBLAS and BLIS, and record both', async () => {
+    for (const [faster, slower] of [
+      ['blis', 'numpy'],
+      ['numpy', 'blis'],
+    ]) {
+      const python = fakePython(
+        `python-${faster}-faster`,
+        `if [ "$2" = ${faster} ]; then echo '{"ok": true, "ms": 1}'; else echo '{"ok": true, "ms": 4}'; fi`,
+        'echo "{\\"ok\\": true, \\"name\\": \\"fake $2\\"}"',
+      );
+      const { results, table } = await compareRun(python, 'gemm NN 128^3');
+      const row = results.rows[0];
+      const value = (ms: number) => (2 * 128 ** 3) / (ms / 1000) / 1e9;
+      expect(row.peer!.library).toBe(faster);
+      expect(row.peer!.name).toBe(`fake ${faster} (1 thread)`);
+      expect(row.peer!.value).toBeCloseTo(value(1), 6);
+      expect(row.peer!.ratio).toBeCloseTo(row.value / value(1), 9);
+      const byLibrary = Object.fromEntries((row.peers! as MeasuredPeer[]).map((p) => [p.library, p]));
+      expect(byLibrary[slower].value).toBeCloseTo(value(4), 6);
+      expect(byLibrary[slower].ratio).toBeCloseTo(row.value / value(4), 9);
+      expect(byLibrary[faster]).toEqual(row.peer);
+      expect(table).toContain('| fake 1t (fake 1t 1.05) | 4.19 |'); // 2*128^3 flops in 4 ms and 1 ms
+    }
+  });
+
+  test('BLIS missing: "peer unavailable" for that peer only', async () => {
+    const python = fakePython(
+      'python-no-blis',
+      'echo \'{"ok": true, "ms": 2}\'',
+      'if [ "$2" = blis ]; then echo \'{"ok": false, "error": "RuntimeError: numpy does not run on BLIS here"}\'; ' +
+        'else echo \'{"ok": true, "name": "numpy 1.0 + OpenBLAS 0.3 Haswell"}\'; fi',
     );
-    const row = results!.rows[0];
-    expect(Object.keys(row)).toEqual([
-      'name',
-      'shape',
-      'threads',
-      'medianMs',
-      'minMs',
-      'maxMs',
-      'value',
-      'unit',
-      'ofLimit',
-      'peer',
-    ]);
-    expect(Object.keys(row.peer!)).toEqual(['name', 'value', 'ratio']);
-    expect(row.peer!.name).toBe('fake 1.0 (1 thread)');
-    expect(row.peer!.value).toBeCloseTo((2 * 256 ** 3) / 0.002 / 1e9, 9);
+    const { results, table, log } = await compareRun(python, 'gemm TN 256^3');
+    const row = results.rows[0];
+    expect(row.peer!.library).toBe('numpy');
     expect(row.peer!.ratio).toBeCloseTo(row.value / row.peer!.value, 9);
-    expect(out.join('\n')).toMatch(/\| gemm NN 256\^3 \|.*\| fake 1t \| 16\.8 \| [\d.]+x \|/);
+    expect(row.peers).toEqual([row.peer, { library: 'blis', note: 'peer unavailable' }]);
+    expect(results.peers!.blis).toEqual({
+      cap: null,
+      error: 'blis peer: RuntimeError: numpy does not run on BLIS here',
+    });
+    expect(results.peers!.numpy.name).toBe('numpy 1.0 + OpenBLAS 0.3 Haswell');
+    expect(log).toContain('gemm TN 256^3 [1t]: blis peer unavailable');
+    expect(table).toMatch(/\| gemm TN 256\^3 \|.*\| OpenBLAS 1t \(blis unavailable\) \| 16\.8 \| [\d.]+x \|/);
+  });
+
+  test('--compare --isa avx2: each peer process gets its caps, and the JSON and table say whether they held', async () => {
+    if (!isaAddon.supportedIsas().includes('avx2')) return; // ours cannot run avx2 here
+    // The fake reports the caps it was started with; its BLIS says it picked another path.
+    const python = fakePython(
+      'python-caps',
+      'echo \'{"ok": true, "ms": 2}\'',
+      'if [ "$2" = blis ]; then echo "{\\"ok\\": true, \\"name\\": \\"fake blis\\", \\"isa\\": \\"BLIS zen3\\", ' +
+        '\\"capped\\": false, \\"capNote\\": \\"BLIS_ARCH_TYPE=$BLIS_ARCH_TYPE but it runs zen3\\"}"; ' +
+        'else echo "{\\"ok\\": true, \\"name\\": \\"fake $2\\", \\"isa\\": \\"$OPENBLAS_CORETYPE $ATEN_CPU_CAPABILITY\\", ' +
+        '\\"capped\\": true}"; fi',
+    );
+    const { results, table, log } = await compareRun(python, '^(gemm NN 128\\^3|softmax fwd\\+bwd 1536x256)$', [
+      '--isa',
+      'avx2',
+    ]);
+    expect(results.isa).toBe('avx2');
+    expect(results.isaOption).toBe('avx2');
+    expect(results.peers).toEqual({
+      numpy: { cap: { OPENBLAS_CORETYPE: 'Haswell' }, name: 'fake numpy', isa: 'Haswell ', capped: true },
+      blis: {
+        cap: { BLIS_ARCH_TYPE: 'haswell' },
+        name: 'fake blis',
+        isa: 'BLIS zen3',
+        capped: false,
+        capNote: 'BLIS_ARCH_TYPE=haswell but it runs zen3',
+      },
+      torch: {
+        cap: { ATEN_CPU_CAPABILITY: 'avx2', OPENBLAS_CORETYPE: 'Haswell' },
+        name: 'fake torch',
+        isa: 'Haswell avx2',
+        capped: true,
+      },
+    });
+    const [gemm, softmax] = results.rows;
+    expect(Object.fromEntries((gemm.peers! as MeasuredPeer[]).map((p) => [p.library, [p.isa, p.capped]]))).toEqual({
+      numpy: ['Haswell ', true],
+      blis: ['BLIS zen3', false],
+    });
+    expect([softmax.peer!.isa, softmax.peer!.capped]).toEqual(['Haswell avx2', true]);
+    expect(log).toContain('blis peer NOT capped (BLIS_ARCH_TYPE=haswell): BLIS_ARCH_TYPE=haswell but it runs zen3');
+    expect(table).toContain('kernels: avx2)');
+    expect(table).toContain('ISA: ours avx2 (--isa avx2); peers capped to the same instruction set where');
+    expect(table).toContain('- fake numpy [Haswell ]: OPENBLAS_CORETYPE=Haswell: took effect');
+    expect(table).toContain(
+      '- fake blis [BLIS zen3]: BLIS_ARCH_TYPE=haswell: NOT capped (BLIS_ARCH_TYPE=haswell but it runs zen3)',
+    );
+    expect(table).toContain(
+      '- fake torch [Haswell avx2]: ATEN_CPU_CAPABILITY=avx2, OPENBLAS_CORETYPE=Haswell: took effect',
+    );
   });
 
   test('a peer that dies mid-row drops out of that row only', async () => {
     const python = fakePython('python-dies', 'exit 1');
-    const { out, io } = silent();
-    const results = await withPython(python, () =>
-      main(
-        ['--quick', '--compare', '--filter', 'gemm NT 128^3', '--threads', '1', '--json', path.join(dir, 'dies.json')],
-        io,
-        FAST_LIMITS,
-      ),
-    );
-    expect(results!.rows).toHaveLength(1);
-    expect(results!.rows[0].peer).toBeUndefined();
-    expect(results!.rows[0].value).toBeGreaterThan(0);
-    expect(out.join('\n')).toMatch(/\| gemm NT 128\^3 \|.*\| peer failed \|/);
+    const { results, table } = await compareRun(python, 'gemm NT 128^3');
+    expect(results.rows).toHaveLength(1);
+    expect(results.rows[0].peer).toBeUndefined();
+    expect(results.rows[0].value).toBeGreaterThan(0);
+    expect(table).toMatch(/\| gemm NT 128\^3 \|.*\| peer failed \|/);
   });
 
   test("peak-rss: our training process and the peer's peak RSS in MiB, and theirs / ours", async () => {
