@@ -22,6 +22,9 @@ export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
   deviceName(device?: number): string;
   /** Waits for every queued kernel (launches are asynchronous; reading data back waits too). */
   synchronize(): void;
+  /** Whether each kernel launch waits for its kernel, so that a fault is reported under the op that launched it:
+   * set by TN_CUDA_SYNC=1 or CUDA_LAUNCH_BLOCKING=1 in the environment when the addon loads (slow; for debugging). */
+  syncLaunches(): boolean;
   isAvailable(): boolean;
   /** gemm with a and b holding bfloat16 (two per 4-byte element; offsets and strides count bfloat16 values),
    * c and bias float32, FP32 accumulation on tensor cores. */
@@ -130,5 +133,22 @@ export function memoryStats(): { storages: number; bytes: number } {
   return loaded ? loaded.memoryStats() : { storages: 0, bytes: 0 };
 }
 
+/** Whether CUDA launches wait for their kernels (TN_CUDA_SYNC=1 or CUDA_LAUNCH_BLOCKING=1); false without the addon. */
+export function syncLaunches(): boolean {
+  try {
+    return loadAddon().syncLaunches();
+  } catch {
+    return false;
+  }
+}
+
 /** `cuda.isAvailable()`, `cuda.deviceCount()`... in the style of torch.cuda. */
-export const cuda = { isAvailable, deviceCount, deviceName, synchronize, memoryStats, addonPath: cudaAddonPath };
+export const cuda = {
+  isAvailable,
+  deviceCount,
+  deviceName,
+  synchronize,
+  syncLaunches,
+  memoryStats,
+  addonPath: cudaAddonPath,
+};

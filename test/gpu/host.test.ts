@@ -1,5 +1,6 @@
 // Host-side checks of the CUDA backend that run on any machine: lazy loading, the errors without a device,
 // and the built addon's exports. (Kernels on a real GPU: kernels.test.ts and tensor.test.ts.)
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kernels } from '../../src/backend';
@@ -67,6 +68,23 @@ describe('CUDA backend without a GPU', () => {
     expectError(() => kernels('tpu' as 'cpu'), 'Error', /unknown device 'tpu'/);
   });
 
+  (built ? test : test.skip)('TN_CUDA_SYNC=1 or CUDA_LAUNCH_BLOCKING=1 makes every launch wait for its kernel', () => {
+    // The flag is read once per process, so each setting gets a fresh node.
+    const syncIn = (env: Record<string, string>): string => {
+      const run = spawnSync(
+        process.execPath,
+        ['-e', `process.stdout.write(String(require(${JSON.stringify(addonFile)}).syncLaunches()))`],
+        { encoding: 'utf8', env: { ...process.env, TN_CUDA_SYNC: '', CUDA_LAUNCH_BLOCKING: '', ...env } },
+      );
+      expect(run.stderr).toBe('');
+      return run.stdout;
+    };
+    expect(syncIn({})).toBe('false');
+    expect(syncIn({ TN_CUDA_SYNC: '1' })).toBe('true');
+    expect(syncIn({ CUDA_LAUNCH_BLOCKING: '1' })).toBe('true');
+    expect(syncIn({ TN_CUDA_SYNC: '0' })).toBe('false');
+  });
+
   (built ? test : test.skip)('the CUDA addon exports every CPU kernel and the device functions', () => {
     const gpu = require(addonFile) as Record<string, unknown>;
     const cpuOnly = [
@@ -86,6 +104,7 @@ describe('CUDA backend without a GPU', () => {
       'deviceCount',
       'deviceName',
       'synchronize',
+      'syncLaunches',
       'isAvailable',
       'gemmBf16',
       'castToBf16',

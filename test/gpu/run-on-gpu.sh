@@ -112,8 +112,9 @@ if [ ! -f dist/index.js ]; then
   step "build:ts" 120 "$OUT_DIR/build-cpu.log" "$NODE_BIN" node_modules/typescript/bin/tsc -p tsconfig.json
 fi
 
+# TN_CUDA_SYNC=1: every launch waits for its kernel, so a fault is reported under the op that launched it.
 step "test:gpu" 240 "$OUT_DIR/test-gpu.log" \
-  "$NODE_BIN" node_modules/jest/bin/jest.js --ci --verbose test/gpu
+  env TN_CUDA_SYNC=1 "$NODE_BIN" node_modules/jest/bin/jest.js --ci --verbose test/gpu
 
 step "bench:gpu" 240 "$OUT_DIR/bench-gpu.md" \
   "$NODE_BIN" bench/gpu/run.js --json "$OUT_DIR/bench-gpu.json"
