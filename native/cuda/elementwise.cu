@@ -1,6 +1,6 @@
-// Element-wise kernels on the GPU: broadcast binary ops, unary ops and their backward, masked fill, fill and
-// casts. The formulas are those of native/cpu/elementwise_loops.inc (same operation order), so results agree
-// with the CPU up to the last-ulp differences of the device math library.
+// Element-wise kernels on the GPU: broadcast binary ops, unary ops and their backward, masked fill, fill, casts
+// and comparisons with a scalar. The formulas are those of native/cpu/elementwise_loops.inc (same operation
+// order), so results agree with the CPU up to the last-ulp differences of the device math library.
 #include <climits>
 
 #include "../cpu/elementwise.h"
@@ -246,6 +246,15 @@ __global__ void masked_fill_kernel(const float* x, const int32_t* mask, float* o
   }
 }
 
+// Compared in double: every int32 and every float32 converts exactly, so the result is that of the exact values.
+template <typename T>
+__global__ void compare_scalar_kernel(CompareOp op, const T* src, double value, int32_t* dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const bool equal = static_cast<double>(src[i]) == value;
+    dst[i] = (op == CompareOp::eq) == equal ? 1 : 0;
+  }
+}
+
 __global__ void fill_kernel(float* dst, int64_t n, float value) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     dst[i] = value;
@@ -319,6 +328,16 @@ void masked_fill(const float* x, const int32_t* mask, const int64_t* mask_stride
   const Layout L = merge_dims(mask_strides, mask_strides, shape, ndim);
   masked_fill_kernel<<<grid_for(n, kThreads), kThreads, 0, cuda_stream()>>>(x, mask, out, L, n, value);
   cuda_check_launch("maskedFill");
+}
+
+void compare_scalar(CompareOp op, const void* src, bool src_is_int, double value, int32_t* dst, int64_t n) {
+  if (n == 0) return;
+  const unsigned grid = grid_for(n, kThreads);
+  if (src_is_int)
+    compare_scalar_kernel<<<grid, kThreads, 0, cuda_stream()>>>(op, static_cast<const int32_t*>(src), value, dst, n);
+  else
+    compare_scalar_kernel<<<grid, kThreads, 0, cuda_stream()>>>(op, static_cast<const float*>(src), value, dst, n);
+  cuda_check_launch("compareScalar");
 }
 
 void fill(float* dst, int64_t n, float value) {

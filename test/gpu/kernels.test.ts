@@ -551,6 +551,36 @@ describeGpu('CUDA element-wise kernels', () => {
     );
     expectEqual(r);
   });
+
+  for (const n of [1, 7, 1001, 70001]) {
+    test(`compareScalar eq/ne on float32 and int32, n = ${n}`, () => {
+      const f = randomArray(n, 68, -2, 2).map((v) => Math.round(v * 2) / 2);
+      f.set([NaN, -0, Infinity, 16777218].slice(0, n), 0);
+      const i = randomInts(n, 69, -3, 4);
+      i.set([16777217, 2147483647, -2147483648].slice(0, n), 0);
+      for (const op of ['eq', 'ne'] as const) {
+        const r = onBoth(
+          [f, i],
+          [
+            { n, int: true },
+            { n, int: true },
+            { n, int: true },
+          ],
+          (k, [sf, si, a, b, c]) => {
+            k.compareScalar(op, sf, a, n, false, 0.5);
+            k.compareScalar(op, si, b, n, true, 16777216);
+            k.compareScalar(op, si, c, n, true, -3);
+          },
+        );
+        expectEqual(r);
+        const plain = (src: ArrayLike<number>, value: number): number[] =>
+          Array.from(src, (v) => ((v === value) === (op === 'eq') ? 1 : 0));
+        expect(Array.from(r.gpu[0])).toEqual(plain(f, 0.5));
+        expect(Array.from(r.gpu[1])).toEqual(plain(i, 16777216));
+        expect(Array.from(r.gpu[2])).toEqual(plain(i, -3));
+      }
+    });
+  }
 });
 
 describeGpu('CUDA reductions, indexing and copies', () => {

@@ -173,6 +173,18 @@ describe('element-wise ops', () => {
     ]);
   });
 
+  test('casts to bool map nonzero to true (NaN included), in a kernel', () => {
+    const floats = tensor([0, -0, 0.5, -2, NaN, Infinity, 1e-30]);
+    const asBool = floats.to('bool');
+    expect(asBool.dtype).toBe('bool');
+    expect(asBool.toArray()).toEqual([false, false, true, true, true, true, true]);
+    const ints = tensor([0, 7, -1, 2147483647, 0], { dtype: 'int32' });
+    expect(ints.to('bool').toArray()).toEqual([false, true, true, true, false]);
+    expect(asBool.to('bool').toArray()).toEqual(asBool.toArray());
+    expect(zeros([0]).to('bool').shape).toEqual([0]);
+    expect(tensor(3).to('bool').toArray()).toBe(true);
+  });
+
   test('errors name the op and the shapes', () => {
     expectError(
       () => tensor([1, 2, 3]).add(tensor([1, 2])),
