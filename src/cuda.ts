@@ -6,14 +6,31 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NativeAddon, NativeStorage } from './native';
 
-type CpuOnly =
-  | 'setNumThreads'
-  | 'getNumThreads'
-  | 'setIsa'
-  | 'getIsa'
-  | 'supportedIsas'
-  | 'measureFmaGflops'
-  | 'measureBandwidthGBs';
+/** The CPU addon's exports that the CUDA addon does not have, each with the reason: none is a kernel over
+ * storages, so every kernel family has a CUDA twin. test/gpu/host.test.ts fails on any undeclared difference. */
+export const CPU_ONLY_BINDINGS = {
+  setNumThreads: 'sizes the CPU thread pool',
+  getNumThreads: 'reads the CPU thread pool size',
+  setIsa: 'picks a CPU kernel path (AVX2, AVX-512)',
+  getIsa: 'names the CPU kernel path',
+  supportedIsas: 'lists the CPU kernel paths',
+  measureFmaGflops: 'the peak family measures the CPU',
+  measureBandwidthGBs: 'the peak family measures host memory',
+} as const;
+
+/** The CUDA addon's exports that the CPU addon does not have: device queries and BF16 GEMM with its casts. */
+export const CUDA_ONLY_BINDINGS = {
+  deviceCount: 'CUDA devices the runtime sees',
+  deviceName: 'the name of a device',
+  synchronize: 'waits for the queued kernels',
+  syncLaunches: 'whether launches wait for their kernels (TN_CUDA_SYNC)',
+  isAvailable: 'whether a device is present',
+  gemmBf16: 'GEMM over bfloat16 operands',
+  castToBf16: 'float32 to bfloat16',
+  castFromBf16: 'bfloat16 to float32',
+} as const;
+
+type CpuOnly = keyof typeof CPU_ONLY_BINDINGS;
 
 /** The CUDA addon: the CPU addon's kernels (minus threads, ISA and CPU benchmarks) plus device functions. */
 export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
@@ -61,25 +78,27 @@ export function cudaAddonPath(): string {
   return process.env.TN_CUDA_ADDON ?? built;
 }
 
+const NO_DEVICE = 'no CUDA device: the CUDA addon is built but the CUDA runtime finds no GPU (or no driver)';
+
 let loaded: CudaAddon | null = null;
-let loadError: Error | null = null;
+let loadFailure: Error | null = null;
 let deviceSeen = false; // devices do not disappear: once one is seen, later calls skip the query
 
 /** The addon itself, loaded on first call; throws when the file is missing or cannot be loaded. */
 function loadAddon(): CudaAddon {
   if (loaded) return loaded;
-  if (loadError) throw loadError;
+  if (loadFailure) throw loadFailure;
   const file = cudaAddonPath();
   if (!fs.existsSync(file)) {
-    loadError = new Error(`CUDA addon not built: run npm run build:cuda (no ${file})`);
-    throw loadError;
+    loadFailure = new Error(`CUDA addon not built: run npm run build:cuda (no ${file})`);
+    throw loadFailure;
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(file) as CudaAddon;
   } catch (e) {
-    loadError = new Error(`CUDA addon at ${file} failed to load: ${(e as Error).message}`);
-    throw loadError;
+    loadFailure = new Error(`CUDA addon at ${file} failed to load: ${(e as Error).message}`);
+    throw loadFailure;
   }
   return loaded;
 }
@@ -88,8 +107,7 @@ function loadAddon(): CudaAddon {
 export function cudaKernels(): NativeAddon {
   const addon = loadAddon();
   if (deviceSeen) return addon as unknown as NativeAddon;
-  if (addon.deviceCount() === 0)
-    throw new Error('no CUDA device: the CUDA addon is built but the CUDA runtime finds no GPU (or no driver)');
+  if (addon.deviceCount() === 0) throw new Error(NO_DEVICE);
   deviceSeen = true;
   return addon as unknown as NativeAddon;
 }
@@ -98,6 +116,17 @@ export function cudaKernels(): NativeAddon {
 export function cudaAddon(): CudaAddon {
   cudaKernels();
   return loadAddon();
+}
+
+/** Why tensors cannot live on 'cuda', or null when they can: the addon is not built, fails to load (the loader's
+ * message), or finds no device. Never throws; isAvailable() is false exactly when this is an error. */
+export function loadError(): Error | null {
+  try {
+    if (loadAddon().deviceCount() > 0) return null;
+    return new Error(NO_DEVICE);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
 }
 
 /** Whether tensors can live on 'cuda': the addon is built and loads, and a device is present. */
@@ -145,6 +174,7 @@ export function syncLaunches(): boolean {
 /** `cuda.isAvailable()`, `cuda.deviceCount()`... in the style of torch.cuda. */
 export const cuda = {
   isAvailable,
+  loadError,
   deviceCount,
   deviceName,
   synchronize,
