@@ -103,8 +103,18 @@ function loadAddon(): CudaAddon {
   return loaded;
 }
 
+// A stand-in for the CUDA kernels (tests only): see setCudaKernelsForTesting.
+let standIn: NativeAddon | null = null;
+
+/** For tests: kernels('cuda') serves `k` instead of the CUDA addon (e.g. the CPU kernels behind storages that
+ * count their reads back to the host, or whose allocations fail), until called again with null. */
+export function setCudaKernelsForTesting(k: NativeAddon | null): void {
+  standIn = k;
+}
+
 /** The CUDA kernels, for kernels('cuda'): throws a clear error when there is no usable CUDA device. */
 export function cudaKernels(): NativeAddon {
+  if (standIn) return standIn;
   const addon = loadAddon();
   if (deviceSeen) return addon as unknown as NativeAddon;
   if (addon.deviceCount() === 0) throw new Error(NO_DEVICE);
