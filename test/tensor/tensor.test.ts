@@ -197,6 +197,46 @@ describe('element-wise ops', () => {
   });
 });
 
+describe("crossEntropy's mean over the rows not ignored", () => {
+  const logits = (seed: number) => randn([7, 5], { seed }).requiresGrad_();
+  const meanOf = (values: ArrayLike<number>, keep: boolean[]): number => {
+    const kept = Array.from(values).filter((_, i) => keep[i]);
+    return kept.reduce((a, b) => a + b, 0) / kept.length;
+  };
+
+  test('divides by the count of targets other than ignoreIndex, and so does the gradient', () => {
+    for (const ignoreIndex of [-100, 2, -(2 ** 40)]) {
+      const x = logits(1);
+      // -100 rows for the default; class 2 itself ignored; an ignoreIndex no int32 equals ignores nothing.
+      const t = tensor(ignoreIndex === -100 ? [0, 2, -100, 4, 2, 1, -100] : [0, 2, 3, 4, 2, 1, 0], { dtype: 'int32' });
+      const keep = Array.from(t.dataSync(), (v) => v !== ignoreIndex);
+      const perRow = F.crossEntropy(x, t, { ignoreIndex, reduction: 'none' });
+      const loss = F.crossEntropy(x, t, { ignoreIndex });
+      expect(loss.item()).toBeCloseTo(meanOf(perRow.dataSync(), keep), 5);
+      loss.backward();
+      const grad = (x.grad as Tensor).dataSync();
+      x.zeroGrad();
+      // The gradient of the mean is the per-row gradient over the count.
+      F.crossEntropy(x, t, { ignoreIndex, reduction: 'sum' }).backward();
+      const count = keep.filter(Boolean).length;
+      const sumGrad = (x.grad as Tensor).dataSync();
+      expect(
+        maxRelError(
+          grad,
+          Array.from(sumGrad, (g) => g / count),
+        ),
+      ).toBeLessThan(1e-6);
+    }
+  });
+
+  test('every row ignored gives NaN, as PyTorch', () => {
+    const x = logits(2);
+    const loss = F.crossEntropy(x, tensor([-100, -100, -100, -100, -100, -100, -100], { dtype: 'int32' }));
+    expect(loss.item()).toBeNaN();
+    expect(F.crossEntropy(zeros([0, 5]), zeros([0], { dtype: 'int32' })).item()).toBeNaN();
+  });
+});
+
 describe('reductions', () => {
   const x = tensor([
     [1, 5, 3],
