@@ -1,8 +1,18 @@
 // The CUDA code paths that need no GPU to test, on a pretend device (fake-device.ts): what the allocator does when
-// device memory runs out.
+// device memory runs out, and that a training step never copies data back to the host.
+import * as F from '../../src/functional';
 import { allocate, emptyCache, isOutOfMemory, memory, release } from '../../src/backend';
-import { zeros } from '../../src/tensor';
+import { Seq2SeqTransformer, Seq2SeqTransformerOptions } from '../../src/models';
+import { AdamW, clipGradNorm } from '../../src/optim';
+import { manualSeed, tensor, Tensor, tidy, zeros } from '../../src/tensor';
+import { maxRelError } from '../helpers';
 import { FakeDevice, installFakeCuda } from './fake-device';
+
+// The seed model of the benchmarks (bench/lib/rows.js): its architecture, at a smaller batch.
+const { SEED_MODEL, seedModelOptions } = require('../../bench/lib/rows') as {
+  SEED_MODEL: Record<string, number>;
+  seedModelOptions: (s: Record<string, number>) => Seq2SeqTransformerOptions;
+};
 
 let device: FakeDevice;
 
@@ -64,5 +74,80 @@ describe('out of device memory', () => {
     expect(isOutOfMemory(new Error('Storage: cannot allocate 4 bytes of CUDA memory (out of memory)'))).toBe(true);
     expect(isOutOfMemory(new RangeError('Storage: cannot allocate 4 bytes'))).toBe(true); // the CPU addon's
     expect(isOutOfMemory('cannot allocate')).toBe(false);
+  });
+});
+
+describe('no copies back to the host in a training step on a device', () => {
+  const s = SEED_MODEL;
+  const [B, S, T, padId] = [6, 11, 9, 0];
+  // Token ids with some padding (id 0) at the end of each row: the default padding masks are built from them.
+  const ids = (rows: number, length: number, vocab: number, seed: number): Tensor => {
+    let state = seed;
+    const values = Int32Array.from({ length: rows * length }, (_, i) => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return i % length >= length - (i % 3) ? padId : 1 + (state % (vocab - 1));
+    });
+    return tensor(values, { shape: [rows, length], dtype: 'int32' });
+  };
+
+  /** Steps of the seed model on `device`; the losses, read after all the steps, and the reads each step made. */
+  function train(
+    device: 'cpu' | 'cuda',
+    steps: number,
+    fake: FakeDevice,
+    clip = false,
+  ): { losses: number[]; reads: number[]; norms: number[] } {
+    manualSeed(7);
+    const model = new Seq2SeqTransformer({ ...seedModelOptions({ ...s, srcLength: S, tgtLength: T }), padId }).to(
+      device,
+    );
+    const optimizer = new AdamW(model.parameters(), { lr: s.lr });
+    const [src, tgtIn, tgtOut] = [ids(B, S, s.srcVocab, 1), ids(B, T, s.tgtVocab, 2), ids(B, T, s.tgtVocab, 3)].map(
+      (t) => t.to(device),
+    );
+    const losses: Tensor[] = [];
+    const reads: number[] = [];
+    const norms: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const before = fake.reads;
+      losses.push(
+        tidy(() => {
+          // Default padding masks (ids == padId), cross-entropy's mean over the rows not ignored, AdamW.
+          const logits = model.forward(src, tgtIn);
+          const loss = F.crossEntropy(logits.reshape(-1, s.tgtVocab), tgtOut.reshape(-1), { ignoreIndex: padId });
+          loss.backward();
+          if (clip) norms.push(clipGradNorm(model.parameters(), 0.5));
+          optimizer.step();
+          optimizer.zeroGrad();
+          return loss.detach();
+        }),
+      );
+      reads.push(fake.reads - before);
+    }
+    const values = losses.map((l) => l.item());
+    for (const t of [...losses, src, tgtIn, tgtOut]) t.dispose();
+    optimizer.dispose();
+    model.dispose();
+    return { losses: values, reads, norms };
+  }
+
+  test('forward, backward and the AdamW step of the seed model read nothing back; the loss is one read', () => {
+    const onDevice = train('cuda', 2, device);
+    expect(onDevice.reads).toEqual([0, 0]);
+    expect(device.reads).toBe(2); // the two loss values, read when asked for
+    // The same kernels behind both devices; only attention's backward differs (the CPU keeps short sequences'
+    // probabilities, a device recomputes them), by rounding.
+    const onCpu = train('cpu', 2, device);
+    expect(maxRelError(onDevice.losses, onCpu.losses)).toBeLessThan(1e-5);
+    expect(onDevice.losses.every(Number.isFinite)).toBe(true);
+  });
+
+  test('clipping the gradients reads the norm back once per step, however many parameters', () => {
+    const onDevice = train('cuda', 2, device, true);
+    expect(onDevice.reads).toEqual([1, 1]);
+    const onCpu = train('cpu', 2, device, true);
+    expect(maxRelError(onDevice.norms, onCpu.norms)).toBeLessThan(1e-5);
+    expect(maxRelError(onDevice.losses, onCpu.losses)).toBeLessThan(1e-5);
+    expect(onDevice.norms.every((n) => n > 0.5)).toBe(true); // so the clipping did scale the gradients
   });
 });
