@@ -2,11 +2,14 @@
 // device memory runs out, and that a training step never copies data back to the host.
 import * as F from '../../src/functional';
 import { allocate, emptyCache, isOutOfMemory, memory, release } from '../../src/backend';
-import { Seq2SeqTransformer, Seq2SeqTransformerOptions } from '../../src/models';
+import { EncoderClassifier, Seq2SeqTransformer, Seq2SeqTransformerOptions } from '../../src/models';
+import { LearnedPositionalEncoding } from '../../src/nn';
 import { AdamW, clipGradNorm } from '../../src/optim';
 import { manualSeed, tensor, Tensor, tidy, zeros } from '../../src/tensor';
 import { maxRelError } from '../helpers';
 import { FakeDevice, installFakeCuda } from './fake-device';
+
+const classifierOptions = { vocabSize: 15, numClasses: 3, dModel: 16, nhead: 2, numLayers: 2, maxLen: 10, seed: 4 };
 
 // The seed model of the benchmarks (bench/lib/rows.js): its architecture, at a smaller batch.
 const { SEED_MODEL, seedModelOptions } = require('../../bench/lib/rows') as {
@@ -149,5 +152,28 @@ describe('no copies back to the host in a training step on a device', () => {
     expect(maxRelError(onDevice.norms, onCpu.norms)).toBeLessThan(1e-5);
     expect(maxRelError(onDevice.losses, onCpu.losses)).toBeLessThan(1e-5);
     expect(onDevice.norms.every((n) => n > 0.5)).toBe(true); // so the clipping did scale the gradients
+  });
+});
+
+describe('models on a device build their host-made tensors there', () => {
+  test('EncoderClassifier mean pooling and LearnedPositionalEncoding.forwardRows run on the device', () => {
+    const run = (device: 'cpu' | 'cuda'): number[] =>
+      tidy(() => {
+        const model = new EncoderClassifier({ ...classifierOptions, pooling: 'mean' }).to(device);
+        model.eval();
+        const ids = tensor([1, 5, 7, 0, 0, 3, 2, 9, 4, 0], { shape: [2, 5], dtype: 'int32' }).to(device);
+        const logits = model.forward(ids);
+        const positions = new LearnedPositionalEncoding(8, 6, { seed: 3 }).to(device);
+        const rows = positions.forwardRows(zeros([2, 3, 6]).to(device), [0, 4]);
+        expect([logits.device, rows.device]).toEqual([device, device]);
+        const values = [...logits.to('cpu').dataSync(), ...rows.to('cpu').dataSync()];
+        model.dispose();
+        return values;
+      });
+    const before = device.reads;
+    const onDevice = run('cuda');
+    // The logits and rows read back by the test, and the padding flags mean pooling checks on the host.
+    expect(device.reads - before).toBe(3);
+    expect(maxRelError(onDevice, run('cpu'))).toBeLessThan(1e-5);
   });
 });
