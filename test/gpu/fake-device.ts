@@ -39,15 +39,15 @@ export function installFakeCuda(budgetBytes = Infinity): FakeDevice {
       super(byteLength, zeroFill);
       device.liveBytes += byteLength;
     }
-    dispose(): void {
+    override dispose(): void {
       if (!this.disposed) device.liveBytes -= this.byteLength;
       super.dispose();
     }
-    readFloat32(offset: number, count: number): Float32Array {
+    override readFloat32(offset: number, count: number): Float32Array {
       device.reads++;
       return super.readFloat32(offset, count);
     }
-    readInt32(offset: number, count: number): Int32Array {
+    override readInt32(offset: number, count: number): Int32Array {
       device.reads++;
       return super.readInt32(offset, count);
     }
