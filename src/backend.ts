@@ -43,18 +43,38 @@ function poolOf(device: Device): Map<number, Cached[]> {
   return pool;
 }
 
+/** Whether an error thrown by a Storage constructor says the memory ran out (both addons say "cannot allocate"). */
+export function isOutOfMemory(e: unknown): boolean {
+  // Not `instanceof Error`: errors from the addon may come from another realm (a vm context, jest's sandbox).
+  return typeof e === 'object' && e !== null && /cannot allocate/.test(String((e as { message?: unknown }).message));
+}
+
+/** A new storage; when the device is out of memory, the storages cached for reuse on it are freed first and the
+ * allocation is tried once more, so memory parked in the cache never makes an allocation fail. */
+function newStorage(device: Device, k: NativeAddon, bytes: number, zeroFill: boolean): NativeStorage {
+  try {
+    return new k.Storage(bytes, zeroFill);
+  } catch (e) {
+    if (!isOutOfMemory(e) || !hasCached(device)) throw e;
+    emptyCache(device);
+    return new k.Storage(bytes, zeroFill);
+  }
+}
+
 /** Native memory for n 4-byte elements: zeroed when zeroFill, otherwise with unspecified contents. */
 export function allocate(device: Device, n: number, zeroFill: boolean): NativeStorage {
   const k = kernels(device);
   const bytes = n * 4;
+  const reused = poolOf(device).get(bytes)?.pop();
+  // Counted once the storage exists: a failed allocation leaves the counts as they were.
+  const storage = reused === undefined ? newStorage(device, k, bytes, zeroFill) : reused.storage;
   undisposedStorages++;
   undisposedBytes += bytes;
-  const reused = poolOf(device).get(bytes)?.pop();
-  if (reused === undefined) return new k.Storage(bytes, zeroFill);
+  if (reused === undefined) return storage;
   cachedStorages--;
   cachedBytes -= bytes;
-  if (zeroFill && n > 0) fillKernel(k, { dst: reused.storage, n, value: 0 });
-  return reused.storage;
+  if (zeroFill && n > 0) fillKernel(k, { dst: storage, n, value: 0 });
+  return storage;
 }
 
 /** Takes back the storage (of `bytes`) of a disposed tensor: cached for reuse, or freed when the cache is full. */
@@ -75,24 +95,33 @@ export function release(device: Device, storage: NativeStorage, bytes: number): 
   while (cachedBytes > cacheLimitBytes) evictOldest();
 }
 
-function evictOldest(): void {
+function hasCached(device: Device): boolean {
+  for (const stack of poolOf(device).values()) if (stack.length > 0) return true;
+  return false;
+}
+
+/** Frees the oldest cached storage (of `device`'s pool, or of any pool). */
+function evictOldest(device?: Device): void {
   let oldest: Cached[] | null = null;
   let oldestBytes = 0;
-  for (const pool of pools.values())
+  for (const [poolDevice, pool] of pools) {
+    if (device !== undefined && poolDevice !== device) continue;
     for (const [bytes, stack] of pool)
       if (stack.length > 0 && (oldest === null || stack[0].returned < oldest[0].returned)) {
         oldest = stack;
         oldestBytes = bytes;
       }
+  }
   if (oldest === null) return;
   (oldest.shift() as Cached).storage.dispose();
   cachedStorages--;
   cachedBytes -= oldestBytes;
 }
 
-/** Frees every cached storage (memory of disposed tensors kept for reuse). */
-export function emptyCache(): void {
-  while (cachedStorages > 0) evictOldest();
+/** Frees every cached storage (memory of disposed tensors kept for reuse), or only those of `device`. */
+export function emptyCache(device?: Device): void {
+  if (device === undefined) while (cachedStorages > 0) evictOldest();
+  else while (hasCached(device)) evictOldest(device);
 }
 
 /** Caps the bytes the allocator keeps for reuse (default 512 MiB, or TN_CACHE_BYTES). */

@@ -6,14 +6,31 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NativeAddon, NativeStorage } from './native';
 
-type CpuOnly =
-  | 'setNumThreads'
-  | 'getNumThreads'
-  | 'setIsa'
-  | 'getIsa'
-  | 'supportedIsas'
-  | 'measureFmaGflops'
-  | 'measureBandwidthGBs';
+/** The CPU addon's exports that the CUDA addon does not have, each with the reason: none is a kernel over
+ * storages, so every kernel family has a CUDA twin. test/gpu/host.test.ts fails on any undeclared difference. */
+export const CPU_ONLY_BINDINGS = {
+  setNumThreads: 'sizes the CPU thread pool',
+  getNumThreads: 'reads the CPU thread pool size',
+  setIsa: 'picks a CPU kernel path (AVX2, AVX-512)',
+  getIsa: 'names the CPU kernel path',
+  supportedIsas: 'lists the CPU kernel paths',
+  measureFmaGflops: 'the peak family measures the CPU',
+  measureBandwidthGBs: 'the peak family measures host memory',
+} as const;
+
+/** The CUDA addon's exports that the CPU addon does not have: device queries and BF16 GEMM with its casts. */
+export const CUDA_ONLY_BINDINGS = {
+  deviceCount: 'CUDA devices the runtime sees',
+  deviceName: 'the name of a device',
+  synchronize: 'waits for the queued kernels',
+  syncLaunches: 'whether launches wait for their kernels (TN_CUDA_SYNC)',
+  isAvailable: 'whether a device is present',
+  gemmBf16: 'GEMM over bfloat16 operands',
+  castToBf16: 'float32 to bfloat16',
+  castFromBf16: 'bfloat16 to float32',
+} as const;
+
+type CpuOnly = keyof typeof CPU_ONLY_BINDINGS;
 
 /** The CUDA addon: the CPU addon's kernels (minus threads, ISA and CPU benchmarks) plus device functions. */
 export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
@@ -22,6 +39,9 @@ export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
   deviceName(device?: number): string;
   /** Waits for every queued kernel (launches are asynchronous; reading data back waits too). */
   synchronize(): void;
+  /** Whether each kernel launch waits for its kernel, so that a fault is reported under the op that launched it:
+   * set by TN_CUDA_SYNC=1 or CUDA_LAUNCH_BLOCKING=1 in the environment when the addon loads (slow; for debugging). */
+  syncLaunches(): boolean;
   isAvailable(): boolean;
   /** gemm with a and b holding bfloat16 (two per 4-byte element; offsets and strides count bfloat16 values),
    * c and bias float32, FP32 accumulation on tensor cores. */
@@ -58,35 +78,46 @@ export function cudaAddonPath(): string {
   return process.env.TN_CUDA_ADDON ?? built;
 }
 
+const NO_DEVICE = 'no CUDA device: the CUDA addon is built but the CUDA runtime finds no GPU (or no driver)';
+
 let loaded: CudaAddon | null = null;
-let loadError: Error | null = null;
+let loadFailure: Error | null = null;
 let deviceSeen = false; // devices do not disappear: once one is seen, later calls skip the query
 
 /** The addon itself, loaded on first call; throws when the file is missing or cannot be loaded. */
 function loadAddon(): CudaAddon {
   if (loaded) return loaded;
-  if (loadError) throw loadError;
+  if (loadFailure) throw loadFailure;
   const file = cudaAddonPath();
   if (!fs.existsSync(file)) {
-    loadError = new Error(`CUDA addon not built: run npm run build:cuda (no ${file})`);
-    throw loadError;
+    loadFailure = new Error(`CUDA addon not built: run npm run build:cuda (no ${file})`);
+    throw loadFailure;
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(file) as CudaAddon;
   } catch (e) {
-    loadError = new Error(`CUDA addon at ${file} failed to load: ${(e as Error).message}`);
-    throw loadError;
+    loadFailure = new Error(`CUDA addon at ${file} failed to load: ${(e as Error).message}`);
+    throw loadFailure;
   }
   return loaded;
 }
 
+// A stand-in for the CUDA kernels (tests only): see setCudaKernelsForTesting.
+let standIn: NativeAddon | null = null;
+
+/** For tests: kernels('cuda') serves `k` instead of the CUDA addon (e.g. the CPU kernels behind storages that
+ * count their reads back to the host, or whose allocations fail), until called again with null. */
+export function setCudaKernelsForTesting(k: NativeAddon | null): void {
+  standIn = k;
+}
+
 /** The CUDA kernels, for kernels('cuda'): throws a clear error when there is no usable CUDA device. */
 export function cudaKernels(): NativeAddon {
+  if (standIn) return standIn;
   const addon = loadAddon();
   if (deviceSeen) return addon as unknown as NativeAddon;
-  if (addon.deviceCount() === 0)
-    throw new Error('no CUDA device: the CUDA addon is built but the CUDA runtime finds no GPU (or no driver)');
+  if (addon.deviceCount() === 0) throw new Error(NO_DEVICE);
   deviceSeen = true;
   return addon as unknown as NativeAddon;
 }
@@ -95,6 +126,17 @@ export function cudaKernels(): NativeAddon {
 export function cudaAddon(): CudaAddon {
   cudaKernels();
   return loadAddon();
+}
+
+/** Why tensors cannot live on 'cuda', or null when they can: the addon is not built, fails to load (the loader's
+ * message), or finds no device. Never throws; isAvailable() is false exactly when this is an error. */
+export function loadError(): Error | null {
+  try {
+    if (loadAddon().deviceCount() > 0) return null;
+    return new Error(NO_DEVICE);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
 }
 
 /** Whether tensors can live on 'cuda': the addon is built and loads, and a device is present. */
@@ -130,5 +172,23 @@ export function memoryStats(): { storages: number; bytes: number } {
   return loaded ? loaded.memoryStats() : { storages: 0, bytes: 0 };
 }
 
+/** Whether CUDA launches wait for their kernels (TN_CUDA_SYNC=1 or CUDA_LAUNCH_BLOCKING=1); false without the addon. */
+export function syncLaunches(): boolean {
+  try {
+    return loadAddon().syncLaunches();
+  } catch {
+    return false;
+  }
+}
+
 /** `cuda.isAvailable()`, `cuda.deviceCount()`... in the style of torch.cuda. */
-export const cuda = { isAvailable, deviceCount, deviceName, synchronize, memoryStats, addonPath: cudaAddonPath };
+export const cuda = {
+  isAvailable,
+  loadError,
+  deviceCount,
+  deviceName,
+  synchronize,
+  syncLaunches,
+  memoryStats,
+  addonPath: cudaAddonPath,
+};

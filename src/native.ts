@@ -34,6 +34,7 @@ export type UnaryOp =
   | 'addScalar'
   | 'powScalar';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
+export type CompareOp = 'eq' | 'ne';
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'argmax';
 
 /** The kernel paths: portable C++, AVX2+FMA, AVX-512 (where a family has an AVX-512 twin, native/cpu/*_avx512.cc;
@@ -228,6 +229,14 @@ export interface NativeAddon {
   ): void;
   fill(dst: NativeStorage, offset: number, n: number, value: number): void;
   cast(src: NativeStorage, dst: NativeStorage, n: number, toFloat: boolean): void;
+  compareScalar(
+    op: CompareOp,
+    src: NativeStorage,
+    dst: NativeStorage,
+    n: number,
+    srcIsInt: boolean,
+    value: number,
+  ): void;
 
   // reduce (src/ops/reduce.ts)
   reduce(

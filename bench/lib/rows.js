@@ -464,6 +464,22 @@ const GPT_MODEL = {
   lr: 3e-4,
 };
 
+/** The Seq2SeqTransformer options of the seed model `s` (SEED_MODEL), positions for its sequence lengths. */
+function seedModelOptions(s) {
+  return {
+    srcVocabSize: s.srcVocab,
+    tgtVocabSize: s.tgtVocab,
+    dModel: s.dModel,
+    nhead: s.heads,
+    numEncoderLayers: s.encoderLayers,
+    numDecoderLayers: s.decoderLayers,
+    dimFeedforward: s.ff,
+    dropout: s.dropout,
+    maxLen: Math.max(s.srcLength, s.tgtLength) + 1,
+    seed: 1,
+  };
+}
+
 /** A seeded stream of token ids in [0, vocab). */
 function randomIds(count, vocab, seed) {
   let state = seed >>> 0;
@@ -497,18 +513,7 @@ function trainingStep(pkg, model, forward, targets, lr) {
 /** Our side of the end-to-end rows, the same models and sizes as the peer's (bench/peers/peer.py). */
 const END_TO_END_SETUP = {
   seedStep(addon, pkg, s) {
-    const model = new pkg.Seq2SeqTransformer({
-      srcVocabSize: s.srcVocab,
-      tgtVocabSize: s.tgtVocab,
-      dModel: s.dModel,
-      nhead: s.heads,
-      numEncoderLayers: s.encoderLayers,
-      numDecoderLayers: s.decoderLayers,
-      dimFeedforward: s.ff,
-      dropout: s.dropout,
-      maxLen: Math.max(s.srcLength, s.tgtLength) + 1,
-      seed: 1,
-    });
+    const model = new pkg.Seq2SeqTransformer(seedModelOptions(s));
     const src = pkg.tensor(randomIds(s.batch * s.srcLength, s.srcVocab, 1), { shape: [s.batch, s.srcLength] });
     const tgt = randomIds(s.batch * (s.tgtLength + 1), s.tgtVocab, 2);
     const rows = (offset) =>
@@ -637,4 +642,5 @@ module.exports = {
   adamwBytes,
   SEED_MODEL,
   GPT_MODEL,
+  seedModelOptions,
 };

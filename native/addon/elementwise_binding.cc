@@ -1,5 +1,6 @@
 // Bindings of the element-wise family: binary ops with broadcasting, unary ops and their backward, masked fill,
-// fill and int32/float32 casts. Each checks sizes, strides and op names before calling the kernel.
+// fill, int32/float32 casts and comparisons with a scalar. Each checks sizes, strides and op names before calling the
+// kernel.
 #include <string>
 #include <vector>
 
@@ -117,6 +118,25 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// compareScalar(op, src, dst, n, srcIsInt, value): dst[i] = src[i] op value ? 1 : 0 (int32), op 'eq' or 'ne'.
+Napi::Value CompareScalar(const Napi::CallbackInfo& info) {
+  Args args(info, "compareScalar", 6);
+  const std::string name = args.string(0, "op");
+  CompareOp op;
+  if (name == "eq")
+    op = CompareOp::eq;
+  else if (name == "ne")
+    op = CompareOp::ne;
+  else
+    args.type_error("unknown op " + quoted(name) + " (expected 'eq' or 'ne')");
+  const int64_t n = args.integer(3, "n");
+  const bool src_is_int = args.flag(4, "srcIsInt");
+  const void* src = args.f32(1, "src", 0, n);
+  int32_t* dst = args.i32(2, "dst", 0, n);
+  compare_scalar(op, src, src_is_int, args.number(5, "value"), dst, n);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterElementwise(Napi::Env env, Napi::Object exports) {
@@ -126,6 +146,7 @@ void RegisterElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("fill", Napi::Function::New<Fill>(env, "fill"));
   exports.Set("maskedFill", Napi::Function::New<MaskedFill>(env, "maskedFill"));
   exports.Set("cast", Napi::Function::New<Cast>(env, "cast"));
+  exports.Set("compareScalar", Napi::Function::New<CompareScalar>(env, "compareScalar"));
 }
 
 }  // namespace tn

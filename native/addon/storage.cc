@@ -28,6 +28,17 @@ constexpr napi_type_tag kStorageTag = {0x2b49604ca07d4cc6ULL, 0x824674cdc272d267
 constexpr napi_type_tag kStorageTag = {0x2c30636a96a140b9ULL, 0x8adf819d080681afULL};
 #endif
 
+// Host bytes are reported to V8, whose GC then knows what a wrapper object really holds. Device bytes are not:
+// they do not press on host memory, and counting them would trigger collections that free no host memory.
+void report_external_memory(Napi::Env env, int64_t delta) {
+#ifdef TN_CUDA
+  (void)env;
+  (void)delta;
+#else
+  Napi::MemoryManagement::AdjustExternalMemory(env, delta);
+#endif
+}
+
 }  // namespace
 
 Napi::Function Storage::Define(Napi::Env env) {
@@ -66,7 +77,7 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
     if (zero) std::memset(data_, 0, rounded);
 #endif
   }
-  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(bytes_));
+  report_external_memory(info.Env(), static_cast<int64_t>(bytes_));
   live_storages++;
   live_storage_bytes += static_cast<int64_t>(bytes_);
 }
@@ -94,7 +105,7 @@ void Storage::Release(Napi::Env env) {
   disposed_ = true;
   live_storages--;
   live_storage_bytes -= static_cast<int64_t>(bytes_);
-  Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes_));
+  report_external_memory(env, -static_cast<int64_t>(bytes_));
 }
 
 Napi::Value Storage::Dispose(const Napi::CallbackInfo& info) {

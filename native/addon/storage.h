@@ -1,5 +1,5 @@
 // A block of native memory that backs one or more tensors. Freed by dispose() or, as a fallback, by the GC;
-// its size is reported to V8 so the GC knows what it really holds.
+// the size of host memory is reported to V8 so the GC knows what it really holds (device memory is not).
 #pragma once
 #include <napi.h>
 

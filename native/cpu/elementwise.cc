@@ -164,4 +164,26 @@ void cast_float_to_int32(const float* src, int32_t* dst, int64_t n) {
   });
 }
 
+namespace {
+
+template <typename T>
+void compare_range(CompareOp op, const T* src, double value, int32_t* dst, int64_t begin, int64_t end) {
+  // One loop per op, each a plain compare-and-select the compiler vectorizes.
+  if (op == CompareOp::eq)
+    for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<double>(src[i]) == value ? 1 : 0;
+  else
+    for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<double>(src[i]) != value ? 1 : 0;
+}
+
+}  // namespace
+
+void compare_scalar(CompareOp op, const void* src, bool src_is_int, double value, int32_t* dst, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    if (src_is_int)
+      compare_range(op, static_cast<const int32_t*>(src), value, dst, begin, end);
+    else
+      compare_range(op, static_cast<const float*>(src), value, dst, begin, end);
+  });
+}
+
 }  // namespace tn

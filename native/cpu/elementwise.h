@@ -1,4 +1,5 @@
-// Element-wise kernels: binary ops with broadcasting, unary ops and their backward, fill, int32/float32 casts.
+// Element-wise kernels: binary ops with broadcasting, unary ops and their backward, fill, int32/float32 casts,
+// comparisons with a scalar.
 #pragma once
 #include <cstdint>
 
@@ -7,6 +8,7 @@ namespace tn {
 constexpr int kMaxDims = 8;
 
 enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum };
+enum class CompareOp { eq, ne };
 enum class UnaryOp { neg, exp, log, sqrt, tanh, relu, sigmoid, gelu, gelu_tanh, abs, scale, add_scalar, pow_scalar };
 
 // out (contiguous, `shape` of `ndim` <= kMaxDims dims) = a op b, a and b read through element strides
@@ -50,5 +52,9 @@ void fill(float* dst, int64_t n, float value);
 void cast_int32_to_float(const int32_t* src, float* dst, int64_t n);
 // Truncates toward zero; NaN gives 0 and out-of-range values saturate, so every input is defined.
 void cast_float_to_int32(const float* src, int32_t* dst, int64_t n);
+
+// dst[i] = 1 where src[i] op value holds, else 0 (int32: a bool tensor's storage). src holds int32 when src_is_int,
+// else float32; both compare exactly with value (NaN equals nothing). dst may alias src.
+void compare_scalar(CompareOp op, const void* src, bool src_is_int, double value, int32_t* dst, int64_t n);
 
 }  // namespace tn

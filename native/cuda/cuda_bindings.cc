@@ -32,6 +32,11 @@ Napi::Value DeviceName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cuda_device_name(static_cast<int>(device)));
 }
 
+// Whether every launch waits for its kernel (TN_CUDA_SYNC=1 or CUDA_LAUNCH_BLOCKING=1 when the addon first checked).
+Napi::Value SyncLaunches(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), cuda_sync_launches());
+}
+
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   cuda_synchronize();
   return info.Env().Undefined();
@@ -108,6 +113,7 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceCount", Napi::Function::New<DeviceCount>(env, "deviceCount"));
   exports.Set("deviceName", Napi::Function::New<DeviceName>(env, "deviceName"));
   exports.Set("synchronize", Napi::Function::New<Synchronize>(env, "synchronize"));
+  exports.Set("syncLaunches", Napi::Function::New<SyncLaunches>(env, "syncLaunches"));
   exports.Set("isAvailable", Napi::Function::New<IsAvailable>(env, "isAvailable"));
   exports.Set("gemmBf16", Napi::Function::New<GemmBf16>(env, "gemmBf16"));
   exports.Set("castToBf16", Napi::Function::New<CastToBf16>(env, "castToBf16"));

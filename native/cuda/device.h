@@ -10,6 +10,7 @@ namespace tn {
 int cuda_device_count();                   // 0 when there is no driver, no device or any runtime error
 std::string cuda_device_name(int device);  // "" when unavailable
 void cuda_synchronize();                   // waits for every kernel queued on the stream
+bool cuda_sync_launches();                 // TN_CUDA_SYNC / CUDA_LAUNCH_BLOCKING: each launch waits for its kernel
 
 void* cuda_alloc(size_t bytes, const char* op);  // device memory; throws "no CUDA device" without one
 void cuda_free(void* ptr);

@@ -1,6 +1,6 @@
-// Element-wise kernels on the GPU: broadcast binary ops, unary ops and their backward, fill and casts. The
-// formulas are those of native/cpu/elementwise_loops.inc (same operation order), so results agree with the
-// CPU up to the last-ulp differences of the device math library.
+// Element-wise kernels on the GPU: broadcast binary ops, unary ops and their backward, masked fill, fill, casts
+// and comparisons with a scalar. The formulas are those of native/cpu/elementwise_loops.inc (same operation
+// order), so results agree with the CPU up to the last-ulp differences of the device math library.
 #include <climits>
 
 #include "../cpu/elementwise.h"
@@ -232,6 +232,29 @@ void dispatch_unary(UnaryOp op, const F& f) {
   }
 }
 
+// The mask's strides are L.a_strides (a layout merged with the mask on both sides: out and x are contiguous).
+// Each thread reads x[i] before writing out[i], so out may alias x.
+__global__ void masked_fill_kernel(const float* x, const int32_t* mask, float* out, Layout L, int64_t n, float value) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t rest = i, m = 0;
+    for (int d = L.ndim - 1; d >= 0; --d) {
+      m += (rest % L.shape[d]) * L.a_strides[d];
+      rest /= L.shape[d];
+    }
+    const float v = x[i];
+    out[i] = mask[m] != 0 ? value : v;
+  }
+}
+
+// Compared in double: every int32 and every float32 converts exactly, so the result is that of the exact values.
+template <typename T>
+__global__ void compare_scalar_kernel(CompareOp op, const T* src, double value, int32_t* dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const bool equal = static_cast<double>(src[i]) == value;
+    dst[i] = (op == CompareOp::eq) == equal ? 1 : 0;
+  }
+}
+
 __global__ void fill_kernel(float* dst, int64_t n, float value) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     dst[i] = value;
@@ -294,6 +317,27 @@ void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy,
   if (n == 0) return;
   dispatch_unary(op, UnaryBackwardLaunch{x, y, dy, dx, n, param});
   cuda_check_launch("unaryBackward");
+}
+
+void masked_fill(const float* x, const int32_t* mask, const int64_t* mask_strides, float* out, const int64_t* shape,
+                 int ndim, float value) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) n *= shape[d];
+  if (n == 0) return;
+  // Size-1 dims dropped and dims merged where the mask steps through them as one row.
+  const Layout L = merge_dims(mask_strides, mask_strides, shape, ndim);
+  masked_fill_kernel<<<grid_for(n, kThreads), kThreads, 0, cuda_stream()>>>(x, mask, out, L, n, value);
+  cuda_check_launch("maskedFill");
+}
+
+void compare_scalar(CompareOp op, const void* src, bool src_is_int, double value, int32_t* dst, int64_t n) {
+  if (n == 0) return;
+  const unsigned grid = grid_for(n, kThreads);
+  if (src_is_int)
+    compare_scalar_kernel<<<grid, kThreads, 0, cuda_stream()>>>(op, static_cast<const int32_t*>(src), value, dst, n);
+  else
+    compare_scalar_kernel<<<grid, kThreads, 0, cuda_stream()>>>(op, static_cast<const float*>(src), value, dst, n);
+  cuda_check_launch("compareScalar");
 }
 
 void fill(float* dst, int64_t n, float value) {

@@ -1,3 +1,5 @@
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -14,6 +16,12 @@ cudaStream_t create_stream() {
   return stream;
 }
 
+// Set and not "0".
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
 void require_device(const char* op) {
   if (cuda_device_count() == 0) throw std::runtime_error(std::string(op) + ": no CUDA device");
 }
@@ -25,6 +33,21 @@ void cuda_check(cudaError_t status, const char* op) {
   cudaGetLastError();  // clear a non-sticky error so later calls are not blamed for it
   throw std::runtime_error(std::string(op) + ": CUDA error " + cudaGetErrorName(status) + " (" +
                            cudaGetErrorString(status) + ")");
+}
+
+bool cuda_sync_launches() {
+  static const bool sync = env_flag("TN_CUDA_SYNC") || env_flag("CUDA_LAUNCH_BLOCKING");
+  return sync;
+}
+
+void cuda_check_launch(const char* op) {
+  cuda_check(cudaGetLastError(), op);
+  if (!cuda_sync_launches()) return;
+  const cudaError_t status = cudaStreamSynchronize(cuda_stream());
+  if (status == cudaSuccess) return;
+  cudaGetLastError();
+  throw std::runtime_error(std::string(op) + ": CUDA error " + cudaGetErrorName(status) + " (" +
+                           cudaGetErrorString(status) + ") in the kernel it launched (TN_CUDA_SYNC)");
 }
 
 cudaStream_t cuda_stream() {

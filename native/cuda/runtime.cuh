@@ -14,7 +14,12 @@ cudaStream_t cuda_stream();
 
 // Throws std::runtime_error("<op>: <CUDA error>") when a CUDA call or the last launch failed.
 void cuda_check(cudaError_t status, const char* op);
-inline void cuda_check_launch(const char* op) { cuda_check(cudaGetLastError(), op); }
+// After a kernel launch: throws when the launch failed. With TN_CUDA_SYNC=1 (or CUDA_LAUNCH_BLOCKING=1) in the
+// environment it also waits for the stream, so a fault inside the kernel is reported under `op` instead of
+// under whichever later call happens to wait.
+void cuda_check_launch(const char* op);
+// Whether launches are checked synchronously (read from the environment once).
+bool cuda_sync_launches();
 
 // Device memory of at least `bytes` for one kernel sequence. Kernels run in stream order, so one buffer per
 // slot can be reused by every call; the pointer stays valid until the next cuda_scratch call with that slot.

@@ -179,5 +179,5 @@ function meanOverTokens(states: Tensor, mask: Tensor | null): Tensor {
       );
     for (let t = 0; t < T; t++) if (padding[b * T + t] === 0) weights[b * T + t] = 1 / count;
   }
-  return states.mul(tensor(weights, { shape: [B, T, 1] })).sum(1);
+  return states.mul(tensor(weights, { shape: [B, T, 1], device: states.device })).sum(1);
 }

@@ -4,7 +4,8 @@ import * as F from '../functional';
 import { noGrad } from '../autograd';
 import { fmtShape } from '../checks';
 import { Module } from '../nn';
-import { normal, tensor, Tensor, zeros } from '../tensor';
+import { compareScalar } from '../ops/elementwise';
+import { normal, Tensor, zeros } from '../tensor';
 
 /** Checks that ids is an int32 [B, T] tensor with T >= 1. */
 export function checkIds(op: string, name: string, ids: unknown): Tensor {
@@ -31,12 +32,9 @@ export function checkPaddingMask(
     throw new RangeError(`${op}: ${name} must be [B, T] = [${B}, ${T}], got ${fmtShape(mask.shape)}`);
 }
 
-/** A bool [B, T] mask, true where ids equals padId. */
+/** A bool [B, T] mask, true where ids equals padId, computed on ids' device (no copy back to the host). */
 export function paddingMaskOf(ids: Tensor, padId: number): Tensor {
-  const values = ids.dataSync();
-  const mask = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) mask[i] = values[i] === padId ? 1 : 0;
-  return tensor(mask, { shape: ids.shape, dtype: 'bool' });
+  return compareScalar(ids, 'eq', padId);
 }
 
 /** y = x W^T + b with W borrowed from an embedding (PyTorch's `generator.weight = embedding.weight`): the

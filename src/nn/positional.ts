@@ -90,6 +90,6 @@ export class LearnedPositionalEncoding extends Module {
       checkInput(op, x, this.dModel, this.maxLen, offset);
       for (let t = 0; t < T; t++) ids[b * T + t] = offset + t;
     });
-    return x.add(embedding(tensor(ids, { shape: [B, T], dtype: 'int32' }), this.weight));
+    return x.add(embedding(tensor(ids, { shape: [B, T], dtype: 'int32', device: this.weight.device }), this.weight));
   }
 }

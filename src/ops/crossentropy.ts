@@ -3,7 +3,7 @@ import { fmtShape } from '../checks';
 import type { NativeAddon, NativeStorage } from '../native';
 import { Tensor } from '../tensor';
 import { copyStridedKernel, permute } from './copy';
-import { fillKernel, unaryKernel } from './elementwise';
+import { binaryKernel, castKernel, compareScalarKernel, fillKernel } from './elementwise';
 import { reduceKernel } from './reduce';
 import { assertFloat, assertIndex, kernelsFor, record } from './util';
 
@@ -104,25 +104,22 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
     return dRows; // for [N, C, d...] inputs, the permute's own node routes this back
   };
   let out: Tensor;
-  let perRowScale = 1;
+  // 'mean' divides by the number of rows whose target is not ignoreIndex, counted where the targets live: reading
+  // them back would make every step wait for the device.
+  const count = reduction === 'mean' ? countedRows(k, targets, ignoreIndex) : null;
   if (reduction === 'none') out = losses;
   else {
-    if (reduction === 'mean') {
-      const t = targets.dataSync();
-      let count = 0;
-      for (let i = 0; i < t.length; i++) if (t[i] !== ignoreIndex) count++;
-      perRowScale = 1 / count; // 0 counted rows: NaN, as PyTorch
-    }
     out = Tensor.empty([], 'float32', logits.device);
     if (N > 0) reduceKernel(k, { op: 'sum', x: losses.storage, out: out.storage, outer: 1, dim: N, inner: 1 });
     else fillKernel(k, { dst: out.storage, n: 1, value: 0 });
-    if (perRowScale !== 1) unaryKernel(k, { op: 'scale', x: out.storage, out: out.storage, n: 1, param: perRowScale });
+    if (count !== null) divideBy(k, out, out, count, [1]); // 0 counted rows: NaN, as PyTorch
   }
   const recorded = record(out, op, [rows], (g) => {
     if (reduction === 'none') return [gradRows(g)];
     const dlosses = Tensor.empty([N], 'float32', g.device);
     const kk = kernelsFor(op, g);
-    if (N > 0) {
+    if (N > 0 && count !== null) divideBy(kk, dlosses, g, count, [N]);
+    else if (N > 0)
       copyStridedKernel(kk, {
         src: g.storage,
         srcOffset: 0,
@@ -132,12 +129,52 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
         dstStrides: [1],
         shape: [N],
       });
-      if (perRowScale !== 1)
-        unaryKernel(kk, { op: 'scale', x: dlosses.storage, out: dlosses.storage, n: N, param: perRowScale });
-    }
     return [gradRows(dlosses)];
   });
   if (reduction !== 'none' && recorded !== losses) losses.dispose();
-  if (recorded.gradFn === null) lse.dispose();
+  if (recorded.gradFn === null) {
+    lse.dispose();
+    count?.dispose();
+  }
   return recorded;
+}
+
+/** A float32 scalar on the targets' device: how many targets are not ignoreIndex (compare, widen, sum). */
+function countedRows(k: NativeAddon, targets: Tensor, ignoreIndex: number): Tensor {
+  const N = targets.size;
+  const count = Tensor.empty([], 'float32', targets.device);
+  if (N === 0) {
+    fillKernel(k, { dst: count.storage, n: 1, value: 0 });
+    return count;
+  }
+  const flags = Tensor.empty([N], 'bool', targets.device);
+  const weights = Tensor.empty([N], 'float32', targets.device);
+  compareScalarKernel(k, {
+    op: 'ne',
+    src: targets.storage,
+    dst: flags.storage,
+    n: N,
+    srcIsInt: true,
+    value: ignoreIndex,
+  });
+  castKernel(k, { src: flags.storage, dst: weights.storage, n: N, toFloat: true });
+  reduceKernel(k, { op: 'sum', x: weights.storage, out: count.storage, outer: 1, dim: N, inner: 1 });
+  flags.dispose();
+  weights.dispose();
+  return count;
+}
+
+/** dst (contiguous, `shape`) = src / count, src and count scalars broadcast over shape; dst may be src. */
+function divideBy(k: NativeAddon, dst: Tensor, src: Tensor, count: Tensor, shape: number[]): void {
+  binaryKernel(k, {
+    op: 'div',
+    a: src.storage,
+    aOffset: 0,
+    aStrides: [0],
+    b: count.storage,
+    bOffset: 0,
+    bStrides: [0],
+    out: dst.storage,
+    shape,
+  });
 }

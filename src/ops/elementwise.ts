@@ -1,8 +1,8 @@
 // The elementwise family: the typed calls of its kernels (binary ops with broadcasting, unary ops and their
-// backward, masked fill, fill, casts) and the element-wise ops with their gradients.
+// backward, masked fill, fill, casts, comparisons with a scalar) and the element-wise ops with their gradients.
 import { fmtShape } from '../checks';
 import type { CudaAddon } from '../cuda';
-import type { BinaryOp, NativeAddon, NativeStorage, UnaryOp } from '../native';
+import type { BinaryOp, CompareOp, NativeAddon, NativeStorage, UnaryOp } from '../native';
 import { DType, Tensor } from '../tensor';
 import { assertFloat, assertTensor, broadcastShapes, broadcastStrides, kernelShape, kernelsFor, record } from './util';
 import { sumTo } from './reduce';
@@ -92,6 +92,21 @@ export interface CastCall {
 
 export function castKernel(k: NativeAddon, c: CastCall): void {
   k.cast(c.src, c.dst, c.n, c.toFloat);
+}
+
+/** dst[i] = 1 where src[i] op value holds, else 0, for n elements: int32 out (a bool tensor's storage) from int32
+ * (srcIsInt) or float32 src, compared exactly (NaN equals nothing). dst may be src. */
+export interface CompareScalarCall {
+  op: CompareOp;
+  src: NativeStorage;
+  dst: NativeStorage;
+  n: number;
+  srcIsInt: boolean;
+  value: number;
+}
+
+export function compareScalarKernel(k: NativeAddon, c: CompareScalarCall): void {
+  k.compareScalar(c.op, c.src, c.dst, c.n, c.srcIsInt, c.value);
 }
 
 /** The CUDA addon's casts between float32 and bfloat16 (two per 4-byte element of the bfloat16 side):
@@ -308,14 +323,27 @@ export function cast(x: Tensor, dtype: DType): Tensor {
     else out.storage.copyFrom(x.storage, 0, 0, x.size);
     return out;
   }
-  if (dtype === 'bool') {
-    const values = x.dataSync();
-    const bits = Int32Array.from(values, (v) => (v !== 0 ? 1 : 0));
-    const out = Tensor.empty(x.shape, 'bool', x.device);
-    if (out.size > 0) out.storage.write(bits, 0);
-    return out;
-  }
+  if (dtype === 'bool') return compareScalar(x, 'ne', 0);
   throw new TypeError(`cast: unknown dtype '${String(dtype)}'`);
+}
+
+/** A bool tensor on x's device: 1 where x op value holds (x float32, int32 or bool), computed where x lives. */
+export function compareScalar(x: Tensor, op: CompareOp, value: number): Tensor {
+  assertTensor('compareScalar', 'input', x);
+  if (op !== 'eq' && op !== 'ne') throw new RangeError(`compareScalar: op must be 'eq' or 'ne', got '${String(op)}'`);
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new TypeError(`compareScalar: value must be a finite number, got ${String(value)}`);
+  const out = Tensor.empty(x.shape, 'bool', x.device);
+  if (out.size > 0)
+    compareScalarKernel(kernelsFor('compareScalar', x), {
+      op,
+      src: x.storage,
+      dst: out.storage,
+      n: x.size,
+      srcIsInt: x.dtype !== 'float32',
+      value,
+    });
+  return out;
 }
 
 /** A copy that records a gradient (the identity). */

@@ -1,52 +1,76 @@
 // Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_: gradients are rescaled in place.
 import { kernels } from '../backend';
-import type { NativeAddon } from '../native';
+import type { NativeAddon, NativeStorage } from '../native';
 import { binaryKernel, fillKernel, unaryKernel } from '../ops/elementwise';
 import { gemmKernel } from '../ops/gemm';
 import { reduceKernel } from '../ops/reduce';
 import { Tensor } from '../tensor';
 
+// Each statistic writes one float32 per gradient into slot `slot` of a storage on the gradient's device; the
+// slots of all gradients on a device are read back together, so clipping waits for a device once, not once per
+// parameter.
+type Statistic = (k: NativeAddon, g: Tensor, out: NativeStorage, slot: number) => void;
+
 /** sum(g^2) as a 1 x n by n x 1 product: no temporary the size of g. */
-function sumOfSquares(k: NativeAddon, g: Tensor): number {
-  if (g.size === 0) return 0;
-  const out = new k.Storage(4, false);
+const sumOfSquares: Statistic = (k, g, out, slot) =>
+  gemmKernel(k, { a: g.storage, b: g.storage, c: out, cOffset: slot, M: 1, N: 1, K: g.size });
+
+/** A reduction of the whole of x into out[slot], through a one-element temporary (the reduction writes at 0). */
+function reduceInto(
+  k: NativeAddon,
+  op: 'max' | 'min' | 'sum',
+  x: NativeStorage,
+  n: number,
+  out: NativeStorage,
+  slot: number,
+) {
+  const one = new k.Storage(4, false);
   try {
-    gemmKernel(k, { a: g.storage, b: g.storage, c: out, M: 1, N: 1, K: g.size });
-    return out.readFloat32(0, 1)[0];
+    reduceKernel(k, { op, x, out: one, outer: 1, dim: n, inner: 1 });
+    out.copyFrom(one, 0, slot, 1);
   } finally {
-    out.dispose();
+    one.dispose();
   }
 }
 
-/** max |g| = max(max g, -min g), from two reductions without a temporary. */
-function maxAbs(k: NativeAddon, g: Tensor): number {
-  if (g.size === 0) return 0;
-  const out = new k.Storage(8, false);
-  try {
-    reduceKernel(k, { op: 'max', x: g.storage, out, outer: 1, dim: g.size, inner: 1 });
-    const high = out.readFloat32(0, 1)[0];
-    reduceKernel(k, { op: 'min', x: g.storage, out, outer: 1, dim: g.size, inner: 1 });
-    const low = out.readFloat32(0, 1)[0];
-    return Number.isNaN(high) || Number.isNaN(low) ? NaN : Math.max(high, -low);
-  } finally {
-    out.dispose();
-  }
-}
+/** max |g| = max(max g, -min g), from two reductions without a temporary the size of g: both go in (two slots). */
+const maxAndMin: Statistic = (k, g, out, slot) => {
+  reduceInto(k, 'max', g.storage, g.size, out, slot);
+  reduceInto(k, 'min', g.storage, g.size, out, slot + 1);
+};
 
 /** sum(|g|^p), through a temporary (orders other than 2 and infinity are rare enough to allocate). */
-function sumOfPowers(k: NativeAddon, g: Tensor, p: number): number {
-  if (g.size === 0) return 0;
-  const mapped = new k.Storage(g.size * 4, false);
-  const out = new k.Storage(4, false);
-  try {
-    unaryKernel(k, { op: 'abs', x: g.storage, out: mapped, n: g.size });
-    if (p !== 1) unaryKernel(k, { op: 'powScalar', x: mapped, out: mapped, n: g.size, param: p });
-    reduceKernel(k, { op: 'sum', x: mapped, out, outer: 1, dim: g.size, inner: 1 });
-    return out.readFloat32(0, 1)[0];
-  } finally {
-    mapped.dispose();
-    out.dispose();
+function sumOfPowers(p: number): Statistic {
+  return (k, g, out, slot) => {
+    const mapped = new k.Storage(g.size * 4, false);
+    try {
+      unaryKernel(k, { op: 'abs', x: g.storage, out: mapped, n: g.size });
+      if (p !== 1) unaryKernel(k, { op: 'powScalar', x: mapped, out: mapped, n: g.size, param: p });
+      reduceInto(k, 'sum', mapped, g.size, out, slot);
+    } finally {
+      mapped.dispose();
+    }
+  };
+}
+
+/** `slots` values of `statistic` per gradient (0 for empty ones), in the order of grads. */
+function statistics(grads: Tensor[], statistic: Statistic, slots: number): Float32Array[] {
+  const values = new Array<Float32Array>(grads.length);
+  for (const device of new Set(grads.map((g) => g.device))) {
+    const k = kernels(device);
+    const indices = grads.flatMap((g, i) => (g.device === device ? [i] : []));
+    const out = new k.Storage(indices.length * slots * 4, true);
+    try {
+      indices.forEach((i, j) => {
+        if (grads[i].size > 0) statistic(k, grads[i], out, j * slots);
+      });
+      const read = out.readFloat32(0, indices.length * slots);
+      indices.forEach((i, j) => (values[i] = read.subarray(j * slots, (j + 1) * slots)));
+    } finally {
+      out.dispose();
+    }
   }
+  return values;
 }
 
 export interface ClipGradNormOptions {
@@ -96,14 +120,14 @@ export function clipGradNorm(
   let total: number;
   if (p === Infinity) {
     total = 0;
-    for (const g of grads) {
-      const m = maxAbs(kernels(g.device), g);
+    for (const [high, low] of statistics(grads, maxAndMin, 2)) {
+      const m = Number.isNaN(high) || Number.isNaN(low) ? NaN : Math.max(high, -low);
       total = Number.isNaN(m) || Number.isNaN(total) ? NaN : Math.max(total, m);
     }
   } else {
     // Per-gradient sums come from the float32 kernels; they are combined in double.
     let sum = 0;
-    for (const g of grads) sum += p === 2 ? sumOfSquares(kernels(g.device), g) : sumOfPowers(kernels(g.device), g, p);
+    for (const [partial] of statistics(grads, p === 2 ? sumOfSquares : sumOfPowers(p), 1)) sum += partial;
     total = sum ** (1 / p);
   }
   if (options.errorIfNonfinite && !Number.isFinite(total))

@@ -499,6 +499,88 @@ describeGpu('CUDA element-wise kernels', () => {
     });
     expectEqual(r);
   });
+
+  // [shape, mask shape]: the mask broadcasts (size-1 dims read with stride 0), odd sizes, up to 8 dims.
+  const maskCases: Array<{ shape: number[]; maskShape: number[] }> = [
+    { shape: [1], maskShape: [1] },
+    { shape: [7], maskShape: [7] },
+    { shape: [3, 5, 7], maskShape: [1, 1, 7] },
+    { shape: [3, 5, 7], maskShape: [3, 1, 7] },
+    { shape: [3, 5, 7], maskShape: [3, 5, 1] },
+    { shape: [2, 65, 129], maskShape: [2, 65, 129] },
+    { shape: [2, 3, 1, 5, 1, 3, 2, 3], maskShape: [1, 3, 1, 1, 1, 3, 1, 3] },
+    { shape: [4097, 3], maskShape: [1, 3] },
+  ];
+  for (const { shape, maskShape } of maskCases) {
+    test(`maskedFill ${JSON.stringify(shape)} with a ${JSON.stringify(maskShape)} mask, also in place`, () => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const m = maskShape.reduce((a, b) => a * b, 1);
+      const x = randomArray(n, 64);
+      const mask = randomInts(m, 65, -2, 3); // zeros and nonzeros of either sign
+      // Contiguous strides of the mask, 0 where it broadcasts.
+      const strides = new Array<number>(shape.length);
+      for (let d = shape.length - 1, s = 1; d >= 0; d--) {
+        strides[d] = maskShape[d] === 1 ? 0 : s;
+        s *= maskShape[d];
+      }
+      const r = onBoth([x, mask], [{ n }, { n, init: x }], (k, [sx, smask, out, inPlace]) => {
+        k.maskedFill(sx, smask, 0, strides, out, shape, -Infinity);
+        k.maskedFill(inPlace, smask, 0, strides, inPlace, shape, 2.5);
+      });
+      expectEqual(r);
+      // And against the plain definition, not only the CPU twin.
+      const expected = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        let rest = i,
+          offset = 0;
+        for (let d = shape.length - 1; d >= 0; d--) {
+          offset += (rest % shape[d]) * strides[d];
+          rest = Math.floor(rest / shape[d]);
+        }
+        expected[i] = mask[offset] !== 0 ? -Infinity : x[i];
+      }
+      expect(normError(r.gpu[0], expected)).toBe(0);
+    });
+  }
+
+  test('maskedFill reads the mask from an offset', () => {
+    const x = randomArray(15, 66);
+    const mask = randomInts(9, 67, 0, 2);
+    const r = onBoth([x, mask], [{ n: 15 }], (k, [sx, smask, out]) =>
+      k.maskedFill(sx, smask, 4, [1, 0], out, [5, 3], 7),
+    );
+    expectEqual(r);
+  });
+
+  for (const n of [1, 7, 1001, 70001]) {
+    test(`compareScalar eq/ne on float32 and int32, n = ${n}`, () => {
+      const f = randomArray(n, 68, -2, 2).map((v) => Math.round(v * 2) / 2);
+      f.set([NaN, -0, Infinity, 16777218].slice(0, n), 0);
+      const i = randomInts(n, 69, -3, 4);
+      i.set([16777217, 2147483647, -2147483648].slice(0, n), 0);
+      for (const op of ['eq', 'ne'] as const) {
+        const r = onBoth(
+          [f, i],
+          [
+            { n, int: true },
+            { n, int: true },
+            { n, int: true },
+          ],
+          (k, [sf, si, a, b, c]) => {
+            k.compareScalar(op, sf, a, n, false, 0.5);
+            k.compareScalar(op, si, b, n, true, 16777216);
+            k.compareScalar(op, si, c, n, true, -3);
+          },
+        );
+        expectEqual(r);
+        const plain = (src: ArrayLike<number>, value: number): number[] =>
+          Array.from(src, (v) => ((v === value) === (op === 'eq') ? 1 : 0));
+        expect(Array.from(r.gpu[0])).toEqual(plain(f, 0.5));
+        expect(Array.from(r.gpu[1])).toEqual(plain(i, 16777216));
+        expect(Array.from(r.gpu[2])).toEqual(plain(i, -3));
+      }
+    });
+  }
 });
 
 describeGpu('CUDA reductions, indexing and copies', () => {

@@ -8,6 +8,10 @@
 set -u
 cd "$(dirname "$0")/../.."
 
+# Strict: the GPU tests fail, instead of skipping, when the addon does not load or finds no device, and the
+# run fails when no GPU test ran (test/gpu/twins.ts, test/gpu/reporter.js).
+export TN_REQUIRE_GPU=1
+
 OUT_DIR="${OUT:-$(mktemp -d -t tn-gpu-XXXXXX)}"
 mkdir -p "$OUT_DIR"
 LOG="$OUT_DIR/run.log"
@@ -112,8 +116,11 @@ if [ ! -f dist/index.js ]; then
   step "build:ts" 120 "$OUT_DIR/build-cpu.log" "$NODE_BIN" node_modules/typescript/bin/tsc -p tsconfig.json
 fi
 
+# TN_CUDA_SYNC=1: every launch waits for its kernel, so a fault is reported under the op that launched it.
 step "test:gpu" 240 "$OUT_DIR/test-gpu.log" \
-  "$NODE_BIN" node_modules/jest/bin/jest.js --ci --verbose test/gpu
+  env TN_CUDA_SYNC=1 "$NODE_BIN" node_modules/jest/bin/jest.js --ci --verbose test/gpu
+gpu_count=$(grep -h '^GPU tests:' "$OUT_DIR/test-gpu.log" 2>/dev/null | tail -1)
+say "${gpu_count:-GPU tests: no count (jest did not finish)}"
 
 step "bench:gpu" 240 "$OUT_DIR/bench-gpu.md" \
   "$NODE_BIN" bench/gpu/run.js --json "$OUT_DIR/bench-gpu.json"

@@ -4,8 +4,32 @@ import { cuda, cudaAddon, CudaAddon } from '../../src/cuda';
 import { addon, NativeStorage } from '../../src/native';
 
 export const hasCuda = cuda.isAvailable();
-/** `describe` when a CUDA device is usable, else `describe.skip`. */
-export const describeGpu = hasCuda ? describe : describe.skip;
+
+/** Marks the describe blocks of GPU tests, so that the run can count them (test/gpu/reporter.js). */
+export const GPU_TAG = (require('./reporter') as { GPU_TAG: string }).GPU_TAG;
+
+/** What describeGpu does: run the tests (a device is usable), skip them, or, under TN_REQUIRE_GPU=1 without a
+ * usable device, fail with the reason (a GPU run must not pass by skipping). */
+export function gpuTestMode(env: NodeJS.ProcessEnv, available: boolean): 'run' | 'skip' | 'fail' {
+  if (available) return 'run';
+  return env.TN_REQUIRE_GPU === '1' ? 'fail' : 'skip';
+}
+
+/** `describe` for GPU tests: run (named with GPU_TAG) where a CUDA device is usable, else skipped; under
+ * TN_REQUIRE_GPU=1 a missing device or an addon that fails to load is instead one failing test carrying
+ * cuda.loadError(). */
+export function describeGpu(name: string, fn: () => void): void {
+  const mode = gpuTestMode(process.env, hasCuda);
+  if (mode === 'run') describe(`${GPU_TAG} ${name}`, fn);
+  else if (mode === 'skip') describe.skip(name, fn);
+  else
+    describe(name, () => {
+      test('needs a usable CUDA device (TN_REQUIRE_GPU=1)', () => {
+        const why = cuda.loadError() ?? new Error('cuda.isAvailable() is false');
+        throw new Error(`TN_REQUIRE_GPU=1 but CUDA is not usable: ${why.message}`);
+      });
+    });
+}
 
 /** The kernel functions both addons share. */
 export type Kernels = Omit<

@@ -1,4 +1,5 @@
-// binary (broadcast strides), unary and unaryBackward, fill and cast against float64 references in TS.
+// binary (broadcast strides), unary and unaryBackward, fill, cast and compareScalar against float64 references in
+// TS.
 import { addon, BinaryOp, UnaryOp } from '../../src/native';
 import { emptyStorage, expectError, kernelPaths, onPath, randomArray, rng, storageOf } from '../helpers';
 import { firstMismatch, relError, uniformArray } from './elementwise_util';
@@ -520,6 +521,60 @@ describe('fill and cast', () => {
     const s = emptyStorage(4);
     expectError(() => addon.cast(s, s, 5, true), 'RangeError', /cast: src holds 4/);
     expectError(() => addon.cast(s, s, 4, 1 as never), 'TypeError', /cast: toFloat must be a boolean/);
+  });
+});
+
+describe('compareScalar', () => {
+  // Plain reference: the comparison of the exact values (NaN equals nothing), 1 or 0.
+  const compareRef = (op: 'eq' | 'ne', v: number, value: number): number => ((v === value) === (op === 'eq') ? 1 : 0);
+
+  test('float32 and int32 sources against a scalar, odd sizes, every path', () => {
+    const r = rng(23);
+    for (const n of [1, 7, 33, 1000, 33001]) {
+      // Few distinct values, so that both outcomes occur; specials up front.
+      const floats = new Float32Array(n).map(() => Math.round((r() - 0.5) * 6) / 2);
+      floats.set([0, -0, NaN, Infinity, -Infinity, 1.5, 2 ** 24 + 2].slice(0, n), 0);
+      const ints = new Int32Array(n).map(() => Math.round((r() - 0.5) * 6));
+      ints.set([0, -100, 2147483647, -2147483648, 16777217, 16777216, 3].slice(0, n), 0);
+      const cases: Array<[Float32Array | Int32Array, number[]]> = [
+        [floats, [0, 1.5, -1, 2 ** 24 + 2, 0.1]],
+        [ints, [0, -100, 16777216, 2147483647, 3, 2 ** 40]],
+      ];
+      for (const path of kernelPaths())
+        for (const [src, values] of cases)
+          for (const op of ['eq', 'ne'] as const)
+            for (const value of values) {
+              const out = emptyStorage(n);
+              onPath(path, () => addon.compareScalar(op, storageOf(src), out, n, src instanceof Int32Array, value));
+              const got = out.readInt32(0, n);
+              const expected = Array.from(src, (v) => compareRef(op, v, value));
+              const at = firstMismatch(got, expected);
+              if (at >= 0)
+                throw new Error(
+                  `${op} ${value} on ${src.constructor.name}[${n}] (${path.isa}, ${path.threads} threads): ` +
+                    `element ${at} = ${src[at]} gives ${got[at]}`,
+                );
+            }
+    }
+  });
+
+  test('may write in place; n = 0 writes nothing', () => {
+    const data = new Int32Array([4, 0, 4, 5, 4]);
+    const s = storageOf(data);
+    addon.compareScalar('eq', s, s, 5, true, 4);
+    expect(Array.from(s.readInt32(0, 5))).toEqual([1, 0, 1, 0, 1]);
+    const untouched = storageOf(new Int32Array([7]));
+    addon.compareScalar('ne', untouched, untouched, 0, true, 7);
+    expect(untouched.readInt32(0, 1)[0]).toBe(7);
+  });
+
+  test('rejects bad arguments', () => {
+    const s = emptyStorage(4);
+    expectError(() => addon.compareScalar('lt' as never, s, s, 4, true, 0), 'TypeError', /unknown op 'lt'/);
+    expectError(() => addon.compareScalar('eq', s, emptyStorage(3), 4, true, 0), 'RangeError', /dst holds 3/);
+    expectError(() => addon.compareScalar('eq', s, s, 5, true, 0), 'RangeError', /src holds 4/);
+    expectError(() => addon.compareScalar('eq', s, s, 4, 1 as never, 0), 'TypeError', /srcIsInt must be a boolean/);
+    expectError(() => addon.compareScalar('eq', s, s, 4, true, NaN), 'RangeError', /value must be finite/);
   });
 });
 

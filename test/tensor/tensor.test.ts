@@ -173,6 +173,18 @@ describe('element-wise ops', () => {
     ]);
   });
 
+  test('casts to bool map nonzero to true (NaN included), in a kernel', () => {
+    const floats = tensor([0, -0, 0.5, -2, NaN, Infinity, 1e-30]);
+    const asBool = floats.to('bool');
+    expect(asBool.dtype).toBe('bool');
+    expect(asBool.toArray()).toEqual([false, false, true, true, true, true, true]);
+    const ints = tensor([0, 7, -1, 2147483647, 0], { dtype: 'int32' });
+    expect(ints.to('bool').toArray()).toEqual([false, true, true, true, false]);
+    expect(asBool.to('bool').toArray()).toEqual(asBool.toArray());
+    expect(zeros([0]).to('bool').shape).toEqual([0]);
+    expect(tensor(3).to('bool').toArray()).toBe(true);
+  });
+
   test('errors name the op and the shapes', () => {
     expectError(
       () => tensor([1, 2, 3]).add(tensor([1, 2])),
@@ -182,6 +194,46 @@ describe('element-wise ops', () => {
     expectError(() => tensor([1], { dtype: 'int32' }).exp(), 'TypeError', /exp: input must be float32, got int32/);
     expectError(() => tensor([1]).add('x' as never), 'TypeError', /add: other must be a Tensor/);
     expectError(() => tensor([1]).gelu({ approximate: 'fast' as never }), 'RangeError', /approximate/);
+  });
+});
+
+describe("crossEntropy's mean over the rows not ignored", () => {
+  const logits = (seed: number) => randn([7, 5], { seed }).requiresGrad_();
+  const meanOf = (values: ArrayLike<number>, keep: boolean[]): number => {
+    const kept = Array.from(values).filter((_, i) => keep[i]);
+    return kept.reduce((a, b) => a + b, 0) / kept.length;
+  };
+
+  test('divides by the count of targets other than ignoreIndex, and so does the gradient', () => {
+    for (const ignoreIndex of [-100, 2, -(2 ** 40)]) {
+      const x = logits(1);
+      // -100 rows for the default; class 2 itself ignored; an ignoreIndex no int32 equals ignores nothing.
+      const t = tensor(ignoreIndex === -100 ? [0, 2, -100, 4, 2, 1, -100] : [0, 2, 3, 4, 2, 1, 0], { dtype: 'int32' });
+      const keep = Array.from(t.dataSync(), (v) => v !== ignoreIndex);
+      const perRow = F.crossEntropy(x, t, { ignoreIndex, reduction: 'none' });
+      const loss = F.crossEntropy(x, t, { ignoreIndex });
+      expect(loss.item()).toBeCloseTo(meanOf(perRow.dataSync(), keep), 5);
+      loss.backward();
+      const grad = (x.grad as Tensor).dataSync();
+      x.zeroGrad();
+      // The gradient of the mean is the per-row gradient over the count.
+      F.crossEntropy(x, t, { ignoreIndex, reduction: 'sum' }).backward();
+      const count = keep.filter(Boolean).length;
+      const sumGrad = (x.grad as Tensor).dataSync();
+      expect(
+        maxRelError(
+          grad,
+          Array.from(sumGrad, (g) => g / count),
+        ),
+      ).toBeLessThan(1e-6);
+    }
+  });
+
+  test('every row ignored gives NaN, as PyTorch', () => {
+    const x = logits(2);
+    const loss = F.crossEntropy(x, tensor([-100, -100, -100, -100, -100, -100, -100], { dtype: 'int32' }));
+    expect(loss.item()).toBeNaN();
+    expect(F.crossEntropy(zeros([0, 5]), zeros([0], { dtype: 'int32' })).item()).toBeNaN();
   });
 });
 
