@@ -45,5 +45,17 @@ export {
   evaluateLoss,
   defaultLossFn,
 } from './training';
+export { ModelWorker, QueueFullError, AbortError } from './serve/worker';
+export type {
+  GenerateOptions,
+  GenerateResult,
+  ModelInfo,
+  ModelWorkerOptions,
+  PredictOutput,
+  ServeTask,
+  StreamChunk,
+  WorkerStats,
+} from './serve/types';
+export type { GenerateStream } from './serve/worker';
 export { cuda } from './cuda';
 export type { CudaAddon } from './cuda';

@@ -265,7 +265,34 @@ async function train(context: CommandContext): Promise<number> {
   }
 }
 
-function labelsOf(metadata: Record<string, unknown>, dir: string): string[] {
+/** The class probabilities (softmax of the logits) of each text, batchSize texts per forward. */
+export function classProbabilities(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  texts: readonly string[],
+  batchSize: number,
+): number[][] {
+  const maxLen = model.config.maxLen;
+  const out: number[][] = [];
+  noGrad(() => {
+    for (let start = 0; start < texts.length; start += batchSize) {
+      const chunk = texts.slice(start, start + batchSize);
+      const probabilities = tidy(() => {
+        const batch = collate(
+          chunk.map((text) => ({ ids: encodeText(tokenizer, text, maxLen), label: 0 })),
+          [],
+          tokenizer.padId,
+        );
+        return model.forward(batch.input, { keyPaddingMask: batch.keyPaddingMask }).softmax(-1).toArray() as number[][];
+      });
+      out.push(...probabilities);
+    }
+  });
+  return out;
+}
+
+/** The label names a classify checkpoint stores in its metadata, in class order. */
+export function labelsOf(metadata: Record<string, unknown>, dir: string): string[] {
   const labels = metadata.labels;
   if (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string'))
     throw new UserError(`checkpoint ${dir} does not list its labels`);
@@ -319,28 +346,10 @@ function predict(context: CommandContext): number {
   try {
     const labels = labelsOf(checkpoint.metadata, checkpoint.dir);
     const tokenizer = tokenizerOf(checkpoint);
-    const maxLen = (model as EncoderClassifier).config.maxLen;
-    const batchSize = o.batchSize as number;
-    const results: Array<{ text: string; label: string; probability: number }> = [];
-    noGrad(() => {
-      for (let start = 0; start < texts.length; start += batchSize) {
-        const chunk = texts.slice(start, start + batchSize);
-        const probabilities = tidy(() => {
-          const batch = collate(
-            chunk.map((text) => ({ ids: encodeText(tokenizer, text, maxLen), label: 0 })),
-            [],
-            tokenizer.padId,
-          );
-          return (model as EncoderClassifier)
-            .forward(batch.input, { keyPaddingMask: batch.keyPaddingMask })
-            .softmax(-1)
-            .toArray() as number[][];
-        });
-        probabilities.forEach((p, i) => {
-          const best = p.indexOf(Math.max(...p));
-          results.push({ text: chunk[i], label: labels[best], probability: p[best] });
-        });
-      }
+    const probabilities = classProbabilities(model as EncoderClassifier, tokenizer, texts, o.batchSize as number);
+    const results = probabilities.map((p, i) => {
+      const best = p.indexOf(Math.max(...p));
+      return { text: texts[i], label: labels[best], probability: p[best] };
     });
     for (const r of results)
       context.io.stdout.write(

@@ -94,7 +94,8 @@ const TRAIN_OPTIONS: OptionSpec[] = [
   ...g2pTrainOptions(),
 ];
 
-function tokenizersOf(checkpoint: Checkpoint): G2PTokenizers {
+/** The grapheme (src) and phoneme (tgt) tokenizers of a g2p checkpoint. */
+export function tokenizersOf(checkpoint: Checkpoint): G2PTokenizers {
   return {
     graphemes: tokenizerOf(checkpoint, 'src') as CharTokenizer,
     phonemes: tokenizerOf(checkpoint, 'tgt') as WordTokenizer,

@@ -47,8 +47,27 @@ export interface ModelInfo {
   task: ServeTask;
   /** The checkpoint folder the model came from. */
   checkpoint: string;
-  model: { type: string; parameters: number; contextLength?: number; vocabSize?: number };
+  model: {
+    type: string;
+    parameters: number;
+    contextLength?: number;
+    vocabSize?: number;
+    /** classify: the label names, in class order. */
+    labels?: string[];
+  };
   threads: number;
   maxBatch: number;
   maxQueue: number;
+}
+
+/** What a ModelWorker holds now (for metrics, and to see that finished or cancelled requests let go). */
+export interface WorkerStats {
+  /** Requests accepted and not yet finished (what maxQueue bounds). */
+  requests: number;
+  /** lm: sequences in the decoding batch or waiting for a row of it. */
+  sequences: number;
+  /** lm: rows of the last decoding step (0 when idle). */
+  batchSize: number;
+  /** Tensor storages alive in the worker (the model's weights, KV caches of running sequences). */
+  storages: number;
 }
