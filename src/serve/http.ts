@@ -227,7 +227,8 @@ export class InferenceServer {
     const timedOut = await Promise.race([settled().then(() => false), expired]);
     clearTimeout(timer);
     if (timedOut) {
-      for (const r of this.inFlight) r.controller.abort(new HttpError(503, 'the server is shutting down'));
+      for (const r of this.inFlight)
+        r.controller.abort(new HttpError(503, 'the server is shutting down', 'service_unavailable'));
       // Aborted requests end within a decoding step; a second's wait lets them answer 503 or close.
       await Promise.race([settled(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     }

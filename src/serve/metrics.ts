@@ -56,13 +56,13 @@ export class ServeMetrics {
     });
     this.timeToFirstToken = new Histogram({
       name: `${p}time_to_first_token_seconds`,
-      help: 'Time from a completion request to its first generated token',
+      help: 'Time from a streamed completion request to its first generated token',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
     this.timePerToken = new Histogram({
       name: `${p}time_per_output_token_seconds`,
-      help: 'Time between consecutive generated tokens of a completion',
+      help: 'Time between consecutive tokens of a completion (streamed: each gap; whole answers: their mean)',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
