@@ -23,7 +23,6 @@ export async function health({ res, server, info }: RequestContext): Promise<voi
     threads: info.threads,
     maxBatch: info.maxBatch,
     maxQueue: info.maxQueue,
-    activeRequests: server.activeRequests,
     ...load,
   });
 }
