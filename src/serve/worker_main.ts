@@ -14,7 +14,6 @@ import { ContinuousBatcher } from '../generation/batch';
 import type { EncoderClassifier, GPT, Model, Seq2SeqTransformer } from '../models';
 import { predictG2P } from '../tasks/g2p/task';
 import type { G2PTokenizers } from '../tasks/g2p/data';
-import type { Checkpoint } from '../training/checkpoint';
 import { FromWorker, StepEvent, ToWorker, toWireError, WireGenerateOptions, WorkerInit } from './protocol';
 import { TokenText } from './text';
 import type { ModelInfo, PredictOutput, ServeTask } from './types';
@@ -53,8 +52,11 @@ function taskOf(dir: string): ServeTask {
 interface Loaded {
   task: ServeTask;
   model: Model;
-  checkpoint: Checkpoint;
   info: ModelInfo;
+  /** lm and classify. */
+  tokenizer?: Tokenizer;
+  /** g2p. */
+  g2pTokenizers?: G2PTokenizers;
 }
 
 function load(init: WorkerInit): Loaded {
@@ -62,35 +64,38 @@ function load(init: WorkerInit): Loaded {
   const task = taskOf(init.checkpoint);
   const { model, checkpoint } = loadModel(init.checkpoint, MODEL_TYPES[task]);
   try {
-    const info: ModelInfo = {
+    const loaded: Loaded = {
       task,
-      checkpoint: checkpoint.dir,
-      model: { type: MODEL_TYPES[task], parameters: model.numParameters() },
-      threads: getNumThreads(),
-      maxBatch: init.maxBatch,
-      maxQueue: init.maxQueue,
+      model,
+      info: {
+        task,
+        checkpoint: checkpoint.dir,
+        model: { type: MODEL_TYPES[task], parameters: model.numParameters() },
+        threads: getNumThreads(),
+        maxBatch: init.maxBatch,
+        maxQueue: init.maxQueue,
+      },
     };
+    const about = loaded.info.model;
     if (task === 'lm') {
       const { contextLength, vocabSize } = (model as GPT).config;
-      tokenizerOf(checkpoint);
-      Object.assign(info.model, { contextLength, vocabSize });
+      loaded.tokenizer = tokenizerOf(checkpoint);
+      Object.assign(about, { contextLength, vocabSize });
     } else if (task === 'g2p') {
-      tokenizersOf(checkpoint);
-      info.model.contextLength = (model as Seq2SeqTransformer).config.maxLen;
+      loaded.g2pTokenizers = tokenizersOf(checkpoint);
+      about.contextLength = (model as Seq2SeqTransformer).config.maxLen;
     } else {
       const { maxLen, vocabSize } = (model as EncoderClassifier).config;
-      tokenizerOf(checkpoint);
-      Object.assign(info.model, {
-        contextLength: maxLen,
-        vocabSize,
-        labels: labelsOf(checkpoint.metadata, checkpoint.dir),
-      });
+      loaded.tokenizer = tokenizerOf(checkpoint);
+      Object.assign(about, { contextLength: maxLen, vocabSize, labels: labelsOf(checkpoint.metadata, checkpoint.dir) });
     }
-    return { task, model, checkpoint, info };
+    return loaded;
   } catch (e) {
     model.dispose();
-    checkpoint.dispose();
     throw e;
+  } finally {
+    // The model holds its own copy of the weights; the checkpoint's tensors (and any optimizer state) go.
+    checkpoint.dispose();
   }
 }
 
@@ -209,22 +214,16 @@ class Generator {
 }
 
 function predict(loaded: Loaded, inputs: string[]): PredictOutput[] {
-  const { task, model, checkpoint } = loaded;
-  if (task === 'g2p') {
-    const tokenizers: G2PTokenizers = tokenizersOf(checkpoint);
+  const { task, model, tokenizer, g2pTokenizers } = loaded;
+  if (task === 'g2p' && g2pTokenizers !== undefined) {
     const phonemes = noGrad(() =>
-      predictG2P(model as Seq2SeqTransformer, tokenizers, inputs, { beamSize: G2P_BEAM_SIZE }),
+      predictG2P(model as Seq2SeqTransformer, g2pTokenizers, inputs, { beamSize: G2P_BEAM_SIZE }),
     );
     return phonemes.map((p) => p.join(' '));
   }
-  if (task === 'classify') {
+  if (task === 'classify' && tokenizer !== undefined) {
     const labels = loaded.info.model.labels as string[];
-    const probabilities = classProbabilities(
-      model as EncoderClassifier,
-      tokenizerOf(checkpoint),
-      inputs,
-      CLASSIFY_BATCH,
-    );
+    const probabilities = classProbabilities(model as EncoderClassifier, tokenizer, inputs, CLASSIFY_BATCH);
     return probabilities.map((p) => {
       const best = p.indexOf(Math.max(...p));
       return { label: labels[best], probabilities: Object.fromEntries(labels.map((l, i) => [l, p[i]])) };
@@ -235,7 +234,9 @@ function predict(loaded: Loaded, inputs: string[]): PredictOutput[] {
 
 function serve(loaded: Loaded, maxBatch: number): void {
   const generator =
-    loaded.task === 'lm' ? new Generator(loaded.model as GPT, tokenizerOf(loaded.checkpoint), maxBatch) : null;
+    loaded.task === 'lm' && loaded.tokenizer !== undefined
+      ? new Generator(loaded.model as GPT, loaded.tokenizer, maxBatch)
+      : null;
   port?.on('message', (message: ToWorker) => {
     const id = message.id;
     try {

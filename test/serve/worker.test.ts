@@ -97,6 +97,13 @@ describe('lm', () => {
       maxBatch: 4,
       maxQueue: 64,
     });
+    // Idle, the worker holds the model's weights and nothing else (the checkpoint's own copy is gone).
+    expect(await worker.stats()).toEqual({
+      requests: 0,
+      sequences: 0,
+      batchSize: 0,
+      storages: gpt.parameters().length,
+    });
   });
 
   test('concurrent requests get the tokens greedy() gives each alone on the main thread', async () => {
@@ -109,6 +116,7 @@ describe('lm', () => {
       expect(r.finishReason).toBe(r.tokens.length === 5 + 4 * i ? 'length' : 'stop');
     });
     // maxTokens defaults to 128, which the context (32) cuts: prompt + new tokens fill it, plus the last one.
+    expect(await worker.stats()).toMatchObject({ sequences: 0, storages: gpt.parameters().length });
     const long = await worker.generate('the cat');
     const room = 32 - tokenizer.encode('the cat').length + 1;
     if (long.finishReason === 'length') expect(long.tokens).toHaveLength(room);
@@ -272,7 +280,7 @@ describe('aborts, queue, death and close', () => {
     expect(refused).toBeInstanceOf(QueueFullError);
     expect(refused).toMatchObject({ name: 'QueueFullError', maxQueue: 3 });
     await expect(worker.stream('the').next()).rejects.toBeInstanceOf(QueueFullError);
-    expect((await worker.stats()).requests).toBe(3);
+    expect(await worker.stats()).toMatchObject({ requests: 3, sequences: 3 });
     controller.abort();
     expect(await Promise.all(running)).toEqual(['AbortError', 'AbortError', 'AbortError']);
     await drained(worker);
