@@ -244,7 +244,10 @@ export class InferenceServer {
     const routeLabel = route?.path ?? 'unmatched';
     // A response closed before it ended: the client went away, so its sequence is cancelled.
     res.once('close', () => {
-      if (!res.writableFinished) controller.abort(new Error('the client disconnected'));
+      if (res.writableFinished) return;
+      controller.abort(new Error('the client disconnected'));
+      // Counted as nginx does a request whose client closed the connection first.
+      this.metrics.requests.inc({ route: routeLabel, method: methodLabel(req.method), status: '499' });
     });
     res.once('finish', () => {
       this.metrics.requests.inc({ route: routeLabel, method: methodLabel(req.method), status: String(res.statusCode) });

@@ -28,7 +28,7 @@ export class ServeMetrics {
     const p = METRICS_PREFIX;
     this.requests = new Counter({
       name: `${p}http_requests_total`,
-      help: 'HTTP requests answered, by route, method and status code',
+      help: 'HTTP requests answered, by route, method and status code (499: the client closed the connection first)',
       labelNames: ['route', 'method', 'status'],
       registers,
     });

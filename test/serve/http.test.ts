@@ -428,6 +428,13 @@ describe('a slow language model', () => {
     expect(health.json).toMatchObject({ queueDepth: 0, batchSize: 0 });
     const metrics = await request(`${url}/metrics`);
     expect(sample(metrics.text, 'transformer_native_queue_depth')).toBe(0);
+    expect(
+      sample(
+        metrics.text,
+        'transformer_native_http_requests_total',
+        'route="/v1/completions",method="POST",status="499"',
+      ),
+    ).toBe(1);
   });
 
   test('a client that disconnects before a whole answer cancels its sequence', async () => {
