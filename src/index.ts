@@ -57,5 +57,7 @@ export type {
   WorkerStats,
 } from './serve/types';
 export type { GenerateStream } from './serve/worker';
+export { InferenceServer } from './serve/http';
+export type { ServeModel, ServerOptions } from './serve/http';
 export { cuda } from './cuda';
 export type { CudaAddon } from './cuda';

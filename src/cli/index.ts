@@ -27,7 +27,7 @@ if (require.main === module) {
   process.on('SIGINT', () => {
     if (interrupted || handlers.length === 0) process.exit(130);
     interrupted = true;
-    process.stderr.write('\nstopping after this step (Ctrl-C again to quit now)\n');
+    process.stderr.write('\nstopping (Ctrl-C again to quit now)\n');
     for (const h of handlers) h();
   });
   main(

@@ -13,6 +13,7 @@ import {
   UserError,
 } from './args';
 import { checkpointTask } from './common';
+import { runServe, SERVE_OPTIONS, SERVE_SUMMARY, ServeHooks, serveHelp } from './serve';
 import { CliIO, CommandName, COMMANDS, getTask, listTasks, TaskCommand, TaskDefinition } from './tasks';
 import { classifyTask } from './classify';
 import { g2pTask } from './g2p';
@@ -72,11 +73,13 @@ function mainHelp(): string {
   return [
     `Usage: ${PROGRAM} <command> --task NAME [options]`,
     `       ${PROGRAM} <task> <command> [options]`,
+    `       ${PROGRAM} serve --checkpoint DIR [options]`,
     '',
     'Train and run Transformers from the command line.',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.padEnd(width)}${COMMAND_SUMMARIES[c]}`),
+    `  ${'serve'.padEnd(width)}${SERVE_SUMMARY} (any task; --checkpoint DIR)`,
     '',
     'Tasks:',
     ...tasks.map((t) => `  ${t.name.padEnd(width)}${t.description} (${Object.keys(t.commands).join(', ')})`),
@@ -144,6 +147,23 @@ function readConfig(file: string): Record<string, unknown> {
 export interface MainOptions {
   /** Registers a stop handler (the program passes one wired to SIGINT). */
   onInterrupt?: (handler: () => void) => void;
+  /** For `serve` run in-process: how the model is loaded, and a call once the server listens. */
+  serve?: Pick<ServeHooks, 'load' | 'onListening'>;
+}
+
+/** `serve --checkpoint DIR [options]`: not a task's command, since it serves a checkpoint of any task. */
+async function serve(args: string[], io: CliIO, options: MainOptions): Promise<number> {
+  const parsed = parseArgs(args, [...SERVE_OPTIONS, CONFIG_OPTION], 'serve');
+  if (parsed.help) {
+    io.stdout.write(serveHelp(PROGRAM, [CONFIG_OPTION]));
+    return 0;
+  }
+  if (parsed.positionals.length > 0)
+    throw new UserError(`unexpected argument '${parsed.positionals[0]}' for 'serve' (options start with --)`, 2);
+  const configFile = parsed.values[camelCase(CONFIG_OPTION.name)] as string | undefined;
+  const config = configFile === undefined ? null : readConfig(configFile);
+  const values = resolveOptions(SERVE_OPTIONS, parsed, config, `config file ${configFile}`);
+  return runServe(values, io, { onInterrupt: options.onInterrupt ?? (() => undefined), ...options.serve });
 }
 
 /** Runs the CLI on argv (without the node and script paths); resolves to the exit code. */
@@ -154,6 +174,7 @@ export async function main(
 ): Promise<number> {
   let command: CommandName | undefined;
   let taskName: string | undefined;
+  let serving = false;
   try {
     const args = [...argv];
     if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
@@ -180,8 +201,14 @@ export async function main(
       }
     }
     const first = args.shift() as string;
+    if (first === 'serve') {
+      if (taskName !== undefined)
+        throw new UserError(`'serve' takes no task: it serves the task of the checkpoint it is given`, 2);
+      serving = true;
+      return await serve(args, io, options);
+    }
     if (!(COMMANDS as readonly string[]).includes(first)) {
-      const known = [...COMMANDS, ...listTasks().map((t) => t.name)];
+      const known = [...COMMANDS, 'serve', ...listTasks().map((t) => t.name)];
       throw new UserError(
         `unknown command '${first}'${suggestion(first, known)}. Run '${PROGRAM} --help' for the commands.`,
         2,
@@ -248,6 +275,7 @@ export async function main(
     const err = e as Error;
     if (err instanceof UserError) {
       io.stderr.write(`${PROGRAM}: error: ${err.message}\n`);
+      if (err.exitCode === 2 && serving) io.stderr.write(`Run '${PROGRAM} serve --help' for usage.\n`);
       if (err.exitCode === 2 && command !== undefined) {
         const known = taskName !== undefined && getTask(taskName)?.commands[command] !== undefined;
         io.stderr.write(`Run '${PROGRAM} ${command}${known ? ` --task ${taskName}` : ''} --help' for usage.\n`);
