@@ -57,6 +57,37 @@ const STRESS = [
   ' <|endoftext|> ',
 ];
 
+/** Compares whole results at once (per-item expects on 6,000 lines are slow); on a difference, names the
+ * first text that differs. */
+function expectSame<T>(texts: string[], actual: T[], expected: T[]): void {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < texts.length; i++)
+    if (JSON.stringify(actual[i]) !== JSON.stringify(expected[i]))
+      expect({ text: texts[i], result: actual[i] }).toEqual({ text: texts[i], result: expected[i] });
+}
+
+/** Loads json with the reference and with ours: same vocabulary size, same ids with and without special
+ * tokens, same pair encodings, same decoded text with and without special tokens. */
+async function expectIdentical(json: unknown, texts: string[], pairs: Array<[string, string]>): Promise<void> {
+  const ref = hf.Tokenizer.fromString(JSON.stringify(json));
+  const ours = tokenizerFromJSON(json) as HuggingFaceTokenizer;
+  expect(ours).toBeInstanceOf(HuggingFaceTokenizer);
+  expect(ours.vocabSize).toBe(ref.getVocabSize(true));
+  for (const addSpecialTokens of [false, true]) {
+    const expected = (await ref.encodeBatch(texts, { addSpecialTokens })).map((e) => e.getIds());
+    expectSame(texts, ours.encodeBatch(texts, { addSpecialTokens }), expected);
+    for (const skip of [true, false]) {
+      const decoded = await ref.decodeBatch(expected, skip);
+      const ourDecoded = expected.map((ids) => ours.decode(ids, { skipSpecialTokens: skip }));
+      expectSame(texts, ourDecoded, decoded);
+    }
+  }
+  for (const [a, b] of pairs)
+    expect(ours.encode(a, { pair: b, addSpecialTokens: true })).toEqual(
+      (await ref.encode(a, b, { addSpecialTokens: true })).getIds(),
+    );
+}
+
 interface Case {
   name: string;
   edit: (json: Record<string, unknown>) => void;
@@ -151,34 +182,128 @@ const CASES: Case[] = [
 ];
 
 describe.each(CASES)('tokenizer.json from HF: $name', ({ edit }) => {
-  const texts = () => [...corpus, ...STRESS];
-
   test('identical ids (with and without special tokens) and decoded text', async () => {
-    const json = variant(edit);
-    const ref = hf.Tokenizer.fromString(JSON.stringify(json));
-    const ours = tokenizerFromJSON(json) as HuggingFaceTokenizer;
-    expect(ours).toBeInstanceOf(HuggingFaceTokenizer);
-    expect(ours.vocabSize).toBe(ref.getVocabSize(true));
-    const all = texts();
-    for (const addSpecialTokens of [false, true]) {
-      const expected = (await ref.encodeBatch(all, { addSpecialTokens })).map((e) => e.getIds());
-      const actual = ours.encodeBatch(all, { addSpecialTokens });
-      for (let i = 0; i < all.length; i++) expect([i, actual[i]]).toEqual([i, expected[i]]);
-      for (const skip of [true, false]) {
-        const decoded = await ref.decodeBatch(expected, skip);
-        for (let i = 0; i < all.length; i++)
-          expect([i, ours.decode(expected[i], { skipSpecialTokens: skip })]).toEqual([i, decoded[i]]);
-      }
-    }
     const pairs: Array<[string, string]> = [
       ['Hello world.', 'The pair of it.'],
       ['', 'b'],
       [STRESS[8], STRESS[7]],
     ];
-    for (const [a, b] of pairs)
-      expect(ours.encode(a, { pair: b, addSpecialTokens: true })).toEqual(
-        (await ref.encode(a, b, { addSpecialTokens: true })).getIds(),
-      );
+    await expectIdentical(variant(edit), [...corpus, ...STRESS], pairs);
+  });
+});
+
+const BERT_SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+
+/** A BERT-style tokenizer.json: WordPiece trained by HF, then BERT's special tokens, processor and decoder. */
+function bertJSON(trained: Record<string, unknown>): Record<string, unknown> {
+  const json = structuredClone(trained);
+  const vocab = model(json).vocab as Record<string, number>;
+  const ids = BERT_SPECIALS.map((token) => (vocab[token] ??= Object.keys(vocab).length));
+  json.added_tokens = BERT_SPECIALS.map((content, i) => ({
+    id: ids[i],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
+  json.post_processor = { type: 'BertProcessing', sep: ['[SEP]', ids[3]], cls: ['[CLS]', ids[2]] };
+  json.decoder = { type: 'WordPiece', prefix: '##', cleanup: true };
+  return json;
+}
+
+const WORDPIECE_CASES: Case[] = [
+  { name: 'BERT uncased', edit: () => {} },
+  {
+    name: 'cased, accents kept, TemplateProcessing',
+    edit: (j) => {
+      j.normalizer = {
+        type: 'BertNormalizer',
+        clean_text: true,
+        handle_chinese_chars: true,
+        strip_accents: false,
+        lowercase: false,
+      };
+      const cls = (j.added_tokens as Array<{ id: number }>)[2].id;
+      const sep = (j.added_tokens as Array<{ id: number }>)[3].id;
+      j.post_processor = {
+        type: 'TemplateProcessing',
+        single: [
+          { SpecialToken: { id: '[CLS]', type_id: 0 } },
+          { Sequence: { id: 'A', type_id: 0 } },
+          { SpecialToken: { id: '[SEP]', type_id: 0 } },
+        ],
+        pair: [
+          { SpecialToken: { id: '[CLS]', type_id: 0 } },
+          { Sequence: { id: 'A', type_id: 0 } },
+          { SpecialToken: { id: '[SEP]', type_id: 0 } },
+          { Sequence: { id: 'B', type_id: 1 } },
+          { SpecialToken: { id: '[SEP]', type_id: 1 } },
+        ],
+        special_tokens: {
+          '[CLS]': { id: '[CLS]', ids: [cls], tokens: ['[CLS]'] },
+          '[SEP]': { id: '[SEP]', ids: [sep], tokens: ['[SEP]'] },
+        },
+      };
+    },
+  },
+  {
+    name: 'Sequence of NFD, Lowercase, StripAccents; Whitespace pre-tokenizer; no cleanup',
+    edit: (j) => {
+      j.normalizer = {
+        type: 'Sequence',
+        normalizers: [{ type: 'NFD' }, { type: 'Lowercase' }, { type: 'StripAccents' }],
+      };
+      j.pre_tokenizer = { type: 'Whitespace' };
+      j.decoder = { type: 'WordPiece', prefix: '##', cleanup: false };
+    },
+  },
+  {
+    name: 'NFKC and WhitespaceSplit',
+    edit: (j) => {
+      j.normalizer = { type: 'NFKC' };
+      j.pre_tokenizer = { type: 'WhitespaceSplit' };
+    },
+  },
+];
+
+const BERT_STRESS = [
+  ...STRESS.filter((s) => !s.includes('<|endoftext|>')),
+  'Hello[SEP]world [CLS] [MASK]. [UNK][PAD]',
+  'ΣΊΣΥΦΟΣ ΟΔΥΣΣΕΥΣ Straße İstanbul ǅemal',
+  "Don't do not say it 's so , he 've been ! ? ' quoted '",
+  'ｆｕｌｌｗｉｄｔｈ ① ﬁ Å Ω ㍻',
+  'zero\u200bwidth\u200djoiner \u00ad soft hyphen \ue000 private',
+];
+
+describe('tokenizer.json from HF: WordPiece', () => {
+  let trained: Record<string, unknown>;
+
+  beforeAll(() => {
+    const ref = new hf.Tokenizer(hf.WordPiece.empty());
+    ref.setNormalizer(hf.bertNormalizer({}));
+    ref.setPreTokenizer(hf.bertPreTokenizer());
+    ref.train([path.join(dir, 'corpus.txt')]);
+    const file = path.join(dir, 'wordpiece.json');
+    ref.save(file);
+    trained = bertJSON(JSON.parse(fs.readFileSync(file, 'utf8')));
+  });
+
+  test.each(WORDPIECE_CASES)('$name: identical ids and decoded text', async ({ edit }) => {
+    const json = structuredClone(trained);
+    edit(json);
+    await expectIdentical(json, [...corpus, ...BERT_STRESS], [['Is it?', 'Yes.']]);
+  });
+
+  test('special-token ids, and a word longer than max_input_chars_per_word is [UNK]', () => {
+    const tok = tokenizerFromJSON(trained);
+    const [pad, unk, cls, sep] = BERT_SPECIALS.map((t) => tok.tokenToId(t));
+    expect([tok.padId, tok.unkId, tok.bosId, tok.eosId]).toEqual([pad, unk, cls, sep]);
+    expect(tok.encode('a'.repeat(101))).toEqual([unk]);
+    expect(() => tokenizerFromJSON({ ...trained, model: { ...model(trained), unk_token: '[NONE]' } })).toThrow(
+      /field "model.unk_token" names "\[NONE\]"/,
+    );
   });
 });
 
@@ -254,6 +379,9 @@ describe('HF files this library cannot read exactly are errors', () => {
     expect(load((j) => (j.decoder = { type: 'CTC' }))).toThrow("tokenizer.json: decoder 'CTC' is not supported");
     expect(load((j) => (j.post_processor = { type: 'Sequence', processors: [] }))).toThrow(
       "tokenizer.json: post_processor 'Sequence' is not supported",
+    );
+    expect(load((j) => (j.normalizer = { type: 'Sequence', normalizers: [{ type: 'Replace' }] }))).toThrow(
+      "tokenizer.json: normalizer 'Replace' is not supported",
     );
     expect(load((j) => (j.model = { type: 'Unigram', vocab: [] }))).toThrow(
       "tokenizer.json: model 'Unigram' is not supported",

@@ -12,6 +12,15 @@ import {
   typeOf,
   unsupported,
 } from './schema';
+import {
+  bertNormalizer,
+  BertPreTokenizer,
+  lowercaseChars,
+  stripAccents,
+  WhitespacePreTokenizer,
+  WhitespaceSplitPreTokenizer,
+  wordPieceDecoder,
+} from './wordpiece';
 
 export type Normalizer = (text: string) => string;
 
@@ -26,7 +35,11 @@ export function buildNormalizer(json: unknown, field = 'normalizer'): Normalizer
     case 'NFKD':
       return (s) => s.normalize(type);
     case 'Lowercase':
-      return (s) => s.toLowerCase();
+      return lowercaseChars;
+    case 'StripAccents':
+      return stripAccents;
+    case 'BertNormalizer':
+      return bertNormalizer(obj, field);
     case 'Sequence': {
       const parts = arrayAt(obj, 'normalizers', field).map((n, i) => buildNormalizer(n, `${field}.normalizers[${i}]`));
       return (s) => parts.reduce((t, f) => (f ? f(t) : t), s);
@@ -53,6 +66,12 @@ export function buildPreTokenizer(json: unknown, field = 'pre_tokenizer'): PreTo
   switch (type) {
     case 'ByteLevel':
       return new ByteLevelPreTokenizer(obj, field);
+    case 'BertPreTokenizer':
+      return new BertPreTokenizer();
+    case 'Whitespace':
+      return new WhitespacePreTokenizer();
+    case 'WhitespaceSplit':
+      return new WhitespaceSplitPreTokenizer();
     case 'Sequence':
       return new SequencePreTokenizer(
         arrayAt(obj, 'pretokenizers', field).map((p, i) => {
@@ -75,6 +94,8 @@ export function buildDecoder(json: unknown, field = 'decoder'): Decoder | null {
   switch (type) {
     case 'ByteLevel':
       return byteLevelDecode;
+    case 'WordPiece':
+      return wordPieceDecoder(json as JSONObject, field);
     default:
       throw unsupported('decoder', type);
   }

@@ -14,6 +14,7 @@ import {
   Normalizer,
   PostProcessor,
 } from './components';
+import { WordPieceModel } from './wordpiece';
 import { isObject, JSONObject, objectAt, TokenizerFileError, typeOf, unsupported } from './schema';
 
 /** Whether a parsed JSON document looks like HF's tokenizer.json rather than this library's own format. */
@@ -26,6 +27,8 @@ function buildModel(json: unknown): Model {
   switch (type) {
     case 'BPE':
       return new BPEModel(json as JSONObject);
+    case 'WordPiece':
+      return new WordPieceModel(json as JSONObject);
     default:
       throw unsupported('model', type);
   }
