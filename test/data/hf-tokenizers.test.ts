@@ -5,7 +5,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as hf from '@anush008/tokenizers';
-import { HuggingFaceTokenizer, loadTokenizer, tokenizerFromJSON } from '../../src/data/tokenizers';
+import {
+  ByteLevelBPETokenizer,
+  HuggingFaceTokenizer,
+  loadTokenizer,
+  tokenizerFromJSON,
+} from '../../src/data/tokenizers';
 import { rng } from '../helpers';
 
 const WORDS = (
@@ -304,6 +309,57 @@ describe('tokenizer.json from HF: WordPiece', () => {
     expect(() => tokenizerFromJSON({ ...trained, model: { ...model(trained), unk_token: '[NONE]' } })).toThrow(
       /field "model.unk_token" names "\[NONE\]"/,
     );
+  });
+});
+
+describe('ByteLevelBPETokenizer.saveHuggingFace', () => {
+  let ours: ByteLevelBPETokenizer;
+  let file: string;
+
+  beforeAll(() => {
+    ours = ByteLevelBPETokenizer.train(corpus, { vocabSize: 1200 });
+    const folder = path.join(dir, 'ours');
+    fs.mkdirSync(folder);
+    ours.saveHuggingFace(folder);
+    file = path.join(folder, 'tokenizer.json');
+  });
+
+  test("HF's library loads the file and encodes and decodes exactly as ours", async () => {
+    const ref = hf.Tokenizer.fromFile(file);
+    expect(ref.getVocabSize(true)).toBe(ours.vocabSize);
+    const texts = [...corpus, ...STRESS.filter((t) => !t.includes('<|endoftext|>'))];
+    for (const addSpecialTokens of [false, true]) {
+      const got = (await ref.encodeBatch(texts, { addSpecialTokens })).map((e) => e.getIds());
+      const expected = ours.encodeBatch(texts, { addSpecialTokens });
+      expectSame(texts, got, expected);
+      for (const skip of [true, false]) {
+        const decoded = await ref.decodeBatch(expected, skip);
+        expectSame(
+          texts,
+          decoded,
+          expected.map((ids) => ours.decode(ids, { skipSpecialTokens: skip })),
+        );
+      }
+    }
+    // The one difference: HF matches the specials' names in text; this class encodes them as bytes.
+    expect((await ref.encode('a<eos>', null, { addSpecialTokens: false })).getIds()).toEqual([
+      ...ours.encode('a'),
+      ours.eosId,
+    ]);
+  });
+
+  test('loadTokenizer reads the file back with the same ids and specials', () => {
+    const back = loadTokenizer(file);
+    expect(back).toBeInstanceOf(HuggingFaceTokenizer);
+    expect([back.padId, back.bosId, back.eosId, back.unkId]).toEqual([0, 1, 2, 3]);
+    const texts = [...corpus.slice(0, 500), ...STRESS.filter((t) => !t.includes('<|endoftext|>'))];
+    expect(back.encodeBatch(texts, { addSpecialTokens: true })).toEqual(
+      ours.encodeBatch(texts, { addSpecialTokens: true }),
+    );
+    const file2 = path.join(dir, 'ours-file.json');
+    ours.saveHuggingFace(file2);
+    expect(fs.readFileSync(file2, 'utf8')).toBe(fs.readFileSync(file, 'utf8'));
+    expect(() => ours.saveHuggingFace('')).toThrow(/saveHuggingFace: path must be a non-empty string/);
   });
 });
 

@@ -12,10 +12,14 @@ import {
   Tokenizer,
   TokenizerJSON,
 } from './base';
+import { byteLevelBPEToHuggingFace, writeHuggingFaceJSON } from './hf/export';
 
 // Contractions, letter runs, digit runs and other-symbol runs (each with an optional leading space), then
 // whitespace; `\s+(?!\S)` leaves the last space of a run to start the next word. Covers every character.
-const PRETOKENIZE_PATTERN = /'(?:s|t|re|ve|m|ll|d)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+// This is GPT-2's split, with whitespace as Unicode's White_Space property (as Hugging Face's tokenizers read
+// \s; JavaScript's \s differs on U+0085 and U+FEFF), so saved tokenizers encode the same there.
+export const PRETOKENIZE_PATTERN =
+  /'(?:s|t|re|ve|m|ll|d)| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
 const FIRST_BYTE_ID = SPECIAL_TOKENS.length;
 // Pair keys pack two ids into one number; ids stay below 2^20, keys below 2^40 (exact in a double).
 const PAIR_SHIFT = 2 ** 20;
@@ -244,6 +248,17 @@ export class ByteLevelBPETokenizer extends Tokenizer {
       specialTokens: [...SPECIAL_TOKENS],
       merges: this.merges.map(([l, r]) => [l, r]),
     };
+  }
+
+  /** This tokenizer as Hugging Face's tokenizer.json document (HF's library encodes and decodes with it exactly
+   * as this class does, except that it also matches the special tokens' names, e.g. "<pad>", in text). */
+  toHuggingFaceJSON(): Record<string, unknown> {
+    return byteLevelBPEToHuggingFace(this);
+  }
+
+  /** Writes toHuggingFaceJSON() to path (a file, or a folder to hold tokenizer.json) atomically. */
+  saveHuggingFace(path: string): void {
+    writeHuggingFaceJSON(path, this.toHuggingFaceJSON());
   }
 
   static fromJSON(json: unknown): ByteLevelBPETokenizer {

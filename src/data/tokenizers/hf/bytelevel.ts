@@ -1,11 +1,7 @@
 // The byte-level pieces of HF's format: the ByteLevel pre-tokenizer (GPT-2's split, then each UTF-8 byte as a
 // printable character) and the ByteLevel decoder (back from those characters to bytes, then lossy UTF-8).
-import { BYTE_TO_CHAR, CHAR_TO_BYTE } from '../bpe';
+import { BYTE_TO_CHAR, CHAR_TO_BYTE, PRETOKENIZE_PATTERN } from '../bpe';
 import { booleanAt, JSONObject } from './schema';
-
-// GPT-2's split with whitespace as Unicode's White_Space property, as HF's regex engine reads \s.
-const GPT2_SPLIT =
-  /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?![^\p{White_Space}])|\p{White_Space}+/gu;
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
@@ -34,7 +30,7 @@ export class ByteLevelPreTokenizer implements PreTokenizer {
 
   split(text: string): string[] {
     if (this.addPrefixSpace && !text.startsWith(' ')) text = ' ' + text;
-    const words = this.useRegex ? (text.match(GPT2_SPLIT) ?? []) : text.length > 0 ? [text] : [];
+    const words = this.useRegex ? (text.match(PRETOKENIZE_PATTERN) ?? []) : text.length > 0 ? [text] : [];
     return words.map(toByteChars);
   }
 }
