@@ -32,19 +32,34 @@ export interface TokenizerJSON {
   [key: string]: unknown;
 }
 
+/** Where a tokenizer that does not use this library's four fixed specials keeps its special tokens. */
+export interface SpecialLayout {
+  padId: number;
+  bosId: number;
+  eosId: number;
+  unkId: number;
+}
+
 export abstract class Tokenizer {
-  readonly padId: number = PAD_ID;
-  readonly bosId: number = BOS_ID;
-  readonly eosId: number = EOS_ID;
-  readonly unkId: number = UNK_ID;
-  /** Token strings by id; ids 0..3 are the special tokens. */
+  /** The special tokens' ids; -1 where a loaded tokenizer has no such token. */
+  readonly padId: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly unkId: number;
+  /** Token strings by id; ids 0..3 are the special tokens (unless a layout says otherwise). */
   protected readonly vocab: string[];
   protected readonly ids: Map<string, number>;
 
-  /** tokens: the regular tokens (ids 4, 5, ... in order); duplicates and special-token names are rejected. */
-  protected constructor(tokens: Iterable<string>, owner: string) {
-    this.vocab = [...SPECIAL_TOKENS];
-    this.ids = new Map(SPECIAL_TOKENS.map((t, i) => [t, i]));
+  /** tokens: the regular tokens (ids 4, 5, ... in order); duplicates and special-token names are rejected.
+   * With a layout, tokens are the whole vocabulary from id 0 and the layout gives the special ids. */
+  protected constructor(tokens: Iterable<string>, owner: string, layout?: SpecialLayout) {
+    const specials = layout ? [] : SPECIAL_TOKENS;
+    this.padId = layout?.padId ?? PAD_ID;
+    this.bosId = layout?.bosId ?? BOS_ID;
+    this.eosId = layout?.eosId ?? EOS_ID;
+    this.unkId = layout?.unkId ?? UNK_ID;
+    this.vocab = [...specials];
+    this.ids = new Map(specials.map((t, i) => [t, i]));
     for (const token of tokens) {
       if (typeof token !== 'string' || token.length === 0)
         throw new TypeError(`${owner}: tokens must be non-empty strings, got ${JSON.stringify(token)}`);
@@ -75,6 +90,13 @@ export abstract class Tokenizer {
   }
 
   abstract encode(text: string, options?: EncodeOptions): number[];
+
+  /** encode() of each text. */
+  encodeBatch(texts: readonly string[], options?: EncodeOptions): number[][] {
+    if (!Array.isArray(texts)) throw new TypeError('encodeBatch: texts must be an array of strings');
+    return texts.map((t) => this.encode(t, options));
+  }
+
   abstract decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
   abstract toJSON(): TokenizerJSON;
 

@@ -12,10 +12,14 @@ import {
   Tokenizer,
   TokenizerJSON,
 } from './base';
+import { byteLevelBPEToHuggingFace, writeHuggingFaceJSON } from './hf/export';
 
 // Contractions, letter runs, digit runs and other-symbol runs (each with an optional leading space), then
 // whitespace; `\s+(?!\S)` leaves the last space of a run to start the next word. Covers every character.
-const PRETOKENIZE_PATTERN = /'(?:s|t|re|ve|m|ll|d)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+// This is GPT-2's split, with whitespace as Unicode's White_Space property (as Hugging Face's tokenizers read
+// \s; JavaScript's \s differs on U+0085 and U+FEFF), so saved tokenizers encode the same there.
+export const PRETOKENIZE_PATTERN =
+  /'(?:s|t|re|ve|m|ll|d)| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
 const FIRST_BYTE_ID = SPECIAL_TOKENS.length;
 // Pair keys pack two ids into one number; ids stay below 2^20, keys below 2^40 (exact in a double).
 const PAIR_SHIFT = 2 ** 20;
@@ -24,7 +28,7 @@ const ENCODE_CACHE_LIMIT = 50_000;
 
 /** Each byte as a printable character (the GPT-2 convention), so tokens are readable strings with no spaces:
  * printable Latin-1 bytes stand for themselves, the others map to code points from 256 up. */
-const BYTE_TO_CHAR: string[] = (() => {
+export const BYTE_TO_CHAR: string[] = (() => {
   const chars: string[] = new Array(256);
   let next = 256;
   for (let b = 0; b < 256; b++) {
@@ -33,7 +37,7 @@ const BYTE_TO_CHAR: string[] = (() => {
   }
   return chars;
 })();
-const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
+export const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
@@ -214,35 +218,8 @@ export class ByteLevelBPETokenizer extends Tokenizer {
   /** Applies the merges to one piece, always the lowest-ranked pair present first (the leftmost on a tie).
    * Symbols form a linked list and candidate pairs a heap, so long pieces cost O(n log n), not O(n^2). */
   private encodePiece(piece: string): number[] {
-    const bytes = utf8Encoder.encode(piece);
-    const n = bytes.length;
-    const symbols = Int32Array.from(bytes, (b) => FIRST_BYTE_ID + b);
-    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
-    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
-    const alive = new Uint8Array(n).fill(1);
-    const candidates = new MinHeap();
-    const consider = (i: number) => {
-      if (i < 0 || next[i] < 0) return;
-      const merge = this.mergeOf.get(symbols[i] * PAIR_SHIFT + symbols[next[i]]);
-      if (merge !== undefined) candidates.push(merge.rank, i);
-    };
-    for (let i = 0; i + 1 < n; i++) consider(i);
-    while (candidates.size > 0) {
-      const [rank, i] = candidates.pop();
-      const j = next[i];
-      if (!alive[i] || j < 0) continue;
-      const merge = this.mergeOf.get(symbols[i] * PAIR_SHIFT + symbols[j]);
-      if (merge === undefined || merge.rank !== rank) continue; // stale: a neighbour changed since the push
-      symbols[i] = merge.id;
-      alive[j] = 0;
-      next[i] = next[j];
-      if (next[j] >= 0) prev[next[j]] = i;
-      consider(prev[i]);
-      consider(i);
-    }
-    const out: number[] = [];
-    for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(symbols[i]);
-    return out;
+    const symbols = Int32Array.from(utf8Encoder.encode(piece), (b) => FIRST_BYTE_ID + b);
+    return applyMerges(symbols, (a, b) => this.mergeOf.get(a * PAIR_SHIFT + b));
   }
 
   decode(ids: ArrayLike<number>, options?: DecodeOptions): string {
@@ -273,6 +250,17 @@ export class ByteLevelBPETokenizer extends Tokenizer {
     };
   }
 
+  /** This tokenizer as Hugging Face's tokenizer.json document (HF's library encodes and decodes with it exactly
+   * as this class does, except that it also matches the special tokens' names, e.g. "<pad>", in text). */
+  toHuggingFaceJSON(): Record<string, unknown> {
+    return byteLevelBPEToHuggingFace(this);
+  }
+
+  /** Writes toHuggingFaceJSON() to path (a file, or a folder to hold tokenizer.json) atomically. */
+  saveHuggingFace(path: string): void {
+    writeHuggingFaceJSON(path, this.toHuggingFaceJSON());
+  }
+
   static fromJSON(json: unknown): ByteLevelBPETokenizer {
     const owner = 'ByteLevelBPETokenizer.fromJSON';
     const data = checkTokenizerJSON(json, 'ByteLevelBPETokenizer', owner);
@@ -291,6 +279,42 @@ export class ByteLevelBPETokenizer extends Tokenizer {
       readTokenizerJSON(path, 'ByteLevelBPETokenizer', 'ByteLevelBPETokenizer.load'),
     );
   }
+}
+
+/** Applies merges to a sequence of symbol ids, always the lowest-ranked pair present first (the leftmost on a
+ * tie); mergeOf(a, b) gives the rank and result of merging a with b. Symbols form a linked list and candidate
+ * pairs a heap, so long pieces cost O(n log n), not O(n^2). Overwrites symbols. */
+export function applyMerges(
+  symbols: Int32Array,
+  mergeOf: (a: number, b: number) => { rank: number; id: number } | undefined,
+): number[] {
+  const n = symbols.length;
+  const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+  const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+  const alive = new Uint8Array(n).fill(1);
+  const candidates = new MinHeap();
+  const consider = (i: number) => {
+    if (i < 0 || next[i] < 0) return;
+    const merge = mergeOf(symbols[i], symbols[next[i]]);
+    if (merge !== undefined) candidates.push(merge.rank, i);
+  };
+  for (let i = 0; i + 1 < n; i++) consider(i);
+  while (candidates.size > 0) {
+    const [rank, i] = candidates.pop();
+    const j = next[i];
+    if (!alive[i] || j < 0) continue;
+    const merge = mergeOf(symbols[i], symbols[j]);
+    if (merge === undefined || merge.rank !== rank) continue; // stale: a neighbour changed since the push
+    symbols[i] = merge.id;
+    alive[j] = 0;
+    next[i] = next[j];
+    if (next[j] >= 0) prev[next[j]] = i;
+    consider(prev[i]);
+    consider(i);
+  }
+  const out: number[] = [];
+  for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(symbols[i]);
+  return out;
 }
 
 /** symbols with every non-overlapping (a, b), left to right, replaced by id; null when there is none. */
