@@ -45,27 +45,7 @@ export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
   isAvailable(): boolean;
   /** gemm with a and b holding bfloat16 (two per 4-byte element; offsets and strides count bfloat16 values),
    * c and bias float32, FP32 accumulation on tensor cores. */
-  gemmBf16(
-    a: NativeStorage,
-    aOffset: number,
-    b: NativeStorage,
-    bOffset: number,
-    c: NativeStorage,
-    cOffset: number,
-    bias: NativeStorage | null,
-    biasOffset: number,
-    transA: boolean,
-    transB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    batch: number,
-    strideA: number,
-    strideB: number,
-    strideC: number,
-    alpha: number,
-    beta: number,
-  ): void;
+  gemmBf16: NativeAddon['gemm'];
   /** n float32 values rounded to bfloat16 (round to nearest even) into dst, which holds ceil(n / 2) elements. */
   castToBf16(src: NativeStorage, dst: NativeStorage, n: number): void;
   /** n bfloat16 values widened to float32. */
