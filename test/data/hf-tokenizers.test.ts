@@ -11,91 +11,14 @@ import {
   loadTokenizer,
   tokenizerFromJSON,
 } from '../../src/data/tokenizers';
-import { rng } from '../helpers';
-
-const WORDS = (
-  'the of and to a in that is was he for it with as his on be at by had not are but from or have an they ' +
-  'which one you were her all she there would their we him been has when who will more no if out so said ' +
-  'what up its about into than them can only other new some could time these two may then do first any my ' +
-  'now such like our over man me even most made after also did many before must through back years where ' +
-  "don't it's can't I'm you're we've they'll he'd Mr. Mrs. U.S. e.g. 1961 3.14 $12,000 50% #1 (see) [note] " +
-  'café naïve résumé Zürich São Ελληνικά Москва 日本語 中文 한국어 العربية עברית हिन्दी ไทย 🙂 🎉 👍🏽'
-).split(' ');
-const PUNCT = ['.', ',', ';', ':', '!', '?', ' --', '"', "'"];
-
-/** At least 5,000 deterministic lines of mixed text. */
-function makeCorpus(lines: number): string[] {
-  const random = rng(24);
-  const out: string[] = [];
-  for (let i = 0; i < lines; i++) {
-    const n = 3 + Math.floor(random() * 14);
-    let line = '';
-    for (let w = 0; w < n; w++) {
-      const word = WORDS[Math.floor(random() * WORDS.length)];
-      const r = random();
-      line += w === 0 ? word[0].toUpperCase() + word.slice(1) : (r < 0.03 ? '  ' : r < 0.05 ? '\t' : ' ') + word;
-      if (random() < 0.1) line += PUNCT[Math.floor(random() * PUNCT.length)];
-    }
-    out.push(line + (random() < 0.9 ? '.' : ''));
-  }
-  return out;
-}
-
-const STRESS = [
-  '',
-  ' ',
-  '   ',
-  '\t\t\n\n\r\n  \n',
-  'trailing spaces   ',
-  '   leading spaces',
-  'a  b   c    d\te\t\tf\ng\n\nh',
-  'Ünïcödé: 日本語のテキスト, 中文, 한국어, العربية, עברית, हिन्दी, ไทย, Ελληνικά, Москва',
-  'emoji 👩‍👩‍👧 🎉 👍🏽 🙂🙂🙂 and flags 🇫🇷🇯🇵',
-  'combining marks: e\u0301 a\u0308 n\u0303 Z\u0351\u0324a\u036Bl\u0300g\u0358o',
-  "contractions: it's I'm you're we've they'll he'd 'S 'LL",
-  'numbers 3.14159 $12,000 1,000,000 2026-12-06 0x1F',
-  'x'.repeat(3000),
-  'supercalifragilisticexpialidocious'.repeat(40),
-  '\u0000\u0001 control \u007f bytes \u0085 nel \u00a0 nbsp \u3000 ideographic \ufeff bom',
-  'Hello<|endoftext|>world <|endoftext|> <|endoftext|><|endoftext|>',
-  '<|endoftext|>',
-  ' <|endoftext|> ',
-];
-
-/** Compares whole results at once (per-item expects on 6,000 lines are slow); on a difference, names the
- * first text that differs. */
-function expectSame<T>(texts: string[], actual: T[], expected: T[]): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < texts.length; i++)
-    if (JSON.stringify(actual[i]) !== JSON.stringify(expected[i]))
-      expect({ text: texts[i], result: actual[i] }).toEqual({ text: texts[i], result: expected[i] });
-}
-
-/** Loads json with the reference and with ours: same vocabulary size, same ids with and without special
- * tokens, same pair encodings, same decoded text with and without special tokens. */
-async function expectIdentical(json: unknown, texts: string[], pairs: Array<[string, string]>): Promise<void> {
-  const ref = hf.Tokenizer.fromString(JSON.stringify(json));
-  const ours = tokenizerFromJSON(json) as HuggingFaceTokenizer;
-  expect(ours).toBeInstanceOf(HuggingFaceTokenizer);
-  expect(ours.vocabSize).toBe(ref.getVocabSize(true));
-  for (const addSpecialTokens of [false, true]) {
-    const expected = (await ref.encodeBatch(texts, { addSpecialTokens })).map((e) => e.getIds());
-    expectSame(texts, ours.encodeBatch(texts, { addSpecialTokens }), expected);
-    for (const skip of [true, false]) {
-      const decoded = await ref.decodeBatch(expected, skip);
-      const ourDecoded = expected.map((ids) => ours.decode(ids, { skipSpecialTokens: skip }));
-      expectSame(texts, ourDecoded, decoded);
-    }
-  }
-  for (const [a, b] of pairs)
-    expect(ours.encode(a, { pair: b, addSpecialTokens: true })).toEqual(
-      (await ref.encode(a, b, { addSpecialTokens: true })).getIds(),
-    );
-}
+import { expectIdentical, expectSame, makeCorpus, specialToken, STRESS } from './hf-reference';
 
 interface Case {
   name: string;
   edit: (json: Record<string, unknown>) => void;
+  /** False where HF's offsets are known to differ (see the README): a whole text as one byte-level word with
+   * characters the vocabulary lacks, where HF counts offsets in bytes past the dropped ones. */
+  offsets?: boolean;
 }
 
 let dir: string;
@@ -144,6 +67,7 @@ const CASES: Case[] = [
     edit: (j) => {
       (j.pre_tokenizer as Record<string, unknown>).use_regex = false;
     },
+    offsets: false,
   },
   {
     name: 'RobertaProcessing',
@@ -186,14 +110,14 @@ const CASES: Case[] = [
   },
 ];
 
-describe.each(CASES)('tokenizer.json from HF: $name', ({ edit }) => {
+describe.each(CASES)('tokenizer.json from HF: $name', ({ edit, offsets }) => {
   test('identical ids (with and without special tokens) and decoded text', async () => {
     const pairs: Array<[string, string]> = [
       ['Hello world.', 'The pair of it.'],
       ['', 'b'],
       [STRESS[8], STRESS[7]],
     ];
-    await expectIdentical(variant(edit), [...corpus, ...STRESS], pairs);
+    await expectIdentical(variant(edit), [...corpus, ...STRESS], pairs, offsets ?? true);
   });
 });
 
@@ -204,15 +128,7 @@ function bertJSON(trained: Record<string, unknown>): Record<string, unknown> {
   const json = structuredClone(trained);
   const vocab = model(json).vocab as Record<string, number>;
   const ids = BERT_SPECIALS.map((token) => (vocab[token] ??= Object.keys(vocab).length));
-  json.added_tokens = BERT_SPECIALS.map((content, i) => ({
-    id: ids[i],
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  json.added_tokens = BERT_SPECIALS.map((content, i) => specialToken(ids[i], content));
   json.post_processor = { type: 'BertProcessing', sep: ['[SEP]', ids[3]], cls: ['[CLS]', ids[2]] };
   json.decoder = { type: 'WordPiece', prefix: '##', cleanup: true };
   return json;
@@ -429,19 +345,27 @@ describe('HF files this library cannot read exactly are errors', () => {
     expect(load((j) => (j.normalizer = { type: 'Precompiled', precompiled_charsmap: '' }))).toThrow(
       "tokenizer.json: normalizer 'Precompiled' is not supported",
     );
-    expect(load((j) => (j.pre_tokenizer = { type: 'Metaspace', replacement: '▁' }))).toThrow(
-      "tokenizer.json: pre_tokenizer 'Metaspace' is not supported",
+    expect(load((j) => (j.pre_tokenizer = { type: 'UnicodeScripts' }))).toThrow(
+      "tokenizer.json: pre_tokenizer 'UnicodeScripts' is not supported",
     );
     expect(load((j) => (j.decoder = { type: 'CTC' }))).toThrow("tokenizer.json: decoder 'CTC' is not supported");
     expect(load((j) => (j.post_processor = { type: 'Sequence', processors: [] }))).toThrow(
       "tokenizer.json: post_processor 'Sequence' is not supported",
     );
-    expect(load((j) => (j.normalizer = { type: 'Sequence', normalizers: [{ type: 'Replace' }] }))).toThrow(
-      "tokenizer.json: normalizer 'Replace' is not supported",
+    expect(load((j) => (j.normalizer = { type: 'Sequence', normalizers: [{ type: 'Nmt' }] }))).toThrow(
+      "tokenizer.json: normalizer 'Nmt' is not supported",
     );
-    expect(load((j) => (j.model = { type: 'Unigram', vocab: [] }))).toThrow(
-      "tokenizer.json: model 'Unigram' is not supported",
+    expect(load((j) => (j.model = { type: 'WordLevel', vocab: {} }))).toThrow(
+      "tokenizer.json: model 'WordLevel' is not supported",
     );
+    expect(
+      load((j) => (j.decoder = { type: 'Sequence', decoders: [{ type: 'Fuse' }, { type: 'BPEDecoder' }] })),
+    ).toThrow("tokenizer.json: decoder 'BPEDecoder' is not supported");
+    expect(
+      load(
+        (j) => (j.pre_tokenizer = { type: 'Split', pattern: { Regex: '(?i:a)' }, behavior: 'Isolated', invert: false }),
+      ),
+    ).toThrow(/pre_tokenizer.pattern.Regex.*not supported/);
     expect(load((j) => (model(j).dropout = 0.1))).toThrow(/model\.dropout/);
     expect(load((j) => (j.truncation = { max_length: 8 }))).toThrow(/"truncation" settings are not supported/);
   });

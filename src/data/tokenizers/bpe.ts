@@ -40,7 +40,7 @@ export const BYTE_TO_CHAR: string[] = (() => {
 export const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8');
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF
 
 /** Splits text into the pieces BPE works within; their concatenation is the text. */
 export function pretokenize(text: string): string[] {
@@ -283,10 +283,12 @@ export class ByteLevelBPETokenizer extends Tokenizer {
 
 /** Applies merges to a sequence of symbol ids, always the lowest-ranked pair present first (the leftmost on a
  * tie); mergeOf(a, b) gives the rank and result of merging a with b. Symbols form a linked list and candidate
- * pairs a heap, so long pieces cost O(n log n), not O(n^2). Overwrites symbols. */
+ * pairs a heap, so long pieces cost O(n log n), not O(n^2). Overwrites symbols. heads, when given, receives the
+ * index of each result's first symbol. */
 export function applyMerges(
   symbols: Int32Array,
   mergeOf: (a: number, b: number) => { rank: number; id: number } | undefined,
+  heads?: number[],
 ): number[] {
   const n = symbols.length;
   const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
@@ -313,7 +315,10 @@ export function applyMerges(
     consider(i);
   }
   const out: number[] = [];
-  for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(symbols[i]);
+  for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) {
+    out.push(symbols[i]);
+    heads?.push(i);
+  }
   return out;
 }
 

@@ -27,7 +27,7 @@ export type { WordTokenizerOptions } from './word';
 export { ByteLevelBPETokenizer, pretokenize } from './bpe';
 export type { BPETrainOptions } from './bpe';
 export { HuggingFaceTokenizer } from './hf/tokenizer';
-export type { EncodePairOptions } from './hf/tokenizer';
+export type { EncodePairOptions, EncodingWithOffsets } from './hf/tokenizer';
 export { TokenizerFileError } from './hf/schema';
 
 /** Rebuilds whichever tokenizer a toJSON() object (or a Hugging Face tokenizer.json document) describes. */

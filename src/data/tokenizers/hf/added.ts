@@ -12,8 +12,12 @@ export interface AddedToken {
   special: boolean;
 }
 
-/** A piece of text: either plain text for the pipeline or an added token's id. */
-export type Segment = string | number;
+/** A range [start, end) of the text: plain text for the pipeline (id -1) or an added token. */
+export interface Segment {
+  start: number;
+  end: number;
+  id: number;
+}
 
 export function parseAddedTokens(json: unknown): AddedToken[] {
   if (json === undefined || json === null) return [];
@@ -53,9 +57,10 @@ export class AddedTokenMatcher {
         : new RegExp(contents.map((c) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'gu');
   }
 
-  /** Splits text into plain pieces and added-token ids (plain pieces may be empty strings: they are dropped). */
+  /** Splits text into plain ranges and added tokens (empty plain ranges are dropped). */
   split(text: string): Segment[] {
-    if (this.pattern === null || text.length === 0) return text.length > 0 ? [text] : [];
+    if (this.pattern === null || text.length === 0)
+      return text.length > 0 ? [{ start: 0, end: text.length, id: -1 }] : [];
     const out: Segment[] = [];
     let done = 0; // text before this index is already in out
     this.pattern.lastIndex = 0;
@@ -76,12 +81,12 @@ export class AddedTokenMatcher {
           start -= c.length;
       if (token.rstrip)
         for (let c = firstChar(text, end); c && WHITESPACE.test(c); c = firstChar(text, end)) end += c.length;
-      if (start > done) out.push(text.slice(done, start));
-      out.push(token.id);
+      if (start > done) out.push({ start: done, end: start, id: -1 });
+      out.push({ start, end, id: token.id });
       done = end;
       this.pattern.lastIndex = end;
     }
-    if (done < text.length) out.push(text.slice(done));
+    if (done < text.length) out.push({ start: done, end: text.length, id: -1 });
     return out;
   }
 }

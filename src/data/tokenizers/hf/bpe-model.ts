@@ -19,7 +19,9 @@ export interface Model {
   /** token string -> id for every token of the model. */
   readonly vocab: Map<string, number>;
   readonly unkToken: string | null;
-  tokenize(word: string): number[];
+  /** The ids of one word; spans, when given, receives each token's range [start, end) in the word's code units
+   * (flattened pairs). */
+  tokenize(word: string, spans?: number[]): number[];
 }
 
 interface Merge {
@@ -85,7 +87,8 @@ export class BPEModel implements Model {
     });
   }
 
-  tokenize(word: string): number[] {
+  tokenize(word: string, spans?: number[]): number[] {
+    if (spans !== undefined) return this.merge(word, spans);
     let ids = this.cache.get(word);
     if (ids === undefined) {
       ids = this.merge(word);
@@ -95,41 +98,99 @@ export class BPEModel implements Model {
     return ids;
   }
 
-  /** The word's characters as ids (unknown ones as unk, bytes, or dropped, as HF does), then the merges, the
-   * lowest rank first (the leftmost on a tie). */
-  private merge(word: string): number[] {
+  /** The word's characters as symbols (unknown ones as their UTF-8 bytes or unk, as HF does), then the merges,
+   * the lowest rank first (the leftmost on a tie). spans, when given, receives each token's code unit range. */
+  private merge(word: string, spans?: number[]): number[] {
     if (this.ignoreMerges) {
       const whole = this.vocab.get(word);
-      if (whole !== undefined) return [whole];
+      if (whole !== undefined) {
+        spans?.push(0, word.length);
+        return [whole];
+      }
     }
-    const chars = Array.from(word);
+    // Each symbol's length in UTF-8 bytes: HF places tokens by adding up these lengths, so a character that is
+    // dropped (no unk token) shifts the offsets of the tokens after it, and offsets inside a character are
+    // widened to the whole character.
     const symbols: number[] = [];
-    let lastWasUnk = false;
-    chars.forEach((c, i) => {
-      let token = c;
+    const byteLengths: number[] = [];
+    const add = (id: number, length: number) => {
+      symbols.push(id);
+      byteLengths.push(length);
+    };
+    // An unknown character waits here (fused with the next unknown ones when asked) until a known one comes.
+    let unkLength = -1;
+    for (let i = 0; i < word.length;) {
+      const width = (word.codePointAt(i) as number) > 0xffff ? 2 : 1;
+      const end = i + width;
+      const length = utf8Length(word.codePointAt(i) as number);
+      let token = word.slice(i, end);
       if (i > 0) token = this.prefix + token;
-      if (i === chars.length - 1) token = token + this.suffix;
+      if (end === word.length) token += this.suffix;
       const id = this.vocab.get(token);
       if (id !== undefined) {
-        symbols.push(id);
-        lastWasUnk = false;
-        return;
-      }
-      if (this.byteFallback) {
-        const bytes = Array.from(new TextEncoder().encode(c), (b) =>
-          this.vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`),
-        );
-        if (bytes.every((b) => b !== undefined)) {
-          for (const b of bytes) symbols.push(b as number);
-          lastWasUnk = false;
-          return;
+        if (unkLength >= 0) add(this.unkId as number, unkLength);
+        unkLength = -1;
+        add(id, length);
+      } else if (!this.addBytes(token, add) && this.unkId !== null) {
+        // HF drops a character it cannot represent when there is no unk token.
+        if (unkLength >= 0 && this.fuseUnk) unkLength += length;
+        else {
+          if (unkLength >= 0) add(this.unkId, unkLength);
+          unkLength = length;
         }
       }
-      if (this.unkId === null) return; // HF drops a character it cannot represent when there is no unk token
-      if (!(this.fuseUnk && lastWasUnk)) symbols.push(this.unkId);
-      lastWasUnk = true;
-    });
+      i = end;
+    }
+    if (unkLength >= 0) add(this.unkId as number, unkLength);
 
-    return applyMerges(Int32Array.from(symbols), (a, b) => this.mergeOf.get(a * PAIR_SHIFT + b));
+    const heads: number[] | undefined = spans === undefined ? undefined : [];
+    const ids = applyMerges(Int32Array.from(symbols), (a, b) => this.mergeOf.get(a * PAIR_SHIFT + b), heads);
+    if (spans !== undefined && heads !== undefined) byteSpansToUnits(word, byteLengths, heads, spans);
+    return ids;
   }
+
+  /** With byte_fallback, the token's UTF-8 bytes as <0xNN> tokens (one byte long each); false when the option is
+   * off or a byte token is missing. */
+  private addBytes(token: string, add: (id: number, length: number) => void): boolean {
+    if (!this.byteFallback) return false;
+    const ids = Array.from(utf8Encoder.encode(token), (b) => this.vocab.get(byteToken(b)));
+    if (ids.some((id) => id === undefined)) return false;
+    for (const id of ids) add(id as number, 1);
+    return true;
+  }
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** The name of a byte's fallback token, e.g. <0x0A>. */
+export function byteToken(b: number): string {
+  return `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+}
+
+function utf8Length(cp: number): number {
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+/** Token ranges in code units from the symbols' byte lengths: the merged token starting at symbol heads[k] runs
+ * up to the next head; byte positions are added up as HF does, then widened to whole characters of word. */
+function byteSpansToUnits(word: string, byteLengths: number[], heads: number[], spans: number[]): void {
+  // unitOfByte[b]: the code unit range of the character holding byte b of word.
+  const charStart: number[] = [];
+  const charEnd: number[] = [];
+  for (let i = 0; i < word.length;) {
+    const cp = word.codePointAt(i) as number;
+    const end = i + (cp > 0xffff ? 2 : 1);
+    for (let k = utf8Length(cp); k > 0; k--) {
+      charStart.push(i);
+      charEnd.push(end);
+    }
+    i = end;
+  }
+  const position = [0];
+  for (const length of byteLengths) position.push(position[position.length - 1] + length);
+  heads.forEach((head, k) => {
+    const start = position[head];
+    const end = position[k + 1 < heads.length ? heads[k + 1] : byteLengths.length];
+    spans.push(charStart[start] ?? word.length, charEnd[end - 1] ?? word.length);
+  });
 }

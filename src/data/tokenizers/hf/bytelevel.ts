@@ -1,39 +1,8 @@
-// The byte-level pieces of HF's format: the ByteLevel pre-tokenizer (GPT-2's split, then each UTF-8 byte as a
-// printable character) and the ByteLevel decoder (back from those characters to bytes, then lossy UTF-8).
-import { BYTE_TO_CHAR, CHAR_TO_BYTE, PRETOKENIZE_PATTERN } from '../bpe';
-import { booleanAt, JSONObject } from './schema';
+// HF's ByteLevel decoder: from GPT-2's printable stand-ins back to bytes, then lossy UTF-8.
+import { CHAR_TO_BYTE } from '../bpe';
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8');
-
-/** Each UTF-8 byte of s as its printable stand-in character. */
-export function toByteChars(s: string): string {
-  let out = '';
-  for (const b of utf8Encoder.encode(s)) out += BYTE_TO_CHAR[b];
-  return out;
-}
-
-export interface PreTokenizer {
-  /** Splits one segment of text into the words the model encodes separately. */
-  split(text: string): string[];
-}
-
-export class ByteLevelPreTokenizer implements PreTokenizer {
-  readonly addPrefixSpace: boolean;
-  readonly useRegex: boolean;
-
-  constructor(json: JSONObject, field: string) {
-    this.addPrefixSpace = booleanAt(json, 'add_prefix_space', field, true);
-    this.useRegex = booleanAt(json, 'use_regex', field, true);
-    booleanAt(json, 'trim_offsets', field, true); // offsets only
-  }
-
-  split(text: string): string[] {
-    if (this.addPrefixSpace && !text.startsWith(' ')) text = ' ' + text;
-    const words = this.useRegex ? (text.match(PRETOKENIZE_PATTERN) ?? []) : text.length > 0 ? [text] : [];
-    return words.map(toByteChars);
-  }
-}
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF, as Rust does
 
 /** Tokens back to text: byte stand-ins become bytes (a token with any other character keeps its own UTF-8
  * bytes), and the bytes are read as UTF-8 with U+FFFD for invalid sequences. */

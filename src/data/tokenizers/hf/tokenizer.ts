@@ -2,18 +2,14 @@
 // pre-tokenizer and model run on the rest, and the post-processor adds the special tokens.
 import { writeFileAtomic } from '../../../io/atomic';
 import { DecodeOptions, EncodeOptions, Tokenizer, TokenizerJSON } from '../base';
-import { AddedToken, AddedTokenMatcher, parseAddedTokens, Segment } from './added';
-import { PreTokenizer } from './bytelevel';
+import { AddedToken, AddedTokenMatcher, parseAddedTokens } from './added';
 import { BPEModel, Model } from './bpe-model';
-import {
-  buildDecoder,
-  buildNormalizer,
-  buildPostProcessor,
-  buildPreTokenizer,
-  Decoder,
-  Normalizer,
-  PostProcessor,
-} from './components';
+import { buildDecoder, Decoder } from './decoders';
+import { NormalizedText } from './normalized';
+import { buildNormalizer, Normalizer } from './normalizers';
+import { buildPreTokenizer, PreTokenizer } from './pretokenizers';
+import { buildPostProcessor, Encoding, PostProcessor } from './processors';
+import { UnigramModel } from './unigram';
 import { WordPieceModel } from './wordpiece';
 import { isObject, JSONObject, objectAt, TokenizerFileError, typeOf, unsupported } from './schema';
 
@@ -29,6 +25,8 @@ function buildModel(json: unknown): Model {
       return new BPEModel(json as JSONObject);
     case 'WordPiece':
       return new WordPieceModel(json as JSONObject);
+    case 'Unigram':
+      return new UnigramModel(json as JSONObject);
     default:
       throw unsupported('model', type);
   }
@@ -44,6 +42,15 @@ export interface EncodePairOptions extends EncodeOptions {
   pair?: string;
 }
 
+/** The ids of a text and where each token came from in it. */
+export interface EncodingWithOffsets {
+  ids: number[];
+  /** [start, end) of each token in its input text, in UTF-16 code units (so text.slice(start, end) is the
+   * token's source); [0, 0] for special tokens the post-processor adds. With a pair, the second sequence's
+   * offsets are into the pair text. HF's Python and Rust report code points: they differ above U+FFFF. */
+  offsets: Array<[number, number]>;
+}
+
 export class HuggingFaceTokenizer extends Tokenizer {
   private readonly source: JSONObject;
   private readonly model: Model;
@@ -54,6 +61,7 @@ export class HuggingFaceTokenizer extends Tokenizer {
   private readonly rawMatcher: AddedTokenMatcher;
   private readonly normalizedMatcher: AddedTokenMatcher;
   private readonly specialIds: Set<number>;
+  private readonly alwaysAligned: boolean;
 
   private constructor(
     json: JSONObject,
@@ -72,6 +80,7 @@ export class HuggingFaceTokenizer extends Tokenizer {
     this.postProcessor = buildPostProcessor(json.post_processor);
     this.decoder = buildDecoder(json.decoder);
     // With no normalizer both kinds match the same text; with one, HF matches normalized tokens after it.
+    this.alwaysAligned = this.preTokenizer?.needsAlignment ?? false;
     const normalizedFirst = this.normalizer === null;
     this.rawMatcher = new AddedTokenMatcher(parts.added.filter((t) => normalizedFirst || !t.normalized));
     this.normalizedMatcher = new AddedTokenMatcher(normalizedFirst ? [] : parts.added.filter((t) => t.normalized));
@@ -130,37 +139,62 @@ export class HuggingFaceTokenizer extends Tokenizer {
 
   /** The ids of text; with addSpecialTokens the post-processor's special tokens (e.g. [CLS] ... [SEP]) too. */
   encode(text: string, options?: EncodePairOptions): number[] {
-    const op = 'HuggingFaceTokenizer.encode';
+    return this.run('HuggingFaceTokenizer.encode', text, options, false).ids;
+  }
+
+  /** encode() with each token's offsets in the input (see EncodingWithOffsets). */
+  encodeWithOffsets(text: string, options?: EncodePairOptions): EncodingWithOffsets {
+    const { ids, offsets } = this.run('HuggingFaceTokenizer.encodeWithOffsets', text, options, true);
+    const pairs: Array<[number, number]> = [];
+    for (let i = 0; i < ids.length; i++) pairs.push([(offsets as number[])[2 * i], (offsets as number[])[2 * i + 1]]);
+    return { ids, offsets: pairs };
+  }
+
+  private run(op: string, text: string, options: EncodePairOptions | undefined, tracked: boolean): Encoding {
     this.checkText(op, text);
-    const a = this.encodeSequence(text);
     const pairText = options?.pair;
     if (pairText !== undefined) this.checkText(op, pairText);
-    const b = pairText === undefined ? null : this.encodeSequence(pairText);
-    if (options?.addSpecialTokens && this.postProcessor !== null) return this.postProcessor(a, b);
-    return b === null ? a : [...a, ...b];
+    const a = this.encodeSequence(text, tracked);
+    const b = pairText === undefined ? null : this.encodeSequence(pairText, tracked);
+    const post = this.postProcessor;
+    if (post?.trimOffsets) for (const e of b === null ? [a] : [a, b]) post.trimOffsets(e, (id) => this.vocab[id]);
+    if (options?.addSpecialTokens && post?.addSpecial) return post.addSpecial(a, b);
+    if (b === null) return a;
+    return { ids: [...a.ids, ...b.ids], offsets: a.offsets && b.offsets ? [...a.offsets, ...b.offsets] : null };
   }
 
-  private encodeSequence(text: string): number[] {
+  /** Added tokens matched in the raw text, then the normalizer, added tokens matched in the normalized text, the
+   * pre-tokenizer and the model on each word. */
+  private encodeSequence(text: string, tracked: boolean): Encoding {
     const ids: number[] = [];
+    const offsets: number[] | null = tracked ? [] : null;
+    const aligned = tracked || this.alwaysAligned;
+    const spans: number[] | undefined = tracked ? [] : undefined;
     for (const raw of this.rawMatcher.split(text)) {
-      if (typeof raw === 'number') {
-        ids.push(raw);
+      if (raw.id >= 0) {
+        ids.push(raw.id);
+        offsets?.push(raw.start, raw.end);
         continue;
       }
-      const normalized = this.normalizer === null ? raw : this.normalizer(raw);
-      for (const piece of this.normalizedMatcher.split(normalized)) this.encodePiece(piece, ids);
+      let piece = NormalizedText.of(text.slice(raw.start, raw.end), raw.start, aligned);
+      if (this.normalizer !== null) piece = this.normalizer(piece);
+      for (const seg of this.normalizedMatcher.split(piece.text)) {
+        if (seg.id >= 0) {
+          ids.push(seg.id);
+          offsets?.push(...piece.originalRange(seg.start, seg.end));
+          continue;
+        }
+        const part = seg.start === 0 && seg.end === piece.length ? piece : piece.slice(seg.start, seg.end);
+        const words = this.preTokenizer === null ? (part.length > 0 ? [part] : []) : this.preTokenizer.split(part);
+        for (const word of words) {
+          if (spans !== undefined) spans.length = 0;
+          for (const id of this.model.tokenize(word.text, spans)) ids.push(id);
+          if (spans !== undefined && offsets !== null)
+            for (let k = 0; k < spans.length; k += 2) offsets.push(...word.originalRange(spans[k], spans[k + 1]));
+        }
+      }
     }
-    return ids;
-  }
-
-  private encodePiece(piece: Segment, ids: number[]): void {
-    if (typeof piece === 'number') {
-      ids.push(piece);
-      return;
-    }
-    if (piece.length === 0) return;
-    const words = this.preTokenizer === null ? [piece] : this.preTokenizer.split(piece);
-    for (const word of words) for (const id of this.model.tokenize(word)) ids.push(id);
+    return { ids, offsets };
   }
 
   decode(ids: ArrayLike<number>, options?: DecodeOptions): string {

@@ -1,0 +1,188 @@
+// The rest of HF's tokenizer.json components against HF's own library, on the Brown corpus and the stress set:
+// Unigram (SentencePiece style: Metaspace, byte fallback, unk) and BPE under each pre-tokenizer and normalizer
+// option. Tokenizers are trained by the reference, then edited to combine components.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as hf from '@anush008/tokenizers';
+import { tokenizerFromJSON } from '../../src/data/tokenizers';
+import { brownCorpus, expectIdentical, makeCorpus, specialToken, STRESS } from './hf-reference';
+
+type JSONObject = Record<string, unknown>;
+
+let dir: string;
+let texts: string[];
+let unigram: JSONObject;
+let bpe: JSONObject;
+
+const PAIRS: Array<[string, string]> = [
+  ['Hello world.', 'The pair of it.'],
+  ['', 'b'],
+];
+
+function train(model: hf.Model, pre: hf.PreTokenizer, file: string): JSONObject {
+  const t = new hf.Tokenizer(model);
+  t.setPreTokenizer(pre);
+  t.train([file]);
+  const out = path.join(dir, `trained-${Math.random().toString(36).slice(2)}.json`);
+  t.save(out);
+  return JSON.parse(fs.readFileSync(out, 'utf8'));
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tn-hf-components-'));
+  const brown = brownCorpus(5000, path.join(dir, 'brown'));
+  expect(brown.length).toBe(5000);
+  const corpusFile = path.join(dir, 'corpus.txt');
+  fs.writeFileSync(corpusFile, [...brown, ...makeCorpus(500)].join('\n'));
+  texts = [...brown, ...STRESS];
+  unigram = train(hf.Unigram.empty(), hf.metaspacePreTokenizer(), corpusFile);
+  const pieces = (unigram.model as JSONObject).vocab as Array<[string, number]>;
+  pieces.push(['<unk>', 0]);
+  (unigram.model as JSONObject).unk_id = pieces.length - 1;
+  bpe = train(hf.BPE.empty(), hf.whitespaceSplitPreTokenizer(), corpusFile);
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function edited(base: JSONObject, edit: (j: JSONObject) => void): JSONObject {
+  const json = structuredClone(base);
+  edit(json);
+  return json;
+}
+
+const metaspace = (scheme: string, split: boolean) => ({
+  type: 'Metaspace',
+  replacement: '▁',
+  prepend_scheme: scheme,
+  split,
+});
+
+describe('Unigram', () => {
+  test.each([
+    ['always', true],
+    ['first', true],
+    ['never', false],
+  ])('Metaspace prepend_scheme %s, split %s; an added token mid-text', async (scheme, split) => {
+    const json = edited(unigram, (j) => {
+      j.pre_tokenizer = metaspace(scheme as string, split as boolean);
+      j.decoder = metaspace(scheme as string, split as boolean);
+      const pieces = (j.model as JSONObject).vocab as unknown[];
+      pieces.push(['<s>', 0]);
+      j.added_tokens = [specialToken(pieces.length - 1, '<s>')];
+    });
+    await expectIdentical(json, [...texts, 'a<s>b c', '<s> x', 'x <s>'], PAIRS);
+  });
+
+  test('SentencePiece style: normalizers replace spaces and prepend, byte fallback, decoder sequence', async () => {
+    const json = edited(unigram, (j) => {
+      const model = j.model as JSONObject;
+      const pieces = model.vocab as Array<[string, number]>;
+      for (let b = 0; b < 256; b++) pieces.push([`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, 0]);
+      model.byte_fallback = true;
+      j.normalizer = {
+        type: 'Sequence',
+        normalizers: [
+          { type: 'NFKC' },
+          { type: 'Prepend', prepend: '▁' },
+          { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+        ],
+      };
+      j.pre_tokenizer = null;
+      j.decoder = {
+        type: 'Sequence',
+        decoders: [
+          { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+          { type: 'ByteFallback' },
+          { type: 'Fuse' },
+          { type: 'Strip', content: ' ', start: 1, stop: 0 },
+        ],
+      };
+    });
+    await expectIdentical(json, texts, PAIRS);
+  });
+
+  test('unknown characters fuse into one unk; without unk_id they are an error', async () => {
+    const json = edited(unigram, () => {});
+    await expectIdentical(json, ['日本語 ok ☃☃ x'], []);
+    const noUnk = edited(unigram, (j) => ((j.model as JSONObject).unk_id = null));
+    expect(() => tokenizerFromJSON(noUnk).encode('☃')).toThrow(/Unigram: .* no unk_id/);
+  });
+});
+
+const BEHAVIORS = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
+
+describe('BPE under each pre-tokenizer and normalizer', () => {
+  const cases: Array<[string, (j: JSONObject) => void]> = [];
+  for (const behavior of BEHAVIORS)
+    for (const invert of [false, true]) {
+      cases.push([
+        `Split regex, ${behavior}, invert ${invert}`,
+        (j) => (j.pre_tokenizer = { type: 'Split', pattern: { Regex: '\\s+|[.,;]' }, behavior, invert }),
+      ]);
+      cases.push([`Punctuation ${behavior}`, (j) => (j.pre_tokenizer = { type: 'Punctuation', behavior })]);
+    }
+  cases.push(
+    [
+      'Split string',
+      (j) =>
+        (j.pre_tokenizer = { type: 'Split', pattern: { String: 'th' }, behavior: 'MergedWithNext', invert: false }),
+    ],
+    ['Digits individual', (j) => (j.pre_tokenizer = { type: 'Digits', individual_digits: true })],
+    ['Digits', (j) => (j.pre_tokenizer = { type: 'Digits', individual_digits: false })],
+    [
+      'Sequence of WhitespaceSplit, Digits, Punctuation; BertNormalizer without lowercase',
+      (j) => {
+        j.pre_tokenizer = {
+          type: 'Sequence',
+          pretokenizers: [
+            { type: 'WhitespaceSplit' },
+            { type: 'Digits', individual_digits: true },
+            { type: 'Punctuation' },
+          ],
+        };
+        j.normalizer = {
+          type: 'BertNormalizer',
+          clean_text: true,
+          handle_chinese_chars: true,
+          strip_accents: true,
+          lowercase: false,
+        };
+      },
+    ],
+    [
+      'Replace regex and NFD, StripAccents, Lowercase; Metaspace split',
+      (j) => {
+        j.normalizer = {
+          type: 'Sequence',
+          normalizers: [
+            { type: 'Replace', pattern: { Regex: '\\d+' }, content: '#' },
+            { type: 'NFD' },
+            { type: 'StripAccents' },
+            { type: 'Lowercase' },
+          ],
+        };
+        j.pre_tokenizer = metaspace('always', true);
+      },
+    ],
+    [
+      'NFC after NFD, Split on \\w runs',
+      (j) => {
+        j.normalizer = { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'NFC' }] };
+        j.pre_tokenizer = { type: 'Split', pattern: { Regex: '\\w+' }, behavior: 'Isolated', invert: false };
+      },
+    ],
+  );
+
+  test.each(cases)('%s', async (_name, edit) => {
+    const json = edited(bpe, (j) => {
+      const model = j.model as JSONObject;
+      const vocab = model.vocab as Record<string, number>;
+      vocab['[UNK]'] = Object.keys(vocab).length;
+      model.unk_token = '[UNK]';
+      edit(j);
+    });
+    // 1,000 Brown lines per variant keep the suite's time down; the Unigram cases above run all 5,000.
+    await expectIdentical(json, [...texts.slice(0, 1000), ...STRESS], PAIRS);
+  });
+});
