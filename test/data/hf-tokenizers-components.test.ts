@@ -5,8 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as hf from '@anush008/tokenizers';
-import { tokenizerFromJSON } from '../../src/data/tokenizers';
-import { brownCorpus, expectIdentical, makeCorpus, specialToken, STRESS } from './hf-reference';
+import { CharTokenizer, Tokenizer, tokenizerFromJSON, WordTokenizer } from '../../src/data/tokenizers';
+import { brownCorpus, expectIdentical, expectSame, makeCorpus, specialToken, STRESS } from './hf-reference';
 
 type JSONObject = Record<string, unknown>;
 
@@ -184,5 +184,54 @@ describe('BPE under each pre-tokenizer and normalizer', () => {
     });
     // 1,000 Brown lines per variant keep the suite's time down; the Unigram cases above run all 5,000.
     await expectIdentical(json, [...texts.slice(0, 1000), ...STRESS], PAIRS);
+  });
+});
+
+describe('saveHuggingFace of WordTokenizer and CharTokenizer: HF loads the file and encodes identically', () => {
+  // HF also matches the specials' names in text, which these classes encode as text: leave them out.
+  const plain = () => texts.filter((t) => !/<(pad|bos|eos|unk)>/.test(t));
+
+  async function expectSameAsHF(ours: Tokenizer & { saveHuggingFace(p: string): void }, name: string) {
+    const file = path.join(dir, `${name}.json`);
+    ours.saveHuggingFace(file);
+    const ref = hf.Tokenizer.fromFile(file);
+    expect(ref.getVocabSize(true)).toBe(ours.vocabSize);
+    const inputs = plain();
+    for (const addSpecialTokens of [false, true]) {
+      const got = (await ref.encodeBatch(inputs, { addSpecialTokens })).map((e) => e.getIds());
+      expectSame(inputs, got, ours.encodeBatch(inputs, { addSpecialTokens }));
+    }
+    // Our loader reads the file back as HF does, offsets included.
+    await expectIdentical(JSON.parse(fs.readFileSync(file, 'utf8')), inputs, PAIRS);
+    return { ref, inputs };
+  }
+
+  test.each([false, true])('WordTokenizer (lowercase %s); HF decodes with spaces between tokens', async (lowercase) => {
+    const ours = WordTokenizer.fromCorpus(texts.slice(0, 4000), { maxSize: 3000, lowercase });
+    const { ref, inputs } = await expectSameAsHF(ours, `word-${lowercase}`);
+    const ids = ours.encodeBatch(inputs);
+    expectSame(
+      inputs,
+      await ref.decodeBatch(ids, true),
+      ids.map((seq) =>
+        seq
+          .map((id) => ours.idToToken(id))
+          .filter((_, i) => !ours.isSpecialId(seq[i]))
+          .join(' '),
+      ),
+    );
+  });
+
+  test('CharTokenizer, with characters outside its alphabet; identical decoded text', async () => {
+    const ours = CharTokenizer.fromCorpus(texts.slice(0, 4000), { maxSize: 70 });
+    const { ref, inputs } = await expectSameAsHF(ours, 'char');
+    for (const skip of [true, false]) {
+      const ids = ours.encodeBatch(inputs, { addSpecialTokens: true });
+      expectSame(
+        inputs,
+        await ref.decodeBatch(ids, skip),
+        ids.map((seq) => ours.decode(seq, { skipSpecialTokens: skip })),
+      );
+    }
   });
 });

@@ -355,8 +355,8 @@ describe('HF files this library cannot read exactly are errors', () => {
     expect(load((j) => (j.normalizer = { type: 'Sequence', normalizers: [{ type: 'Nmt' }] }))).toThrow(
       "tokenizer.json: normalizer 'Nmt' is not supported",
     );
-    expect(load((j) => (j.model = { type: 'WordLevel', vocab: {} }))).toThrow(
-      "tokenizer.json: model 'WordLevel' is not supported",
+    expect(load((j) => (j.model = { type: 'CharLevel', vocab: {} }))).toThrow(
+      "tokenizer.json: model 'CharLevel' is not supported",
     );
     expect(
       load((j) => (j.decoder = { type: 'Sequence', decoders: [{ type: 'Fuse' }, { type: 'BPEDecoder' }] })),

@@ -185,6 +185,14 @@ export function selectByFrequency(
     .map(([token]) => token);
 }
 
+/** Lowercases character by character (no context rules such as the final sigma), as Hugging Face's Lowercase
+ * normalizer does. */
+export function lowercaseChars(s: string): string {
+  let out = '';
+  for (const c of s) out += c.toLowerCase();
+  return out;
+}
+
 export function checkCorpus(corpus: unknown, owner: string): asserts corpus is Iterable<string> {
   if (
     corpus === null ||

@@ -13,6 +13,7 @@ import {
   TokenizerJSON,
   UNK_ID,
 } from './base';
+import { wordLevelToHuggingFace, writeHuggingFaceJSON } from './hf/export';
 
 export interface VocabularyOptions {
   /** Keep only tokens seen at least this many times (default 1). */
@@ -71,6 +72,18 @@ export class CharTokenizer extends Tokenizer {
 
   toJSON(): TokenizerJSON {
     return { type: 'CharTokenizer', version: 1, specialTokens: [...SPECIAL_TOKENS], alphabet: this.alphabet };
+  }
+
+  /** This tokenizer as Hugging Face's tokenizer.json document: a WordLevel model over single characters (a Split
+   * on every character) and a Fuse decoder. HF encodes and decodes exactly as this class does, except that it
+   * also matches the special tokens' names (e.g. "<unk>") in text. */
+  toHuggingFaceJSON(): Record<string, unknown> {
+    return wordLevelToHuggingFace(this, { pattern: '[\\s\\S]', lowercase: false, decoder: { type: 'Fuse' } });
+  }
+
+  /** Writes toHuggingFaceJSON() to path (a file, or a folder to hold tokenizer.json) atomically. */
+  saveHuggingFace(path: string): void {
+    writeHuggingFaceJSON(path, this.toHuggingFaceJSON());
   }
 
   static fromJSON(json: unknown): CharTokenizer {

@@ -5,6 +5,7 @@ import {
   checkTokenizerJSON,
   DecodeOptions,
   EncodeOptions,
+  lowercaseChars,
   readTokenizerJSON,
   selectByFrequency,
   SPECIAL_TOKENS,
@@ -14,10 +15,14 @@ import {
   UNK_ID,
 } from './base';
 import type { VocabularyOptions } from './char';
+import { wordLevelToHuggingFace, writeHuggingFaceJSON } from './hf/export';
 
 // A word is a run of letters, digits, marks and underscores, with inner apostrophes kept ("don't");
-// any other non-space character is a token by itself.
-const WORD_PATTERN = /[\p{L}\p{N}\p{M}_]+(?:['\u2019][\p{L}\p{N}\p{M}_]+)*|[^\s\p{L}\p{N}\p{M}_]/gu;
+// any other non-space character is a token by itself. The source is valid in both JavaScript and Oniguruma
+// (Hugging Face's regex engine), so saveHuggingFace writes it as it is.
+const WORD_PATTERN_SOURCE =
+  "[\\p{L}\\p{N}\\p{M}_]+(?:['\u2019][\\p{L}\\p{N}\\p{M}_]+)*|[^\\p{White_Space}\\p{L}\\p{N}\\p{M}_]";
+const WORD_PATTERN = new RegExp(WORD_PATTERN_SOURCE, 'gu');
 // decode() glues these to the previous token and the opening ones to the next, as written text does.
 const NO_SPACE_BEFORE = new Set(['.', ',', ';', ':', '!', '?', ')', ']', '}', '%']);
 const NO_SPACE_AFTER = new Set(['(', '[', '{']);
@@ -63,7 +68,8 @@ export class WordTokenizer extends Tokenizer {
   /** The word and punctuation tokens of text, before vocabulary lookup. */
   split(text: string): string[] {
     this.checkText('WordTokenizer.split', text);
-    return (this.lowercase ? text.toLowerCase() : text).match(WORD_PATTERN) ?? [];
+    // Character by character, as HF's Lowercase normalizer does (no final-sigma rule).
+    return (this.lowercase ? lowercaseChars(text) : text).match(WORD_PATTERN) ?? [];
   }
 
   encode(text: string, options?: EncodeOptions): number[] {
@@ -101,6 +107,18 @@ export class WordTokenizer extends Tokenizer {
       lowercase: this.lowercase,
       words: this.words,
     };
+  }
+
+  /** This tokenizer as Hugging Face's tokenizer.json document: a WordLevel model behind the same split (and
+   * Lowercase). HF encodes exactly as this class does, except that it also matches the special tokens' names
+   * (e.g. "<unk>") in text; HF decodes by joining the tokens with spaces (no punctuation gluing). */
+  toHuggingFaceJSON(): Record<string, unknown> {
+    return wordLevelToHuggingFace(this, { pattern: WORD_PATTERN_SOURCE, lowercase: this.lowercase, decoder: null });
+  }
+
+  /** Writes toHuggingFaceJSON() to path (a file, or a folder to hold tokenizer.json) atomically. */
+  saveHuggingFace(path: string): void {
+    writeHuggingFaceJSON(path, this.toHuggingFaceJSON());
   }
 
   static fromJSON(json: unknown): WordTokenizer {

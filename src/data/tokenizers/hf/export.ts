@@ -1,21 +1,20 @@
-// Writes this library's byte-level BPE tokenizer as Hugging Face's tokenizer.json: the same vocabulary and
-// merges, GPT-2's byte-level split without a prefix space, the four specials as special added tokens, and
-// <bos> ... <eos> as the template HF adds when asked for special tokens.
+// Writes this library's tokenizers as Hugging Face's tokenizer.json: the same vocabulary (and merges), a split
+// that HF performs the same way, the four specials as special added tokens, and <bos> ... <eos> as the template
+// HF adds when asked for special tokens.
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../../../io/atomic';
 import type { Tokenizer } from '../base';
-import { BOS_TOKEN, EOS_TOKEN, SPECIAL_TOKENS } from '../base';
+import { BOS_TOKEN, EOS_TOKEN, SPECIAL_TOKENS, UNK_TOKEN } from '../base';
 
 export interface MergeSource {
   readonly merges: ReadonlyArray<readonly [string, string]>;
 }
 
-export function byteLevelBPEToHuggingFace(tokenizer: Tokenizer & MergeSource): Record<string, unknown> {
-  const vocab: Record<string, number> = {};
-  for (let id = 0; id < tokenizer.vocabSize; id++) vocab[tokenizer.idToToken(id) as string] = id;
+/** The parts every exported file shares: the four specials as special added tokens, <bos> A <eos> (and B <eos>
+ * for a pair) as the post-processor, no truncation or padding. */
+function frame(tokenizer: Tokenizer): Record<string, unknown> {
   const special = (name: string) => ({ id: name, ids: [tokenizer.tokenToId(name) as number], tokens: [name] });
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   const piece = (p: string, typeId: number) =>
     p === 'A' || p === 'B' ? { Sequence: { id: p, type_id: typeId } } : { SpecialToken: { id: p, type_id: typeId } };
   return {
@@ -32,13 +31,29 @@ export function byteLevelBPEToHuggingFace(tokenizer: Tokenizer & MergeSource): R
       special: true,
     })),
     normalizer: null,
-    pre_tokenizer: byteLevel,
+    pre_tokenizer: null,
     post_processor: {
       type: 'TemplateProcessing',
       single: [BOS_TOKEN, 'A', EOS_TOKEN].map((p) => piece(p, 0)),
       pair: [BOS_TOKEN, 'A', EOS_TOKEN].map((p) => piece(p, 0)).concat(['B', EOS_TOKEN].map((p) => piece(p, 1))),
       special_tokens: { [BOS_TOKEN]: special(BOS_TOKEN), [EOS_TOKEN]: special(EOS_TOKEN) },
     },
+    decoder: null,
+  };
+}
+
+/** token -> id for the whole vocabulary. */
+function vocabOf(tokenizer: Tokenizer): Record<string, number> {
+  const vocab: Record<string, number> = {};
+  for (let id = 0; id < tokenizer.vocabSize; id++) vocab[tokenizer.idToToken(id) as string] = id;
+  return vocab;
+}
+
+export function byteLevelBPEToHuggingFace(tokenizer: Tokenizer & MergeSource): Record<string, unknown> {
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  return {
+    ...frame(tokenizer),
+    pre_tokenizer: byteLevel,
     decoder: byteLevel,
     model: {
       type: 'BPE',
@@ -49,10 +64,25 @@ export function byteLevelBPEToHuggingFace(tokenizer: Tokenizer & MergeSource): R
       fuse_unk: false,
       byte_fallback: false,
       ignore_merges: false,
-      vocab,
+      vocab: vocabOf(tokenizer),
       // Byte-level tokens never hold a space, so "a b" strings (read by every HF version) are exact.
       merges: tokenizer.merges.map(([a, b]) => `${a} ${b}`),
     },
+  };
+}
+
+/** A tokenizer that looks each piece up whole (WordTokenizer, CharTokenizer) as HF's WordLevel model: the split
+ * is a Split pre-tokenizer keeping each match of `pattern` (an Oniguruma regex) and dropping the rest. */
+export function wordLevelToHuggingFace(
+  tokenizer: Tokenizer,
+  parts: { pattern: string; lowercase: boolean; decoder: Record<string, unknown> | null },
+): Record<string, unknown> {
+  return {
+    ...frame(tokenizer),
+    normalizer: parts.lowercase ? { type: 'Lowercase' } : null,
+    pre_tokenizer: { type: 'Split', pattern: { Regex: parts.pattern }, behavior: 'Removed', invert: true },
+    decoder: parts.decoder,
+    model: { type: 'WordLevel', vocab: vocabOf(tokenizer), unk_token: UNK_TOKEN },
   };
 }
 

@@ -47,13 +47,6 @@ const NONSPACING_MARK = /^\p{Mn}$/u;
 const CONTROL = /^\p{C}$/u;
 const WHITESPACE = /^\p{White_Space}$/u;
 
-/** Lowercases character by character (no context rules such as the final sigma), as HF does. */
-export function lowercaseChars(s: string): string {
-  let out = '';
-  for (const c of s) out += c.toLowerCase();
-  return out;
-}
-
 function lowercase(t: NormalizedText): NormalizedText {
   return t.mapChars((c) => c.toLowerCase());
 }

@@ -10,6 +10,7 @@ import { buildNormalizer, Normalizer } from './normalizers';
 import { buildPreTokenizer, PreTokenizer } from './pretokenizers';
 import { buildPostProcessor, Encoding, PostProcessor } from './processors';
 import { UnigramModel } from './unigram';
+import { WordLevelModel } from './wordlevel';
 import { WordPieceModel } from './wordpiece';
 import { isObject, JSONObject, objectAt, TokenizerFileError, typeOf, unsupported } from './schema';
 
@@ -27,6 +28,8 @@ function buildModel(json: unknown): Model {
       return new WordPieceModel(json as JSONObject);
     case 'Unigram':
       return new UnigramModel(json as JSONObject);
+    case 'WordLevel':
+      return new WordLevelModel(json as JSONObject);
     default:
       throw unsupported('model', type);
   }
