@@ -99,13 +99,17 @@ function measureLimits(addon, threadCounts, settings, affinity, probe, log) {
 }
 
 /** The peers of one row at one thread count: each peer library's fastest setting (calibratePeer), its timings,
- * or why it has none ('peer unavailable', 'peer failed'). */
+ * or why it has none ('peer unavailable', 'peer failed'). A row's localPeers run in this process instead of a
+ * Python one (the tokenizer row's Rust library is an npm package). */
 async function preparePeers(row, threads, settings, peers, log) {
   const sides = [];
   for (const library of row.peers) {
     const side = { library, best: null, times: [], note: null };
     sides.push(side);
-    const prepared = await peers.setupAll(row, library, threads);
+    const local = row.localPeers?.[library];
+    const prepared = local
+      ? await local(row).catch((error) => ({ error: error.message }))
+      : await peers.setupAll(row, library, threads);
     if (prepared.error) {
       side.note = 'peer unavailable';
       log(`${row.name} [${threads}t]: ${library} peer unavailable: ${prepared.error}`);

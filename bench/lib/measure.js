@@ -86,10 +86,11 @@ function summarize(times) {
   return { medianMs: median, minMs: sorted[0], maxMs: sorted[sorted.length - 1] };
 }
 
-/** Throughput of `work` (flops, bytes or tokens) done in `ms`: GFLOP/s and GB/s in 1e9 per second. */
+/** Throughput of `work` (flops, bytes or tokens) done in `ms`: GFLOP/s and GB/s in 1e9 per second, MB/s in 1e6. */
 function throughput(work, unit, ms) {
   const perSecond = work / (ms / 1000);
-  return unit === 'tokens/s' ? perSecond : perSecond / 1e9;
+  if (unit === 'tokens/s') return perSecond;
+  return unit === 'MB/s' ? perSecond / 1e6 : perSecond / 1e9;
 }
 
 module.exports = { SETTINGS, PEER_SETTLE_MS, calibrate, calibratePeer, sleep, summarize, throughput, timeCalls };

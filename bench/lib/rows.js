@@ -5,6 +5,7 @@
 // and returns the call to time. Kernel rows call the typed kernel calls of src/ops/<family>.ts (compiled to
 // dist/) on raw storages, so they measure the kernel alone (no Tensor or autograd overhead).
 const { family, opsUtil } = require('./kernels');
+const { tokenizerRows } = require('./tokenizer');
 
 const GFLOP = 'GFLOP/s';
 const GBS = 'GB/s';
@@ -627,7 +628,14 @@ function endToEndRows() {
 }
 
 function allRows() {
-  return [...gemmRows(), ...attentionRows(), ...normRows(), ...memoryBoundRows(), ...endToEndRows()];
+  return [
+    ...gemmRows(),
+    ...attentionRows(),
+    ...normRows(),
+    ...memoryBoundRows(),
+    ...endToEndRows(),
+    ...tokenizerRows(),
+  ];
 }
 
 module.exports = {

@@ -23,6 +23,7 @@ interface Row {
   peers: string[];
   spec: { kind: string };
   endToEnd?: boolean;
+  localPeers?: Record<string, unknown>;
   setup: unknown;
 }
 interface ResultRow {
@@ -365,8 +366,14 @@ describe('bench rows', () => {
     ])
       expect(names).toContain(name);
     const endToEnd = rows.filter((r) => r.endToEnd);
-    expect(endToEnd.map((r) => r.spec.kind).sort()).toEqual(['gptGenerate', 'gptStep', 'seedStep']);
-    for (const r of endToEnd) expect(r.unit).toBe('tokens/s');
+    expect(endToEnd.map((r) => r.spec.kind).sort()).toEqual([
+      'gptGenerate',
+      'gptStep',
+      'seedStep',
+      'tokenizerEncode',
+      'tokenizerEncode',
+    ]);
+    for (const r of endToEnd) expect(r.unit).toBe(r.spec.kind === 'tokenizerEncode' ? 'MB/s' : 'tokens/s');
   });
 
   test('each kernel row is named after its family, and every kernel family has a row', () => {
@@ -389,9 +396,13 @@ describe('bench rows', () => {
     for (const row of rows.filter((r) => r.endToEnd)) expect(row.name.startsWith('e2e ')).toBe(true);
   });
 
-  test('every row kind has a peer builder', () => {
+  test('every row kind has a peer builder (in peer.py, or in this process for localPeers)', () => {
     const peer = fs.readFileSync(path.join(__dirname, '..', '..', 'bench', 'peers', 'peer.py'), 'utf8');
-    for (const kind of new Set(rows.map((r) => r.spec.kind))) expect(peer).toContain(`"${kind}":`);
+    for (const row of rows) {
+      const local = (row.localPeers ?? {}) as Record<string, unknown>;
+      if (row.peers.every((library) => typeof local[library] === 'function')) continue;
+      expect(peer).toContain(`"${row.spec.kind}":`);
+    }
   });
 
   test('each kernel row runs exactly the kernels its name says, with its shape', () => {
@@ -480,6 +491,35 @@ describe('bench rows', () => {
       }
     }
   });
+
+  test('the tokenizer rows encode the same ids as their in-process HF peer, which times its calls', async () => {
+    const pkg = require('../../src') as {
+      loadTokenizer: (file: string) => { encodeBatch: (t: string[]) => number[][] };
+    };
+    const { tokenizerFixture } = require('../../bench/lib/tokenizer') as {
+      tokenizerFixture: (spec: unknown) => { lines: string[]; bytes: number; file: string };
+    };
+    const hf = require('@anush008/tokenizers') as typeof import('@anush008/tokenizers');
+    for (const row of rows.filter((r) => r.spec.kind === 'tokenizerEncode')) {
+      const impl = (row.setup as (a: unknown, p: unknown, s: unknown) => { run: () => unknown })(null, pkg, row.spec);
+      expect(row.work).toBeGreaterThan(1e6);
+      const output = impl.run() as Array<number[] | { ids: number[] }>;
+      const { lines, file } = tokenizerFixture(row.spec);
+      const sample = [0, 1, lines.length - 1];
+      const reference = await hf.Tokenizer.fromFile(file).encodeBatch(sample.map((i) => lines[i]));
+      expect(sample.map((i) => (Array.isArray(output[i]) ? output[i] : (output[i] as { ids: number[] }).ids))).toEqual(
+        reference.map((e) => e.getIds()),
+      );
+      const local = (
+        row.localPeers as Record<
+          string,
+          (r: Row) => Promise<{ handles: Array<{ time: (n: number) => Promise<number> }> }>
+        >
+      )['hf-tokenizers'];
+      const { handles } = await local(row);
+      expect(await handles[0].time(1)).toBeGreaterThan(0);
+    }
+  }, 120_000);
 
   test('work counts', () => {
     const base = { B: 2, H: 3, Tq: 5, Tk: 7, D: 11 };
