@@ -39,7 +39,8 @@ export class BPEModel implements Model {
   private readonly byteFallback: boolean;
   private readonly ignoreMerges: boolean;
   private readonly mergeOf = new Map<number, Merge>();
-  private readonly cache = new Map<string, number[]>();
+  // Per word: its ids, and its token spans once asked for.
+  private readonly cache = new Map<string, { ids: number[]; spans: number[] | null }>();
 
   constructor(json: JSONObject) {
     const field = 'model';
@@ -88,14 +89,15 @@ export class BPEModel implements Model {
   }
 
   tokenize(word: string, spans?: number[]): number[] {
-    if (spans !== undefined) return this.merge(word, spans);
-    let ids = this.cache.get(word);
-    if (ids === undefined) {
-      ids = this.merge(word);
+    let entry = this.cache.get(word);
+    if (entry === undefined || (spans !== undefined && entry.spans === null)) {
+      const wordSpans = spans === undefined ? null : [];
+      entry = { ids: this.merge(word, wordSpans ?? undefined), spans: wordSpans };
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-      this.cache.set(word, ids);
+      this.cache.set(word, entry);
     }
-    return ids;
+    if (spans !== undefined) for (const x of entry.spans as number[]) spans.push(x);
+    return entry.ids;
   }
 
   /** The word's characters as symbols (unknown ones as their UTF-8 bytes or unk, as HF does), then the merges,

@@ -28,13 +28,17 @@ export class NormalizedText {
     if (!tracked) return new NormalizedText(text, null, null, at);
     const starts = new Int32Array(text.length);
     const ends = new Int32Array(text.length);
-    for (let i = 0; i < text.length;) {
-      const width = (text.codePointAt(i) as number) > 0xffff ? 2 : 1;
-      for (let k = 0; k < width; k++) {
-        starts[i + k] = at + i;
-        ends[i + k] = at + i + width;
+    for (let i = 0; i < text.length; i++) {
+      const unit = text.charCodeAt(i);
+      const pair =
+        unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+      starts[i] = at + i;
+      ends[i] = at + i + (pair ? 2 : 1);
+      if (pair) {
+        starts[i + 1] = at + i;
+        ends[i + 1] = at + i + 2;
+        i++;
       }
-      i += width;
     }
     return new NormalizedText(text, starts, ends, at);
   }
@@ -48,6 +52,12 @@ export class NormalizedText {
     if (this.starts === null || this.ends === null) return [0, 0];
     if (start === end) return [this.originalStart + start, this.originalStart + start];
     return [this.starts[start], this.ends[end - 1]];
+  }
+
+  /** Appends originalRange(start, end) to out (without the pair array, on the hot path of offsets). */
+  pushOriginalRange(out: number[], start: number, end: number): void {
+    if (this.starts === null || this.ends === null || start === end) out.push(...this.originalRange(start, end));
+    else out.push(this.starts[start], this.ends[end - 1]);
   }
 
   /** The part [start, end) of the current text, keeping its alignments. */

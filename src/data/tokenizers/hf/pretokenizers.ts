@@ -1,7 +1,7 @@
 // HF's pre-tokenizers, built from their JSON: each splits a NormalizedText into the words the model encodes
 // separately (empty words are dropped, as HF does).
 import { BYTE_TO_CHAR, PRETOKENIZE_PATTERN } from '../bpe';
-import { charMatches, Edit, invertMatches, NormalizedText, regexMatches, SplitBehavior } from './normalized';
+import { charMatches, invertMatches, NormalizedText, regexMatches, SplitBehavior } from './normalized';
 import { prepend } from './normalizers';
 import { buildPattern } from './patterns';
 import {
@@ -104,27 +104,68 @@ export function buildPreTokenizer(json: unknown, field = 'pre_tokenizer'): PreTo
 }
 
 const utf8Encoder = new TextEncoder();
+const BYTE_CHAR_CACHE_LIMIT = 50_000;
 
-/** Each UTF-8 byte as its printable stand-in: the first byte of a character replaces it, the rest are inserted
- * (so all share its alignment). */
-export function toByteLevel(t: NormalizedText): NormalizedText {
-  if (t.starts === null) {
-    let out = '';
-    for (const b of utf8Encoder.encode(t.text)) out += BYTE_TO_CHAR[b];
-    return new NormalizedText(out, null, null, t.originalStart);
+/** Each UTF-8 byte of a string as its printable stand-in, with a bounded memo (words repeat a lot in text). */
+function byteChars(memo: Map<string, string>, word: string): string {
+  let out = memo.get(word);
+  if (out === undefined) {
+    out = '';
+    for (const b of utf8Encoder.encode(word)) out += BYTE_TO_CHAR[b];
+    if (memo.size >= BYTE_CHAR_CACHE_LIMIT) memo.clear();
+    memo.set(word, out);
   }
-  const edits: Edit[] = [];
-  for (const c of t.text) utf8Encoder.encode(c).forEach((b, i) => edits.push([BYTE_TO_CHAR[b], i > 0 ? 1 : 0]));
-  return t.transform(edits);
+  return out;
 }
 
-/** GPT-2's split (optionally after a space put before text not starting with one), then bytes as characters. */
+/** Each UTF-8 byte as its printable stand-in, every byte aligned as its character (what HF's transform gives
+ * when a character's first byte replaces it and the others are inserted after it). */
+function toByteLevel(t: NormalizedText): NormalizedText {
+  const text = t.text;
+  const oldStarts = t.starts as Int32Array;
+  const oldEnds = t.ends as Int32Array;
+  let size = 0;
+  for (let i = 0; i < text.length; i++) {
+    const cp = text.codePointAt(i) as number;
+    size += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (cp > 0xffff) i++;
+  }
+  const starts = new Int32Array(size);
+  const ends = new Int32Array(size);
+  let out = '';
+  let b = 0;
+  for (let i = 0; i < text.length; i++) {
+    const cp = text.codePointAt(i) as number;
+    const [s, e] = [oldStarts[i], oldEnds[i]];
+    if (cp < 0x80) {
+      out += BYTE_TO_CHAR[cp];
+      starts[b] = s;
+      ends[b++] = e;
+      continue;
+    }
+    for (const byte of utf8Encoder.encode(String.fromCodePoint(cp))) {
+      out += BYTE_TO_CHAR[byte];
+      starts[b] = s;
+      ends[b++] = e;
+    }
+    if (cp > 0xffff) i++;
+  }
+  return new NormalizedText(out, starts, ends, t.originalStart);
+}
+
+/** GPT-2's split (optionally after a space put before text not starting with one), then bytes as characters.
+ * Without alignments (plain encode) it takes a shorter path: the regex's words, mapped through a memo. */
 function byteLevel(obj: JSONObject, field: string): PreTokenizer {
   const addPrefixSpace = booleanAt(obj, 'add_prefix_space', field, true);
   const useRegex = booleanAt(obj, 'use_regex', field, true);
   booleanAt(obj, 'trim_offsets', field, true); // read by the post-processor
+  const memo = new Map<string, string>();
   return perText((t) => {
-    if (addPrefixSpace && !t.text.startsWith(' ')) t = prepend(t, ' ');
+    if (addPrefixSpace && t.length > 0 && !t.text.startsWith(' ')) t = prepend(t, ' ');
+    if (t.starts === null) {
+      const words = useRegex ? (t.text.match(PRETOKENIZE_PATTERN) ?? []) : t.length > 0 ? [t.text] : [];
+      return words.map((w) => new NormalizedText(byteChars(memo, w), null, null, -1));
+    }
     const words = useRegex ? t.split(regexMatches(t.text, PRETOKENIZE_PATTERN), 'Isolated') : t.length ? [t] : [];
     return words.map(toByteLevel);
   });

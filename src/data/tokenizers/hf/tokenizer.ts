@@ -193,7 +193,7 @@ export class HuggingFaceTokenizer extends Tokenizer {
           if (spans !== undefined) spans.length = 0;
           for (const id of this.model.tokenize(word.text, spans)) ids.push(id);
           if (spans !== undefined && offsets !== null)
-            for (let k = 0; k < spans.length; k += 2) offsets.push(...word.originalRange(spans[k], spans[k + 1]));
+            for (let k = 0; k < spans.length; k += 2) word.pushOriginalRange(offsets, spans[k], spans[k + 1]);
         }
       }
     }
