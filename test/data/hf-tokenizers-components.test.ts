@@ -20,6 +20,9 @@ const PAIRS: Array<[string, string]> = [
   ['', 'b'],
 ];
 
+/** The name of a byte's fallback token, e.g. <0x0A>. */
+const byteToken = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+
 function train(model: hf.Model, pre: hf.PreTokenizer, file: string): JSONObject {
   const t = new hf.Tokenizer(model);
   t.setPreTokenizer(pre);
@@ -58,6 +61,29 @@ const metaspace = (scheme: string, split: boolean) => ({
   split,
 });
 
+/** Llama/SentencePiece style: a space before the text and spaces as \u2581 by normalizers (after `first`), no
+ * pre-tokenizer, and the decoder that undoes it (bytes back to text, the first space dropped). */
+function sentencePieceStyle(j: JSONObject, first: JSONObject[]): void {
+  j.normalizer = {
+    type: 'Sequence',
+    normalizers: [
+      ...first,
+      { type: 'Prepend', prepend: '\u2581' },
+      { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+    ],
+  };
+  j.pre_tokenizer = null;
+  j.decoder = {
+    type: 'Sequence',
+    decoders: [
+      { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+      { type: 'ByteFallback' },
+      { type: 'Fuse' },
+      { type: 'Strip', content: ' ', start: 1, stop: 0 },
+    ],
+  };
+}
+
 describe('Unigram', () => {
   test.each([
     ['always', true],
@@ -78,26 +104,9 @@ describe('Unigram', () => {
     const json = edited(unigram, (j) => {
       const model = j.model as JSONObject;
       const pieces = model.vocab as Array<[string, number]>;
-      for (let b = 0; b < 256; b++) pieces.push([`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, 0]);
+      for (let b = 0; b < 256; b++) pieces.push([byteToken(b), 0]);
       model.byte_fallback = true;
-      j.normalizer = {
-        type: 'Sequence',
-        normalizers: [
-          { type: 'NFKC' },
-          { type: 'Prepend', prepend: '▁' },
-          { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
-        ],
-      };
-      j.pre_tokenizer = null;
-      j.decoder = {
-        type: 'Sequence',
-        decoders: [
-          { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
-          { type: 'ByteFallback' },
-          { type: 'Fuse' },
-          { type: 'Strip', content: ' ', start: 1, stop: 0 },
-        ],
-      };
+      sentencePieceStyle(j, [{ type: 'NFKC' }]);
     });
     await expectIdentical(json, texts, PAIRS);
   });
@@ -170,6 +179,26 @@ describe('BPE under each pre-tokenizer and normalizer', () => {
       (j) => {
         j.normalizer = { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'NFC' }] };
         j.pre_tokenizer = { type: 'Split', pattern: { Regex: '\\w+' }, behavior: 'Isolated', invert: false };
+      },
+    ],
+    [
+      'Llama style: byte_fallback and fuse_unk, spaces as \u2581 by normalizers, no pre-tokenizer',
+      (j) => {
+        const model = j.model as JSONObject;
+        const vocab = model.vocab as Record<string, number>;
+        // Bytes for most characters, but not for 0xE3 (CJK), so that some characters still fall back to unk.
+        for (let b = 0; b < 256; b++) if (b !== 0xe3) vocab[byteToken(b)] = Object.keys(vocab).length;
+        model.byte_fallback = true;
+        model.fuse_unk = true;
+        sentencePieceStyle(j, []);
+      },
+    ],
+    [
+      'fuse_unk with unk tokens, ignore_merges',
+      (j) => {
+        const model = j.model as JSONObject;
+        model.fuse_unk = true;
+        model.ignore_merges = true;
       },
     ],
   );
