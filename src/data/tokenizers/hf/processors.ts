@@ -23,17 +23,30 @@ export interface Encoding {
 export interface PostProcessor {
   /** Adds the special tokens (null: the processor adds none). */
   addSpecial: ((a: Encoding, b: Encoding | null) => Encoding) | null;
-  /** Trims offsets in place, given each id's token string (null: leaves them). */
-  trimOffsets: ((encoding: Encoding, tokenOf: (id: number) => string) => void) | null;
+  /** Trims offsets in place, given each id's token string and the input text (null: leaves them). */
+  trimOffsets: ((encoding: Encoding, tokenOf: (id: number) => string, text: string) => void) | null;
 }
 
 const SPACE_CHAR = [...CHAR_TO_BYTE].find(([, b]) => b === 0x20)?.[0] as string;
 const WHITESPACE = /^\p{White_Space}$/u;
 
+/** pos moved by n characters (code points) of text, forward or back (HF counts offsets in characters). */
+function moveChars(text: string, pos: number, n: number): number {
+  for (let k = 0; k < Math.abs(n); k++) {
+    if (n > 0) pos += (text.codePointAt(pos) ?? 0) > 0xffff ? 2 : 1;
+    else
+      pos -=
+        pos >= 2 && (text.charCodeAt(pos - 1) & 0xfc00) === 0xdc00 && (text.charCodeAt(pos - 2) & 0xfc00) === 0xd800
+          ? 2
+          : 1;
+  }
+  return pos;
+}
+
 /** HF's process_offsets: a token's leading and trailing spaces (as byte-level characters) are not part of its
  * offsets, except the one space added before the first token. */
 function byteLevelTrim(addPrefixSpace: boolean) {
-  return (encoding: Encoding, tokenOf: (id: number) => string) => {
+  return (encoding: Encoding, tokenOf: (id: number) => string, text: string) => {
     const offsets = encoding.offsets;
     if (offsets === null) return;
     encoding.ids.forEach((id, i) => {
@@ -45,10 +58,10 @@ function byteLevelTrim(addPrefixSpace: boolean) {
       while (trailing < chars.length && isSpace(chars[chars.length - 1 - trailing])) trailing++;
       if (leading > 0) {
         if ((i === 0 || offsets[2 * i] === 0) && addPrefixSpace && leading === 1) leading = 0;
-        offsets[2 * i] = Math.min(offsets[2 * i] + leading, offsets[2 * i + 1]);
+        offsets[2 * i] = Math.min(moveChars(text, offsets[2 * i], leading), offsets[2 * i + 1]);
       }
-      if (trailing > 0 && offsets[2 * i + 1] >= trailing)
-        offsets[2 * i + 1] = Math.max(offsets[2 * i + 1] - trailing, offsets[2 * i]);
+      if (trailing > 0 && [...text.slice(0, offsets[2 * i + 1])].length >= trailing)
+        offsets[2 * i + 1] = Math.max(moveChars(text, offsets[2 * i + 1], -trailing), offsets[2 * i]);
     });
   };
 }

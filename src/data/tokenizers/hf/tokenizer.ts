@@ -160,7 +160,11 @@ export class HuggingFaceTokenizer extends Tokenizer {
     const a = this.encodeSequence(text, tracked);
     const b = pairText === undefined ? null : this.encodeSequence(pairText, tracked);
     const post = this.postProcessor;
-    if (post?.trimOffsets) for (const e of b === null ? [a] : [a, b]) post.trimOffsets(e, (id) => this.vocab[id]);
+    if (post?.trimOffsets) {
+      const tokenOf = (id: number) => this.vocab[id];
+      post.trimOffsets(a, tokenOf, text);
+      if (b !== null) post.trimOffsets(b, tokenOf, pairText as string);
+    }
     if (options?.addSpecialTokens && post?.addSpecial) return post.addSpecial(a, b);
     if (b === null) return a;
     return { ids: [...a.ids, ...b.ids], offsets: a.offsets && b.offsets ? [...a.offsets, ...b.offsets] : null };
