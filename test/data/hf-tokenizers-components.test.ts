@@ -119,6 +119,9 @@ describe('Unigram', () => {
   });
 });
 
+const LLAMA3_SPLIT =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 const BEHAVIORS = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
 
 describe('BPE under each pre-tokenizer and normalizer', () => {
@@ -194,6 +197,17 @@ describe('BPE under each pre-tokenizer and normalizer', () => {
       },
     ],
     [
+      "Split with Llama 3's regex (a case-insensitive group)",
+      (j) => {
+        j.pre_tokenizer = {
+          type: 'Split',
+          pattern: { Regex: LLAMA3_SPLIT },
+          behavior: 'Isolated',
+          invert: false,
+        };
+      },
+    ],
+    [
       'fuse_unk with unk tokens, ignore_merges',
       (j) => {
         const model = j.model as JSONObject;
@@ -212,7 +226,7 @@ describe('BPE under each pre-tokenizer and normalizer', () => {
       edit(j);
     });
     // 1,000 Brown lines per variant keep the suite's time down; the Unigram cases above run all 5,000.
-    await expectIdentical(json, [...texts.slice(0, 1000), ...STRESS], PAIRS);
+    await expectIdentical(json, [...texts.slice(0, 1000), ...STRESS, "IT'S HE'LL We'Re 1234567 x\r\n\r\n y"], PAIRS);
   });
 });
 

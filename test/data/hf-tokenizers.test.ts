@@ -359,7 +359,7 @@ describe('HF files this library cannot read exactly are errors', () => {
     ).toThrow("tokenizer.json: decoder 'BPEDecoder' is not supported");
     expect(
       load(
-        (j) => (j.pre_tokenizer = { type: 'Split', pattern: { Regex: '(?i:a)' }, behavior: 'Isolated', invert: false }),
+        (j) => (j.pre_tokenizer = { type: 'Split', pattern: { Regex: '(?i)a' }, behavior: 'Isolated', invert: false }),
       ),
     ).toThrow(/pre_tokenizer.pattern.Regex.*not supported/);
     expect(load((j) => (model(j).dropout = 0.1))).toThrow(/model\.dropout/);

@@ -17,30 +17,51 @@ const CLASS_ESCAPES: Record<string, [outside: string, inside: string | null]> = 
   W: ['[^\\p{L}\\p{M}\\p{Nd}\\p{Pc}]', null],
 };
 
-/** An Oniguruma pattern as a JavaScript one (flags gmu); constructs JavaScript lacks are errors. */
+/** An Oniguruma pattern as a JavaScript one (flags gmu); constructs JavaScript lacks are errors. Case-insensitive
+ * groups "(?i:...)" of plain text (as Llama 3's split has) become groups of [xX] classes. */
 export function translateRegex(source: string, field: string): RegExp {
   let out = '';
   let inClass = false;
+  const groups: boolean[] = []; // per open group: whether it is case-insensitive
+  const fail = (what: string) => new TokenizerFileError(`field "${field}": ${what} is not supported`);
   for (let i = 0; i < source.length; i++) {
     const c = source[i];
+    const caseless = groups.includes(true);
     if (c === '\\' && i + 1 < source.length) {
       const next = source[i + 1];
       const mapped = CLASS_ESCAPES[next];
+      if (caseless && /[A-Za-z0-9]/.test(next)) throw fail(`regex escape \\${next} in a case-insensitive group`);
       if (mapped) {
         const replacement = inClass ? mapped[1] : mapped[0];
-        if (replacement === null)
-          throw new TokenizerFileError(`field "${field}": \\${next} inside a character class is not supported`);
+        if (replacement === null) throw fail(`\\${next} inside a character class`);
         out += replacement;
-      } else if ('hHAzZGR'.includes(next) || next === 'K' || next === 'X')
-        throw new TokenizerFileError(`field "${field}": regex escape \\${next} is not supported`);
+      } else if ('hHAzZGRKX'.includes(next)) throw fail(`regex escape \\${next}`);
       else out += c + next;
       i++;
       continue;
     }
-    if (c === '[' && !inClass) inClass = true;
-    else if (c === ']' && inClass) inClass = false;
-    else if (c === '(' && source[i + 1] === '?' && /[imx-]/.test(source[i + 2] ?? ''))
-      throw new TokenizerFileError(`field "${field}": inline regex options "(?${source[i + 2]}" are not supported`);
+    if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+      continue;
+    }
+    if (c === '[') {
+      if (caseless) throw fail('a character class in a case-insensitive group');
+      inClass = true;
+    } else if (c === '(' && source.startsWith('(?i:', i)) {
+      groups.push(true);
+      out += '(?:';
+      i += 3;
+      continue;
+    } else if (c === '(' && source[i + 1] === '?' && /[imx-]/.test(source[i + 2] ?? ''))
+      throw fail(`inline regex options "(?${source[i + 2]}"`);
+    else if (c === '(') groups.push(false);
+    else if (c === ')') groups.pop();
+    else if (caseless && c.toLowerCase() !== c.toUpperCase()) {
+      if (!/[A-Za-z]/.test(c)) throw fail(`the non-ASCII letter ${JSON.stringify(c)} in a case-insensitive group`);
+      out += `[${c.toLowerCase()}${c.toUpperCase()}]`;
+      continue;
+    }
     out += c;
   }
   try {
