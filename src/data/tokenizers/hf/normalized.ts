@@ -132,22 +132,42 @@ export class NormalizedText {
   }
 
   /** Every match of pattern replaced by content; the new characters take the alignment of the match's last
-   * code unit (HF's NormalizedString.replace). */
+   * code unit (HF's NormalizedString.replace). One pass, so replacing every space of a long text stays linear. */
   replace(matches: Match[], content: string): NormalizedText {
     if (!matches.some((m) => m[2])) return this;
-    let result = this.transform([...this.text].map((c): Edit => [c, 0]));
-    // Right to left, so that earlier positions stay valid.
-    for (let k = matches.length - 1; k >= 0; k--) {
-      const [start, end, isMatch] = matches[k];
+    const parts: string[] = [];
+    const tracked = this.starts !== null && this.ends !== null;
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const copy = (from: number, to: number) => {
+      parts.push(this.text.slice(from, to));
+      if (tracked)
+        for (let i = from; i < to; i++) {
+          starts.push((this.starts as Int32Array)[i]);
+          ends.push((this.ends as Int32Array)[i]);
+        }
+    };
+    let last = 0;
+    for (const [start, end, isMatch] of matches) {
       if (!isMatch) continue;
-      let removed = 0;
-      for (let i = start; i < end; i += charWidth(this.text, i)) removed++;
-      const tail = result.text.slice(end);
-      const edits: Edit[] = [...content].map((c) => [c, 1]);
-      for (const c of tail) edits.push([c, 0]);
-      result = result.transform(edits, removed, start);
+      copy(last, start);
+      parts.push(content);
+      if (tracked) {
+        const [s, e] =
+          end > 0
+            ? [(this.starts as Int32Array)[end - 1], (this.ends as Int32Array)[end - 1]]
+            : [this.originalStart, this.originalStart];
+        for (let k = 0; k < content.length; k++) {
+          starts.push(s);
+          ends.push(e);
+        }
+      }
+      last = end;
     }
-    return result;
+    copy(last, this.text.length);
+    const text = parts.join('');
+    if (!tracked) return new NormalizedText(text, null, null, this.originalStart);
+    return new NormalizedText(text, Int32Array.from(starts), Int32Array.from(ends), this.originalStart);
   }
 
   /** The text split around matches as behavior says; empty pieces are dropped (HF's split). */

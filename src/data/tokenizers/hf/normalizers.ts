@@ -93,8 +93,9 @@ function decomposeEdits(text: string, form: 'NFD' | 'NFKD'): Edit[] {
     while (from < edits.length && used[from]) from++;
     let k = from;
     while (k < edits.length && (used[k] || edits[k][0] !== c)) k++;
+    if (k === edits.length) k = from; // not expected: whole-text and per-character forms agree on the parts
     used[k] = 1;
-    out.push(edits[k]);
+    out.push([c, edits[k][1]]);
   }
   return out;
 }
@@ -102,25 +103,31 @@ function decomposeEdits(text: string, form: 'NFD' | 'NFKD'): Edit[] {
 /** Canonical composition of decomposed edits into the characters of composed: a composed character replaces
  * the old characters its parts replaced (taking the first one's alignment), or is inserted if none did. */
 function composeEdits(decomposed: Edit[], composed: string): Edit[] {
-  const pending = decomposed.slice();
-  const out: Edit[] = [];
+  const used = new Uint8Array(decomposed.length);
+  let head = 0; // decomposed edits before head are all used
+  const firstUnused = () => {
+    while (head < decomposed.length && used[head]) head++;
+    return head;
+  };
+  // The first unused edit of character part at or after `from` (parts of one character lie close together).
+  const find = (part: string, from: number) => {
+    let k = from;
+    while (k < decomposed.length && (used[k] || decomposed[k][0] !== part)) k++;
+    return k < decomposed.length ? k : firstUnused();
+  };
   const consumed = (change: number) => (change <= 0 ? 1 - change : 0);
+  const out: Edit[] = [];
   for (const c of composed) {
+    const start = firstUnused();
     const parts = [...c.normalize('NFD')];
-    let taken: Edit[];
-    if (parts.length > 1 && pending[0]?.[0] === parts[0])
-      taken = parts.map(
-        (part) =>
-          pending.splice(
-            Math.max(
-              0,
-              pending.findIndex((e) => e[0] === part),
-            ),
-            1,
-          )[0],
-      );
-    else taken = [pending.shift() as Edit]; // a part that composes to a different single character
-    const total = taken.reduce((n, e) => n + consumed(e[1]), 0);
+    // A single part, or one that composes to a different character: it takes the next edit.
+    const whole = parts.length > 1 && decomposed[start]?.[0] === parts[0];
+    let total = 0;
+    for (const part of whole ? parts : [parts[0]]) {
+      const k = whole ? find(part, start) : start;
+      used[k] = 1;
+      total += consumed(decomposed[k][1]);
+    }
     out.push([c, total === 0 ? 1 : 1 - total]);
   }
   return out;
