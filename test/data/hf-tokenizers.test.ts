@@ -11,7 +11,7 @@ import {
   loadTokenizer,
   tokenizerFromJSON,
 } from '../../src/data/tokenizers';
-import { expectIdentical, expectSame, makeCorpus, specialToken, STRESS } from './hf-reference';
+import { expectIdentical, expectSame, makeCorpus, specialToken, STRESS, toCodeUnits } from './hf-reference';
 
 interface Case {
   name: string;
@@ -303,7 +303,7 @@ describe('loadTokenizer with HF files', () => {
     expect(tok.decode([id], { skipSpecialTokens: false })).toBe('<|endoftext|>');
   });
 
-  test('added tokens with lstrip/rstrip absorb whitespace as HF does', async () => {
+  test('added tokens: lstrip/rstrip absorb whitespace, single_word matches whole words only, as HF does', async () => {
     const json = variant((j) => {
       const id = endOfText(j);
       (j.added_tokens as unknown[]).push(
@@ -325,12 +325,31 @@ describe('loadTokenizer with HF files', () => {
           normalized: false,
           special: true,
         },
+        {
+          id: id + 3,
+          content: 'cat',
+          single_word: true,
+          lstrip: false,
+          rstrip: false,
+          normalized: true,
+          special: false,
+        },
       );
     });
     const ref = hf.Tokenizer.fromString(JSON.stringify(json));
-    const ours = tokenizerFromJSON(json);
-    for (const text of ['The <mask> was  <mask>.', 'a <sep>  b<sep>c', '  <mask>  <sep>  ', '<mask><sep><mask>'])
-      expect(ours.encode(text)).toEqual((await ref.encode(text, null, { addSpecialTokens: false })).getIds());
+    const ours = tokenizerFromJSON(json) as HuggingFaceTokenizer;
+    const texts = [
+      'The <mask> was  <mask>.',
+      'a <sep>  b<sep>c',
+      '  <mask>  <sep>  ',
+      '<mask><sep><mask>',
+      'cat concat cats cat. (cat) catcat éca\u0301t 🙂cat cat_',
+    ];
+    for (const text of texts) {
+      const expected = await ref.encode(text, null, { addSpecialTokens: false });
+      expect(ours.encode(text)).toEqual(expected.getIds());
+      expect(ours.encodeWithOffsets(text).offsets).toEqual(toCodeUnits(text, expected.getOffsets()));
+    }
   });
 });
 

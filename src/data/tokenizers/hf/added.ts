@@ -12,7 +12,8 @@ export interface AddedToken {
   special: boolean;
 }
 
-/** A range [start, end) of the text: plain text for the pipeline (id -1) or an added token. */
+/** A range [start, end) of the text: plain text for the pipeline (id -1) or an added token (the range it matched,
+ * without the whitespace lstrip/rstrip absorbed). */
 export interface Segment {
   start: number;
   end: number;
@@ -69,7 +70,7 @@ export class AddedTokenMatcher {
       let start = m.index;
       let end = start + m[0].length;
       if (token.singleWord) {
-        const prevChar = lastChar(text.slice(0, start));
+        const prevChar = lastChar(text.slice(Math.max(0, start - 2), start));
         const after = firstChar(text, end);
         if ((prevChar && WORD_CHAR.test(prevChar)) || (after && WORD_CHAR.test(after))) {
           this.pattern.lastIndex = start + 1;
@@ -82,7 +83,8 @@ export class AddedTokenMatcher {
       if (token.rstrip)
         for (let c = firstChar(text, end); c && WHITESPACE.test(c); c = firstChar(text, end)) end += c.length;
       if (start > done) out.push({ start: done, end: start, id: -1 });
-      out.push({ start, end, id: token.id });
+      // The whitespace it absorbed is dropped, and not part of its offsets.
+      out.push({ start: m.index, end: m.index + m[0].length, id: token.id });
       done = end;
       this.pattern.lastIndex = end;
     }

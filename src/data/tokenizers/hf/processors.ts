@@ -60,8 +60,9 @@ function byteLevelTrim(addPrefixSpace: boolean) {
         if ((i === 0 || offsets[2 * i] === 0) && addPrefixSpace && leading === 1) leading = 0;
         offsets[2 * i] = Math.min(moveChars(text, offsets[2 * i], leading), offsets[2 * i + 1]);
       }
-      if (trailing > 0 && [...text.slice(0, offsets[2 * i + 1])].length >= trailing)
-        offsets[2 * i + 1] = Math.max(moveChars(text, offsets[2 * i + 1], -trailing), offsets[2 * i]);
+      // HF trims the end only when it is at least `trailing` characters into the text.
+      const back = trailing > 0 ? moveChars(text, offsets[2 * i + 1], -trailing) : -1;
+      if (back >= 0) offsets[2 * i + 1] = Math.max(back, offsets[2 * i]);
     });
   };
 }
