@@ -25,12 +25,14 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function writeAndSync(file: string, data: Uint8Array | string): void {
+function writeAndSync(file: string, data: Uint8Array | string | readonly Uint8Array[]): void {
   const fd = fs.openSync(file, 'wx');
   try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let written = 0;
-    while (written < bytes.byteLength) written += fs.writeSync(fd, bytes, written, bytes.byteLength - written);
+    const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+    for (const bytes of chunks) {
+      let written = 0;
+      while (written < bytes.byteLength) written += fs.writeSync(fd, bytes, written, bytes.byteLength - written);
+    }
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -57,6 +59,33 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     throw e;
   }
   fsyncDir(dir);
+}
+
+/** A file for writeFilesAtomic: its path and its content, whole or in chunks written one after another (a
+ * content over the largest Buffer needs no copy into one). */
+export interface AtomicFile {
+  path: string;
+  data: Uint8Array | readonly Uint8Array[];
+}
+
+/** Writes several files that belong together (a model and its external data): each goes to a temporary file in
+ * its directory and is fsynced; only when all are written are they renamed over their targets. On failure every
+ * temporary file is removed and no target is touched. */
+export function writeFilesAtomic(files: readonly AtomicFile[]): void {
+  const temps: Array<[string, string]> = [];
+  try {
+    for (const file of files) {
+      const target = path.resolve(file.path);
+      const temp = path.join(path.dirname(target), `.${path.basename(target)}.${uniqueSuffix()}.tmp`);
+      temps.push([temp, target]);
+      writeAndSync(temp, file.data);
+    }
+    for (const [temp, target] of temps) fs.renameSync(temp, target);
+  } catch (e) {
+    for (const [temp] of temps) fs.rmSync(temp, { force: true });
+    throw e;
+  }
+  for (const dir of new Set(temps.map(([, target]) => path.dirname(target)))) fsyncDir(dir);
 }
 
 /** The name a directory's previous version is moved to while replaceDirAtomic swaps in the new one. */
