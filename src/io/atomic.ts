@@ -69,20 +69,29 @@ export interface AtomicFile {
 }
 
 /** Writes several files that belong together (a model and its external data): each goes to a temporary file in
- * its directory and is fsynced; only when all are written are they renamed over their targets. On failure every
- * temporary file is removed and no target is touched. */
+ * its directory and is fsynced; only when all are written are they renamed over their targets. A target that is a
+ * directory is an error before anything is written. On failure every temporary file is removed and no target is
+ * touched (should a rename itself fail midway, the files it had created are removed again). */
 export function writeFilesAtomic(files: readonly AtomicFile[]): void {
   const temps: Array<[string, string]> = [];
+  const created: string[] = [];
   try {
     for (const file of files) {
       const target = path.resolve(file.path);
+      if (fs.existsSync(target) && fs.statSync(target).isDirectory())
+        throw Object.assign(new Error(`writeFilesAtomic: ${target} is a directory`), { code: 'EISDIR' });
       const temp = path.join(path.dirname(target), `.${path.basename(target)}.${uniqueSuffix()}.tmp`);
       temps.push([temp, target]);
       writeAndSync(temp, file.data);
     }
-    for (const [temp, target] of temps) fs.renameSync(temp, target);
+    for (const [temp, target] of temps) {
+      const existed = fs.existsSync(target);
+      fs.renameSync(temp, target);
+      if (!existed) created.push(target);
+    }
   } catch (e) {
-    for (const [temp] of temps) fs.rmSync(temp, { force: true });
+    // A rename that fails after others went through takes back the files that did not exist before.
+    for (const file of [...temps.map(([temp]) => temp), ...created]) fs.rmSync(file, { force: true });
     throw e;
   }
   for (const dir of new Set(temps.map(([, target]) => path.dirname(target)))) fsyncDir(dir);
