@@ -80,9 +80,16 @@ export interface KV {
   value: string;
 }
 
+/** An additive mask broadcast to the scores [B, H, T, S]: 0 where allowed, -inf where not. */
+export interface Mask {
+  additive: string;
+  /** Whether a query can have every key masked (padding masks): its softmax is then NaN, and the library's
+   * attention gives such a row zeros instead. */
+  hidesWholeRows: boolean;
+}
+
 export interface AttentionInputs {
-  /** An additive mask broadcast to the scores [B, H, T, S]: 0 where allowed, -inf where not; or null. */
-  mask: string | null;
+  mask: Mask | null;
   /** Self-attention: the cached keys/values of past positions, concatenated before this call's. */
   past?: KV | null;
 }
@@ -120,12 +127,15 @@ function inProjection(
 }
 
 /** softmax(q k^T / sqrt(D) + mask) v over heads [B, H, T, D], then the output projection -> [B, T, E]. */
-function attend(ctx: ExportContext, q: string, kv: KV, mask: string | null, attn: MultiheadAttention, name: string) {
+function attend(ctx: ExportContext, q: string, kv: KV, mask: Mask | null, attn: MultiheadAttention, name: string) {
   const { g } = ctx;
   const keysT = g.node('Transpose', [kv.key], { perm: [0, 1, 3, 2] });
   let scores = g.node('Mul', [g.node('MatMul', [q, keysT]), g.scalar(1 / Math.sqrt(attn.headDim))]);
-  if (mask !== null) scores = g.node('Add', [scores, mask]);
-  const context = g.node('MatMul', [g.node('Softmax', [scores], { axis: -1 }), kv.value]);
+  if (mask !== null) scores = g.node('Add', [scores, mask.additive]);
+  let probs = g.node('Softmax', [scores], { axis: -1 });
+  // A query whose keys are all padding attends to nothing (zeros), as the library's kernels make it.
+  if (mask?.hidesWholeRows) probs = g.node('Where', [g.node('IsNaN', [probs]), g.scalar(0), probs]);
+  const context = g.node('MatMul', [probs, kv.value]);
   const merged = g.node('Reshape', [
     g.node('Transpose', [context], { perm: [0, 2, 1, 3] }),
     g.ints([0, 0, attn.embedDim]),
@@ -159,7 +169,7 @@ export function crossAttention(
   memory: string,
   attn: MultiheadAttention,
   name: string,
-  mask: string | null,
+  mask: Mask | null,
 ): string {
   const [q] = splitHeads(ctx, inProjection(ctx, x, attn, name, 'q'), 1, attn);
   const [key, value] = splitHeads(ctx, inProjection(ctx, memory, attn, name, 'kv'), 2, attn);
@@ -223,7 +233,7 @@ export function encoderLayer(
 
 export interface DecoderLayerInputs extends AttentionInputs {
   memory: string;
-  memoryMask: string | null;
+  memoryMask: Mask | null;
 }
 
 /** nn.TransformerDecoderLayer: causal self-attention (cached with `inputs.past`), attention over the memory,

@@ -5,7 +5,7 @@
 import { EncoderClassifier, GPT, Seq2SeqTransformer } from '../../models';
 import { Embedding, LearnedPositionalEncoding, SinusoidalPositionalEncoding, TransformerEncoder } from '../../nn';
 import { GraphBuilder } from './graph';
-import { decoderLayer, encoderLayer, ExportContext, KV, layerNorm, linear } from './layers';
+import { decoderLayer, encoderLayer, ExportContext, KV, layerNorm, linear, Mask } from './layers';
 
 const BATCH = 'batch_size';
 const SEQUENCE = 'sequence_length';
@@ -52,15 +52,15 @@ function embedWithLearnedPositions(ctx: ExportContext, ids: string, model: GPT |
 }
 
 /** The additive [B, 1, 1, S] mask of an attention_mask [B, S] (1 = token, 0 = padding): 0 or -inf. */
-function paddingMask(ctx: ExportContext, attentionMask: string): string {
+function paddingMask(ctx: ExportContext, attentionMask: string): Mask {
   const { g } = ctx;
   const padding = g.node('Equal', [attentionMask, g.ints([0], [])]);
   const additive = g.node('Where', [padding, g.scalar(-Infinity), g.scalar(0)]);
-  return g.node('Unsqueeze', [additive, g.ints([1, 2])]);
+  return { additive: g.node('Unsqueeze', [additive, g.ints([1, 2])]), hidesWholeRows: true };
 }
 
 /** The additive [T, past + T] causal mask of queries at positions past .. past + T - 1: -inf above the diagonal. */
-function causalMask(ctx: ExportContext, past: string, length: string): string {
+function causalMask(ctx: ExportContext, past: string, length: string): Mask {
   const { g } = ctx;
   const start = scalarOf(ctx, past);
   const total = scalarOf(ctx, g.node('Add', [past, length]));
@@ -68,7 +68,8 @@ function causalMask(ctx: ExportContext, past: string, length: string): string {
   const queries = g.node('Unsqueeze', [g.node('Range', [start, total, one]), g.ints([1])]);
   const keys = g.node('Range', [g.ints([0], []), total, one]);
   const future = g.node('Greater', [keys, queries]);
-  return g.node('Where', [future, g.scalar(-Infinity), g.scalar(0)]);
+  // Query i always sees key i, so no row is all -inf.
+  return { additive: g.node('Where', [future, g.scalar(-Infinity), g.scalar(0)]), hidesWholeRows: false };
 }
 
 /** The past_key_values inputs of `layers` layers (when cached) and the number of past positions ([1] int64). */
