@@ -1,7 +1,7 @@
 // A small builder of ONNX graphs: nodes with generated output names, initializers (the weights, as raw
 // little-endian bytes), constants, and typed inputs/outputs with symbolic (dynamic) dimensions. It produces plain
 // objects in the shape of onnx-proto's messages; serialize.ts encodes them.
-import { onnx } from 'onnx-proto';
+import { onnxProto, OnnxProto as onnx } from './proto';
 
 export type AttributeValue = number | string | number[] | { float: number } | { floats: number[] };
 
@@ -10,11 +10,11 @@ export type Dim = number | string;
 
 export type ElementType = 'float32' | 'int64' | 'bool';
 
-const DATA_TYPE: Record<ElementType, onnx.TensorProto.DataType> = {
-  float32: onnx.TensorProto.DataType.FLOAT,
-  int64: onnx.TensorProto.DataType.INT64,
-  bool: onnx.TensorProto.DataType.BOOL,
-};
+/** The TensorProto data type of an element type. */
+export function dataType(type: ElementType): onnx.TensorProto.DataType {
+  const { DataType } = onnxProto().TensorProto;
+  return { float32: DataType.FLOAT, int64: DataType.INT64, bool: DataType.BOOL }[type];
+}
 
 /** A weight or constant: its name, dims, element type and bytes. */
 export interface Initializer {
@@ -25,7 +25,7 @@ export interface Initializer {
 }
 
 function attribute(name: string, value: AttributeValue): onnx.IAttributeProto {
-  const A = onnx.AttributeProto.AttributeType;
+  const A = onnxProto().AttributeProto.AttributeType;
   if (typeof value === 'string') return { name, type: A.STRING, s: Buffer.from(value, 'utf8') };
   if (Array.isArray(value)) return { name, type: A.INTS, ints: value };
   if (typeof value === 'number') return { name, type: A.INT, i: value };
@@ -38,7 +38,7 @@ function valueInfo(name: string, type: ElementType, dims: readonly Dim[]): onnx.
     name,
     type: {
       tensorType: {
-        elemType: DATA_TYPE[type],
+        elemType: dataType(type),
         shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
@@ -134,5 +134,3 @@ export class GraphBuilder {
     return name;
   }
 }
-
-export { DATA_TYPE };

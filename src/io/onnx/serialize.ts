@@ -1,8 +1,8 @@
 // GraphBuilder -> the bytes of an ONNX ModelProto (encoded by onnx-proto, the protobufjs code generated from
 // ONNX's onnx.proto), with the weights inline or, for models too large for one protobuf message (2 GB), in an
 // external data file next to the model, as ONNX's external-data convention describes.
-import { onnx } from 'onnx-proto';
-import { DATA_TYPE, GraphBuilder, Initializer } from './graph';
+import { dataType, GraphBuilder, Initializer } from './graph';
+import { onnxProto, OnnxProto as onnx } from './proto';
 
 /** Protobuf messages are limited to 2 GiB; weights beyond this much go to an external data file. */
 export const EXTERNAL_DATA_THRESHOLD = 1.8 * 2 ** 30;
@@ -27,11 +27,11 @@ export interface SerializedModel {
 }
 
 function tensorProto(init: Initializer, external: { location: string; offset: number } | null): onnx.ITensorProto {
-  const base = { name: init.name, dims: init.dims, dataType: DATA_TYPE[init.type] };
+  const base = { name: init.name, dims: init.dims, dataType: dataType(init.type) };
   if (external === null) return { ...base, rawData: init.bytes };
   return {
     ...base,
-    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    dataLocation: onnxProto().TensorProto.DataLocation.EXTERNAL,
     externalData: [
       { key: 'location', value: external.location },
       { key: 'offset', value: String(external.offset) },
@@ -69,7 +69,7 @@ export function serializeModel(graph: GraphBuilder, options: SerializeOptions): 
     },
   };
   return {
-    model: onnx.ModelProto.encode(model).finish(),
+    model: onnxProto().ModelProto.encode(model).finish(),
     externalData: options.externalDataFile === null ? null : chunks,
   };
 }
