@@ -102,9 +102,10 @@ export class GraphBuilder {
     return names;
   }
 
-  /** A float32 weight (copied). */
+  /** A float32 weight. The graph keeps `values` (not a copy: pass an array nothing else writes, such as what
+   * dataSync returns), so a large model is held once more, not twice. */
   weight(name: string, values: Float32Array, dims: number[]): string {
-    this.initializers.push({ name, dims, type: 'float32', bytes: bytesOf(values.slice()) });
+    this.initializers.push({ name, dims, type: 'float32', bytes: bytesOf(values) });
     return name;
   }
 
