@@ -23,7 +23,14 @@ export const EXPORT_OPTIONS: OptionSpec[] = [
     required: true,
     description: 'the .onnx file to write (a folder for encoder-decoder models: encoder.onnx, decoder.onnx)',
   },
-  { name: 'opset', type: 'integer', min: 17, max: 20, default: 17, description: 'the ONNX opset' },
+  {
+    name: 'opset',
+    type: 'integer',
+    min: 17,
+    max: 20,
+    default: 17,
+    description: 'the ONNX opset, 17 to 20 (20: GELU as the Gelu op)',
+  },
   {
     name: 'kv-cache',
     type: 'boolean',
