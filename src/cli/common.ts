@@ -153,15 +153,15 @@ export function checkpointTask(dir: string): string | null {
   }
 }
 
-/** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode). The caller
- * disposes both the model and the returned checkpoint. */
-export function loadModel(dir: string, expectedType: string): { model: Model; checkpoint: Checkpoint } {
+/** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode); expectedType
+ * null takes any model type. The caller disposes both the model and the returned checkpoint. */
+export function loadModel(dir: string, expectedType: string | null): { model: Model; checkpoint: Checkpoint } {
   const checkpoint = loadCheckpoint(resolveCheckpoint(dir));
   try {
     const config = checkpoint.config as ModelConfig | null;
     if (config === null || typeof config !== 'object')
       throw new UserError(`checkpoint ${checkpoint.dir} has no config.json`);
-    if (config.type !== expectedType)
+    if (expectedType !== null && config.type !== expectedType)
       throw new UserError(
         `checkpoint ${checkpoint.dir} holds a ${String(config.type)}, this command needs a ${expectedType}`,
       );
