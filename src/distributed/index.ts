@@ -190,6 +190,15 @@ function checkRoot(op: string, s: State, root: unknown): number {
   return root;
 }
 
+/** Whether the tensors go over NCCL: GPU tensors need the 'nccl' backend, which takes them even alone (one rank:
+ * a real NCCL call all the same). NCCL queues the collective on the stream, where later kernels wait for it. */
+function onGpu(op: string, s: State, tensors: Tensor[]): boolean {
+  if (tensors[0].device !== 'cuda') return false;
+  if (s.backend !== 'nccl')
+    throw new Error(`dist.${op}: CUDA tensors need dist.init({ backend: 'nccl' }) (this job uses '${s.backend}')`);
+  return true;
+}
+
 /** Pins the tensors' memory for a collective: their addresses and counts, and the function that unpins them. */
 function pinned(tensors: Tensor[]): { addresses: bigint[]; counts: number[]; unpin: () => void } {
   const unpins = tensors.map((t) => t.pinStorage());
@@ -209,12 +218,12 @@ export function allReduceAsync(tensors: Tensor | Tensor[], options: { op?: Reduc
   const op = options?.op ?? 'sum';
   if (op !== 'sum' && op !== 'mean' && op !== 'max')
     throw new RangeError(`dist.allReduce: op must be 'sum', 'mean' or 'max', got '${String(op)}'`);
-  if (s.worldSize === 1) return new Work(null);
-  if (list[0].device === 'cuda') {
+  if (onGpu('allReduce', s, list)) {
     const cuda = cudaAddon();
     for (const t of list) cuda.ncclAllReduce(t.storage, t.size, op);
     return new Work(null);
   }
+  if (s.worldSize === 1) return new Work(null);
   const { addresses, counts, unpin } = pinned(list);
   const mpi = s.mpi as MpiAddon;
   return new Work(mpi.allReduce(addresses, counts, op, list), unpin);
@@ -231,12 +240,12 @@ export function broadcastAsync(tensors: Tensor | Tensor[], root = 0): Work {
   const s = current('broadcast');
   const list = asList('broadcast', tensors);
   checkRoot('broadcast', s, root);
-  if (s.worldSize === 1) return new Work(null);
-  if (list[0].device === 'cuda') {
+  if (onGpu('broadcast', s, list)) {
     const cuda = cudaAddon();
     for (const t of list) cuda.ncclBroadcast(t.storage, t.size, root);
     return new Work(null);
   }
+  if (s.worldSize === 1) return new Work(null);
   const { addresses, counts, unpin } = pinned(list);
   return new Work((s.mpi as MpiAddon).broadcast(addresses, counts, root, list), unpin);
 }

@@ -231,7 +231,8 @@ class RunState<B> {
   }
 }
 
-/** In a dist job (dist.init() with more than one process) the Trainer trains data-parallel: the model is wrapped in
+/** In a dist job (dist.init(), before the Trainer is made, with more than one process) the Trainer trains
+ * data-parallel: the model is wrapped in
  * nn.DistributedDataParallel (unless it is one already), the train loader sharded, micro-batches before the last of
  * a step run under noSync(), gradients are averaged before clipping and the update, and losses, token counts and
  * eval metrics are averaged (tokens summed) over the ranks; only rank 0 writes metrics, charts, checkpoints and
