@@ -241,6 +241,8 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   if (dist.launcherInfo() !== null) dist.init({ timeout: o.distTimeout as number });
   const { rank, worldSize } = dist.processGroup();
   const stderr = rank === 0 ? context.io.stderr : { write: () => true };
+  // Sharded before the schedule counts the batches of an epoch (the Trainer would shard it too).
+  if (worldSize > 1) run.trainLoader.setShard?.({ rank, worldSize });
   const epochs = o.epochs as number | undefined;
   const maxSteps = (o.maxSteps as number | undefined) ?? (epochs === undefined ? run.defaultMaxSteps : undefined);
   if (maxSteps === undefined && epochs === undefined) throw new UserError('give --max-steps or --epochs', 2);

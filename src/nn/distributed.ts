@@ -10,7 +10,8 @@ import { keep, Tensor, zerosLike } from '../tensor';
 import { Module } from './module';
 
 export interface DistributedDataParallelOptions {
-  /** Gradient bytes per all-reduce, in MiB (default 25, as PyTorch). */
+  /** Gradient bytes per all-reduce, in MiB (default 25, as PyTorch). The first bucket (the last layers' gradients,
+   * which the backward produces first) holds at most 1 MiB, as PyTorch's, so that communication starts early. */
   bucketMB?: number;
 }
 
@@ -30,6 +31,8 @@ export interface GradientSyncTiming {
   buckets: BucketTiming[];
   backwardEnd: number;
 }
+
+const FIRST_BUCKET_BYTES = 2 ** 20;
 
 interface Bucket {
   params: Tensor[];
@@ -74,10 +77,12 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   private buildBuckets(): void {
     if (dist.worldSize() === 1) return;
     const limit = this.bucketMB * 2 ** 20;
+    const firstLimit = Math.min(limit, FIRST_BUCKET_BYTES);
     const params = [...new Set(this.module.parameters())].filter((p) => p.requiresGrad).reverse();
     let bucket: Bucket | null = null;
     for (const p of params) {
-      if (bucket === null || (bucket.bytes > 0 && bucket.bytes + p.size * 4 > limit)) {
+      const cap = this.buckets.length === 1 ? firstLimit : limit;
+      if (bucket === null || (bucket.bytes > 0 && bucket.bytes + p.size * 4 > cap)) {
         bucket = { params: [], bytes: 0, ready: new Set(), work: null };
         this.buckets.push(bucket);
       }

@@ -423,7 +423,7 @@ export class Trainer<B = unknown> {
   private async run(): Promise<TrainResult> {
     const run = this.startRun();
     try {
-      while (!this.stopRequested && this.stepsLeft(run)) {
+      while (!this.stopAgreed() && this.stepsLeft(run)) {
         const result = tidy(() => this.step(() => run.batches.next()));
         if (result === null) break;
         this.countStep(run, result);
@@ -467,6 +467,14 @@ export class Trainer<B = unknown> {
     progress.start(this.counters.step, this.counters.epoch, this.optimizer.paramGroups[0].lr);
     this.model.train();
     return new RunState(batches, progress, this.counters.step, this.counters.elapsedSeconds);
+  }
+
+  /** Whether stop() was called; in a dist job, on any rank (a deadline or a signal may reach the ranks at different
+   * steps, and they must all stop at the same one). */
+  private stopAgreed(): boolean {
+    if (this.group.worldSize > 1)
+      this.stopRequested = dist.allReduceNumbers([this.stopRequested ? 1 : 0], 'max')[0] > 0;
+    return this.stopRequested;
   }
 
   /** Whether another step is due: maxSteps not reached and the epochs not done. */

@@ -162,6 +162,22 @@ describeMpi('mpirun -np 2 transformer-native train', () => {
     ];
   }
 
+  test('--max-minutes stops every rank at the same step', async () => {
+    const out = path.join(root, 'deadline');
+    // A deadline each rank reaches on its own clock: the ranks agree on the step to stop at.
+    const job = await runJob('mpirun', [
+      ...mpirunArgs(2),
+      process.execPath,
+      ...trainArgs(out, 100_000),
+      '--max-minutes',
+      '0.01',
+      '--dist-timeout',
+      '20',
+    ]);
+    expect({ code: job.code, stderr: job.stderr }).toMatchObject({ code: 0 });
+    expect(job.stdout).toMatch(/^stopped at step \d+:/);
+  }, 120_000);
+
   /** The pid of rank `rank` among the children of mpirun (its environment names the rank). */
   function rankPid(mpirunPid: number, rank: number): number | null {
     const children = spawnSync('pgrep', ['-P', String(mpirunPid)], { encoding: 'utf8' }).stdout.split('\n');
