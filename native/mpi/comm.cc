@@ -168,6 +168,7 @@ void Comm::stop() {
   }
   wake_.notify_one();
   thread_.join();
+  finalized_ = true;
 }
 
 void Comm::init_mpi(InitResult* result) {

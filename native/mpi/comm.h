@@ -69,6 +69,8 @@ class Comm {
   // Starts the thread, which initializes MPI; returns the ranks once it has (or the error).
   InitResult start(double timeout_seconds);
   bool started() const { return thread_.joinable(); }
+  // MPI cannot be initialized again once finalized.
+  bool finalized() const { return finalized_; }
   // Queues a collective; its Completion is set when it is done on this rank.
   std::shared_ptr<Completion> submit(Collective c);
   // Finishes the queued collectives, calls MPI_Finalize and joins the thread.
@@ -91,6 +93,7 @@ class Comm {
   std::condition_variable wake_;
   std::deque<Collective> queue_;
   bool stopping_ = false;
+  bool finalized_ = false;
   double timeout_seconds_ = 600;
   int rank_ = 0;
   int size_ = 1;

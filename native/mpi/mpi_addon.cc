@@ -151,6 +151,8 @@ void promote_libmpi() {
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (Comm::instance().started()) throw Napi::Error::New(env, "init: MPI is already initialized");
+  if (Comm::instance().finalized())
+    throw Napi::Error::New(env, "init: MPI cannot be initialized again after finalize()");
   const double timeout = positive_seconds(env, info[0], "init");
   promote_libmpi();
   InitResult result = Comm::instance().start(timeout);

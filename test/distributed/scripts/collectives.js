@@ -74,4 +74,36 @@ const disposed = tensor([1]);
 disposed.dispose();
 expectThrows('disposed', () => dist.allReduce(disposed), /disposed/);
 
+// DistributedDataParallel: rank 0's parameters reach rank 1 at construction; a layer only rank 1 uses still gets its
+// gradient averaged on both ranks (rank 0 contributes zeros when it syncs), whatever order the buckets complete in.
+tn.manualSeed(rank === 0 ? 1 : 2);
+const model = new tn.nn.Sequential(new tn.nn.Linear(3, 4), new tn.nn.Linear(4, 2));
+const ddp = new tn.nn.DistributedDataParallel(model, { bucketMB: 1e-5 });
+expectEqual('buckets', ddp.numBuckets, 4);
+const [weights] = dist.allReduceNumbers([Array.from(model.parameters()[0].dataSync()).reduce((a, b) => a + b)], 'max');
+expectEqual(
+  'broadcast at construction',
+  Array.from(model.parameters()[0].dataSync()).reduce((a, b) => a + b),
+  weights,
+);
+const x = tensor([[1, 2, 3]]);
+tn.tidy(() => {
+  const hidden = model.children()[0].forward(x);
+  const out = rank === 1 ? model.children()[1].forward(hidden) : hidden;
+  out.sum().backward();
+});
+ddp.finishGradientSync();
+const grads = model.parameters().map((p) => Array.from(p.grad.dataSync()));
+const [gradSum] = dist.allReduceNumbers([grads.flat().reduce((a, b) => a + b, 0)], 'sum');
+expectEqual('identical gradients', grads.flat().reduce((a, b) => a + b, 0) * 2, gradSum);
+expectEqual('unused layer: half of rank 1 gradient', grads[3], [0.5, 0.5]);
+expectThrows(
+  'twice',
+  () => {
+    tn.tidy(() => model.forward(x).sum().backward());
+    tn.tidy(() => model.forward(x).sum().backward());
+  },
+  /a gradient was produced twice before finishGradientSync/,
+);
+
 console.log(JSON.stringify({ rank, failures }));
