@@ -4,7 +4,7 @@
 // both, the share of each gradient bucket's all-reduce that ran while the backward was still computing, and, on
 // paper, the step time at 8 and 64 machines from the measured compute time and the ring all-reduce volume.
 // Needs the MPI addon (npm run build:mpi) and dist/ (npm run build:ts).
-//   node bench/dist.js [--steps N] [--batch B] [--bucket-mb M]
+//   npm run bench:dist -- [--steps N] [--batch B] [--bucket-mb M]
 const { spawnSync } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');

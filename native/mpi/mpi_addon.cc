@@ -56,6 +56,14 @@ class Work : public Napi::ObjectWrap<Work> {
 
   explicit Work(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Work>(info) {}
 
+  // Collected before it finished (nobody waited): the memory it works on must outlive it, so its reference is left
+  // to leak rather than let the storages be collected under the communication thread.
+  ~Work() override {
+    if (!done_ || keep_alive_.IsEmpty()) return;
+    std::lock_guard<std::mutex> lock(done_->mutex);
+    if (!done_->finished) keep_alive_.SuppressDestruct();
+  }
+
  private:
   // Blocks until the collective is done on this rank (the communication thread bounds the wait by the timeout).
   Napi::Value Wait(const Napi::CallbackInfo& info) {

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mpiAddonPath } from '../../src/distributed/mpi';
 import { loadCheckpoint } from '../../src/training/checkpoint';
+import { readMetrics } from '../../src/training/trainer';
 
 const repo = path.join(__dirname, '..', '..');
 const scripts = path.join(__dirname, 'scripts');
@@ -212,8 +213,11 @@ describeMpi('mpirun -np 2 transformer-native train', () => {
     // The surviving rank is stopped within seconds, with a message naming the lost rank.
     expect((job.endedAt - killedAt) / 1000).toBeLessThan(20);
     expect(job.stderr).toMatch(/rank 0 of 2.*lost rank 1 \(pid \d+ on /);
-    // Only rank 0 printed progress.
+    // Only rank 0 printed progress and wrote metrics: one record per logged step.
     expect(job.stderr.match(/on 2 processes/g)).toHaveLength(1);
+    const steps = readMetrics(path.join(out, 'metrics.jsonl')).map((r) => r.step);
+    expect(steps.length).toBeGreaterThan(2);
+    expect(new Set(steps).size).toBe(steps.length);
 
     // Every checkpoint written is whole (written atomically), and the newest is where training resumes.
     const saved = fs.readdirSync(checkpoints).filter((d) => d.startsWith('step-'));
