@@ -55,6 +55,13 @@ export class Work {
     this.unpin();
   }
 
+  /** Resolves once the collective is done on this rank, without blocking the event loop meanwhile (it looks every
+   * millisecond); the tensors then hold the result. */
+  async done(): Promise<void> {
+    while (!this.completed) await new Promise((resolve) => setTimeout(resolve, 1));
+    this.wait();
+  }
+
   /** Whether the collective is done on this rank (without waiting). */
   get completed(): boolean {
     return this.native === null || this.native.completed;
@@ -157,9 +164,10 @@ export function processGroup(): ProcessGroupInfo {
 }
 
 /** Changes the collective timeout (seconds). */
-export function setTimeout(seconds: number): void {
-  const s = current('setTimeout');
-  s.mpi?.setTimeout(timeoutFrom('dist.setTimeout', seconds));
+export function setCollectiveTimeout(seconds: number): void {
+  const s = current('setCollectiveTimeout');
+  const checked = timeoutFrom('dist.setCollectiveTimeout', seconds);
+  s.mpi?.setTimeout(checked);
 }
 
 /** Seconds of the communication thread's clock (Work.times()). */

@@ -68,6 +68,8 @@ describe('dist alone (no launcher)', () => {
     expect(() => dist.broadcast(tensor([1]), 1)).toThrow('dist.broadcast: root must be a rank in [0, 1), got 1');
     expect(() => dist.allReduceAsync([])).toThrow('dist.allReduce: no tensors');
     expect(() => dist.allReduceNumbers(['1' as unknown as number])).toThrow('values must be an array of numbers');
+    expect(() => dist.setCollectiveTimeout(0)).toThrow('dist.setCollectiveTimeout: timeout must be a positive number');
+    dist.setCollectiveTimeout(30);
   });
 });
 

@@ -163,7 +163,7 @@ describeMpi('mpirun -np 2 transformer-native train', () => {
     ];
   }
 
-  test('--max-minutes stops every rank at the same step', async () => {
+  test('--max-minutes stops every rank at the same step (with gradient accumulation)', async () => {
     const out = path.join(root, 'deadline');
     // A deadline each rank reaches on its own clock: the ranks agree on the step to stop at.
     const job = await runJob('mpirun', [
@@ -172,6 +172,8 @@ describeMpi('mpirun -np 2 transformer-native train', () => {
       ...trainArgs(out, 100_000),
       '--max-minutes',
       '0.01',
+      '--grad-accum',
+      '2',
       '--dist-timeout',
       '20',
     ]);

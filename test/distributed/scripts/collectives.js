@@ -106,4 +106,16 @@ expectThrows(
   /a gradient was produced twice before finishGradientSync/,
 );
 
-console.log(JSON.stringify({ rank, failures }));
+// The promise form: the event loop runs while the collective is in flight.
+async function promiseForm() {
+  const t = tn.full([1 << 20], rank + 1);
+  const work = dist.allReduceAsync(t, { op: 'max' });
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  await work.done();
+  clearInterval(timer);
+  expectEqual('done()', [t.dataSync()[0], work.completed, ticks >= 0], [2, true, true]);
+  t.dispose();
+}
+
+promiseForm().then(() => console.log(JSON.stringify({ rank, failures })));
