@@ -114,7 +114,16 @@ export function init(options: InitOptions = {}): ProcessGroupInfo {
       if (code === 0) finalize();
     });
   }
-  if (backend === 'nccl') initNccl(state);
+  if (backend === 'nccl') {
+    try {
+      initNccl(state);
+    } catch (e) {
+      // Alone, nothing is left to undo; in a job MPI stays up (it cannot start twice), for CPU tensors only.
+      if (state.mpi === null) state = null;
+      else state.backend = 'mpi';
+      throw e;
+    }
+  }
   return info();
 }
 

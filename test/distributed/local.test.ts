@@ -2,6 +2,7 @@
 // launcher environment, DistributedDataParallel alone, the post-accumulate gradient hook, and DataLoader shards
 // (PyTorch's DistributedSampler semantics) with their state across world sizes. The multi-process jobs are in
 // mpi.test.ts.
+import { cuda } from '../../src/cuda';
 import { DataLoader, Shard } from '../../src/data/dataloader';
 import * as dist from '../../src/distributed';
 import { launcherInfo } from '../../src/distributed/launcher';
@@ -52,6 +53,12 @@ describe('dist alone (no launcher)', () => {
     dist.barrier();
     expect(dist.allReduceNumbers([1.5, 2], 'sum')).toEqual([1.5, 2]);
     t.dispose();
+  });
+
+  test("backend 'nccl' without a usable GPU is an error that leaves dist uninitialized", () => {
+    if (cuda.isAvailable()) return; // the GPU tests cover it (test/gpu/nccl.test.ts)
+    expect(() => dist.init({ backend: 'nccl' })).toThrow(/CUDA/);
+    expect(dist.isInitialized()).toBe(false);
   });
 
   test('bad arguments are errors naming them', () => {
