@@ -232,12 +232,11 @@ class RunState<B> {
 }
 
 /** In a dist job (dist.init(), before the Trainer is made, with more than one process) the Trainer trains
- * data-parallel: the model is wrapped in
- * nn.DistributedDataParallel (unless it is one already), the train loader sharded, micro-batches before the last of
- * a step run under noSync(), gradients are averaged before clipping and the update, and losses, token counts and
- * eval metrics are averaged (tokens summed) over the ranks; only rank 0 writes metrics, charts, checkpoints and
- * progress. Checkpoints hold the unwrapped model, so they resume with any number of ranks. Every rank evaluates
- * on its whole evalLoader / evalFn. */
+ * data-parallel: the model is wrapped in nn.DistributedDataParallel (unless it is one already), the train loader
+ * sharded, micro-batches before the last of a step run under noSync(), gradients are averaged before clipping and
+ * the update, and losses, token counts and eval metrics are averaged (tokens summed) over the ranks; only rank 0
+ * writes metrics, charts, checkpoints and progress. Checkpoints hold the unwrapped model, so they resume with any
+ * number of ranks. Every rank evaluates on its whole evalLoader / evalFn. */
 export class Trainer<B = unknown> {
   readonly model: Module;
   readonly optimizer: Optimizer<{ lr: number }>;
@@ -454,9 +453,10 @@ export class Trainer<B = unknown> {
     if (worldSize > 1 && typeof loader.setShard === 'function' && (loader.shard ?? null) === null)
       loader.setShard({ rank, worldSize });
     this.prepareOutput();
-    // After a resume, every rank holds the checkpoint; alone, there is nothing to wrap.
+    // After a resume, every rank holds the checkpoint; alone, there is nothing to wrap. Once per Trainer: the
+    // wrapper's hooks stay on the parameters.
     if (worldSize > 1)
-      this.ddp = this.model instanceof DistributedDataParallel ? this.model : new DistributedDataParallel(this.model);
+      this.ddp ??= this.model instanceof DistributedDataParallel ? this.model : new DistributedDataParallel(this.model);
     const batches = new EpochBatches(this.trainLoader, epochs);
     const totalSteps = maxSteps ?? Math.ceil(((epochs as number) * (this.trainLoader.length ?? 0)) / this.accumulation);
     const progress = new ProgressDisplay(
