@@ -1,8 +1,12 @@
 'use strict';
-// Run under `mpirun -np 2`: the seed model trained data-parallel (DistributedDataParallel, per-rank batch B) against
-// the same model trained alone on batch 2B over the same examples, which rank 0 computes afterwards. Prints one
-// JSON line per rank: the largest relative parameter difference, whether every all-reduce left bit-identical
-// gradients on the ranks, and the noSync check (two accumulated micro-batches equal one batch of both).
+// Run under `mpirun -np 2`: the seed model (no dropout) trained 20 AdamW steps data-parallel
+// (DistributedDataParallel, per-rank batch B) against the same model trained alone over the same 2B examples per
+// step, which rank 0 computes afterwards in two ways: accumulating the two micro-batches of B rows (each loss
+// halved), and as one batch of 2B rows. Prints one JSON line per rank: whether every all-reduce left bit-identical
+// gradients on the ranks, the largest relative differences of the first step's gradients and of the final
+// parameters against each way (the single batch sums in another order, and Adam's g / sqrt(v) turns the rounding
+// noise of near-zero gradients into steps of +-lr: those parameter differences are reported, not bounded), and
+// the noSync check (two accumulated micro-batches, then averaged, equal one batch of both).
 const path = require('node:path');
 const tn = require(path.join(__dirname, '..', '..', '..', 'dist'));
 const { SEED_MODEL, seedModelOptions } = require(path.join(__dirname, '..', '..', '..', 'bench', 'lib', 'rows'));
