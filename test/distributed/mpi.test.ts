@@ -191,7 +191,7 @@ describeMpi('mpirun -np 2 transformer-native train', () => {
     return null;
   }
 
-  test('writes from rank 0 only; a rank killed mid-training ends the job naming it; resume on 2 and 1 ranks', async () => {
+  test('writes from rank 0 only; a rank killed mid-training ends the job naming it; resume on 2, 1, then 2 ranks', async () => {
     const out = path.join(root, 'run');
     const checkpoints = path.join(out, 'checkpoints');
     let killedAt = 0;
@@ -240,8 +240,19 @@ describeMpi('mpirun -np 2 transformer-native train', () => {
     const alone = await runJob(process.execPath, [...trainArgs(out, lastStep + 8), '--resume', 'auto']);
     expect({ code: alone.code, stderr: alone.stderr }).toMatchObject({ code: 0 });
     expect(alone.stdout).toMatch(new RegExp(`^done at step ${lastStep + 8}:`));
-    const checkpoint = loadCheckpoint(path.join(checkpoints, `step-${String(lastStep + 8).padStart(8, '0')}`));
-    expect(checkpoint.trainer?.step).toBe(lastStep + 8);
+    // And back to 2 ranks from the checkpoint one process wrote.
+    const again = await runJob('mpirun', [
+      ...mpirunArgs(2),
+      process.execPath,
+      ...trainArgs(out, lastStep + 12),
+      '--resume',
+      'auto',
+    ]);
+    expect({ code: again.code, stderr: again.stderr }).toMatchObject({ code: 0 });
+    expect(again.stdout).toMatch(new RegExp(`^done at step ${lastStep + 12}:`));
+    const checkpoint = loadCheckpoint(path.join(checkpoints, `step-${String(lastStep + 12).padStart(8, '0')}`));
+    expect(checkpoint.trainer?.step).toBe(lastStep + 12);
+    expect(checkpoint.dataLoaderState?.worldSize).toBe(2);
     checkpoint.dispose();
   }, 300_000);
 });
