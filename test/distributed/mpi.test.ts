@@ -226,30 +226,20 @@ describeMpi('mpirun -np 2 transformer-native train', () => {
     for (const dir of saved) loadCheckpoint(path.join(checkpoints, dir)).dispose();
     const lastStep = Math.max(...saved.map((d) => Number(d.slice(5))));
 
-    const resumed = await runJob('mpirun', [
-      ...mpirunArgs(2),
-      process.execPath,
-      ...trainArgs(out, lastStep + 4),
-      '--resume',
-      'auto',
-    ]);
-    expect(resumed.stderr).toMatch(/resuming from .*step-/);
-    expect({ code: resumed.code, stderr: resumed.stderr }).toMatchObject({ code: 0 });
-    expect(resumed.stdout).toMatch(new RegExp(`^done at step ${lastStep + 4}:`));
-    // Another number of ranks: one process, no launcher.
-    const alone = await runJob(process.execPath, [...trainArgs(out, lastStep + 8), '--resume', 'auto']);
-    expect({ code: alone.code, stderr: alone.stderr }).toMatchObject({ code: 0 });
-    expect(alone.stdout).toMatch(new RegExp(`^done at step ${lastStep + 8}:`));
-    // And back to 2 ranks from the checkpoint one process wrote.
-    const again = await runJob('mpirun', [
-      ...mpirunArgs(2),
-      process.execPath,
-      ...trainArgs(out, lastStep + 12),
-      '--resume',
-      'auto',
-    ]);
-    expect({ code: again.code, stderr: again.stderr }).toMatchObject({ code: 0 });
-    expect(again.stdout).toMatch(new RegExp(`^done at step ${lastStep + 12}:`));
+    // Resumed on 2 ranks, then on another number (one process, no launcher), then on 2 again from what one wrote.
+    const resume = async (ranks: number, maxSteps: number) => {
+      const args = [...trainArgs(out, maxSteps), '--resume', 'auto'];
+      const job =
+        ranks === 1
+          ? await runJob(process.execPath, args)
+          : await runJob('mpirun', [...mpirunArgs(ranks), process.execPath, ...args]);
+      expect(job.stderr).toMatch(/resuming from .*step-/);
+      expect({ code: job.code, stderr: job.stderr }).toMatchObject({ code: 0 });
+      expect(job.stdout).toMatch(new RegExp(`^done at step ${maxSteps}:`));
+    };
+    await resume(2, lastStep + 4);
+    await resume(1, lastStep + 8);
+    await resume(2, lastStep + 12);
     const checkpoint = loadCheckpoint(path.join(checkpoints, `step-${String(lastStep + 12).padStart(8, '0')}`));
     expect(checkpoint.trainer?.step).toBe(lastStep + 12);
     expect(checkpoint.dataLoaderState?.worldSize).toBe(2);
