@@ -8,6 +8,7 @@ import type { Module } from '../nn/module';
 import { AdamW } from '../optim/adam';
 import { WarmupCosineLR } from '../optim/lr_scheduler';
 import { manualSeed } from '../tensor';
+import * as dist from '../distributed';
 import { Checkpoint, isCheckpoint, latestCheckpoint, loadCheckpoint } from '../training/checkpoint';
 import type { LossFn } from '../training/losses';
 import { EvalFn, ProgressMode, Trainer, TrainResult } from '../training/trainer';
@@ -97,6 +98,14 @@ export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSte
       choices: ['auto', 'bar', 'log', 'none'],
       default: 'auto',
       description: 'progress display',
+    },
+    {
+      name: 'dist-timeout',
+      type: 'number',
+      min: 0,
+      exclusiveMin: true,
+      default: 600,
+      description: 'under mpirun/srun: seconds a collective may wait for the other ranks before the job is aborted',
     },
     {
       name: 'max-minutes',
@@ -228,6 +237,12 @@ export function seedFrom(options: OptionValues): void {
 /** AdamW + warmup/cosine schedule + Trainer from the common train options; logs to stderr, summary to stdout. */
 export async function runTraining<B>(task: string, context: CommandContext, run: TrainingRun<B>): Promise<TrainResult> {
   const o = context.options;
+  // Under a launcher (mpirun, srun) every process trains on its shard of the data; the Trainer takes it from here.
+  if (dist.launcherInfo() !== null) dist.init({ timeout: o.distTimeout as number });
+  const { rank, worldSize } = dist.processGroup();
+  const stderr = rank === 0 ? context.io.stderr : { write: () => true };
+  // Sharded before the schedule counts the batches of an epoch (the Trainer would shard it too).
+  if (worldSize > 1) run.trainLoader.setShard?.({ rank, worldSize });
   const epochs = o.epochs as number | undefined;
   const maxSteps = (o.maxSteps as number | undefined) ?? (epochs === undefined ? run.defaultMaxSteps : undefined);
   if (maxSteps === undefined && epochs === undefined) throw new UserError('give --max-steps or --epochs', 2);
@@ -262,7 +277,7 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
     const saved = savedSchedule(resumeDir);
     if (saved !== null) {
       if (saved.totalSteps < totalSteps)
-        context.io.stderr.write(
+        stderr.write(
           `${task}: note: the learning-rate schedule of ${resumeDir} ends at step ${saved.totalSteps}; later steps use its final lr\n`,
         );
       schedule = saved;
@@ -311,10 +326,10 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   });
   context.onInterrupt(() => trainer.stop());
   if (o.resume === 'auto' && resumeDir === null)
-    context.io.stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
-  else if (resumeDir !== null) context.io.stderr.write(`${task}: resuming from ${resumeDir}\n`);
-  context.io.stderr.write(
-    `${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`,
+    stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
+  else if (resumeDir !== null) stderr.write(`${task}: resuming from ${resumeDir}\n`);
+  stderr.write(
+    `${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}${worldSize > 1 ? ` on ${worldSize} processes` : ''}\n`,
   );
   try {
     started = Date.now();
@@ -324,11 +339,12 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
           .map(([k, v]) => `${k} ${v.toFixed(4)}`)
           .join(', ')}`
       : '';
-    context.io.stdout.write(
-      `${result.stopped ? 'stopped' : 'done'} at step ${result.step}: loss ${result.lastLoss === null ? '-' : result.lastLoss.toFixed(4)}${evalText}\n` +
-        `checkpoint: ${result.checkpoint}\n` +
-        `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
-    );
+    if (rank === 0)
+      context.io.stdout.write(
+        `${result.stopped ? 'stopped' : 'done'} at step ${result.step}: loss ${result.lastLoss === null ? '-' : result.lastLoss.toFixed(4)}${evalText}\n` +
+          `checkpoint: ${result.checkpoint}\n` +
+          `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
+      );
     return result;
   } finally {
     optimizer.dispose();
