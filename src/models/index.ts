@@ -49,3 +49,6 @@ export function modelFromConfig(config: ModelConfig): Model {
       );
   }
 }
+
+export { fromHuggingFace, isHuggingFaceFolder, saveHuggingFace } from './huggingface';
+export type { HFConfig, HuggingFaceContent, HuggingFaceModel, SaveHuggingFaceOptions } from './huggingface';
