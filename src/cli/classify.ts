@@ -2,7 +2,13 @@
 // (accuracy, loss, per-class counts) and predict labels for new texts.
 import { noGrad } from '../autograd';
 import { DataLoader, disposeBatch } from '../data/dataloader';
-import { ByteLevelBPETokenizer, CharTokenizer, Tokenizer, WordTokenizer } from '../data/tokenizers';
+import {
+  ByteLevelBPETokenizer,
+  CharTokenizer,
+  HuggingFaceTokenizer,
+  Tokenizer,
+  WordTokenizer,
+} from '../data/tokenizers';
 import * as F from '../functional';
 import { writeFileAtomic } from '../io/atomic';
 import { EncoderClassifier } from '../models';
@@ -48,7 +54,13 @@ export function readLabelledTexts(file: string): LabelledText[] {
 }
 
 /** [BOS] + the text's tokens, cut to maxLen: the first position is the classifier's [CLS]. */
+/** The ids a classifier reads: a Hugging Face tokenizer's own template (BERT: [CLS] text [SEP]; cut to maxLen
+ * keeping the closing token), else bos then the text. */
 function encodeText(tokenizer: Tokenizer, text: string, maxLen: number): Int32Array {
+  if (tokenizer instanceof HuggingFaceTokenizer) {
+    const ids = tokenizer.encode(text, { addSpecialTokens: true });
+    return Int32Array.from(ids.length <= maxLen ? ids : [...ids.slice(0, maxLen - 1), ids[ids.length - 1]]);
+  }
   return Int32Array.from([tokenizer.bosId, ...tokenizer.encode(text)].slice(0, maxLen));
 }
 

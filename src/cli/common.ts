@@ -3,7 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Tokenizer } from '../data/tokenizers';
-import { Model, ModelConfig, modelFromConfig } from '../models';
+import { fromHuggingFace, isHuggingFaceFolder, Model, ModelConfig, modelFromConfig } from '../models';
+import type { HFConfig } from '../models';
 import type { Module } from '../nn/module';
 import { AdamW } from '../optim/adam';
 import { WarmupCosineLR } from '../optim/lr_scheduler';
@@ -140,8 +141,16 @@ export function resolveCheckpoint(dir: string): string {
   throw new UserError(`${dir} is neither a checkpoint nor a training folder with checkpoints`);
 }
 
-/** The task a checkpoint was trained for (from its metadata), or null. */
+/** The task of each Hugging Face model_type the CLI runs. */
+const HF_TASKS: Record<string, string> = { gpt2: 'lm', bert: 'classify', bart: 'seq2seq' };
+
+/** The task a checkpoint was trained for (from its metadata; for a Hugging Face folder, from its model_type), or
+ * null. */
 export function checkpointTask(dir: string): string | null {
+  if (isHuggingFaceFolder(dir)) {
+    const config = readJSONFile(path.join(dir, 'config.json'), 'model config') as HFConfig;
+    return HF_TASKS[config.model_type as string] ?? null;
+  }
   try {
     const resolved = resolveCheckpoint(dir);
     const state = JSON.parse(fs.readFileSync(path.join(resolved, 'trainer_state.json'), 'utf8')) as {
@@ -153,9 +162,66 @@ export function checkpointTask(dir: string): string | null {
   }
 }
 
-/** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode). The caller
- * disposes both the model and the returned checkpoint. */
+/** The metadata a task reads from a checkpoint, taken from a Hugging Face config: the classifier's label names
+ * (id2label in id order), the decoder's start and end tokens. */
+function huggingFaceMetadata(config: HFConfig): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { task: HF_TASKS[config.model_type as string] };
+  const id2label = config.id2label as Record<string, string> | undefined;
+  if (id2label !== null && typeof id2label === 'object')
+    metadata.labels = Object.keys(id2label)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((id) => String(id2label[id]));
+  for (const [key, name] of [
+    ['decoder_start_token_id', 'decoderStartId'],
+    ['eos_token_id', 'eosId'],
+  ])
+    if (typeof config[key] === 'number') metadata[name] = config[key];
+  return metadata;
+}
+
+/** A Hugging Face model folder as a checkpoint (no training state): its model, tokenizer.json and metadata. */
+function loadHuggingFace(dir: string, expectedType: string): { model: Model; checkpoint: Checkpoint } {
+  let loaded;
+  try {
+    loaded = fromHuggingFace(dir);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const { model, tokenizer, config } = loaded;
+  if (model.config.type !== expectedType) {
+    model.dispose();
+    throw new UserError(
+      `${dir} holds a ${String(config.model_type)} model (${model.config.type}), this command needs a ${expectedType}`,
+    );
+  }
+  if (model.config.type === 'EncoderClassifier' && model.config.numClasses === 0) {
+    model.dispose();
+    throw new UserError(
+      `${dir} holds a BERT encoder without a classification head (${String((config.architectures as string[] | undefined)?.[0] ?? 'BertModel')}); fine-tune a BertForSequenceClassification from it first`,
+    );
+  }
+  const checkpoint: Checkpoint = {
+    dir,
+    modelState: new Map(),
+    optimizerState: null,
+    optimizerType: null,
+    schedulerState: null,
+    schedulerType: null,
+    trainer: null,
+    rngState: null,
+    dataLoaderState: null,
+    tokenizers: tokenizer === null ? {} : { default: tokenizer },
+    config: model.config,
+    metadata: huggingFaceMetadata(config),
+    dispose: () => {},
+  };
+  return { model, checkpoint };
+}
+
+/** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode); a Hugging Face
+ * model folder loads through fromHuggingFace. The caller disposes both the model and the returned checkpoint. */
 export function loadModel(dir: string, expectedType: string): { model: Model; checkpoint: Checkpoint } {
+  if (isHuggingFaceFolder(dir)) return loadHuggingFace(dir, expectedType);
   const checkpoint = loadCheckpoint(resolveCheckpoint(dir));
   try {
     const config = checkpoint.config as ModelConfig | null;

@@ -35,7 +35,7 @@ export function assertBuilt(): void {
 /** Text with multi-byte characters, so byte-level BPE tokens split some of them. */
 export const LM_TEXT = 'the cat sat on the mat. the dog sat on the log. café, naïve, 日本語. '.repeat(8);
 
-function sink(): Writable & { text: string } {
+export function sink(): Writable & { text: string } {
   const stream = new Writable({
     write(chunk, _encoding, done) {
       stream.text += String(chunk);
