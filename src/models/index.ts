@@ -51,4 +51,10 @@ export function modelFromConfig(config: ModelConfig): Model {
 }
 
 export { fromHuggingFace, isHuggingFaceFolder, saveHuggingFace } from './huggingface';
-export type { HFConfig, HuggingFaceContent, HuggingFaceModel, SaveHuggingFaceOptions } from './huggingface';
+export type {
+  FromHuggingFaceOptions,
+  HFConfig,
+  HuggingFaceContent,
+  HuggingFaceModel,
+  SaveHuggingFaceOptions,
+} from './huggingface';

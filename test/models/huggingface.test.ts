@@ -158,6 +158,34 @@ describe('BERT', () => {
     bert.dispose();
   });
 
+  test('numLabels puts a new classification head on an encoder checkpoint, to fine-tune', () => {
+    const encoder = fromHuggingFace(path.join(GOLDEN, 'bert')).model;
+    const { model } = fromHuggingFace(path.join(GOLDEN, 'bert'), { numLabels: 2 });
+    const classifier = model as EncoderClassifier;
+    expect(classifier.config.numClasses).toBe(2);
+    expect(classifier.forward(ids(g.ids)).shape).toEqual([2, 2]);
+    const loaded = encoder.stateDict();
+    for (const [key, t] of classifier.stateDict())
+      if (!key.startsWith('classifier.')) expect([key, t.dataSync()]).toEqual([key, loaded.get(key)!.dataSync()]);
+    encoder.dispose();
+    model.dispose();
+    expectError(
+      () => fromHuggingFace(path.join(GOLDEN, 'bert-classifier'), { numLabels: 5 }),
+      'RangeError',
+      /numLabels 5 differs from the 3 labels/,
+    );
+    expectError(
+      () => fromHuggingFace(path.join(GOLDEN, 'gpt2'), { numLabels: 2 }),
+      'RangeError',
+      /numLabels applies to bert/,
+    );
+    expectError(
+      () => fromHuggingFace(path.join(GOLDEN, 'bert'), { labels: 2 } as object),
+      'TypeError',
+      /unknown option 'labels'/,
+    );
+  });
+
   test('pre-training heads load as the encoder; other options are errors naming them', () => {
     const pretraining = variant('bert-classifier', {
       config: (c) => (c.architectures = ['BertForMaskedLM']),

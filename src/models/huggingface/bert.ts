@@ -11,15 +11,21 @@ const ENCODER_ARCHITECTURES = ['BertModel', 'BertForMaskedLM', 'BertForPreTraini
 const CLASSIFIER = 'BertForSequenceClassification';
 const ARCHITECTURES = [...ENCODER_ARCHITECTURES, CLASSIFIER];
 
-export function bertFromConfig(op: string, hf: HFConfig): EncoderClassifier {
+/** The BERT an HF config describes. `numLabels` puts a new classification head (initialised, not read) on an
+ * encoder checkpoint, as HF's BertForSequenceClassification.from_pretrained(encoder, num_labels) does. */
+export function bertFromConfig(op: string, hf: HFConfig, numLabels?: number): EncoderClassifier {
   const c = new ConfigReader(op, hf);
   const architecture = c.architecture('bert', ARCHITECTURES);
+  if (numLabels !== undefined && architecture === CLASSIFIER && numLabels !== numLabelsOf(c))
+    throw new RangeError(
+      `${op}: numLabels ${numLabels} differs from the ${numLabelsOf(c)} labels of this ${CLASSIFIER} (its head would be dropped)`,
+    );
   c.requireDefault('position_embedding_type', 'absolute');
   c.requireDefault('is_decoder', false);
   c.requireDefault('add_cross_attention', false);
   return new EncoderClassifier({
     vocabSize: c.int('vocab_size'),
-    numClasses: architecture === CLASSIFIER ? numLabels(c) : 0,
+    numClasses: architecture === CLASSIFIER ? numLabelsOf(c) : (numLabels ?? 0),
     dModel: c.int('hidden_size'),
     nhead: c.int('num_attention_heads'),
     numLayers: c.int('num_hidden_layers'),
@@ -36,14 +42,15 @@ export function bertFromConfig(op: string, hf: HFConfig): EncoderClassifier {
 }
 
 /** num_labels, or the size of id2label (HF writes the latter), or 2 (HF's default). */
-function numLabels(c: ConfigReader): number {
+function numLabelsOf(c: ConfigReader): number {
   if (c.config.num_labels !== undefined) return c.int('num_labels');
   const id2label = c.config.id2label;
   if (id2label !== undefined && id2label !== null && typeof id2label === 'object') return Object.keys(id2label).length;
   return 2;
 }
 
-export function bertConfig(op: string, model: EncoderClassifier): HFConfig {
+/** The config.json of the model; `extra.id2label` (with label2id) names the labels when it has one per class. */
+export function bertConfig(op: string, model: EncoderClassifier, extra: HFConfig = {}): HFConfig {
   const c = model.config;
   const unsupported = [
     c.normFirst ? 'normFirst true (BERT is post-LN)' : null,
@@ -51,7 +58,9 @@ export function bertConfig(op: string, model: EncoderClassifier): HFConfig {
     c.typeVocabSize === 0 ? 'typeVocabSize 0 (BERT has token types)' : null,
   ].filter((s) => s !== null);
   if (unsupported.length > 0) throw new RangeError(`${op}: no BERT equivalent for ${unsupported.join(', ')}`);
-  const labels = Array.from({ length: c.numClasses }, (_, i) => `LABEL_${i}`);
+  const given = extra.id2label as Record<string, unknown> | undefined;
+  const named = given !== null && typeof given === 'object' && Object.keys(given).length === c.numClasses;
+  const labels = Array.from({ length: c.numClasses }, (_, i) => (named ? String(given[i]) : `LABEL_${i}`));
   return {
     architectures: [c.numClasses > 0 ? CLASSIFIER : 'BertModel'],
     model_type: 'bert',
@@ -88,7 +97,8 @@ function pair(ours: string, hf: string, base = true): WeightRule[] {
   ];
 }
 
-export function bertWeights(model: EncoderClassifier): WeightMap {
+/** `newHead`: the classifier is not in the file (it keeps its initial weights). */
+export function bertWeights(model: EncoderClassifier, newHead = false): WeightMap {
   const rules: WeightRule[] = [
     { ours: 'token_embedding.weight', hf: ['embeddings.word_embeddings.weight'], base: true },
     { ours: 'position_embedding.weight', hf: ['embeddings.position_embeddings.weight'], base: true },
@@ -110,9 +120,10 @@ export function bertWeights(model: EncoderClassifier): WeightMap {
     );
   }
   rules.push(...pair('pooler', 'pooler.dense'));
-  if (model.config.numClasses > 0) rules.push(...pair('classifier', 'classifier', false));
+  if (model.config.numClasses > 0)
+    rules.push(...pair('classifier', 'classifier', false).map((r) => ({ ...r, optional: newHead })));
   // Old files hold the position_ids buffer; pre-training files their heads (cls.*), which the encoder does not use.
   const ignored = (name: string) =>
-    name === 'embeddings.position_ids' || (model.config.numClasses === 0 && name.startsWith('cls.'));
+    name === 'embeddings.position_ids' || ((model.config.numClasses === 0 || newHead) && name.startsWith('cls.'));
   return { prefix: 'bert.', savePrefix: model.config.numClasses > 0 ? 'bert.' : '', rules, ignored };
 }

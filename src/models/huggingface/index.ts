@@ -3,6 +3,7 @@
 // each family maps HF's config keys and weight names/layouts onto ours (see gpt2.ts, bert.ts, bart.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { assertKnownKeys, assertPositiveInt } from '../../checks';
 import { Tokenizer } from '../../data/tokenizers/base';
 import { loadTokenizer } from '../../data/tokenizers';
 import { HuggingFaceTokenizer } from '../../data/tokenizers/hf/tokenizer';
@@ -58,15 +59,28 @@ function openWeights(op: string, dir: string): SafetensorsShards {
   );
 }
 
-function build(op: string, config: HFConfig): { model: HuggingFaceModel; map: WeightMap } {
+export interface FromHuggingFaceOptions {
+  /** BERT encoder folders (BertModel, BertForMaskedLM...): add a classification head of this many labels, newly
+   * initialised, to fine-tune (HF's `BertForSequenceClassification.from_pretrained(dir, num_labels=N)`). */
+  numLabels?: number;
+}
+
+function build(
+  op: string,
+  config: HFConfig,
+  options: FromHuggingFaceOptions,
+): { model: HuggingFaceModel; map: WeightMap } {
+  if (options.numLabels !== undefined && config.model_type !== 'bert')
+    throw new RangeError(`${op}: numLabels applies to bert folders, not ${JSON.stringify(config.model_type)}`);
   switch (config.model_type) {
     case 'gpt2': {
       const model = gpt2FromConfig(op, config);
       return { model, map: gpt2Weights(model) };
     }
     case 'bert': {
-      const model = bertFromConfig(op, config);
-      return { model, map: bertWeights(model) };
+      const model = bertFromConfig(op, config, options.numLabels);
+      const newHead = options.numLabels !== undefined && model.config.numClasses > 0 && !hasClassifier(config);
+      return { model, map: bertWeights(model, newHead) };
     }
     case 'bart': {
       const model = bartFromConfig(op, config);
@@ -83,12 +97,15 @@ function build(op: string, config: HFConfig): { model: HuggingFaceModel; map: We
  * has tokenizer.json, and config.json. Names, shapes and config options are all checked before any weight is
  * read; anything this library cannot represent exactly is an error naming it. Weights are read tensor by tensor
  * (F32, F16 or BF16, converted to float32). */
-export function fromHuggingFace(dir: string): HuggingFaceContent {
+export function fromHuggingFace(dir: string, options: FromHuggingFaceOptions = {}): HuggingFaceContent {
   const op = 'fromHuggingFace';
   if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`${op}: dir must be a non-empty string`);
+  if (options === null || typeof options !== 'object') throw new TypeError(`${op}: options must be an object`);
+  assertKnownKeys(op, options, ['numLabels']);
+  if (options.numLabels !== undefined) assertPositiveInt(op, 'numLabels', options.numLabels);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${op}: ${dir} is not a folder`);
   const config = readConfig(op, dir);
-  const { model, map } = build(op, config);
+  const { model, map } = build(op, config, options);
   try {
     const weights = openWeights(op, dir);
     try {
@@ -102,6 +119,10 @@ export function fromHuggingFace(dir: string): HuggingFaceContent {
     model.dispose();
     throw err;
   }
+}
+
+function hasClassifier(config: HFConfig): boolean {
+  return Array.isArray(config.architectures) && config.architectures[0] === 'BertForSequenceClassification';
 }
 
 /** True when `dir` looks like a Hugging Face model folder (a config.json with a model_type). */
@@ -123,9 +144,9 @@ export interface SaveHuggingFaceOptions {
   config?: HFConfig;
 }
 
-function describe(op: string, model: unknown): { hf: HFConfig; map: WeightMap } {
+function describe(op: string, model: unknown, extra: HFConfig): { hf: HFConfig; map: WeightMap } {
   if (model instanceof GPT) return { hf: gpt2Config(op, model), map: gpt2Weights(model) };
-  if (model instanceof EncoderClassifier) return { hf: bertConfig(op, model), map: bertWeights(model) };
+  if (model instanceof EncoderClassifier) return { hf: bertConfig(op, model, extra), map: bertWeights(model) };
   if (model instanceof Seq2SeqTransformer) return { hf: bartConfig(op, model), map: bartWeights(model) };
   throw new TypeError(
     `${op}: model must be a GPT, an EncoderClassifier or a Seq2SeqTransformer, got ${(model as object)?.constructor?.name ?? typeof model}`,
@@ -138,11 +159,11 @@ function describe(op: string, model: unknown): { hf: HFConfig; map: WeightMap } 
 export function saveHuggingFace(model: HuggingFaceModel, dir: string, options: SaveHuggingFaceOptions = {}): void {
   const op = 'saveHuggingFace';
   if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`${op}: dir must be a non-empty string`);
-  const { hf, map } = describe(op, model);
-  const writeTokenizer = tokenizerWriter(op, options.tokenizer ?? null);
   const extra = options.config ?? {};
   if (extra === null || typeof extra !== 'object' || Array.isArray(extra))
     throw new TypeError(`${op}: options.config must be an object of config.json keys`);
+  const { hf, map } = describe(op, model, extra);
+  const writeTokenizer = tokenizerWriter(op, options.tokenizer ?? null);
   fs.mkdirSync(dir, { recursive: true });
   const weights = exportWeights(model, map);
   try {
