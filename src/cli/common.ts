@@ -129,11 +129,12 @@ export function readJSONFile(file: string, what: string): unknown {
   }
 }
 
-/** A checkpoint folder, or a training output folder (its best/ checkpoint, else its newest step checkpoint). */
+/** A checkpoint folder, a Hugging Face model folder, or a training output folder (its best/ checkpoint, else its
+ * newest step checkpoint). */
 export function resolveCheckpoint(dir: string): string {
   if (!fs.existsSync(dir) && !fs.existsSync(`${path.resolve(dir)}.previous`))
     throw new UserError(`checkpoint not found: ${dir}`);
-  if (isCheckpoint(dir)) return dir;
+  if (isCheckpoint(dir) || isHuggingFaceFolder(dir)) return dir;
   const best = path.join(dir, 'best');
   if (isCheckpoint(best)) return best;
   const latest = latestCheckpoint(path.join(dir, 'checkpoints'));

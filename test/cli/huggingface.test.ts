@@ -6,6 +6,7 @@ import { HuggingFaceTokenizer } from '../../src/data/tokenizers';
 import { beamSearch, greedy } from '../../src/generation';
 import { EncoderClassifier, fromHuggingFace, GPT, Seq2SeqTransformer } from '../../src/models';
 import { tensor } from '../../src/tensor';
+import { ModelWorker } from '../../src/serve/worker';
 import { sink } from '../serve/fixtures';
 
 const GOLDEN = path.join(__dirname, '..', 'golden', 'hf');
@@ -84,3 +85,38 @@ test('predict on a BART folder decodes each input with beam search from the deco
   expect(wrong.code).toBe(2);
   expect(wrong.stderr).toMatch(/task 'seq2seq' has no 'generate' command/);
 });
+
+test('a ModelWorker serves a GPT-2 folder (greedy completions) and a BERT classifier folder', async () => {
+  const gpt2 = path.join(GOLDEN, 'gpt2');
+  const worker = await ModelWorker.load(gpt2, { threads: 1 });
+  try {
+    const { text } = await worker.generate('the cat', { maxTokens: 5, temperature: 0 });
+    const { model, tokenizer } = fromHuggingFace(gpt2);
+    const { sequences } = greedy(model as GPT, [tokenizer!.encode('the cat')], { maxLength: 5, eosId: null });
+    expect(text).toBe(tokenizer!.decode(sequences[0]));
+    model.dispose();
+  } finally {
+    await worker.close();
+  }
+  const classifier = await ModelWorker.load(path.join(GOLDEN, 'bert-classifier'), { threads: 1 });
+  try {
+    const [prediction] = await classifier.predict(['the cat sat']);
+    const { model, tokenizer } = fromHuggingFace(path.join(GOLDEN, 'bert-classifier'));
+    const ids = tokenizer!.encode('the cat sat', { addSpecialTokens: true });
+    const p = (model as EncoderClassifier)
+      .forward(tensor([ids], { dtype: 'int32' }))
+      .softmax(-1)
+      .dataSync();
+    expect(prediction).toEqual({
+      label: `LABEL_${p.indexOf(Math.max(...p))}`,
+      probabilities: {
+        LABEL_0: expect.closeTo(p[0], 5),
+        LABEL_1: expect.closeTo(p[1], 5),
+        LABEL_2: expect.closeTo(p[2], 5),
+      },
+    });
+    model.dispose();
+  } finally {
+    await classifier.close();
+  }
+}, 30000);

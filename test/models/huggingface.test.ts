@@ -288,6 +288,24 @@ describe('saveHuggingFace', () => {
     },
   );
 
+  test('label names given in options.config are kept; any other count falls back to LABEL_i', () => {
+    const { model, config } = fromHuggingFace(path.join(GOLDEN, 'bert-classifier'));
+    const named = { ...config, id2label: { 0: 'neg', 1: 'neutral', 2: 'pos' } };
+    saveHuggingFace(model, path.join(dir, 'named'), { config: named });
+    const written = JSON.parse(fs.readFileSync(path.join(dir, 'named', 'config.json'), 'utf8'));
+    expect([written.id2label, written.label2id]).toEqual([
+      { 0: 'neg', 1: 'neutral', 2: 'pos' },
+      { neg: 0, neutral: 1, pos: 2 },
+    ]);
+    saveHuggingFace(model, path.join(dir, 'unnamed'), { config: { id2label: { 0: 'a' } } });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'unnamed', 'config.json'), 'utf8')).id2label).toEqual({
+      0: 'LABEL_0',
+      1: 'LABEL_1',
+      2: 'LABEL_2',
+    });
+    model.dispose();
+  });
+
   test('models without an HF equivalent, and bad arguments, are errors naming the option', () => {
     const gpt = new GPT({ vocabSize: 10, contextLength: 8, dModel: 8, nhead: 2, numLayers: 1, normFirst: false });
     expectError(() => saveHuggingFace(gpt, dir), 'RangeError', /normFirst false has no GPT-2 equivalent/);
