@@ -5,7 +5,9 @@
 // (io.loadSafetensorsFromBuffer(fs.readFileSync(file)), the way files were read before). With --dtype F16 or
 // BF16 the file holds half-size values that load as float32. The figure is the process's peak resident set
 // (getrusage), so it includes Node and the library; the ratio is that peak over the model's float32 size.
-//   node bench/safetensors-rss.js [--mib 1024] [--dtype F32|F16|BF16] [--json path]
+// With --hf, the file instead holds a GPT-2 medium (355 M parameters, 1.4 GB as float32) under HF's names beside
+// its config.json, and the loader is models.fromHuggingFace (the model built, then its weights read into it).
+//   node bench/safetensors-rss.js [--mib 1024] [--dtype F32|F16|BF16] [--hf] [--json path]
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -13,12 +15,18 @@ const path = require('node:path');
 const { writeFileAtomic } = require('./lib/report');
 
 const ROOT = path.join(__dirname, '..');
-const USAGE = 'usage: node bench/safetensors-rss.js [--mib N] [--dtype F32|F16|BF16] [--json path]';
+const USAGE = 'usage: node bench/safetensors-rss.js [--mib N] [--dtype F32|F16|BF16] [--hf] [--json path]';
+const GPT2_MEDIUM = { vocab: 50257, positions: 1024, embd: 1024, layers: 24, heads: 16 };
 const BYTES = { F32: 4, F16: 2, BF16: 2 };
 
 function parseArgs(argv) {
-  const options = { mib: 1024, dtype: 'F32', json: null, side: null, file: null };
+  const options = { mib: 1024, dtype: 'F32', json: null, side: null, file: null, hf: false };
   for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === '--hf') {
+      options.hf = true;
+      i--;
+      continue;
+    }
     const value = argv[i + 1];
     if (value === undefined) throw new TypeError(`safetensors-rss: ${argv[i]} needs a value\n${USAGE}`);
     if (argv[i] === '--mib' && /^\d+$/.test(value) && Number(value) >= 16) options.mib = Number(value);
@@ -33,18 +41,43 @@ function parseArgs(argv) {
   return options;
 }
 
+/** name -> shape of a GPT-2 medium's tensors, as HF names them. */
+function gpt2Shapes({ vocab, positions, embd, layers }) {
+  const shapes = { 'wte.weight': [vocab, embd], 'wpe.weight': [positions, embd] };
+  const add = (name, shape) => (shapes[name] = shape);
+  for (let i = 0; i < layers; i++) {
+    for (const ln of ['ln_1', 'ln_2']) add(`h.${i}.${ln}.weight`, [embd]) && add(`h.${i}.${ln}.bias`, [embd]);
+    for (const [name, inDim, outDim] of [
+      ['attn.c_attn', embd, 3 * embd],
+      ['attn.c_proj', embd, embd],
+      ['mlp.c_fc', embd, 4 * embd],
+      ['mlp.c_proj', 4 * embd, embd],
+    ])
+      add(`h.${i}.${name}.weight`, [inDim, outDim]) && add(`h.${i}.${name}.bias`, [outDim]);
+  }
+  add('ln_f.weight', [embd]);
+  add('ln_f.bias', [embd]);
+  return shapes;
+}
+
+/** 16 equal tensors of mib MiB in all (as float32). */
+function flatShapes(mib) {
+  const elements = Math.floor((mib * 2 ** 20) / 4 / 16);
+  return Object.fromEntries(
+    Array.from({ length: 16 }, (_, i) => [`layer.${String(i).padStart(2, '0')}.weight`, [elements / 1024, 1024]]),
+  );
+}
+
 /** Writes the file chunk by chunk (never the whole file in memory); returns the float32 bytes it loads to. */
-function generate(file, mib, dtype) {
-  const tensors = 16;
-  const elements = Math.floor((mib * 2 ** 20) / 4 / tensors);
+function generate(file, shapes, dtype) {
   const header = {};
-  const tensorBytes = elements * BYTES[dtype];
-  for (let i = 0; i < tensors; i++)
-    header[`layer.${String(i).padStart(2, '0')}.weight`] = {
-      dtype,
-      shape: [elements / 1024, 1024],
-      data_offsets: [i * tensorBytes, (i + 1) * tensorBytes],
-    };
+  let offset = 0;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const total = offset;
   let json = Buffer.from(JSON.stringify(header));
   json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
   const fd = fs.openSync(file, 'w');
@@ -54,16 +87,30 @@ function generate(file, mib, dtype) {
   fs.writeSync(fd, json);
   const chunk = Buffer.alloc(4 << 20);
   for (let i = 0; i < chunk.length; i += 2) chunk.writeUInt16LE(0x3c00 + (i % 512), i); // finite in every dtype
-  for (let written = 0; written < tensors * tensorBytes; written += chunk.length)
-    fs.writeSync(fd, chunk, 0, Math.min(chunk.length, tensors * tensorBytes - written));
+  for (let written = 0; written < total; written += chunk.length)
+    fs.writeSync(fd, chunk, 0, Math.min(chunk.length, total - written));
   fs.closeSync(fd);
-  return tensors * elements * 4;
+  return (total / BYTES[dtype]) * 4;
+}
+
+function writeGpt2Config(dir, { vocab, positions, embd, layers, heads }) {
+  const config = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: vocab, n_positions: positions };
+  Object.assign(config, { n_embd: embd, n_layer: layers, n_head: heads, activation_function: 'gelu_new' });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
 }
 
 /** Child side: load the file one way and print the peak RSS in KiB. */
 function load(side, file) {
   const { io } = require(path.join(ROOT, 'dist'));
+  const { models } = require(path.join(ROOT, 'dist'));
   const before = process.resourceUsage().maxRSS;
+  if (side === 'fromHuggingFace') {
+    const { model } = models.fromHuggingFace(path.dirname(file));
+    const peak = process.resourceUsage().maxRSS;
+    model.dispose();
+    process.stdout.write(`${JSON.stringify({ baselineKiB: before, peakKiB: peak })}\n`);
+    return;
+  }
   const { tensors } =
     side === 'streaming' ? io.loadSafetensors(file) : io.loadSafetensorsFromBuffer(fs.readFileSync(file), file);
   const peak = process.resourceUsage().maxRSS;
@@ -81,10 +128,12 @@ function main() {
   const options = parseArgs(process.argv.slice(2));
   if (options.side !== null) return load(options.side, options.file);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tn-safetensors-rss-'));
-  const file = path.join(dir, 'big.safetensors');
+  const file = path.join(dir, options.hf ? 'model.safetensors' : 'big.safetensors');
   try {
-    const float32Bytes = generate(file, options.mib, options.dtype);
-    const rows = ['streaming', 'whole-file'].map((side) => {
+    const float32Bytes = generate(file, options.hf ? gpt2Shapes(GPT2_MEDIUM) : flatShapes(options.mib), options.dtype);
+    if (options.hf) writeGpt2Config(dir, GPT2_MEDIUM);
+    const sides = options.hf ? ['fromHuggingFace', 'streaming'] : ['streaming', 'whole-file'];
+    const rows = sides.map((side) => {
       const { baselineKiB, peakKiB } = measure(side, file);
       return { side, baselineMiB: baselineKiB / 1024, peakMiB: peakKiB / 1024, ratio: (peakKiB * 1024) / float32Bytes };
     });
@@ -100,7 +149,7 @@ function main() {
     );
     for (const r of rows)
       console.log(
-        `${r.side.padEnd(10)} peak RSS ${r.peakMiB.toFixed(0)} MiB (before loading ${r.baselineMiB.toFixed(0)} MiB): ${r.ratio.toFixed(3)}x the float32 size`,
+        `${r.side.padEnd(15)} peak RSS ${r.peakMiB.toFixed(0)} MiB (before loading ${r.baselineMiB.toFixed(0)} MiB): ${r.ratio.toFixed(3)}x the float32 size`,
       );
     if (options.json) writeFileAtomic(options.json, `${JSON.stringify(report, null, 2)}\n`);
   } finally {

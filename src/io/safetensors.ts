@@ -362,23 +362,33 @@ function decodeChunk(bytes: Uint8Array, e: SafetensorsEntry, first: number, sour
   }
 }
 
-/** A new tensor for the entry, filled chunk by chunk: `readInto(chunk, offset)` fills `chunk` with the entry's
- * bytes starting at byte `offset` of the entry. The tensor is disposed if a value fails to convert. */
+/** Fills `t` (of the entry's element count and target dtype) chunk by chunk: `readInto(chunk, offset)` fills
+ * `chunk` with the entry's bytes starting at byte `offset` of the entry. */
+function fillFromEntry(
+  t: Tensor,
+  e: SafetensorsEntry,
+  source: string,
+  readInto: (chunk: Uint8Array, offset: number) => void,
+): void {
+  const total = e.end - e.begin;
+  const elementBytes = DTYPE_BYTES[e.dtype];
+  const buffer = new Uint8Array(Math.min(CHUNK_BYTES, total));
+  for (let offset = 0; offset < total; offset += CHUNK_BYTES) {
+    const chunk = buffer.subarray(0, Math.min(CHUNK_BYTES, total - offset));
+    readInto(chunk, offset);
+    t.storage.write(decodeChunk(chunk, e, offset / elementBytes, source), offset / elementBytes);
+  }
+}
+
+/** A new tensor for the entry (see fillFromEntry); disposed if a value fails to convert. */
 function decodeEntry(
   e: SafetensorsEntry,
   source: string,
   readInto: (chunk: Uint8Array, offset: number) => void,
 ): Tensor {
   const t = Tensor.empty(e.shape, targetDtype(e.dtype));
-  const total = e.end - e.begin;
-  const elementBytes = DTYPE_BYTES[e.dtype];
-  const buffer = new Uint8Array(Math.min(CHUNK_BYTES, total));
   try {
-    for (let offset = 0; offset < total; offset += CHUNK_BYTES) {
-      const chunk = buffer.subarray(0, Math.min(CHUNK_BYTES, total - offset));
-      readInto(chunk, offset);
-      t.storage.write(decodeChunk(chunk, e, offset / elementBytes, source), offset / elementBytes);
-    }
+    fillFromEntry(t, e, source, readInto);
   } catch (err) {
     t.dispose();
     throw err;
@@ -468,6 +478,25 @@ export class SafetensorsFile {
     const e = this.entries.get(name);
     if (e === undefined) throw new RangeError(`loadSafetensors: ${this.path}: no tensor named '${name}'`);
     return decodeEntry(e, this.path, (chunk, offset) =>
+      readExactly(fd, chunk, this.dataStart + e.begin + offset, this.path),
+    );
+  }
+
+  /** Reads one tensor straight into `target` (a CPU tensor with as many elements, of the dtype the entry reads
+   * as; its shape may differ, e.g. [1, V] into [V]): no temporary copy of the tensor. */
+  readInto(name: string, target: Tensor): void {
+    const fd = this.fd;
+    if (fd === null) throw new Error(`loadSafetensors: ${this.path}: readInto('${name}') after close()`);
+    const e = this.entries.get(name);
+    if (e === undefined) throw new RangeError(`loadSafetensors: ${this.path}: no tensor named '${name}'`);
+    const count = (e.end - e.begin) / DTYPE_BYTES[e.dtype];
+    if (!(target instanceof Tensor) || target.size !== count || target.dtype !== targetDtype(e.dtype))
+      throw new RangeError(
+        `loadSafetensors: ${this.path}: '${name}' (${e.dtype} ${fmtShape(e.shape)}) does not fit the target ${target instanceof Tensor ? `${target.dtype} ${fmtShape(target.shape)}` : typeof target}`,
+      );
+    if (target.device !== 'cpu')
+      throw new RangeError(`loadSafetensors: readInto needs a CPU tensor, got ${target.device}`);
+    fillFromEntry(target, e, this.path, (chunk, offset) =>
       readExactly(fd, chunk, this.dataStart + e.begin + offset, this.path),
     );
   }

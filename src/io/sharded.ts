@@ -47,6 +47,13 @@ export class SafetensorsShards {
     return file.read(name);
   }
 
+  /** Reads one tensor straight into `target` (see SafetensorsFile.readInto). */
+  readInto(name: string, target: Tensor): void {
+    const file = this.shardOf.get(name);
+    if (file === undefined) throw new RangeError(`loadSafetensors: no tensor named '${name}' in the model's weights`);
+    file.readInto(name, target);
+  }
+
   close(): void {
     for (const f of this.files) f.close();
   }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadSafetensors, SafetensorsFile, SafetensorsShards, saveSafetensors } from '../../src/io';
-import { tensor } from '../../src/tensor';
+import { tensor, zeros } from '../../src/tensor';
 import { expectError } from '../helpers';
 
 let dir: string;
@@ -72,6 +72,10 @@ test('SafetensorsFile reads tensors one at a time and validates the header on op
   expect(st.metadata).toEqual({ note: 'hi' });
   expect(st.read('b').toArray()).toEqual([1, 2, 3]);
   expectError(() => st.read('c'), 'RangeError', /no tensor named 'c'/);
+  const flat = zeros([2]);
+  st.readInto('a', flat); // [1, 2] into [2]: same elements, no temporary
+  expect(flat.toArray()).toEqual([4, 5]);
+  expectError(() => st.readInto('b', flat), 'RangeError', /'b' \(F32 \[3\]\) does not fit the target float32 \[2\]/);
   st.close();
   expectError(() => st.read('a'), 'Error', /after close/);
   // A header whose offsets run past the end is refused at open.

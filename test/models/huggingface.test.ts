@@ -117,12 +117,13 @@ describe('GPT-2', () => {
         w.delete('h.1.ln_2.bias');
         w.set('h.0.attn.extra', tensor([1]));
         w.set('wpe.weight', tensor(new Float32Array(5 * 32), { shape: [5, 32] }));
+        w.set('ln_f.bias', tensor(new Int32Array(32), { dtype: 'int32' }));
       },
     });
     expectError(
       () => fromHuggingFace(folder),
       'Error',
-      /missing tensors: 'h\.1\.ln_2\.bias'\n {2}unexpected tensors: 'h\.0\.attn\.extra'\n {2}wrong shape: 'wpe\.weight' is \[5, 32\], the config gives \[24, 32\]/,
+      /missing tensors: 'h\.1\.ln_2\.bias'\n {2}unexpected tensors: 'h\.0\.attn\.extra'\n {2}wrong shape: 'wpe\.weight' is \[5, 32\], the config gives \[24, 32\]\n {2}wrong dtype: 'ln_f\.bias' is I32/,
     );
     fs.rmSync(path.join(folder, 'model.safetensors'));
     fs.writeFileSync(path.join(folder, 'pytorch_model.bin'), '');

@@ -7,7 +7,7 @@ import { fmtShape } from '../../checks';
 import { SafetensorsShards } from '../../io/sharded';
 import { Module } from '../../nn';
 import { cat } from '../../ops';
-import { Tensor } from '../../tensor';
+import { Tensor, tidy } from '../../tensor';
 
 export interface WeightRule {
   /** Our parameter's name in stateDict(). */
@@ -37,6 +37,8 @@ export interface WeightMap {
    * copies, pre-training heads. Names without the prefix. */
   ignored: (name: string) => boolean;
 }
+
+const FLOAT_DTYPES = ['F32', 'F16', 'BF16', 'F64'];
 
 /** The HF shape of each part of a rule, from our parameter's shape. */
 function partShapes(rule: WeightRule, ours: readonly number[]): number[][] {
@@ -89,7 +91,9 @@ function resolve(op: string, model: Module, map: WeightMap, weights: Safetensors
       const entry = weights.entries.get(present[0])!;
       const want = expected[i];
       if (entry.shape.length !== want.length || entry.shape.some((d, j) => d !== want[j]))
-        shapes.push(`'${present[0]}' is ${fmtShape(entry.shape)}, the config gives ${fmtShape(want)}`);
+        shapes.push(`wrong shape: '${present[0]}' is ${fmtShape(entry.shape)}, the config gives ${fmtShape(want)}`);
+      if (!FLOAT_DTYPES.includes(entry.dtype))
+        shapes.push(`wrong dtype: '${present[0]}' is ${entry.dtype}, weights must be F32, F16, BF16 or F64`);
       found.push(present[0]);
     });
     if (found.length === rule.hf.length) resolved.push({ rule, target, names: found });
@@ -101,7 +105,7 @@ function resolve(op: string, model: Module, map: WeightMap, weights: Safetensors
   const list = (items: string[]) => items.map((n) => `'${n}'`).join(', ');
   if (missing.length > 0) problems.push(`missing tensors: ${list(missing)}`);
   if (unexpected.length > 0) problems.push(`unexpected tensors: ${list(unexpected)}`);
-  problems.push(...shapes.map((s) => `wrong shape: ${s}`));
+  problems.push(...shapes);
   if (problems.length > 0) throw new Error(`${op}: the weights do not fit the model:\n  ${problems.join('\n  ')}`);
   return resolved;
 }
@@ -110,19 +114,22 @@ function resolve(op: string, model: Module, map: WeightMap, weights: Safetensors
  * temporary memory). Every name and shape is checked before any tensor data is read. */
 export function loadWeights(op: string, model: Module, map: WeightMap, weights: SafetensorsShards): void {
   const resolved = resolve(op, model, map, weights);
-  // The targets are stateDict()'s detached views: they share the parameters' memory.
+  // The targets are stateDict()'s detached views: they share the parameters' memory. A tensor stored as we store
+  // it is read straight into its parameter; the others go through one temporary.
   noGrad(() => {
     for (const { rule, target, names } of resolved) {
-      const parts = names.map((name) => {
-        const t = weights.read(name);
-        if (!rule.transpose) return t;
-        const transposed = t.transpose(0, 1).contiguous();
-        t.dispose();
-        return transposed;
+      if (names.length === 1 && !rule.transpose && target.device === 'cpu') {
+        weights.readInto(names[0], target);
+        continue;
+      }
+      // tidy frees every temporary (views included) at once, rather than when the GC gets to them.
+      tidy(() => {
+        const parts = names.map((name) => {
+          const t = weights.read(name);
+          return rule.transpose ? t.transpose(0, 1).contiguous() : t;
+        });
+        target.copy_((parts.length === 1 ? parts[0] : cat(parts, 0)).reshape(...target.shape));
       });
-      const value = parts.length === 1 ? parts[0] : cat(parts, 0);
-      target.copy_(value.reshape(...target.shape));
-      for (const t of new Set([value, ...parts])) t.dispose();
     }
   });
 }
