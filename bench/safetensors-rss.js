@@ -44,19 +44,20 @@ function parseArgs(argv) {
 /** name -> shape of a GPT-2 medium's tensors, as HF names them. */
 function gpt2Shapes({ vocab, positions, embd, layers }) {
   const shapes = { 'wte.weight': [vocab, embd], 'wpe.weight': [positions, embd] };
-  const add = (name, shape) => (shapes[name] = shape);
+  /** A layer's weight (LayerNorm: [width]; Conv1D: [in, out]) and its bias [width or out]. */
+  const layer = (name, weight) => {
+    shapes[`${name}.weight`] = weight;
+    shapes[`${name}.bias`] = [weight[weight.length - 1]];
+  };
   for (let i = 0; i < layers; i++) {
-    for (const ln of ['ln_1', 'ln_2']) add(`h.${i}.${ln}.weight`, [embd]) && add(`h.${i}.${ln}.bias`, [embd]);
-    for (const [name, inDim, outDim] of [
-      ['attn.c_attn', embd, 3 * embd],
-      ['attn.c_proj', embd, embd],
-      ['mlp.c_fc', embd, 4 * embd],
-      ['mlp.c_proj', 4 * embd, embd],
-    ])
-      add(`h.${i}.${name}.weight`, [inDim, outDim]) && add(`h.${i}.${name}.bias`, [outDim]);
+    layer(`h.${i}.ln_1`, [embd]);
+    layer(`h.${i}.attn.c_attn`, [embd, 3 * embd]);
+    layer(`h.${i}.attn.c_proj`, [embd, embd]);
+    layer(`h.${i}.ln_2`, [embd]);
+    layer(`h.${i}.mlp.c_fc`, [embd, 4 * embd]);
+    layer(`h.${i}.mlp.c_proj`, [4 * embd, embd]);
   }
-  add('ln_f.weight', [embd]);
-  add('ln_f.bias', [embd]);
+  layer('ln_f', [embd]);
   return shapes;
 }
 

@@ -3,8 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Tokenizer } from '../data/tokenizers';
-import { fromHuggingFace, isHuggingFaceFolder, Model, ModelConfig, modelFromConfig } from '../models';
+import { fromHuggingFace, isHuggingFaceFolder, Model, ModelConfig, modelFromConfig, saveHuggingFace } from '../models';
 import type { HFConfig } from '../models';
+import { checkSaveHuggingFace } from '../models/huggingface';
 import type { Module } from '../nn/module';
 import { AdamW } from '../optim/adam';
 import { WarmupCosineLR } from '../optim/lr_scheduler';
@@ -161,6 +162,82 @@ export function checkpointTask(dir: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** The `train` options that start from a Hugging Face folder and write one at the end. */
+export const HUGGING_FACE_TRAIN_OPTIONS: OptionSpec[] = [
+  {
+    name: 'init',
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'fine-tune this Hugging Face model folder: its weights and tokenizer.json replace a new model',
+  },
+  {
+    name: 'save-hf',
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'also write the final model (and tokenizer) as a Hugging Face folder',
+  },
+];
+
+/** `--init DIR`: the Hugging Face model (of `expectedType`) and tokenizer to fine-tune. The options that would
+ * describe a new model (`newModelOptions`) must keep their defaults: they cannot apply to a loaded one. */
+export function initialModel(
+  context: CommandContext,
+  expectedType: string,
+  newModelOptions: readonly OptionSpec[],
+  numLabels?: number,
+): { model: Model; tokenizer: Tokenizer; config: HFConfig } {
+  const o = context.options;
+  const dir = o.init as string;
+  const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const conflicting = newModelOptions.filter((spec) => o[camel(spec.name)] !== spec.default);
+  if (conflicting.length > 0)
+    throw new UserError(`--${conflicting[0].name} describes a new model; with --init the model comes from ${dir}`, 2);
+  if (!isHuggingFaceFolder(dir)) throw new UserError(`--init ${dir} is not a Hugging Face model folder (config.json)`);
+  let loaded;
+  try {
+    loaded = fromHuggingFace(dir, numLabels === undefined ? {} : { numLabels });
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const { model, tokenizer, config } = loaded;
+  if (model.config.type !== expectedType || tokenizer === null) {
+    model.dispose();
+    throw new UserError(
+      tokenizer === null
+        ? `--init ${dir} has no tokenizer.json`
+        : `--init ${dir} holds a ${String(config.model_type)} model (${model.config.type}), this task trains a ${expectedType}`,
+    );
+  }
+  return { model, tokenizer, config };
+}
+
+/** Before training: a model that `--save-hf` could not write is a usage error now, not after the run. */
+export function checkSaveHf(context: CommandContext, model: Model, tokenizer: Tokenizer): void {
+  if (context.options.saveHf === undefined) return;
+  try {
+    checkSaveHuggingFace(model, { tokenizer });
+  } catch (e) {
+    throw new UserError(`--save-hf: ${(e as Error).message}`, 2);
+  }
+}
+
+/** `--save-hf DIR`: the trained model as a Hugging Face folder, keeping the keys of the folder it started from. */
+export function saveTrainedHuggingFace(
+  context: CommandContext,
+  model: Model,
+  tokenizer: Tokenizer,
+  config: HFConfig = {},
+): void {
+  const dir = context.options.saveHf as string | undefined;
+  if (dir === undefined) return;
+  try {
+    saveHuggingFace(model, dir, { tokenizer, config });
+  } catch (e) {
+    throw new UserError(`--save-hf: ${(e as Error).message}`);
+  }
+  context.io.stdout.write(`hugging face folder: ${dir}\n`);
 }
 
 /** The metadata a task reads from a checkpoint, taken from a Hugging Face config: the classifier's label names

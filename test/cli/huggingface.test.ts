@@ -1,5 +1,7 @@
 // The CLI on Hugging Face model folders: the task comes from config.json's model_type (gpt2: lm, bert: classify,
 // bart: seq2seq), and each command gives what the library API gives on the same folder.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
 import { HuggingFaceTokenizer } from '../../src/data/tokenizers';
@@ -120,3 +122,59 @@ test('a ModelWorker serves a GPT-2 folder (greedy completions) and a BERT classi
     await classifier.close();
   }
 }, 30000);
+
+describe('train --init: fine-tuning a Hugging Face folder, --save-hf writing one', () => {
+  let root: string;
+  beforeAll(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tn-cli-hf-'));
+  });
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+  const common = ['--max-steps', '4', '--progress', 'none', '--warmup-steps', '0'];
+
+  test('lm: a GPT-2 folder tuned on a text file, then generate on both outputs', async () => {
+    const data = path.join(root, 'lm.txt');
+    fs.writeFileSync(data, 'the cat sat on the mat. the dog slept on the rug. '.repeat(20));
+    const out = path.join(root, 'lm');
+    const hf = path.join(root, 'lm-hf');
+    const args = ['train', '--task', 'lm', '--data', data, '--out', out, '--save-hf', hf, ...common];
+    const result = await run(...args, '--init', path.join(GOLDEN, 'gpt2'), '--block-size', '16');
+    expect(result.stderr).toMatch(/training a model of [\d,]+ parameters/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`hugging face folder: ${hf}`);
+    const tuned = fromHuggingFace(hf);
+    expect(tuned.config).toMatchObject({ model_type: 'gpt2', n_positions: 24, eos_token_id: 280 });
+    tuned.model.dispose();
+    for (const checkpoint of [out, hf]) {
+      const generated = await run('generate', '--checkpoint', checkpoint, '--prompt', 'the', '--temperature', '0');
+      expect([checkpoint, generated.code]).toEqual([checkpoint, 0]);
+    }
+    const conflict = await run(...args, '--init', path.join(GOLDEN, 'gpt2'), '--d-model', '32');
+    expect(conflict.code).toBe(2);
+    expect(conflict.stderr).toMatch(/--d-model describes a new model; with --init the model comes from/);
+  }, 60000);
+
+  test('classify: a BERT encoder gets a head for the data labels; predict names them', async () => {
+    const data = path.join(root, 'cls.jsonl');
+    const rows = ['the cat sat', 'a dog slept', 'the cat slept', 'a dog sat'].map((text) => ({
+      text,
+      label: text.includes('cat') ? 'feline' : 'canine',
+    }));
+    fs.writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n'));
+    const hf = path.join(root, 'cls-hf');
+    const out = path.join(root, 'cls');
+    const args = ['train', '--task', 'classify', '--data', data, '--out', out, '--val-fraction', '0', ...common];
+    const result = await run(...args, '--init', path.join(GOLDEN, 'bert'), '--save-hf', hf);
+    expect(result.code).toBe(0);
+    const config = JSON.parse(fs.readFileSync(path.join(hf, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({
+      architectures: ['BertForSequenceClassification'],
+      id2label: { 0: 'canine', 1: 'feline' },
+    });
+    const predicted = await run('predict', '--checkpoint', hf, 'the cat');
+    expect(predicted.stdout).toMatch(/^(canine|feline)\t[\d.]+\tthe cat\n$/);
+    // A model from scratch with a character tokenizer has no Hugging Face form: refused before training.
+    const refused = await run(...args.map((a) => (a === out ? `${out}-scratch` : a)), '--save-hf', hf);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--save-hf: saveHuggingFace: /);
+  }, 60000);
+});

@@ -177,6 +177,13 @@ export function saveHuggingFace(model: HuggingFaceModel, dir: string, options: S
   writeTokenizer?.(path.join(dir, 'tokenizer.json'));
 }
 
+/** Throws what saveHuggingFace would throw for this model and tokenizer, without writing anything: a long
+ * training run can check up front that its result will export. */
+export function checkSaveHuggingFace(model: HuggingFaceModel, options: SaveHuggingFaceOptions = {}): void {
+  describe('saveHuggingFace', model, options.config ?? {});
+  tokenizerWriter('saveHuggingFace', options.tokenizer ?? null);
+}
+
 /** How a tokenizer writes HF's tokenizer.json: one read from such a file writes it back as it was; ours that
  * have an HF equivalent through saveHuggingFace. */
 function tokenizerWriter(op: string, tokenizer: Tokenizer | null): ((file: string) => void) | null {
