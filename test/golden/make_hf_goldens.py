@@ -242,8 +242,8 @@ def gpt2():
         conv1d_params(h + "mlp.c_proj", 4 * E, E, p)
     ln_params("ln_f", E, p)
 
-    def forward(ids):
-        w = d(p)
+    def forward(ids, weights=p):
+        w = d(weights)
         B, T = ids.shape
         x = w["wte.weight"][ids] + w["wpe.weight"][torch.arange(T)]
         causal = torch.full((T, T), NEG, dtype=torch.float64).triu(1)
@@ -287,7 +287,16 @@ def gpt2():
     with open(os.path.join(sharded, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": sum(prefixed[k].numel() * 4 for k in names)}, "weight_map": weight_map},
                   f, indent=2)
-    return {"ids": pack(ids), "logits": pack(logits), "prompts": pack(prompts), "generated": pack(generated)}
+    # Half-precision files (as most hub checkpoints are): the reference runs on the rounded weights.
+    halves = {}
+    for dtype, torch_dtype in [("F16", torch.float16), ("BF16", torch.bfloat16)]:
+        rounded = {k: v.to(torch_dtype) for k, v in p.items()}
+        folder = save_folder("gpt2-" + dtype.lower(), config, {}, tokenizer)
+        write_safetensors(os.path.join(folder, "model.safetensors"),
+                          [(k, v, dtype) for k, v in sorted(rounded.items())], {"format": "pt"})
+        halves[dtype] = pack(forward(ids, {k: v.float() for k, v in rounded.items()}))
+    return {"ids": pack(ids), "logits": pack(logits), "prompts": pack(prompts), "generated": pack(generated),
+            "logitsF16": halves["F16"], "logitsBF16": halves["BF16"]}
 
 
 # ---- BERT -------------------------------------------------------------------------------------------------

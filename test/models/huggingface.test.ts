@@ -80,6 +80,15 @@ describe('GPT-2', () => {
     },
   );
 
+  test.each([
+    ['gpt2-f16', 'logitsF16'],
+    ['gpt2-bf16', 'logitsBF16'],
+  ])('%s: half-precision weights load as float32 and give the reference logits', (name, key) => {
+    const { model } = fromHuggingFace(path.join(GOLDEN, name));
+    expect(relError(model.forward(ids(g.ids)), g[key])).toBeLessThanOrEqual(1e-4);
+    model.dispose();
+  });
+
   test('unsupported options, architectures and model types are errors naming them', () => {
     const gpt2 = (edit: (c: Record<string, unknown>) => void) => () =>
       fromHuggingFace(variant('gpt2', { config: edit }));
