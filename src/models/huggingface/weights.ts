@@ -49,7 +49,8 @@ function partShapes(rule: WeightRule, ours: readonly number[]): number[][] {
   return Array.from({ length: parts }, () => (rule.transpose ? [...shape].reverse() : shape));
 }
 
-function withPrefix(map: WeightMap, rule: WeightRule, name: string, prefix: string): string {
+/** A rule's HF name as a file with this base prefix spells it. */
+function withPrefix(rule: WeightRule, name: string, prefix: string): string {
   return rule.base ? `${prefix}${name}` : name;
 }
 
@@ -68,15 +69,15 @@ interface Resolved {
   names: string[];
 }
 
-/** Matches every rule to the file's tensors and checks names and shapes from the headers alone; throws one error
- * naming every missing, unexpected or mis-shaped tensor. */
+/** Matches every rule to the file's tensors and checks names, shapes and dtypes from the headers alone; throws
+ * one error naming every missing, unexpected, mis-shaped or non-float tensor. */
 function resolve(op: string, model: Module, map: WeightMap, weights: SafetensorsShards): Resolved[] {
   const names = new Set(weights.entries.keys());
   const prefix = detectPrefix(map, names);
   const params = model.stateDict();
   const used = new Set<string>();
   const missing: string[] = [];
-  const shapes: string[] = [];
+  const mismatches: string[] = [];
   const resolved: Resolved[] = [];
   for (const rule of map.rules) {
     const target = params.get(rule.ours);
@@ -85,15 +86,15 @@ function resolve(op: string, model: Module, map: WeightMap, weights: Safetensors
     const found: string[] = [];
     rule.hf.forEach((name, i) => {
       const options = [name, ...(i === 0 && rule.hf.length === 1 ? (rule.alternatives ?? []) : [])];
-      const present = options.map((n) => withPrefix(map, rule, n, prefix)).filter((n) => names.has(n));
-      if (present.length === 0) return rule.optional ? undefined : missing.push(withPrefix(map, rule, name, prefix));
+      const present = options.map((n) => withPrefix(rule, n, prefix)).filter((n) => names.has(n));
+      if (present.length === 0) return rule.optional ? undefined : missing.push(withPrefix(rule, name, prefix));
       present.forEach((n) => used.add(n));
       const entry = weights.entries.get(present[0])!;
       const want = expected[i];
       if (entry.shape.length !== want.length || entry.shape.some((d, j) => d !== want[j]))
-        shapes.push(`wrong shape: '${present[0]}' is ${fmtShape(entry.shape)}, the config gives ${fmtShape(want)}`);
+        mismatches.push(`wrong shape: '${present[0]}' is ${fmtShape(entry.shape)}, the config gives ${fmtShape(want)}`);
       if (!FLOAT_DTYPES.includes(entry.dtype))
-        shapes.push(`wrong dtype: '${present[0]}' is ${entry.dtype}, weights must be F32, F16, BF16 or F64`);
+        mismatches.push(`wrong dtype: '${present[0]}' is ${entry.dtype}, weights must be F32, F16, BF16 or F64`);
       found.push(present[0]);
     });
     if (found.length === rule.hf.length) resolved.push({ rule, target, names: found });
@@ -105,7 +106,7 @@ function resolve(op: string, model: Module, map: WeightMap, weights: Safetensors
   const list = (items: string[]) => items.map((n) => `'${n}'`).join(', ');
   if (missing.length > 0) problems.push(`missing tensors: ${list(missing)}`);
   if (unexpected.length > 0) problems.push(`unexpected tensors: ${list(unexpected)}`);
-  problems.push(...shapes);
+  problems.push(...mismatches);
   if (problems.length > 0) throw new Error(`${op}: the weights do not fit the model:\n  ${problems.join('\n  ')}`);
   return resolved;
 }
@@ -147,7 +148,7 @@ export function exportWeights(model: Module, map: WeightMap): Map<string, Tensor
       rule.hf.forEach((name, i) => {
         const part = rule.hf.length === 1 ? source : source.slice(0, i * rows, (i + 1) * rows);
         const laidOut = rule.transpose ? part.transpose(0, 1) : part;
-        const hfName = withPrefix(map, rule, name, map.savePrefix ?? map.prefix);
+        const hfName = withPrefix(rule, name, map.savePrefix ?? map.prefix);
         out.set(hfName, laidOut.contiguous().reshape(...shapes[i]));
       });
     }
