@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 // `npm run bench`: native kernels against this machine's limits (FMA peak, memory bandwidth), optionally side by
-// side with numpy (on OpenBLAS and on BLIS) and PyTorch, on our widest path or the one --isa names (the peers
-// then capped to it). Prints a Markdown table and writes the results as JSON.
+// side with numpy (on OpenBLAS and on BLIS), PyTorch and, for the inference rows, onnxruntime-node running our
+// models exported to ONNX, on our widest path or the one --isa names (the Python peers then capped to it). Prints
+// a Markdown table and writes the results as JSON.
 const os = require('node:os');
 const fs = require('node:fs');
 const path = require('node:path');

@@ -258,7 +258,7 @@ function huggingFaceMetadata(config: HFConfig): Record<string, unknown> {
 }
 
 /** A Hugging Face model folder as a checkpoint (no training state): its model, tokenizer.json and metadata. */
-function loadHuggingFace(dir: string, expectedType: string): { model: Model; checkpoint: Checkpoint } {
+function loadHuggingFace(dir: string, expectedType: string | null): { model: Model; checkpoint: Checkpoint } {
   let loaded;
   try {
     loaded = fromHuggingFace(dir);
@@ -266,13 +266,17 @@ function loadHuggingFace(dir: string, expectedType: string): { model: Model; che
     throw new UserError((e as Error).message);
   }
   const { model, tokenizer, config } = loaded;
-  if (model.config.type !== expectedType) {
+  if (expectedType !== null && model.config.type !== expectedType) {
     model.dispose();
     throw new UserError(
       `${dir} holds a ${String(config.model_type)} model (${model.config.type}), this command needs a ${expectedType}`,
     );
   }
-  if (model.config.type === 'EncoderClassifier' && model.config.numClasses === 0) {
+  if (
+    expectedType === 'EncoderClassifier' &&
+    model.config.type === 'EncoderClassifier' &&
+    model.config.numClasses === 0
+  ) {
     model.dispose();
     throw new UserError(
       `${dir} holds a BERT encoder without a classification head (${String((config.architectures as string[] | undefined)?.[0] ?? 'BertModel')}); fine-tune a BertForSequenceClassification from it first`,
@@ -297,15 +301,16 @@ function loadHuggingFace(dir: string, expectedType: string): { model: Model; che
 }
 
 /** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode); a Hugging Face
- * model folder loads through fromHuggingFace. The caller disposes both the model and the returned checkpoint. */
-export function loadModel(dir: string, expectedType: string): { model: Model; checkpoint: Checkpoint } {
+ * model folder loads through fromHuggingFace. expectedType null takes any model type. The caller disposes both the
+ * model and the returned checkpoint. */
+export function loadModel(dir: string, expectedType: string | null): { model: Model; checkpoint: Checkpoint } {
   if (isHuggingFaceFolder(dir)) return loadHuggingFace(dir, expectedType);
   const checkpoint = loadCheckpoint(resolveCheckpoint(dir));
   try {
     const config = checkpoint.config as ModelConfig | null;
     if (config === null || typeof config !== 'object')
       throw new UserError(`checkpoint ${checkpoint.dir} has no config.json`);
-    if (config.type !== expectedType)
+    if (expectedType !== null && config.type !== expectedType)
       throw new UserError(
         `checkpoint ${checkpoint.dir} holds a ${String(config.type)}, this command needs a ${expectedType}`,
       );

@@ -8,4 +8,7 @@ export {
 } from './safetensors';
 export type { SafetensorsContent, SafetensorsEntry } from './safetensors';
 export { SafetensorsShards } from './sharded';
-export { previousDirName, recoverDir, replaceDirAtomic, writeFileAtomic } from './atomic';
+export { previousDirName, recoverDir, replaceDirAtomic, writeFileAtomic, writeFilesAtomic } from './atomic';
+export type { AtomicFile } from './atomic';
+export { exportOnnx, UnsupportedModuleError } from './onnx';
+export type { ExportOnnxOptions, ExportOnnxResult } from './onnx';

@@ -70,6 +70,13 @@ function resolveLayerOptions(
   };
 }
 
+export type ActivationName = 'relu' | 'gelu' | 'gelu_tanh' | 'custom';
+
+function activationName(options: TransformerLayerOptions): ActivationName {
+  const a = options.activation ?? 'relu';
+  return typeof a === 'function' ? 'custom' : a;
+}
+
 function copyLayer<M extends Module>(source: M, fresh: M): M {
   const state = source.stateDict();
   fresh.loadStateDict(state);
@@ -156,6 +163,11 @@ export class TransformerEncoderLayer extends Module {
     }
     x = this.norm1.forward(x.add(selfAttention(x)));
     return this.norm2.forward(x.add(feedForward(x)));
+  }
+
+  /** The activation's name for exporters: 'relu', 'gelu', or 'custom' for a function. */
+  get activationName(): ActivationName {
+    return activationName(this.options);
   }
 
   /** An independent copy with the same configuration and weights (what PyTorch's deepcopy gives). */
@@ -265,6 +277,11 @@ export class TransformerDecoderLayer extends Module {
     x = this.norm1.forward(x.add(selfAttention(x)));
     x = this.norm2.forward(x.add(crossAttention(x)));
     return this.norm3.forward(x.add(feedForward(x)));
+  }
+
+  /** The activation's name for exporters: 'relu', 'gelu', or 'custom' for a function. */
+  get activationName(): ActivationName {
+    return activationName(this.options);
   }
 
   clone(): TransformerDecoderLayer {

@@ -114,7 +114,17 @@ const { main, useIsa } = require('../../bench/run') as {
 };
 // The addon the bench loads (the same module): its ISA path before and after a run.
 const { addon: isaAddon } = require('../../src/native') as { addon: IsaAddon };
-const { peerEnv, peerCaps, findPython } = require('../../bench/lib/peer') as {
+interface PeerHandle {
+  label: string;
+  threads: number;
+  time: (iters: number) => Promise<number>;
+  free: () => Promise<unknown>;
+}
+const { PeerPool, peerEnv, peerCaps, findPython } = require('../../bench/lib/peer') as {
+  PeerPool: new (python: string | null) => {
+    setupAll: (row: Row, library: string, threads: number) => Promise<{ handles?: PeerHandle[]; error?: string }>;
+    close: () => void;
+  };
   findPython: () => string | null;
   peerEnv: (
     library: string,
@@ -365,8 +375,21 @@ describe('bench rows', () => {
     ])
       expect(names).toContain(name);
     const endToEnd = rows.filter((r) => r.endToEnd);
-    expect(endToEnd.map((r) => r.spec.kind).sort()).toEqual(['gptGenerate', 'gptStep', 'seedStep']);
+    const kinds = (prefix: string) =>
+      endToEnd
+        .filter((r) => r.name.startsWith(prefix))
+        .map((r) => r.spec.kind)
+        .sort();
+    expect(kinds('e2e ')).toEqual(['gptGenerate', 'gptStep', 'seedStep']);
     for (const r of endToEnd) expect(r.unit).toBe('tokens/s');
+    // Inference against onnxruntime-node: the bench GPT forward and generation, and a classifier forward.
+    for (const name of [
+      'inference gpt forward B8 T256',
+      'inference classifier forward B32 T128',
+      'inference gpt generate 200 from 16',
+    ])
+      expect(rows.find((r) => r.name === name)?.peers).toEqual(['onnxruntime']);
+    expect(kinds('inference ')).toEqual(['classifierForward', 'gptForward', 'gptGenerate']);
   });
 
   test('each kernel row is named after its family, and every kernel family has a row', () => {
@@ -386,12 +409,17 @@ describe('bench rows', () => {
     expect(kernelRows.map(familyOf).filter((family) => !families.includes(family))).toEqual([]);
     const withRows = new Set(kernelRows.map(familyOf));
     expect(families.filter((family) => !withRows.has(family))).toEqual([]);
-    for (const row of rows.filter((r) => r.endToEnd)) expect(row.name.startsWith('e2e ')).toBe(true);
+    for (const row of rows.filter((r) => r.endToEnd)) expect(row.name).toMatch(/^(e2e|inference) /);
   });
 
   test('every row kind has a peer builder', () => {
-    const peer = fs.readFileSync(path.join(__dirname, '..', '..', 'bench', 'peers', 'peer.py'), 'utf8');
-    for (const kind of new Set(rows.map((r) => r.spec.kind))) expect(peer).toContain(`"${kind}":`);
+    const peers = path.join(__dirname, '..', '..', 'bench', 'peers');
+    const python = fs.readFileSync(path.join(peers, 'peer.py'), 'utf8');
+    const onnxruntime = fs.readFileSync(path.join(peers, 'onnxruntime.js'), 'utf8');
+    for (const row of rows) {
+      if (row.peers.includes('onnxruntime')) expect(onnxruntime).toContain(`  async ${row.spec.kind}(spec`);
+      else expect(python).toContain(`"${row.spec.kind}":`);
+    }
   });
 
   test('each kernel row runs exactly the kernels its name says, with its shape', () => {
@@ -496,6 +524,56 @@ describe('bench rows', () => {
     expect(rows.find((r) => r.name === 'gemm NT 4096x256x1024')!.work).toBe(2 * 4096 * 256 * 1024);
     expect(rows.find((r) => r.name === 'gemm TN heads 64x24x32x24')!.work).toBe(2 * 64 * 24 * 32 * 24);
   });
+});
+
+describe('the onnxruntime-node peer', () => {
+  test('runs each inference row kind on small sizes, without Python, at the thread count asked', async () => {
+    const gpt = { vocab: 16, context: 8, dModel: 16, heads: 2, layers: 1, ff: 32, dropout: 0, batch: 2 };
+    const specs = [
+      { kind: 'gptForward', ...gpt },
+      { kind: 'gptGenerate', ...gpt, batch: 1, prompt: 3, newTokens: 4 },
+      {
+        kind: 'classifierForward',
+        vocab: 16,
+        classes: 2,
+        dModel: 16,
+        heads: 2,
+        layers: 1,
+        ff: 32,
+        maxLen: 8,
+        batch: 2,
+        length: 8,
+      },
+    ];
+    const pool = new PeerPool(null);
+    try {
+      for (const [i, spec] of specs.entries()) {
+        const row = { name: `r${i}`, shape: '', unit: 'tokens/s', work: 1, peers: ['onnxruntime'], spec, setup: null };
+        const threads = 1 + (i % 2);
+        const { handles, error } = await pool.setupAll(row, 'onnxruntime', threads);
+        expect(error).toBeUndefined();
+        expect(handles!.map((h) => [h.label, h.threads])).toEqual([
+          [expect.stringMatching(new RegExp(`^onnxruntime-node 1\\.30\\.0 .*\\(${threads} threads?\\)$`)), threads],
+        ]);
+        expect(await handles![0].time(2)).toBeGreaterThan(0);
+        await handles![0].free();
+      }
+      const unknown = {
+        name: 'x',
+        shape: '',
+        unit: 'tokens/s',
+        work: 1,
+        peers: ['onnxruntime'],
+        spec: { kind: 'gemm' },
+        setup: null,
+      };
+      expect((await pool.setupAll(unknown, 'onnxruntime', 1)).error).toMatch(
+        /no onnxruntime builder for row kind 'gemm'/,
+      );
+    } finally {
+      pool.close();
+    }
+  }, 60_000);
 });
 
 describe('bench run', () => {

@@ -3,22 +3,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../../src/cli/main';
 import { HuggingFaceTokenizer } from '../../src/data/tokenizers';
 import { beamSearch, greedy } from '../../src/generation';
 import { EncoderClassifier, fromHuggingFace, GPT, Seq2SeqTransformer } from '../../src/models';
 import { tensor } from '../../src/tensor';
 import { ModelWorker } from '../../src/serve/worker';
-import { sink } from '../serve/fixtures';
+import { runMain } from './run-main';
 
 const GOLDEN = path.join(__dirname, '..', 'golden', 'hf');
 
-async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await main(argv, { stdout, stderr });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+const run = runMain;
 
 test('generate on a GPT-2 folder prints the prompt and its greedy continuation', async () => {
   const folder = path.join(GOLDEN, 'gpt2');
