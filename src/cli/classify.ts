@@ -64,7 +64,6 @@ export function readLabelledTexts(file: string): LabelledText[] {
   return out;
 }
 
-/** [BOS] + the text's tokens, cut to maxLen: the first position is the classifier's [CLS]. */
 /** The ids a classifier reads: a Hugging Face tokenizer's own template (BERT: [CLS] text [SEP]; cut to maxLen
  * keeping the closing token), else bos then the text. */
 function encodeText(tokenizer: Tokenizer, text: string, maxLen: number): Int32Array {

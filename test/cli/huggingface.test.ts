@@ -147,6 +147,34 @@ describe('train --init: fine-tuning a Hugging Face folder, --save-hf writing one
     expect(conflict.stderr).toMatch(/--d-model describes a new model; with --init the model comes from/);
   }, 60000);
 
+  test('seq2seq: a BART folder tuned on source/target pairs; predict runs on both outputs', async () => {
+    const data = path.join(root, 'pairs.jsonl');
+    const pairs = ['the cat', 'a dog', 'the mat'].map((source) => ({ source, target: source.toUpperCase() }));
+    fs.writeFileSync(data, pairs.map((p) => JSON.stringify(p)).join('\n'));
+    const out = path.join(root, 's2s');
+    const hf = path.join(root, 's2s-hf');
+    const args = ['train', '--task', 'seq2seq', '--data', data, '--out', out, ...common];
+    const result = await run(...args, '--init', path.join(GOLDEN, 'bart'), '--save-hf', hf, '--val-data', data);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/done at step 4: loss [\d.]+ \| eval loss [\d.]+/);
+    for (const checkpoint of [out, hf]) {
+      const predicted = await run(
+        'predict',
+        '--checkpoint',
+        checkpoint,
+        '--beam-size',
+        '1',
+        '--max-tokens',
+        '4',
+        'cat',
+      );
+      expect([checkpoint, predicted.code, predicted.stdout.split('\n').length]).toEqual([checkpoint, 0, 2]);
+    }
+    const withoutInit = await run(...args.map((a) => (a === out ? `${out}-2` : a)));
+    expect(withoutInit.code).toBe(2);
+    expect(withoutInit.stderr).toMatch(/--init/);
+  }, 60000);
+
   test('classify: a BERT encoder gets a head for the data labels; predict names them', async () => {
     const data = path.join(root, 'cls.jsonl');
     const rows = ['the cat sat', 'a dog slept', 'the cat slept', 'a dog sat'].map((text) => ({
