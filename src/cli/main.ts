@@ -19,6 +19,7 @@ import { runServe, SERVE_OPTIONS, SERVE_SUMMARY, ServeHooks, serveHelp } from '.
 import { CliIO, CommandName, COMMANDS, getTask, listTasks, TaskCommand, TaskDefinition } from './tasks';
 import { classifyTask } from './classify';
 import { g2pTask } from './g2p';
+import { seq2seqTask } from './seq2seq';
 import { lmTask } from './lm';
 import { registerTask } from './tasks';
 
@@ -27,6 +28,7 @@ export const PROGRAM = 'transformer-native';
 registerTask(lmTask);
 registerTask(classifyTask);
 registerTask(g2pTask);
+registerTask(seq2seqTask);
 
 const CONFIG_OPTION: OptionSpec = {
   name: 'config',

@@ -72,7 +72,7 @@ describe('help', () => {
 describe('user errors', () => {
   test('unknown commands, tasks and flags', async () => {
     await expectUserError(['trian'], 2, /unknown command 'trian' \(did you mean train\?\)/);
-    await expectUserError(['train'], 2, /'train' needs --task NAME \(one of classify, g2p, lm\)/);
+    await expectUserError(['train'], 2, /'train' needs --task NAME \(one of classify, g2p, lm, seq2seq\)/);
     await expectUserError(['train', '--task', 'lmm'], 2, /unknown task 'lmm' \(did you mean lm\?\)/);
     await expectUserError(['generate', '--task', 'classify'], 2, /task 'classify' has no 'generate' command/);
     await expectUserError(

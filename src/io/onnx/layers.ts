@@ -66,11 +66,23 @@ export function gelu(ctx: ExportContext, x: string): string {
   return g.node('Mul', [g.node('Mul', [x, g.scalar(0.5)]), g.node('Add', [erf, g.scalar(1)])]);
 }
 
-/** The activation a Transformer layer was built with ('relu' or 'gelu'; a custom function cannot be exported). */
+/** GELU's tanh approximation ('gelu_tanh', GPT-2's gelu_new): 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)));
+ * the Gelu op with approximate="tanh" from opset 20. */
+export function geluTanh(ctx: ExportContext, x: string): string {
+  const { g } = ctx;
+  if (ctx.opset >= 20) return g.node('Gelu', [x], { approximate: 'tanh' });
+  const cubic = g.node('Mul', [g.node('Mul', [g.node('Mul', [x, x]), x]), g.scalar(0.044715)]);
+  const inner = g.node('Mul', [g.node('Add', [x, cubic]), g.scalar(Math.sqrt(2 / Math.PI))]);
+  return g.node('Mul', [g.node('Mul', [x, g.scalar(0.5)]), g.node('Add', [g.node('Tanh', [inner]), g.scalar(1)])]);
+}
+
+/** The activation a Transformer layer was built with ('relu', 'gelu' or 'gelu_tanh'; a custom function cannot be
+ * exported). */
 function activation(ctx: ExportContext, x: string, layer: TransformerEncoderLayer | TransformerDecoderLayer): string {
   const kind = layer.activationName;
   if (kind === 'relu') return ctx.g.node('Relu', [x]);
   if (kind === 'gelu') return gelu(ctx, x);
+  if (kind === 'gelu_tanh') return geluTanh(ctx, x);
   throw new UnsupportedModuleError(`${layer.constructor.name} with a custom activation function`);
 }
 

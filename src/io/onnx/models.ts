@@ -116,20 +116,30 @@ export function gptGraph(model: GPT, opset: number, cached: boolean): GraphBuild
   return ctx.g;
 }
 
-/** EncoderClassifier: input_ids, attention_mask [B, T] -> logits [B, numClasses]. */
+/** EncoderClassifier: input_ids, attention_mask [B, T] (and token_type_ids with token types, as HF's BERT exports
+ * take them) -> logits [B, numClasses], or last_hidden_state [B, T, dModel] without a classifier (numClasses 0). */
 export function classifierGraph(model: EncoderClassifier, opset: number): GraphBuilder {
   const ctx = new ExportContext(new GraphBuilder('EncoderClassifier'), opset);
   const { g } = ctx;
   const c = model.config;
   const ids = g.input('input_ids', 'int64', [BATCH, SEQUENCE]);
   const attentionMask = g.input('attention_mask', 'int64', [BATCH, SEQUENCE]);
-  const embedded = embedWithLearnedPositions(ctx, ids, model, g.ints([0]));
+  let embedded = embedWithLearnedPositions(ctx, ids, model, g.ints([0]));
+  if (model.tokenTypeEmbedding !== null) {
+    const types = g.input('token_type_ids', 'int64', [BATCH, SEQUENCE]);
+    const table = ctx.param(model.tokenTypeEmbedding.weight, 'token_type_embedding.weight');
+    embedded = g.node('Add', [embedded, g.node('Gather', [table, types], { axis: 0 })]);
+  }
   let x = layerNorm(ctx, embedded, model.embeddingNorm, 'embedding_norm');
   const mask = paddingMask(ctx, attentionMask);
   [...model.encoder.layers].forEach((layer, i) => {
     x = encoderLayer(ctx, x, layer, `encoder.layers.${i}`, { mask }).output;
   });
   x = finalNorm(ctx, x, model.encoder, 'encoder');
+  if (model.classifier === null) {
+    g.output(x, 'last_hidden_state', 'float32', [BATCH, SEQUENCE, c.dModel]);
+    return g;
+  }
   let pooled: string;
   if (c.pooling === 'cls') pooled = g.node('Gather', [x, g.ints([0], [])], { axis: 1 });
   else {
@@ -190,12 +200,19 @@ export function seq2seqDecoderGraph(model: Seq2SeqTransformer, opset: number, ca
   return g;
 }
 
-/** Source or target embeddings scaled by sqrt(dModel), plus the positional encodings. */
+/** Source or target embeddings (scaled by sqrt(dModel) unless scaleEmbedding is false), plus the positions from
+ * past + positionOffset of that side's table, then that side's embedding LayerNorm when the model has one. */
 function embedSeq2Seq(ctx: ExportContext, ids: string, model: Seq2SeqTransformer, side: 'src' | 'tgt', past: string) {
+  const c = model.config;
   // With shareEmbeddings both sides use src_embedding (tgt_embedding is the same module).
-  const shared = side === 'src' || model.config.shareEmbeddings;
+  const shared = side === 'src' || c.shareEmbeddings;
   const embedding = side === 'src' ? model.srcEmbedding : model.tgtEmbedding;
   const name = shared ? 'src_embedding' : 'tgt_embedding';
-  const scale = Math.sqrt(model.config.dModel);
-  return embed(ctx, ids, embedding, name, model.positionalEncoding, 'positional_encoding', past, scale);
+  const scale = c.scaleEmbedding ? Math.sqrt(c.dModel) : 1;
+  const positions = side === 'src' ? model.positionalEncoding : model.tgtPositionalEncoding;
+  const positionsName = c.separatePositions ? `${side}_positional_encoding` : 'positional_encoding';
+  const start = c.positionOffset > 0 ? ctx.g.node('Add', [past, ctx.g.ints([c.positionOffset])]) : past;
+  const x = embed(ctx, ids, embedding, name, positions, positionsName, start, scale);
+  const norm = side === 'src' ? model.srcEmbeddingNorm : model.tgtEmbeddingNorm;
+  return norm === null ? x : layerNorm(ctx, x, norm, `${side}_embedding_norm`);
 }
