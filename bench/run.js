@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 // `npm run bench`: native kernels against this machine's limits (FMA peak, memory bandwidth), optionally side by
-// side with numpy (on OpenBLAS and on BLIS) and PyTorch, on our widest path or the one --isa names (the peers
-// then capped to it). Prints a Markdown table and writes the results as JSON.
+// side with numpy (on OpenBLAS and on BLIS), PyTorch and, for the inference rows, onnxruntime-node running our
+// models exported to ONNX, on our widest path or the one --isa names (the Python peers then capped to it). Prints
+// a Markdown table and writes the results as JSON.
 const os = require('node:os');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -99,17 +100,13 @@ function measureLimits(addon, threadCounts, settings, affinity, probe, log) {
 }
 
 /** The peers of one row at one thread count: each peer library's fastest setting (calibratePeer), its timings,
- * or why it has none ('peer unavailable', 'peer failed'). A row's localPeers run in this process instead of a
- * Python one (the tokenizer row's Rust library is an npm package). */
+ * or why it has none ('peer unavailable', 'peer failed'). */
 async function preparePeers(row, threads, settings, peers, log) {
   const sides = [];
   for (const library of row.peers) {
     const side = { library, best: null, times: [], note: null };
     sides.push(side);
-    const local = row.localPeers?.[library];
-    const prepared = local
-      ? await local(row).catch((error) => ({ error: error.message }))
-      : await peers.setupAll(row, library, threads);
+    const prepared = await peers.setupAll(row, library, threads);
     if (prepared.error) {
       side.note = 'peer unavailable';
       log(`${row.name} [${threads}t]: ${library} peer unavailable: ${prepared.error}`);

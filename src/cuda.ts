@@ -28,6 +28,12 @@ export const CUDA_ONLY_BINDINGS = {
   gemmBf16: 'GEMM over bfloat16 operands',
   castToBf16: 'float32 to bfloat16',
   castFromBf16: 'bfloat16 to float32',
+  ncclUniqueIdBytes: 'the size of an NCCL unique id',
+  ncclUniqueId: 'a new NCCL unique id (rank 0)',
+  ncclInit: 'joins an NCCL communicator (libnccl.so.2 loaded at run time)',
+  ncclAllReduce: 'NCCL all-reduce on the stream',
+  ncclBroadcast: 'NCCL broadcast on the stream',
+  ncclFinalize: 'leaves the NCCL communicator',
 } as const;
 
 type CpuOnly = keyof typeof CPU_ONLY_BINDINGS;
@@ -50,6 +56,17 @@ export interface CudaAddon extends Omit<NativeAddon, CpuOnly> {
   castToBf16(src: NativeStorage, dst: NativeStorage, n: number): void;
   /** n bfloat16 values widened to float32. */
   castFromBf16(src: NativeStorage, dst: NativeStorage, n: number): void;
+  /** Bytes of an NCCL unique id (128). */
+  ncclUniqueIdBytes(): number;
+  /** A new unique id (rank 0 makes it, the others receive it); loads libnccl.so.2 on first use. */
+  ncclUniqueId(): Uint8Array;
+  /** Joins the communicator of `id` as `rank` of `worldSize`, on `device`. */
+  ncclInit(id: Uint8Array, worldSize: number, rank: number, device: number): void;
+  /** In-place all-reduce of n float32 values, queued on the stream (kernels after it see the result). */
+  ncclAllReduce(storage: NativeStorage, n: number, op: 'sum' | 'mean' | 'max'): void;
+  /** In-place broadcast of n float32 values from rank `root`, queued on the stream. */
+  ncclBroadcast(storage: NativeStorage, n: number, root: number): void;
+  ncclFinalize(): void;
 }
 
 /** Where the CUDA addon is looked for. */

@@ -61,3 +61,4 @@ export { InferenceServer } from './serve/http';
 export type { ServeModel, ServerOptions } from './serve/http';
 export { cuda } from './cuda';
 export type { CudaAddon } from './cuda';
+export * as dist from './distributed';

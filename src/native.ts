@@ -8,6 +8,8 @@ export interface NativeStorage {
   dispose(): void;
   readonly disposed: boolean;
   readonly byteLength: number;
+  /** Where the memory starts (0n once disposed): collectives of the MPI addon work on it in place. */
+  readonly address: bigint;
   readFloat32(offset: number, count: number): Float32Array;
   readInt32(offset: number, count: number): Int32Array;
   write(source: Float32Array | Int32Array, offset: number): void;

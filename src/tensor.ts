@@ -137,6 +137,7 @@ export class Tensor {
   gradFn: GradNode | null = null;
   private _requiresGrad = false;
   private storageRef: SharedStorage | null;
+  private gradHooks: Array<(t: Tensor) => void> | null = null;
   private _device: Device;
 
   /** Internal: wraps native memory. Users create tensors with tensor(), zeros(), randn()... */
@@ -229,6 +230,41 @@ export class Tensor {
     this.storageRef = taken;
     this._device = other._device;
     return this;
+  }
+
+  /** Internal: keeps this tensor's memory allocated, even through dispose(), until the returned function is called
+   * (once or more): a collective works on it in place on the communication thread meanwhile. */
+  pinStorage(): () => void {
+    const ref = this.storageRef;
+    if (ref === null) throw new Error(`Tensor of shape ${fmtShape(this.shape)} was used after dispose()`);
+    ref.retain();
+    let pinned = true;
+    return () => {
+      if (pinned) ref.release();
+      pinned = false;
+    };
+  }
+
+  /** Calls hook(this) each time a backward() has accumulated all of its contributions into this leaf's .grad
+   * (PyTorch's register_post_accumulate_grad_hook): DistributedDataParallel starts reducing gradients there.
+   * Returns a handle whose remove() unregisters the hook. */
+  registerPostAccumulateGradHook(hook: (t: Tensor) => void): { remove(): void } {
+    if (typeof hook !== 'function') throw new TypeError('registerPostAccumulateGradHook: hook must be a function');
+    if (!this.isLeaf || !this.requiresGrad)
+      throw new Error('registerPostAccumulateGradHook: only a leaf that requires grad accumulates a .grad');
+    (this.gradHooks ??= []).push(hook);
+    return {
+      remove: () => {
+        const hooks = this.gradHooks ?? [];
+        const at = hooks.indexOf(hook);
+        if (at >= 0) hooks.splice(at, 1);
+      },
+    };
+  }
+
+  /** Internal (backward): runs the hooks of registerPostAccumulateGradHook. */
+  runGradHooks(): void {
+    if (this.gradHooks !== null) for (const hook of [...this.gradHooks]) hook(this);
   }
 
   /** Internal: records that this tensor was produced by node (when gradients are being recorded). */

@@ -8,7 +8,8 @@ const USAGE = `usage: npm run bench -- [options]
   --threads <list>   comma-separated thread counts, e.g. 1,2 (default 1,2)
   --json <path>      where to write the results (default bench/results.json)
   --compare          time the same work in numpy (on OpenBLAS and on BLIS) and PyTorch, interleaved with ours;
-                     GEMM rows compare against the faster of OpenBLAS and BLIS
+                     GEMM rows compare against the faster of OpenBLAS and BLIS; inference rows run our models
+                     exported to ONNX in onnxruntime-node (intra-op threads = --threads)
   --isa <path>       generic, avx2 or avx512: run our kernels on that path and cap the peers to the same
                      instruction set (OPENBLAS_CORETYPE, BLIS_ARCH_TYPE, ATEN_CPU_CAPABILITY); default: our
                      widest path on this CPU, peers at their own defaults

@@ -8,6 +8,18 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const PEER_SCRIPT = path.join(__dirname, '..', 'peers', 'peer.py');
+/** onnxruntime-node and HF's tokenizers run in Node processes of their own, speaking the same protocol. */
+const NODE_PEERS = {
+  onnxruntime: path.join(__dirname, '..', 'peers', 'onnxruntime.js'),
+  // HF's Rust tokenizers, through their npm binding (bench/peers/hf-tokenizers.js).
+  'hf-tokenizers': path.join(__dirname, '..', 'peers', 'hf-tokenizers.js'),
+};
+
+/** The program and arguments of a peer process of `library` (null: no Python where one is needed). */
+function peerCommand(library, python) {
+  if (NODE_PEERS[library] !== undefined) return [process.execPath, [NODE_PEERS[library]]];
+  return python === null ? null : [python, [PEER_SCRIPT, library]];
+}
 
 /** The Python that runs the peer: BENCH_PYTHON when set, else the system Python (where Debian's torch and
  * numpy live), else python3 on the PATH; null when none starts. */
@@ -128,11 +140,9 @@ class PeerPool {
     const key = `${library}/${threads}/${passiveWait}`;
     if (!this.processes.has(key)) {
       const started = (async () => {
-        if (this.python === null) return this.noteLibrary(library, { error: 'no python3 found' });
-        const args = [PEER_SCRIPT, library];
-        const [command, commandArgs] = this.affinity
-          ? this.affinity.command(threads, this.python, args)
-          : [this.python, args];
+        const program = peerCommand(library, this.python);
+        if (program === null) return this.noteLibrary(library, { error: 'no python3 found' });
+        const [command, commandArgs] = this.affinity ? this.affinity.command(threads, ...program) : program;
         const env = peerEnv(library, threads, { passiveWait, isa: this.isa });
         const peer = new PeerProcess(command, commandArgs, library, env);
         if (this.affinity && threads === 1 && peer.child.pid !== undefined) this.affinity.follow(peer.child.pid);

@@ -465,6 +465,47 @@ const GPT_MODEL = {
   lr: 3e-4,
 };
 
+/** An encoder classifier of BERT-mini's shape for the inference rows: batch 32 of 128 tokens. */
+const CLASSIFIER_MODEL = {
+  vocab: 1000,
+  classes: 2,
+  dModel: 256,
+  heads: 4,
+  layers: 4,
+  ff: 1024,
+  maxLen: 128,
+  batch: 32,
+  length: 128,
+};
+
+/** The GPT options of the GPT sizes `g` (GPT_MODEL), seeded. */
+function gptOptions(g) {
+  return {
+    vocabSize: g.vocab,
+    contextLength: g.context,
+    dModel: g.dModel,
+    nhead: g.heads,
+    numLayers: g.layers,
+    dimFeedforward: g.ff,
+    dropout: g.dropout,
+    seed: 2,
+  };
+}
+
+/** The EncoderClassifier options of the classifier sizes `c` (CLASSIFIER_MODEL), seeded. */
+function classifierOptions(c) {
+  return {
+    vocabSize: c.vocab,
+    numClasses: c.classes,
+    dModel: c.dModel,
+    nhead: c.heads,
+    numLayers: c.layers,
+    dimFeedforward: c.ff,
+    maxLen: c.maxLen,
+    seed: 6,
+  };
+}
+
 /** The Seq2SeqTransformer options of the seed model `s` (SEED_MODEL), positions for its sequence lengths. */
 function seedModelOptions(s) {
   return {
@@ -541,16 +582,7 @@ const END_TO_END_SETUP = {
     };
   },
   gptStep(addon, pkg, g) {
-    const model = new pkg.GPT({
-      vocabSize: g.vocab,
-      contextLength: g.context,
-      dModel: g.dModel,
-      nhead: g.heads,
-      numLayers: g.layers,
-      dimFeedforward: g.ff,
-      dropout: g.dropout,
-      seed: 2,
-    });
+    const model = new pkg.GPT(gptOptions(g));
     const ids = randomIds(g.batch * (g.context + 1), g.vocab, 3);
     const rows = (offset) =>
       Int32Array.from(
@@ -570,16 +602,7 @@ const END_TO_END_SETUP = {
     };
   },
   gptGenerate(addon, pkg, g) {
-    const model = new pkg.GPT({
-      vocabSize: g.vocab,
-      contextLength: g.context,
-      dModel: g.dModel,
-      nhead: g.heads,
-      numLayers: g.layers,
-      dimFeedforward: g.ff,
-      dropout: g.dropout,
-      seed: 2,
-    });
+    const model = new pkg.GPT(gptOptions(g));
     const prompt = [Array.from(randomIds(g.prompt, g.vocab, 4))];
     return {
       // Greedy decoding with the KV cache; every one of the newTokens is generated (no end token).
@@ -589,20 +612,83 @@ const END_TO_END_SETUP = {
   },
 };
 
-/** End-to-end rows, compared in tokens/s: one call is one training step or one whole generation. Our side
- * builds the library's models from the same sizes the PyTorch peer uses (pkg is the compiled package). */
-function endToEndRows() {
-  const row = (name, shape, spec, tokensPerCall) => ({
+/** A maker of end-to-end rows in tokens/s timed against `peer`; our side is setups[spec.kind]. */
+function tokensRow(peer, setups) {
+  return (name, shape, spec, tokensPerCall) => ({
     name,
     shape,
     unit: TOKENS,
     limit: null,
     work: tokensPerCall,
-    peers: ['torch'],
+    peers: [peer],
     spec,
     endToEnd: true,
-    setup: (addon, pkg, rowSpec) => END_TO_END_SETUP[rowSpec.kind](addon, pkg, rowSpec),
+    setup: (addon, pkg, rowSpec) => setups[rowSpec.kind](addon, pkg, rowSpec),
   });
+}
+
+/** Our side of the inference rows (the onnxruntime-node peer runs the same models exported to ONNX): forward
+ * passes in eval mode without autograd, and greedy generation with the KV cache as in e2e gpt generate. */
+const INFERENCE_SETUP = {
+  gptForward(addon, pkg, g) {
+    const model = new pkg.GPT(gptOptions(g)).eval();
+    const ids = pkg.tensor(randomIds(g.batch * g.context, g.vocab, 3), { shape: [g.batch, g.context] });
+    return {
+      run: () => pkg.noGrad(() => pkg.tidy(() => model.forward(ids).dataSync())),
+      dispose: () => {
+        ids.dispose();
+        model.dispose();
+      },
+    };
+  },
+  classifierForward(addon, pkg, c) {
+    const model = new pkg.EncoderClassifier(classifierOptions(c)).eval();
+    // Ids from 1: no padding, as the peer's attention_mask of ones says.
+    const values = randomIds(c.batch * c.length, c.vocab - 1, 5).map((v) => v + 1);
+    const ids = pkg.tensor(values, { shape: [c.batch, c.length] });
+    return {
+      run: () => pkg.noGrad(() => pkg.tidy(() => model.forward(ids).dataSync())),
+      dispose: () => {
+        ids.dispose();
+        model.dispose();
+      },
+    };
+  },
+  gptGenerate: (addon, pkg, g) => END_TO_END_SETUP.gptGenerate(addon, pkg, g),
+};
+
+/** Inference against onnxruntime-node running our models exported by io.exportOnnx, in tokens/s (a call is a
+ * forward over the batch, or a whole generation). */
+function inferenceRows() {
+  const row = tokensRow('onnxruntime', INFERENCE_SETUP);
+  const g = GPT_MODEL;
+  const c = CLASSIFIER_MODEL;
+  return [
+    row(
+      'inference gpt forward B8 T256',
+      `B=${g.batch} T=${g.context} d=${g.dModel}`,
+      { kind: 'gptForward', ...g },
+      g.batch * g.context,
+    ),
+    row(
+      'inference classifier forward B32 T128',
+      `B=${c.batch} T=${c.length} d=${c.dModel} layers=${c.layers}`,
+      { kind: 'classifierForward', ...c },
+      c.batch * c.length,
+    ),
+    row(
+      'inference gpt generate 200 from 16',
+      'B=1 prompt=16 new=200, KV caches',
+      { kind: 'gptGenerate', ...g, batch: 1, prompt: 16, newTokens: 200 },
+      200,
+    ),
+  ];
+}
+
+/** End-to-end rows, compared in tokens/s: one call is one training step or one whole generation. Our side
+ * builds the library's models from the same sizes the PyTorch peer uses (pkg is the compiled package). */
+function endToEndRows() {
+  const row = tokensRow('torch', END_TO_END_SETUP);
   const s = SEED_MODEL;
   const g = GPT_MODEL;
   return [
@@ -634,6 +720,7 @@ function allRows() {
     ...normRows(),
     ...memoryBoundRows(),
     ...endToEndRows(),
+    ...inferenceRows(),
     ...tokenizerRows(),
   ];
 }
@@ -650,5 +737,9 @@ module.exports = {
   adamwBytes,
   SEED_MODEL,
   GPT_MODEL,
+  CLASSIFIER_MODEL,
   seedModelOptions,
+  gptOptions,
+  classifierOptions,
+  randomIds,
 };

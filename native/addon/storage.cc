@@ -47,6 +47,7 @@ Napi::Function Storage::Define(Napi::Env env) {
                                         InstanceMethod<&Storage::Dispose>("dispose"),
                                         InstanceAccessor<&Storage::GetDisposed>("disposed"),
                                         InstanceAccessor<&Storage::GetByteLength>("byteLength"),
+                                        InstanceAccessor<&Storage::GetAddress>("address"),
                                         InstanceMethod<&Storage::ReadFloat32>("readFloat32"),
                                         InstanceMethod<&Storage::ReadInt32>("readInt32"),
                                         InstanceMethod<&Storage::Write>("write"),
@@ -117,6 +118,12 @@ Napi::Value Storage::GetDisposed(const Napi::CallbackInfo& info) { return Napi::
 
 Napi::Value Storage::GetByteLength(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+}
+
+// The memory's address as a BigInt (0n once disposed), for a collective of the MPI addon that reads and writes the
+// storage in place on its communication thread; the caller keeps the storage alive until the collective is done.
+Napi::Value Storage::GetAddress(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data_)));
 }
 
 namespace {

@@ -30,6 +30,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetByteLength(const Napi::CallbackInfo& info);
+  Napi::Value GetAddress(const Napi::CallbackInfo& info);
   Napi::Value ReadFloat32(const Napi::CallbackInfo& info);
   Napi::Value ReadInt32(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -32,12 +33,18 @@ bool passive_wait() {
 thread_local bool inside_parallel_region = false;
 
 // A job is a function plus a shared chunk counter that every participant (caller included) pulls from, so
-// uneven chunks balance themselves. Kernels come in quick succession (a training step launches hundreds, a
-// decoding step dozens of small ones), and waking a thread that sleeps on a condition variable takes tens of
-// microseconds, as long as a small kernel runs. So between jobs a worker first spins for a moment, watching the
-// generation counter, and only then sleeps; the caller spins the same way while it waits for the workers.
-// Spinning is skipped when the pool has more threads than the machine has cores, where it would steal the
-// time of the very threads it waits for, and with TN_WAIT_POLICY=passive.
+// uneven chunks balance themselves. The caller returns as soon as every chunk has *finished*, not when every
+// worker has checked in: on a shared machine a worker may be descheduled for milliseconds, and waiting for one
+// that has nothing left to do made two threads slower than one. A worker that wakes late therefore may touch a
+// job whose caller has already returned, so each job lives in its own reference-counted Job, and the function
+// it points to is only called for a chunk taken before the last one finished, while the caller still waits.
+//
+// Kernels come in quick succession (a training step launches hundreds, a decoding step dozens of small ones),
+// and waking a thread that sleeps on a condition variable takes tens of microseconds, as long as a small kernel
+// runs. So between jobs a worker first spins for a moment, watching the generation counter, and only then
+// sleeps; the caller spins the same way while it waits for the last chunks. Spinning is skipped when the pool
+// has more threads than the machine has cores, where it would steal the time of the very threads it waits for,
+// and with TN_WAIT_POLICY=passive.
 class Pool {
  public:
   explicit Pool(int threads) { resize(threads); }
@@ -52,8 +59,6 @@ class Pool {
     const unsigned cores = std::thread::hardware_concurrency();
     spin_ = !passive_wait() && (cores == 0 || static_cast<unsigned>(threads_) <= cores);
     stopping_.store(false);
-    // New workers start at the current generation: one that started at 0 would take the last finished job
-    // for a new one and decrement pending_workers_ once too often, which can leave run() waiting forever.
     const uint64_t current = generation_.load();
     for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, current] { worker_loop(current); });
   }
@@ -64,26 +69,33 @@ class Pool {
       for (int64_t c = 0; c < chunks; ++c) chunk_fn(c);
       return;
     }
+    auto job = std::make_shared<Job>(chunk_fn, chunks);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &chunk_fn;
-      job_chunks_ = chunks;
-      next_chunk_.store(0);
-      pending_workers_.store(static_cast<int>(workers_.size()));
+      job_ = job;
       generation_.fetch_add(1, std::memory_order_release);  // publishes the job to spinning workers
     }
     wake_.notify_all();
     inside_parallel_region = true;
-    drain();
+    drain(*job);
     inside_parallel_region = false;
-    if (!spin_until([this] { return pending_workers_.load(std::memory_order_acquire) == 0; })) {
+    if (!spin_until([&] { return job->finished(); })) {
       std::unique_lock<std::mutex> lock(mutex_);
-      done_.wait(lock, [this] { return pending_workers_.load(std::memory_order_acquire) == 0; });
+      done_.wait(lock, [&] { return job->finished(); });
     }
-    job_ = nullptr;
   }
 
  private:
+  struct Job {
+    Job(const std::function<void(int64_t)>& fn, int64_t chunks) : fn(fn), chunks(chunks) {}
+    bool finished() const { return done.load(std::memory_order_acquire) == chunks; }
+
+    const std::function<void(int64_t)>& fn;  // the caller's; valid until the last chunk finishes
+    const int64_t chunks;
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+
   // About as long as a futex wake-up costs on a virtual machine, a few times over.
   static constexpr std::chrono::microseconds kSpinTime{200};
 
@@ -109,8 +121,14 @@ class Pool {
 #endif
   }
 
-  void drain() {
-    for (int64_t c = next_chunk_.fetch_add(1); c < job_chunks_; c = next_chunk_.fetch_add(1)) (*job_)(c);
+  // Runs chunks of `job` until none is left; returns whether this thread finished the job's last chunk.
+  static bool drain(Job& job) {
+    bool finished_last = false;
+    for (int64_t c = job.next.fetch_add(1); c < job.chunks; c = job.next.fetch_add(1)) {
+      job.fn(c);
+      finished_last = job.done.fetch_add(1, std::memory_order_acq_rel) + 1 == job.chunks;
+    }
+    return finished_last;
   }
 
   void worker_loop(uint64_t seen) {
@@ -121,10 +139,14 @@ class Pool {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, woken);
       }
-      if (stopping_.load()) return;
-      seen = generation_.load(std::memory_order_acquire);
-      drain();
-      if (pending_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::shared_ptr<Job> job;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopping_.load()) return;
+        seen = generation_.load(std::memory_order_acquire);
+        job = job_;
+      }
+      if (drain(*job)) {
         // Under the mutex, so the caller cannot be between its check and its wait.
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_one();
@@ -146,12 +168,9 @@ class Pool {
   bool spin_ = true;
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // one parallel_for at a time
-  std::mutex mutex_;
+  std::mutex mutex_;      // guards job_ and the sleeping side of wake_/done_
   std::condition_variable wake_, done_;
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t job_chunks_ = 0;
-  std::atomic<int64_t> next_chunk_{0};
-  std::atomic<int> pending_workers_{0};
+  std::shared_ptr<Job> job_;  // the newest job; older ones live on while a late worker holds them
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
 };

@@ -118,6 +118,7 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmBf16", Napi::Function::New<GemmBf16>(env, "gemmBf16"));
   exports.Set("castToBf16", Napi::Function::New<CastToBf16>(env, "castToBf16"));
   exports.Set("castFromBf16", Napi::Function::New<CastFromBf16>(env, "castFromBf16"));
+  RegisterNccl(env, exports);
 }
 
 }  // namespace tn

@@ -6,5 +6,7 @@
 namespace tn {
 
 void RegisterCuda(Napi::Env env, Napi::Object exports);
+// The NCCL collectives (nccl_binding.cc).
+void RegisterNccl(Napi::Env env, Napi::Object exports);
 
 }  // namespace tn

@@ -2,7 +2,13 @@
 // (accuracy, loss, per-class counts) and predict labels for new texts.
 import { noGrad } from '../autograd';
 import { DataLoader, disposeBatch } from '../data/dataloader';
-import { ByteLevelBPETokenizer, CharTokenizer, Tokenizer, WordTokenizer } from '../data/tokenizers';
+import {
+  ByteLevelBPETokenizer,
+  CharTokenizer,
+  HuggingFaceTokenizer,
+  Tokenizer,
+  WordTokenizer,
+} from '../data/tokenizers';
 import * as F from '../functional';
 import { writeFileAtomic } from '../io/atomic';
 import { EncoderClassifier } from '../models';
@@ -10,8 +16,19 @@ import type { Module } from '../nn/module';
 import { tensor, tidy } from '../tensor';
 import type { ClassificationBatch } from '../training/losses';
 import type { Metrics } from '../training/trainer';
-import { OptionSpec, UserError } from './args';
-import { loadModel, readTextFile, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
+import { OptionSpec, OptionValues, UserError } from './args';
+import {
+  checkSaveHf,
+  HUGGING_FACE_TRAIN_OPTIONS,
+  initialModel,
+  loadModel,
+  readTextFile,
+  runTraining,
+  saveTrainedHuggingFace,
+  seedFrom,
+  tokenizerOf,
+  trainOptions,
+} from './common';
 import type { CommandContext, TaskDefinition } from './tasks';
 
 interface LabelledText {
@@ -47,8 +64,13 @@ export function readLabelledTexts(file: string): LabelledText[] {
   return out;
 }
 
-/** [BOS] + the text's tokens, cut to maxLen: the first position is the classifier's [CLS]. */
+/** The ids a classifier reads: a Hugging Face tokenizer's own template (BERT: [CLS] text [SEP]; cut to maxLen
+ * keeping the closing token), else bos then the text. */
 function encodeText(tokenizer: Tokenizer, text: string, maxLen: number): Int32Array {
+  if (tokenizer instanceof HuggingFaceTokenizer) {
+    const ids = tokenizer.encode(text, { addSpecialTokens: true });
+    return Int32Array.from(ids.length <= maxLen ? ids : [...ids.slice(0, maxLen - 1), ids[ids.length - 1]]);
+  }
   return Int32Array.from([tokenizer.bosId, ...tokenizer.encode(text)].slice(0, maxLen));
 }
 
@@ -170,8 +192,12 @@ const TRAIN_OPTIONS: OptionSpec[] = [
     description: 'share of --data held out when there is no --val-data',
   },
   ...MODEL_OPTIONS,
+  ...HUGGING_FACE_TRAIN_OPTIONS,
   ...trainOptions({ lr: 5e-4, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
 ];
+
+/** What --init replaces (--max-len still cuts texts, to at most the loaded model's positions). */
+const NEW_MODEL_OPTIONS = MODEL_OPTIONS.filter((spec) => spec.name !== 'max-len');
 
 function buildTokenizer(kind: string, texts: string[], vocabSize: number): Tokenizer {
   if (kind === 'word') return WordTokenizer.fromCorpus(texts, { maxSize: vocabSize });
@@ -219,12 +245,19 @@ async function train(context: CommandContext): Promise<number> {
   const unknown = valRows.find((r) => !labels.includes(r.label));
   if (unknown !== undefined) throw new UserError(`held-out label '${unknown.label}' never occurs in the training data`);
   seedFrom(o);
-  const tokenizer = buildTokenizer(
-    o.tokenizer as string,
-    trainRows.map((r) => r.text),
-    o.vocabSize as number,
+  const init =
+    o.init === undefined ? null : initialModel(context, 'EncoderClassifier', NEW_MODEL_OPTIONS, labels.length);
+  const tokenizer =
+    init?.tokenizer ??
+    buildTokenizer(
+      o.tokenizer as string,
+      trainRows.map((r) => r.text),
+      o.vocabSize as number,
+    );
+  const maxLen = Math.min(
+    o.maxLen as number,
+    (init?.model as EncoderClassifier | undefined)?.config.maxLen ?? Infinity,
   );
-  const maxLen = o.maxLen as number;
   const encode = (r: LabelledText): EncodedExample => ({
     ids: encodeText(tokenizer, r.text, maxLen),
     label: labels.indexOf(r.label),
@@ -235,9 +268,34 @@ async function train(context: CommandContext): Promise<number> {
     valRows.length > 0
       ? classificationLoader(valRows.map(encode), o.batchSize as number, false, seed, tokenizer.padId)
       : null;
-  const model = new EncoderClassifier({
+  const model = (init?.model as EncoderClassifier | undefined) ?? newClassifier(o, tokenizer, labels.length, maxLen);
+  try {
+    checkSaveHf(context, model, tokenizer);
+    await runTraining('classify', context, {
+      model,
+      defaultMaxSteps: DEFAULT_MAX_STEPS,
+      trainLoader,
+      evalFn: valLoader === null ? undefined : (m) => evaluateClassifier(m, valLoader),
+      tokenizers: tokenizer,
+      config: model.config,
+      metadata: { labels, data: o.data, ...(init ? { init: o.init } : {}) },
+      bestMetric: valLoader === null ? 'loss' : 'accuracy',
+      bestMode: valLoader === null ? 'min' : 'max',
+    });
+    saveTrainedHuggingFace(context, model, tokenizer, {
+      ...init?.config,
+      id2label: Object.fromEntries(labels.map((label, i) => [String(i), label])),
+    });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+function newClassifier(o: OptionValues, tokenizer: Tokenizer, numClasses: number, maxLen: number): EncoderClassifier {
+  return new EncoderClassifier({
     vocabSize: tokenizer.vocabSize,
-    numClasses: labels.length,
+    numClasses,
     dModel: o.dModel as number,
     nhead: o.nhead as number,
     numLayers: o.numLayers as number,
@@ -247,22 +305,6 @@ async function train(context: CommandContext): Promise<number> {
     pooling: o.pooling as 'cls' | 'mean',
     padId: tokenizer.padId,
   });
-  try {
-    await runTraining('classify', context, {
-      model,
-      defaultMaxSteps: DEFAULT_MAX_STEPS,
-      trainLoader,
-      evalFn: valLoader === null ? undefined : (m) => evaluateClassifier(m, valLoader),
-      tokenizers: tokenizer,
-      config: model.config,
-      metadata: { labels, data: o.data },
-      bestMetric: valLoader === null ? 'loss' : 'accuracy',
-      bestMode: valLoader === null ? 'min' : 'max',
-    });
-    return 0;
-  } finally {
-    model.dispose();
-  }
 }
 
 /** The class probabilities (softmax of the logits) of each text, batchSize texts per forward. */

@@ -3,11 +3,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Tokenizer } from '../data/tokenizers';
-import { Model, ModelConfig, modelFromConfig } from '../models';
+import { fromHuggingFace, isHuggingFaceFolder, Model, ModelConfig, modelFromConfig, saveHuggingFace } from '../models';
+import type { HFConfig } from '../models';
+import { checkSaveHuggingFace } from '../models/huggingface';
 import type { Module } from '../nn/module';
 import { AdamW } from '../optim/adam';
 import { WarmupCosineLR } from '../optim/lr_scheduler';
 import { manualSeed } from '../tensor';
+import * as dist from '../distributed';
 import { Checkpoint, isCheckpoint, latestCheckpoint, loadCheckpoint } from '../training/checkpoint';
 import type { LossFn } from '../training/losses';
 import { EvalFn, ProgressMode, Trainer, TrainResult } from '../training/trainer';
@@ -99,6 +102,14 @@ export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSte
       description: 'progress display',
     },
     {
+      name: 'dist-timeout',
+      type: 'number',
+      min: 0,
+      exclusiveMin: true,
+      default: 600,
+      description: 'under mpirun/srun: seconds a collective may wait for the other ranks before the job is aborted',
+    },
+    {
       name: 'max-minutes',
       type: 'number',
       min: 0,
@@ -128,11 +139,12 @@ export function readJSONFile(file: string, what: string): unknown {
   }
 }
 
-/** A checkpoint folder, or a training output folder (its best/ checkpoint, else its newest step checkpoint). */
+/** A checkpoint folder, a Hugging Face model folder, or a training output folder (its best/ checkpoint, else its
+ * newest step checkpoint). */
 export function resolveCheckpoint(dir: string): string {
   if (!fs.existsSync(dir) && !fs.existsSync(`${path.resolve(dir)}.previous`))
     throw new UserError(`checkpoint not found: ${dir}`);
-  if (isCheckpoint(dir)) return dir;
+  if (isCheckpoint(dir) || isHuggingFaceFolder(dir)) return dir;
   const best = path.join(dir, 'best');
   if (isCheckpoint(best)) return best;
   const latest = latestCheckpoint(path.join(dir, 'checkpoints'));
@@ -140,8 +152,16 @@ export function resolveCheckpoint(dir: string): string {
   throw new UserError(`${dir} is neither a checkpoint nor a training folder with checkpoints`);
 }
 
-/** The task a checkpoint was trained for (from its metadata), or null. */
+/** The task of each Hugging Face model_type the CLI runs. */
+const HF_TASKS: Record<string, string> = { gpt2: 'lm', bert: 'classify', bart: 'seq2seq' };
+
+/** The task a checkpoint was trained for (from its metadata; for a Hugging Face folder, from its model_type), or
+ * null. */
 export function checkpointTask(dir: string): string | null {
+  if (isHuggingFaceFolder(dir)) {
+    const config = readJSONFile(path.join(dir, 'config.json'), 'model config') as HFConfig;
+    return HF_TASKS[config.model_type as string] ?? null;
+  }
   try {
     const resolved = resolveCheckpoint(dir);
     const state = JSON.parse(fs.readFileSync(path.join(resolved, 'trainer_state.json'), 'utf8')) as {
@@ -153,15 +173,153 @@ export function checkpointTask(dir: string): string | null {
   }
 }
 
-/** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode). The caller
- * disposes both the model and the returned checkpoint. */
-export function loadModel(dir: string, expectedType: string): { model: Model; checkpoint: Checkpoint } {
+/** The `train` options that start from a Hugging Face folder and write one at the end. */
+export const HUGGING_FACE_TRAIN_OPTIONS: OptionSpec[] = [
+  {
+    name: 'init',
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'fine-tune this Hugging Face model folder: its weights and tokenizer.json replace a new model',
+  },
+  {
+    name: 'save-hf',
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'also write the final model (and tokenizer) as a Hugging Face folder',
+  },
+];
+
+/** `--init DIR`: the Hugging Face model (of `expectedType`) and tokenizer to fine-tune. The options that would
+ * describe a new model (`newModelOptions`) must keep their defaults: they cannot apply to a loaded one. */
+export function initialModel(
+  context: CommandContext,
+  expectedType: string,
+  newModelOptions: readonly OptionSpec[],
+  numLabels?: number,
+): { model: Model; tokenizer: Tokenizer; config: HFConfig } {
+  const o = context.options;
+  const dir = o.init as string;
+  const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const conflicting = newModelOptions.filter((spec) => o[camel(spec.name)] !== spec.default);
+  if (conflicting.length > 0)
+    throw new UserError(`--${conflicting[0].name} describes a new model; with --init the model comes from ${dir}`, 2);
+  if (!isHuggingFaceFolder(dir)) throw new UserError(`--init ${dir} is not a Hugging Face model folder (config.json)`);
+  let loaded;
+  try {
+    loaded = fromHuggingFace(dir, numLabels === undefined ? {} : { numLabels });
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const { model, tokenizer, config } = loaded;
+  if (model.config.type !== expectedType || tokenizer === null) {
+    model.dispose();
+    throw new UserError(
+      tokenizer === null
+        ? `--init ${dir} has no tokenizer.json`
+        : `--init ${dir} holds a ${String(config.model_type)} model (${model.config.type}), this task trains a ${expectedType}`,
+    );
+  }
+  return { model, tokenizer, config };
+}
+
+/** Before training: a model that `--save-hf` could not write is a usage error now, not after the run. */
+export function checkSaveHf(context: CommandContext, model: Model, tokenizer: Tokenizer): void {
+  if (context.options.saveHf === undefined) return;
+  try {
+    checkSaveHuggingFace(model, { tokenizer });
+  } catch (e) {
+    throw new UserError(`--save-hf: ${(e as Error).message}`, 2);
+  }
+}
+
+/** `--save-hf DIR`: the trained model as a Hugging Face folder, keeping the keys of the folder it started from. */
+export function saveTrainedHuggingFace(
+  context: CommandContext,
+  model: Model,
+  tokenizer: Tokenizer,
+  config: HFConfig = {},
+): void {
+  const dir = context.options.saveHf as string | undefined;
+  if (dir === undefined) return;
+  try {
+    saveHuggingFace(model, dir, { tokenizer, config });
+  } catch (e) {
+    throw new UserError(`--save-hf: ${(e as Error).message}`);
+  }
+  context.io.stdout.write(`hugging face folder: ${dir}\n`);
+}
+
+/** The metadata a task reads from a checkpoint, taken from a Hugging Face config: the classifier's label names
+ * (id2label in id order), the decoder's start and end tokens. */
+function huggingFaceMetadata(config: HFConfig): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { task: HF_TASKS[config.model_type as string] };
+  const id2label = config.id2label as Record<string, string> | undefined;
+  if (id2label !== null && typeof id2label === 'object')
+    metadata.labels = Object.keys(id2label)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((id) => String(id2label[id]));
+  for (const [key, name] of [
+    ['decoder_start_token_id', 'decoderStartId'],
+    ['eos_token_id', 'eosId'],
+  ])
+    if (typeof config[key] === 'number') metadata[name] = config[key];
+  return metadata;
+}
+
+/** A Hugging Face model folder as a checkpoint (no training state): its model, tokenizer.json and metadata. */
+function loadHuggingFace(dir: string, expectedType: string | null): { model: Model; checkpoint: Checkpoint } {
+  let loaded;
+  try {
+    loaded = fromHuggingFace(dir);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const { model, tokenizer, config } = loaded;
+  if (expectedType !== null && model.config.type !== expectedType) {
+    model.dispose();
+    throw new UserError(
+      `${dir} holds a ${String(config.model_type)} model (${model.config.type}), this command needs a ${expectedType}`,
+    );
+  }
+  if (
+    expectedType === 'EncoderClassifier' &&
+    model.config.type === 'EncoderClassifier' &&
+    model.config.numClasses === 0
+  ) {
+    model.dispose();
+    throw new UserError(
+      `${dir} holds a BERT encoder without a classification head (${String((config.architectures as string[] | undefined)?.[0] ?? 'BertModel')}); fine-tune a BertForSequenceClassification from it first`,
+    );
+  }
+  const checkpoint: Checkpoint = {
+    dir,
+    modelState: new Map(),
+    optimizerState: null,
+    optimizerType: null,
+    schedulerState: null,
+    schedulerType: null,
+    trainer: null,
+    rngState: null,
+    dataLoaderState: null,
+    tokenizers: tokenizer === null ? {} : { default: tokenizer },
+    config: model.config,
+    metadata: huggingFaceMetadata(config),
+    dispose: () => {},
+  };
+  return { model, checkpoint };
+}
+
+/** Rebuilds the model of a checkpoint from its config.json and loads its weights (in eval mode); a Hugging Face
+ * model folder loads through fromHuggingFace. expectedType null takes any model type. The caller disposes both the
+ * model and the returned checkpoint. */
+export function loadModel(dir: string, expectedType: string | null): { model: Model; checkpoint: Checkpoint } {
+  if (isHuggingFaceFolder(dir)) return loadHuggingFace(dir, expectedType);
   const checkpoint = loadCheckpoint(resolveCheckpoint(dir));
   try {
     const config = checkpoint.config as ModelConfig | null;
     if (config === null || typeof config !== 'object')
       throw new UserError(`checkpoint ${checkpoint.dir} has no config.json`);
-    if (config.type !== expectedType)
+    if (expectedType !== null && config.type !== expectedType)
       throw new UserError(
         `checkpoint ${checkpoint.dir} holds a ${String(config.type)}, this command needs a ${expectedType}`,
       );
@@ -228,6 +386,12 @@ export function seedFrom(options: OptionValues): void {
 /** AdamW + warmup/cosine schedule + Trainer from the common train options; logs to stderr, summary to stdout. */
 export async function runTraining<B>(task: string, context: CommandContext, run: TrainingRun<B>): Promise<TrainResult> {
   const o = context.options;
+  // Under a launcher (mpirun, srun) every process trains on its shard of the data; the Trainer takes it from here.
+  if (dist.launcherInfo() !== null) dist.init({ timeout: o.distTimeout as number });
+  const { rank, worldSize } = dist.processGroup();
+  const stderr = rank === 0 ? context.io.stderr : { write: () => true };
+  // Sharded before the schedule counts the batches of an epoch (the Trainer would shard it too).
+  if (worldSize > 1) run.trainLoader.setShard?.({ rank, worldSize });
   const epochs = o.epochs as number | undefined;
   const maxSteps = (o.maxSteps as number | undefined) ?? (epochs === undefined ? run.defaultMaxSteps : undefined);
   if (maxSteps === undefined && epochs === undefined) throw new UserError('give --max-steps or --epochs', 2);
@@ -262,7 +426,7 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
     const saved = savedSchedule(resumeDir);
     if (saved !== null) {
       if (saved.totalSteps < totalSteps)
-        context.io.stderr.write(
+        stderr.write(
           `${task}: note: the learning-rate schedule of ${resumeDir} ends at step ${saved.totalSteps}; later steps use its final lr\n`,
         );
       schedule = saved;
@@ -311,10 +475,10 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   });
   context.onInterrupt(() => trainer.stop());
   if (o.resume === 'auto' && resumeDir === null)
-    context.io.stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
-  else if (resumeDir !== null) context.io.stderr.write(`${task}: resuming from ${resumeDir}\n`);
-  context.io.stderr.write(
-    `${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}\n`,
+    stderr.write(`${task}: no checkpoint in ${outDir} yet, starting a new run\n`);
+  else if (resumeDir !== null) stderr.write(`${task}: resuming from ${resumeDir}\n`);
+  stderr.write(
+    `${task}: training a model of ${run.model.numParameters().toLocaleString('en-US')} parameters for ${totalSteps} steps into ${outDir}${worldSize > 1 ? ` on ${worldSize} processes` : ''}\n`,
   );
   try {
     started = Date.now();
@@ -324,11 +488,12 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
           .map(([k, v]) => `${k} ${v.toFixed(4)}`)
           .join(', ')}`
       : '';
-    context.io.stdout.write(
-      `${result.stopped ? 'stopped' : 'done'} at step ${result.step}: loss ${result.lastLoss === null ? '-' : result.lastLoss.toFixed(4)}${evalText}\n` +
-        `checkpoint: ${result.checkpoint}\n` +
-        `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
-    );
+    if (rank === 0)
+      context.io.stdout.write(
+        `${result.stopped ? 'stopped' : 'done'} at step ${result.step}: loss ${result.lastLoss === null ? '-' : result.lastLoss.toFixed(4)}${evalText}\n` +
+          `checkpoint: ${result.checkpoint}\n` +
+          `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
+      );
     return result;
   } finally {
     optimizer.dispose();

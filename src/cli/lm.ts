@@ -8,7 +8,18 @@ import { writeFileAtomic } from '../io/atomic';
 import { evaluateLoss } from '../training/evaluate';
 import type { Metrics } from '../training/trainer';
 import { OptionSpec, UserError } from './args';
-import { loadModel, readTextFile, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
+import {
+  checkSaveHf,
+  HUGGING_FACE_TRAIN_OPTIONS,
+  initialModel,
+  loadModel,
+  readTextFile,
+  runTraining,
+  saveTrainedHuggingFace,
+  seedFrom,
+  tokenizerOf,
+  trainOptions,
+} from './common';
 import type { CommandContext, TaskDefinition } from './tasks';
 
 const DEFAULT_MAX_STEPS = 2000;
@@ -43,8 +54,14 @@ const TRAIN_OPTIONS: OptionSpec[] = [
     default: 0.1,
     description: 'share of the text (its end) held out for evaluation',
   },
+  ...HUGGING_FACE_TRAIN_OPTIONS,
   ...trainOptions({ lr: 1e-3, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
 ];
+
+/** What --init replaces (--block-size still sets the windows, to at most the loaded model's context). */
+const NEW_MODEL_OPTIONS = TRAIN_OPTIONS.filter((spec) =>
+  ['tokenizer', 'vocab-size', 'd-model', 'nhead', 'num-layers', 'dim-feedforward', 'dropout'].includes(spec.name),
+);
 
 const GENERATE_OPTIONS: OptionSpec[] = [
   {
@@ -87,12 +104,14 @@ async function train(context: CommandContext): Promise<number> {
   const text = readTextFile(o.data as string, 'data file');
   if (text.length === 0) throw new UserError(`data file ${o.data as string} is empty`);
   seedFrom(o);
+  const init = o.init === undefined ? null : initialModel(context, 'GPT', NEW_MODEL_OPTIONS);
   const tokenizer: Tokenizer =
-    o.tokenizer === 'bpe'
+    init?.tokenizer ??
+    (o.tokenizer === 'bpe'
       ? ByteLevelBPETokenizer.train([text], { vocabSize: o.vocabSize as number })
-      : CharTokenizer.fromCorpus([text]);
+      : CharTokenizer.fromCorpus([text]));
   const ids = tokenizer.encode(text);
-  const blockSize = o.blockSize as number;
+  const blockSize = Math.min(o.blockSize as number, (init?.model as GPT | undefined)?.config.contextLength ?? Infinity);
   const valTokens = Math.floor(ids.length * (o.valFraction as number));
   const trainIds = ids.slice(0, ids.length - valTokens);
   if (trainIds.length < 2)
@@ -101,16 +120,19 @@ async function train(context: CommandContext): Promise<number> {
   const trainLoader = new LanguageModelDataLoader(trainIds, { ...loaderOptions, shuffle: true });
   const valLoader =
     valTokens >= 2 ? new LanguageModelDataLoader(ids.slice(ids.length - valTokens), loaderOptions) : null;
-  const model = new GPT({
-    vocabSize: tokenizer.vocabSize,
-    contextLength: blockSize,
-    dModel: o.dModel as number,
-    nhead: o.nhead as number,
-    numLayers: o.numLayers as number,
-    dimFeedforward: (o.dimFeedforward as number | undefined) ?? 4 * (o.dModel as number),
-    dropout: o.dropout as number,
-  });
+  const model =
+    (init?.model as GPT | undefined) ??
+    new GPT({
+      vocabSize: tokenizer.vocabSize,
+      contextLength: blockSize,
+      dModel: o.dModel as number,
+      nhead: o.nhead as number,
+      numLayers: o.numLayers as number,
+      dimFeedforward: (o.dimFeedforward as number | undefined) ?? 4 * (o.dModel as number),
+      dropout: o.dropout as number,
+    });
   try {
+    checkSaveHf(context, model, tokenizer);
     await runTraining('lm', context, {
       model,
       defaultMaxSteps: DEFAULT_MAX_STEPS,
@@ -118,8 +140,9 @@ async function train(context: CommandContext): Promise<number> {
       evalFn: valLoader === null ? undefined : (m) => languageModelLoss(m, valLoader),
       tokenizers: tokenizer,
       config: model.config,
-      metadata: { data: o.data, tokenizer: o.tokenizer },
+      metadata: { data: o.data, tokenizer: init ? 'init' : o.tokenizer, ...(init ? { init: o.init } : {}) },
     });
+    saveTrainedHuggingFace(context, model, tokenizer, init?.config);
     return 0;
   } finally {
     model.dispose();

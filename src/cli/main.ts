@@ -7,16 +7,19 @@ import {
   findOptionValues,
   formatOptions,
   OptionSpec,
+  OptionValues,
   parseArgs,
   resolveOptions,
   suggestion,
   UserError,
 } from './args';
 import { checkpointTask } from './common';
+import { EXPORT_OPTIONS, EXPORT_SUMMARY, exportHelp, runExport } from './export';
 import { runServe, SERVE_OPTIONS, SERVE_SUMMARY, ServeHooks, serveHelp } from './serve';
 import { CliIO, CommandName, COMMANDS, getTask, listTasks, TaskCommand, TaskDefinition } from './tasks';
 import { classifyTask } from './classify';
 import { g2pTask } from './g2p';
+import { seq2seqTask } from './seq2seq';
 import { lmTask } from './lm';
 import { registerTask } from './tasks';
 
@@ -25,6 +28,7 @@ export const PROGRAM = 'transformer-native';
 registerTask(lmTask);
 registerTask(classifyTask);
 registerTask(g2pTask);
+registerTask(seq2seqTask);
 
 const CONFIG_OPTION: OptionSpec = {
   name: 'config',
@@ -74,12 +78,14 @@ function mainHelp(): string {
     `Usage: ${PROGRAM} <command> --task NAME [options]`,
     `       ${PROGRAM} <task> <command> [options]`,
     `       ${PROGRAM} serve --checkpoint DIR [options]`,
+    `       ${PROGRAM} export --checkpoint DIR --format onnx --out FILE [options]`,
     '',
     'Train and run Transformers from the command line.',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.padEnd(width)}${COMMAND_SUMMARIES[c]}`),
     `  ${'serve'.padEnd(width)}${SERVE_SUMMARY} (any task; --checkpoint DIR)`,
+    `  ${'export'.padEnd(width)}${EXPORT_SUMMARY}`,
     '',
     'Tasks:',
     ...tasks.map((t) => `  ${t.name.padEnd(width)}${t.description} (${Object.keys(t.commands).join(', ')})`),
@@ -151,19 +157,38 @@ export interface MainOptions {
   serve?: Pick<ServeHooks, 'load' | 'onListening'>;
 }
 
-/** `serve --checkpoint DIR [options]`: not a task's command, since it serves a checkpoint of any task. */
-async function serve(args: string[], io: CliIO, options: MainOptions): Promise<number> {
-  const parsed = parseArgs(args, [...SERVE_OPTIONS, CONFIG_OPTION], 'serve');
+/** The options of a command that is not a task's (serve, export), flags over its --config file; null when
+ * --help was asked for (and printed). */
+function checkpointCommandOptions(
+  command: string,
+  specs: OptionSpec[],
+  help: string,
+  args: string[],
+  io: CliIO,
+): OptionValues | null {
+  const parsed = parseArgs(args, [...specs, CONFIG_OPTION], command);
   if (parsed.help) {
-    io.stdout.write(serveHelp(PROGRAM, [CONFIG_OPTION]));
-    return 0;
+    io.stdout.write(help);
+    return null;
   }
   if (parsed.positionals.length > 0)
-    throw new UserError(`unexpected argument '${parsed.positionals[0]}' for 'serve' (options start with --)`, 2);
+    throw new UserError(`unexpected argument '${parsed.positionals[0]}' for '${command}' (options start with --)`, 2);
   const configFile = parsed.values[camelCase(CONFIG_OPTION.name)] as string | undefined;
   const config = configFile === undefined ? null : readConfig(configFile);
-  const values = resolveOptions(SERVE_OPTIONS, parsed, config, `config file ${configFile}`);
+  return resolveOptions(specs, parsed, config, `config file ${configFile}`);
+}
+
+/** `serve --checkpoint DIR [options]`: not a task's command, since it serves a checkpoint of any task. */
+async function serve(args: string[], io: CliIO, options: MainOptions): Promise<number> {
+  const values = checkpointCommandOptions('serve', SERVE_OPTIONS, serveHelp(PROGRAM, [CONFIG_OPTION]), args, io);
+  if (values === null) return 0;
   return runServe(values, io, { onInterrupt: options.onInterrupt ?? (() => undefined), ...options.serve });
+}
+
+/** `export --checkpoint DIR --format onnx --out FILE`: like serve, a command on a checkpoint of any task. */
+function exportCommand(args: string[], io: CliIO): number {
+  const values = checkpointCommandOptions('export', EXPORT_OPTIONS, exportHelp(PROGRAM, [CONFIG_OPTION]), args, io);
+  return values === null ? 0 : runExport(values, io);
 }
 
 /** Runs the CLI on argv (without the node and script paths); resolves to the exit code. */
@@ -175,6 +200,7 @@ export async function main(
   let command: CommandName | undefined;
   let taskName: string | undefined;
   let serving = false;
+  let exporting = false;
   try {
     const args = [...argv];
     if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
@@ -207,8 +233,14 @@ export async function main(
       serving = true;
       return await serve(args, io, options);
     }
+    if (first === 'export') {
+      if (taskName !== undefined)
+        throw new UserError(`'export' takes no task: it exports the model of the checkpoint it is given`, 2);
+      exporting = true;
+      return exportCommand(args, io);
+    }
     if (!(COMMANDS as readonly string[]).includes(first)) {
-      const known = [...COMMANDS, 'serve', ...listTasks().map((t) => t.name)];
+      const known = [...COMMANDS, 'serve', 'export', ...listTasks().map((t) => t.name)];
       throw new UserError(
         `unknown command '${first}'${suggestion(first, known)}. Run '${PROGRAM} --help' for the commands.`,
         2,
@@ -276,6 +308,7 @@ export async function main(
     if (err instanceof UserError) {
       io.stderr.write(`${PROGRAM}: error: ${err.message}\n`);
       if (err.exitCode === 2 && serving) io.stderr.write(`Run '${PROGRAM} serve --help' for usage.\n`);
+      if (err.exitCode === 2 && exporting) io.stderr.write(`Run '${PROGRAM} export --help' for usage.\n`);
       if (err.exitCode === 2 && command !== undefined) {
         const known = taskName !== undefined && getTask(taskName)?.commands[command] !== undefined;
         io.stderr.write(`Run '${PROGRAM} ${command}${known ? ` --task ${taskName}` : ''} --help' for usage.\n`);

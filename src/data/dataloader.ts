@@ -25,6 +25,18 @@ export interface BatchingOptions {
   bucketSize?: number;
   /** Drop the last batch of an epoch if it has fewer than batchSize examples (needs batchSize; default false). */
   dropLast?: boolean;
+  /** This process's part of each epoch in data-parallel training (the Trainer sets it in a dist job). */
+  shard?: Shard;
+}
+
+/** PyTorch's DistributedSampler semantics: each epoch's (seeded) order is split into worldSize disjoint parts, rank r
+ * taking the examples at positions r, r + worldSize, r + 2 * worldSize...; when the count does not divide, the order
+ * is padded with its first examples (default) or its tail is dropped (dropLast), so every rank gets the same number
+ * of examples. With maxTokens, every rank stops at the fewest batches any rank has, so the ranks stay in step. */
+export interface Shard {
+  rank: number;
+  worldSize: number;
+  dropLast?: boolean;
 }
 
 export interface DataLoaderOptions<E, B> extends BatchingOptions {
@@ -38,6 +50,27 @@ export interface DataLoaderOptions<E, B> extends BatchingOptions {
 export interface LoaderState {
   epoch: number;
   position: number;
+  /** The ranks that shared each epoch when the state was saved (absent: 1). Restoring with another world size moves
+   * the position to the same share of the epoch. */
+  worldSize?: number;
+}
+
+function checkShard(owner: string, shard: Shard): Required<Shard> {
+  if (shard === null || typeof shard !== 'object') throw new TypeError(`${owner}: shard must be { rank, worldSize }`);
+  assertPositiveInt(owner, 'shard.worldSize', shard.worldSize);
+  assertPositiveInt(owner, 'shard.rank', shard.rank, { allowZero: true });
+  if (shard.rank >= shard.worldSize)
+    throw new RangeError(`${owner}: shard.rank ${shard.rank} is not below shard.worldSize ${shard.worldSize}`);
+  return { rank: shard.rank, worldSize: shard.worldSize, dropLast: shard.dropLast ?? false };
+}
+
+/** Rank `shard.rank`'s part of an epoch's order (see Shard). */
+function shardOrder(order: number[], shard: Required<Shard>): number[] {
+  const { rank, worldSize } = shard;
+  const perRank = shard.dropLast ? Math.floor(order.length / worldSize) : Math.ceil(order.length / worldSize);
+  const mine: number[] = [];
+  for (let i = 0; i < perRank; i++) mine.push(order[(rank + i * worldSize) % order.length]);
+  return order.length === 0 ? [] : mine;
 }
 
 export class DataLoader<E, B> implements Iterable<B> {
@@ -54,6 +87,7 @@ export class DataLoader<E, B> implements Iterable<B> {
   private currentEpoch = 0;
   private position = 0;
   private cachedPlan: { epoch: number; batches: number[][] } | null = null;
+  private shardOf: Required<Shard> | null = null;
 
   constructor(examples: readonly E[], options: DataLoaderOptions<E, B>) {
     const owner = 'DataLoader';
@@ -73,6 +107,7 @@ export class DataLoader<E, B> implements Iterable<B> {
     this.maxTokens = maxTokens ?? null;
     this.shuffle = options.shuffle ?? false;
     this.seed = seed;
+    if (options.shard !== undefined) this.shardOf = checkShard(owner, options.shard);
     this.bucketByLength = options.bucketByLength ?? false;
     this.dropLast = options.dropLast ?? false;
     this.collate = options.collate;
@@ -110,12 +145,43 @@ export class DataLoader<E, B> implements Iterable<B> {
     return this.batchesOf(epoch);
   }
 
+  /** This process's part of each epoch, or null when it iterates whole epochs. */
+  get shard(): Readonly<Required<Shard>> | null {
+    return this.shardOf;
+  }
+
+  /** Iterates only rank `shard.rank`'s part of each epoch from now on (null: whole epochs again). The position
+   * within the current epoch is kept, as a state restored with another world size (see loadState). */
+  setShard(shard: Shard | null): void {
+    const next = shard === null ? null : checkShard('DataLoader.setShard', shard);
+    const state = this.state();
+    this.shardOf = next;
+    this.cachedPlan = null;
+    this.loadState(state);
+  }
+
   /** plan() for an epoch already checked. */
   private batchesOf(epoch: number): ReadonlyArray<readonly number[]> {
     if (this.cachedPlan?.epoch === epoch) return this.cachedPlan.batches;
+    const shard = this.shardOf;
+    let batches = this.batchesFor(epoch, shard);
+    // Token budgets make the ranks' batch counts differ: all stop at the smallest, so that they stay in step.
+    if (shard !== null && this.maxTokens !== null) {
+      let fewest = batches.length;
+      for (let rank = 0; rank < shard.worldSize; rank++)
+        if (rank !== shard.rank) fewest = Math.min(fewest, this.batchesFor(epoch, { ...shard, rank }).length);
+      batches = batches.slice(0, fewest);
+    }
+    this.cachedPlan = { epoch, batches };
+    return batches;
+  }
+
+  /** The batches of an epoch for one shard (or the whole epoch). */
+  private batchesFor(epoch: number, shard: Required<Shard> | null): number[][] {
     const random = seededRandom(this.seed, epoch);
-    const order = Array.from(this.examples, (_, i) => i);
+    let order = Array.from(this.examples, (_, i) => i);
     if (this.shuffle) shuffleInPlace(order, random);
+    if (shard !== null) order = shardOrder(order, shard);
     const lengths = this.lengths;
     if (this.bucketByLength && lengths !== null) {
       for (let start = 0; start < order.length; start += this.bucketSize) {
@@ -142,7 +208,6 @@ export class DataLoader<E, B> implements Iterable<B> {
     }
     if (batch.length > 0 && !(this.dropLast && batch.length < (this.batchSize as number))) batches.push(batch);
     if (this.bucketByLength && this.shuffle) shuffleInPlace(batches, random);
-    this.cachedPlan = { epoch, batches };
     return batches;
   }
 
@@ -173,16 +238,26 @@ export class DataLoader<E, B> implements Iterable<B> {
 
   /** A copy of the state, to store with a checkpoint. */
   state(): LoaderState {
-    return { epoch: this.currentEpoch, position: this.position };
+    const state: LoaderState = { epoch: this.currentEpoch, position: this.position };
+    if (this.shardOf !== null) state.worldSize = this.shardOf.worldSize;
+    return state;
   }
 
   /** Restores a state: iteration continues with batch `position` of `epoch`. */
   loadState(state: LoaderState): void {
     if (state === null || typeof state !== 'object')
       throw new TypeError('DataLoader.loadState: state must be { epoch, position }');
-    const { epoch, position } = state;
+    const { epoch } = state;
     assertPositiveInt('DataLoader.loadState', 'epoch', epoch, { allowZero: true });
     const batches = this.batchesOf(epoch).length;
+    let position = state.position;
+    const savedWorld = state.worldSize ?? 1;
+    assertPositiveInt('DataLoader.loadState', 'worldSize', savedWorld);
+    const world = this.shardOf?.worldSize ?? 1;
+    // Each rank had handed out `position` batches of its part: the same share of the epoch here. Exact when the
+    // batches seen divide among the new ranks; otherwise rounded down, so a few examples come round again.
+    if (savedWorld !== world && Number.isInteger(position))
+      position = Math.min(batches, Math.floor((position * savedWorld) / world));
     if (!Number.isInteger(position) || position < 0 || position > batches)
       throw new RangeError(`DataLoader.loadState: position ${position} is outside [0, ${batches}] for epoch ${epoch}`);
     this.currentEpoch = epoch;

@@ -25,12 +25,14 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function writeAndSync(file: string, data: Uint8Array | string): void {
+function writeAndSync(file: string, data: Uint8Array | string | readonly Uint8Array[]): void {
   const fd = fs.openSync(file, 'wx');
   try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let written = 0;
-    while (written < bytes.byteLength) written += fs.writeSync(fd, bytes, written, bytes.byteLength - written);
+    const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+    for (const bytes of chunks) {
+      let written = 0;
+      while (written < bytes.byteLength) written += fs.writeSync(fd, bytes, written, bytes.byteLength - written);
+    }
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -57,6 +59,42 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     throw e;
   }
   fsyncDir(dir);
+}
+
+/** A file for writeFilesAtomic: its path and its content, whole or in chunks written one after another (a
+ * content over the largest Buffer needs no copy into one). */
+export interface AtomicFile {
+  path: string;
+  data: Uint8Array | readonly Uint8Array[];
+}
+
+/** Writes several files that belong together (a model and its external data): each goes to a temporary file in
+ * its directory and is fsynced; only when all are written are they renamed over their targets. A target that is a
+ * directory is an error before anything is written. On failure every temporary file is removed and no target is
+ * touched (should a rename itself fail midway, the files it had created are removed again). */
+export function writeFilesAtomic(files: readonly AtomicFile[]): void {
+  const temps: Array<[string, string]> = [];
+  const created: string[] = [];
+  try {
+    for (const file of files) {
+      const target = path.resolve(file.path);
+      if (fs.existsSync(target) && fs.statSync(target).isDirectory())
+        throw Object.assign(new Error(`writeFilesAtomic: ${target} is a directory`), { code: 'EISDIR' });
+      const temp = path.join(path.dirname(target), `.${path.basename(target)}.${uniqueSuffix()}.tmp`);
+      temps.push([temp, target]);
+      writeAndSync(temp, file.data);
+    }
+    for (const [temp, target] of temps) {
+      const existed = fs.existsSync(target);
+      fs.renameSync(temp, target);
+      if (!existed) created.push(target);
+    }
+  } catch (e) {
+    // A rename that fails after others went through takes back the files that did not exist before.
+    for (const file of [...temps.map(([temp]) => temp), ...created]) fs.rmSync(file, { force: true });
+    throw e;
+  }
+  for (const dir of new Set(temps.map(([, target]) => path.dirname(target)))) fsyncDir(dir);
 }
 
 /** The name a directory's previous version is moved to while replaceDirAtomic swaps in the new one. */

@@ -4,7 +4,9 @@ import * as F from '../functional';
 import { noGrad } from '../autograd';
 import { fmtShape } from '../checks';
 import { Module } from '../nn';
+import { kernels } from '../backend';
 import { compareScalar } from '../ops/elementwise';
+import { randomFillKernel } from '../ops/random';
 import { normal, Tensor, zeros } from '../tensor';
 
 /** Checks that ids is an int32 [B, T] tensor with T >= 1. */
@@ -66,13 +68,18 @@ export class TiedLinear extends Module {
   }
 }
 
-/** Overwrites a parameter with N(0, std) samples (outside autograd); a padding row is zeroed again. */
+/** Overwrites a parameter with N(0, std) samples (the values normal(shape, 0, std, { seed }) draws), in place:
+ * no temporary as big as the parameter, so building a large model needs only its own memory. A padding row is
+ * zeroed again. */
 export function fillNormal(param: Tensor, std: number, seed: number, paddingRow: number | null = null): void {
-  noGrad(() => {
-    const values = normal(param.shape, 0, std, { seed });
-    param.copy_(values);
-    values.dispose();
-  });
+  if (param.storage.byteLength === param.size * 4)
+    randomFillKernel(kernels(param.device), { dst: param.storage, n: param.size, dist: 'normal', seed, a: 0, b: std });
+  else
+    noGrad(() => {
+      const values = normal(param.shape, 0, std, { seed });
+      param.copy_(values);
+      values.dispose();
+    });
   if (paddingRow !== null) {
     const width = param.shape[1];
     param.storage.write(new Float32Array(width), paddingRow * width);

@@ -26,6 +26,13 @@ export function nonNegativeInt(op: string, name: string, value: unknown, fallbac
   return v;
 }
 
+export function positiveNumber(op: string, name: string, value: unknown, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))
+    throw new RangeError(`${op}: ${name} must be a positive number, got ${String(v)}`);
+  return v;
+}
+
 export function dropoutRate(op: string, value: unknown, fallback: number): number {
   const v = value ?? fallback;
   if (typeof v !== 'number' || !(v >= 0 && v < 1))

@@ -26,6 +26,7 @@ import {
   flag,
   optionalSeed,
   positiveInt,
+  positiveNumber,
 } from './config';
 
 export interface GPTOptions {
@@ -37,7 +38,10 @@ export interface GPTOptions {
   numLayers: number;
   dimFeedforward?: number;
   dropout?: number;
-  activation?: 'relu' | 'gelu';
+  /** 'gelu' is the erf form, 'gelu_tanh' the tanh approximation GPT-2 uses. */
+  activation?: 'relu' | 'gelu' | 'gelu_tanh';
+  /** Epsilon of every LayerNorm (GPT-2's layer_norm_epsilon). */
+  layerNormEps?: number;
   normFirst?: boolean;
   /** The LM head reuses the token embedding matrix. */
   tieEmbeddings?: boolean;
@@ -56,6 +60,7 @@ const KEYS = [
   'dimFeedforward',
   'dropout',
   'activation',
+  'layerNormEps',
   'normFirst',
   'tieEmbeddings',
   'seed',
@@ -77,7 +82,8 @@ function resolveConfig(options: unknown): GPTConfig {
     numLayers: positiveInt(op, 'numLayers', o.numLayers),
     dimFeedforward: positiveInt(op, 'dimFeedforward', o.dimFeedforward, 4 * dModel),
     dropout: dropoutRate(op, o.dropout, 0.1),
-    activation: choice(op, 'activation', o.activation, ['relu', 'gelu'] as const, 'gelu'),
+    activation: choice(op, 'activation', o.activation, ['relu', 'gelu', 'gelu_tanh'] as const, 'gelu'),
+    layerNormEps: positiveNumber(op, 'layerNormEps', o.layerNormEps, 1e-5),
     normFirst: flag(op, 'normFirst', o.normFirst, true),
     tieEmbeddings: flag(op, 'tieEmbeddings', o.tieEmbeddings, true),
   };
@@ -122,12 +128,13 @@ export class GPT extends Module {
         dimFeedforward: c.dimFeedforward,
         dropout: c.dropout,
         activation: c.activation,
+        layerNormEps: c.layerNormEps,
         normFirst: c.normFirst,
         seed: seeds(),
       });
     this.transformer = this.registerModule(
       'transformer',
-      new TransformerEncoder(block, c.numLayers, { norm: new LayerNorm(c.dModel) }),
+      new TransformerEncoder(block, c.numLayers, { norm: new LayerNorm(c.dModel, { eps: c.layerNormEps }) }),
     );
     this.lmHead = this.registerModule(
       'lm_head',

@@ -49,3 +49,12 @@ export function modelFromConfig(config: ModelConfig): Model {
       );
   }
 }
+
+export { fromHuggingFace, isHuggingFaceFolder, saveHuggingFace } from './huggingface';
+export type {
+  FromHuggingFaceOptions,
+  HFConfig,
+  HuggingFaceContent,
+  HuggingFaceModel,
+  SaveHuggingFaceOptions,
+} from './huggingface';

@@ -5,6 +5,7 @@ import {
   Dropout,
   Embedding,
   KVCache,
+  LayerNorm,
   LearnedPositionalEncoding,
   Linear,
   Module,
@@ -47,6 +48,17 @@ export interface Seq2SeqTransformerOptions {
   shareEmbeddings?: boolean;
   /** The padding token: its embedding row is zero and gets no gradient, and default padding masks use it. */
   padId?: number;
+  /** Multiply token embeddings by sqrt(dModel) (the paper's; BART's scale_embedding). */
+  scaleEmbedding?: boolean;
+  /** Learned positions only: position p reads row p + positionOffset of a table of maxLen + positionOffset rows
+   * (BART's tables hold 2 extra rows). */
+  positionOffset?: number;
+  /** Separate position tables for the encoder and the decoder (BART) instead of one shared. */
+  separatePositions?: boolean;
+  /** A LayerNorm after the (positioned) embeddings of each stack (BART's layernorm_embedding). */
+  embeddingNorm?: boolean;
+  /** The LayerNorm after each stack (nn.Transformer's encoder.norm / decoder.norm); BART has none. */
+  finalNorm?: boolean;
   /** Seeds the initial weights (the global generator when omitted). */
   seed?: number;
 }
@@ -74,6 +86,11 @@ const KEYS = [
   'tieEmbeddings',
   'shareEmbeddings',
   'padId',
+  'scaleEmbedding',
+  'positionOffset',
+  'separatePositions',
+  'embeddingNorm',
+  'finalNorm',
   'seed',
 ] as const;
 
@@ -100,7 +117,14 @@ function resolveConfig(options: unknown): Seq2SeqTransformerConfig {
     tieEmbeddings: flag(op, 'tieEmbeddings', o.tieEmbeddings, false),
     shareEmbeddings: flag(op, 'shareEmbeddings', o.shareEmbeddings, false),
     padId: nonNegativeInt(op, 'padId', o.padId, 0),
+    scaleEmbedding: flag(op, 'scaleEmbedding', o.scaleEmbedding, true),
+    positionOffset: nonNegativeInt(op, 'positionOffset', o.positionOffset, 0),
+    separatePositions: flag(op, 'separatePositions', o.separatePositions, false),
+    embeddingNorm: flag(op, 'embeddingNorm', o.embeddingNorm, false),
+    finalNorm: flag(op, 'finalNorm', o.finalNorm, true),
   };
+  if (config.positionOffset > 0 && config.positional !== 'learned')
+    throw new RangeError(`${op}: positionOffset applies to learned positions, not '${config.positional}'`);
   const seed = optionalSeed(op, o.seed);
   if (seed !== undefined) config.seed = seed;
   checkDivisible(op, config.dModel, config.nhead);
@@ -115,6 +139,8 @@ function resolveConfig(options: unknown): Seq2SeqTransformerConfig {
     );
   return config;
 }
+
+type PositionalEncoding = SinusoidalPositionalEncoding | LearnedPositionalEncoding;
 
 export interface Seq2SeqForwardOptions {
   /** [B, S], true = padding. Defaults to `src === padId`; pass null for no mask. */
@@ -138,7 +164,11 @@ export class Seq2SeqTransformer extends Module {
   readonly config: Seq2SeqTransformerConfig;
   readonly srcEmbedding: Embedding;
   readonly tgtEmbedding: Embedding;
-  readonly positionalEncoding: SinusoidalPositionalEncoding | LearnedPositionalEncoding;
+  /** The source's positions (and the target's, unless separatePositions). */
+  readonly positionalEncoding: PositionalEncoding;
+  readonly tgtPositionalEncoding: PositionalEncoding;
+  readonly srcEmbeddingNorm: LayerNorm | null;
+  readonly tgtEmbeddingNorm: LayerNorm | null;
   readonly dropout: Dropout;
   readonly transformer: Transformer;
   readonly generator: Linear | TiedLinear;
@@ -160,12 +190,20 @@ export class Seq2SeqTransformer extends Module {
       'tgt_embedding',
       c.shareEmbeddings ? this.srcEmbedding : embedding(c.tgtVocabSize),
     );
-    this.positionalEncoding = this.registerModule(
-      'positional_encoding',
+    const positions = () =>
       c.positional === 'learned'
-        ? new LearnedPositionalEncoding(c.maxLen, c.dModel, { seed: seeds() })
-        : new SinusoidalPositionalEncoding(c.dModel, c.maxLen),
-    );
+        ? new LearnedPositionalEncoding(c.maxLen + c.positionOffset, c.dModel, { seed: seeds() })
+        : new SinusoidalPositionalEncoding(c.dModel, c.maxLen);
+    if (c.separatePositions) {
+      this.positionalEncoding = this.registerModule('src_positional_encoding', positions());
+      this.tgtPositionalEncoding = this.registerModule('tgt_positional_encoding', positions());
+    } else {
+      this.positionalEncoding = this.registerModule('positional_encoding', positions());
+      this.tgtPositionalEncoding = this.positionalEncoding;
+    }
+    const norm = () => (c.embeddingNorm ? new LayerNorm(c.dModel) : null);
+    this.srcEmbeddingNorm = this.registerModule('src_embedding_norm', norm());
+    this.tgtEmbeddingNorm = this.registerModule('tgt_embedding_norm', norm());
     this.dropout = this.registerModule('dropout', new Dropout(c.dropout));
     this.transformer = this.registerModule(
       'transformer',
@@ -178,6 +216,7 @@ export class Seq2SeqTransformer extends Module {
         dropout: c.dropout,
         activation: c.activation,
         normFirst: c.normFirst,
+        finalNorm: c.finalNorm,
         seed: seeds(),
       }),
     );
@@ -187,7 +226,7 @@ export class Seq2SeqTransformer extends Module {
         ? new TiedLinear(this.tgtEmbedding.weight)
         : new Linear(c.dModel, c.tgtVocabSize, { seed: seeds() }),
     );
-    this.embeddingScale = Math.sqrt(c.dModel);
+    this.embeddingScale = c.scaleEmbedding ? Math.sqrt(c.dModel) : 1;
   }
 
   /** src [B, S] and tgtIn [B, T] int32 -> logits [B, T, tgtVocabSize]; target position t sees tgtIn[:, 0..t]. */
@@ -210,7 +249,7 @@ export class Seq2SeqTransformer extends Module {
     const op = 'Seq2SeqTransformer.encode';
     checkIds(op, 'src', src);
     const mask = this.maskOrDefault(op, 'srcKeyPaddingMask', options.srcKeyPaddingMask, src);
-    const x = this.embed(op, this.srcEmbedding, src, 0);
+    const x = this.embed(op, 'src', src, 0);
     return this.transformer.encode(x, { srcKeyPaddingMask: mask });
   }
 
@@ -231,7 +270,7 @@ export class Seq2SeqTransformer extends Module {
     if (cache !== null && options.tgtKeyPaddingMask)
       throw new RangeError(`${op}: tgtKeyPaddingMask cannot be combined with a cache`);
     checkPaddingMask(op, 'tgtKeyPaddingMask', options.tgtKeyPaddingMask, tgtIn.shape[0], tgtIn.shape[1]);
-    const y = this.embed(op, this.tgtEmbedding, tgtIn, offset);
+    const y = this.embed(op, 'tgt', tgtIn, offset);
     const hidden = this.transformer.decode(y, memory, {
       memoryKeyPaddingMask: options.memoryKeyPaddingMask,
       tgtKeyPaddingMask: options.tgtKeyPaddingMask,
@@ -247,12 +286,17 @@ export class Seq2SeqTransformer extends Module {
     return paddingMaskOf(ids, this.config.padId);
   }
 
-  private embed(op: string, embedding: Embedding, ids: Tensor, offset: number): Tensor {
+  private embed(op: string, side: 'src' | 'tgt', ids: Tensor, offset: number): Tensor {
     const T = ids.shape[1];
     if (offset + T > this.config.maxLen)
       throw new RangeError(`${op}: positions ${offset}..${offset + T - 1} exceed maxLen ${this.config.maxLen}`);
-    const scaled = embedding.forward(ids).mul(this.embeddingScale);
-    return this.dropout.forward(this.positionalEncoding.forward(scaled, offset));
+    const embedding = side === 'src' ? this.srcEmbedding : this.tgtEmbedding;
+    const tokens = embedding.forward(ids);
+    const scaled = this.embeddingScale === 1 ? tokens : tokens.mul(this.embeddingScale);
+    const positions = side === 'src' ? this.positionalEncoding : this.tgtPositionalEncoding;
+    const positioned = positions.forward(scaled, offset + this.config.positionOffset);
+    const norm = side === 'src' ? this.srcEmbeddingNorm : this.tgtEmbeddingNorm;
+    return this.dropout.forward(norm ? norm.forward(positioned) : positioned);
   }
 
   private maskOrDefault(op: string, name: string, mask: Tensor | null | undefined, ids: Tensor): Tensor | null {

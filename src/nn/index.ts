@@ -29,3 +29,5 @@ export type {
   TransformerLayerOptions,
   TransformerOptions,
 } from './transformer';
+export { DistributedDataParallel } from './distributed';
+export type { BucketTiming, DistributedDataParallelOptions, GradientSyncTiming } from './distributed';

@@ -10,7 +10,8 @@ import { MultiheadAttention } from './attention';
 import { checkProbability, Dropout, LayerNorm, Linear, ModuleList, xavierUniform } from './layers';
 import { Module, seedStream } from './module';
 
-export type Activation = 'relu' | 'gelu' | ((x: Tensor) => Tensor);
+/** 'gelu' is the erf form; 'gelu_tanh' its tanh approximation (GPT-2's "gelu_new"). */
+export type Activation = 'relu' | 'gelu' | 'gelu_tanh' | ((x: Tensor) => Tensor);
 
 export interface TransformerLayerOptions {
   dimFeedforward?: number;
@@ -52,9 +53,12 @@ function resolveLayerOptions(
   let activation: (x: Tensor) => Tensor;
   if (activationOption === 'relu') activation = F.relu;
   else if (activationOption === 'gelu') activation = (x) => F.gelu(x);
+  else if (activationOption === 'gelu_tanh') activation = (x) => F.gelu(x, { approximate: 'tanh' });
   else if (typeof activationOption === 'function') activation = activationOption;
   else
-    throw new RangeError(`${op}: activation must be 'relu', 'gelu' or a function, got '${String(activationOption)}'`);
+    throw new RangeError(
+      `${op}: activation must be 'relu', 'gelu', 'gelu_tanh' or a function, got '${String(activationOption)}'`,
+    );
   return {
     dimFeedforward,
     dropout,
@@ -64,6 +68,13 @@ function resolveLayerOptions(
     batchFirst: options.batchFirst ?? true,
     bias: options.bias ?? true,
   };
+}
+
+export type ActivationName = 'relu' | 'gelu' | 'gelu_tanh' | 'custom';
+
+function activationName(options: TransformerLayerOptions): ActivationName {
+  const a = options.activation ?? 'relu';
+  return typeof a === 'function' ? 'custom' : a;
 }
 
 function copyLayer<M extends Module>(source: M, fresh: M): M {
@@ -152,6 +163,11 @@ export class TransformerEncoderLayer extends Module {
     }
     x = this.norm1.forward(x.add(selfAttention(x)));
     return this.norm2.forward(x.add(feedForward(x)));
+  }
+
+  /** The activation's name for exporters: 'relu', 'gelu', or 'custom' for a function. */
+  get activationName(): ActivationName {
+    return activationName(this.options);
   }
 
   /** An independent copy with the same configuration and weights (what PyTorch's deepcopy gives). */
@@ -261,6 +277,11 @@ export class TransformerDecoderLayer extends Module {
     x = this.norm1.forward(x.add(selfAttention(x)));
     x = this.norm2.forward(x.add(crossAttention(x)));
     return this.norm3.forward(x.add(feedForward(x)));
+  }
+
+  /** The activation's name for exporters: 'relu', 'gelu', or 'custom' for a function. */
+  get activationName(): ActivationName {
+    return activationName(this.options);
   }
 
   clone(): TransformerDecoderLayer {
@@ -396,6 +417,8 @@ export interface TransformerOptions {
   layerNormEps?: number;
   normFirst?: boolean;
   bias?: boolean;
+  /** The LayerNorm `norm` after each stack (default true, as PyTorch's; BART-style post-LN models have none). */
+  finalNorm?: boolean;
   seed?: number;
 }
 
@@ -437,7 +460,10 @@ export class Transformer extends Module {
       bias: options.bias ?? true,
       seed: seeds(),
     });
-    const norm = () => new LayerNorm(this.dModel, { eps: options.layerNormEps ?? 1e-5, bias: options.bias ?? true });
+    const norm = () =>
+      (options.finalNorm ?? true)
+        ? new LayerNorm(this.dModel, { eps: options.layerNormEps ?? 1e-5, bias: options.bias ?? true })
+        : null;
     this.encoder = this.registerModule(
       'encoder',
       new TransformerEncoder(

@@ -77,6 +77,8 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
           addInPlace(t.grad, g);
           g.dispose();
         }
+        // Every contribution of this backward has arrived: the topological order visits a leaf after all its users.
+        t.runGradHooks();
         continue;
       }
       if (node.backwardFn === null)

@@ -99,6 +99,7 @@ export function generateOptions(request: CompletionRequest, signal: AbortSignal)
     topP: request.top_p ?? undefined,
     seed: request.seed ?? undefined,
     stop: stop === null ? undefined : typeof stop === 'string' ? [stop] : stop,
+    fitContext: true,
     signal,
   };
 }

@@ -18,6 +18,7 @@ export interface WireGenerateOptions {
   topP?: number;
   seed?: number;
   stop: string[];
+  fitContext: boolean;
 }
 
 export type ToWorker =

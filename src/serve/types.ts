@@ -22,6 +22,10 @@ export interface GenerateOptions {
   seed?: number;
   /** Generation stops before the first of these strings; the text returned does not include it. */
   stop?: string[];
+  /** Refuse (RangeError) a prompt whose tokens plus maxTokens exceed the model's context, instead of cutting
+   * the generation at the context ('length'). Default false; the HTTP server sets it, as OpenAI's API refuses
+   * such requests with a 400. */
+  fitContext?: boolean;
   /** Aborting ends the request within one decoding step: generate() rejects with an AbortError, a stream
    * ends, and the request's cache is freed. */
   signal?: AbortSignal;

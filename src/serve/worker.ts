@@ -106,7 +106,7 @@ function checkGenerateOptions(
 ): { wire: WireGenerateOptions; signal: AbortSignal | undefined } {
   if (typeof prompt !== 'string') throw new TypeError(`${op}: prompt must be a string, got ${typeof prompt}`);
   if (!isObject(options)) throw new TypeError(`${op}: options must be an object`);
-  assertKnownKeys(op, options, ['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'signal']);
+  assertKnownKeys(op, options, ['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'fitContext', 'signal']);
   const o = options as GenerateOptions;
   const maxTokens = o.maxTokens ?? DEFAULT_MAX_TOKENS;
   assertPositiveInt(op, 'maxTokens', maxTokens);
@@ -122,10 +122,12 @@ function checkGenerateOptions(
     throw new TypeError(`${op}: stop must be an array of non-empty strings`);
   if (stop.length > MAX_STOPS)
     throw new RangeError(`${op}: stop holds ${stop.length} strings, more than the ${MAX_STOPS} allowed`);
+  const fitContext = o.fitContext ?? false;
+  if (typeof fitContext !== 'boolean') throw new TypeError(`${op}: fitContext must be a boolean`);
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new TypeError(`${op}: signal must be an AbortSignal`);
-  const wire: WireGenerateOptions = { maxTokens, temperature, stop: [...stop] };
+  const wire: WireGenerateOptions = { maxTokens, temperature, stop: [...stop], fitContext };
   if (o.topK !== undefined) wire.topK = o.topK;
   if (o.topP !== undefined) wire.topP = o.topP;
   if (o.seed !== undefined) wire.seed = o.seed;

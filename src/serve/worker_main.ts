@@ -137,6 +137,11 @@ class Generator {
       throw new RangeError(
         `the prompt has ${ids.length} tokens, more than the model's context of ${contextLength} tokens`,
       );
+    if (options.fitContext && ids.length + options.maxTokens > contextLength)
+      throw new RangeError(
+        `the model's context is ${contextLength} tokens, but ${ids.length + options.maxTokens} were requested ` +
+          `(${ids.length} in the prompt, ${options.maxTokens} for the completion): shorten the prompt or max_tokens`,
+      );
     this.batcher.add(id, ids, {
       maxTokens: options.maxTokens,
       temperature: options.temperature,

@@ -27,7 +27,9 @@ function escapeXml(text: string): string {
 export function niceTicks(low: number, high: number, count = 5): number[] {
   if (!Number.isFinite(low) || !Number.isFinite(high)) return [];
   if (high < low) [low, high] = [high, low];
-  if (high === low) {
+  // A range below what the values can resolve (one loss record and its smoothed twin differ in the last bit) would
+  // step by less than one ulp and never reach `high`: pad it like a single value.
+  if (high - low <= Math.max(Math.abs(low), Math.abs(high)) * 1e-9) {
     const pad = Math.abs(low) > 0 ? Math.abs(low) * 0.1 : 1;
     low -= pad;
     high += pad;

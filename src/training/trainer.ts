@@ -7,8 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { noGrad } from '../autograd';
 import { assertPositiveInt, fmtShape } from '../checks';
+import type { Shard } from '../data/dataloader';
 import type { Tokenizer } from '../data/tokenizers';
+import * as dist from '../distributed';
 import { writeFileAtomic } from '../io/atomic';
+import { DistributedDataParallel } from '../nn/distributed';
 import type { Module } from '../nn/module';
 import { clipGradNorm } from '../optim/clip_grad';
 import type { LRScheduler } from '../optim/lr_scheduler';
@@ -72,8 +75,9 @@ type StepResult = Omit<StepInfo, 'step' | 'epoch'>;
 export interface TrainerOptions<B> {
   model: Module;
   optimizer: Optimizer<{ lr: number }>;
-  /** The training batches: a DataLoader (its state is saved in checkpoints). */
-  trainLoader: Iterable<B> & ResumableLoader & { length?: number };
+  /** The training batches: a DataLoader (its state is saved in checkpoints). In a dist job (dist.init() with more
+   * than one process) a DataLoader that is not sharded yet gets this rank's shard (setShard). */
+  trainLoader: Iterable<B> & ResumableLoader & { length?: number; shard?: unknown; setShard?: (s: Shard) => void };
   /** Default: defaultLossFn() (language-model, seq2seq and classification batches). */
   lossFn?: LossFn<B>;
   /** Stepped once per optimizer step. */
@@ -227,6 +231,12 @@ class RunState<B> {
   }
 }
 
+/** In a dist job (dist.init(), before the Trainer is made, with more than one process) the Trainer trains
+ * data-parallel: the model is wrapped in nn.DistributedDataParallel (unless it is one already), the train loader
+ * sharded, micro-batches before the last of a step run under noSync(), gradients are averaged before clipping and
+ * the update, and losses, token counts and eval metrics are averaged (tokens summed) over the ranks; only rank 0
+ * writes metrics, charts, checkpoints and progress. Checkpoints hold the unwrapped model, so they resume with any
+ * number of ranks. Every rank evaluates on its whole evalLoader / evalFn. */
 export class Trainer<B = unknown> {
   readonly model: Module;
   readonly optimizer: Optimizer<{ lr: number }>;
@@ -247,6 +257,9 @@ export class Trainer<B = unknown> {
   };
   private stopRequested = false;
   private running = false;
+  /** The data-parallel wrapper in a dist job (null alone). */
+  private ddp: DistributedDataParallel | null = null;
+  private readonly group = dist.processGroup();
 
   constructor(options: TrainerOptions<B>) {
     if (options === null || typeof options !== 'object') throw new TypeError('Trainer: options must be an object');
@@ -319,6 +332,16 @@ export class Trainer<B = unknown> {
     return this.optimizer.paramGroups.flatMap((g) => g.params);
   }
 
+  /** Whether this process writes files and progress: rank 0 of a dist job, or a process alone. */
+  private get writes(): boolean {
+    return this.group.rank === 0;
+  }
+
+  /** The model checkpoints hold: the wrapped one under DistributedDataParallel. */
+  private get savedModel(): Module {
+    return this.model instanceof DistributedDataParallel ? this.model.module : this.model;
+  }
+
   private file(name: string): string {
     return path.join(this.options.outDir as string, name);
   }
@@ -335,7 +358,7 @@ export class Trainer<B = unknown> {
           : resume;
     if (dir !== null) {
       const counters = restoreCheckpoint(dir, {
-        model: this.model,
+        model: this.savedModel,
         optimizer: this.optimizer,
         scheduler: this.scheduler,
         dataLoader: this.trainLoader,
@@ -350,15 +373,16 @@ export class Trainer<B = unknown> {
       throw new Error(
         `Trainer: ${outDir} already holds checkpoints of a run (${path.basename(later[later.length - 1].dir)}); resume it (resume: true) or use another outDir`,
       );
-    if (fs.existsSync(this.file(METRICS_FILE))) {
+    if (this.writes && fs.existsSync(this.file(METRICS_FILE))) {
       const kept = readMetrics(this.file(METRICS_FILE)).filter((r) => r.step <= step);
       writeFileAtomic(this.file(METRICS_FILE), kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
     }
   }
 
   private saveTo(dir: string): void {
+    if (!this.writes) return;
     saveCheckpoint(dir, {
-      model: this.model,
+      model: this.savedModel,
       optimizer: this.optimizer,
       scheduler: this.scheduler,
       dataLoader: this.trainLoader,
@@ -375,7 +399,7 @@ export class Trainer<B = unknown> {
     const dir = path.join(root, `step-${String(this.counters.step).padStart(8, '0')}`);
     this.saveTo(dir);
     const keepLast = this.options.keepLast;
-    if (keepLast !== undefined) {
+    if (keepLast !== undefined && this.writes) {
       const all = listCheckpoints(root);
       for (const old of all.slice(0, Math.max(0, all.length - keepLast)))
         fs.rmSync(old.dir, { recursive: true, force: true });
@@ -398,7 +422,7 @@ export class Trainer<B = unknown> {
   private async run(): Promise<TrainResult> {
     const run = this.startRun();
     try {
-      while (!this.stopRequested && this.stepsLeft(run)) {
+      while (!this.stopAgreed() && this.stepsLeft(run)) {
         const result = tidy(() => this.step(() => run.batches.next()));
         if (result === null) break;
         this.countStep(run, result);
@@ -423,18 +447,34 @@ export class Trainer<B = unknown> {
    * training mode and starts the clock. */
   private startRun(): RunState<B> {
     const { outDir, maxSteps, epochs } = this.options;
-    if (outDir !== undefined) fs.mkdirSync(outDir, { recursive: true });
+    if (outDir !== undefined && this.writes) fs.mkdirSync(outDir, { recursive: true });
+    const { rank, worldSize } = this.group;
+    const loader = this.trainLoader;
+    if (worldSize > 1 && typeof loader.setShard === 'function' && (loader.shard ?? null) === null)
+      loader.setShard({ rank, worldSize });
     this.prepareOutput();
+    // After a resume, every rank holds the checkpoint; alone, there is nothing to wrap. Once per Trainer: the
+    // wrapper's hooks stay on the parameters.
+    if (worldSize > 1)
+      this.ddp ??= this.model instanceof DistributedDataParallel ? this.model : new DistributedDataParallel(this.model);
     const batches = new EpochBatches(this.trainLoader, epochs);
     const totalSteps = maxSteps ?? Math.ceil(((epochs as number) * (this.trainLoader.length ?? 0)) / this.accumulation);
     const progress = new ProgressDisplay(
       this.options.logStream ?? process.stderr,
-      this.options.progress ?? 'auto',
+      this.writes ? (this.options.progress ?? 'auto') : 'none',
       totalSteps,
     );
     progress.start(this.counters.step, this.counters.epoch, this.optimizer.paramGroups[0].lr);
     this.model.train();
     return new RunState(batches, progress, this.counters.step, this.counters.elapsedSeconds);
+  }
+
+  /** Whether stop() was called; in a dist job, on any rank (a deadline or a signal may reach the ranks at different
+   * steps, and they must all stop at the same one). */
+  private stopAgreed(): boolean {
+    if (this.group.worldSize > 1)
+      this.stopRequested = dist.allReduceNumbers([this.stopRequested ? 1 : 0], 'max')[0] > 0;
+    return this.stopRequested;
   }
 
   /** Whether another step is due: maxSteps not reached and the epochs not done. */
@@ -479,12 +519,13 @@ export class Trainer<B = unknown> {
     if (run.lastCheckpointStep !== step && (trainedNow || this.options.resume === undefined))
       this.saveStepCheckpoint(run);
     this.counters.elapsedSeconds = run.elapsed();
-    if (this.options.outDir !== undefined) this.writeChart();
+    if (this.options.outDir !== undefined && this.writes) this.writeChart();
   }
 
   /** Appends a record to metrics.jsonl (with an outDir) and passes it to onRecord. */
   private record(r: TrainRecord | EvalRecord): void {
-    if (this.options.outDir !== undefined) fs.appendFileSync(this.file(METRICS_FILE), `${JSON.stringify(r)}\n`);
+    if (this.options.outDir !== undefined && this.writes)
+      fs.appendFileSync(this.file(METRICS_FILE), `${JSON.stringify(r)}\n`);
     this.options.onRecord?.(r);
   }
 
@@ -526,6 +567,7 @@ export class Trainer<B = unknown> {
     }
     if (metrics === null || typeof metrics !== 'object')
       throw new TypeError('Trainer: evalFn must return an object of metrics');
+    metrics = this.averageOverRanks(metrics);
     run.lastEval = metrics;
     run.lastEvalStep = counters.step;
     counters.elapsedSeconds = run.elapsed();
@@ -538,6 +580,17 @@ export class Trainer<B = unknown> {
     });
     run.progress.eval(counters.step, metrics);
     this.trackBest(metrics);
+  }
+
+  /** Metrics averaged over the ranks of a dist job (every rank must report the same names). */
+  private averageOverRanks(metrics: Metrics): Metrics {
+    if (this.group.worldSize === 1) return metrics;
+    const names = Object.keys(metrics).sort();
+    const values = dist.allReduceNumbers(
+      names.map((k) => metrics[k]),
+      'mean',
+    );
+    return Object.fromEntries(names.map((k, i) => [k, values[i]]));
   }
 
   /** Keeps the best value of the watched metric (and saves best/) when these metrics improve on it. */
@@ -575,27 +628,20 @@ export class Trainer<B = unknown> {
     let lossSum = 0;
     let numTokens = 0;
     let micro = 0;
-    for (; micro < this.accumulation; micro++) {
-      const batch = nextBatch();
-      if (batch === null) break;
-      const out = this.lossFn(this.model, batch);
-      if (out === null || typeof out !== 'object' || !(out.loss instanceof Tensor))
-        throw new TypeError('Trainer: lossFn must return { loss: Tensor, numTokens? }');
-      const { loss } = out;
-      if (loss.size !== 1)
-        throw new RangeError(`Trainer: the loss must be a scalar, got shape ${fmtShape(loss.shape)}`);
-      if (!loss.requiresGrad)
-        throw new Error(
-          'Trainer: the loss does not require grad (was it computed under noGrad, or are all parameters frozen?)',
-        );
-      const value = loss.item();
-      if (!Number.isFinite(value)) throw new Error(`Trainer: the loss is ${value} at step ${this.counters.step + 1}`);
-      (this.accumulation > 1 ? loss.mul(1 / this.accumulation) : loss).backward();
-      lossSum += value;
-      const batchTokens = out.numTokens ?? (batch as { numTargetTokens?: unknown }).numTargetTokens;
-      if (typeof batchTokens === 'number') numTokens += batchTokens;
+    // One batch ahead, so that the last micro-batch of the step is known: only its backward averages gradients.
+    let batch = nextBatch();
+    for (; micro < this.accumulation && batch !== null; micro++) {
+      const next = micro + 1 < this.accumulation ? nextBatch() : null;
+      const current = batch;
+      const backward = () => this.microStep(current);
+      const result = this.ddp !== null && next !== null ? this.ddp.noSync(backward) : backward();
+      lossSum += result.loss;
+      numTokens += result.numTokens;
+      batch = next;
     }
     if (micro === 0) return null;
+    this.ddp?.finishGradientSync();
+    if (this.group.worldSize > 1) [lossSum, numTokens] = this.overRanks(lossSum, numTokens);
     const params = this.parameters;
     // The data ran out mid-accumulation: rescale so the update is the mean over the micro-batches there were.
     if (micro < this.accumulation)
@@ -608,6 +654,30 @@ export class Trainer<B = unknown> {
     this.optimizer.zeroGrad();
     this.scheduler?.step();
     return { loss: lossSum / micro, lr, numTokens, gradNorm };
+  }
+
+  /** Forward and backward of one micro-batch: its loss value and target tokens. */
+  private microStep(batch: B): { loss: number; numTokens: number } {
+    const out = this.lossFn(this.model, batch);
+    if (out === null || typeof out !== 'object' || !(out.loss instanceof Tensor))
+      throw new TypeError('Trainer: lossFn must return { loss: Tensor, numTokens? }');
+    const { loss } = out;
+    if (loss.size !== 1) throw new RangeError(`Trainer: the loss must be a scalar, got shape ${fmtShape(loss.shape)}`);
+    if (!loss.requiresGrad)
+      throw new Error(
+        'Trainer: the loss does not require grad (was it computed under noGrad, or are all parameters frozen?)',
+      );
+    const value = loss.item();
+    if (!Number.isFinite(value)) throw new Error(`Trainer: the loss is ${value} at step ${this.counters.step + 1}`);
+    (this.accumulation > 1 ? loss.mul(1 / this.accumulation) : loss).backward();
+    const batchTokens = out.numTokens ?? (batch as { numTargetTokens?: unknown }).numTargetTokens;
+    return { loss: value, numTokens: typeof batchTokens === 'number' ? batchTokens : 0 };
+  }
+
+  /** The step's loss sum averaged and its tokens summed over the ranks of a dist job. */
+  private overRanks(lossSum: number, numTokens: number): [number, number] {
+    const [loss, tokens] = dist.allReduceNumbers([lossSum / this.group.worldSize, numTokens], 'sum');
+    return [loss, tokens];
   }
 
   private writeChart(): void {

@@ -23,7 +23,6 @@ interface Row {
   peers: string[];
   spec: { kind: string };
   endToEnd?: boolean;
-  localPeers?: Record<string, unknown>;
   setup: unknown;
 }
 interface ResultRow {
@@ -115,7 +114,17 @@ const { main, useIsa } = require('../../bench/run') as {
 };
 // The addon the bench loads (the same module): its ISA path before and after a run.
 const { addon: isaAddon } = require('../../src/native') as { addon: IsaAddon };
-const { peerEnv, peerCaps, findPython } = require('../../bench/lib/peer') as {
+interface PeerHandle {
+  label: string;
+  threads: number;
+  time: (iters: number) => Promise<number>;
+  free: () => Promise<unknown>;
+}
+const { PeerPool, peerEnv, peerCaps, findPython } = require('../../bench/lib/peer') as {
+  PeerPool: new (python: string | null) => {
+    setupAll: (row: Row, library: string, threads: number) => Promise<{ handles?: PeerHandle[]; error?: string }>;
+    close: () => void;
+  };
   findPython: () => string | null;
   peerEnv: (
     library: string,
@@ -366,14 +375,23 @@ describe('bench rows', () => {
     ])
       expect(names).toContain(name);
     const endToEnd = rows.filter((r) => r.endToEnd);
-    expect(endToEnd.map((r) => r.spec.kind).sort()).toEqual([
-      'gptGenerate',
-      'gptStep',
-      'seedStep',
-      'tokenizerEncode',
-      'tokenizerEncode',
-    ]);
-    for (const r of endToEnd) expect(r.unit).toBe(r.spec.kind === 'tokenizerEncode' ? 'MB/s' : 'tokens/s');
+    const kinds = (prefix: string) =>
+      endToEnd
+        .filter((r) => r.name.startsWith(prefix))
+        .map((r) => r.spec.kind)
+        .sort();
+    expect(kinds('e2e ')).toEqual(['gptGenerate', 'gptStep', 'seedStep']);
+    for (const r of endToEnd) expect(r.unit).toBe(r.name.startsWith('tokenizer ') ? 'MB/s' : 'tokens/s');
+    // Inference against onnxruntime-node: the bench GPT forward and generation, and a classifier forward.
+    for (const name of [
+      'inference gpt forward B8 T256',
+      'inference classifier forward B32 T128',
+      'inference gpt generate 200 from 16',
+    ])
+      expect(rows.find((r) => r.name === name)?.peers).toEqual(['onnxruntime']);
+    expect(kinds('inference ')).toEqual(['classifierForward', 'gptForward', 'gptGenerate']);
+    // Tokenizer encoding against HF's Rust tokenizers, with and without offsets.
+    expect(kinds('tokenizer ')).toEqual(['tokenizerEncode', 'tokenizerEncode']);
   });
 
   test('each kernel row is named after its family, and every kernel family has a row', () => {
@@ -393,15 +411,18 @@ describe('bench rows', () => {
     expect(kernelRows.map(familyOf).filter((family) => !families.includes(family))).toEqual([]);
     const withRows = new Set(kernelRows.map(familyOf));
     expect(families.filter((family) => !withRows.has(family))).toEqual([]);
-    for (const row of rows.filter((r) => r.endToEnd)) expect(row.name.startsWith('e2e ')).toBe(true);
+    for (const row of rows.filter((r) => r.endToEnd)) expect(row.name).toMatch(/^(e2e|inference|tokenizer) /);
   });
 
-  test('every row kind has a peer builder (in peer.py, or in this process for localPeers)', () => {
-    const peer = fs.readFileSync(path.join(__dirname, '..', '..', 'bench', 'peers', 'peer.py'), 'utf8');
+  test('every row kind has a peer builder', () => {
+    const peers = path.join(__dirname, '..', '..', 'bench', 'peers');
+    const python = fs.readFileSync(path.join(peers, 'peer.py'), 'utf8');
+    const onnxruntime = fs.readFileSync(path.join(peers, 'onnxruntime.js'), 'utf8');
+    const tokenizers = fs.readFileSync(path.join(peers, 'hf-tokenizers.js'), 'utf8');
     for (const row of rows) {
-      const local = (row.localPeers ?? {}) as Record<string, unknown>;
-      if (row.peers.every((library) => typeof local[library] === 'function')) continue;
-      expect(peer).toContain(`"${row.spec.kind}":`);
+      if (row.peers.includes('onnxruntime')) expect(onnxruntime).toContain(`  async ${row.spec.kind}(spec`);
+      else if (row.peers.includes('hf-tokenizers')) expect(tokenizers).toContain(`'${row.spec.kind}'`);
+      else expect(python).toContain(`"${row.spec.kind}":`);
     }
   });
 
@@ -492,7 +513,7 @@ describe('bench rows', () => {
     }
   });
 
-  test('the tokenizer rows encode the same ids as their in-process HF peer, which times its calls', async () => {
+  test('the tokenizer rows encode the same ids as HF, and their peer process times a call', async () => {
     const pkg = require('../../src') as {
       loadTokenizer: (file: string) => { encodeBatch: (t: string[]) => number[][] };
     };
@@ -500,26 +521,26 @@ describe('bench rows', () => {
       tokenizerFixture: (spec: unknown) => { lines: string[]; bytes: number; file: string };
     };
     const hf = require('@anush008/tokenizers') as typeof import('@anush008/tokenizers');
-    for (const row of rows.filter((r) => r.spec.kind === 'tokenizerEncode')) {
-      const impl = (row.setup as (a: unknown, p: unknown, s: unknown) => { run: () => unknown })(null, pkg, row.spec);
-      expect(row.work).toBeGreaterThan(1e6);
-      const output = impl.run() as Array<number[] | { ids: number[] }>;
-      const { lines, file } = tokenizerFixture(row.spec);
-      const sample = [0, 1, lines.length - 1];
-      const reference = await hf.Tokenizer.fromFile(file).encodeBatch(sample.map((i) => lines[i]));
-      expect(sample.map((i) => (Array.isArray(output[i]) ? output[i] : (output[i] as { ids: number[] }).ids))).toEqual(
-        reference.map((e) => e.getIds()),
-      );
-      const local = (
-        row.localPeers as Record<
-          string,
-          (r: Row) => Promise<{ handles: Array<{ time: (n: number) => Promise<number> }> }>
-        >
-      )['hf-tokenizers'];
-      const { handles } = await local(row);
-      expect(await handles[0].time(1)).toBeGreaterThan(0);
+    const pool = new PeerPool(null);
+    try {
+      for (const row of rows.filter((r) => r.spec.kind === 'tokenizerEncode')) {
+        const setup = row.setup as (a: unknown, p: unknown, s: unknown) => { run: () => unknown };
+        const output = setup(null, pkg, row.spec).run() as Array<number[] | { ids: number[] }>;
+        expect(row.work).toBeGreaterThan(1e6);
+        const { lines, file } = tokenizerFixture(row.spec);
+        const sample = [0, 1, lines.length - 1];
+        const reference = await hf.Tokenizer.fromFile(file).encodeBatch(sample.map((i) => lines[i]));
+        const ids = sample.map((i) => (Array.isArray(output[i]) ? output[i] : (output[i] as { ids: number[] }).ids));
+        expect(ids).toEqual(reference.map((e) => e.getIds()));
+        const { handles, error } = await pool.setupAll(row, 'hf-tokenizers', 1);
+        expect(error).toBeUndefined();
+        expect(await handles![0].time(1)).toBeGreaterThan(0);
+        await handles![0].free();
+      }
+    } finally {
+      pool.close();
     }
-  }, 120_000);
+  }, 180_000);
 
   test('work counts', () => {
     const base = { B: 2, H: 3, Tq: 5, Tk: 7, D: 11 };
@@ -536,6 +557,56 @@ describe('bench rows', () => {
     expect(rows.find((r) => r.name === 'gemm NT 4096x256x1024')!.work).toBe(2 * 4096 * 256 * 1024);
     expect(rows.find((r) => r.name === 'gemm TN heads 64x24x32x24')!.work).toBe(2 * 64 * 24 * 32 * 24);
   });
+});
+
+describe('the onnxruntime-node peer', () => {
+  test('runs each inference row kind on small sizes, without Python, at the thread count asked', async () => {
+    const gpt = { vocab: 16, context: 8, dModel: 16, heads: 2, layers: 1, ff: 32, dropout: 0, batch: 2 };
+    const specs = [
+      { kind: 'gptForward', ...gpt },
+      { kind: 'gptGenerate', ...gpt, batch: 1, prompt: 3, newTokens: 4 },
+      {
+        kind: 'classifierForward',
+        vocab: 16,
+        classes: 2,
+        dModel: 16,
+        heads: 2,
+        layers: 1,
+        ff: 32,
+        maxLen: 8,
+        batch: 2,
+        length: 8,
+      },
+    ];
+    const pool = new PeerPool(null);
+    try {
+      for (const [i, spec] of specs.entries()) {
+        const row = { name: `r${i}`, shape: '', unit: 'tokens/s', work: 1, peers: ['onnxruntime'], spec, setup: null };
+        const threads = 1 + (i % 2);
+        const { handles, error } = await pool.setupAll(row, 'onnxruntime', threads);
+        expect(error).toBeUndefined();
+        expect(handles!.map((h) => [h.label, h.threads])).toEqual([
+          [expect.stringMatching(new RegExp(`^onnxruntime-node 1\\.30\\.0 .*\\(${threads} threads?\\)$`)), threads],
+        ]);
+        expect(await handles![0].time(2)).toBeGreaterThan(0);
+        await handles![0].free();
+      }
+      const unknown = {
+        name: 'x',
+        shape: '',
+        unit: 'tokens/s',
+        work: 1,
+        peers: ['onnxruntime'],
+        spec: { kind: 'gemm' },
+        setup: null,
+      };
+      expect((await pool.setupAll(unknown, 'onnxruntime', 1)).error).toMatch(
+        /no onnxruntime builder for row kind 'gemm'/,
+      );
+    } finally {
+      pool.close();
+    }
+  }, 60_000);
 });
 
 describe('bench run', () => {

@@ -5,8 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
-import { main, MainOptions } from '../../src/cli/main';
+import { runMain, runMainWith } from './run-main';
 import { registerTask, unregisterTask } from '../../src/cli/tasks';
 import { readMetrics } from '../../src/training/trainer';
 
@@ -16,30 +15,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function sink(): Writable & { text: string } {
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      stream.text += String(chunk);
-      done();
-    },
-  }) as Writable & { text: string };
-  stream.text = '';
-  return stream;
-}
-
-async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runWith({}, ...argv);
-}
-
-async function runWith(
-  options: MainOptions,
-  ...argv: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await main(argv, { stdout, stderr }, options);
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+const run = runMain;
+const runWith = runMainWith;
 
 /** A user error: the exit code, one clear line, no stack trace. */
 async function expectUserError(argv: string[], code: number, message: RegExp): Promise<void> {
@@ -95,7 +72,7 @@ describe('help', () => {
 describe('user errors', () => {
   test('unknown commands, tasks and flags', async () => {
     await expectUserError(['trian'], 2, /unknown command 'trian' \(did you mean train\?\)/);
-    await expectUserError(['train'], 2, /'train' needs --task NAME \(one of classify, g2p, lm\)/);
+    await expectUserError(['train'], 2, /'train' needs --task NAME \(one of classify, g2p, lm, seq2seq\)/);
     await expectUserError(['train', '--task', 'lmm'], 2, /unknown task 'lmm' \(did you mean lm\?\)/);
     await expectUserError(['generate', '--task', 'classify'], 2, /task 'classify' has no 'generate' command/);
     await expectUserError(

@@ -59,6 +59,11 @@ describe('configs', () => {
       tieEmbeddings: false,
       shareEmbeddings: false,
       padId: 0,
+      scaleEmbedding: true,
+      positionOffset: 0,
+      separatePositions: false,
+      embeddingNorm: false,
+      finalNorm: true,
       seed: 3,
     });
     const rebuilt = modelFromConfig(JSON.parse(JSON.stringify(model.config)));
@@ -76,6 +81,7 @@ describe('configs', () => {
       dimFeedforward: 64,
       dropout: 0.1,
       activation: 'gelu',
+      layerNormEps: 1e-5,
       normFirst: true,
       tieEmbeddings: true,
     });

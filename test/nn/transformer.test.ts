@@ -68,7 +68,7 @@ describe('Transformer layers', () => {
     expectError(
       () => new nn.TransformerEncoderLayer(16, 4, { activation: 'swish' as 'gelu' }),
       'RangeError',
-      /TransformerEncoderLayer: activation must be 'relu', 'gelu' or a function, got 'swish'/,
+      /TransformerEncoderLayer: activation must be 'relu', 'gelu', 'gelu_tanh' or a function, got 'swish'/,
     );
     expectError(
       () => new nn.TransformerDecoderLayer(16, 4, { dimFeedforward: 0 }),

@@ -43,4 +43,11 @@ const y = F.softmax(tensor([1, 2, 3]), 0).sum().item();
 if (Math.abs(y - 1) > 1e-6) throw new Error('wrong softmax sum ' + y);
 console.log('import: softmax ok');
 "
+PATH="$work/bin" node -e "
+const { io, GPT } = require('transformer-native');
+const gpt = new GPT({ vocabSize: 8, contextLength: 4, dModel: 8, nhead: 2, numLayers: 1 });
+const { files } = io.exportOnnx(gpt, 'tiny.onnx');
+if (require('fs').statSync(files[0]).size < 1000) throw new Error('exportOnnx wrote too little');
+console.log('exportOnnx: ok (its protobuf dependency installed)');
+"
 echo "package install without a compiler: ok"

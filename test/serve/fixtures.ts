@@ -3,11 +3,11 @@
 // them), and the check that dist/ is built, since a worker thread runs the compiled JavaScript.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { main } from '../../src/cli/main';
 import { CharTokenizer } from '../../src/data/tokenizers';
 import { GPT } from '../../src/models';
 import { saveCheckpoint } from '../../src/training/checkpoint';
+import { sink } from '../cli/run-main';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -34,17 +34,6 @@ export function assertBuilt(): void {
 
 /** Text with multi-byte characters, so byte-level BPE tokens split some of them. */
 export const LM_TEXT = 'the cat sat on the mat. the dog sat on the log. café, naïve, 日本語. '.repeat(8);
-
-function sink(): Writable & { text: string } {
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      stream.text += String(chunk);
-      done();
-    },
-  }) as Writable & { text: string };
-  stream.text = '';
-  return stream;
-}
 
 async function train(...argv: string[]): Promise<void> {
   const stdout = sink();

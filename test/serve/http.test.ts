@@ -245,6 +245,12 @@ describe('a language model', () => {
       400,
       /context of 32 tokens/,
     );
+    // Prompt plus max_tokens past the context: refused as OpenAI does, not cut short with 'length'.
+    expectError(
+      await post(completions, { prompt: 'the cat', max_tokens: 32 }),
+      400,
+      /context is 32 tokens, but \d+ were requested \(\d+ in the prompt, 32 for the completion\)/,
+    );
     // Bodies over 1 MiB: by their declared length and when sent in chunks without one.
     const big = JSON.stringify({ prompt: 'x'.repeat(1024 * 1024) });
     expectError(await send(big), 413, /exceeds the limit of 1048576 bytes/);

@@ -514,6 +514,9 @@ test('chart helpers: round ticks and bias-corrected smoothing', () => {
   expect(niceTicks(0.3, 2.9, 5)).toEqual([0, 1, 2, 3]);
   expect(niceTicks(0.3, 2.9, 6)).toEqual([0, 0.5, 1, 1.5, 2, 2.5, 3]);
   expect(niceTicks(0, 1000, 5)).toEqual([0, 200, 400, 600, 800, 1000]);
+  // One loss record: the value and its smoothed twin may differ in the last bit (this used to loop forever).
+  expect(niceTicks(5.416826929364886, 5.416826929364887, 5)).toEqual([4.5, 5, 5.5, 6]);
+  expect(lossChartSVG([[7, 5.416826929364886]])).toContain('train loss');
   expect(smoothSeries([2, 2, 2], 0.9).map((v) => Number(v.toFixed(6)))).toEqual([2, 2, 2]);
   expect(smoothSeries([1, 3], 0)).toEqual([1, 3]);
   const svg = lossChartSVG(
