@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Everything CI checks, after `npm ci`: lint and formatting first (fast to fail), then the CUDA addon is
-# compiled wherever nvcc is (so its code never rots; its GPU tests skip without a device) and checked for
-# undefined symbols of ours, then the MPI addon (Open MPI installed as root where missing), then the jest suite
-# (with 2-process mpirun jobs), then the install-without-a-compiler test.
+# Everything CI checks, after `npm ci`: lint, type checks (src, test, bench) and formatting first (fast to
+# fail), then the CUDA addon is compiled wherever nvcc is (so its code never rots; its GPU tests skip without a
+# device) and checked for undefined symbols of ours, then the MPI addon (Open MPI installed as root where
+# missing), then the jest suite (with 2-process mpirun jobs), then the install-without-a-compiler test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run lint
+npm run typecheck
 npm run format:check
 if command -v nvcc >/dev/null 2>&1 && command -v cmake >/dev/null 2>&1; then
   npm run build:cuda

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataLoader, LanguageModelDataLoader, Seq2SeqDataLoader } from '../../src/data/dataloader';
 import { Tokenizer } from '../../src/data/tokenizers';
-import { EncoderClassifier, fromHuggingFace, saveHuggingFace } from '../../src/models';
+import { EncoderClassifier, fromHuggingFace, GPT, saveHuggingFace } from '../../src/models';
 import type { HuggingFaceModel } from '../../src/models';
 import { AdamW } from '../../src/optim';
 import { noGrad } from '../../src/autograd';
@@ -83,7 +83,7 @@ test('GPT-2: language-model batches', async () => {
   const loader = new LanguageModelDataLoader(stream, { blockSize: 8, batchSize: 4, shuffle: true });
   const { first, last } = await fineTune(model, loader, 40);
   expect(last).toBeLessThan(first * 0.5);
-  roundTrip(model, tokenizer, (m) => m.forward(tensor([stream.slice(0, 8)], { dtype: 'int32' })));
+  roundTrip(model, tokenizer, (m) => (m as GPT).forward(tensor([stream.slice(0, 8)], { dtype: 'int32' })));
   model.dispose();
 }, 60000);
 
