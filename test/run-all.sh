@@ -2,7 +2,8 @@
 # Everything CI checks, after `npm ci`: lint, type checks (src, test, bench) and formatting first (fast to
 # fail), then the CUDA addon is compiled wherever nvcc is (so its code never rots; its GPU tests skip without a
 # device) and checked for undefined symbols of ours, then the MPI addon (Open MPI installed as root where
-# missing), then the jest suite (with 2-process mpirun jobs), then the install-without-a-compiler test.
+# missing; likewise python3-onnx for ONNX's checker), then the jest suite (with 2-process mpirun jobs), then
+# the install-without-a-compiler test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run lint
@@ -27,6 +28,11 @@ if command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1; then
   export TN_REQUIRE_MPI=1
 else
   echo "MPI not found: the MPI addon is not built and the multi-process tests are skipped"
+fi
+# ONNX's own checker (Debian's python3-onnx) for the files io.exportOnnx writes: installed the same way; the
+# tests that call it skip where Python's onnx is absent, and no other test needs Python.
+if ! /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get install -y -qq python3-onnx >/dev/null || echo "python3-onnx could not be installed: the checker tests skip"
 fi
 npm test
 npm run test:package
