@@ -8,6 +8,7 @@ import { GPT } from '../models/gpt';
 import { Seq2SeqTransformer } from '../models/seq2seq';
 import { KVCache } from '../nn';
 import { keep, tensor, Tensor, tidy } from '../tensor';
+import { GPTStep } from './gpt_step';
 
 export type GenerativeModel = Seq2SeqTransformer | GPT;
 
@@ -118,10 +119,12 @@ export class Seq2SeqSession implements DecoderSession {
   }
 }
 
-/** Each step feeds the new positions (the whole prompt on the first step), or, without a cache, everything. */
+/** Each step feeds the new positions (the whole prompt on the first step), or, without a cache, everything.
+ * Steps of one new position per row over the cache run on GPTStep when it supports the model. */
 export class GPTSession implements DecoderSession {
   readonly vocabSize: number;
   private readonly cache: KVCache | null;
+  private readonly step: GPTStep | null;
   private rows: number;
 
   constructor(
@@ -131,14 +134,23 @@ export class GPTSession implements DecoderSession {
   ) {
     this.vocabSize = model.config.vocabSize;
     this.cache = useCache ? new KVCache() : null;
+    this.step = this.cache === null ? null : new GPTStep(model, this.cache);
     this.rows = rows;
   }
 
   nextLogits(histories: number[][]): Float32Array {
     const cache = this.cache;
+    const fed = cache?.length ?? 0;
+    if (
+      this.step !== null &&
+      fed > 0 &&
+      fed < this.model.config.contextLength &&
+      histories.every((h) => h.length === fed + 1) &&
+      this.step.supported
+    )
+      return this.step.step(histories.map((h) => h[fed]));
     return noGrad(() =>
       tidy(() => {
-        const fed = cache?.length ?? 0;
         const ids = idsTensor(fed === 0 ? histories : histories.map((h) => h.slice(fed)));
         return lastPosition(this.model.forward(ids, { cache }));
       }),
@@ -152,6 +164,7 @@ export class GPTSession implements DecoderSession {
   }
 
   dispose(): void {
+    this.step?.dispose();
     this.cache?.dispose();
   }
 }
