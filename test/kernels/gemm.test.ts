@@ -165,6 +165,9 @@ describe('gemm', () => {
       // Packed A (N > 64) with a last panel of 12 rows read through a 16-lane load, K not a multiple of 4.
       [14, 70, 39],
       [28, 97, 42],
+      // AVX2 packing of contiguous columns in groups of 8: a full 6-row A panel read through a masked 8-lane load
+      // (M = 19), a last group of 5 columns (K = 45), a last B panel of 4 columns (N = 84).
+      [19, 84, 45],
     ];
     const cases: Case[] = [];
     for (const [M, N, K] of shapes) for (const [transA, transB] of TRANSPOSES) cases.push({ M, N, K, transA, transB });
