@@ -4,7 +4,7 @@
 // @anush008/tokenizers) encodes the tokenizer rows' corpus with the same tokenizer.json as ours, one thread
 // (TOKENIZERS_PARALLELISM=false), encodeBatch of all sentences with the ids read out as a JavaScript caller would.
 // It speaks the protocol of peer.py (one JSON object per line each way: hello, setup, time, free).
-const readline = require('node:readline');
+const { serve, timeCalls } = require('./protocol');
 const { tokenizerFixture } = require('../lib/tokenizer');
 
 process.env.TOKENIZERS_PARALLELISM = 'false'; // read by the library at each batch
@@ -29,9 +29,7 @@ const OPS = {
   async time({ id, iters }) {
     const run = handles.get(id);
     if (run === undefined) throw new Error(`no setup with id ${id}`);
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iters; i++) await run();
-    return { ms: Number(process.hrtime.bigint() - start) / 1e6 / iters };
+    return timeCalls(run, iters);
   },
   free({ id }) {
     handles.delete(id);
@@ -39,20 +37,4 @@ const OPS = {
   },
 };
 
-async function main() {
-  const lines = readline.createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    let reply;
-    try {
-      const message = JSON.parse(line);
-      const op = OPS[message.op];
-      if (op === undefined) throw new Error(`unknown op '${message.op}'`);
-      reply = { ok: true, ...(await op(message)) };
-    } catch (error) {
-      reply = { ok: false, error: `${error.name}: ${error.message}` };
-    }
-    process.stdout.write(`${JSON.stringify(reply)}\n`);
-  }
-}
-
-main();
+serve(OPS);

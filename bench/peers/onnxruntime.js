@@ -8,7 +8,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
+const { serve, timeCalls } = require('./protocol');
 const { classifierOptions, gptOptions, randomIds } = require('../lib/rows');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -108,9 +108,7 @@ const OPS = {
   async time({ id, iters }) {
     const handle = handles.get(id);
     if (handle === undefined) throw new Error(`no setup with id ${id}`);
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iters; i++) await handle.run();
-    return { ms: Number(process.hrtime.bigint() - start) / 1e6 / iters };
+    return timeCalls(() => handle.run(), iters);
   },
   async free({ id }) {
     const handle = handles.get(id);
@@ -120,21 +118,6 @@ const OPS = {
   },
 };
 
-async function main() {
-  const lines = readline.createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    let reply;
-    try {
-      const message = JSON.parse(line);
-      const op = OPS[message.op];
-      if (op === undefined) throw new Error(`unknown op '${message.op}'`);
-      reply = { ok: true, ...(await op(message)) };
-    } catch (error) {
-      reply = { ok: false, error: `${error.name}: ${error.message}` };
-    }
-    process.stdout.write(`${JSON.stringify(reply)}\n`);
-  }
+serve(OPS).then(() => {
   if (workDir !== null) fs.rmSync(workDir, { recursive: true, force: true });
-}
-
-main();
+});
