@@ -18,6 +18,7 @@ import {
   trainingPairs,
 } from '../../src/tasks/g2p/data';
 import { editDistance, g2pMetrics, scoreG2P } from '../../src/tasks/g2p/metrics';
+import { mostProbablePhones } from '../../src/tasks/g2p/task';
 import { expectError } from '../helpers';
 
 describe('FNV-1a and the split rule', () => {
@@ -245,5 +246,25 @@ describe('metrics', () => {
     expectError(() => scoreG2P([['A']], []), 'RangeError', /scoreG2P: 1 predictions but 0 reference lists/);
     expectError(() => scoreG2P([['A']], [[]]), 'RangeError', /word 0 has no reference/);
     expectError(() => scoreG2P([], []), 'RangeError', /no words/);
+  });
+});
+
+describe('mostProbablePhones', () => {
+  const h = (phonemes: string, p: number) => ({ phonemes: phonemes.split(' '), logProb: Math.log(p) });
+
+  test('stress variants pool their probability; the best-ranked variant is returned', () => {
+    // 'R EH1 D' alone is the top hypothesis, but 'R IY D' holds 0.25 + 0.2 in two stress patterns.
+    const ranked = [h('R EH1 D', 0.3), h('R IY1 D', 0.25), h('R IY0 D', 0.2), h('R EY1 D', 0.1)];
+    expect(mostProbablePhones(ranked)).toEqual(['R', 'IY1', 'D']);
+  });
+
+  test('without stress variants the top hypothesis stays; ties go to the group ranked first', () => {
+    expect(mostProbablePhones([h('R EH1 D', 0.3), h('R IY1 D', 0.25), h('R EY1 D', 0.2)])).toEqual(['R', 'EH1', 'D']);
+    expect(mostProbablePhones([h('AH0 B', 0.2), h('AA1 B', 0.2)])).toEqual(['AH0', 'B']);
+    expect(mostProbablePhones([h('AH0 B', 0.5)])).toEqual(['AH0', 'B']);
+  });
+
+  test('no hypotheses', () => {
+    expectError(() => mostProbablePhones([]), 'RangeError', /mostProbablePhones: no hypotheses/);
   });
 });
