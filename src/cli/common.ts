@@ -11,9 +11,18 @@ import { AdamW } from '../optim/adam';
 import { WarmupCosineLR } from '../optim/lr_scheduler';
 import { manualSeed } from '../tensor';
 import * as dist from '../distributed';
-import { Checkpoint, isCheckpoint, latestCheckpoint, loadCheckpoint } from '../training/checkpoint';
+import { noGrad } from '../autograd';
+import {
+  averageCheckpointWeights,
+  Checkpoint,
+  isCheckpoint,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  saveCheckpoint,
+} from '../training/checkpoint';
 import type { LossFn } from '../training/losses';
-import { EvalFn, ProgressMode, Trainer, TrainResult } from '../training/trainer';
+import { EvalFn, Metrics, ProgressMode, Trainer, TrainResult } from '../training/trainer';
 import { OptionSpec, OptionValues, UserError } from './args';
 import type { CommandContext } from './tasks';
 
@@ -86,6 +95,14 @@ export function trainOptions(defaults: { lr?: number; batchSize?: number; maxSte
       min: 1,
       default: 3,
       description: 'step checkpoints to keep (best/ is kept apart)',
+    },
+    {
+      name: 'average-last',
+      type: 'integer',
+      min: 1,
+      default: 1,
+      description:
+        'at the end, average the weights of the last N step checkpoints and save the average as best/ (1: off)',
     },
     { name: 'log-every', type: 'integer', min: 1, default: 10, description: 'log every N steps' },
     {
@@ -379,6 +396,55 @@ export interface TrainingRun<B> {
   bestMode?: 'min' | 'max';
 }
 
+/**
+ * Averages the weights of the last `count` step checkpoints in outDir and saves the average as best/, with its
+ * evaluation beside the best single checkpoint's. Late in a run the checkpoints scatter around a minimum that the
+ * learning rate is still too large to settle in, and their mean tends to lie nearer to it. The average replaces
+ * best/ whatever its score: the best single checkpoint's score is the best of many noisy evaluations on one
+ * sample, so a fresh evaluation of the average on that sample is no fair comparison (G2P: the average of its last
+ * 5 epochs scored 25.0% on the 500 dev words against 24.8% for the best epoch, and 24.4% against 25.1% on the
+ * whole dev split).
+ */
+async function averageLastCheckpoints<B>(
+  context: CommandContext,
+  run: TrainingRun<B>,
+  outDir: string,
+  count: number,
+  result: TrainResult,
+): Promise<void> {
+  const steps = listCheckpoints(path.join(outDir, 'checkpoints'))
+    .filter((c) => isCheckpoint(c.dir))
+    .slice(-count);
+  if (steps.length < 2 || run.evalFn === undefined) return;
+  const weights = averageCheckpointWeights(steps.map((c) => c.dir));
+  try {
+    run.model.loadStateDict(weights);
+  } finally {
+    for (const t of weights.values()) t.dispose();
+  }
+  run.model.eval();
+  const evalFn = run.evalFn;
+  const metrics: Metrics = await noGrad(() => evalFn(run.model, { step: result.step, epoch: result.epoch }));
+  const name = run.bestMetric ?? 'loss';
+  const shown = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(4) : '-');
+  context.io.stdout.write(
+    `average of steps ${steps.map((c) => c.step).join(', ')}: ${name} ${shown(metrics[name])} (best single checkpoint: ${shown(result.bestMetric)} at step ${result.bestStep ?? '-'}); saved as best/\n`,
+  );
+  // Tokenizers, config and metadata as the newest checkpoint has them.
+  const newest = loadCheckpoint(steps[steps.length - 1].dir);
+  try {
+    saveCheckpoint(path.join(outDir, 'best'), {
+      model: run.model,
+      tokenizers: newest.tokenizers,
+      config: newest.config,
+      trainer: newest.trainer ?? undefined,
+      metadata: { ...newest.metadata, averagedSteps: steps.map((c) => c.step), averagedMetrics: metrics },
+    });
+  } finally {
+    newest.dispose();
+  }
+}
+
 export function seedFrom(options: OptionValues): void {
   manualSeed(options.seed as number);
 }
@@ -441,6 +507,9 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   const optimizer = new AdamW(groups, { lr: o.lr as number });
   const scheduler = new WarmupCosineLR(optimizer, schedule);
   const maxMinutes = o.maxMinutes as number | undefined;
+  const averageLast = o.averageLast as number;
+  if (averageLast > (o.keepLast as number))
+    throw new UserError(`--average-last ${averageLast} needs --keep-last of at least ${averageLast}`, 2);
   let started = Date.now();
   const trainer: Trainer<B> = new Trainer<B>({
     onStep:
@@ -494,6 +563,10 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
           `checkpoint: ${result.checkpoint}\n` +
           `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
       );
+    if (averageLast > 1 && run.evalFn !== undefined) {
+      if (worldSize > 1) stderr.write(`${task}: --average-last is skipped under a launcher\n`);
+      else await averageLastCheckpoints(context, run, outDir, averageLast, result);
+    }
     return result;
   } finally {
     optimizer.dispose();

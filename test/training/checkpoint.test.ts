@@ -9,6 +9,7 @@ import { WarmupCosineLR } from '../../src/optim/lr_scheduler';
 import { SGD } from '../../src/optim/sgd';
 import { getRngState, manualSeed, setRngState } from '../../src/tensor';
 import {
+  averageCheckpointWeights,
   latestCheckpoint,
   listCheckpoints,
   loadCheckpoint,
@@ -171,6 +172,51 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     );
     expectError(() => saveCheckpoint('', { model }), 'TypeError', /saveCheckpoint: dir must be a non-empty string/);
     model.dispose();
+  });
+});
+
+describe('averageCheckpointWeights', () => {
+  test('averages every weight element-wise over the checkpoints', () => {
+    const models = [1, 2, 3].map((seed) => {
+      manualSeed(seed);
+      return new TinyLM(VOCAB);
+    });
+    const dirs = models.map((model, i) => {
+      const dir = path.join(root, `step-${i}`);
+      saveCheckpoint(dir, { model });
+      return dir;
+    });
+    const mean = averageCheckpointWeights(dirs);
+    const weights = models.map(weightsOf);
+    expect([...mean.keys()].sort()).toEqual(Object.keys(weights[0]).sort());
+    for (const [name, t] of mean) {
+      const got = t.dataSync();
+      got.forEach((v, j) =>
+        expect(v).toBeCloseTo((weights[0][name][j] + weights[1][name][j] + weights[2][name][j]) / 3, 6),
+      );
+      t.dispose();
+    }
+    for (const m of models) m.dispose();
+  });
+
+  test('refuses folders that are not checkpoints and models that do not match', () => {
+    const small = new TinyLM(VOCAB, 8);
+    const large = new TinyLM(VOCAB, 16);
+    saveCheckpoint(path.join(root, 'small'), { model: small });
+    saveCheckpoint(path.join(root, 'large'), { model: large });
+    expectError(() => averageCheckpointWeights([]), 'TypeError', /dirs must be a non-empty array/);
+    expectError(
+      () => averageCheckpointWeights([path.join(root, 'small'), path.join(root, 'nothing')]),
+      'Error',
+      /nothing is not a checkpoint/,
+    );
+    expectError(
+      () => averageCheckpointWeights([path.join(root, 'small'), path.join(root, 'large')]),
+      'Error',
+      /'embed\.weight' is \[12,16\] in .*large but \[12,8\] in .*small/,
+    );
+    small.dispose();
+    large.dispose();
   });
 });
 
