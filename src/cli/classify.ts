@@ -152,6 +152,11 @@ const MODEL_OPTIONS: OptionSpec[] = [
     default: 8000,
     description: 'largest vocabulary (word: most frequent words; bpe: at least 260)',
   },
+  {
+    name: 'lowercase',
+    type: 'boolean',
+    description: 'lower-case texts before splitting them into words (word tokenizer)',
+  },
   { name: 'max-len', type: 'integer', min: 2, default: 256, description: 'tokens per text (longer texts are cut)' },
   { name: 'd-model', type: 'integer', min: 1, default: 64, description: 'model width' },
   { name: 'nhead', type: 'integer', min: 1, default: 4, description: 'attention heads' },
@@ -199,8 +204,9 @@ const TRAIN_OPTIONS: OptionSpec[] = [
 /** What --init replaces (--max-len still cuts texts, to at most the loaded model's positions). */
 const NEW_MODEL_OPTIONS = MODEL_OPTIONS.filter((spec) => spec.name !== 'max-len');
 
-function buildTokenizer(kind: string, texts: string[], vocabSize: number): Tokenizer {
-  if (kind === 'word') return WordTokenizer.fromCorpus(texts, { maxSize: vocabSize });
+function buildTokenizer(kind: string, texts: string[], vocabSize: number, lowercase: boolean): Tokenizer {
+  if (kind === 'word') return WordTokenizer.fromCorpus(texts, { maxSize: vocabSize, lowercase });
+  if (lowercase) throw new UserError(`--lowercase works with the word tokenizer only, not ${kind}`, 2);
   if (kind === 'bpe') {
     if (vocabSize < 260)
       throw new UserError(`--vocab-size must be at least 260 for the bpe tokenizer, got ${vocabSize}`, 2);
@@ -253,6 +259,7 @@ async function train(context: CommandContext): Promise<number> {
       o.tokenizer as string,
       trainRows.map((r) => r.text),
       o.vocabSize as number,
+      o.lowercase === true,
     );
   const maxLen = Math.min(
     o.maxLen as number,

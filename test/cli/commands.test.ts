@@ -492,6 +492,7 @@ describe('classify', () => {
       '2',
       '--tokenizer',
       'word',
+      '--lowercase',
       '--d-model',
       '8',
       '--nhead',
@@ -506,6 +507,17 @@ describe('classify', () => {
     expect(byEpochs.code).toBe(0);
     expect(byEpochs.stderr).toMatch(/for 18 steps/);
     expect(byEpochs.stdout).toMatch(/^done at step 18:/);
+    // --lowercase: the vocabulary is lower-case, and texts are lower-cased before lookup.
+    const epochsDir = path.join(root, 'cls-epochs');
+    const words = JSON.parse(fs.readFileSync(path.join(epochsDir, 'best', 'tokenizer.json'), 'utf8'));
+    expect(words).toMatchObject({ type: 'WordTokenizer', lowercase: true });
+    const [lower, upper] = (await run('predict', '--checkpoint', epochsDir, 'abab', 'ABAB')).stdout.split('\n');
+    expect(upper.replace('ABAB', 'abab')).toBe(lower);
+    await expectUserError(
+      ['classify', 'train', '--data', data, '--out', path.join(root, 'never'), '--tokenizer', 'char', '--lowercase'],
+      2,
+      /--lowercase works with the word tokenizer only, not char/,
+    );
     await expectUserError(
       ['generate', '--task', 'lm', '--checkpoint', out, '--prompt', 'a'],
       1,
