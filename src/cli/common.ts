@@ -408,14 +408,16 @@ export interface TrainingRun<B> {
 async function averageLastCheckpoints<B>(
   context: CommandContext,
   run: TrainingRun<B>,
+  evalFn: EvalFn,
   outDir: string,
   count: number,
   result: TrainResult,
+  metadata: Record<string, unknown>,
 ): Promise<void> {
   const steps = listCheckpoints(path.join(outDir, 'checkpoints'))
     .filter((c) => isCheckpoint(c.dir))
     .slice(-count);
-  if (steps.length < 2 || run.evalFn === undefined) return;
+  if (steps.length < 2) return;
   const weights = averageCheckpointWeights(steps.map((c) => c.dir));
   try {
     run.model.loadStateDict(weights);
@@ -423,26 +425,19 @@ async function averageLastCheckpoints<B>(
     for (const t of weights.values()) t.dispose();
   }
   run.model.eval();
-  const evalFn = run.evalFn;
   const metrics: Metrics = await noGrad(() => evalFn(run.model, { step: result.step, epoch: result.epoch }));
   const name = run.bestMetric ?? 'loss';
   const shown = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(4) : '-');
   context.io.stdout.write(
     `average of steps ${steps.map((c) => c.step).join(', ')}: ${name} ${shown(metrics[name])} (best single checkpoint: ${shown(result.bestMetric)} at step ${result.bestStep ?? '-'}); saved as best/\n`,
   );
-  // Tokenizers, config and metadata as the newest checkpoint has them.
-  const newest = loadCheckpoint(steps[steps.length - 1].dir);
-  try {
-    saveCheckpoint(path.join(outDir, 'best'), {
-      model: run.model,
-      tokenizers: newest.tokenizers,
-      config: newest.config,
-      trainer: newest.trainer ?? undefined,
-      metadata: { ...newest.metadata, averagedSteps: steps.map((c) => c.step), averagedMetrics: metrics },
-    });
-  } finally {
-    newest.dispose();
-  }
+  saveCheckpoint(path.join(outDir, 'best'), {
+    model: run.model,
+    tokenizers: run.tokenizers,
+    config: run.config,
+    trainer: result,
+    metadata: { ...metadata, averagedSteps: steps.map((c) => c.step), averagedMetrics: metrics },
+  });
 }
 
 export function seedFrom(options: OptionValues): void {
@@ -510,6 +505,7 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
   const averageLast = o.averageLast as number;
   if (averageLast > (o.keepLast as number))
     throw new UserError(`--average-last ${averageLast} needs --keep-last of at least ${averageLast}`, 2);
+  const metadata = { task, schedule, ...run.metadata };
   let started = Date.now();
   const trainer: Trainer<B> = new Trainer<B>({
     onStep:
@@ -538,7 +534,7 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
     resume: resumeDir ?? undefined,
     tokenizers: run.tokenizers,
     config: run.config,
-    metadata: { task, schedule, ...run.metadata },
+    metadata,
     progress: o.progress as ProgressMode,
     logStream: context.io.stderr,
   });
@@ -565,7 +561,7 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
       );
     if (averageLast > 1 && run.evalFn !== undefined) {
       if (worldSize > 1) stderr.write(`${task}: --average-last is skipped under a launcher\n`);
-      else await averageLastCheckpoints(context, run, outDir, averageLast, result);
+      else await averageLastCheckpoints(context, run, run.evalFn, outDir, averageLast, result, metadata);
     }
     return result;
   } finally {

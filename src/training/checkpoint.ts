@@ -336,45 +336,69 @@ export function restoreCheckpoint(source: string | Checkpoint, targets: RestoreT
 export function averageCheckpointWeights(dirs: string[]): Map<string, Tensor> {
   const op = 'averageCheckpointWeights';
   if (!Array.isArray(dirs) || dirs.length === 0) throw new TypeError(`${op}: dirs must be a non-empty array`);
-  const sums = new Map<string, { shape: readonly number[]; sum: Float64Array }>();
-  const integers = new Map<string, Tensor>();
-  dirs.forEach((dir, i) => {
-    if (!isCheckpoint(dir)) throw new Error(`${op}: ${dir} is not a checkpoint`);
-    const { tensors } = loadSafetensors(path.join(dir, CHECKPOINT_FILES.model));
-    try {
-      if (i > 0 && tensors.size !== sums.size)
-        throw new Error(`${op}: ${dir} holds ${tensors.size} tensors, ${dirs[0]} ${sums.size}`);
-      for (const [name, t] of tensors) {
-        const entry = sums.get(name) ?? (i === 0 ? { shape: t.shape, sum: new Float64Array(t.size) } : undefined);
-        if (entry === undefined) throw new Error(`${op}: ${dir} holds '${name}', which ${dirs[0]} lacks`);
-        if (entry.shape.join() !== t.shape.join())
-          throw new Error(`${op}: '${name}' is [${t.shape}] in ${dir} but [${entry.shape}] in ${dirs[0]}`);
-        sums.set(name, entry);
-        if (t.dtype !== 'float32') {
-          integers.get(name)?.dispose();
-          integers.set(name, keep(t.clone()));
-          continue;
-        }
-        const values = t.dataSync();
-        for (let j = 0; j < values.length; j++) entry.sum[j] += values[j];
+  const entries = new Map<string, AverageEntry>();
+  try {
+    dirs.forEach((dir, i) => {
+      if (!isCheckpoint(dir)) throw new Error(`${op}: ${dir} is not a checkpoint`);
+      const { tensors } = loadSafetensors(path.join(dir, CHECKPOINT_FILES.model));
+      try {
+        if (i > 0 && tensors.size !== entries.size)
+          throw new Error(`${op}: ${dir} holds ${tensors.size} tensors, ${dirs[0]} ${entries.size}`);
+        for (const [name, t] of tensors) addToAverage(op, entries, name, t, dir, dirs[0], i === 0);
+      } finally {
+        for (const t of tensors.values()) t.dispose();
       }
-    } finally {
-      for (const t of tensors.values()) t.dispose();
-    }
-  });
-  const mean = new Map<string, Tensor>(integers);
-  for (const [name, { shape, sum }] of sums)
-    if (!integers.has(name))
-      mean.set(
-        name,
-        keep(
-          tensor(
+    });
+  } catch (e) {
+    for (const entry of entries.values()) entry.last?.dispose();
+    throw e;
+  }
+  const mean = new Map<string, Tensor>();
+  for (const [name, { shape, sum, last }] of entries) {
+    const averaged =
+      sum === null
+        ? null
+        : tensor(
             Float32Array.from(sum, (v) => v / dirs.length),
             { shape },
-          ),
-        ),
-      );
+          );
+    mean.set(name, averaged === null ? (last as Tensor) : keep(averaged));
+  }
   return mean;
+}
+
+/** One tensor of averageCheckpointWeights: a float tensor's float64 sum, or the last checkpoint's value of another. */
+interface AverageEntry {
+  shape: readonly number[];
+  sum: Float64Array | null;
+  last: Tensor | null;
+}
+
+/** Adds tensor `name` of checkpoint `dir` to the running sums of averageCheckpointWeights. */
+function addToAverage(
+  op: string,
+  entries: Map<string, AverageEntry>,
+  name: string,
+  t: Tensor,
+  dir: string,
+  firstDir: string,
+  first: boolean,
+): void {
+  let entry = entries.get(name);
+  if (entry === undefined) {
+    if (!first) throw new Error(`${op}: ${dir} holds '${name}', which ${firstDir} lacks`);
+    entry = { shape: t.shape, sum: t.dtype === 'float32' ? new Float64Array(t.size) : null, last: null };
+    entries.set(name, entry);
+  }
+  if (entry.shape.join() !== t.shape.join())
+    throw new Error(`${op}: '${name}' is [${t.shape}] in ${dir} but [${entry.shape}] in ${firstDir}`);
+  if (entry.sum === null) {
+    entry.last?.dispose();
+    entry.last = keep(t.clone());
+    return;
+  }
+  const values = t.dataSync();
+  for (let j = 0; j < values.length; j++) entry.sum[j] += values[j];
 }
 
 /** The checkpoint folders under `root` named step-<n>, oldest first. */

@@ -7,7 +7,7 @@ import { CharTokenizer, WordTokenizer } from '../../src/data/tokenizers';
 import { AdamW } from '../../src/optim/adam';
 import { WarmupCosineLR } from '../../src/optim/lr_scheduler';
 import { SGD } from '../../src/optim/sgd';
-import { getRngState, manualSeed, setRngState } from '../../src/tensor';
+import { getRngState, manualSeed, setRngState, tensor } from '../../src/tensor';
 import {
   averageCheckpointWeights,
   latestCheckpoint,
@@ -197,6 +197,23 @@ describe('averageCheckpointWeights', () => {
       t.dispose();
     }
     for (const m of models) m.dispose();
+  });
+
+  test('takes integer tensors from the last checkpoint instead of averaging them', () => {
+    const dirs = [3, 8].map((step) => {
+      manualSeed(step);
+      const model = new TinyLM(VOCAB);
+      model.registerBuffer('steps', tensor([step, step + 1], { dtype: 'int32' }));
+      const dir = path.join(root, `int-${step}`);
+      saveCheckpoint(dir, { model });
+      model.dispose();
+      return dir;
+    });
+    const mean = averageCheckpointWeights(dirs);
+    const steps = mean.get('steps')!;
+    expect(steps.dtype).toBe('int32');
+    expect(Array.from(steps.dataSync())).toEqual([8, 9]);
+    for (const t of mean.values()) t.dispose();
   });
 
   test('refuses folders that are not checkpoints and models that do not match', () => {
