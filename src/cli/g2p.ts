@@ -15,9 +15,9 @@ import { OptionSpec, UserError } from './args';
 import { loadModel, runTraining, seedFrom, tokenizerOf, trainOptions } from './common';
 import type { CommandContext, TaskDefinition } from './tasks';
 
-/** Steps of the cosine schedule: about 15 epochs of ~640 batches, what 2 cores (a Zen 4 EPYC) take in about 43 of
- * the 45 minutes of --max-minutes (see the README). A slower machine stops before the learning rate is fully down;
- * a faster one finishes the schedule early. */
+/** Steps of the cosine schedule: about 15 epochs of ~640 batches. In the 45 minutes of --max-minutes 2 cores of a
+ * Zen 4 EPYC have run 8,933 to 9,714 of them, the host's speed varying from day to day (see the README), so the
+ * run stops with the learning rate nearly down; a faster machine finishes the schedule early. */
 const DEFAULT_MAX_STEPS = 10000;
 
 /** Padded tokens per batch: at equal tokens seen, batches of 1,500 beat 3,000 by 7 dev WER points early in
