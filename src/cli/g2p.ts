@@ -1,6 +1,6 @@
-// The `g2p` task: grapheme-to-phoneme on CMUdict. `train` fits a Seq2SeqTransformer on the train split and
-// keeps the checkpoint with the best dev WER (test is never looked at while training), `eval` scores a checkpoint
-// on dev or test, `predict` prints `word<TAB>PH PH PH` for words from the arguments or stdin.
+// The `g2p` task: grapheme-to-phoneme on CMUdict. `train` fits a Seq2SeqTransformer on the train split, watching
+// dev WER (test is never looked at while training), and saves the average of its last checkpoints as best/, `eval`
+// scores a checkpoint on dev or test, `predict` prints `word<TAB>PH PH PH` for words from the arguments or stdin.
 import * as fs from 'node:fs';
 import { noGrad } from '../autograd';
 import type { CharTokenizer } from '../data/tokenizers/char';
@@ -250,7 +250,7 @@ export const g2pTask: TaskDefinition = {
   description: 'grapheme-to-phoneme on CMUdict: a Seq2SeqTransformer from spelling to ARPAbet phonemes',
   commands: {
     train: {
-      summary: 'train on the CMUdict train split (best checkpoint by dev WER without stress)',
+      summary: 'train on the CMUdict train split (dev WER without stress watched; the last checkpoints averaged)',
       options: TRAIN_OPTIONS,
       details: 'Example:\n  transformer-native g2p train --out runs/g2p        # about 45 minutes on 2 cores',
       run: train,
