@@ -344,7 +344,8 @@ export function averageCheckpointWeights(dirs: string[]): Map<string, Tensor> {
       try {
         if (i > 0 && tensors.size !== entries.size)
           throw new Error(`${op}: ${dir} holds ${tensors.size} tensors, ${dirs[0]} ${entries.size}`);
-        for (const [name, t] of tensors) addToAverage(op, entries, name, t, dir, dirs[0], i === 0);
+        for (const [name, t] of tensors)
+          addToAverage(op, entries, name, t, dir, dirs[0], i === 0, i === dirs.length - 1);
       } finally {
         for (const t of tensors.values()) t.dispose();
       }
@@ -383,6 +384,7 @@ function addToAverage(
   dir: string,
   firstDir: string,
   first: boolean,
+  last: boolean,
 ): void {
   let entry = entries.get(name);
   if (entry === undefined) {
@@ -393,8 +395,7 @@ function addToAverage(
   if (entry.shape.join() !== t.shape.join())
     throw new Error(`${op}: '${name}' is [${t.shape}] in ${dir} but [${entry.shape}] in ${firstDir}`);
   if (entry.sum === null) {
-    entry.last?.dispose();
-    entry.last = keep(t.clone());
+    if (last) entry.last = keep(t.clone());
     return;
   }
   const values = t.dataSync();
