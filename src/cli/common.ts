@@ -398,7 +398,7 @@ export interface TrainingRun<B> {
 
 /**
  * Averages the weights of the last `count` step checkpoints in outDir and saves the average as best/, with its
- * evaluation beside the best single checkpoint's. Late in a run the checkpoints scatter around a minimum that the
+ * evaluation (where the task has one) beside the best single checkpoint's. Late in a run the checkpoints scatter around a minimum that the
  * learning rate is still too large to settle in, and their mean tends to lie nearer to it. The average replaces
  * best/ whatever its score: the best single checkpoint's score is the best of many noisy evaluations on one
  * sample, so a fresh evaluation of the average on that sample is no fair comparison (G2P: the average of its last
@@ -408,7 +408,6 @@ export interface TrainingRun<B> {
 async function averageLastCheckpoints<B>(
   context: CommandContext,
   run: TrainingRun<B>,
-  evalFn: EvalFn,
   outDir: string,
   count: number,
   result: TrainResult,
@@ -417,7 +416,12 @@ async function averageLastCheckpoints<B>(
   const steps = listCheckpoints(path.join(outDir, 'checkpoints'))
     .filter((c) => isCheckpoint(c.dir))
     .slice(-count);
-  if (steps.length < 2) return;
+  if (steps.length < 2) {
+    context.io.stderr.write(
+      `--average-last ${count}: ${steps.length} step checkpoint(s) in ${outDir}, nothing to average (save more often with --checkpoint-every)\n`,
+    );
+    return;
+  }
   const weights = averageCheckpointWeights(steps.map((c) => c.dir));
   try {
     run.model.loadStateDict(weights);
@@ -425,18 +429,26 @@ async function averageLastCheckpoints<B>(
     for (const t of weights.values()) t.dispose();
   }
   run.model.eval();
-  const metrics: Metrics = await noGrad(() => evalFn(run.model, { step: result.step, epoch: result.epoch }));
+  const evalFn = run.evalFn;
+  const metrics: Metrics | null =
+    evalFn === undefined ? null : await noGrad(() => evalFn(run.model, { step: result.step, epoch: result.epoch }));
   const name = run.bestMetric ?? 'loss';
   const shown = (x: number | null | undefined) => (typeof x === 'number' ? x.toFixed(4) : '-');
-  context.io.stdout.write(
-    `average of steps ${steps.map((c) => c.step).join(', ')}: ${name} ${shown(metrics[name])} (best single checkpoint: ${shown(result.bestMetric)} at step ${result.bestStep ?? '-'}); saved as best/\n`,
-  );
+  const score =
+    metrics === null
+      ? ' (no held-out data to score it on)'
+      : `: ${name} ${shown(metrics[name])} (best single checkpoint: ${shown(result.bestMetric)} at step ${result.bestStep ?? '-'})`;
+  context.io.stdout.write(`average of steps ${steps.map((c) => c.step).join(', ')}${score}; saved as best/\n`);
   saveCheckpoint(path.join(outDir, 'best'), {
     model: run.model,
     tokenizers: run.tokenizers,
     config: run.config,
     trainer: result,
-    metadata: { ...metadata, averagedSteps: steps.map((c) => c.step), averagedMetrics: metrics },
+    metadata: {
+      ...metadata,
+      averagedSteps: steps.map((c) => c.step),
+      ...(metrics === null ? {} : { averagedMetrics: metrics }),
+    },
   });
 }
 
@@ -559,9 +571,9 @@ export async function runTraining<B>(task: string, context: CommandContext, run:
           `checkpoint: ${result.checkpoint}\n` +
           `metrics: ${path.join(outDir, 'metrics.jsonl')}, chart: ${path.join(outDir, 'loss.svg')}\n`,
       );
-    if (averageLast > 1 && run.evalFn !== undefined) {
+    if (averageLast > 1) {
       if (worldSize > 1) stderr.write(`${task}: --average-last is skipped under a launcher\n`);
-      else await averageLastCheckpoints(context, run, run.evalFn, outDir, averageLast, result, metadata);
+      else await averageLastCheckpoints(context, run, outDir, averageLast, result, metadata);
     }
     return result;
   } finally {

@@ -524,6 +524,43 @@ describe('classify', () => {
       /holds a EncoderClassifier, this command needs a GPT/,
     );
   });
+
+  test('--average-last without held-out data averages and saves best/, and says when it cannot', async () => {
+    const rows: string[] = [];
+    for (let i = 0; i < 40; i++) rows.push(JSON.stringify({ text: `w${i % 5} v${i % 3}`, label: `c${i % 2}` }));
+    const data = path.join(root, 'cls-avg.jsonl');
+    fs.writeFileSync(data, `${rows.join('\n')}\n`);
+    const small = ['--d-model', '8', '--nhead', '2', '--num-layers', '1', '--batch-size', '8', '--progress', 'none'];
+    const train = (out: string, ...flags: string[]) =>
+      run(
+        'classify',
+        'train',
+        '--data',
+        data,
+        '--out',
+        out,
+        '--val-fraction',
+        '0',
+        '--epochs',
+        '2',
+        ...small,
+        ...flags,
+      );
+    // 40 rows, none held out, in batches of 8: 5 steps an epoch, a checkpoint every 5 steps.
+    const out = path.join(root, 'cls-avg');
+    const averaged = await train(out, '--checkpoint-every', '5', '--keep-last', '2', '--average-last', '2');
+    expect(averaged.code).toBe(0);
+    expect(averaged.stdout).toMatch(/average of steps 5, 10 \(no held-out data to score it on\); saved as best\/\n/);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'best', 'trainer_state.json'), 'utf8'));
+    expect(state.metadata.averagedSteps).toEqual([5, 10]);
+    expect(state.metadata.averagedMetrics).toBeUndefined();
+    expect((await run('eval', '--checkpoint', out, '--data', data)).code).toBe(0);
+    // One checkpoint only (saved at the end): nothing to average, and the run says so.
+    const single = await train(path.join(root, 'cls-avg-1'), '--keep-last', '2', '--average-last', '2');
+    expect(single.code).toBe(0);
+    expect(single.stderr).toMatch(/--average-last 2: 1 step checkpoint\(s\) in .*cls-avg-1, nothing to average/);
+    expect(fs.existsSync(path.join(root, 'cls-avg-1', 'best'))).toBe(false);
+  });
 });
 
 test('tasks plug in through the registry', async () => {
