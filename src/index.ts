@@ -20,7 +20,7 @@ export {
 } from './tensor';
 export type { DType, Shape, TensorOptions, RandomOptions } from './tensor';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';
-export { setNumThreads, getNumThreads, memory, emptyCache, setCacheLimit } from './backend';
+export { setNumThreads, getNumThreads, memory, emptyCache, getCacheLimit, setCacheLimit } from './backend';
 export type { Device } from './backend';
 export { cat, stack, matmul } from './ops';
 export * as F from './functional';

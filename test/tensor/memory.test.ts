@@ -1,6 +1,8 @@
 // A long training loop keeps flat memory: every step's tensors are freed by tidy(), and the native sizes are
 // reported to V8. CI runs 1,500 steps; TN_MEMORY_STEPS=10000 runs the long version.
-import { emptyCache, F, memory, noGrad, randn, setCacheLimit, Tensor, tidy, zeros } from '../../src';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { emptyCache, F, getCacheLimit, memory, noGrad, randn, setCacheLimit, Tensor, tidy, zeros } from '../../src';
 
 test('RSS stays flat over many forward/backward steps', () => {
   const x = randn([64, 32], { seed: 1 });
@@ -50,6 +52,7 @@ test('the caching allocator reuses storages by size, evicts the oldest returned 
   expect(delta()).toEqual({ storages: 3, cachedStorages: 2, cachedBytes: 3072 });
   expect(Array.from(d.dataSync()).every((v) => v === 0)).toBe(true); // zeros() of a reused storage is zeroed
   d.dispose(); // now the newest: the cache returns, from oldest, a or c (1 KiB), b (2 KiB), then d's
+  const limit = getCacheLimit();
   try {
     setCacheLimit(4096 - 1024); // the oldest (1 KiB) goes
     expect(delta()).toEqual({ storages: 2, cachedStorages: 2, cachedBytes: 3072 - 1024 + 1024 });
@@ -63,10 +66,26 @@ test('the caching allocator reuses storages by size, evicts the oldest returned 
     g.dispose(); // 3 KiB cached is over the limit: the oldest entry, d's 1 KiB storage, goes
     expect(delta()).toEqual({ storages: 1, cachedStorages: 1, cachedBytes: 2048 });
   } finally {
-    setCacheLimit(Number(process.env.TN_CACHE_BYTES ?? 512 * 2 ** 20));
+    setCacheLimit(limit);
+    expect(getCacheLimit()).toBe(limit);
   }
   const f = zeros([128]);
   f.dispose();
   emptyCache();
   expect(delta()).toEqual({ storages: 0, cachedStorages: 0, cachedBytes: 0 });
+});
+
+test('TN_CACHE_BYTES sets the cache limit; a value that is not a byte count warns and keeps the default', () => {
+  const limitWith = (value: string) => {
+    const built = path.join(__dirname, '..', '..', 'dist', 'index.js');
+    const r = spawnSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(built)}).getCacheLimit())`], {
+      encoding: 'utf8',
+      env: { ...process.env, TN_CACHE_BYTES: value },
+    });
+    return { limit: Number(r.stdout.trim()), stderr: r.stderr };
+  };
+  expect(limitWith('4096')).toEqual({ limit: 4096, stderr: '' });
+  const bad = limitWith('lots');
+  expect(bad.limit).toBe(2 ** 30);
+  expect(bad.stderr).toMatch(/TN_CACHE_BYTES must be a non-negative number of bytes, got 'lots'/);
 });
