@@ -46,6 +46,8 @@ export {
   defaultLossFn,
 } from './training';
 export { ModelWorker, QueueFullError, AbortError } from './serve/worker';
+export { SupervisedModelWorker, ModelUnavailableError } from './serve/supervisor';
+export type { SupervisorOptions } from './serve/supervisor';
 export type {
   GenerateOptions,
   GenerateResult,

@@ -3,7 +3,7 @@
 // exits 0.
 import { InferenceServer, ServeModel } from '../serve/http';
 import type { ModelWorkerOptions } from '../serve/types';
-import { ModelWorker } from '../serve/worker';
+import { SupervisedModelWorker } from '../serve/supervisor';
 import { formatOptions, OptionSpec, OptionValues, UserError } from './args';
 import { resolveCheckpoint } from './common';
 import type { CliIO } from './tasks';
@@ -74,7 +74,7 @@ export type ClosableModel = ServeModel & { close(): Promise<void> | void };
 export interface ServeHooks {
   /** Registers the stop handler (SIGINT when run as a program). */
   onInterrupt: (handler: () => void) => void;
-  /** Loads the model (default ModelWorker.load). */
+  /** Loads the model (default SupervisedModelWorker.load). */
   load?: (dir: string, options: ModelWorkerOptions) => Promise<ClosableModel>;
   /** Called once the server listens (tests read the port here). */
   onListening?: (server: InferenceServer) => void;
@@ -83,7 +83,11 @@ export interface ServeHooks {
 /** Runs the server until a stop signal; resolves to the exit code. */
 export async function runServe(options: OptionValues, io: CliIO, hooks: ServeHooks): Promise<number> {
   const dir = resolveCheckpoint(options.checkpoint as string);
-  const load = hooks.load ?? ((d: string, o: ModelWorkerOptions) => ModelWorker.load(d, o));
+  // A worker thread that dies is started again by the next request (see SupervisedModelWorker).
+  const load =
+    hooks.load ??
+    ((d: string, o: ModelWorkerOptions) =>
+      SupervisedModelWorker.load(d, o, { log: (line) => io.stderr.write(`${line}\n`) }));
   const model = await load(dir, {
     threads: options.threads as number | undefined,
     maxBatch: options.maxBatch as number,

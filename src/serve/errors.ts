@@ -36,14 +36,20 @@ export function isQueueFull(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'QueueFullError';
 }
 
-/** The answer to an error from the model: 429 for a full queue, 400 for input the model refuses (the
- * RangeError and TypeError its checks throw: a prompt longer than the context...), 500 for the rest. */
+/** The answer to an error from the model: 429 for a full queue, 503 while its worker is down and waiting to
+ * restart, 400 for input the model refuses (the RangeError and TypeError its checks throw: a prompt longer than
+ * the context...), 500 for the rest. */
 export function fromModelError(error: unknown, retryAfter: number): HttpError {
   if (error instanceof HttpError) return error;
   const e = error as { name?: unknown; message?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : String(error);
   if (isQueueFull(error))
     return new HttpError(429, message, 'rate_limit_error', null, { 'Retry-After': String(retryAfter) }, 'queue_full');
+  if (e?.name === 'ModelUnavailableError') {
+    const wait = (error as { retryAfter?: unknown }).retryAfter;
+    const headers = { 'Retry-After': String(typeof wait === 'number' ? wait : retryAfter) };
+    return new HttpError(503, message, 'service_unavailable', null, headers, 'model_unavailable');
+  }
   if (e?.name === 'RangeError' || e?.name === 'TypeError') return badRequest(message);
   return new HttpError(500, `the model failed: ${message}`, 'server_error');
 }

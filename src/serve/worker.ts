@@ -172,6 +172,7 @@ export class ModelWorker {
   private nextId = 1;
   /** Set once the worker cannot answer any more: closed, or exited. */
   private ended: Error | null = null;
+  private closed = false;
   /** The last uncaught error of the worker, for the exit message. */
   private crash: Error | null = null;
 
@@ -227,6 +228,11 @@ export class ModelWorker {
       worker.on('error', onError);
       worker.on('exit', onExit);
     });
+  }
+
+  /** Why the worker thread ended on its own (it exited or crashed), or null while it runs and after close(). */
+  get exitError(): Error | null {
+    return this.ended !== null && !this.closed ? this.ended : null;
   }
 
   /** The task and model served, and the options the worker runs with. */
@@ -324,6 +330,7 @@ export class ModelWorker {
 
   /** Ends the worker thread; unfinished requests reject with a 'closed' error. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.ended === null) {
       this.ended = new Error('ModelWorker is closed');
       this.failAll(new Error('ModelWorker was closed before the request finished'));
