@@ -6,8 +6,10 @@ set -euo pipefail
 out=${1:-runs/spam}
 shift || true
 node "$(dirname "$0")/prepare-spam.js" data/spam
-# The classify defaults: word tokens, the first 256 of them, mean pooling; 10% of train.jsonl is held out to pick
-# the best checkpoint (evaluated every 170 steps), and test.jsonl is scored once at the end.
-npx transformer-native train --task classify --data data/spam/train.jsonl --out "$out" --epochs 5 --eval-every 170 "$@"
+# The classify defaults (word tokens, the first 256 of them, mean pooling), trained on all of train.jsonl for 5
+# epochs: nothing is held out (--val-fraction 0; the default holds out 10% to pick the best checkpoint), and the
+# last checkpoint is scored on test.jsonl once, at the end. On held-out folds of train.jsonl the last checkpoint
+# was the best one in every run, and training on the 10% more data gained 0.13 points on average (see the README).
+npx transformer-native train --task classify --data data/spam/train.jsonl --out "$out" --epochs 5 --val-fraction 0 "$@"
 npx transformer-native eval --task classify --checkpoint "$out" --data data/spam/test.jsonl
 node "$(dirname "$0")/baseline.js" data/spam
