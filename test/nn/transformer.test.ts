@@ -237,7 +237,9 @@ describe('nn.Transformer', () => {
           expect(cache.numLayers).toBe(2);
           // The memory's keys/values were projected once, on the first step.
           expect(cache.layer(1).cross.length).toBe(6);
-          expect(maxRelError(values(cat(steps, 1)), values(full))).toBeLessThan(CROSS_PATH_TOLERANCE);
+          // Floor 1e-2, as in the models' cross-path checks: outputs reach 2.7 here, and float32 noise of a few 1e-7
+          // of that on an element near 0 is not an error of 1e-4 of its size.
+          expect(maxRelError(values(cat(steps, 1)), values(full), 1e-2)).toBeLessThan(CROSS_PATH_TOLERANCE);
           const cached = [cache.layer(0).self.key!, cache.layer(1).cross.value!];
           cache.dispose();
           expect(cached.every((t) => t.isDisposed)).toBe(true);
@@ -272,7 +274,7 @@ describe('nn.Transformer', () => {
         const wideTgt = rows(tgt, beams);
         const wideMemory = rows(memory, beams);
         const last = [3, 4].map((t) => model.decode(wideTgt.slice(1, t, t + 1), wideMemory, { cache }));
-        expect(maxRelError(values(cat(last, 1)), values(full.slice(1, 3, 5)))).toBeLessThan(CROSS_PATH_TOLERANCE);
+        expect(maxRelError(values(cat(last, 1)), values(full.slice(1, 3, 5)), 1e-2)).toBeLessThan(CROSS_PATH_TOLERANCE);
         expectError(
           () => cache.reorder(tensor([0.5])),
           'TypeError',
@@ -300,7 +302,7 @@ describe('nn.Transformer', () => {
         const parts = [gpt.forward(x.slice(1, 0, 3), { cache })];
         for (let t = 3; t < 7; t++) parts.push(gpt.forward(x.slice(1, t, t + 1), { cache }));
         expect(cache.length).toBe(7);
-        expect(maxRelError(values(cat(parts, 1)), values(full))).toBeLessThan(CROSS_PATH_TOLERANCE);
+        expect(maxRelError(values(cat(parts, 1)), values(full), 1e-2)).toBeLessThan(CROSS_PATH_TOLERANCE);
         cache.dispose();
       }),
     );
