@@ -40,6 +40,17 @@ export interface SupervisorOptions {
   maxPauseMs?: number;
 }
 
+/** options[name] in milliseconds (a finite number >= 0), or the default when it is not given. */
+function duration(options: SupervisorOptions, name: 'minUptimeMs' | 'firstPauseMs' | 'maxPauseMs', fallback: number) {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new RangeError(
+      `SupervisedModelWorker.load: ${name} must be a finite number of milliseconds >= 0, got ${String(value)}`,
+    );
+  return value;
+}
+
 export class SupervisedModelWorker {
   /** Workers started after the first. */
   restarts = 0;
@@ -64,13 +75,15 @@ export class SupervisedModelWorker {
     supervisor: SupervisorOptions = {},
   ): Promise<SupervisedModelWorker> {
     const policy: Required<SupervisorOptions> = {
-      load: (d, o) => ModelWorker.load(d, o),
-      log: () => {},
-      minUptimeMs: 60_000,
-      firstPauseMs: 1_000,
-      maxPauseMs: 60_000,
-      ...supervisor,
+      load: supervisor.load ?? ((d, o) => ModelWorker.load(d, o)),
+      log: supervisor.log ?? (() => {}),
+      minUptimeMs: duration(supervisor, 'minUptimeMs', 60_000),
+      firstPauseMs: duration(supervisor, 'firstPauseMs', 1_000),
+      maxPauseMs: duration(supervisor, 'maxPauseMs', 60_000),
     };
+    for (const name of ['load', 'log'] as const)
+      if (typeof policy[name] !== 'function')
+        throw new TypeError(`SupervisedModelWorker.load: ${name} must be a function`);
     const first = await policy.load(dir, options);
     return new SupervisedModelWorker(first, dir, options, policy);
   }

@@ -113,6 +113,16 @@ test('a stream opened after a death runs on the new worker; a failed restart wai
   await expect(model.generate('the')).rejects.toThrow(/the model is closed/);
 });
 
+test('bad supervisor options are refused, naming the option', async () => {
+  await expect(SupervisedModelWorker.load(lmDir, {}, { firstPauseMs: -1 })).rejects.toThrow(
+    /firstPauseMs must be a finite number of milliseconds >= 0, got -1/,
+  );
+  await expect(SupervisedModelWorker.load(lmDir, {}, { maxPauseMs: NaN })).rejects.toThrow(/maxPauseMs/);
+  await expect(
+    SupervisedModelWorker.load(lmDir, {}, { log: 'stderr' as unknown as (line: string) => void }),
+  ).rejects.toThrow(/log must be a function/);
+});
+
 test('over HTTP: 503 with Retry-After while the worker is down, then answers again', async () => {
   const { model } = await supervised();
   const server = await InferenceServer.start(model, { host: '127.0.0.1', port: 0 });
