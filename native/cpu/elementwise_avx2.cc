@@ -87,37 +87,37 @@ inline void gelu_backward(const Vecs x, const Vecs dy, Vecs dx) {
   for (int u = 0; u < kLanes; ++u) dx[u] = _mm256_mul_ps(dy[u], _mm256_fmadd_ps(x[u], density[u], cdf[u]));
 }
 
-// Calls step(i, full, mask) for vectors of kLanes x 8 floats, then once more for the rest (up to kLanes x 8 - 1
-// floats, the lanes past n masked).
+// Calls step(i, full) for each group of kLanes x 8 floats from i, full while the group lies inside [0, n); the
+// last group may be partial (see group_mask).
 template <typename Step>
 void for_each_group(int64_t n, const Step& step) {
   constexpr int64_t kGroup = 8 * kLanes;
   int64_t i = 0;
-  for (; i + kGroup <= n; i += kGroup) step(i, true, i);
-  if (i < n) step(i, false, n);
+  for (; i + kGroup <= n; i += kGroup) step(i, true);
+  if (i < n) step(i, false);
 }
 
-// Vector u of the group at i: whole, or its lanes below n.
+// The lanes of vector u of the group at i that lie below n (none when the vector starts at n or past it).
 inline __m256i group_mask(int64_t i, int u, int64_t n) { return tail_mask(n - i - 8 * u); }
 
 void gelu_forward_avx2(const float* x, float* out, int64_t n) {
-  for_each_group(n, [&](int64_t i, bool full, int64_t end) {
+  for_each_group(n, [&](int64_t i, bool full) {
     Vecs xv, yv;
-    for (int u = 0; u < kLanes; ++u) xv[u] = load(x + i + 8 * u, full, group_mask(i, u, end));
+    for (int u = 0; u < kLanes; ++u) xv[u] = load(x + i + 8 * u, full, group_mask(i, u, n));
     gelu_forward(xv, yv);
-    for (int u = 0; u < kLanes; ++u) store(out + i + 8 * u, yv[u], full, group_mask(i, u, end));
+    for (int u = 0; u < kLanes; ++u) store(out + i + 8 * u, yv[u], full, group_mask(i, u, n));
   });
 }
 
 void gelu_backward_avx2(const float* x, const float* dy, float* dx, int64_t n) {
-  for_each_group(n, [&](int64_t i, bool full, int64_t end) {
+  for_each_group(n, [&](int64_t i, bool full) {
     Vecs xv, gv, dxv;
     for (int u = 0; u < kLanes; ++u) {
-      xv[u] = load(x + i + 8 * u, full, group_mask(i, u, end));
-      gv[u] = load(dy + i + 8 * u, full, group_mask(i, u, end));
+      xv[u] = load(x + i + 8 * u, full, group_mask(i, u, n));
+      gv[u] = load(dy + i + 8 * u, full, group_mask(i, u, n));
     }
     gelu_backward(xv, gv, dxv);
-    for (int u = 0; u < kLanes; ++u) store(dx + i + 8 * u, dxv[u], full, group_mask(i, u, end));
+    for (int u = 0; u < kLanes; ++u) store(dx + i + 8 * u, dxv[u], full, group_mask(i, u, n));
   });
 }
 
