@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "chunk_rows.h"
+#include "isa.h"
+#include "reduce_sum.inc"
 #include "threadpool.h"
 
 namespace tn {
@@ -20,15 +22,12 @@ constexpr int64_t kBlock = 256;    // columns of the inner axis one task reduces
 constexpr int64_t kSumColumns = 4096;
 constexpr int64_t kSumRows = 256;
 
-// Eight partial sums, so the loop vectorises and rounding error grows more slowly than with one accumulator.
-float sum_contiguous(const float* x, int64_t n) {
-  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) lanes[l] += x[i + l];
-  float total = 0;
-  for (; i < n; ++i) total += x[i];
-  return total + ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+// The row sum of the active path (the same bits on every path).
+float row_sum(const float* x, int64_t n) {
+#ifdef TN_HAVE_AVX2
+  if (use_avx2_kernels()) return sum_contiguous_avx2(x, n);
+#endif
+  return sum_contiguous(x, n);
 }
 
 // v replaces best when strictly better, or when it is the first NaN: ties keep the first winner.
@@ -96,7 +95,7 @@ void reduce_forward(ReduceOp op, const float* x, float* out, int32_t* indices, i
       for (int64_t o = begin; o < end; ++o) {
         const float* row = x + o * dim;
         if (is_sum) {
-          const float s = sum_contiguous(row, dim);
+          const float s = row_sum(row, dim);
           out[o] = op == ReduceOp::mean ? s / count : s;
         } else if (is_max) {
           extreme_row<true>(row, dim, out ? out + o : nullptr, indices ? indices + o : nullptr);
@@ -240,7 +239,7 @@ void sum_to_shape(const float* x, const int64_t* x_shape, float* out, const int6
       for (int64_t o = begin; o < end; ++o) {
         const float* base = x + offset_of(o, kept);
         float total = 0.0f;
-        for (int64_t r : reduced_offsets) total += sum_contiguous(base + r, inner);
+        for (int64_t r : reduced_offsets) total += row_sum(base + r, inner);
         out[o] = total;
       }
     });

@@ -12,6 +12,9 @@ enum class ReduceOp { sum, mean, max, min, argmax };
 void reduce_forward(ReduceOp op, const float* x, float* out, int32_t* indices, int64_t outer, int64_t dim,
                     int64_t inner);
 
+// The sum of x[0, n), built with AVX2 (reduce_avx2.cc); the same bits as the portable build.
+float sum_contiguous_avx2(const float* x, int64_t n);
+
 // dx = 0 except dx[o, indices[o, i], i] = dy[o, i]; every index must lie in [0, dim).
 void index_backward(const float* dy, const int32_t* indices, float* dx, int64_t outer, int64_t dim, int64_t inner);
 

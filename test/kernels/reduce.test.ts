@@ -88,6 +88,19 @@ describe('reduce', () => {
     });
   }
 
+  test('a sum over the last dim has the same bits on every path', () => {
+    for (const dim of [1, 31, 32, 33, 1000, 40001]) {
+      const outer = 3;
+      const x = storageOf(uniformArray(outer * dim, dim));
+      const sums = kernelPaths().map((path) => {
+        const out = emptyStorage(outer);
+        onPath(path, () => addon.reduce('sum', x, out, null, outer, dim, 1));
+        return Array.from(out.readFloat32(0, outer));
+      });
+      for (const other of sums.slice(1)) expect(other).toEqual(sums[0]);
+    }
+  });
+
   test('max/min without indices, argmax without out, NaN propagation like PyTorch', () => {
     const data = new Float32Array([1, NaN, 3, NaN, 2, 0, -1, -2, 5]);
     const x = storageOf(data);
