@@ -398,12 +398,12 @@ export interface TrainingRun<B> {
 
 /**
  * Averages the weights of the last `count` step checkpoints in outDir and saves the average as best/, with its
- * evaluation (where the task has one) beside the best single checkpoint's. Late in a run the checkpoints scatter around a minimum that the
- * learning rate is still too large to settle in, and their mean tends to lie nearer to it. The average replaces
- * best/ whatever its score: the best single checkpoint's score is the best of many noisy evaluations on one
- * sample, so a fresh evaluation of the average on that sample is no fair comparison (G2P: the average of its last
- * 5 epochs scored 25.0% on the 500 dev words against 24.8% for the best epoch, and 24.4% against 25.1% on the
- * whole dev split).
+ * evaluation (where the task has one) beside the best single checkpoint's. Late in a run the checkpoints scatter
+ * around a minimum that the learning rate is still too large to settle in, and their mean tends to lie nearer to
+ * it. The average replaces best/ whatever its score: the best single checkpoint's score is the best of many noisy
+ * evaluations on one sample, so a fresh evaluation of the average on that sample is no fair comparison (G2P: the
+ * average of its last 5 epochs scored 25.0% on the 500 dev words against 24.8% for the best epoch, and 24.4%
+ * against 25.1% on the whole dev split).
  */
 async function averageLastCheckpoints<B>(
   context: CommandContext,

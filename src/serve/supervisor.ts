@@ -132,16 +132,15 @@ export class SupervisedModelWorker {
   /** The live worker: the current one, or a new one once the current one has died. */
   private async worker(): Promise<ModelWorker> {
     if (this.closed) throw new Error('the model is closed');
-    const died = this.current.exitError;
+    const died = this.current.exitReason;
     if (died === null) return this.current;
     if (this.starting === null) this.starting = this.replace(died).finally(() => (this.starting = null));
     return this.starting;
   }
 
-  private async replace(died: Error): Promise<ModelWorker> {
+  private async replace(cause: string): Promise<ModelWorker> {
     const { log, minUptimeMs } = this.policy;
     const now = Date.now();
-    const cause = died.message.replace(/; load the checkpoint again to go on$/, '');
     if (this.notBefore === 0) {
       // Noticed for the first time: a worker that died young waits before its successor starts.
       this.pauseMs = now - this.startedAt >= minUptimeMs ? 0 : this.longerPause();

@@ -172,7 +172,8 @@ export class ModelWorker {
   private nextId = 1;
   /** Set once the worker cannot answer any more: closed, or exited. */
   private ended: Error | null = null;
-  private closed = false;
+  /** How the thread ended on its own ('model worker exited with code N: ...'); null while it runs or once closed. */
+  private exited: string | null = null;
   /** The last uncaught error of the worker, for the exit message. */
   private crash: Error | null = null;
 
@@ -230,9 +231,9 @@ export class ModelWorker {
     });
   }
 
-  /** Why the worker thread ended on its own (it exited or crashed), or null while it runs and after close(). */
-  get exitError(): Error | null {
-    return this.ended !== null && !this.closed ? this.ended : null;
+  /** How the worker thread ended on its own (it exited or crashed), or null while it runs and after close(). */
+  get exitReason(): string | null {
+    return this.exited;
   }
 
   /** The task and model served, and the options the worker runs with. */
@@ -330,7 +331,7 @@ export class ModelWorker {
 
   /** Ends the worker thread; unfinished requests reject with a 'closed' error. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.exited = null;
     if (this.ended === null) {
       this.ended = new Error('ModelWorker is closed');
       this.failAll(new Error('ModelWorker was closed before the request finished'));
@@ -427,8 +428,8 @@ export class ModelWorker {
 
   private onExit(code: number): void {
     if (this.ended !== null) return; // closed
-    const cause = this.crash === null ? '' : `: ${this.crash.message}`;
-    this.ended = new Error(`model worker exited with code ${code}${cause}; load the checkpoint again to go on`);
+    this.exited = `model worker exited with code ${code}${this.crash === null ? '' : `: ${this.crash.message}`}`;
+    this.ended = new Error(`${this.exited}; load the checkpoint again to go on`);
     this.failAll(this.ended);
   }
 
