@@ -76,10 +76,10 @@ function attentionFlops({ B, H, Tq, Tk, D, causal, backward }) {
   return backward ? forward * 3.5 : forward;
 }
 
-function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
-  const spec = { kind: 'attention', B, H, Tq, Tk, D, causal, backward };
+function attentionRow(label, B, H, Tq, Tk, D, causal, backward, dropoutP = 0) {
+  const spec = { kind: 'attention', B, H, Tq, Tk, D, causal, backward, dropoutP };
   return {
-    name: `attention ${backward ? 'fwd+bwd' : 'fwd'} ${label}${causal ? ' causal' : ''}`,
+    name: `attention ${backward ? 'fwd+bwd' : 'fwd'} ${label}${causal ? ' causal' : ''}${dropoutP ? ` dropout ${dropoutP}` : ''}`,
     shape: `B=${B} H=${H} Tq=${Tq} Tk=${Tk} D=${D}`,
     unit: GFLOP,
     limit: 'fma',
@@ -117,7 +117,7 @@ function attentionRow(label, B, H, Tq, Tk, D, causal, backward) {
         keyPadding: null,
         attnMask: null,
         maskView: [0, 0, 0, 0],
-        dropoutP: 0,
+        dropoutP,
         seed: 0,
       };
       const forward = { ...args, q, k, v, out, lse, weights: probs };
@@ -145,6 +145,8 @@ function attentionRows() {
     rows.push(attentionRow('g2p self B64 H4 T24 D64', 64, 4, 24, 24, 64, true, backward));
     rows.push(attentionRow('g2p cross B64 H4 T24 D64', 64, 4, 24, 24, 64, false, backward));
   }
+  // As the GPT model trains: dropout on the probabilities, drawn in the forward and again in the backward.
+  rows.push(attentionRow('B8 H6 T256 D64', 8, 6, 256, 256, 64, true, true, 0.1));
   return rows;
 }
 

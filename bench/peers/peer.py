@@ -240,7 +240,8 @@ def torch_softmax(spec):
 
 
 def torch_attention(spec):
-    """softmax(Q K^T * scale) V with autograd: torch 1.13 has no fused attention on the CPU."""
+    """softmax(Q K^T * scale) V with autograd, dropout on the probabilities when the spec asks: torch 1.13 has
+    no fused attention on the CPU."""
     import torch
 
     b, h, tq, tk, d = spec["B"], spec["H"], spec["Tq"], spec["Tk"], spec["D"]
@@ -249,12 +250,16 @@ def torch_attention(spec):
     dout = torch.rand(b, h, tq, d)
     scale = 1 / math.sqrt(d)
     hidden = torch.ones(tq, tk, dtype=torch.bool).triu(1) if spec["causal"] else None
+    dropout_p = spec.get("dropoutP", 0)
 
     def forward():
         scores = torch.matmul(q, k.transpose(-2, -1)).mul_(scale)
         if hidden is not None:
             scores = scores.masked_fill(hidden, float("-inf"))
-        return torch.matmul(torch.softmax(scores, -1), v)
+        probs = torch.softmax(scores, -1)
+        if dropout_p > 0:
+            probs = torch.nn.functional.dropout(probs, dropout_p, training=True)
+        return torch.matmul(probs, v)
 
     def run_backward():
         forward().backward(dout)

@@ -26,13 +26,14 @@ constexpr int kGroups = 2;
 
 // Blocks first_block + 8g .. first_block + 8g + 7 for g < kGroups, as draws in stream order: out[g][r] holds
 // draws 8r .. 8r+7 of group g's 32 (word w of block b is draw 4b + w).
-inline void philox8(uint64_t seed, uint64_t stream, uint64_t first_block, __m256i out[kGroups][4]) {
+template <int Groups = kGroups>
+inline void philox8(uint64_t seed, uint64_t stream, uint64_t first_block, __m256i out[][4]) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i sign = _mm256_set1_epi32(INT32_MIN);
-  __m256i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
-  for (int g = 0; g < kGroups; ++g) {
+  __m256i c0[Groups], c1[Groups], c2[Groups], c3[Groups];
+  for (int g = 0; g < Groups; ++g) {
     // Counter words: the block index's low half per lane; the high half is the same for all 8 lanes unless the
     // low half wraps inside them, which the lane-wise carry below handles.
     const uint64_t first = first_block + 8 * static_cast<uint64_t>(g);
@@ -46,7 +47,7 @@ inline void philox8(uint64_t seed, uint64_t stream, uint64_t first_block, __m256
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int round = 0; round < 10; ++round) {
     const __m256i key0 = _mm256_set1_epi32(static_cast<int>(k0)), key1 = _mm256_set1_epi32(static_cast<int>(k1));
-    for (int g = 0; g < kGroups; ++g) {
+    for (int g = 0; g < Groups; ++g) {
       __m256i hi0, lo0, hi1, lo1;
       mul_hi_lo(c0[g], m0, &hi0, &lo0);
       mul_hi_lo(c2[g], m1, &hi1, &lo1);
@@ -58,7 +59,7 @@ inline void philox8(uint64_t seed, uint64_t stream, uint64_t first_block, __m256
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  for (int g = 0; g < kGroups; ++g) {
+  for (int g = 0; g < Groups; ++g) {
     // c_w lane b = word w of block b; transpose so that each register holds two whole blocks.
     const __m256i t0 = _mm256_unpacklo_epi32(c0[g], c1[g]), t1 = _mm256_unpackhi_epi32(c0[g], c1[g]);
     const __m256i t2 = _mm256_unpacklo_epi32(c2[g], c3[g]), t3 = _mm256_unpackhi_epi32(c2[g], c3[g]);
@@ -75,12 +76,19 @@ inline void philox8(uint64_t seed, uint64_t stream, uint64_t first_block, __m256
 
 void philox_blocks_avx2(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words) {
   int64_t b = 0;
-  for (; b + 8 <= nblocks; b += 8 * kGroups) {
+  for (; b + 8 * kGroups <= nblocks; b += 8 * kGroups) {
     __m256i r[kGroups][4];
     philox8(seed, stream, first_block + static_cast<uint64_t>(b), r);
-    for (int g = 0; g < kGroups && b + 8 * g + 8 <= nblocks; ++g)
+    for (int g = 0; g < kGroups; ++g)
       for (int i = 0; i < 4; ++i)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(words + 4 * (b + 8 * g) + 8 * i), r[g][i]);
+  }
+  // Whole groups left over are drawn alone, not beside a group that would be thrown away: a short run, such as
+  // a row of 32 attention keys, is often one group.
+  for (; b + 8 <= nblocks; b += 8) {
+    __m256i r[1][4];
+    philox8<1>(seed, stream, first_block + static_cast<uint64_t>(b), r);
+    for (int i = 0; i < 4; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(words + 4 * b + 8 * i), r[0][i]);
   }
   for (b = nblocks / 8 * 8; b < nblocks; ++b) {
     const Philox4 r = philox4x32(seed, stream, first_block + static_cast<uint64_t>(b));

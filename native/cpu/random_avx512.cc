@@ -24,12 +24,13 @@ constexpr int kGroups = 2;
 
 // Blocks first_block + 16g .. first_block + 16g + 15 for g < kGroups, as draws in stream order: out[g][r] holds
 // draws 16r .. 16r+15 of group g's 64 (word w of block b is draw 4b + w).
-inline void philox16(uint64_t seed, uint64_t stream, uint64_t first_block, __m512i out[kGroups][4]) {
+template <int Groups = kGroups>
+inline void philox16(uint64_t seed, uint64_t stream, uint64_t first_block, __m512i out[][4]) {
   const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xCD9E8D57u));
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  __m512i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
-  for (int g = 0; g < kGroups; ++g) {
+  __m512i c0[Groups], c1[Groups], c2[Groups], c3[Groups];
+  for (int g = 0; g < Groups; ++g) {
     // Counter words: the block index's low half per lane, plus a carry into the high half in the lanes where
     // the low half wrapped.
     const uint64_t first = first_block + 16 * static_cast<uint64_t>(g);
@@ -44,7 +45,7 @@ inline void philox16(uint64_t seed, uint64_t stream, uint64_t first_block, __m51
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int round = 0; round < 10; ++round) {
     const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0)), key1 = _mm512_set1_epi32(static_cast<int>(k1));
-    for (int g = 0; g < kGroups; ++g) {
+    for (int g = 0; g < Groups; ++g) {
       __m512i hi0, lo0, hi1, lo1;
       mul_hi_lo(c0[g], m0, &hi0, &lo0);
       mul_hi_lo(c2[g], m1, &hi1, &lo1);
@@ -56,7 +57,7 @@ inline void philox16(uint64_t seed, uint64_t stream, uint64_t first_block, __m51
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  for (int g = 0; g < kGroups; ++g) {
+  for (int g = 0; g < Groups; ++g) {
     // c_w lane b = word w of block b. Within each 128-bit lane l, the unpacks gather whole blocks: x_j holds
     // block 4l + j in lane l. Two rounds of 128-bit shuffles then put blocks 4r .. 4r+3 into out[g][r].
     const __m512i t0 = _mm512_unpacklo_epi32(c0[g], c1[g]), t1 = _mm512_unpackhi_epi32(c0[g], c1[g]);
@@ -78,11 +79,18 @@ inline void philox16(uint64_t seed, uint64_t stream, uint64_t first_block, __m51
 
 void philox_blocks_avx512(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t nblocks, uint32_t* words) {
   int64_t b = 0;
-  for (; b + 16 <= nblocks; b += 16 * kGroups) {
+  for (; b + 16 * kGroups <= nblocks; b += 16 * kGroups) {
     __m512i r[kGroups][4];
     philox16(seed, stream, first_block + static_cast<uint64_t>(b), r);
-    for (int g = 0; g < kGroups && b + 16 * g + 16 <= nblocks; ++g)
+    for (int g = 0; g < kGroups; ++g)
       for (int i = 0; i < 4; ++i) _mm512_storeu_si512(words + 4 * (b + 16 * g) + 16 * i, r[g][i]);
+  }
+  // Whole groups left over are drawn alone, not beside a group that would be thrown away: a short run, such as
+  // a row of 64 attention keys, is often one group.
+  for (; b + 16 <= nblocks; b += 16) {
+    __m512i r[1][4];
+    philox16<1>(seed, stream, first_block + static_cast<uint64_t>(b), r);
+    for (int i = 0; i < 4; ++i) _mm512_storeu_si512(words + 4 * b + 16 * i, r[0][i]);
   }
   for (b = nblocks / 16 * 16; b < nblocks; ++b) {
     const Philox4 r = philox4x32(seed, stream, first_block + static_cast<uint64_t>(b));
