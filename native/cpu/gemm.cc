@@ -132,7 +132,9 @@ struct Path {
 constexpr Path kGenericPath = {
     kGenericMR, kGenericNR, 128, 256, 2048, 0, micro_kernel_generic, gemm_pack_panels_generic, gemm_row_generic};
 #ifdef TN_HAVE_AVX2
-constexpr Path kAvx2Path = {kGemmAvx2MR,           kGemmAvx2NR,  144, 256, 4096, 64, gemm_micro_kernel_avx2,
+// KC = 384: a 16-column B micro-panel of 384 rows (24 KiB) still leaves room in a 32 KiB L1 for the A and C lines
+// it meets, and the longer slices reload and store each C tile fewer times.
+constexpr Path kAvx2Path = {kGemmAvx2MR,           kGemmAvx2NR,  144, 384, 4096, 64, gemm_micro_kernel_avx2,
                             gemm_pack_panels_avx2, gemm_row_avx2};
 #endif
 #ifdef TN_HAVE_AVX512
@@ -180,8 +182,8 @@ class PackBuffer {
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// K in equal slices of at most KC (K = 384 as two of 192, not 256 + 128): a short last slice would pay the
-// per-tile costs (storing C, reloading it) for little work.
+// K in equal slices of at most KC (K = 520 with KC = 384 as two of 264, not 384 + 136): a short last slice would pay
+// the per-tile costs (storing C, reloading it) for little work.
 int64_t slice_depth(const Path& path, int64_t K) {
   const int64_t slices = (K + path.KC - 1) / path.KC;
   return std::min(K, round_up((K + slices - 1) / slices, 8));
@@ -297,7 +299,7 @@ void gemm_shared(const Path& path, const Operand& a, const Operand& bt, float* C
     const int64_t column_tiles = std::min(panels, (tiles_wanted + row_tiles - 1) / row_tiles);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = std::min(kc_max, K - pc);
-      // Panels in groups of 8 (a 32 KiB slice of B per group for NR = 16 and kc = 256).
+      // Panels in groups of 8 (a 48 KiB slice of B per group for NR = 16 and kc = 384).
       parallel_for(panels, 8, [&](int64_t p0, int64_t p1) {
         pack_b_slice(path, bt, pc, kc, jc + p0 * path.NR, std::min(jc + nc, jc + p1 * path.NR),
                      b_pack + p0 * path.NR * kc);

@@ -176,7 +176,8 @@ describe('gemm', () => {
 
   test('large enough for several blocks of M, N and K', () => {
     // M past MC, K past KC (so later K slices accumulate onto the first; K = 520 as three equal slices with
-    // KC = 256, two with the AVX-512 path's 512; K = 1100 as three there), N past NC with a thin M.
+    // the generic path's KC = 256, two with the AVX2 path's 384 and the AVX-512 path's 512; K = 1100 as three on
+    // both), N past NC with a thin M.
     checkOnEveryPath([
       { M: 301, N: 70, K: 520, transA: true, beta: 0.5, bias: true },
       { M: 40, N: 70, K: 1100, transB: true, beta: 1, bias: true },
