@@ -24,7 +24,7 @@ inline void mul_hi_lo(__m256i a, __m256i m, __m256i* hi, __m256i* lo) {
 // one group at a time ran at the chain's latency.
 constexpr int kGroups = 2;
 
-// Blocks first_block + 8g .. first_block + 8g + 7 for g < kGroups, as draws in stream order: out[g][r] holds
+// Blocks first_block + 8g .. first_block + 8g + 7 for g < Groups, as draws in stream order: out[g][r] holds
 // draws 8r .. 8r+7 of group g's 32 (word w of block b is draw 4b + w).
 template <int Groups = kGroups>
 inline void philox8(uint64_t seed, uint64_t stream, uint64_t first_block, __m256i out[][4]) {

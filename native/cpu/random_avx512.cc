@@ -22,7 +22,7 @@ inline void mul_hi_lo(__m512i a, __m512i m, __m512i* hi, __m512i* lo) {
 // for the core to overlap with the next group's).
 constexpr int kGroups = 2;
 
-// Blocks first_block + 16g .. first_block + 16g + 15 for g < kGroups, as draws in stream order: out[g][r] holds
+// Blocks first_block + 16g .. first_block + 16g + 15 for g < Groups, as draws in stream order: out[g][r] holds
 // draws 16r .. 16r+15 of group g's 64 (word w of block b is draw 4b + w).
 template <int Groups = kGroups>
 inline void philox16(uint64_t seed, uint64_t stream, uint64_t first_block, __m512i out[][4]) {
