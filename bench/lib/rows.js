@@ -229,7 +229,7 @@ function normRows() {
 
 /** Bytes per element of one pass over n floats: add reads a and b and writes out; gelu fwd+bwd reads x and
  * writes y, then reads x and dy and writes dx. */
-const ELEMENTWISE_BYTES = { add: 12, geluFwdBwd: 20 };
+const ELEMENTWISE_BYTES = { add: 12, unaryFwdBwd: 20 };
 
 /** Reads x [N, C] and writes its N row sums (dim 1) or C column sums (dim 0). */
 function reduceBytes(N, C, dim) {
@@ -277,22 +277,23 @@ function elementwiseAddRow(shape) {
   });
 }
 
-function elementwiseGeluRow(shape) {
+/** An activation and its backward (x, y = op(x), dy in; y, dx out): gelu, geluTanh (GPT-2's) or tanh. */
+function elementwiseUnaryRow(op, shape) {
   const n = product(shape);
   const text = shapeText(shape);
-  const spec = { kind: 'unaryFwdBwd', op: 'gelu', n };
+  const spec = { kind: 'unaryFwdBwd', op, n };
   return bandwidthRow(
-    `elementwise gelu fwd+bwd ${text}`,
+    `elementwise ${op} fwd+bwd ${text}`,
     text,
-    ELEMENTWISE_BYTES.geluFwdBwd * n,
+    ELEMENTWISE_BYTES.unaryFwdBwd * n,
     spec,
     (addon, keep) => {
       const [x, dy] = keep(storages(addon, [n, n], 53));
       const [y, dx] = keep(outputs(addon, [n, n]));
       const { unaryBackwardKernel, unaryKernel } = family('elementwise');
       return () => {
-        unaryKernel(addon, { op: 'gelu', x, out: y, n });
-        unaryBackwardKernel(addon, { op: 'gelu', x, y, dy, dx, n });
+        unaryKernel(addon, { op, x, out: y, n });
+        unaryBackwardKernel(addon, { op, x, y, dy, dx, n });
       };
     },
   );
@@ -424,7 +425,9 @@ function memoryBoundRows() {
   return [
     elementwiseAddRow(hidden),
     elementwiseAddRow([384]),
-    elementwiseGeluRow(hidden),
+    elementwiseUnaryRow('gelu', hidden),
+    elementwiseUnaryRow('geluTanh', hidden),
+    elementwiseUnaryRow('tanh', hidden),
     reduceSumRow(...hidden, 1),
     reduceSumRow(...hidden, 0),
     copyPermuteRow('BTHD->BHTD', [g.batch, g.context, g.heads, g.dModel / g.heads], [0, 2, 1, 3]),

@@ -93,7 +93,7 @@ const {
   }) => number;
   layerNormBytes: (N: number, C: number) => number;
   softmaxBytes: (N: number, C: number) => number;
-  ELEMENTWISE_BYTES: { add: number; geluFwdBwd: number };
+  ELEMENTWISE_BYTES: { add: number; unaryFwdBwd: number };
   reduceBytes: (N: number, C: number, dim: number) => number;
   crossEntropyBytes: (N: number, C: number) => number;
   embeddingBytes: (N: number, V: number, C: number) => number;
@@ -461,7 +461,7 @@ describe('bench rows', () => {
     const product = (shape: unknown) => (shape as number[]).reduce((a, b) => a * b, 1);
     const workOf: Record<string, (args: unknown[]) => number> = {
       binary: (args) => ELEMENTWISE_BYTES.add * product(args[8]),
-      unaryFwdBwd: (args) => ELEMENTWISE_BYTES.geluFwdBwd * (args[3] as number),
+      unaryFwdBwd: (args) => ELEMENTWISE_BYTES.unaryFwdBwd * (args[3] as number),
       reduce: (args) => {
         const [outer, dim, inner] = args.slice(4, 7) as number[];
         return 4 * (outer * dim * inner + outer * inner);
