@@ -16,7 +16,19 @@ namespace {
 // Every helper below takes kLanes vectors and does each step to all of them before the next step: g++ does not
 // interleave independent chains on x86 by itself (its first scheduling pass is off there).
 constexpr int kLanes = 4;
-using Vecs = __m256[kLanes];
+using Vec = __m256;
+using Vecs = Vec[kLanes];
+inline Vec splat(float v) { return _mm256_set1_ps(v); }
+inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+// Lane masks are vectors of all-ones or zero lanes on AVX2.
+using Mask = __m256;
+inline Mask less_than(Vec a, Vec b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+inline Mask is_nan(Vec a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
+inline Vec select(Mask m, Vec if_set, Vec otherwise) { return _mm256_blendv_ps(otherwise, if_set, m); }
+inline Vec abs_vec(Vec a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+inline Vec with_sign_of(Vec magnitude, Vec sign) {
+  return _mm256_or_ps(magnitude, _mm256_and_ps(sign, _mm256_set1_ps(-0.0f)));
+}
 
 // e^a for a <= ~1: a = k ln2 + r, e^r by its Taylor series to r^7 (truncation < 6e-9 relative for |r| <= ln2/2),
 // 2^k in the exponent bits; below ln(FLT_MIN) (and for NaN) 0.
@@ -87,78 +99,6 @@ inline void gelu_backward(const Vecs x, const Vecs dy, Vecs dx) {
   for (int u = 0; u < kLanes; ++u) dx[u] = _mm256_mul_ps(dy[u], _mm256_fmadd_ps(x[u], density[u], cdf[u]));
 }
 
-// The ops built on e^x below, as the portable loop's tanh_fast and sigmoid compute them (compiled from that loop
-// they spilled and ran 1.6x slower than on AVX-512), but with the exponent kept <= 0, e = e^-|u|, so exp_small
-// serves: sigmoid(u) = 1 / (1 + e) for u >= 0 and e / (1 + e) below; tanh(a) = 1 - 2e / (1 + e) with e = e^-2a.
-// NaN inputs give NaN (exp_small maps them to 0, so they are put back at the end).
-
-// sigmoid(u) of every lane, into out.
-inline void sigmoid_vecs(const Vecs u, Vecs out) {
-  const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
-  Vecs e;
-  for (int v = 0; v < kLanes; ++v) e[v] = _mm256_or_ps(u[v], sign);  // -|u|
-  exp_small(e, e);
-  for (int v = 0; v < kLanes; ++v) {
-    const __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e[v]));
-    const __m256 negative = _mm256_cmp_ps(u[v], _mm256_setzero_ps(), _CMP_LT_OQ);
-    const __m256 s = _mm256_blendv_ps(r, _mm256_mul_ps(e[v], r), negative);
-    out[v] = _mm256_blendv_ps(s, u[v], _mm256_cmp_ps(u[v], u[v], _CMP_UNORD_Q));
-  }
-}
-
-// tanh: the odd series to x^15 below |x| = 0.55 (Estrin's form in x^2, as tanh_fast), 1 - 2e / (1 + e) above.
-inline void tanh_vecs(const Vecs x, Vecs out) {
-  const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
-  Vecs e, small;
-  for (int v = 0; v < kLanes; ++v) {
-    e[v] = _mm256_mul_ps(_mm256_or_ps(x[v], sign), _mm256_set1_ps(2.0f));  // -2|x|
-    const __m256 x2 = _mm256_mul_ps(x[v], x[v]), x4 = _mm256_mul_ps(x2, x2);
-    const __m256 p01 = _mm256_fmadd_ps(x2, _mm256_set1_ps(2.0f / 15), _mm256_set1_ps(-1.0f / 3));
-    const __m256 p23 = _mm256_fmadd_ps(x2, _mm256_set1_ps(62.0f / 2835), _mm256_set1_ps(-17.0f / 315));
-    const __m256 p45 = _mm256_fmadd_ps(x2, _mm256_set1_ps(21844.0f / 6081075), _mm256_set1_ps(-1382.0f / 155925));
-    const __m256 p67 = _mm256_fmadd_ps(x4, _mm256_set1_ps(-929569.0f / 638512875), p45);
-    const __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(x4, x4), p67, _mm256_fmadd_ps(x4, p23, p01));
-    small[v] = _mm256_fmadd_ps(_mm256_mul_ps(x[v], x2), p, x[v]);
-  }
-  exp_small(e, e);
-  for (int v = 0; v < kLanes; ++v) {
-    // 1 - 2e / (1 + e) rather than (1 - e) / (1 + e): one rounding near 1, where tanh' = 1 - tanh^2 is read off it.
-    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(_mm256_add_ps(e[v], e[v]), _mm256_add_ps(one, e[v])));
-    const __m256 large = _mm256_or_ps(t, _mm256_and_ps(x[v], sign));  // tanh |x| with the sign of x
-    const __m256 a = _mm256_andnot_ps(sign, x[v]);
-    const __m256 r = _mm256_blendv_ps(large, small[v], _mm256_cmp_ps(a, _mm256_set1_ps(0.55f), _CMP_LT_OQ));
-    out[v] = _mm256_blendv_ps(r, x[v], _mm256_cmp_ps(x[v], x[v], _CMP_UNORD_Q));
-  }
-}
-
-// The tanh-approximated GELU's gate 0.5 (1 + tanh(u)) = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
-inline void gelu_tanh_gate_vecs(const Vecs x, Vecs gate) {
-  Vecs u2;
-  for (int v = 0; v < kLanes; ++v) {
-    const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x[v], x[v]), x[v]);
-    u2[v] = _mm256_mul_ps(_mm256_set1_ps(2.0f * kGeluTanhK), _mm256_fmadd_ps(_mm256_set1_ps(kGeluTanhC), x3, x[v]));
-  }
-  sigmoid_vecs(u2, gate);
-}
-
-inline void gelu_tanh_forward(const Vecs x, Vecs y) {
-  gelu_tanh_gate_vecs(x, y);
-  for (int v = 0; v < kLanes; ++v) y[v] = _mm256_mul_ps(x[v], y[v]);
-}
-
-// dy times d/dx x s(x) = s + 2 x s (1 - s) u'(x), s the gate, u' = sqrt(2/pi) (1 + 3 0.044715 x^2).
-inline void gelu_tanh_backward(const Vecs x, const Vecs dy, Vecs dx) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  Vecs s;
-  gelu_tanh_gate_vecs(x, s);
-  for (int v = 0; v < kLanes; ++v) {
-    const __m256 du = _mm256_mul_ps(_mm256_set1_ps(kGeluTanhK),
-                                    _mm256_fmadd_ps(_mm256_set1_ps(3.0f * kGeluTanhC), _mm256_mul_ps(x[v], x[v]), one));
-    const __m256 slope = _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(x[v], x[v]), s[v]), _mm256_sub_ps(one, s[v]));
-    dx[v] = _mm256_mul_ps(dy[v], _mm256_fmadd_ps(slope, du, s[v]));
-  }
-}
-
 // Calls step(i, full) for each group of kLanes x 8 floats from i, full while the group lies inside [0, n); the
 // last group may be partial (see group_mask).
 template <typename Step>
@@ -172,8 +112,8 @@ void for_each_group(int64_t n, const Step& step) {
 // The lanes of vector u of the group at i that lie below n (none when the vector starts at n or past it).
 inline __m256i group_mask(int64_t i, int u, int64_t n) { return tail_mask(n - i - 8 * u); }
 
-// out = f(x) over [0, n), f a lambda calling one of the Vecs functions above (a lambda, not the function itself,
-// so each op gets its own copy of the loop with the call inlined).
+// out = f(x) over [0, n), f a lambda calling one of the Vecs functions (here and in elementwise_vecs.inc; a lambda,
+// not the function itself, so each op gets its own copy of the loop with the call inlined).
 template <typename F>
 void map_groups(const float* x, float* out, int64_t n, const F& f) {
   for_each_group(n, [&](int64_t i, bool full) {
@@ -198,6 +138,8 @@ void map_groups2(const float* x, const float* dy, float* dx, int64_t n, const F&
   });
 }
 
+#include "elementwise_vecs.inc"
+
 }  // namespace
 
 void binary_range_avx2(BinaryOp op, const float* a, const float* b, float* out, const BroadcastLayout& layout,
@@ -206,27 +148,12 @@ void binary_range_avx2(BinaryOp op, const float* a, const float* b, float* out, 
 }
 
 void unary_forward_avx2(UnaryOp op, const float* x, float* out, int64_t n, float param) {
-  switch (op) {
-    case UnaryOp::gelu:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { gelu_forward(a, b); });
-    case UnaryOp::gelu_tanh:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { gelu_tanh_forward(a, b); });
-    case UnaryOp::tanh:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { tanh_vecs(a, b); });
-    case UnaryOp::sigmoid:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { sigmoid_vecs(a, b); });
-    default:
-      return unary_forward_chunk(op, x, out, n, param);
-  }
+  unary_forward_vecs(op, x, out, n, param);
 }
 
 void unary_backward_avx2(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
                          float param) {
-  if (op == UnaryOp::gelu)
-    return map_groups2(x, dy, dx, n, [](const Vecs a, const Vecs g, Vecs d) { gelu_backward(a, g, d); });
-  if (op == UnaryOp::gelu_tanh)
-    return map_groups2(x, dy, dx, n, [](const Vecs a, const Vecs g, Vecs d) { gelu_tanh_backward(a, g, d); });
-  unary_backward_chunk(op, x, y, dy, dx, n, param);
+  unary_backward_vecs(op, x, y, dy, dx, n, param);
 }
 
 }  // namespace tn

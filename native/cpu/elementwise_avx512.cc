@@ -9,7 +9,20 @@ namespace {
 // As in elementwise_avx2.cc (see there why these are written out), 16 lanes per vector, masks in mask
 // registers.
 constexpr int kLanes = 4;
-using Vecs = __m512[kLanes];
+using Vec = __m512;
+using Vecs = Vec[kLanes];
+inline Vec splat(float v) { return _mm512_set1_ps(v); }
+inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+using Mask = __mmask16;
+inline Mask less_than(Vec a, Vec b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+inline Mask is_nan(Vec a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
+inline Vec select(Mask m, Vec if_set, Vec otherwise) { return _mm512_mask_mov_ps(otherwise, m, if_set); }
+inline Vec abs_vec(Vec a) { return _mm512_abs_ps(a); }
+inline Vec with_sign_of(Vec magnitude, Vec sign) {
+  const __m512i sign_bit = _mm512_set1_epi32(INT32_MIN);
+  return _mm512_castsi512_ps(
+      _mm512_or_si512(_mm512_castps_si512(magnitude), _mm512_and_si512(_mm512_castps_si512(sign), sign_bit)));
+}
 
 // e^a for a <= ~1, 0 below ln(FLT_MIN) and for NaN (exp_small in elementwise_avx2.cc).
 inline void exp_small(const Vecs a, Vecs out) {
@@ -63,77 +76,6 @@ inline void normal_cdf(const Vecs x, Vecs cdf, Vecs density) {
   }
 }
 
-// sigmoid(u) with e = e^-|u|: 1 / (1 + e) for u >= 0, e / (1 + e) below; NaN stays NaN (sigmoid_vecs in
-// elementwise_avx2.cc).
-inline void sigmoid_vecs(const Vecs u, Vecs out) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  Vecs e;
-  for (int v = 0; v < kLanes; ++v) e[v] = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(u[v]));
-  exp_small(e, e);
-  for (int v = 0; v < kLanes; ++v) {
-    const __m512 r = _mm512_div_ps(one, _mm512_add_ps(one, e[v]));
-    const __mmask16 negative = _mm512_cmp_ps_mask(u[v], _mm512_setzero_ps(), _CMP_LT_OQ);
-    const __m512 s = _mm512_mask_mul_ps(r, negative, e[v], r);
-    out[v] = _mm512_mask_mov_ps(s, _mm512_cmp_ps_mask(u[v], u[v], _CMP_UNORD_Q), u[v]);
-  }
-}
-
-// tanh: the odd series to x^15 below |x| = 0.55, 1 - 2e / (1 + e) with e = e^-2|x| above (tanh_vecs in
-// elementwise_avx2.cc).
-inline void tanh_vecs(const Vecs x, Vecs out) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  Vecs e, small;
-  for (int v = 0; v < kLanes; ++v) {
-    e[v] = _mm512_mul_ps(_mm512_abs_ps(x[v]), _mm512_set1_ps(-2.0f));
-    const __m512 x2 = _mm512_mul_ps(x[v], x[v]), x4 = _mm512_mul_ps(x2, x2);
-    const __m512 p01 = _mm512_fmadd_ps(x2, _mm512_set1_ps(2.0f / 15), _mm512_set1_ps(-1.0f / 3));
-    const __m512 p23 = _mm512_fmadd_ps(x2, _mm512_set1_ps(62.0f / 2835), _mm512_set1_ps(-17.0f / 315));
-    const __m512 p45 = _mm512_fmadd_ps(x2, _mm512_set1_ps(21844.0f / 6081075), _mm512_set1_ps(-1382.0f / 155925));
-    const __m512 p67 = _mm512_fmadd_ps(x4, _mm512_set1_ps(-929569.0f / 638512875), p45);
-    const __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(x4, x4), p67, _mm512_fmadd_ps(x4, p23, p01));
-    small[v] = _mm512_fmadd_ps(_mm512_mul_ps(x[v], x2), p, x[v]);
-  }
-  exp_small(e, e);
-  const __m512i sign = _mm512_set1_epi32(INT32_MIN);
-  for (int v = 0; v < kLanes; ++v) {
-    // 1 - 2e / (1 + e) rather than (1 - e) / (1 + e): one rounding near 1, where tanh' = 1 - tanh^2 is read off it.
-    const __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_add_ps(e[v], e[v]), _mm512_add_ps(one, e[v])));
-    const __m512 large =
-        _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), _mm512_and_si512(_mm512_castps_si512(x[v]), sign)));
-    const __mmask16 below = _mm512_cmp_ps_mask(_mm512_abs_ps(x[v]), _mm512_set1_ps(0.55f), _CMP_LT_OQ);
-    const __m512 r = _mm512_mask_mov_ps(large, below, small[v]);
-    out[v] = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x[v], x[v], _CMP_UNORD_Q), x[v]);
-  }
-}
-
-// The tanh-approximated GELU's gate sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
-inline void gelu_tanh_gate_vecs(const Vecs x, Vecs gate) {
-  Vecs u2;
-  for (int v = 0; v < kLanes; ++v) {
-    const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x[v], x[v]), x[v]);
-    u2[v] = _mm512_mul_ps(_mm512_set1_ps(2.0f * kGeluTanhK), _mm512_fmadd_ps(_mm512_set1_ps(kGeluTanhC), x3, x[v]));
-  }
-  sigmoid_vecs(u2, gate);
-}
-
-inline void gelu_tanh_forward(const Vecs x, Vecs y) {
-  gelu_tanh_gate_vecs(x, y);
-  for (int v = 0; v < kLanes; ++v) y[v] = _mm512_mul_ps(x[v], y[v]);
-}
-
-// dy (s + 2 x s (1 - s) u'(x)), s the gate, u' = sqrt(2/pi) (1 + 3 0.044715 x^2).
-inline void gelu_tanh_backward(const Vecs x, const Vecs dy, Vecs dx) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  Vecs s;
-  gelu_tanh_gate_vecs(x, s);
-  for (int v = 0; v < kLanes; ++v) {
-    const __m512 du = _mm512_mul_ps(_mm512_set1_ps(kGeluTanhK),
-                                    _mm512_fmadd_ps(_mm512_set1_ps(3.0f * kGeluTanhC), _mm512_mul_ps(x[v], x[v]), one));
-    const __m512 slope = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(x[v], x[v]), s[v]), _mm512_sub_ps(one, s[v]));
-    dx[v] = _mm512_mul_ps(dy[v], _mm512_fmadd_ps(slope, du, s[v]));
-  }
-}
-
 inline void gelu_forward(const Vecs x, Vecs y) {
   normal_cdf<false>(x, y, nullptr);
   for (int v = 0; v < kLanes; ++v) y[v] = _mm512_mul_ps(x[v], y[v]);
@@ -155,7 +97,7 @@ void for_each_group(int64_t n, const Step& step) {
   if (i < n) step(i, n);
 }
 
-// out = f(x) over [0, n), f a lambda calling one of the Vecs functions above (each op its own inlined loop).
+// out = f(x) over [0, n), f a lambda calling one of the Vecs functions (each op its own inlined loop).
 template <typename F>
 void map_groups(const float* x, float* out, int64_t n, const F& f) {
   for_each_group(n, [&](int64_t i, int64_t end) {
@@ -181,6 +123,8 @@ void map_groups2(const float* x, const float* dy, float* dx, int64_t n, const F&
   });
 }
 
+#include "elementwise_vecs.inc"
+
 }  // namespace
 
 void binary_range_avx512(BinaryOp op, const float* a, const float* b, float* out, const BroadcastLayout& layout,
@@ -189,27 +133,12 @@ void binary_range_avx512(BinaryOp op, const float* a, const float* b, float* out
 }
 
 void unary_forward_avx512(UnaryOp op, const float* x, float* out, int64_t n, float param) {
-  switch (op) {
-    case UnaryOp::gelu:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { gelu_forward(a, b); });
-    case UnaryOp::gelu_tanh:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { gelu_tanh_forward(a, b); });
-    case UnaryOp::tanh:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { tanh_vecs(a, b); });
-    case UnaryOp::sigmoid:
-      return map_groups(x, out, n, [](const Vecs a, Vecs b) { sigmoid_vecs(a, b); });
-    default:
-      return unary_forward_chunk(op, x, out, n, param);
-  }
+  unary_forward_vecs(op, x, out, n, param);
 }
 
 void unary_backward_avx512(UnaryOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
                            float param) {
-  if (op == UnaryOp::gelu)
-    return map_groups2(x, dy, dx, n, [](const Vecs a, const Vecs g, Vecs d) { gelu_backward(a, g, d); });
-  if (op == UnaryOp::gelu_tanh)
-    return map_groups2(x, dy, dx, n, [](const Vecs a, const Vecs g, Vecs d) { gelu_tanh_backward(a, g, d); });
-  unary_backward_chunk(op, x, y, dy, dx, n, param);
+  unary_backward_vecs(op, x, y, dy, dx, n, param);
 }
 
 }  // namespace tn
