@@ -90,7 +90,7 @@ void philox_blocks_avx2(uint64_t seed, uint64_t stream, uint64_t first_block, in
     philox8<1>(seed, stream, first_block + static_cast<uint64_t>(b), r);
     for (int i = 0; i < 4; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(words + 4 * b + 8 * i), r[0][i]);
   }
-  for (b = nblocks / 8 * 8; b < nblocks; ++b) {
+  for (; b < nblocks; ++b) {
     const Philox4 r = philox4x32(seed, stream, first_block + static_cast<uint64_t>(b));
     for (int w = 0; w < 4; ++w) words[4 * b + w] = r.v[w];
   }

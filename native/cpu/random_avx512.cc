@@ -92,7 +92,7 @@ void philox_blocks_avx512(uint64_t seed, uint64_t stream, uint64_t first_block, 
     philox16<1>(seed, stream, first_block + static_cast<uint64_t>(b), r);
     for (int i = 0; i < 4; ++i) _mm512_storeu_si512(words + 4 * b + 16 * i, r[0][i]);
   }
-  for (b = nblocks / 16 * 16; b < nblocks; ++b) {
+  for (; b < nblocks; ++b) {
     const Philox4 r = philox4x32(seed, stream, first_block + static_cast<uint64_t>(b));
     for (int w = 0; w < 4; ++w) words[4 * b + w] = r.v[w];
   }

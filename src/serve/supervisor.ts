@@ -169,7 +169,7 @@ export class SupervisedModelWorker {
     this.restarts++;
     this.startedAt = Date.now();
     this.notBefore = 0;
-    this.policy.log(`model worker restarted (restart ${this.restarts})`);
+    log(`model worker restarted (restart ${this.restarts})`);
     return next;
   }
 
